@@ -1,0 +1,54 @@
+"""crmlink: audit customer relationships across the CRMs you already run.
+
+This module is the public API for plugin authors; everything else is internal and may
+change. See docs/plugins.md and docs/hooks.md.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
+from crmlink.core.classify import Classification
+from crmlink.core.classify import classify as classify_title
+from crmlink.core.vocab import normalize as normalize_vocabulary
+from crmlink.core.connector import Connector, Setting, Stream
+from crmlink.core.errors import (
+    AuthError,
+    BudgetExhausted,
+    ConfigError,
+    ConnectorError,
+    CrmlinkError,
+    FatalError,
+    InvalidRecord,
+    RetriableError,
+    SkippableRecordError,
+)
+from crmlink.core.findings import SEVERITIES, Finding, Score
+from crmlink.core.hookspecs import hookimpl
+from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, phase_of
+from crmlink.core.model import (
+    Account,
+    Contact,
+    Interaction,
+    Lead,
+    Opportunity,
+    OpportunityContact,
+    Record,
+    Stage,
+    StageChange,
+    User,
+)
+
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "Connector", "Setting", "Stream",
+    "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
+    "OpportunityContact", "StageChange", "Stage", "Lead",
+    "AccountView", "ContactStat", "OpportunityView", "PortfolioView",
+    "LTC_STAGES", "OPEN_STAGES", "phase_of",
+    "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
+    "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",
+    "FatalError", "BudgetExhausted", "InvalidRecord", "SkippableRecordError",
+]

@@ -1,0 +1,127 @@
+"""The ``crmlink`` command line. Commands live in :mod:`crmlink.commands`; this module
+builds the root group, the plugin host (lazily, once per invocation) and turns errors
+into one line on stderr and a documented exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from crmlink import __version__
+from crmlink.core.errors import CrmlinkError, ExitCode
+from crmlink.core.host import PluginHost, get_plugin_host
+
+
+def host_of(ctx: click.Context) -> PluginHost:
+    """The plugin host of this invocation, built on first use."""
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    if "host" not in root.obj:
+        root.obj["host"] = get_plugin_host()
+    return root.obj["host"]
+
+
+def _version_message() -> str:
+    lines = [f"crmlink {__version__}"]
+    try:
+        plugins = [p for p in get_plugin_host().plugins() if not p.builtin]
+    except CrmlinkError as exc:
+        return lines[0] + f"\nplugins: {exc}"
+    for info in plugins:
+        lines.append(f"  plugin {info.name}: {info.distribution or info.module} {info.version or ''} [{info.status}]")
+    return "\n".join(lines)
+
+
+class CrmlinkGroup(click.Group):
+    """Adds plugin commands lazily and maps errors to exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._plugin_commands(ctx)
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        found = super().get_command(ctx, name)
+        if found is None:
+            self._plugin_commands(ctx)
+            found = super().get_command(ctx, name)
+        return found
+
+    def _plugin_commands(self, ctx: click.Context) -> None:
+        root = ctx.find_root()
+        root.ensure_object(dict)
+        if root.obj.get("commands_added"):
+            return
+        root.obj["commands_added"] = True
+        try:
+            host_of(ctx).add_commands(self)
+        except CrmlinkError as exc:
+            click.echo(f"crmlink: plugin commands unavailable: {exc}", err=True)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrmlinkError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(int(exc.exit_code))
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); run with --debug "
+                       "for the traceback and report it", err=True)
+            ctx.exit(int(ExitCode.INTERNAL))
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_message())
+        ctx.exit()
+
+
+@click.group(cls=CrmlinkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show crmlink's version and the plugins installed, then exit.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors (secrets stay hidden).")
+@click.option("-v", "--verbose", count=True, help="Log more to stderr (-vv for debug logs).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """Audit customer relationships across the CRMs you already run.
+
+    Sync Salesforce, HubSpot or CSV exports into one store, then audit key, broad and
+    organisational relationships, personalised relationships and LTC stages.
+
+    \b
+    Quick start:
+      crmlink audit examples/sample --as-of 2026-11-20
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="crmlink: %(name)s: %(message)s")
+
+
+def _register_builtin_commands() -> None:
+    from crmlink.commands import audit, ltc, plugins, status, sync
+
+    for module in (plugins, sync, audit, ltc, status):
+        cli.add_command(module.command)
+
+
+_register_builtin_commands()
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="crmlink")
+    except KeyboardInterrupt:  # pragma: no cover
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+__all__ = ["cli", "main", "host_of", "ExitCode"]

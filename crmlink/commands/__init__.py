@@ -1,0 +1,1 @@
+"""Built-in commands, one module each."""

@@ -1,0 +1,68 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from crmlink.core.analysis.config import load_config
+from crmlink.core.errors import ConfigError
+from crmlink.core.store import DEFAULT_DB_ENV, Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(func: F) -> F:
+    return click.option("--db", "db_url", envvar=DEFAULT_DB_ENV, metavar="URL",
+                        help="Store as an SQLAlchemy URL [env CRMLINK_DB; default sqlite:///crmlink.db].")(func)
+
+
+def config_option(func: F) -> F:
+    return click.option("--config", "config_file", envvar="CRMLINK_CONFIG", metavar="FILE",
+                        help="TOML file with weights, thresholds, LTC maps and named sources "
+                             "[env CRMLINK_CONFIG; default ./crmlink.toml].")(func)
+
+
+def as_of_option(func: F) -> F:
+    return click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=_parse_date,
+                        help="Audit as of the end of this day (UTC) [default: today].")(func)
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-06-30") from None
+
+
+def open_store(db_url: str | None) -> Store:
+    return Store(db_url)
+
+
+def config(config_file: str | None) -> dict[str, Any]:
+    return load_config(config_file)
+
+
+def write_output(text: str, output: str | None) -> None:
+    """Write to ``output`` (atomically) or stdout."""
+    if not output or output == "-":
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    path = Path(output)
+    if path.parent and not path.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {path.parent} does not exist")
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(path)
+    click.echo(f"Wrote {output}", err=True)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,141 @@
+"""``crmlink sync SOURCE``: one subcommand per connector, options from its settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from crmlink.cli import host_of
+from crmlink.commands.common import config, config_option, db_option, open_store
+from crmlink.core.connector import Connector, Setting, envvar_for
+from crmlink.core.errors import ConfigError
+from crmlink.core.sync import StreamCounts, SyncEngine, SyncResult
+
+
+class SyncGroup(click.Group):
+    """Subcommands are the installed connectors and the config file's named sources."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(host_of(ctx).connectors())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        connectors = host_of(ctx).connectors()
+        if name in connectors:
+            return connector_command(connectors[name], name)
+        return named_source_command(ctx, name)
+
+
+def _option(setting: Setting, connector: str) -> click.Parameter:
+    if setting.argument:
+        return click.Argument([setting.name], required=setting.required)
+    flag = "--" + setting.name.replace("_", "-")
+    return click.Option([flag, setting.name], envvar=setting.envvar or envvar_for(connector, setting.name),
+                        is_flag=setting.is_flag, default=None, type=None if setting.is_flag else setting.type,
+                        help=setting.help + (" [secret]" if setting.secret else ""),
+                        show_envvar=True)
+
+
+def _common(func: Any) -> Any:
+    options = [
+        click.option("--source", "source_name", metavar="NAME", help="Name of this connection in the store [default: the connector's name]."),
+        click.option("--full", is_flag=True, help="Ignore saved cursors and read everything again."),
+        click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+                     help="On an invalid record: stop (nothing of the run is kept for file imports) or skip it and count it."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress on stderr."),
+        db_option, config_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | None = None) -> click.Command:
+    @_common
+    @click.pass_context
+    def run(ctx: click.Context, source_name: str | None, full: bool, on_error: str, quiet: bool,
+            db_url: str | None, config_file: str | None, **settings: Any) -> None:
+        config(config_file)  # fail early on a bad config file
+        values = {**(preset or {}), **{k: v for k, v in settings.items() if v is not None}}
+        result = run_sync(ctx, cls, values, source_name or name, db_url, full=full,
+                          on_error=on_error, quiet=quiet)
+        print_summary(result)
+        if result.status == "partial":
+            ctx.exit(0)
+
+    params = [_option(s, cls.name) for s in cls.settings if not (preset and s.name in preset)]
+    command = click.Command(name, callback=run, params=[*params, *run.__click_params__[::-1]],
+                            help=cls.description or f"Sync from {name}.",
+                            short_help=(cls.description or f"Sync from {name}.").split(".")[0])
+    return command
+
+
+def named_source_command(ctx: click.Context, name: str) -> click.Command | None:
+    config_file = os.environ.get("CRMLINK_CONFIG")
+    sources = config(config_file).get("sources", {})
+    if name not in sources:
+        return None
+    spec = dict(sources[name])
+    connector = spec.pop("connector", None)
+    if connector is None:
+        raise ConfigError(f"source {name!r} in the config file needs connector = \"...\"")
+    return connector_command(host_of(ctx).connector(connector), name, preset=spec)
+
+
+def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any], source: str,
+             db_url: str | None, *, full: bool = False, on_error: str = "fail",
+             quiet: bool = False) -> SyncResult:
+    """Run one sync with progress and notices on stderr."""
+    host = host_of(ctx)
+    connector = cls(settings)
+    store = open_store(db_url)
+    started = time.monotonic()
+    show = not quiet and sys.stderr.isatty()
+
+    def progress(stream: str, counts: StreamCounts) -> None:
+        if show:
+            rate = counts.read / max(1e-6, time.monotonic() - started)
+            click.echo(f"\r{stream}: {counts.read} records ({rate:,.0f}/s)   ", err=True, nl=False)
+
+    def notice(message: str) -> None:
+        if not quiet:
+            click.echo(("\n" if show else "") + f"crmlink: {message}", err=True)
+
+    engine = SyncEngine(store, host, connector, source, full=full, on_error=on_error,
+                        progress=progress, notice=notice)
+    try:
+        return engine.run()
+    finally:
+        if show:
+            click.echo("", err=True)
+
+
+def print_summary(result: SyncResult) -> None:
+    click.echo(f"Synced {result.source} (run {result.run_id}, {result.status}):")
+    click.echo(f"  {'stream':<22}{'read':>9}{'created':>9}{'updated':>9}{'deleted':>9}{'skipped':>9}")
+    for name, c in result.streams.items():
+        click.echo(f"  {name:<22}{c.read:>9}{c.created:>9}{c.updated:>9}{c.deleted:>9}{c.skipped:>9}")
+    for stream, remote_id, reason in result.skips[:20]:
+        click.echo(f"  skipped {stream} {remote_id or ''}: {reason}")
+    if len(result.skips) > 20:
+        click.echo(f"  ... and {len(result.skips) - 20} more; see 'crmlink status --run {result.run_id}'")
+
+
+@click.group("sync", cls=SyncGroup)
+def command() -> None:
+    """Sync a CRM or an export into the store.
+
+    SOURCE is a connector (csv, salesforce, hubspot, or a plugin's) or a source named in
+    the config file. Progress goes to stderr, a summary to stdout.
+
+    \b
+    Examples:
+      crmlink sync csv examples/sample
+      crmlink sync hubspot --access-token "$HUBSPOT_ACCESS_TOKEN"
+    """
+
+
+__all__ = ["command", "run_sync", "print_summary"]

@@ -1,0 +1,121 @@
+"""Analysis settings: every weight and threshold, with documented defaults.
+
+Users override any of them in a TOML file (``--config FILE``, ``$CRMLINK_CONFIG``, or
+``crmlink.toml`` in the current directory); the tables and keys are the ones below and
+docs/method.md explains each.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from crmlink.core.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULTS: dict[str, Any] = {
+    "weights": {  # base weight of one interaction, by kind (and direction for email)
+        "visit": 3.0, "meeting": 2.5, "event": 1.5, "call": 2.0,
+        "email_inbound": 1.0, "email_outbound": 0.5, "email_two_way": 1.0,
+        "note": 0.5, "task": 0.25,
+    },
+    "strength": {
+        "half_life_days": 90.0,       # decay of an interaction's weight
+        "k": 4.0,                     # saturation: strength = 100 * (1 - exp(-A / k)) ...
+        "one_way_cap": 15.0,          # no reply in a year: at most this strength
+        "reciprocity_days": 365.0,
+        "holder_threshold": 40.0,     # pair strength that makes one of us a "holder"
+        "engaged_threshold": 30.0,    # team strength that counts a contact as engaged
+        "mass_email_limit": 50,       # emails to more recipients are ignored
+        "freshness_grace_days": 30.0,  # no loss of freshness within this many days ...
+        "freshness_half_life_days": 60.0,  # ... then halves every this many days of silence
+    },
+    "key": {
+        "role_weights": {"power": 3.0, "technical_evaluator": 2.0, "procurement": 1.5,
+                          "approver": 1.0, "user": 1.0},
+        "stance_factor": {"3": 1.0, "2": 0.9, "1": 0.75, "0": 0.4, "-1": 0.1, "-2": 0.0,
+                          "unknown": 0.5},
+    },
+    "broad": {
+        "expected_departments": ["executive", "procurement", "engineering", "technical",
+                                  "operations", "finance"],
+        "window_days": 180.0,
+        "active_contacts_scale": 8.0,
+    },
+    "org": {"window_days": 180.0, "program_days": 365.0, "team_target": 3},
+    "health": {  # weight of key, broad, org in health, by tier ("none" = no tier)
+        "S": [0.45, 0.30, 0.25], "A": [0.45, 0.30, 0.25], "B": [0.60, 0.30, 0.10],
+        "C": [0.80, 0.20, 0.0], "none": [0.60, 0.30, 0.10],
+    },
+    "findings": {
+        "cold_days": 90,
+        "personalized_share": 0.70,
+        "orphaned_share": 0.10,
+        "decline_points": 10.0,
+        "previous_period_days": 90,
+        "min_departments": 3,
+        "cadence_per_week": 5.0,
+        "cadence_weeks": 4,
+        "exec_link_days": 180,
+        "thin_team": 3,
+        "program_days": 365,
+        "opponent_days": 90,
+        "tier_effort_tolerance": 0.15,
+        "data_quality_min_titled": 0.5,
+        "data_quality_min_linked": 0.5,
+    },
+    "tiers": {
+        "target": {"S": 7, "A": 3, "B": 0, "C": 0},
+        # computed tier when the CRM has none: annual revenue (in the account's currency)
+        # and growth. S: revenue >= s_revenue or (>= a_revenue and growth >= s_growth) ...
+        "s_revenue": 1_000_000_000, "a_revenue": 100_000_000, "b_revenue": 10_000_000,
+        "s_growth": 0.2,
+    },
+    "ltc": {"stall_factor": 1.0, "stall_days": {}, "power_days": 30, "overrides": {}},
+}
+
+
+def merge(base: dict[str, Any], override: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``; unknown keys are an error."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        path = f"{where}{key}"
+        if key not in merged and where.split(".")[0] not in ("ltc", "tiers", "sources"):
+            raise ConfigError(f"unknown setting {path!r} in the config file; see docs/method.md")
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = merge(merged[key], value, path + ".")
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_path(explicit: str | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("CRMLINK_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("crmlink.toml")
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | None = None) -> dict[str, Any]:
+    """Defaults merged with the config file's settings (``[sources]`` kept aside)."""
+    path = config_path(explicit)
+    if path is None:
+        return copy.deepcopy(DEFAULTS) | {"sources": {}}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    sources = data.pop("sources", {})
+    return merge(DEFAULTS, data) | {"sources": sources, "config_file": str(path)}

@@ -1,0 +1,233 @@
+"""What scoring and findings hooks see: read-only views of one account, deal or portfolio.
+
+Views derive everything from the aggregates of :mod:`.accumulate` lazily, so a plugin
+pays only for what it reads. ``view.without_user(uid)`` gives the same account as if
+one of our people had never been there: the departure simulation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from crmlink.core import vocab
+from crmlink.core.analysis.accumulate import DAY, AccountData, is_senior
+from crmlink.core.findings import Finding
+from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact, Stage, User
+
+
+@dataclass(frozen=True)
+class ContactStat:
+    """The team's relationship with one contact."""
+
+    contact: Contact
+    role: str | None          # buying role, or inferred from seniority and department
+    strengths: Mapping[str, float]  # our user -> pair strength (0..100)
+    team: float               # noisy-OR of the pair strengths (0..100)
+    holders: tuple[str, ...]  # users with a pair strength at or above the holder threshold
+    days_since_two_way: float | None
+    days_since_any: float | None
+
+    @property
+    def best(self) -> float:
+        return max(self.strengths.values(), default=0.0)
+
+    @property
+    def best_holder(self) -> str | None:
+        return max(self.strengths, key=self.strengths.__getitem__) if self.strengths else None
+
+    @property
+    def is_power(self) -> bool:
+        return self.role in vocab.POWER_ROLES
+
+
+def infer_role(contact: Contact) -> str | None:
+    """The buying role, or a documented guess from seniority and department when the CRM
+    has none: VP and above decide; procurement buys; technical, engineering and IT
+    managers evaluate; finance approves; operations use."""
+    if contact.buying_role:
+        return contact.buying_role
+    if is_senior(contact):
+        return "decision_maker"
+    department = contact.department
+    if department == "procurement":
+        return "procurement"
+    if department in ("technical", "engineering", "it") and is_senior(contact, "manager"):
+        return "technical_evaluator"
+    if department == "finance":
+        return "approver"
+    if department == "operations":
+        return "user"
+    return None
+
+
+def pair_strength(pair: Any, as_of: float, strength: Mapping[str, Any]) -> float:
+    """0..100 from decayed weight, reciprocity and freshness (docs/method.md)."""
+    saturation = 1.0 - math.exp(-pair.weight / strength["k"])
+    reciprocity = min(1.0, pair.inbound / max(1, pair.outbound))
+    value = 100.0 * saturation * (0.4 + 0.6 * reciprocity)
+    if pair.inbound == 0:
+        value = min(value, strength["one_way_cap"])
+    last = pair.last_two_way if pair.last_two_way is not None else pair.last_any
+    if last is not None:
+        silent = max(0.0, (as_of - last) / DAY - strength["freshness_grace_days"])
+        value *= math.pow(2.0, -silent / strength["freshness_half_life_days"])
+    return value
+
+
+@dataclass
+class AccountView:
+    """One account as of one date, with everything the method needs."""
+
+    account: Account
+    data: AccountData
+    contacts: Sequence[Contact]
+    users: Mapping[str, User]
+    opportunities: Sequence[Opportunity]
+    config: Mapping[str, Any]
+    excluded_users: frozenset[str] = frozenset()
+    previous: AccountView | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    score_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def as_of(self) -> float:
+        return self.data.as_of
+
+    @property
+    def tier(self) -> str | None:
+        return self.account.tier
+
+    def days_since(self, moment: float | None) -> float | None:
+        return self.data.days_since(moment)
+
+    @cached_property
+    def pair_strengths(self) -> dict[tuple[str, str], float]:
+        strength = self.config["strength"]
+        return {key: pair_strength(pair, self.as_of, strength)
+                for key, pair in self.data.pairs.items() if key[0] not in self.excluded_users}
+
+    @cached_property
+    def contact_stats(self) -> dict[str, ContactStat]:
+        threshold = self.config["strength"]["holder_threshold"]
+        per_contact: dict[str, dict[str, float]] = {}
+        for (user, contact), value in self.pair_strengths.items():
+            per_contact.setdefault(contact, {})[user] = value
+        stats = {}
+        for contact in self.contacts:
+            strengths = per_contact.get(contact.remote_id, {})
+            team = 100.0 * (1.0 - math.prod(1.0 - s / 100.0 for s in strengths.values()))
+            last = self.data.contact_last.get(contact.remote_id, [None, None])
+            stats[contact.remote_id] = ContactStat(
+                contact, infer_role(contact), strengths, team,
+                tuple(sorted(u for u, s in strengths.items() if s >= threshold)),
+                self.days_since(last[1]), self.days_since(last[0]))
+        return stats
+
+    def engaged(self, within_days: float | None = None) -> list[ContactStat]:
+        """Contacts whose team strength reaches the engaged threshold (and, if given,
+        who engaged two-way within ``within_days``)."""
+        threshold = self.config["strength"]["engaged_threshold"]
+        return [s for s in self.contact_stats.values() if s.team >= threshold and s.contact.active
+                and (within_days is None or (s.days_since_two_way is not None
+                                             and s.days_since_two_way <= within_days))]
+
+    @cached_property
+    def user_strength(self) -> dict[str, float]:
+        """Sum of pair strengths held by each of our users."""
+        totals: dict[str, float] = {}
+        for (user, _), value in self.pair_strengths.items():
+            totals[user] = totals.get(user, 0.0) + value
+        return totals
+
+    @cached_property
+    def personalization(self) -> dict[str, Any]:
+        """Concentration of the account's relationship strength on our side."""
+        total = sum(self.user_strength.values())
+        if total <= 0:
+            return {"top_holder": None, "top_share": 0.0, "effective_holders": 0.0,
+                    "bus_factor": 0, "inactive_share": 0.0, "holders": {}}
+        shares = {u: v / total for u, v in self.user_strength.items()}
+        ordered = sorted(shares.items(), key=lambda item: (-item[1], item[0]))
+        hhi = sum(s * s for s in shares.values())
+        cumulative, bus = 0.0, 0
+        for _, share in ordered:
+            cumulative += share
+            bus += 1
+            if cumulative >= 0.5:
+                break
+        inactive = sum(s for u, s in shares.items() if not self.user_active(u))
+        return {"top_holder": ordered[0][0], "top_share": round(ordered[0][1], 4),
+                "effective_holders": round(1.0 / hhi, 2), "bus_factor": bus,
+                "inactive_share": round(inactive, 4),
+                "holders": {u: round(s, 4) for u, s in ordered}}
+
+    def user_active(self, user_id: str) -> bool:
+        user = self.users.get(user_id)
+        return bool(user and user.active and not user.deleted)
+
+    def without_user(self, user_id: str) -> AccountView:
+        """The same account as if ``user_id`` held none of its relationships."""
+        return AccountView(self.account, self.data, self.contacts, self.users, self.opportunities,
+                           self.config, self.excluded_users | {user_id})
+
+    def engaged_users(self, within_days: float) -> list[str]:
+        return sorted(u for u, last in self.data.user_last.items()
+                      if u not in self.excluded_users and (self.as_of - last) / DAY <= within_days)
+
+    def open_opportunities(self) -> list[Opportunity]:
+        return [o for o in self.opportunities if not o.is_closed and not o.deleted]
+
+
+@dataclass
+class OpportunityView:
+    """One deal, its account's view, and its LTC stage."""
+
+    opportunity: Opportunity
+    account: AccountView | None
+    stage: Stage | None
+    ltc_stage: str
+    contact_roles: Sequence[OpportunityContact]
+    stage_history: Sequence[Any]
+    config: Mapping[str, Any]
+    as_of: float
+    typical_days_in_stage: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def days_in_stage(self) -> float | None:
+        entered = self.opportunity.stage_entered_at
+        if entered is None:
+            history = [h for h in self.stage_history
+                       if h.stage_id == self.opportunity.stage_id or h.stage_label == self.opportunity.stage_label]
+            entered = max((h.entered_at for h in history), default=None)
+        if entered is None:
+            entered = self.opportunity.created_at
+        return None if entered is None else max(0.0, (self.as_of - entered.timestamp()) / DAY)
+
+    def engaged_contacts(self, within_days: float) -> dict[str, list[float | None]]:
+        """Contacts of this deal heard from two-way within ``within_days``: from
+        interactions linked to the deal and, failing that, its contact roles."""
+        if self.account is None:
+            return {}
+        data = self.account.data
+        found = {}
+        linked = data.opp_contacts.get(self.opportunity.remote_id, {})
+        candidates = set(linked) | {r.contact_id for r in self.contact_roles if r.contact_id}
+        for contact in candidates:
+            last = linked.get(contact) or data.contact_last.get(contact) or [None, None]
+            if last[1] is not None and (self.as_of - last[1]) / DAY <= within_days:
+                found[contact] = last
+        return found
+
+
+@dataclass
+class PortfolioView:
+    """Every account of the audit, scored."""
+
+    accounts: Sequence[AccountView]
+    config: Mapping[str, Any]
+    as_of: float

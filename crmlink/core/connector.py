@@ -1,0 +1,119 @@
+"""What a connector plugin implements: a :class:`Connector` with :class:`Stream` s.
+
+A connector declares its settings (so the CLI, the config file and the environment can
+supply them, and secrets are known to be secrets) and yields canonical records stream by
+stream. It never writes to the store and never retries: the host's sync engine does both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from crmlink.core.errors import ConfigError, CrmlinkError
+from crmlink.core.model import Record
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a connector.
+
+    ``name`` is a Python identifier (``instance_url``); the CLI offers it as
+    ``--instance-url`` and reads ``<CONNECTOR>_<NAME>`` from the environment unless
+    ``envvar`` says otherwise. ``secret=True`` keeps the value out of every output.
+    ``argument=True`` makes it a positional argument (the CSV connector's PATH).
+    """
+
+    name: str
+    help: str = ""
+    required: bool = False
+    secret: bool = False
+    default: Any = None
+    envvar: str | None = None
+    argument: bool = False
+    is_flag: bool = False
+    type: type = str
+
+
+class Stream:
+    """One kind of record from a source, read in order.
+
+    ``records(state)`` yields canonical records. ``state`` is what :meth:`next_state`
+    returned at the end of the previous successful run (``None`` on the first run or
+    with ``--full``). When ``is_sorted`` is true the records come in non-decreasing
+    ``modified_at`` order and the host checkpoints after every batch, so an interrupted
+    run resumes where it stopped.
+    """
+
+    name: ClassVar[str] = ""
+    entity: ClassVar[type[Record]] = Record
+    is_sorted: ClassVar[bool] = False
+
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
+        raise NotImplementedError
+
+    def checkpoint(self, last: Record, state: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The state to save after ``last`` was stored (sorted streams only).
+
+        The default keeps ``last.modified_at`` as an inclusive lower bound for next time.
+        """
+        stamp = last.modified_at
+        return {"since": stamp.isoformat() if stamp else None}
+
+    def locate(self, remote_id: str) -> str | None:
+        """Where a recently yielded record came from (``file:line``), for error messages."""
+        return None
+
+    def next_state(self, state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The state to save once the stream finished; ``None`` keeps the last checkpoint."""
+        return None
+
+
+class Connector:
+    """Base class for connectors. Subclasses set ``name`` and ``settings``.
+
+    ``atomic = True`` (file imports) stores the whole run in one transaction, so a bad
+    record leaves the store exactly as it was.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    atomic: ClassVar[bool] = False
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = resolve_settings(self, config)
+
+    def streams(self) -> Iterable[Stream]:
+        raise NotImplementedError
+
+    def classify_error(self, exc: BaseException) -> CrmlinkError | None:
+        """Turn a client library's exception into a crmlink error class, or ``None``."""
+        return None
+
+    def secrets(self) -> list[str]:
+        """The secret values this connector holds, so the host can redact them."""
+        return [str(self.config[s.name]) for s in self.settings if s.secret and self.config.get(s.name)]
+
+
+def resolve_settings(connector: Connector, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply defaults and check required settings; unknown keys are an error."""
+    known = {s.name: s for s in connector.settings}
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"connector {connector.name!r} has no setting {unknown[0]!r}; "
+            f"its settings are: {', '.join(known) or 'none'}"
+        )
+    resolved = {name: config.get(name, s.default) for name, s in known.items()}
+    for name, setting in known.items():
+        if setting.required and resolved[name] in (None, ""):
+            env = setting.envvar or envvar_for(connector.name, name)
+            flag = name if setting.argument else "--" + name.replace("_", "-")
+            raise ConfigError(f"{connector.name}: {flag} is required (or set {env})")
+    return resolved
+
+
+def envvar_for(connector_name: str, setting_name: str) -> str:
+    return f"{connector_name}_{setting_name}".upper().replace("-", "_")

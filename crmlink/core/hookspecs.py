@@ -1,0 +1,108 @@
+"""Every hook crmlink calls. Plugins implement them with ``@crmlink.hookimpl``.
+
+Rules that hold for every hook:
+
+* An implementation may accept any subset of a hook's arguments, so new arguments can be
+  added to a hook without breaking existing plugins.
+* Hooks marked *first result wins* stop at the first implementation that returns
+  something other than ``None``; later-registered plugins are asked first, so a
+  third-party plugin overrides the built-in one. Use ``@hookimpl(tryfirst=True)`` to be
+  asked before everybody else.
+* Other hooks collect every non-``None`` result.
+
+docs/hooks.md documents each hook with an example; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+import pluggy
+
+if TYPE_CHECKING:
+    from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
+    from crmlink.core.classify import Classification
+    from crmlink.core.connector import Connector
+    from crmlink.core.findings import Finding, Score
+    from crmlink.core.model import Contact, Interaction, Opportunity, Stage
+
+PROJECT = "crmlink"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_connectors(register: Callable[[type[Connector]], None]) -> None:
+    """Offer connector classes by calling ``register(ConnectorClass)`` once for each.
+
+    Called once when the plugin host starts. Two plugins registering the same connector
+    name is an error that names both plugins.
+    """
+
+
+@hookspec(firstresult=True)
+def classify_contact(contact: Contact) -> Classification | None:
+    """Derive a contact's canonical seniority, department and buying role.
+
+    Called for every contact when it is stored, with the native values in
+    ``contact.title`` and ``contact.raw``. Return a :class:`~crmlink.Classification`;
+    fields left ``None`` mean "no opinion". First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def classify_interaction(interaction: Interaction) -> str | None:
+    """Recognise which of the five methods an interaction is (``site_visit``,
+    ``exhibition``, ``tech_exchange``, ``management_research``, ``company_visit``).
+
+    Called at analysis time for interactions whose ``method`` is blank. First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any]) -> str | None:
+    """Map a deal's native stage to a canonical LTC stage (``validate`` ... ``lost``).
+
+    ``stage`` is the CRM's stage definition when the source provided one. ``config`` is
+    the ``[ltc]`` table of the config file. First result wins; return ``None`` to let
+    the next plugin decide.
+    """
+
+
+@hookspec
+def score_account(view: AccountView) -> list[Score] | None:
+    """Return named scores (0..100) for one account.
+
+    Called once per account per audit. Scores from all plugins are merged by name; the
+    later-registered plugin wins a clash.
+    """
+
+
+@hookspec
+def account_findings(view: AccountView) -> list[Finding] | None:
+    """Return findings about one account. Called after every ``score_account``, so
+    ``view.scores`` holds all scores. Results from all plugins are concatenated."""
+
+
+@hookspec
+def opportunity_findings(view: OpportunityView) -> list[Finding] | None:
+    """Return findings about one open or recently closed opportunity."""
+
+
+@hookspec
+def portfolio_findings(view: PortfolioView) -> list[Finding] | None:
+    """Return findings about the whole portfolio (for example effort per tier).
+    Called once per audit, after every account was scored."""
+
+
+@hookspec
+def register_report_formats(register: Callable[[str, Callable[..., str]], None]) -> None:
+    """Offer audit output formats: ``register("csv", render)`` where
+    ``render(audit: dict) -> str`` receives the audit JSON document."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``crmlink`` command line."""

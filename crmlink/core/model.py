@@ -1,0 +1,391 @@
+"""The canonical relationship model every connector maps its CRM's objects to.
+
+Records are plain dataclasses. Constructing one validates and coerces it: ISO 8601
+strings become timezone-aware UTC datetimes, numbers become :class:`~decimal.Decimal`,
+vocabulary fields take their canonical spelling (see :mod:`crmlink.core.vocab`). A value
+that cannot be coerced raises :class:`InvalidRecord` naming the entity, the record's
+``remote_id`` and the field, so a plugin author sees exactly which record is wrong.
+
+References between records (``account_id``, ``owner_id``, ``user_ids`` ...) hold the
+*remote* ids of the same source. Values that were canonicalised keep their native
+spelling in ``raw`` (for example ``raw["department"] == "网络运维部"``); native fields that
+have no canonical home go to ``extra``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from crmlink.core import vocab
+from crmlink.core.errors import InvalidRecord
+
+Coercer = Callable[[Any], Any]
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Parse an ISO 8601 date or date-time into an aware UTC datetime.
+
+    Naive values are taken as UTC; a bare date means midnight UTC.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        if len(text) > 5 and text[-5] in "+-" and text[-3] != ":" and "T" in text:
+            text = text[:-2] + ":" + text[-2:]  # Salesforce's +0000
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date or date-time (e.g. 2024-03-31T09:30:00Z)") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, Decimal):
+        number = value
+    else:
+        try:
+            number = Decimal(str(value).strip().replace(",", ""))
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def parse_float(value: Any) -> float | None:
+    number = parse_decimal(value)
+    return None if number is None else float(number)
+
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def parse_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not a boolean; use true or false")
+
+
+def parse_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def parse_list(value: Any) -> tuple[str, ...]:
+    """A list of remote ids: an iterable, or a ``;``-separated string."""
+    if value is None or value == "":
+        return ()
+    items = value.split(";") if isinstance(value, str) else value
+    return tuple(s for s in (str(item).strip() for item in items) if s)
+
+
+def parse_int(value: Any) -> int | None:
+    number = parse_decimal(value)
+    if number is None:
+        return None
+    if number != number.to_integral_value():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _vocabulary(name: str) -> Coercer:
+    return lambda value: vocab.normalize(name, value)
+
+
+def _required_bool(default: bool) -> Coercer:
+    def coerce(value: Any) -> bool:
+        parsed = parse_bool(value)
+        return default if parsed is None else parsed
+
+    return coerce
+
+
+@dataclass(slots=True)
+class Record:
+    """Fields every canonical record has.
+
+    ``remote_id`` is the record's id in its CRM; ``source`` is the name of the connection
+    it came from and is filled in by the sync engine when the connector leaves it blank.
+    """
+
+    remote_id: str
+    source: str = ""
+    modified_at: datetime | None = None
+    deleted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    entity: ClassVar[str] = "record"
+    _coercers: ClassVar[dict[str, Coercer]] = {}
+
+    def __post_init__(self) -> None:
+        rid = self.remote_id
+        if rid is None or not str(rid).strip():
+            raise InvalidRecord(self.entity, None, "remote_id", "every record needs an id")
+        self.remote_id = str(rid).strip()
+        for name, coerce in self._coercers.items():
+            try:
+                setattr(self, name, coerce(getattr(self, name)))
+            except (ValueError, TypeError) as exc:
+                raise InvalidRecord(self.entity, self.remote_id, name, str(exc)) from None
+
+    @property
+    def id(self) -> str:
+        """The stable crmlink id: ``<source>:<remote_id>``."""
+        return f"{self.source}:{self.remote_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+_BASE = {"modified_at": parse_datetime, "deleted": _required_bool(False)}
+
+
+def _entity(entity_name: str, /, **coercers: Coercer) -> Callable[[type], type]:
+    def decorate(cls: type) -> type:
+        cls.entity = entity_name
+        cls._coercers = {**_BASE, **coercers}
+        return cls
+
+    return decorate
+
+
+@_entity("account", name=parse_str, domain=parse_str, industry=parse_str, parent_id=parse_str,
+         tier=_vocabulary("tier"), tier_source=parse_str, annual_revenue=parse_decimal,
+         growth=parse_float, currency=parse_str, owner_id=parse_str, created_at=parse_datetime)
+@dataclass(slots=True)
+class Account(Record):
+    name: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    parent_id: str | None = None
+    tier: str | None = None
+    #: Where the tier came from: ``"crm"`` (a field in the source) or ``"computed"``.
+    tier_source: str | None = None
+    annual_revenue: Decimal | None = None
+    #: Year-over-year revenue growth as a fraction (0.2 is +20 %), when the CRM knows it.
+    growth: float | None = None
+    currency: str | None = None
+    owner_id: str | None = None
+    created_at: datetime | None = None
+
+
+@_entity("user", name=parse_str, email=parse_str, title=parse_str, seniority=_vocabulary("seniority"),
+         team_role=_vocabulary("team_role"), active=_required_bool(True))
+@dataclass(slots=True)
+class User(Record):
+    """One of *our* people: a salesperson, solution or delivery manager, or executive."""
+
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    seniority: str | None = None
+    team_role: str | None = None
+    active: bool = True
+
+
+@_entity("contact", account_id=parse_str, name=parse_str, email=parse_str, title=parse_str,
+         department=_vocabulary("department"), seniority=_vocabulary("seniority"),
+         buying_role=_vocabulary("buying_role"), stance=vocab.normalize_stance,
+         stance_assessed_at=parse_datetime, active=_required_bool(True), reports_to_id=parse_str)
+@dataclass(slots=True)
+class Contact(Record):
+    """A person at the customer. ``department``, ``seniority`` and ``buying_role`` are
+    canonical; when a connector only knows the native value it puts it in ``raw`` and the
+    ``classify_contact`` hook derives the canonical one."""
+
+    account_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    department: str | None = None
+    seniority: str | None = None
+    buying_role: str | None = None
+    stance: int | None = None
+    stance_assessed_at: datetime | None = None
+    active: bool = True
+    reports_to_id: str | None = None
+
+
+def _interaction_kind(value: Any) -> str:
+    kind = vocab.normalize("kind", value)
+    if kind is None:
+        raise ValueError("an interaction needs a kind: " + ", ".join(vocab.INTERACTION_KINDS))
+    return kind
+
+
+def _required_datetime(value: Any) -> datetime:
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError("a date-time is required")
+    return parsed
+
+
+@_entity("interaction", kind=_interaction_kind, direction=_vocabulary("direction"),
+         method=_vocabulary("method"), occurred_at=_required_datetime, subject=parse_str,
+         account_id=parse_str, opportunity_id=parse_str, user_ids=parse_list,
+         contact_ids=parse_list, recipient_count=parse_int, duration_minutes=parse_float,
+         campaign=parse_str)
+@dataclass(slots=True)
+class Interaction(Record):
+    """A meeting, call, email, visit, event, note or task between our people and theirs.
+
+    ``direction`` is from our side: ``outbound`` we reached out, ``inbound`` they did or
+    replied, ``two_way`` both spoke (a meeting or connected call), ``internal`` none of
+    their people took part. ``None`` lets the analysis infer it from ``kind``.
+    """
+
+    kind: str = "note"
+    occurred_at: datetime | None = None
+    direction: str | None = None
+    method: str | None = None
+    subject: str | None = None
+    account_id: str | None = None
+    opportunity_id: str | None = None
+    user_ids: tuple[str, ...] = ()
+    contact_ids: tuple[str, ...] = ()
+    recipient_count: int | None = None
+    duration_minutes: float | None = None
+    campaign: str | None = None
+
+
+@_entity("opportunity", account_id=parse_str, name=parse_str, amount=parse_decimal,
+         currency=parse_str, pipeline=parse_str, stage_id=parse_str, stage_label=parse_str,
+         probability=parse_float, is_closed=parse_bool, is_won=parse_bool,
+         created_at=parse_datetime, close_date=parse_datetime, stage_entered_at=parse_datetime,
+         owner_id=parse_str, ltc_stage=parse_str)
+@dataclass(slots=True)
+class Opportunity(Record):
+    """A deal. ``stage_id``/``stage_label`` are the CRM's own; ``ltc_stage`` is filled by
+    the ``ltc_stage`` hook at analysis time unless the connector already knows it."""
+
+    account_id: str | None = None
+    name: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    pipeline: str | None = None
+    stage_id: str | None = None
+    stage_label: str | None = None
+    probability: float | None = None
+    is_closed: bool | None = None
+    is_won: bool | None = None
+    created_at: datetime | None = None
+    close_date: datetime | None = None
+    stage_entered_at: datetime | None = None
+    owner_id: str | None = None
+    ltc_stage: str | None = None
+
+
+@_entity("opportunity_contact", opportunity_id=parse_str, contact_id=parse_str,
+         role=_vocabulary("buying_role"), is_primary=_required_bool(False))
+@dataclass(slots=True)
+class OpportunityContact(Record):
+    """A contact's role on one deal (Salesforce OpportunityContactRole, HubSpot labels)."""
+
+    opportunity_id: str | None = None
+    contact_id: str | None = None
+    role: str | None = None
+    is_primary: bool = False
+
+
+@_entity("stage_change", opportunity_id=parse_str, stage_id=parse_str, stage_label=parse_str,
+         entered_at=_required_datetime)
+@dataclass(slots=True)
+class StageChange(Record):
+    """One entry of a deal's stage history."""
+
+    opportunity_id: str | None = None
+    stage_id: str | None = None
+    stage_label: str | None = None
+    entered_at: datetime | None = None
+
+
+@_entity("stage", pipeline=parse_str, label=parse_str, order=parse_int, probability=parse_float,
+         is_closed=parse_bool, is_won=parse_bool)
+@dataclass(slots=True)
+class Stage(Record):
+    """A pipeline stage as the CRM defines it; ``remote_id`` is the stage's id or API name."""
+
+    pipeline: str | None = None
+    label: str | None = None
+    order: int | None = None
+    probability: float | None = None
+    is_closed: bool | None = None
+    is_won: bool | None = None
+
+
+@_entity("lead", name=parse_str, company=parse_str, email=parse_str, status=parse_str,
+         created_at=parse_datetime, owner_id=parse_str, converted_opportunity_id=parse_str)
+@dataclass(slots=True)
+class Lead(Record):
+    name: str | None = None
+    company: str | None = None
+    email: str | None = None
+    status: str | None = None
+    created_at: datetime | None = None
+    owner_id: str | None = None
+    converted_opportunity_id: str | None = None
+
+
+ENTITIES: dict[str, type[Record]] = {
+    cls.entity: cls
+    for cls in (Account, User, Contact, Interaction, Opportunity, OpportunityContact,
+                StageChange, Stage, Lead)
+}
+
+
+def entity_fields(cls: type[Record]) -> list[str]:
+    """The entity-specific field names, in declaration order."""
+    base = {f.name for f in dataclasses.fields(Record)}
+    return [f.name for f in dataclasses.fields(cls) if f.name not in base]
+
+
+def make(entity: str, data: dict[str, Any]) -> Record:
+    """Build a record of ``entity`` from a mapping, rejecting unknown field names."""
+    cls = ENTITIES[entity]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidRecord(entity, data.get("remote_id"), unknown[0], f"{entity} has no field {unknown[0]!r}")
+    return cls(**data)
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

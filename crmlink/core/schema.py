@@ -1,0 +1,148 @@
+"""The SQL schema of the store, derived from the canonical model (one place).
+
+Every entity gets a table named after it in the plural, with ``(source, remote_id)``
+unique. Times are stored as UTC epoch seconds (fast to compare and aggregate on any
+database), amounts as exact decimal strings, id lists as ``;``-joined text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmlink.core import model
+
+SCHEMA_VERSION = 1
+
+
+class EpochSeconds(sa.types.TypeDecorator[datetime]):
+    """An aware datetime stored as float seconds since the epoch, UTC."""
+
+    impl = sa.Float
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> float | None:
+        return None if value is None else value.timestamp()
+
+    def process_result_value(self, value: float | None, dialect: Any) -> datetime | None:
+        return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+class DecimalText(sa.types.TypeDecorator[Decimal]):
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class IdList(sa.types.TypeDecorator[tuple]):
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[str, ...] | None, dialect: Any) -> str:
+        return ";".join(value or ())
+
+    def process_result_value(self, value: str | None, dialect: Any) -> tuple[str, ...]:
+        return tuple(value.split(";")) if value else ()
+
+
+class JsonText(sa.types.TypeDecorator[dict]):
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Any) -> str | None:
+        return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True) if value else None
+
+    def process_result_value(self, value: str | None, dialect: Any) -> dict[str, Any]:
+        return json.loads(value) if value else {}
+
+
+def _column_type(annotation: str) -> sa.types.TypeEngine[Any]:
+    if "datetime" in annotation:
+        return EpochSeconds()
+    if "Decimal" in annotation:
+        return DecimalText()
+    if "tuple" in annotation:
+        return IdList()
+    if "dict" in annotation:
+        return JsonText()
+    if annotation.startswith("bool"):
+        return sa.Boolean()
+    if annotation.startswith("int"):
+        return sa.Integer()
+    if annotation.startswith("float"):
+        return sa.Float()
+    return sa.Text()
+
+
+metadata = sa.MetaData()
+TABLES: dict[str, sa.Table] = {}
+
+#: Columns worth an index for the analysis queries.
+_INDEXED = {"account_id", "opportunity_id", "occurred_at", "contact_id"}
+
+
+def _table_for(cls: type[model.Record]) -> sa.Table:
+    hints = typing.get_type_hints(cls)
+    columns = [sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
+               # the sync run that last wrote the row: finds duplicates within a run and
+               # rows a full export no longer contains
+               sa.Column("run_id", sa.Integer, nullable=True)]
+    for f in dataclasses.fields(cls):
+        annotation = str(hints[f.name]) if not isinstance(hints[f.name], type) else hints[f.name].__name__
+        nullable = f.name not in ("remote_id", "source", "deleted")
+        columns.append(sa.Column(f.name, _column_type(annotation), nullable=nullable,
+                                 index=f.name in _INDEXED))
+    name = cls.entity + "s" if not cls.entity.endswith("y") else cls.entity[:-1] + "ies"
+    return sa.Table(name, metadata, *columns,
+                    sa.UniqueConstraint("source", "remote_id", name=f"uq_{name}_source_remote"))
+
+
+for _cls in model.ENTITIES.values():
+    TABLES[_cls.entity] = _table_for(_cls)
+
+meta_table = sa.Table(
+    "crmlink_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+sync_state = sa.Table(
+    "sync_state", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("stream", sa.String(200), primary_key=True),
+    sa.Column("state", JsonText()),
+    sa.Column("updated_at", EpochSeconds()),
+)
+
+sync_runs = sa.Table(
+    "sync_runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("connector", sa.String(200), nullable=False),
+    sa.Column("started_at", EpochSeconds(), nullable=False),
+    sa.Column("finished_at", EpochSeconds()),
+    sa.Column("status", sa.String(20), nullable=False),  # running | ok | failed | partial
+    sa.Column("full", sa.Boolean, nullable=False, default=False),
+    sa.Column("counts", JsonText()),
+    sa.Column("error", sa.Text),
+)
+
+skipped_records = sa.Table(
+    "skipped_records", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("sync_runs.id"), nullable=False, index=True),
+    sa.Column("stream", sa.String(200), nullable=False),
+    sa.Column("remote_id", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+)

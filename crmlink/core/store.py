@@ -1,0 +1,260 @@
+"""The store: canonical records in any SQL database SQLAlchemy speaks (SQLite by default).
+
+Writes are upserts keyed by ``(source, remote_id)`` per entity table. The sync engine
+opens one transaction per batch (or per run, for atomic connectors) and writes the
+stream's cursor in the same transaction, so a crash never leaves a cursor ahead of the
+data it covers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crmlink.core import model, schema
+from crmlink.core.errors import StoreError
+
+DEFAULT_DB_ENV = "CRMLINK_DB"
+
+
+def default_url() -> str:
+    """``$CRMLINK_DB``, else ``crmlink.db`` in the current directory."""
+    return os.environ.get(DEFAULT_DB_ENV) or "sqlite:///crmlink.db"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    duplicates: list[str] = field(default_factory=list)
+
+
+class Store:
+    """A canonical-model database. ``Store(url)`` creates the schema if it is missing."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        try:
+            self.engine = sa.create_engine(self.url)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use store URL {sa.engine.make_url(self.url).render_as_string(hide_password=True) if '://' in self.url else self.url!r}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._ensure_sqlite_dir()
+        self._init_schema()
+
+    def _ensure_sqlite_dir(self) -> None:
+        database = self.engine.url.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+    def _init_schema(self) -> None:
+        try:
+            schema.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                found = conn.execute(sa.select(schema.meta_table.c.value).where(
+                    schema.meta_table.c.key == "schema_version")).scalar()
+                if found is None:
+                    conn.execute(schema.meta_table.insert().values(
+                        key="schema_version", value=str(schema.SCHEMA_VERSION)))
+                elif int(found) > schema.SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the store was written by a newer crmlink (schema {found}, this crmlink "
+                        f"knows {schema.SCHEMA_VERSION}); upgrade crmlink")
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(schema.meta_table.c.value).where(
+                schema.meta_table.c.key == "schema_version")).scalar_one())
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            return sqlite.insert(table)
+        if dialect == "postgresql":
+            return postgresql.insert(table)
+        raise StoreError(f"upserts are not implemented for {dialect}; use SQLite or PostgreSQL")
+
+    def upsert(self, conn: sa.Connection, records: Sequence[model.Record],
+               run_id: int | None = None) -> UpsertResult:
+        """Insert or update records of one entity.
+
+        With a ``run_id``, a record whose key was already written by the same run is
+        reported in ``duplicates`` and not written again.
+        """
+        result = UpsertResult()
+        if not records:
+            return result
+        table = schema.TABLES[records[0].entity]
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for record in records:
+            key = (record.source, record.remote_id)
+            if key in rows:
+                result.duplicates.append(record.remote_id)
+                continue
+            row = {f: getattr(record, f) for f in record.__dataclass_fields__}
+            row["run_id"] = run_id
+            rows[key] = row
+        for key, previous_run in self._existing(conn, table, list(rows)):
+            if run_id is not None and previous_run == run_id:
+                result.duplicates.append(key[1])
+                del rows[key]
+            else:
+                result.updated += 1
+        result.created = len(rows) - result.updated
+        if rows:
+            stmt = self._insert(table)
+            update_cols = {c.name: stmt.excluded[c.name] for c in table.columns
+                           if c.name not in ("pk", "source", "remote_id")}
+            stmt = stmt.on_conflict_do_update(index_elements=["source", "remote_id"], set_=update_cols)
+            conn.execute(stmt, list(rows.values()))
+        return result
+
+    def _existing(self, conn: sa.Connection, table: sa.Table,
+                  keys: list[tuple[str, str]]) -> list[tuple[tuple[str, str], int | None]]:
+        found = []
+        for source in {s for s, _ in keys}:
+            ids = [rid for s, rid in keys if s == source]
+            for chunk in model.chunked(ids, 900):
+                rows = conn.execute(sa.select(table.c.remote_id, table.c.run_id).where(
+                    table.c.source == source, table.c.remote_id.in_(chunk)))
+                found.extend(((source, rid), run) for rid, run in rows)
+        return found
+
+    def mark_unseen_deleted(self, conn: sa.Connection, entity: str, source: str, run_id: int) -> int:
+        """Mark deleted every live row of ``source`` that run ``run_id`` did not write
+        (a full export no longer contains it)."""
+        table = schema.TABLES[entity]
+        return conn.execute(table.update().where(
+            table.c.source == source, table.c.deleted.is_(False),
+            sa.or_(table.c.run_id.is_(None), table.c.run_id != run_id)).values(deleted=True)).rowcount
+
+    def mark_deleted(self, conn: sa.Connection, entity: str, source: str, remote_ids: Sequence[str]) -> int:
+        table = schema.TABLES[entity]
+        done = 0
+        for chunk in model.chunked(remote_ids, 900):
+            done += conn.execute(table.update().where(
+                table.c.source == source, table.c.remote_id.in_(chunk), table.c.deleted.is_(False)
+            ).values(deleted=True)).rowcount
+        return done
+
+    # -- cursors and runs ------------------------------------------------------------------
+
+    def get_state(self, source: str, stream: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(schema.sync_state.c.state).where(
+                schema.sync_state.c.source == source, schema.sync_state.c.stream == stream)).scalar()
+
+    def set_state(self, conn: sa.Connection, source: str, stream: str, state: dict[str, Any]) -> None:
+        stmt = self._insert(schema.sync_state).values(
+            source=source, stream=stream, state=state, updated_at=_now())
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["source", "stream"], set_={"state": state, "updated_at": _now()}))
+
+    def clear_state(self, source: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(schema.sync_state.delete().where(schema.sync_state.c.source == source))
+
+    def start_run(self, source: str, connector: str, full: bool) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute(schema.sync_runs.insert().values(
+                source=source, connector=connector, started_at=_now(), status="running",
+                full=full)).inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(schema.sync_runs.update().where(schema.sync_runs.c.id == run_id).values(
+                finished_at=_now(), status=status, counts=counts, error=error))
+
+    def record_skip(self, conn: sa.Connection, run_id: int, stream: str, remote_id: str | None, reason: str) -> None:
+        conn.execute(schema.skipped_records.insert().values(
+            run_id=run_id, stream=stream, remote_id=remote_id, reason=reason))
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.sync_runs).order_by(
+                schema.sync_runs.c.id.desc()).limit(limit)).mappings().all()
+            return [dict(r) for r in rows]
+
+    def skipped(self, run_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.skipped_records).where(
+                schema.skipped_records.c.run_id == run_id)).mappings().all()
+            return [dict(r) for r in rows]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def records(self, entity: str, *, source: str | None = None, include_deleted: bool = False,
+                where: Any = None) -> Iterator[model.Record]:
+        """Stream records of one entity as canonical dataclasses (no re-validation)."""
+        table = schema.TABLES[entity]
+        cls = model.ENTITIES[entity]
+        query = sa.select(*[table.c[f.name] for f in dataclasses.fields(cls)])
+        if source is not None:
+            query = query.where(table.c.source == source)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=5000).execute(query.order_by(table.c.pk)):
+                yield _build(cls, row._mapping)
+
+    def count(self, entity: str, *, source: str | None = None, include_deleted: bool = False) -> int:
+        table = schema.TABLES[entity]
+        query = sa.select(sa.func.count()).select_from(table)
+        if source is not None:
+            query = query.where(table.c.source == source)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def sources(self) -> list[str]:
+        table = schema.TABLES["account"]
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(table.c.source).distinct()).scalars())
+
+
+def _build(cls: type[model.Record], values: Any) -> model.Record:
+    """Make a record from stored values, skipping ``__post_init__`` validation."""
+    record = object.__new__(cls)
+    for key, value in values.items():
+        object.__setattr__(record, key, value)
+    return record
+
+
+def _now() -> datetime:
+    return datetime.fromtimestamp(time.time(), timezone.utc)

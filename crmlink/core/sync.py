@@ -1,0 +1,223 @@
+"""The sync engine every connector shares: batches, checkpoints, retries, skips, run records.
+
+For each stream the engine reads the saved cursor, pulls records from the connector,
+validates and classifies them, and upserts them in batches. For sorted streams each
+batch and the cursor it advances commit in one transaction; a failed or killed run
+therefore resumes from the last committed batch. Atomic connectors (file imports) commit
+the whole run at once or nothing.
+
+Retries belong here, not in connectors: a :class:`RetriableError` restarts the stream
+from its last committed cursor with exponential backoff and jitter (tenacity), honouring
+the server's Retry-After, within a total time limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+import tenacity
+
+from crmlink.core import model
+from crmlink.core.connector import Connector, Stream
+from crmlink.core.errors import CrmlinkError, InvalidRecord, RetriableError
+from crmlink.core.host import PluginHost
+from crmlink.core.redact import Redactor
+from crmlink.core.store import Store
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 2000
+
+
+@dataclass
+class StreamCounts:
+    entity: str
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entity": self.entity, "read": self.read, "created": self.created,
+                "updated": self.updated, "deleted": self.deleted, "skipped": self.skipped}
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    source: str
+    status: str
+    streams: dict[str, StreamCounts] = field(default_factory=dict)
+    skips: list[tuple[str, str | None, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class RetryPolicy:
+    """How the host retries :class:`RetriableError`: attempts, backoff and a time limit."""
+
+    attempts: int = 6
+    initial: float = 1.0
+    maximum: float = 60.0
+    total: float = 600.0
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = tenacity.wait_exponential_jitter(initial=self.initial, max=self.maximum)(state)
+        retry_after = getattr(exc, "retry_after", None)
+        return max(backoff, float(retry_after)) if retry_after else backoff
+
+
+Progress = Callable[[str, StreamCounts], None]
+Notice = Callable[[str], None]
+
+
+class SyncEngine:
+    """Runs one connector into one store under one source name."""
+
+    def __init__(self, store: Store, host: PluginHost, connector: Connector, source: str, *,
+                 full: bool = False, on_error: str = "fail", policy: RetryPolicy | None = None,
+                 progress: Progress | None = None, notice: Notice | None = None,
+                 batch_size: int = BATCH_SIZE) -> None:
+        self.store, self.host, self.connector, self.source = store, host, connector, source
+        self.full, self.on_error = full, on_error
+        self.policy = policy or RetryPolicy()
+        self.progress = progress or (lambda name, counts: None)
+        self.notice = notice or (lambda message: None)
+        self.batch_size = batch_size
+        self.redact = Redactor(connector.secrets())
+
+    def run(self) -> SyncResult:
+        if self.full:
+            self.store.clear_state(self.source)
+        run_id = self.store.start_run(self.source, self.connector.name, self.full)
+        result = SyncResult(run_id, self.source, "running")
+        try:
+            if self.connector.atomic:
+                with self.store.transaction() as conn:
+                    for stream in self.connector.streams():
+                        self._stream(conn, stream, result)
+            else:
+                for stream in self.connector.streams():
+                    self._with_retries(stream, result)
+        except CrmlinkError as exc:
+            result.status, result.error = "failed", self.redact(str(exc))
+            self.store.finish_run(run_id, "failed", self._counts(result), result.error)
+            exc.args = tuple(self.redact(str(a)) for a in exc.args)
+            raise
+        except Exception as exc:
+            result.status, result.error = "failed", self.redact(f"{type(exc).__name__}: {exc}")
+            self.store.finish_run(run_id, "failed", self._counts(result), result.error)
+            raise
+        result.status = "partial" if result.skips else "ok"
+        self.store.finish_run(run_id, result.status, self._counts(result), None)
+        return result
+
+    def _counts(self, result: SyncResult) -> dict[str, Any]:
+        return {name: c.to_json() for name, c in result.streams.items()}
+
+    def _with_retries(self, stream: Stream, result: SyncResult) -> None:
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0
+            self.notice(f"{stream.name}: {self.redact(str(exc))}; retry {state.attempt_number} "
+                        f"in {wait:.1f}s")
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetriableError),
+            wait=self.policy.wait,
+            stop=(tenacity.stop_after_attempt(self.policy.attempts)
+                  | tenacity.stop_after_delay(self.policy.total)),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                self._stream(None, stream, result)
+
+    def _stream(self, conn: sa.Connection | None, stream: Stream, result: SyncResult) -> None:
+        state = None if self.full and conn is not None else self.store.get_state(self.source, stream.name)
+        counts = result.streams.setdefault(stream.name, StreamCounts(stream.entity.entity))
+        last: model.Record | None = None
+        for batch in model.chunked(self._records(stream, state, counts, result), self.batch_size):
+            with self._txn(conn) as tx:
+                self._write(tx, batch, counts, stream, result.run_id)
+                last = batch[-1]
+                if stream.is_sorted:
+                    self.store.set_state(tx, self.source, stream.name, stream.checkpoint(last, state))
+            self.progress(stream.name, counts)
+        final = stream.next_state(state)
+        if final is None and last is not None and not stream.is_sorted:
+            final = stream.checkpoint(last, state)
+        if final is not None:
+            with self._txn(conn) as tx:
+                self.store.set_state(tx, self.source, stream.name, final)
+        self.progress(stream.name, counts)
+
+    def _txn(self, conn: sa.Connection | None) -> Any:
+        if conn is not None:
+            return nullcontext(conn)
+        return self.store.transaction()
+
+    def _records(self, stream: Stream, state: Any, counts: StreamCounts,
+                 result: SyncResult) -> Iterator[model.Record]:
+        iterator = iter(stream.records(state))
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                return
+            except InvalidRecord as exc:
+                if self.on_error != "skip":
+                    raise
+                self._skip(stream, exc, counts, result)
+                continue
+            except Exception as exc:
+                classified = self.connector.classify_error(exc)
+                if classified is None:
+                    raise
+                raise classified from exc
+            counts.read += 1
+            if not record.source:
+                record.source = self.source
+            if isinstance(record, model.Contact):
+                self._classify(record)
+            yield record
+
+    def _skip(self, stream: Stream, exc: InvalidRecord, counts: StreamCounts, result: SyncResult) -> None:
+        counts.skipped += 1
+        reason = self.redact(str(exc))
+        result.skips.append((stream.name, exc.remote_id, reason))
+        with self.store.transaction() as tx:
+            self.store.record_skip(tx, result.run_id, stream.name, exc.remote_id, reason)
+        self.notice(f"skipped: {reason}")
+
+    def _classify(self, contact: model.Contact) -> None:
+        found = self.host.hook.classify_contact(contact=contact)
+        if found is None:
+            return
+        for name in ("seniority", "department", "buying_role"):
+            if getattr(contact, name) is None and getattr(found, name) is not None:
+                setattr(contact, name, getattr(found, name))
+
+    def _write(self, conn: sa.Connection, batch: list[model.Record], counts: StreamCounts,
+               stream: Stream, run_id: int) -> None:
+        by_entity: dict[str, list[model.Record]] = {}
+        for record in batch:
+            by_entity.setdefault(record.entity, []).append(record)
+        for records in by_entity.values():
+            result = self.store.upsert(conn, records, run_id=run_id)
+            if result.duplicates:
+                rid = result.duplicates[0]
+                error = InvalidRecord(records[0].entity, rid, "id",
+                                      "the same id appears twice; ids must be unique")
+                where = stream.locate(rid)
+                raise error.at(where) if where else error
+            counts.created += result.created
+            counts.updated += result.updated
+            counts.deleted += sum(1 for r in records if r.deleted)

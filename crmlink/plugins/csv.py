@@ -1,0 +1,254 @@
+"""The CSV connector: a folder in crmlink's canonical CSV format (docs/csv-format.md).
+
+Files are streamed row by row (never read whole), a UTF-8 byte-order mark is tolerated,
+quoting follows RFC 4180, and list columns are ``;``-separated. Anything that cannot be
+read raises :class:`~crmlink.InvalidRecord` located as ``file:line:column``. A run is
+atomic: a bad row leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crmlink import (
+    Account,
+    ConfigError,
+    Connector,
+    Contact,
+    Interaction,
+    InvalidRecord,
+    Lead,
+    Opportunity,
+    OpportunityContact,
+    Record,
+    Setting,
+    Stream,
+    User,
+    classify_title,
+    hookimpl,
+    normalize_vocabulary,
+)
+
+#: Largest field accepted, in characters; larger ones are an error rather than a memory hog.
+MAX_FIELD = 1_000_000
+csv.field_size_limit(MAX_FIELD)
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of the format: its entity, column renames, references and soft vocabularies."""
+
+    name: str
+    entity: type[Record]
+    required: tuple[str, ...] = ("id",)
+    renames: Mapping[str, str] = field(default_factory=dict)
+    #: field -> file whose ids it must name
+    refs: Mapping[str, str] = field(default_factory=dict)
+    #: vocabulary fields whose non-canonical values go to ``raw`` for the classify hook
+    soft: tuple[str, ...] = ()
+
+
+FILES: tuple[FileSpec, ...] = (
+    FileSpec("accounts", Account, refs={"parent_id": "accounts", "owner_id": "users"}),
+    FileSpec("users", User),
+    FileSpec("contacts", Contact, required=("id", "account_id"),
+             refs={"account_id": "accounts", "reports_to_id": "contacts"},
+             soft=("department", "seniority", "buying_role")),
+    FileSpec("opportunities", Opportunity, required=("id", "account_id"),
+             renames={"stage": "stage_label"},
+             refs={"account_id": "accounts", "owner_id": "users"}),
+    FileSpec("opportunity_contacts", OpportunityContact, required=("opportunity_id", "contact_id"),
+             refs={"opportunity_id": "opportunities", "contact_id": "contacts"}, soft=("role",)),
+    FileSpec("interactions", Interaction, required=("id", "occurred_at"),
+             renames={"duration": "duration_minutes"},
+             refs={"account_id": "accounts", "opportunity_id": "opportunities",
+                   "user_ids": "users", "contact_ids": "contacts"}),
+    FileSpec("leads", Lead, refs={"owner_id": "users", "converted_opportunity_id": "opportunities"}),
+)
+_SOFT_VOCABULARY = {"role": "buying_role"}
+_RECENT = 10_000
+
+
+class CsvStream(Stream):
+    """One file of the folder."""
+
+    is_sorted = False
+
+    def __init__(self, path: Path, spec: FileSpec, known: dict[str, set[str]]) -> None:
+        self.path, self.spec, self.known = path, spec, known
+        self.name = spec.name
+        self.entity = spec.entity
+        self._recent: OrderedDict[str, int] = OrderedDict()
+        self._fields = set(spec.entity.__dataclass_fields__)
+
+    def locate(self, remote_id: str) -> str | None:
+        line = self._recent.get(remote_id)
+        return f"{self.path}:{line}:1" if line else None
+
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
+        ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
+        pending: list[tuple[str, int, str, str]] = []
+        with self._open() as handle:
+            reader = csv.reader(handle, strict=True)
+            header = self._header(reader)
+            for row in self._rows(reader):
+                line = reader.line_num
+                record = self._record(header, row, line, pending)
+                if ids is not None:
+                    ids.add(record.remote_id)
+                self._remember(record.remote_id, line)
+                yield record
+        for column, line, value, target in pending:  # self-references, e.g. parent accounts
+            if value not in self.known.get(target, ()):
+                raise self._error(None, column, line, header,
+                                  f"refers to {target} id {value!r}, which is not in {target}.csv")
+
+    def _open(self) -> Any:
+        return open(self.path, encoding="utf-8-sig", newline="", errors="strict")
+
+    def _remember(self, remote_id: str, line: int) -> None:
+        self._recent[remote_id] = line
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+
+    def _rows(self, reader: Any) -> Iterator[list[str]]:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                raise InvalidRecord(self.name, None, "encoding", (
+                    f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start} of the "
+                    "block being read); save the file as UTF-8")).at(f"{self.path}:{reader.line_num + 1}:1") from None
+            except csv.Error as exc:
+                raise InvalidRecord(self.name, None, "format", (
+                    f"not readable as CSV ({exc}); check quoting and that this is a CSV file"
+                )).at(f"{self.path}:{reader.line_num}:1") from None
+            if row and any(cell.strip() for cell in row):
+                yield row
+
+    def _header(self, reader: Any) -> list[str]:
+        try:
+            header = next(self._rows(reader))
+        except StopIteration:
+            raise InvalidRecord(self.name, None, "header", (
+                f"the file is empty; it needs a header row with at least: {', '.join(self.spec.required)}"
+            )).at(f"{self.path}:1:1") from None
+        header = [h.strip().lower() for h in header]
+        for column in self.spec.required:
+            if column not in header:
+                raise InvalidRecord(self.name, None, column, (
+                    f"required column {column!r} is missing; the header has: {', '.join(header)}"
+                )).at(f"{self.path}:1:{len(header) + 1}")
+        seen: set[str] = set()
+        for index, column in enumerate(header):
+            if column in seen:
+                raise InvalidRecord(self.name, None, column, "column appears twice in the header").at(
+                    f"{self.path}:1:{index + 1}")
+            seen.add(column)
+        return header
+
+    def _record(self, header: list[str], row: list[str], line: int,
+                pending: list[tuple[str, int, str, str]]) -> Record:
+        if len(row) != len(header):
+            raise InvalidRecord(self.name, row[0] if row else None, "row", (
+                f"has {len(row)} fields but the header has {len(header)}; check for an unquoted "
+                "comma or a missing field")).at(f"{self.path}:{line}:{min(len(row), len(header)) + 1}")
+        values: dict[str, Any] = {}
+        extra: dict[str, str] = {}
+        raw: dict[str, str] = {}
+        for column, cell in zip(header, row):
+            name = "remote_id" if column == "id" else self.spec.renames.get(column, column)
+            if name in self._fields and name not in ("extra", "raw", "source", "deleted"):
+                values[name] = cell
+            elif cell != "":
+                extra[column] = cell
+        if self.spec.entity is OpportunityContact:
+            values["remote_id"] = f"{values.get('opportunity_id', '')}:{values.get('contact_id', '')}"
+        if self.spec.entity is Opportunity and values.get("stage_label"):
+            values["stage_id"] = values["stage_label"]
+        for name in self.spec.soft:
+            self._soften(name, values, raw)
+        try:
+            record = self.spec.entity(**values, extra=extra, raw=raw)
+        except InvalidRecord as exc:
+            raise self._error(exc.remote_id, self._column_of(exc.field), line, header, exc.reason) from None
+        self._check_refs(record, line, header, pending)
+        return record
+
+    def _soften(self, name: str, values: dict[str, Any], raw: dict[str, str]) -> None:
+        value = values.get(name)
+        if not value:
+            return
+        vocabulary = _SOFT_VOCABULARY.get(name, name)
+        try:
+            normalize_vocabulary(vocabulary, value)
+        except ValueError:
+            raw[vocabulary] = value
+            # a deal's contact role has no classify hook of its own: map the label here
+            values[name] = classify_title(None, role=value).buying_role if name == "role" else None
+
+    def _column_of(self, field_name: str) -> str:
+        if field_name == "remote_id":
+            return "id"
+        for column, target in self.spec.renames.items():
+            if target == field_name:
+                return column
+        return field_name
+
+    def _check_refs(self, record: Record, line: int, header: list[str],
+                    pending: list[tuple[str, int, str, str]]) -> None:
+        for name, target in self.spec.refs.items():
+            value = getattr(record, name)
+            if not value or target not in self.known:
+                continue
+            for one in value if isinstance(value, tuple) else (value,):
+                if one in self.known[target]:
+                    continue
+                if target == self.name:
+                    pending.append((name, line, one, target))
+                    continue
+                raise self._error(record.remote_id, self._column_of(name), line, header,
+                                  f"refers to {target} id {one!r}, which is not in {target}.csv")
+
+    def _error(self, remote_id: str | None, column: str, line: int, header: list[str],
+               reason: str) -> InvalidRecord:
+        col = header.index(column) + 1 if column in header else 1
+        return InvalidRecord(self.spec.entity.entity, remote_id, column, reason).at(
+            f"{self.path}:{line}:{col}")
+
+
+class CsvConnector(Connector):
+    """Reads a folder of CSV files in crmlink's canonical format."""
+
+    name = "csv"
+    description = "A folder of CSV files in crmlink's canonical format (docs/csv-format.md)."
+    settings = (Setting("path", "The folder holding accounts.csv and the other files.",
+                        required=True, argument=True),)
+    atomic = True
+
+    def streams(self) -> Iterator[Stream]:
+        folder = Path(self.config["path"])
+        if not folder.is_dir():
+            raise ConfigError(f"{folder} is not a folder; give the folder that holds accounts.csv")
+        if not (folder / "accounts.csv").is_file():
+            raise ConfigError(f"{folder} has no accounts.csv, the one file the CSV format requires")
+        known: dict[str, set[str]] = {}
+        for spec in FILES:
+            path = folder / f"{spec.name}.csv"
+            if path.is_file():
+                yield CsvStream(path, spec, known)
+
+
+@hookimpl
+def register_connectors(register: Any) -> None:
+    register(CsvConnector)
+
+
+__all__ = ["CsvConnector", "FILES"]

@@ -1,0 +1,1 @@
+"""The hubspot connector (in progress)."""

@@ -1,0 +1,136 @@
+"""Built-in LTC stage mapping and deal cross-checks (DESIGN.md section 5).
+
+Order of decision for one deal: a config override for its source and pipeline, then the
+default maps for Salesforce's and HubSpot's standard stages, then the stage's own flags
+(won -> contract, closed and lost -> lost), then its probability. Anything left is
+``unmapped`` and reported, never guessed silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from crmlink import Finding, Opportunity, OpportunityView, Stage, hookimpl
+
+#: Default map, by lower-cased stage label or id (Salesforce labels, HubSpot ids and labels).
+DEFAULT_MAP: dict[str, str] = {
+    "prospecting": "validate", "qualification": "validate",
+    "needs analysis": "guide_bid", "value proposition": "guide_bid",
+    "id. decision makers": "guide_bid", "perception analysis": "guide_bid",
+    "proposal/price quote": "bid", "negotiation/review": "negotiate",
+    "closed won": "contract", "closed lost": "lost",
+    "appointmentscheduled": "validate", "qualifiedtobuy": "guide_bid",
+    "presentationscheduled": "guide_bid", "decisionmakerboughtin": "bid",
+    "contractsent": "negotiate", "closedwon": "contract", "closedlost": "lost",
+    "appointment scheduled": "validate", "qualified to buy": "guide_bid",
+    "presentation scheduled": "guide_bid", "decision maker bought-in": "bid",
+    "contract sent": "negotiate",
+}
+#: probability (0..1) bands used when a stage has no other rule: (lowest, ltc stage)
+PROBABILITY_BANDS = ((0.9, "negotiate"), (0.6, "bid"), (0.3, "guide_bid"), (0.0, "validate"))
+LTC_VALUES = {"lead", "validate", "guide_bid", "bid", "negotiate", "contract", "deliver",
+              "collect", "closed", "lost"}
+
+
+def _override(opp: Opportunity, config: Mapping[str, Any]) -> str | None:
+    overrides = config.get("overrides", {})
+    for scope in (overrides.get(opp.source, {}), overrides.get("*", {})):
+        table = scope.get(opp.pipeline or "default", {}) if isinstance(scope, dict) else {}
+        merged = {**{k: v for k, v in scope.items() if isinstance(v, str)}, **table}
+        for key in (opp.stage_id, opp.stage_label):
+            if key and key in merged:
+                return merged[key]
+            if key and key.lower() in {k.lower() for k in merged}:
+                return next(v for k, v in merged.items() if k.lower() == key.lower())
+    return None
+
+
+def _by_probability(probability: float | None) -> str | None:
+    if probability is None:
+        return None
+    p = probability / 100.0 if probability > 1 else probability
+    if p >= 1.0 or p <= 0.0:
+        return None  # 100 % or 0 % without closed flags is ambiguous
+    return next(stage for low, stage in PROBABILITY_BANDS if p >= low)
+
+
+def map_stage(opp: Opportunity, stage: Stage | None, config: Mapping[str, Any]) -> tuple[str, str]:
+    """The LTC stage and the rule that chose it (override, default, flags, probability, none)."""
+    found = _override(opp, config)
+    if found:
+        return found, "override"
+    for key in (opp.stage_id, opp.stage_label):
+        if key and key.strip().lower() in DEFAULT_MAP:
+            return DEFAULT_MAP[key.strip().lower()], "default"
+    won = stage.is_won if stage and stage.is_won is not None else opp.is_won
+    closed = stage.is_closed if stage and stage.is_closed is not None else opp.is_closed
+    if closed and won:
+        return "contract", "flags"
+    if closed and won is False:
+        return "lost", "flags"
+    probability = stage.probability if stage and stage.probability is not None else opp.probability
+    by_probability = None if closed else _by_probability(probability)
+    if by_probability:
+        return by_probability, "probability"
+    return "unmapped", "none"
+
+
+@hookimpl(trylast=True)
+def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any]) -> str:
+    return map_stage(opportunity, stage, config)[0]
+
+
+def _power_engaged(view: OpportunityView, days: float) -> list[str]:
+    if view.account is None:
+        return []
+    engaged = view.engaged_contacts(days)
+    stats = view.account.contact_stats
+    return [c for c in engaged if c in stats and stats[c].is_power]
+
+
+@hookimpl
+def opportunity_findings(view: OpportunityView) -> list[Finding]:
+    opp = view.opportunity
+    name = opp.name or opp.remote_id
+    found: list[Finding] = []
+    if view.ltc_stage == "unmapped":
+        found.append(Finding("LTC_STAGE_UNMAPPED", "low",
+                             f"Deal {name!r} is in stage {opp.stage_label or opp.stage_id!r}, which no rule maps to an LTC stage.",
+                             {"stage": opp.stage_label or opp.stage_id, "pipeline": opp.pipeline},
+                             "Map the stage in the [ltc.overrides] table of the config file."))
+    if opp.is_closed or view.ltc_stage not in ("validate", "guide_bid", "bid", "negotiate"):
+        return found
+    days = view.config["ltc"]["power_days"]
+    if view.ltc_stage in ("bid", "negotiate") and not _power_engaged(view, days):
+        found.append(Finding("LTC_NO_POWER", "high",
+                             f"Deal {name!r} is at {view.ltc_stage} but no decision maker engaged with us in {days} days.",
+                             {"ltc_stage": view.ltc_stage, "window_days": days, "amount": str(opp.amount)},
+                             "Get to the decision maker before the bid is decided; a deal without power is a hope."))
+    engaged = view.engaged_contacts(90)
+    if len(engaged) <= 1:
+        found.append(Finding("LTC_SINGLE_THREADED", "medium",
+                             f"Deal {name!r} rests on {len(engaged)} engaged contact(s).",
+                             {"engaged_contacts": sorted(engaged), "window_days": 90},
+                             "Multi-thread the deal: engage the technical evaluator, procurement and users too."))
+    stalled = _stalled(view)
+    if stalled:
+        found.append(stalled)
+    return found
+
+
+def _stalled(view: OpportunityView) -> Finding | None:
+    days = view.days_in_stage
+    label = view.opportunity.stage_label or view.opportunity.stage_id or ""
+    limits = view.config["ltc"]["stall_days"]
+    limit = limits.get(label) or limits.get(view.ltc_stage)
+    source = "configured"
+    if limit is None and label in view.typical_days_in_stage:
+        limit = view.typical_days_in_stage[label] * view.config["ltc"]["stall_factor"]
+        source = "75th percentile of won deals"
+    if days is None or limit is None or days <= limit:
+        return None
+    return Finding("LTC_STALLED", "medium",
+                   f"Deal {view.opportunity.name!r} has been in {label!r} for {days:.0f} days; usually {limit:.0f}.",
+                   {"days_in_stage": round(days, 1), "limit_days": round(limit, 1), "limit_from": source},
+                   "Find what blocks the next step, and who on their side can unblock it.")

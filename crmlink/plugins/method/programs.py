@@ -1,0 +1,29 @@
+"""Recognising the five methods of "一五一工程" from an interaction's kind, subject or campaign."""
+
+from __future__ import annotations
+
+
+#: method -> keywords (English matched case-insensitively, Chinese as substrings)
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "site_visit": ("site visit", "reference site", "reference visit", "showcase", "sample site",
+                   "样板点", "参观样板", "样板间", "现场参观"),
+    "exhibition": ("exhibition", "trade show", "tradeshow", "expo", "congress", "summit booth",
+                   "展览", "展会", "博览会"),
+    "tech_exchange": ("technical exchange", "tech exchange", "technical workshop", "tech workshop",
+                      "technology seminar", "技术交流", "技术研讨", "技术沙龙"),
+    "management_research": ("management research", "business research", "management consulting",
+                            "operations research", "管理和经营研究", "经营研究", "管理研究", "管理咨询"),
+    "company_visit": ("company visit", "hq visit", "headquarters visit", "campus visit",
+                      "factory visit", "参观公司", "总部参观", "参观总部", "公司参观"),
+}
+
+
+def recognise(kind: str | None, subject: str | None, campaign: str | None) -> str | None:
+    """The first method whose keyword appears in the subject or campaign."""
+    text = " ".join(t for t in (subject, campaign) if t).lower()
+    if not text:
+        return None
+    for method, words in KEYWORDS.items():
+        if any(word in text for word in words):
+            return method
+    return None
