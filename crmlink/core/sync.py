@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import tenacity
 
 from crmlink.core import model
+from crmlink.core.classify import classify as classify_title
 from crmlink.core.connector import Connector, Stream
 from crmlink.core.errors import CrmlinkError, InvalidRecord, RetriableError
 from crmlink.core.host import PluginHost
@@ -187,6 +188,8 @@ class SyncEngine:
                 record.source = self.source
             if isinstance(record, model.Contact):
                 self._classify(record)
+            elif isinstance(record, model.User) and record.seniority is None:
+                record.seniority = classify_title(record.title).seniority
             yield record
 
     def _skip(self, stream: Stream, exc: InvalidRecord, counts: StreamCounts, result: SyncResult) -> None:

@@ -128,6 +128,9 @@ def _stalled(view: OpportunityView) -> Finding | None:
     if limit is None and label in view.typical_days_in_stage:
         limit = view.typical_days_in_stage[label] * view.config["ltc"]["stall_factor"]
         source = "75th percentile of won deals"
+    if limit is None:
+        limit = view.config["ltc"]["default_stall_days"].get(view.ltc_stage)
+        source = "default for the LTC stage"
     if days is None or limit is None or days <= limit:
         return None
     return Finding("LTC_STALLED", "medium",

@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "findings": {
         "cold_days": 90,
         "personalized_share": 0.70,
+        "personalized_tiers": ["S", "A", "B"],  # cash-flow C accounts are not flagged
+        "single_holder_tiers": ["S", "A"],
         "orphaned_share": 0.10,
         "decline_points": 10.0,
         "previous_period_days": 90,
@@ -78,7 +80,14 @@ DEFAULTS: dict[str, Any] = {
         "s_revenue": 1_000_000_000, "a_revenue": 100_000_000, "b_revenue": 10_000_000,
         "s_growth": 0.2,
     },
-    "ltc": {"stall_factor": 1.0, "stall_days": {}, "power_days": 30, "overrides": {}},
+    "ltc": {
+        "stall_factor": 1.0,      # x the 75th percentile of won deals' days in the stage
+        "stall_days": {},         # fixed limits by native stage label or LTC stage
+        # used when neither a configured limit nor won-deal history exists
+        "default_stall_days": {"validate": 60, "guide_bid": 90, "bid": 60, "negotiate": 45},
+        "power_days": 30,
+        "overrides": {},
+    },
 }
 
 

@@ -61,7 +61,7 @@ def key_decision_maker_cold(view: AccountView) -> Finding | None:
 
 def key_single_holder(view: AccountView) -> Finding | None:
     single = [s for s in _power(view) if len(s.holders) == 1]
-    if not single:
+    if not single or view.tier not in view.config["findings"]["single_holder_tiers"]:
         return None
     pairs = {s.contact.remote_id: s.holders[0] for s in single}
     names = ", ".join(f"{_name(view, c)} by {_user(view, u)}" for c, u in pairs.items())
@@ -154,7 +154,10 @@ def org_no_program(view: AccountView) -> Finding | None:
 
 def personalized(view: AccountView) -> Finding | None:
     p = view.personalization
-    if p["top_holder"] is None or p["top_share"] < view.config["findings"]["personalized_share"]:
+    cfg = view.config["findings"]
+    if p["top_holder"] is None or p["top_share"] < cfg["personalized_share"]:
+        return None
+    if (view.tier or "none") not in cfg["personalized_tiers"]:
         return None
     sim = departure(view, p["top_holder"])
     lost = sim["decision_makers_losing_all_coverage"]
