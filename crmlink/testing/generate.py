@@ -352,6 +352,8 @@ class Generator:
         won = stage in ("Closed Won", "closedwon")
         created = END - timedelta(days=self.rng.randint(60, 500))
         entered = created + timedelta(days=self.rng.randint(5, 50))
+        if not closed:
+            entered = END - timedelta(days=self.rng.randint(3, 40))
         if plan.situation == "opponent" and stage == "Negotiation/Review":
             entered = END - timedelta(days=120)  # stalled
         pipeline = "default" if stage in HS_STAGES else "Standard"

@@ -94,11 +94,26 @@ def programs_within(view: AccountView, days: float) -> list[str]:
     return sorted(m for m, last in view.data.methods.items() if (view.as_of - last) / 86400.0 <= days)
 
 
+def activity(view: AccountView) -> tuple[float, float | None]:
+    """How recently the account as a whole spoke with us: 1.0 within the grace period,
+    then halving every ``freshness_half_life_days`` of silence (docs/method.md)."""
+    cfg = view.config["strength"]
+    last = max((t[1] for t in view.data.contact_last.values() if t[1] is not None), default=None)
+    days = view.days_since(last)
+    if days is None:
+        return 0.0, None
+    silent = max(0.0, days - cfg["freshness_grace_days"])
+    return math.pow(2.0, -silent / cfg["freshness_half_life_days"]), days
+
+
 def health(view: AccountView, parts: dict[str, float]) -> Score:
     weights = view.config["health"][view.tier or "none"]
-    value = sum(w * parts[name] for w, name in zip(weights, ("key", "broad", "org")))
-    return Score("health", min(100.0, value), {"weights": dict(zip(("key", "broad", "org"), weights)),
-                                               "tier": view.tier})
+    layers = sum(w * parts[name] for w, name in zip(weights, ("key", "broad", "org")))
+    factor, days = activity(view)
+    return Score("health", min(100.0, layers * factor), {
+        "weights": dict(zip(("key", "broad", "org"), weights)), "tier": view.tier,
+        "layers": round(layers, 1), "activity_factor": round(factor, 3),
+        "days_since_last_two_way": None if days is None else round(days, 1)})
 
 
 def score_all(view: AccountView) -> list[Score]:
