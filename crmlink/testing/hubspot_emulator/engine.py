@@ -35,7 +35,7 @@ class LoggedRequest:
     method: str
     path: str
     query: dict[str, list[str]]
-    status: int  # 0: no response (dropped connection or timeout)
+    status: int  # 0: no response (yet): in flight, dropped connection or timeout
     time: float  # emulator-clock epoch seconds when the request arrived
     duration: float = 0.0
     body: Any = None

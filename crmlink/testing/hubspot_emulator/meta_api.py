@@ -62,7 +62,7 @@ def _no_associations(from_type: str, to_type: str, key: str) -> dict[str, Any]:
     return {"status": "error", "category": "OBJECT_NOT_FOUND",
             "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
             "message": f"No {to_type} is associated with {SINGULAR[from_type]} {key}.",
-            "context": {"fromObjectId": [key]}}
+            "context": {"fromObjectId": [key]}, "errors": [], "links": {}}
 
 
 def associations_page(ctx: Context, req: Request, type_name: str, object_id: str,

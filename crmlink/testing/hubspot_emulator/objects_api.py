@@ -119,7 +119,7 @@ def batch_read(ctx: Context, req: Request, type_name: str) -> tuple[int, dict[st
         return 200, out
     error = error_body(f"Could not get some {otype[:-1].upper()} objects, they may be deleted "
                        "or not exist. Check that ids are valid.", "OBJECT_NOT_FOUND",
-                       context={"ids": missing})
+                       context={"ids": missing}, errors=[], links={})
     error.pop("correlationId")
     return 207, {**out, "numErrors": 1, "errors": [error]}
 

@@ -197,7 +197,8 @@ def _query_match(obj: CrmObject, tokens: list[str], object_type: str) -> bool:
     names = QUERY_PROPERTIES.get(object_type)
     values = [obj.properties.get(n) or "" for n in names] if names else [
         v or "" for k, v in obj.properties.items() if not k.startswith("hs_date")]
-    words = [w for v in values for w in _tokens(v)] + [v.lower() for v in values]
+    words = [w for v in values for w in re.split(r"[^\w]+", v.lower()) + _tokens(v) if w]
+    words += [v.lower() for v in values]
     return all(any(w.startswith(t) for w in words) for t in tokens)
 
 
