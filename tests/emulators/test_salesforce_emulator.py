@@ -186,6 +186,20 @@ def test_query_all_iter_pages_with_batch_size(emu, sf):
     assert len(by_id["records"]) == 200 and by_id["nextRecordsUrl"].endswith("-400")
 
 
+def test_query_all_pages_and_cursor_limit(emu, sf):
+    ids = [emu.insert("Lead", {"LastName": f"L{i}", "Company": "Co"}) for i in range(250)]
+    emu.delete("Lead", ids[0])
+    opts = {"Sforce-Query-Options": "batchSize=200"}
+    first = sf.query("SELECT Id FROM Lead", include_deleted=True, headers=opts)
+    assert first["totalSize"] == 250 and "/queryAll/01g" in first["nextRecordsUrl"]
+    # a user has at most 10 open cursors; the oldest is released (INVALID_QUERY_LOCATOR)
+    for _ in range(10):
+        sf.query("SELECT Id FROM Lead", headers=opts)
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
 def test_query_all_returns_soft_deleted_and_query_does_not(emu, sf):
     keep = emu.insert("Account", {"Name": "Keep"})
     soft = emu.insert("Account", {"Name": "Soft"})
@@ -442,6 +456,19 @@ def test_collection_update_results_and_all_or_none(emu, sf):
     res = sf.restful("composite/sobjects", method="PATCH", data=json.dumps(body))
     assert res[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     assert emu.get("Account", a)["Industry"] == "Banking"
+
+
+def test_collection_create_validates_required_fields(emu, sf):
+    body = {"allOrNone": True, "records": [
+        {"attributes": {"type": "Contact"}, "LastName": "Ok"},
+        {"attributes": {"type": "Contact"}, "FirstName": "NoLastName"}]}
+    res = sf.restful("composite/sobjects", method="POST", data=json.dumps(body))
+    assert res[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert res[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert emu.records("Contact") == []
+    body["allOrNone"] = False
+    res = sf.restful("composite/sobjects", method="POST", data=json.dumps(body))
+    assert res[0]["success"] and res[0]["id"].startswith("003") and not res[1]["success"]
 
 
 # ---- faults -----------------------------------------------------------------------------------

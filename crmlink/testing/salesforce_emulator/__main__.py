@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"password:       {user.password}")
     print(f"security_token: {user.security_token}")
     print(f"consumer_key:   {DEFAULT_CONSUMER_KEY}")
-    print(f"consumer_secret:{DEFAULT_CONSUMER_SECRET}")
+    print(f"consumer_secret: {DEFAULT_CONSUMER_SECRET}")
     if emu.ca_path:
         print(f"ca_path:        {emu.ca_path}")
     print("Ctrl-C to stop", flush=True)

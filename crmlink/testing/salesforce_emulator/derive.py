@@ -33,7 +33,7 @@ PERSON_OBJECTS = {"Contact", "Lead", "User"}
 STATUS_CODES = {"Draft": "Draft", "In Approval Process": "InApproval", "Activated": "Activated"}
 
 
-def defaults(store: Store, od: ObjectDef, rec: dict[str, Any]) -> None:
+def defaults(store: Store, od: ObjectDef, rec: dict[str, Any], number: bool = True) -> None:
     """Fill defaults before the caller's values are applied."""
     for key, value in DEFAULTS.get(od.name, {}).items():
         rec[key] = value
@@ -42,7 +42,7 @@ def defaults(store: Store, od: ObjectDef, rec: dict[str, Any]) -> None:
             rec[fdef.name] = False
     if "OwnerId" in od.fields:
         rec["OwnerId"] = store.default_user_id or None
-    if od.name in ("Contract", "Order", "Case"):
+    if number and od.name in ("Contract", "Order", "Case"):
         number_field = {"Contract": "ContractNumber", "Order": "OrderNumber",
                         "Case": "CaseNumber"}[od.name]
         rec[number_field] = f"{store.next_number(od.name) + 100:08d}"

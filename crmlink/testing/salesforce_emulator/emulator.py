@@ -46,7 +46,8 @@ class SalesforceEmulator:
         self.faults = FaultQueue()
         self.requests: list[RequestRecord] = []
         self.errors: list[str] = []
-        self.cursors: dict[str, list[dict[str, Any]]] = {}
+        self.cursors: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        self.max_query_cursors = 10  # per user, as in Salesforce; the oldest is released
         self.bulk_jobs: dict[str, BulkJob] = {}
         self.ca_path: str | None = None
         self._api_used, self._api_total = api_limit

@@ -83,13 +83,23 @@ def query(ctx: Ctx, include_deleted: bool) -> Response:
             return json_response(200, {"totalSize": len(rows), "done": True, "records": []})
         records = [soql_eval.project(store, plan, r, ctx.version) for r in rows]
     locator = "01g" + secrets.token_hex(6).upper() + "AAA"
-    ctx.emu.cursors[locator] = records
+    open_cursor(ctx.emu, ctx.username or "", locator, records)
     return json_response(200, _page(ctx, endpoint, locator, records, 0, batch_size(ctx)))
+
+
+def open_cursor(emu: SalesforceEmulator, username: str, locator: str,
+                records: list[dict[str, Any]]) -> None:
+    """Like Salesforce: a user has at most N open cursors; the oldest one is released."""
+    with emu.store.lock:
+        emu.cursors[locator] = (username, records)
+        mine = [key for key, (owner, _) in emu.cursors.items() if owner == username]
+        for key in mine[: max(0, len(mine) - emu.max_query_cursors)]:
+            del emu.cursors[key]
 
 
 def _more(ctx: Ctx, endpoint: str, token: str) -> Response:
     locator, _, offset = token.rpartition("-")
-    records = ctx.emu.cursors.get(locator)
+    _, records = ctx.emu.cursors.get(locator, ("", None))
     if records is None or not offset.isdigit():
         raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     return json_response(200, _page(ctx, endpoint, locator, records, int(offset),
@@ -206,7 +216,7 @@ def collections(ctx: Ctx) -> Response:
     checks = [_check_item(ctx, item) for item in items]
     failed = any(err for _, err in checks)
     results = []
-    for item, (obj, err) in zip(items, checks):
+    for item, (obj, err) in zip(items, checks, strict=False):
         if err is not None:
             results.append(_failure(err.error_code, err.message, err.fields or []))
         elif failed and all_or_none:
@@ -229,7 +239,7 @@ def _check_item(ctx: Ctx, item: dict[str, Any]) -> tuple[str, ApiError | None]:
         if ctx.method == "POST":
             if rid:
                 raise ApiError(400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
-            store._clean(store.obj(obj), values, api=True, creating=True)
+            store.check_insert(obj, values)
             return obj, None
         if not rid:
             raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
@@ -238,7 +248,7 @@ def _check_item(ctx: Ctx, item: dict[str, Any]) -> tuple[str, ApiError | None]:
             code = "ENTITY_IS_DELETED" if rec else "INVALID_CROSS_REFERENCE_KEY"
             raise ApiError(400, code, "entity is deleted" if rec else f"invalid cross reference "
                            f"id: {rid}", [])
-        store._clean(store.obj(obj), values, api=True, creating=False)
+        store.clean(store.obj(obj), values, api=True, creating=False)
     except ApiError as err:
         return obj, err
     return obj, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import ssl
@@ -170,9 +171,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         if truncate is not None:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # headers and body in one write: two small writes meet the peer's delayed ACK (40 ms)
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
         self.wfile.flush()
         if truncate is not None:
             self.drop()
@@ -208,6 +211,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
                 request.settimeout(None)
             except (ssl.SSLError, OSError):
                 return
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.conn_lock:
             self.connections.add(request)
         try:
@@ -224,17 +229,13 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         with self.conn_lock:
             conns = list(self.connections)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 def make_server(emu: SalesforceEmulator, host: str, port: int,

@@ -154,7 +154,7 @@ class Store:
                api: bool = False) -> str:
         od = self.obj(obj)
         with self.lock:
-            clean = self._clean(od, values, api=api, creating=True)
+            clean = self.clean(od, values, api=api, creating=True)
             now = self.clock.stamp()
             user = user_id or self.default_user_id
             rid = clean.pop("Id", None) if not api else None
@@ -171,6 +171,14 @@ class Store:
             derive.after_write(self, od, rec, None, set(clean))
             return rid
 
+    def check_insert(self, obj: str, values: dict[str, Any]) -> None:
+        """Validate a REST create without storing anything (raises ApiError)."""
+        od = self.obj(obj)
+        rec: dict[str, Any] = {f: None for f in od.fields}
+        derive.defaults(self, od, rec, number=False)
+        rec.update(self.clean(od, values, api=True, creating=True))
+        derive.require(od, rec)
+
     def update(self, obj: str, rid: str, values: dict[str, Any], *,
                user_id: str | None = None, api: bool = False) -> dict[str, Any]:
         od = self.obj(obj)
@@ -179,7 +187,7 @@ class Store:
             if rec is None or (api and rec["IsDeleted"]):
                 raise ApiError(404, "ENTITY_IS_DELETED" if rec else "NOT_FOUND",
                                "entity is deleted" if rec else None)
-            clean = self._clean(od, values, api=api, creating=False)
+            clean = self.clean(od, values, api=api, creating=False)
             before = dict(rec)
             now = self.clock.stamp()
             rec.update(clean)
@@ -230,7 +238,7 @@ class Store:
         return {k: to_json(od.fields[k].type if k in od.fields else "", v) for k, v in rec.items()}
 
     # ---- validation ---------------------------------------------------------------------
-    def _clean(self, od: ObjectDef, values: dict[str, Any], *, api: bool,
+    def clean(self, od: ObjectDef, values: dict[str, Any], *, api: bool,
                creating: bool) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         for key, value in values.items():
