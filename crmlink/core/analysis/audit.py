@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from crmlink.core.analysis.accumulate import Accumulator, AccountData, infer_direction, interaction_rows
+from crmlink.core.analysis.detail import account_detail, add_report_extras
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding, Score
@@ -150,7 +151,7 @@ class Audit:
                 opportunities.append((opp_view, _collect(self.host.hook.opportunity_findings(view=opp_view))))
         portfolio = PortfolioView(accounts, self.config, self.as_of)
         portfolio_findings = _collect(self.host.hook.portfolio_findings(view=portfolio))
-        return {
+        document = {
             "crmlink_version": __version__,
             "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "as_of": self.as_of_date.isoformat(),
@@ -159,6 +160,8 @@ class Audit:
             "opportunities": [_opportunity_json(v, f) for v, f in opportunities],
             "portfolio_findings": [f.to_json() for f in portfolio_findings],
         }
+        # For the HTML report (detail.py): health at each of the last 12 month ends, the tier target.
+        return add_report_extras(document, self, accounts)
 
 
 def typical_days_in_stage(views: list[OpportunityView]) -> dict[str, float]:
@@ -211,6 +214,7 @@ def _account_json(view: AccountView) -> dict[str, Any]:
                             "effective_holders": p["effective_holders"], "bus_factor": p["bus_factor"],
                             "inactive_share": p["inactive_share"]},
         "findings": [f.to_json() for f in view.findings],
+        "relationship_map": account_detail(view),
     }
 
 
