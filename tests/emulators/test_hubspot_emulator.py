@@ -528,6 +528,15 @@ def test_fault_server_errors(emu: HubSpotEmulator, status: int) -> None:
     assert exc.value.status == status
 
 
+def test_research_retry_config_absorbs_transient_errors_on_post(emu: HubSpotEmulator) -> None:
+    emu.add_fault(Fault.error(503, times=1, path="/crm/v3/objects/contacts/search"))
+    emu.add_fault(Fault.rate_limit(times=1, path="/crm/v3/objects/contacts/search"))
+    retry = Retry(total=5, status_forcelist=[429, 502, 503, 504], allowed_methods=None,
+                  backoff_factor=0, respect_retry_after_header=True, raise_on_status=False)
+    assert search(client(emu, retry=retry).crm.contacts.search_api).total == 0
+    assert [r.status for r in emu.requests] == [503, 429, 200]
+
+
 def test_fault_after_n_and_times_k(emu: HubSpotEmulator) -> None:
     emu.add_fault(Fault.error(503, after=2, times=2, method="GET"))
     api = no_retry(emu).crm.contacts.basic_api

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .auth import Auth
+from .auth import DEFAULT_TOKEN, Auth
 from .clock import Clock, to_ms
 from .engine import Engine, LoggedRequest
 from .limits import Fault, RateLimiter, RateLimits
@@ -192,8 +192,10 @@ class HubSpotEmulator:
 
     @property
     def token(self) -> str:
-        """A valid private-app token."""
-        return next(iter(sorted(self.auth.access_tokens)))
+        """A valid private-app token (the built-in one while it is still valid)."""
+        if DEFAULT_TOKEN in self.auth.access_tokens:
+            return DEFAULT_TOKEN
+        return sorted(self.auth.access_tokens)[0]
 
     def add_token(self, token: str, scopes: Iterable[str] | None = None) -> str:
         """Register a private-app token; ``scopes=None`` grants every scope."""

@@ -117,7 +117,10 @@ class Engine:
             if any(s not in principal.scopes for s in required):
                 err = missing_scopes(required)
                 return Reply(err.status, err.body, headers)
-        result = route.handler(self.ctx, req, *params.values())
+        try:
+            result = route.handler(self.ctx, req, *params.values())
+        except ApiError as exc:  # 4xx answers still carry the rate-limit headers
+            return Reply(exc.status, exc.body, {**headers, **exc.headers})
         status, body = result if isinstance(result, tuple) else (200, result)
         return Reply(status, body, headers)
 

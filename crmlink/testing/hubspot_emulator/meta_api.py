@@ -30,7 +30,7 @@ def _to_list(ctx: Context, from_type: str, from_id: int, to_type: str, after: in
 def associations_batch_read(ctx: Context, req: Request, from_name: str,
                             to_name: str) -> tuple[int, dict[str, Any]]:
     from_type, to_type = object_type(from_name), object_type(to_name)
-    inputs = (req.body or {}).get("inputs") or [] if isinstance(req.body, dict) else []
+    inputs = (req.body.get("inputs") or []) if isinstance(req.body, dict) else []
     if len(inputs) > ASSOC_BATCH_MAX:
         raise validation(f"Batch input must contain at most {ASSOC_BATCH_MAX} inputs; "
                          f"got {len(inputs)}.")
