@@ -214,6 +214,24 @@ def test_query_all_returns_soft_deleted_and_query_does_not(emu, sf):
     assert truth == {keep: False, soft: True}
 
 
+def test_account_delete_cascades_and_undelete_restores(emu, sf):
+    acct = emu.insert("Account", {"Name": "Parent"})
+    con = emu.insert("Contact", {"LastName": "Child", "AccountId": acct})
+    opp = emu.insert("Opportunity", {"Name": "O", "AccountId": acct, "StageName": "Prospecting",
+                                     "CloseDate": "2024-06-30"})
+    emu.insert("OpportunityContactRole", {"OpportunityId": opp, "ContactId": con})
+    emu.advance(5)
+    sf.Account.delete(acct)
+    gone = sf.query_all("SELECT Id, SystemModstamp FROM Contact WHERE IsDeleted = true",
+                        include_deleted=True)["records"]
+    assert [g["Id"] for g in gone] == [con]
+    assert gone[0]["SystemModstamp"] == "2024-01-01T00:00:05.000+0000"
+    for obj in ("Contact", "Opportunity", "OpportunityContactRole", "OpportunityHistory"):
+        assert sf.query(f"SELECT COUNT() FROM {obj}")["totalSize"] == 0, obj
+    emu.undelete("Account", acct)
+    assert sf.query("SELECT COUNT() FROM OpportunityContactRole")["totalSize"] == 1
+
+
 def test_system_modstamp_window_and_order(emu, sf):
     ids = []
     for i in range(6):

@@ -30,6 +30,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "EventRelation": {"IsParent": False, "IsInvitee": True, "Status": "New"},
 }
 PERSON_OBJECTS = {"Contact", "Lead", "User"}
+# Deleting a parent soft-deletes these children (and undelete restores them).
+ACTIVITIES = [("Task", "WhatId"), ("Event", "WhatId")]
+CASCADE: dict[str, list[tuple[str, str]]] = {
+    "Account": [("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Case", "AccountId"),
+                *ACTIVITIES],
+    "Opportunity": [("OpportunityContactRole", "OpportunityId"),
+                    ("OpportunityHistory", "OpportunityId"), *ACTIVITIES],
+    "Contact": [("OpportunityContactRole", "ContactId"), ("Task", "WhoId"), ("Event", "WhoId")],
+    "Lead": [("Task", "WhoId"), ("Event", "WhoId")],
+    "Task": [("TaskRelation", "TaskId")],
+    "Event": [("EventRelation", "EventId")],
+}
 STATUS_CODES = {"Draft": "Draft", "In Approval Process": "InApproval", "Activated": "Activated"}
 
 

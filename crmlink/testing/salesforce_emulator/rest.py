@@ -40,6 +40,8 @@ class Ctx:
 
 
 def dispatch(ctx: Ctx) -> Response:
+    while len(ctx.segments) > 1 and ctx.segments[-1] == "":
+        ctx.segments.pop()  # "query/", "limits/", "sobjects/Account/" == without the slash
     segs = ctx.segments
     head = segs[0] if segs else ""
     if head == "":
@@ -70,7 +72,7 @@ def batch_size(ctx: Ctx) -> int:
 def query(ctx: Ctx, include_deleted: bool) -> Response:
     _only(ctx, "GET")
     endpoint = "queryAll" if include_deleted else "query"
-    if len(ctx.segments) > 1 and ctx.segments[1]:
+    if len(ctx.segments) > 1:
         return _more(ctx, endpoint, ctx.segments[1])
     text = ctx.params.get("q")
     if not text:
@@ -124,7 +126,7 @@ def sobjects(ctx: Ctx) -> Response:
         _only(ctx, "GET")
         return json_response(200, describe.global_describe(emu, ctx.version))
     od = emu.store.obj(segs[1])
-    if len(segs) == 2 or segs[2] == "":
+    if len(segs) == 2:
         if ctx.method == "POST":
             rid = emu.store.insert(od.name, ctx.json_body() or {}, user_id=ctx.user_id, api=True)
             return json_response(201, {"id": rid, "success": True, "errors": []})

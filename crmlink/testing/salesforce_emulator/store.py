@@ -76,6 +76,7 @@ class Store:
         self.hidden: dict[tuple[str, str], set[str | None]] = {}
         self.counters: dict[str, int] = {}
         self.deleted_at: dict[str, datetime] = {}
+        self.cascaded: dict[str, str] = {}
         self.default_user_id = ""
         self._seq = 3_000_000
         self._custom_prefix = 0
@@ -205,21 +206,38 @@ class Store:
                 rec["SystemModstamp"] = self.clock.stamp()
 
     def delete(self, obj: str, rid: str) -> None:
+        """Soft delete, cascading to children the way Salesforce does (see derive.CASCADE)."""
         with self.lock:
             rec = self.get(obj, rid)
             if rec is None or rec["IsDeleted"]:
                 raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted")
-            now = self.clock.stamp()
-            rec.update({"IsDeleted": True, "SystemModstamp": now, "LastModifiedDate": now})
-            self.deleted_at[rec["Id"]] = now
+            self._soft_delete(self.obj(obj).name, rec, self.clock.stamp(), None)
+
+    def _soft_delete(self, obj: str, rec: dict[str, Any], now: datetime, root: str | None) -> None:
+        rec.update({"IsDeleted": True, "SystemModstamp": now, "LastModifiedDate": now})
+        self.deleted_at[rec["Id"]] = now
+        if root:
+            self.cascaded[rec["Id"]] = root
+        for child_obj, field in derive.CASCADE.get(obj, []):
+            for child in self.rows(child_obj):
+                if child.get(field) == rec["Id"] and not child["IsDeleted"]:
+                    self._soft_delete(child_obj, child, now, root or rec["Id"])
 
     def undelete(self, obj: str, rid: str) -> None:
+        """Restore a soft-deleted record and whatever its deletion cascaded to."""
         with self.lock:
             rec = self.get(obj, rid)
             if rec is None:
                 raise ApiError(404, "NOT_FOUND")
-            rec.update({"IsDeleted": False, "SystemModstamp": self.clock.stamp()})
-            self.deleted_at.pop(rec["Id"], None)
+            now = self.clock.stamp()
+            restore = [rec["Id"]] + [k for k, v in self.cascaded.items() if v == rec["Id"]]
+            for key in restore:
+                found = self.find(key)
+                if found:
+                    found[1].update({"IsDeleted": False, "SystemModstamp": now,
+                                     "LastModifiedDate": now})
+                self.deleted_at.pop(key, None)
+                self.cascaded.pop(key, None)
 
     def hard_delete(self, obj: str, rid: str) -> None:
         with self.lock:
