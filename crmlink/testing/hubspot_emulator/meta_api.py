@@ -16,7 +16,7 @@ OWNERS_MAX = 500
 # --- associations v4 ----------------------------------------------------------------------
 def _to_list(ctx: Context, from_type: str, from_id: int, to_type: str, after: int,
              limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for to_id, types in ctx.store.associations.targets(from_type, from_id, to_type):
         target = ctx.store.get(to_type, str(to_id))
         if to_id < after or target is None or target.archived:
@@ -111,7 +111,7 @@ def owner(ctx: Context, req: Request, owner_id: str) -> dict[str, Any]:
 def pipelines(ctx: Context, req: Request, type_name: str) -> dict[str, Any]:
     otype = object_type(type_name)
     with ctx.store.lock:
-        return {"results": [p.to_json() for p in ctx.store.pipelines.list(otype)
+        return {"results": [p.to_json() for p in ctx.store.pipelines.ordered(otype)
                             if not p.archived]}
 
 

@@ -43,7 +43,7 @@ def _inline_associations(ctx: Context, req: Request, obj: CrmObject,
     resolved = normalize_type(to_type)
     if resolved is None:
         return None
-    results = []
+    results: list[dict[str, Any]] = []
     for to_id, types in ctx.store.associations.targets(obj.object_type, obj.id, resolved):
         target = ctx.store.get(resolved, str(to_id))
         if target is None or target.archived:

@@ -87,7 +87,7 @@ class Pipelines:
             pipeline.stages.append(Stage(sid, label, order, prob, closed, self._created_ms))
         self._by_type["deals"] = [pipeline]
 
-    def list(self, object_type: str) -> list[Pipeline]:
+    def ordered(self, object_type: str) -> list[Pipeline]:
         items = self._by_type.get(object_type, [])
         return sorted(items, key=lambda p: (p.display_order, p.label))
 
@@ -102,7 +102,7 @@ class Pipelines:
         return None
 
     def all_stages(self, object_type: str) -> list[Stage]:
-        return [s for p in self.list(object_type) for s in p.stages]
+        return [s for p in self.ordered(object_type) for s in p.stages]
 
     def add_pipeline(self, object_type: str, label: str, *, pipeline_id: str | None = None,
                      display_order: int | None = None, created_ms: int | None = None) -> str:

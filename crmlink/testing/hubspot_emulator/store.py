@@ -108,7 +108,7 @@ class Store:
                 d = PropertyDef(d.name, d.type, d.field_type, d.label, [s.id for s in stages],
                                 {s.id: s.label for s in stages}, group_name=d.group_name)
             elif d.name == "pipeline":
-                pipes = self.pipelines.list("deals")
+                pipes = self.pipelines.ordered("deals")
                 d = PropertyDef(d.name, d.type, d.field_type, d.label, [p.id for p in pipes],
                                 {p.id: p.label for p in pipes}, group_name=d.group_name)
             out.append(d)
