@@ -39,7 +39,9 @@ class Setting:
 class Stream:
     """One kind of record from a source, read in order.
 
-    ``records(state)`` yields canonical records. ``state`` is what :meth:`next_state`
+    ``records(state)`` yields canonical records. A record that cannot be mapped is
+    yielded as its :class:`~crmlink.InvalidRecord` (not raised), so the host can skip it
+    under ``--on-error skip`` and the stream goes on. ``state`` is what :meth:`next_state`
     returned at the end of the previous successful run (``None`` on the first run or
     with ``--full``). When ``is_sorted`` is true the records come in non-decreasing
     ``modified_at`` order and the host checkpoints after every batch, so an interrupted
@@ -49,6 +51,9 @@ class Stream:
     name: ClassVar[str] = ""
     entity: ClassVar[type[Record]] = Record
     is_sorted: ClassVar[bool] = False
+    #: True when every run yields the whole data set (a file export): rows of this
+    #: stream's entity that a completed run did not yield are then marked deleted.
+    snapshot: ClassVar[bool] = False
 
     def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
         raise NotImplementedError

@@ -193,14 +193,16 @@ class Store:
                 source=source, connector=connector, started_at=_now(), status="running",
                 full=full)).inserted_primary_key[0])
 
-    def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None) -> None:
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None,
+                   skips: Sequence[tuple[str, str | None, str]] = ()) -> None:
+        """Close the run record, with the records it skipped (stream, remote id, reason)."""
         with self.transaction() as conn:
             conn.execute(schema.sync_runs.update().where(schema.sync_runs.c.id == run_id).values(
                 finished_at=_now(), status=status, counts=counts, error=error))
-
-    def record_skip(self, conn: sa.Connection, run_id: int, stream: str, remote_id: str | None, reason: str) -> None:
-        conn.execute(schema.skipped_records.insert().values(
-            run_id=run_id, stream=stream, remote_id=remote_id, reason=reason))
+            if skips:
+                conn.execute(schema.skipped_records.insert(), [
+                    {"run_id": run_id, "stream": stream, "remote_id": rid, "reason": reason}
+                    for stream, rid, reason in skips])
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -108,15 +108,15 @@ class SyncEngine:
                     self._with_retries(stream, result)
         except CrmlinkError as exc:
             result.status, result.error = "failed", self.redact(str(exc))
-            self.store.finish_run(run_id, "failed", self._counts(result), result.error)
+            self.store.finish_run(run_id, "failed", self._counts(result), result.error, result.skips)
             exc.args = tuple(self.redact(str(a)) for a in exc.args)
             raise
         except Exception as exc:
             result.status, result.error = "failed", self.redact(f"{type(exc).__name__}: {exc}")
-            self.store.finish_run(run_id, "failed", self._counts(result), result.error)
+            self.store.finish_run(run_id, "failed", self._counts(result), result.error, result.skips)
             raise
         result.status = "partial" if result.skips else "ok"
-        self.store.finish_run(run_id, result.status, self._counts(result), None)
+        self.store.finish_run(run_id, result.status, self._counts(result), None, result.skips)
         return result
 
     def _counts(self, result: SyncResult) -> dict[str, Any]:
@@ -152,6 +152,9 @@ class SyncEngine:
                 if stream.is_sorted:
                     self.store.set_state(tx, self.source, stream.name, stream.checkpoint(last, state))
             self.progress(stream.name, counts)
+        if stream.snapshot:
+            with self._txn(conn) as tx:
+                counts.deleted += self.store.mark_unseen_deleted(tx, stream.entity.entity, self.source, result.run_id)
         final = stream.next_state(state)
         if final is None and last is not None and not stream.is_sorted:
             final = stream.checkpoint(last, state)
@@ -183,6 +186,11 @@ class SyncEngine:
                 if classified is None:
                     raise
                 raise classified from exc
+            if isinstance(record, InvalidRecord):
+                if self.on_error != "skip":
+                    raise record
+                self._skip(stream, record, counts, result)
+                continue
             counts.read += 1
             if not record.source:
                 record.source = self.source
@@ -196,8 +204,6 @@ class SyncEngine:
         counts.skipped += 1
         reason = self.redact(str(exc))
         result.skips.append((stream.name, exc.remote_id, reason))
-        with self.store.transaction() as tx:
-            self.store.record_skip(tx, result.run_id, stream.name, exc.remote_id, reason)
         self.notice(f"skipped: {reason}")
 
     def _classify(self, contact: model.Contact) -> None:

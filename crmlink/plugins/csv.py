@@ -75,9 +75,10 @@ _RECENT = 10_000
 
 
 class CsvStream(Stream):
-    """One file of the folder."""
+    """One file of the folder; an export is complete, so rows it lacks were deleted."""
 
     is_sorted = False
+    snapshot = True
 
     def __init__(self, path: Path, spec: FileSpec, known: dict[str, set[str]]) -> None:
         self.path, self.spec, self.known = path, spec, known
@@ -90,15 +91,19 @@ class CsvStream(Stream):
         line = self._recent.get(remote_id)
         return f"{self.path}:{line}:1" if line else None
 
-    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
         pending: list[tuple[str, int, str, str]] = []
         with self._open() as handle:
-            reader = csv.reader(handle, strict=True)
+            reader = csv.reader(self._lines(handle), strict=True)
             header = self._header(reader)
             for row in self._rows(reader):
                 line = reader.line_num
-                record = self._record(header, row, line, pending)
+                try:
+                    record = self._record(header, row, line, pending)
+                except InvalidRecord as exc:
+                    yield exc  # the host fails or skips it; the file goes on
+                    continue
                 if ids is not None:
                     ids.add(record.remote_id)
                 self._remember(record.remote_id, line)
@@ -109,7 +114,25 @@ class CsvStream(Stream):
                                   f"refers to {target} id {value!r}, which is not in {target}.csv")
 
     def _open(self) -> Any:
-        return open(self.path, encoding="utf-8-sig", newline="", errors="strict")
+        return open(self.path, "rb")
+
+    def _lines(self, handle: Any) -> Iterator[str]:
+        """Decode line by line, so an encoding error is located exactly."""
+        for number, data in enumerate(handle, start=1):
+            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                column = data[:exc.start].count(b",") + 1
+                raise InvalidRecord(self.name, None, "encoding", (
+                    f"byte {exc.start + 1} of the line is not UTF-8 ({exc.reason}); save the file as UTF-8"
+                )).at(f"{self.path}:{number}:{column}") from None
+            if "\x00" in text:
+                raise InvalidRecord(self.name, None, "format", (
+                    "the line contains NUL bytes; this does not look like a CSV text file"
+                )).at(f"{self.path}:{number}:{text[:text.index(chr(0))].count(',') + 1}")
+            yield text
 
     def _remember(self, remote_id: str, line: int) -> None:
         self._recent[remote_id] = line
@@ -122,10 +145,6 @@ class CsvStream(Stream):
                 row = next(reader)
             except StopIteration:
                 return
-            except UnicodeDecodeError as exc:
-                raise InvalidRecord(self.name, None, "encoding", (
-                    f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start} of the "
-                    "block being read); save the file as UTF-8")).at(f"{self.path}:{reader.line_num + 1}:1") from None
             except csv.Error as exc:
                 raise InvalidRecord(self.name, None, "format", (
                     f"not readable as CSV ({exc}); check quoting and that this is a CSV file"
