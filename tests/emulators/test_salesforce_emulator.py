@@ -649,23 +649,25 @@ def test_tls_mode_with_requests_ca_bundle(monkeypatch):
         assert soap_login(emu).query("SELECT Id FROM User")["totalSize"] == 1
 
 
-def test_main_prints_credentials(tmp_path):
+def test_main_prints_credentials():
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-m", "crmlink.testing.salesforce_emulator",
-                             "--port", "0", "--seed", str(APEX)], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = []
-        for line in proc.stdout:  # type: ignore[union-attr]
-            lines.append(line)
-            if line.startswith("Ctrl-C"):
-                break
-        info = dict(line.split(":", 1) for line in lines if ":" in line and " " in line[:16])
-        url, sid = info["instance_url"].strip(), info["session_id"].strip()
-        resp = requests.get(url + "/services/data/v59.0/query?q=SELECT+COUNT()+FROM+Account",
-                            headers={"Authorization": f"Bearer {sid}"}, timeout=5)
-        assert resp.json()["totalSize"] == 50
-        assert info["username"].strip() == DEFAULT_USERNAME
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+    cmd = [sys.executable, "-m", "crmlink.testing.salesforce_emulator", "--port", "0",
+           "--seed", str(APEX)]
+    with subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        try:
+            lines = []
+            for line in proc.stdout:  # type: ignore[union-attr]
+                lines.append(line)
+                if line.startswith("Ctrl-C"):
+                    break
+            info = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+            resp = requests.get(info["instance_url"] + "/services/data/v59.0/query",
+                                params={"q": "SELECT COUNT() FROM Account"},
+                                headers={"Authorization": f"Bearer {info['session_id']}"},
+                                timeout=5)
+            assert resp.json()["totalSize"] == 50
+            assert info["username"] == DEFAULT_USERNAME
+        finally:
+            proc.terminate()
+            proc.wait(timeout=5)
