@@ -276,7 +276,7 @@ class Generator:
         times = []
         for _ in range(total):
             moment = start + timedelta(seconds=self.rng.random() * span)
-            if moment > stop and self.rng.random() < 0.95:
+            if moment > stop:
                 continue
             times.append(moment)
         return sorted(times)

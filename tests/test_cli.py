@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from crmlink import __version__
+from crmlink.cli import cli
+from tests.conftest import AS_OF, SAMPLE
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_version_and_help() -> None:
+    assert __version__ in invoke("--version").output
+    for flag in ("-h", "--help"):
+        result = invoke(flag)
+        assert result.exit_code == 0 and "audit" in result.output and "sync" in result.output
+
+
+def test_plugins_lists_builtins_like_third_party() -> None:
+    result = invoke("plugins", "--json")
+    assert result.exit_code == 0
+    plugins = {p["name"]: p for p in json.loads(result.output)}
+    assert {"csv", "classify", "ltc", "method"} <= set(plugins)
+    assert plugins["csv"]["connectors"] == ["csv"] and plugins["csv"]["status"] == "ok"
+    assert "score_account" in plugins["method"]["hooks"]
+
+
+def test_table_audit_reads_like_a_report(tmp_path: Path) -> None:
+    result = invoke("audit", str(SAMPLE), "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    assert "What needs attention first" in result.output
+    assert "Westlake Power Grid" in result.output and "PERSONALIZED_RELATIONSHIP" in result.output
+
+
+def test_fail_on_exit_code_and_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "audit.json"
+    result = invoke("audit", str(SAMPLE), "--as-of", AS_OF, "--format", "json", "--output", str(out),
+                    "--fail-on", "high")
+    assert result.exit_code == 1
+    assert json.loads(out.read_text())["summary"]["findings_by_severity"]["high"] > 0
+    assert invoke("audit", "--as-of", AS_OF, "--fail-on", "critical").exit_code == 0
+
+
+def test_markdown_format() -> None:
+    result = invoke("audit", str(SAMPLE), "--as-of", AS_OF, "--format", "markdown")
+    assert result.exit_code == 0 and result.output.startswith("# Relationship audit, 2026-11-20")
+
+
+def test_as_of_changes_the_result() -> None:
+    early = json.loads(invoke("audit", str(SAMPLE), "--as-of", "2025-06-30", "--format", "json").output)
+    late = json.loads(invoke("audit", "--as-of", AS_OF, "--format", "json").output)
+    assert early["as_of"] == "2025-06-30"
+    rail = lambda doc: next(a for a in doc["accounts"] if a["remote_id"] == "ACC-005")  # noqa: E731
+    assert "RELATIONSHIP_DECLINING" not in {f["code"] for f in rail(early)["findings"]}
+    assert "RELATIONSHIP_DECLINING" in {f["code"] for f in rail(late)["findings"]}
+
+
+def test_usage_errors_exit_2() -> None:
+    assert invoke("audit", "--as-of", "yesterday").exit_code == 2
+    bad_format = invoke("audit", "--format", "pdf")
+    assert bad_format.exit_code == 2 and "unknown format" in bad_format.stderr
+    assert invoke("audit", "--source", "nowhere").exit_code == 2
+
+
+def test_ltc_command() -> None:
+    assert invoke("sync", "csv", str(SAMPLE), "-q").exit_code == 0
+    result = invoke("ltc", "--as-of", AS_OF, "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.output)
+    assert doc["funnel"]["unmapped"] and sum(s["count"] for s in doc["funnel"]["stages"].values()) == len(doc["opportunities"])
+    assert "Funnel" in invoke("ltc", "--as-of", AS_OF).output
+
+
+def test_status_shows_runs() -> None:
+    invoke("sync", "csv", str(SAMPLE), "-q")
+    result = invoke("status")
+    assert result.exit_code == 0 and "csv (csv) ok" in result.output
+
+
+def test_bad_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[findings]\nnot_a_setting = 1\n")
+    result = invoke("audit", str(SAMPLE), "--config", str(config))
+    assert result.exit_code == 2 and "not_a_setting" in result.stderr
+
+
+def test_config_file_changes_thresholds(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[findings]\npersonalized_share = 0.99\n')
+    doc = json.loads(invoke("audit", str(SAMPLE), "--as-of", AS_OF, "--format", "json", "--config", str(config)).output)
+    assert not any(f["code"] == "PERSONALIZED_RELATIONSHIP" for a in doc["accounts"] for f in a["findings"])
