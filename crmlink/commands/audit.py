@@ -16,7 +16,9 @@ from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
 from crmlink.core.report import markdown, table
 
 BUILTIN_FORMATS = {"table": table.render, "json": lambda doc: json.dumps(doc, indent=2, ensure_ascii=False),
-                   "markdown": markdown.render}
+                   "markdown": markdown.render,
+                   # imported on use: only the HTML report needs Jinja2
+                   "html": lambda doc: __import__("crmlink.core.report.html", fromlist=["render"]).render(doc)}
 
 
 def formats(ctx: click.Context) -> dict[str, Any]:

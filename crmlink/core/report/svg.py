@@ -41,7 +41,7 @@ def _frame(uid: str, width: float, height: float, title: str, desc: str, body: l
            css_class: str = "chart") -> str:
     return (f'<svg class="{css_class}" id="{uid}" role="img" aria-labelledby="{uid}-t {uid}-d" '
             f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-            f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="12">'
+            f'{FONT} font-size="12">'
             f'<title id="{uid}-t">{_e(title)}</title><desc id="{uid}-d">{_e(desc)}</desc>'
             + "".join(body) + "</svg>")
 
