@@ -111,6 +111,7 @@ def _register_builtin_commands() -> None:
 
     for module in (plugins, sync, audit, ltc, status):
         cli.add_command(module.command)
+    cli.add_command(__import__("crmlink.commands.new_plugin", fromlist=["command"]).command)
 
 
 _register_builtin_commands()

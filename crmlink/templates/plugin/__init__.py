@@ -1,0 +1,1 @@
+"""Templates of `crmlink new-plugin`: ``str.format`` text, ``{{``/``}}`` for literal braces."""
