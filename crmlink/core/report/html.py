@@ -36,6 +36,7 @@ def render(doc: dict[str, Any]) -> str:
     env.filters["num"] = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
     env.filters["label"] = lambda v: "-" if v is None else str(v).replace("_", " ")
     env.filters["evidence"] = _evidence
+    env.filters["yesno"] = lambda v: "yes" if v else "no"
     env.filters["extract"] = lambda key, mapping: mapping.get(key, key)
     context = build_context(doc)
     context["css"] = Markup((HERE / "templates" / "report.css").read_text(encoding="utf-8"))
@@ -178,7 +179,8 @@ def account(a: dict[str, Any], deals: list[dict[str, Any]], users: dict[str, str
     previous = a.get("previous_scores", {}).get("health")
     health = a["scores"].get("health")
     return {"a": a, "anchor": key, "relmap": Markup(relmap), "legend": Markup(svg.map_legend(f"{key}-legend")), "contacts": detail["contacts"],
-            "users": detail["users"], "user_names": users, "contact_names": {c: v["name"] for c, v in contacts.items()},
+            "users": detail["users"], "user_names": users,
+            "names": {**users, **{c: v["name"] for c, v in contacts.items() if v.get("name")}}, "contact_names": {c: v["name"] for c, v in contacts.items()},
             "departure": departure, "share_chart": Markup(share_chart), "history": history,
             "history_chart": Markup(history_chart), "deals": deals, "top_holder": top,
             "delta": None if previous is None or health is None else round(health - previous, 1),
@@ -193,14 +195,19 @@ def _departure(a: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any] | No
     return dict(found, from_finding=False) if found else None
 
 
-def _evidence(value: Any) -> str:
-    """Evidence as compact, readable text."""
+def _evidence(value: Any, names: dict[str, str] | None = None) -> str:
+    """Evidence as compact, readable text; record ids in ``names`` become "Name (id)"."""
+    names = names or {}
     if isinstance(value, dict):
-        return "; ".join(f"{k.replace('_', ' ')}: {_evidence(v)}" for k, v in value.items())
+        return "; ".join(f"{names.get(k, k).replace('_', ' ')}: {_evidence(v, names)}" for k, v in value.items())
     if isinstance(value, list):
-        return ", ".join(_evidence(v) for v in value) or "none"
+        return ", ".join(_evidence(v, names) for v in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
-    if value is None or isinstance(value, (str, int, bool)):
+    if isinstance(value, str) and value in names:
+        return f"{names[value]} ({value})"
+    if value is None or isinstance(value, (str, int)):
         return "-" if value is None else str(value)
     return json.dumps(value, default=str)

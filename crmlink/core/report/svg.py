@@ -149,7 +149,7 @@ def line_chart(uid: str, dates: Sequence[str], series: Sequence[tuple[str, Seque
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + w}" y2="{y:.1f}" stroke="#e4e4e4"/>')
         body.append(_text(left - 4, y + 4, tick, "end", 'font-size="10"'))
     for i, day in enumerate(dates):
-        if i % 2 == len(dates) % 2 or i == len(dates) - 1:
+        if (len(dates) - 1 - i) % 2 == 0:
             body.append(_text(left + i * step, top + h + 14, day[:7] if i < len(dates) - 1 else day, "middle",
                               'font-size="9"'))
     dashes = ["", ' stroke-dasharray="5 3"', ' stroke-dasharray="2 2"', ' stroke-dasharray="8 3 2 3"']
@@ -198,24 +198,25 @@ def relationship_map(uid: str, detail: Mapping[str, Any], title: str, desc: str,
         cells.setdefault((c["department"] or "unknown", _band(c["seniority"])), []).append(c)
     per_row = {b: max((len(v) for (d, bb), v in cells.items() if bb == b), default=1) for b in bands}
     col_w, slot, left_w, top = 118, 46, 190, 30
+    grid_x = left_w + 96  # our people at left_w - 30, the seniority labels between them and the grid
     row_h = {b: 20 + slot * ((per_row[b] + 1) // 2) for b in bands}
-    width = left_w + 70 + col_w * max(1, len(departments))
+    width = grid_x + 10 + col_w * max(1, len(departments))
     height = max(top + sum(row_h.values()), top + 20 + 40 * len(users)) + 10
     body = []
     pos: dict[str, tuple[float, float, float]] = {}
     y0 = top
     for b in bands:
-        body.append(f'<rect x="{left_w + 60}" y="{y0}" width="{col_w * len(departments)}" height="{row_h[b]}" '
+        body.append(f'<rect x="{grid_x - 70}" y="{y0}" width="{col_w * len(departments) + 70}" height="{row_h[b]}" '
                     f'fill="{"#f6f6f6" if bands.index(b) % 2 == 0 else "#fff"}"/>')
-        body.append(_text(left_w + 56, y0 + 16, b, "end", 'font-size="11" font-weight="600" fill="#444"'))
+        body.append(_text(grid_x - 66, y0 + 16, b, "start", 'font-size="11" font-weight="600" fill="#444"'))
         for i, d in enumerate(departments):
             for k, c in enumerate(cells.get((d, b), [])):
-                cx = left_w + 60 + i * col_w + (30 if k % 2 == 0 else 88)
+                cx = grid_x + i * col_w + (30 if k % 2 == 0 else 88)
                 cy = y0 + 30 + slot * (k // 2)
-                pos[c["id"]] = (cx, cy, 7 + 11 * (c["team_strength"] or 0) / 100)
+                pos[c["id"]] = (cx, cy, 9 + 10 * (c["team_strength"] or 0) / 100)
         y0 += row_h[b]
     for i, d in enumerate(departments):
-        body.append(_text(left_w + 60 + i * col_w + col_w / 2, 18, d, "middle", 'font-weight="600"'))
+        body.append(_text(grid_x + i * col_w + col_w / 2, 18, d, "middle", 'font-weight="600"'))
     colours = {u["id"]: USER_COLOURS[min(i, len(USER_COLOURS) - 1)] for i, u in enumerate(users)}
     upos = {}
     for i, u in enumerate(users):
@@ -227,7 +228,8 @@ def relationship_map(uid: str, detail: Mapping[str, Any], title: str, desc: str,
             continue
         (ux, uy), (cx, cy, r) = upos[p["user"]], pos[p["contact"]]
         mid = (ux + cx) / 2
-        lines.append(f'<path d="M{ux + 12:.1f},{uy:.1f} C{mid:.1f},{uy:.1f} {mid:.1f},{cy:.1f} {cx - r:.1f},{cy:.1f}" '
+        lines.append(f'<path data-user="{_e(p["user"])}" data-contact="{_e(p["contact"])}" data-strength="{p["strength"]}" '
+                     f'd="M{ux + 12:.1f},{uy:.1f} C{mid:.1f},{uy:.1f} {mid:.1f},{cy:.1f} {cx - r:.1f},{cy:.1f}" '
                      f'fill="none" stroke="{colours[p["user"]]}" stroke-width="{0.6 + 5.4 * p["strength"] / 100:.1f}" '
                      f'stroke-opacity="{0.25 + 0.55 * p["strength"] / 100:.2f}"><title>{_e(p["user"])} - '
                      f'{_e(p["contact"])}: {p["strength"]:.0f}</title></path>')
@@ -236,7 +238,8 @@ def relationship_map(uid: str, detail: Mapping[str, Any], title: str, desc: str,
         ux, uy = upos[u["id"]]
         r = 6 + 10 * min(1.0, u["share"])
         dash = "" if u["active"] else ' stroke-dasharray="3 2"'
-        body.append(f'<circle cx="{ux}" cy="{uy}" r="{r:.1f}" fill="{colours[u["id"]]}" stroke="#000"{dash}/>')
+        body.append(f'<circle class="user" data-user="{_e(u["id"])}" cx="{ux}" cy="{uy}" r="{r:.1f}" '
+                    f'fill="{colours[u["id"]]}" stroke="#000"{dash}/>')
         name = u["name"] + ("" if u["active"] else " (inactive)")
         body.append(_text(ux - r - 5, uy + 1, name, "end", 'font-size="11"'))
         body.append(_text(ux - r - 5, uy + 13, f'{u["team_role"] or "-"} · {u["share"]:.0%}', "end",
@@ -255,7 +258,7 @@ def relationship_map(uid: str, detail: Mapping[str, Any], title: str, desc: str,
                     + _text(cx, cy + r + 10, (c["name"] or c["id"]).split(" ")[0], "middle", 'font-size="9"')
                     + "</g>")
     if not contacts:
-        body.append(_text(left_w + 70, top + 20, "No contacts known at this account."))
+        body.append(_text(grid_x, top + 20, "No contacts known at this account."))
     return _frame(uid, width, height, title, desc, body, "chart relmap")
 
 
