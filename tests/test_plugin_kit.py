@@ -2,13 +2,56 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import venv
 from pathlib import Path
+
+import pytest
 
 from crmlink.plugins.csv import CsvConnector
 from crmlink.testing.conformance import ConnectorContract, SuiteConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "sample"
+# the same helpers as tests/test_broken_plugin.py
+CRMLINK = "import sys; from crmlink.cli import main; sys.argv[0] = 'crmlink'; main()"
+
+
+def make_venv(path: Path) -> Path:
+    """A virtual environment that sees this crmlink through system site-packages and
+    can build plugins offline; returns its python."""
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(path)
+    python = path / "bin" / "python"
+    probe = subprocess.run([python, "-c", "import crmlink, pip, setuptools; import wheel"],
+                           capture_output=True, text=True, cwd=ROOT)
+    if "crmlink" in probe.stderr or "No module named 'pip'" in probe.stderr:
+        pytest.skip(f"crmlink and pip must be importable from system site-packages: {probe.stderr}")
+    if probe.returncode != 0:  # setuptools < 70.1 builds wheels only with the wheel package
+        pip(python, "install", "-q", "wheel")
+    return python
+
+
+def pip(python: Path, *args: str) -> None:
+    done = subprocess.run([python, "-m", "pip", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        if "wheel" in args:
+            pytest.skip(f"cannot install wheel into the test environment: {done.stderr[-500:]}")
+        raise AssertionError(f"pip {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def install(python: Path, package: Path) -> None:
+    pip(python, "install", "-q", "--no-build-isolation", "--no-deps", str(package))
+
+
+def crmlink(python: Path, *args: str, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRMLINK_")}
+    environment.update(env or {})
+    return subprocess.run([python, "-c", CRMLINK, *args], capture_output=True, text=True,
+                          env=environment, cwd=cwd, timeout=120)
 
 
 class TestCsvConnector(ConnectorContract):
@@ -52,3 +95,50 @@ def test_register_plugin_offers_a_connector_for_one_test(plugin_host, register_p
 def test_registered_plugin_is_gone_in_the_next_test(plugin_host):
     assert "echo" not in plugin_host.connectors()
     assert "echo-plugin" not in plugin_host.infos
+
+
+@pytest.mark.slow
+def test_third_party_plugins_end_to_end(tmp_path):
+    """The example packages and a freshly generated one, pip-installed into a virtual
+    environment, are found only through their entry points and work from the CLI."""
+    python = make_venv(tmp_path / "venv")
+    packages = tmp_path / "packages"
+    for name in ("crmlink-pipedrive", "crmlink-champion-score"):
+        shutil.copytree(ROOT / "examples" / "plugins" / name, packages / name,
+                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    generated = crmlink(python, "new-plugin", "demo", "--output", str(packages))
+    assert generated.returncode == 0, generated.stderr
+    for name in ("crmlink-pipedrive", "crmlink-champion-score", "crmlink-demo"):
+        install(python, packages / name)
+
+    listed = crmlink(python, "plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    plugins = {p["name"]: p for p in json.loads(listed.stdout)}
+    for name, dist in (("pipedrive", "crmlink-pipedrive"), ("champion", "crmlink-champion-score"),
+                       ("demo", "crmlink-demo")):
+        assert plugins[name]["status"] == "ok", plugins[name]
+        assert plugins[name]["distribution"] == dist and not plugins[name]["builtin"]
+    assert plugins["pipedrive"]["connectors"] == ["pipedrive"]
+    assert "score_account" in plugins["champion"]["hooks"]
+
+    db = {"CRMLINK_DB": f"sqlite:///{tmp_path / 'store.db'}"}
+    synced = crmlink(python, "sync", "pipedrive", "--api-token", "t0k3n-secret", env=db)
+    assert synced.returncode == 0, synced.stderr
+    assert "activities" in synced.stdout and "t0k3n-secret" not in synced.stdout + synced.stderr
+    demo = crmlink(python, "sync", "demo", env=db)
+    assert demo.returncode == 0, demo.stderr
+
+    audited = crmlink(python, "audit", "--source", "pipedrive", "--as-of", "2026-11-20",
+                      "--format", "json", env=db)
+    assert audited.returncode == 0, audited.stderr
+    accounts = {a["name"]: a for a in json.loads(audited.stdout)["accounts"]}
+    codes = {name: {f["code"] for f in a["findings"]} for name, a in accounts.items()}
+    assert all("champion" in a["scores"] for a in accounts.values())
+    assert accounts["Aurora Freight"]["score_evidence"]["champion"]["champion"] == "11"
+    assert "NO_CHAMPION" in codes["Borealis Energy"]      # S, supporters never engaged
+    assert "NO_CHAMPION" not in codes["Aurora Freight"]   # A, strong champion
+    assert "NO_CHAMPION" not in codes["Cobalt Retail"]    # C tier is not checked
+
+    tested = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                            cwd=packages / "crmlink-demo", capture_output=True, text=True, timeout=120)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
