@@ -1,1 +1,69 @@
-"""The hubspot connector (in progress)."""
+"""The HubSpot connector, through hubspot-api-client (docs/connectors/hubspot.md).
+
+Owners, deal pipelines and stages, companies, contacts, deals (with stage history and
+contact roles) and calls, meetings, emails, notes and tasks, mapped to canonical records.
+The first run lists everything; later runs search for what changed since the saved cursor.
+A client-side limiter keeps a sync under HubSpot's rate limits; errors are classified for
+the host's retry policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from crmlink import Connector, CrmlinkError, Setting, Stream, hookimpl
+from crmlink.plugins.hubspot.client import HubSpotApi, classify
+from crmlink.plugins.hubspot.streams import Session, build
+
+
+class HubSpotConnector(Connector):
+    """HubSpot CRM through a private-app token or OAuth."""
+
+    name = "hubspot"
+    description = ("HubSpot CRM: owners, companies, contacts, deals with stage history and "
+                   "contact roles, and engagements. Uses a private-app token or OAuth.")
+    settings = (
+        Setting("access_token", "A private-app access token (pat-...).", secret=True,
+                envvar="HUBSPOT_ACCESS_TOKEN"),
+        Setting("base_url", "The API base URL (for proxies and tests).", default="https://api.hubapi.com"),
+        Setting("client_id", "OAuth app client id (with --client-secret and --refresh-token)."),
+        Setting("client_secret", "OAuth app client secret.", secret=True),
+        Setting("refresh_token", "OAuth refresh token.", secret=True),
+        Setting("timeout", "Seconds to wait for each request.", default=30.0, type=float),
+        Setting("page_size", "Records per list request (at most 100).", default=100, type=int),
+        Setting("rate_limit", "Requests per 10 seconds the portal allows (100; 190 on Professional "
+                "and Enterprise; 250 with the capacity pack).", default=100, type=int),
+        Setting("daily_budget", "Stop cleanly after this many API requests in one run; the next "
+                "run resumes.", type=int),
+        Setting("tier_property", "A company property holding the account tier (S, A, B, C)."),
+    )
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._api: HubSpotApi | None = None
+
+    @property
+    def api(self) -> HubSpotApi:
+        if self._api is None:
+            c = self.config
+            self._api = HubSpotApi(
+                access_token=c.get("access_token"), base_url=c.get("base_url") or "https://api.hubapi.com",
+                timeout=float(c.get("timeout") or 30.0), rate_limit=int(c.get("rate_limit") or 100),
+                daily_budget=c.get("daily_budget"), client_id=c.get("client_id"),
+                client_secret=c.get("client_secret"), refresh_token=c.get("refresh_token"))
+        return self._api
+
+    def streams(self) -> Iterator[Stream]:
+        yield from build(Session(self.api, self.config))
+
+    def classify_error(self, exc: BaseException) -> CrmlinkError | None:
+        return classify(exc)
+
+
+@hookimpl
+def register_connectors(register: Any) -> None:
+    register(HubSpotConnector)
+
+
+__all__ = ["HubSpotConnector"]
