@@ -280,7 +280,7 @@ def test_503_and_dropped_connection_and_truncation_are_retried(emu: SalesforceEm
     for i in range(450):
         emu.insert("Account", {"Name": f"Retryco {i}"})
     emu.add_fault(Fault(status=503, times=1, path_contains="/queryAll/"))
-    emu.add_fault(Fault.drop(after=1, path_contains="-200"))
+    emu.add_fault(Fault.drop(after=0, path_contains="-200"))
     emu.add_fault(Fault.truncate(keep_length=False, path_contains="/Contact/describe"))
     notices: list[str] = []
     engine = _engine(emu, tmp_path)
@@ -296,14 +296,16 @@ def test_503_and_dropped_connection_and_truncation_are_retried(emu: SalesforceEm
 def test_budget_stops_cleanly_and_next_run_resumes(emu: SalesforceEmulator) -> None:
     for i in range(450):
         emu.insert("Account", {"Name": f"Budgetco {i}"})
-    result = sync(*direct(emu), "--api-budget", "5")
+    # users: describe + 1 page; accounts: describe + 3 pages; the 7th request (contacts) is refused
+    result = sync(*direct(emu), "--api-budget", "6")
     assert result.exit_code == 5, result.output
-    assert "budget of 5 requests" in result.output
+    assert "budget of 6 requests" in result.output
     emu.reset_log()
     result = sync(*direct(emu))
     assert result.exit_code == 0, result.output
     got = counts(result)
-    assert got["accounts"][0] <= 450 - 200 + 1  # resumed after the committed page(s)
+    assert got["accounts"][0] <= 1 and got["users"][0] <= 1  # committed streams are not read again
+    assert got["contacts"][0] == 0
     assert "SystemModstamp >= " in next(r.soql for r in emu.requests if r.soql and "FROM Account" in r.soql)
 
 

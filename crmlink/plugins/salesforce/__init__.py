@@ -19,6 +19,7 @@ from simple_salesforce.exceptions import (
 from crmlink import (
     AuthError,
     BudgetExhausted,
+    ConfigError,
     Connector,
     CrmlinkError,
     FatalError,
@@ -57,13 +58,16 @@ class SalesforceConnector(Connector):
         Setting("stance_field", "API name of a Contact field holding the stance (-2..3 or a name)."),
         Setting("method_field", "API name of a Task/Event field holding the engagement method."),
         Setting("team_role_field", "API name of a User field holding the team role (AR/SR/FR)."),
-        Setting("reconcile", "Also compare all ids with the store to catch hard-deleted records (one extra Id query per object).", is_flag=True, type=bool),
+        Setting("reconcile", "Compare all ids to catch hard-deleted records (not implemented yet).", is_flag=True, type=bool),
         Setting("login_url", "Login host instead of https://<domain>.salesforce.com (proxies, tests)."),
         Setting("page_size", "Records per query page (200-2000).", default=2000, type=int),
     )
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
+        if self.config.get("reconcile"):
+            raise ConfigError("salesforce: --reconcile (full-id reconciliation for hard deletes) is not "
+                              "implemented yet; soft deletes are caught through queryAll")
         self.run_start = datetime.now(timezone.utc).replace(microsecond=0)
         self._client: Client | None = None
 
