@@ -34,6 +34,7 @@ class HubSpotConnector(Connector):
         Setting("page_size", "Records per list request (at most 100).", default=100, type=int),
         Setting("rate_limit", "Requests per 10 seconds the portal allows (100; 190 on Professional "
                 "and Enterprise; 250 with the capacity pack).", default=100, type=int),
+        Setting("search_rate", "Search requests per second (HubSpot allows 5).", default=5, type=int),
         Setting("daily_budget", "Stop cleanly after this many API requests in one run; the next "
                 "run resumes.", type=int),
         Setting("tier_property", "A company property holding the account tier (S, A, B, C)."),
@@ -50,6 +51,7 @@ class HubSpotConnector(Connector):
             self._api = HubSpotApi(
                 access_token=c.get("access_token"), base_url=c.get("base_url") or "https://api.hubapi.com",
                 timeout=float(c.get("timeout") or 30.0), rate_limit=int(c.get("rate_limit") or 100),
+                search_per_second=int(c.get("search_rate") or 5),
                 daily_budget=c.get("daily_budget"), client_id=c.get("client_id"),
                 client_secret=c.get("client_secret"), refresh_token=c.get("refresh_token"))
         return self._api

@@ -17,7 +17,14 @@ from typing import Any
 
 from urllib3.util.retry import Retry
 
-from crmlink import AuthError, BudgetExhausted, ConnectorError, CrmlinkError, FatalError, RetriableError
+from crmlink import (
+    AuthError,
+    BudgetExhausted,
+    ConnectorError,
+    CrmlinkError,
+    FatalError,
+    RetriableError,
+)
 
 #: Default wait after a 429 that carries no Retry-After (HubSpot's window is 10 s).
 DEFAULT_RETRY_AFTER = 10.0
@@ -123,7 +130,7 @@ class HubSpotApi:
             if getattr(exc, "status", None) in (400, 401):
                 raise AuthError("the HubSpot OAuth refresh token or client credentials were "
                                 "refused; authorise the app again to get a new refresh token") from None
-            raise classify(exc) or exc
+            raise (classify(exc) or exc) from exc
         return str(answer.access_token)
 
     # --- calls -----------------------------------------------------------------------------
@@ -218,7 +225,8 @@ def _classify_status(status: int, exc: BaseException) -> CrmlinkError:
                                    "time zone) resumes from there")
         after = _header(exc, "Retry-After")
         try:
-            wait = float(after) if after is not None else DEFAULT_RETRY_AFTER
+            wait = float(after) if after is not None else (
+                1.0 if policy.upper() == "SECONDLY" else DEFAULT_RETRY_AFTER)
         except ValueError:
             wait = DEFAULT_RETRY_AFTER
         return RetriableError(f"HubSpot rate limit reached ({policy or 'HTTP 429'}); waiting {wait:g}s",
