@@ -11,7 +11,6 @@ __version__ = "0.1.0"
 from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
-from crmlink.core.vocab import normalize as normalize_vocabulary
 from crmlink.core.connector import Connector, Setting, Stream
 from crmlink.core.errors import (
     AuthError,
@@ -39,6 +38,7 @@ from crmlink.core.model import (
     StageChange,
     User,
 )
+from crmlink.core.vocab import normalize as normalize_vocabulary
 
 __all__ = [
     "__version__",

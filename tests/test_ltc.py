@@ -7,7 +7,7 @@ import pytest
 from crmlink import Opportunity, Stage, hookimpl
 from crmlink.core.analysis.config import DEFAULTS
 from crmlink.plugins.ltc import map_stage
-from tests.scenario import Scenario
+from tests.scenario import Scenario, ago
 
 LTC = DEFAULTS["ltc"]
 
@@ -88,8 +88,7 @@ def test_no_power_and_single_threaded() -> None:
 def test_stalled_against_default_limit() -> None:
     def codes(days_in_stage: int) -> set[str]:
         s = Scenario("A").user("u1").contact("dm", "decision_maker", "vp")
-        s.deal("o1", "Proposal/Price Quote", stage_entered_at=f"2026-06-30T00:00:00Z")
-        s.records[-1].stage_entered_at = s.records[-1].stage_entered_at.replace(day=30) - __import__("datetime").timedelta(days=days_in_stage)
+        s.deal("o1", "Proposal/Price Quote", stage_entered_at=ago(days_in_stage))
         return {f["code"] for o in s.audit()["opportunities"] for f in o["findings"]}
-    assert "LTC_STALLED" in codes(62)
+    assert "LTC_STALLED" in codes(62)       # the default limit for bid is 60 days
     assert "LTC_STALLED" not in codes(58)

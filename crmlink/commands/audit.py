@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from crmlink.cli import host_of
-from crmlink.commands.common import as_of_option, config, config_option, db_option, open_store, write_output
+from crmlink.commands.common import (
+    as_of_option,
+    config,
+    config_option,
+    db_option,
+    open_store,
+    write_output,
+)
 from crmlink.commands.sync import run_sync
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.errors import ConfigError, ExitCode

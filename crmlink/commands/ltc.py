@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from crmlink.cli import host_of
-from crmlink.commands.common import as_of_option, config, config_option, db_option, open_store, write_output
+from crmlink.commands.common import (
+    as_of_option,
+    config,
+    config_option,
+    db_option,
+    open_store,
+    write_output,
+)
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.errors import ConfigError
 from crmlink.core.ltc import LTC_PHASES, LTC_STAGES

@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
-import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field

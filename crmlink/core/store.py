@@ -9,11 +9,11 @@ data it covers.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any

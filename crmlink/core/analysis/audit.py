@@ -8,7 +8,12 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from crmlink.core.analysis.accumulate import Accumulator, AccountData, infer_direction, interaction_rows
+from crmlink.core.analysis.accumulate import (
+    AccountData,
+    Accumulator,
+    infer_direction,
+    interaction_rows,
+)
 from crmlink.core.analysis.detail import account_detail, add_report_extras
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView

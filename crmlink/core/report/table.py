@@ -35,7 +35,7 @@ def render(doc: dict[str, Any]) -> str:
     opp_high = [(o, f) for o in doc["opportunities"] for f in o["findings"] if f["severity"] in ("critical", "high")]
     if opp_high:
         lines += ["", f"Deals at risk ({len(opp_high)}):"]
-        for opp, finding in opp_high[:15]:
+        for _opp, finding in opp_high[:15]:
             lines += finding_lines(finding, SYMBOL[finding["severity"]])
     lines += ["", "Run with --format json or markdown for every finding and its evidence."]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 #: method -> keywords (English matched case-insensitively, Chinese as substrings)
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "site_visit": ("site visit", "reference site", "reference visit", "showcase", "sample site",
