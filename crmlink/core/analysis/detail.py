@@ -102,14 +102,15 @@ def health_history(audit: Audit, views: Sequence[AccountView], months: int = 12)
         by_source.setdefault(view.account.source, []).append(view)
     result: dict[str, list[dict[str, Any]]] = {}
     for source, group in by_source.items():
-        folded = _fold_months(audit, source, group, stamps)
+        folded = _fold_months(audit, source, group, stamps[:-1])  # the audit date is the view itself
         for view in group:
             series = []
-            for day, data in zip(ends, folded[view.account.remote_id], strict=True):
+            for day, data in zip(ends[:-1], folded[view.account.remote_id], strict=True):
                 past = AccountView(view.account, data, view.contacts, view.users, view.opportunities, audit.config)
                 audit.score(past)
                 series.append({"date": day.isoformat(),
                                **{name: past.scores.get(name) for name in HISTORY_SCORES}})
+            series.append({"date": ends[-1].isoformat(), **{name: view.scores.get(name) for name in HISTORY_SCORES}})
             result[view.account.id] = series
     return result
 
@@ -120,6 +121,8 @@ def _fold_months(audit: Audit, source: str, views: Sequence[AccountView],
     contacts = {c.remote_id: c for v in views for c in v.contacts}
     acc = Accumulator(audit.config, users, contacts, audit._classify_method)
     data = {v.account.remote_id: [AccountData(stamp) for stamp in stamps] for v in views}
+    if not stamps:
+        return data
     with audit.store.engine.connect() as conn:
         for row in interaction_rows(conn, source, stamps[-1]):
             contact_ids = tuple(row.contact_ids.split(";")) if row.contact_ids else ()
