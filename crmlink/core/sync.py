@@ -14,6 +14,7 @@ the server's Retry-After, within a total time limit.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ class RetryPolicy:
 
     def wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        backoff = tenacity.wait_exponential_jitter(initial=self.initial, max=self.maximum)(state)
+        exponential = self.initial * 2 ** (state.attempt_number - 1)
+        backoff = min(self.maximum, exponential + random.uniform(0, self.initial))
         retry_after = getattr(exc, "retry_after", None)
         return max(backoff, float(retry_after)) if retry_after else backoff
 
