@@ -71,7 +71,7 @@ def pair_strength(pair: Any, as_of: float, strength: Mapping[str, Any]) -> float
     value = 100.0 * saturation * (0.4 + 0.6 * reciprocity)
     if pair.inbound == 0:
         value = min(value, strength["one_way_cap"])
-    last = pair.last_two_way if pair.last_two_way is not None else pair.last_any
+    last = pair.last_any  # the latest contact of any kind (one-way alone is capped above)
     if last is not None:
         silent = max(0.0, (as_of - last) / DAY - strength["freshness_grace_days"])
         value *= math.pow(2.0, -silent / strength["freshness_half_life_days"])
