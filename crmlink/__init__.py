@@ -37,6 +37,7 @@ from crmlink.core.model import (
     Stage,
     StageChange,
     User,
+    chunked,
 )
 from crmlink.core.vocab import normalize as normalize_vocabulary
 
@@ -44,6 +45,7 @@ __all__ = [
     "__version__",
     "hookimpl",
     "Connector", "Setting", "Stream",
+    "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead",
     "AccountView", "ContactStat", "OpportunityView", "PortfolioView",

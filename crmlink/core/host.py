@@ -130,6 +130,19 @@ class PluginHost:
                 )
             self.load(ep.name, ep.value, dist=ep.dist, loader=ep.load)
 
+    def register(self, name: str, plugin: object) -> PluginInfo:
+        """Register an already-imported plugin (tests, embedding); returns its info."""
+        self.load(name, getattr(plugin, "__name__", name), loader=lambda: plugin)
+        self._connectors = None
+        return self.infos[name]
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered earlier; unknown names are ignored."""
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+        self.infos.pop(name, None)
+        self._connectors = None
+
     # -- typed hook calls -----------------------------------------------------------------
 
     def connectors(self) -> Mapping[str, type[Connector]]:

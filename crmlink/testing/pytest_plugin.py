@@ -103,23 +103,18 @@ def register_plugin(plugin_host: PluginHost) -> Iterator[Callable[..., str]]:
 
     def register(plugin: object, name: str | None = None) -> str:
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
-        plugin_host.load(name, getattr(plugin, "__name__", name), loader=lambda: plugin)
-        info = plugin_host.infos[name]
+        info = plugin_host.register(name, plugin)
         if info.status != "ok":
-            plugin_host.infos.pop(name)
+            plugin_host.unregister(name)
             raise AssertionError(f"plugin {name!r} did not register: {info.error}")
         registered.append(name)
-        plugin_host._connectors = None  # the host caches connectors; offer the new ones
         return name
 
     try:
         yield register
     finally:
         for name in reversed(registered):
-            if plugin_host.pm.get_plugin(name) is not None:
-                plugin_host.pm.unregister(name=name)
-            plugin_host.infos.pop(name, None)
-        plugin_host._connectors = None
+            plugin_host.unregister(name)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ previous period at once.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,10 +192,3 @@ def interaction_rows(conn: sa.Connection, source: str | None, until: float) -> I
     if source is not None:
         query = query.where(table.c.source == source)
     yield from conn.execution_options(yield_per=20000).execute(query)
-
-
-def group_by_account(pairs: Mapping[tuple[str, str], Any]) -> dict[str, list[tuple[str, str]]]:
-    grouped: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for user, contact in pairs:
-        grouped[contact].append((user, contact))
-    return grouped

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from crmlink import InvalidRecord, Opportunity, Record, Stage, Stream, User
+from crmlink import InvalidRecord, Opportunity, Record, Stage, Stream, User, chunked
 from crmlink.plugins.hubspot import mapping
 from crmlink.plugins.hubspot.client import MAX_URL, HubSpotApi
 
@@ -115,7 +115,7 @@ class ObjectStream(Stream):
             upper = to_ms(state["upper"]) if state.get("upper") else self.session.started_ms
             source = self._list(props, state.get("after"), upper)
             final_since = upper
-        for chunk in _chunks(source, ASSOCIATION_BATCH):
+        for chunk in chunked(source, ASSOCIATION_BATCH):
             links = self._links([obj["id"] for obj, _ in chunk])
             for obj, marker in chunk:
                 self._marker = marker
@@ -260,17 +260,6 @@ class ObjectStream(Stream):
                 if nxt:
                     inputs.append({"id": source, "after": nxt})
         return {k: list(dict.fromkeys(v)) for k, v in found.items()}
-
-
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class CompanyStream(ObjectStream):
