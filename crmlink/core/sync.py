@@ -144,7 +144,7 @@ class SyncEngine:
                 self._stream(None, stream, result)
 
     def _stream(self, conn: sa.Connection | None, stream: Stream, result: SyncResult) -> None:
-        state = None if self.full and conn is not None else self.store.get_state(self.source, stream.name)
+        state = self.store.get_state(self.source, stream.name)  # --full cleared it at the start
         counts = result.streams.setdefault(stream.name, StreamCounts(stream.entity.entity))
         last: model.Record | None = None
         for batch in model.chunked(self._records(stream, state, counts, result), self.batch_size):
