@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import site
 import subprocess
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -14,10 +16,21 @@ CRMLINK = "import sys; from crmlink.cli import main; sys.argv[0] = 'crmlink'; ma
 
 
 def make_venv(path: Path) -> Path:
-    """A virtual environment that sees this crmlink through system site-packages and
-    can build plugins offline; returns its python."""
+    """A virtual environment that sees this crmlink (and pip, setuptools) through the
+    running interpreter's site-packages and can build plugins offline; returns its python.
+
+    ``system_site_packages`` alone reaches only the base interpreter's packages, not those
+    of the virtual environment the tests run in (as in CI), so a ``.pth`` file adds them
+    with ``site.addsitedir`` (which also runs their own ``.pth`` files, such as the
+    editable install's finder).
+    """
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(path)
     python = path / "bin" / "python"
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    outer = dict.fromkeys([sysconfig.get_path("purelib"), *site.getsitepackages()])
+    lines = [f"import site; site.addsitedir({folder!r})" for folder in outer]
+    (Path(own) / "_crmlink_outer.pth").write_text("\n".join(lines) + "\n")
     probe = subprocess.run([python, "-c", "import crmlink, pip, setuptools; import wheel"],
                            capture_output=True, text=True, cwd=ROOT)
     if "crmlink" in probe.stderr or "No module named 'pip'" in probe.stderr:
