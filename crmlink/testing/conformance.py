@@ -151,16 +151,21 @@ class ConnectorContract:
         """A fresh connector instance; override to pass a client stub or similar."""
         return self.connector(dict(self.config))
 
-    @pytest.fixture(scope="class")
-    def first_run(self) -> dict[str, StreamRun]:
-        """Every stream read from scratch (no saved state)."""
-        return read_connector(self.make_connector(), None, self.suite.max_records)
+    # Class-scoped fixtures are class methods (pytest 10 drops instance-method ones); a
+    # throwaway instance calls make_connector so subclasses may keep overriding it.
 
     @pytest.fixture(scope="class")
-    def second_run(self, first_run: dict[str, StreamRun]) -> dict[str, StreamRun]:
+    @classmethod
+    def first_run(cls) -> dict[str, StreamRun]:
+        """Every stream read from scratch (no saved state)."""
+        return read_connector(cls().make_connector(), None, cls.suite.max_records)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def second_run(cls, first_run: dict[str, StreamRun]) -> dict[str, StreamRun]:
         """Every stream read again by a new instance, from the state the first run saved."""
         states = {name: run.state_out for name, run in first_run.items()}
-        return read_connector(self.make_connector(), states, self.suite.max_records)
+        return read_connector(cls().make_connector(), states, cls.suite.max_records)
 
     # -- declaration ------------------------------------------------------------------------
 
