@@ -29,6 +29,7 @@ from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, phase_of
 from crmlink.core.model import (
     Account,
     Contact,
+    ExecutionRecord,
     Interaction,
     Lead,
     Opportunity,
@@ -47,7 +48,7 @@ __all__ = [
     "Connector", "Setting", "Stream",
     "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
-    "OpportunityContact", "StageChange", "Stage", "Lead",
+    "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord",
     "AccountView", "ContactStat", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "phase_of",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",

@@ -357,10 +357,49 @@ class Lead(Record):
     converted_opportunity_id: str | None = None
 
 
+#: Kinds of :class:`ExecutionRecord`, in the order a won deal goes through them.
+EXECUTION_KINDS = ("contract", "order", "invoice", "payment")
+
+
+def _execution_kind(value: Any) -> str:
+    kind = str(value or "").strip().lower()
+    if kind not in EXECUTION_KINDS:
+        raise ValueError(f"{value!r} is not an execution kind; use one of: " + ", ".join(EXECUTION_KINDS))
+    return kind
+
+
+@_entity("execution", kind=_execution_kind, opportunity_id=parse_str, account_id=parse_str,
+         contract_id=parse_str, number=parse_str, status=parse_str, active=parse_bool,
+         amount=parse_decimal, currency=parse_str, started_at=parse_datetime, ended_at=parse_datetime)
+@dataclass(slots=True)
+class ExecutionRecord(Record):
+    """A document of a won deal's execution: a contract, an order, an invoice or a payment
+    (Salesforce Contract and Order, a billing system's invoices ...).
+
+    ``opportunity_id`` ties it to the deal when the source knows; an order or invoice may
+    instead name its ``contract_id``. ``active`` is the source's own "in force" flag (a
+    Salesforce Contract or Order with StatusCode Activated), ``None`` when it has none.
+    The LTC rules (docs/ltc.md) move a won deal on to ``deliver``, ``collect`` and
+    ``closed`` from these records.
+    """
+
+    kind: str = "contract"
+    opportunity_id: str | None = None
+    account_id: str | None = None
+    contract_id: str | None = None
+    number: str | None = None
+    status: str | None = None
+    active: bool | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
 ENTITIES: dict[str, type[Record]] = {
     cls.entity: cls
     for cls in (Account, User, Contact, Interaction, Opportunity, OpportunityContact,
-                StageChange, Stage, Lead)
+                StageChange, Stage, Lead, ExecutionRecord)
 }
 
 
