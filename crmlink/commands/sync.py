@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -13,7 +14,8 @@ from crmlink.cli import host_of
 from crmlink.commands.common import config, config_option, db_option, open_store
 from crmlink.core.connector import Connector, Setting, envvar_for
 from crmlink.core.errors import ConfigError
-from crmlink.core.sync import StreamCounts, SyncEngine, SyncResult
+from crmlink.core.redact import RedactingFilter, Redactor
+from crmlink.core.sync import RetryPolicy, StreamCounts, SyncEngine, SyncResult
 
 
 class SyncGroup(click.Group):
@@ -58,10 +60,10 @@ def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | 
     @click.pass_context
     def run(ctx: click.Context, source_name: str | None, full: bool, on_error: str, quiet: bool,
             db_url: str | None, config_file: str | None, **settings: Any) -> None:
-        config(config_file)  # fail early on a bad config file
+        policy = RetryPolicy.from_settings(config(config_file).get("retry"))  # fails early on a bad file
         values = {**(preset or {}), **{k: v for k, v in settings.items() if v is not None}}
         result = run_sync(ctx, cls, values, source_name or name, db_url, full=full,
-                          on_error=on_error, quiet=quiet)
+                          on_error=on_error, quiet=quiet, policy=policy)
         print_summary(result)
         if result.status == "partial":
             ctx.exit(0)
@@ -87,28 +89,37 @@ def named_source_command(ctx: click.Context, name: str) -> click.Command | None:
 
 def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any], source: str,
              db_url: str | None, *, full: bool = False, on_error: str = "fail",
-             quiet: bool = False) -> SyncResult:
-    """Run one sync with progress and notices on stderr."""
+             quiet: bool = False, policy: RetryPolicy | None = None) -> SyncResult:
+    """Run one sync: progress on stderr when it is a terminal, retries and skips on stderr
+    unless ``quiet`` (and in the ``--verbose`` log), every log line redacted."""
     host = host_of(ctx)
     connector = cls(settings)
     store = open_store(db_url)
     started = time.monotonic()
     show = not quiet and sys.stderr.isatty()
+    redacting = RedactingFilter(Redactor(connector.secrets()))
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.addFilter(redacting)
 
     def progress(stream: str, counts: StreamCounts) -> None:
         if show:
             rate = counts.read / max(1e-6, time.monotonic() - started)
-            click.echo(f"\r{stream}: {counts.read} records ({rate:,.0f}/s)   ", err=True, nl=False)
+            retried = engine.result.retries.get(stream, 0) if engine.result else 0
+            again = f", {retried} retries" if retried else ""
+            click.echo(f"\r{stream}: {counts.read} records ({rate:,.0f}/s{again})   ", err=True, nl=False)
 
     def notice(message: str) -> None:
-        if not quiet:
+        if not quiet and not logging.getLogger("crmlink.core.sync").isEnabledFor(logging.INFO):
             click.echo(("\n" if show else "") + f"crmlink: {message}", err=True)
 
     engine = SyncEngine(store, host, connector, source, full=full, on_error=on_error,
-                        progress=progress, notice=notice)
+                        progress=progress, notice=notice, policy=policy or RetryPolicy.from_settings())
     try:
         return engine.run()
     finally:
+        for handler in handlers:
+            handler.removeFilter(redacting)
         if show:
             click.echo("", err=True)
 
@@ -118,6 +129,9 @@ def print_summary(result: SyncResult) -> None:
     click.echo(f"  {'stream':<22}{'read':>9}{'created':>9}{'updated':>9}{'deleted':>9}{'skipped':>9}")
     for name, c in result.streams.items():
         click.echo(f"  {name:<22}{c.read:>9}{c.created:>9}{c.updated:>9}{c.deleted:>9}{c.skipped:>9}")
+    if result.retries:
+        retried = ", ".join(f"{name} {n}" for name, n in result.retries.items())
+        click.echo(f"  retries (each resumed from the last saved batch): {retried}")
     for stream, remote_id, reason in result.skips[:20]:
         click.echo(f"  skipped {stream} {remote_id or ''}: {reason}")
     if len(result.skips) > 20:

@@ -62,12 +62,17 @@ class AuthError(ConnectorError):
 class RetriableError(ConnectorError):
     """A temporary failure (rate limit, 5xx, timeout): the host retries.
 
-    ``retry_after`` is the number of seconds the server asked us to wait, if it said.
+    ``retry_after`` is the number of seconds the server asked us to wait, if it said (the
+    host always waits at least that long). ``suggested_wait`` is the connector's own guess
+    when the server did not say, such as the length of a rate-limit window; the host's
+    policy honours it up to its longest wait.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 suggested_wait: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.suggested_wait = suggested_wait
 
 
 class FatalError(ConnectorError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 MASK = "********"
@@ -23,3 +24,25 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in every record a handler emits.
+
+    The message is formatted once (with its arguments) and redacted; an exception's text
+    and traceback are redacted too, so ``-vv`` debug logs of the HTTP libraries cannot leak
+    a token that ended up in a URL or an error message.
+    """
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.redact.secrets:
+            return True
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True

@@ -14,8 +14,9 @@ the server's Retry-After, within a total time limit.
 from __future__ import annotations
 
 import logging
+import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ import tenacity
 from crmlink.core import model
 from crmlink.core.classify import classify as classify_title
 from crmlink.core.connector import Connector, Stream
-from crmlink.core.errors import CrmlinkError, InvalidRecord, RetriableError
+from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError
 from crmlink.core.host import PluginHost
 from crmlink.core.redact import Redactor
 from crmlink.core.store import Store
@@ -57,23 +58,75 @@ class SyncResult:
     streams: dict[str, StreamCounts] = field(default_factory=dict)
     skips: list[tuple[str, str | None, str]] = field(default_factory=list)
     error: str | None = None
+    #: retries per stream (each one restarted the stream from its last committed cursor)
+    retries: dict[str, int] = field(default_factory=dict)
+
+
+#: Environment variables that override the ``[retry]`` table of the config file.
+RETRY_ENV = {"attempts": "CRMLINK_RETRY_ATTEMPTS", "initial": "CRMLINK_RETRY_INITIAL",
+             "maximum": "CRMLINK_RETRY_MAXIMUM", "total": "CRMLINK_RETRY_TOTAL"}
 
 
 @dataclass
 class RetryPolicy:
-    """How the host retries :class:`RetriableError`: attempts, backoff and a time limit."""
+    """How the host retries :class:`RetriableError`: attempts, backoff and a time limit.
+
+    The n-th wait is ``initial * 2**(n-1)`` plus up to ``initial`` of random jitter, at
+    most ``maximum``. A server's Retry-After (``exc.retry_after``) is always honoured,
+    even above ``maximum``; a connector's own guess (``exc.suggested_wait``, e.g. the
+    length of a rate-limit window) is honoured up to ``maximum``. A stream is given up
+    after ``attempts`` tries, or when the next wait would end more than ``total`` seconds
+    after its first try.
+    """
 
     attempts: int = 6
     initial: float = 1.0
     maximum: float = 60.0
     total: float = 600.0
 
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any] | None = None,
+                      environ: Mapping[str, str] | None = None) -> RetryPolicy:
+        """The policy from a config table (``[retry]``), overridden by ``CRMLINK_RETRY_*``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = dict(table or {})
+        unknown = sorted(set(values) - set(RETRY_ENV))
+        if unknown:
+            raise ConfigError(f"unknown setting 'retry.{unknown[0]}' in the config file; the [retry] "
+                              f"table takes: {', '.join(RETRY_ENV)}")
+        for name, var in RETRY_ENV.items():
+            if environ.get(var):
+                values[name] = environ[var]
+        policy = cls()
+        for name, value in values.items():
+            kind = int if name == "attempts" else float
+            try:
+                number = kind(value)
+            except (TypeError, ValueError):
+                number = -1
+            if number < (1 if name == "attempts" else 0):
+                raise ConfigError(f"retry setting {name!r} must be a {'whole ' if kind is int else ''}"
+                                  f"number of at least {1 if name == 'attempts' else 0}, not {value!r}; "
+                                  f"fix [retry] in the config file or {RETRY_ENV[name]}")
+            setattr(policy, name, number)
+        return policy
+
     def wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         exponential = self.initial * 2 ** (state.attempt_number - 1)
         backoff = min(self.maximum, exponential + random.uniform(0, self.initial))
+        suggested = getattr(exc, "suggested_wait", None)
+        if suggested:
+            backoff = max(backoff, min(self.maximum, float(suggested)))
         retry_after = getattr(exc, "retry_after", None)
         return max(backoff, float(retry_after)) if retry_after else backoff
+
+    def stop(self, state: tenacity.RetryCallState) -> bool:
+        """Stop after ``attempts`` tries or when the next wait would overrun ``total``."""
+        if state.attempt_number >= self.attempts:
+            return True
+        upcoming = float(getattr(state, "upcoming_sleep", 0.0) or 0.0)
+        return state.seconds_since_start + upcoming > self.total
 
 
 Progress = Callable[[str, StreamCounts], None]
@@ -94,12 +147,14 @@ class SyncEngine:
         self.notice = notice or (lambda message: None)
         self.batch_size = batch_size
         self.redact = Redactor(connector.secrets())
+        #: the run in progress (or the last one), for progress displays
+        self.result: SyncResult | None = None
 
     def run(self) -> SyncResult:
         if self.full:
             self.store.clear_state(self.source)
         run_id = self.store.start_run(self.source, self.connector.name, self.full)
-        result = SyncResult(run_id, self.source, "running")
+        result = self.result = SyncResult(run_id, self.source, "running")
         try:
             if self.connector.atomic:
                 with self.store.transaction() as conn:
@@ -128,14 +183,16 @@ class SyncEngine:
         def log_retry(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0
-            self.notice(f"{stream.name}: {self.redact(str(exc))}; retry {state.attempt_number} "
-                        f"in {wait:.1f}s")
+            result.retries[stream.name] = result.retries.get(stream.name, 0) + 1
+            message = (f"{stream.name}: {self.redact(str(exc))}; retry {state.attempt_number} "
+                       f"of {self.policy.attempts - 1} in {wait:.1f}s")
+            log.info("%s", message)
+            self.notice(message)
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetriableError),
             wait=self.policy.wait,
-            stop=(tenacity.stop_after_attempt(self.policy.attempts)
-                  | tenacity.stop_after_delay(self.policy.total)),
+            stop=self.policy.stop,
             before_sleep=log_retry,
             reraise=True,
         )
@@ -206,6 +263,7 @@ class SyncEngine:
         counts.skipped += 1
         reason = self.redact(str(exc))
         result.skips.append((stream.name, exc.remote_id, reason))
+        log.info("skipped: %s", reason)
         self.notice(f"skipped: {reason}")
 
     def _classify(self, contact: model.Contact) -> None:

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
         "holder_threshold": 40.0,     # pair strength that makes one of us a "holder"
         "engaged_threshold": 30.0,    # team strength that counts a contact as engaged
         "mass_email_limit": 50,       # emails to more recipients are ignored
+        "meeting_group_size": 5,      # meetings and events are divided by their people / this
         "freshness_grace_days": 30.0,  # no loss of freshness within this many days ...
         "freshness_half_life_days": 60.0,  # ... then halves every this many days of silence
     },
@@ -48,13 +49,20 @@ DEFAULTS: dict[str, Any] = {
                                   "operations", "finance"],
         "window_days": 180.0,
         "active_contacts_scale": 8.0,
+        "parts": {"departments": 0.5, "levels": 0.3, "contacts": 0.2},  # weights of broad's parts
     },
-    "org": {"window_days": 180.0, "program_days": 365.0, "team_target": 3},
+    "org": {
+        "window_days": 180.0, "program_days": 365.0, "team_target": 3,
+        "methods_target": 3,                      # distinct five methods for full marks
+        "executive_link_values": [0.0, 0.6, 1.0],  # for 0, 1, 2+ executive links
+        "parts": {"executive": 0.4, "people": 0.2, "iron_triangle": 0.2, "programs": 0.2},
+    },
     "health": {  # weight of key, broad, org in health, by tier ("none" = no tier)
         "S": [0.45, 0.30, 0.25], "A": [0.45, 0.30, 0.25], "B": [0.60, 0.30, 0.10],
         "C": [0.80, 0.20, 0.0], "none": [0.60, 0.30, 0.10],
     },
     "findings": {
+        "strategic_tiers": ["S", "A"],  # tiers the layer findings (BROAD_*, ORG_*) judge
         "cold_days": 90,
         "personalized_share": 0.70,
         "personalized_tiers": ["S", "A", "B"],  # cash-flow C accounts are not flagged
@@ -68,7 +76,11 @@ DEFAULTS: dict[str, Any] = {
         "exec_link_days": 180,
         "thin_team": 3,
         "program_days": 365,
+        "program_tiers": ["S"],
         "opponent_days": 90,
+        # days after which a decision maker's stance assessment is stale, by tier
+        "stance_stale_days": {"S": 60, "A": 90, "B": 180, "C": 180, "none": 180},
+        "rank_min_band": "manager",  # lowest band of ours that may hold a customer executive
         "tier_effort_tolerance": 0.15,
         "data_quality_min_titled": 0.5,
         "data_quality_min_linked": 0.5,
@@ -80,6 +92,8 @@ DEFAULTS: dict[str, Any] = {
         "s_revenue": 1_000_000_000, "a_revenue": 100_000_000, "b_revenue": 10_000_000,
         "s_growth": 0.2,
     },
+    # the sync engine's retry policy (crmlink.core.sync.RetryPolicy; env CRMLINK_RETRY_*)
+    "retry": {"attempts": 6, "initial": 1.0, "maximum": 60.0, "total": 600.0},
     "ltc": {
         "stall_factor": 1.0,      # x the 75th percentile of won deals' days in the stage
         "stall_days": {},         # fixed limits by native stage label or LTC stage

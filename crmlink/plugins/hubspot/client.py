@@ -225,12 +225,13 @@ def _classify_status(status: int, exc: BaseException) -> CrmlinkError:
                                    "time zone) resumes from there")
         after = _header(exc, "Retry-After")
         try:
-            wait = float(after) if after is not None else (
-                1.0 if policy.upper() == "SECONDLY" else DEFAULT_RETRY_AFTER)
+            retry_after = float(after) if after is not None else None
         except ValueError:
-            wait = DEFAULT_RETRY_AFTER
-        return RetriableError(f"HubSpot rate limit reached ({policy or 'HTTP 429'}); waiting {wait:g}s",
-                              retry_after=wait)
+            retry_after = None
+        guess = 1.0 if policy.upper() == "SECONDLY" else DEFAULT_RETRY_AFTER
+        said = f"; HubSpot asked to wait {retry_after:g}s" if retry_after is not None else ""
+        return RetriableError(f"HubSpot rate limit reached ({policy or 'HTTP 429'}){said}",
+                              retry_after=retry_after, suggested_wait=guess)
     if status == 401:
         if "EXPIRED" in category:
             return AuthError("the HubSpot OAuth token expired and could not be renewed; give "
