@@ -74,6 +74,24 @@ class Stream:
         """The state to save once the stream finished; ``None`` keeps the last checkpoint."""
         return None
 
+    def remote_ids(self) -> Iterable[str] | None:
+        """Every id of this stream's records that exists at the source right now, for
+        full-id reconciliation (catching hard deletes an incremental read cannot see).
+
+        The host calls it once the stream was read completely; stored live rows of this
+        stream (see :meth:`owns`) whose ids are missing are then marked deleted. Return
+        ``None`` (the default) when reconciliation was not asked for or the source cannot
+        list its ids; snapshot streams never need it. List the ids cheaply (ids only, the
+        largest page size) and completely: a partial list would delete what it missed.
+        """
+        return None
+
+    def owns(self, remote_id: str) -> bool:
+        """Whether a stored row of this stream's entity came from this stream. Override it
+        when two streams share an entity (Salesforce Task and Event both store interactions),
+        so one stream's reconciliation never deletes the other's rows."""
+        return True
+
 
 class Connector:
     """Base class for connectors. Subclasses set ``name`` and ``settings``.

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 import tenacity
 
-from crmlink.core import model
+from crmlink.core import model, reconcile
 from crmlink.core.classify import classify as classify_title
 from crmlink.core.connector import Connector, Stream
 from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError
@@ -214,6 +214,9 @@ class SyncEngine:
         if stream.snapshot:
             with self._txn(conn) as tx:
                 counts.deleted += self.store.mark_unseen_deleted(tx, stream.entity.entity, self.source, result.run_id)
+        elif (present := reconcile.present_ids(self.connector, stream)) is not None:
+            with self._txn(conn) as tx:  # hard deletes: ids the source no longer lists
+                counts.deleted += reconcile.reconcile(self.store, tx, stream, self.source, present)
         final = stream.next_state(state)
         if final is None and last is not None and not stream.is_sorted:
             final = stream.checkpoint(last, state)

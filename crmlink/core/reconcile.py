@@ -1,0 +1,44 @@
+"""Full-id reconciliation: mark stored rows deleted when the source no longer has them.
+
+Incremental reads see soft deletes (Salesforce's recycle bin through ``queryAll``,
+HubSpot's archived flag) but not hard deletes: a purged row simply stops coming back.
+A stream that can list all its current ids implements :meth:`Stream.remote_ids`; the
+sync engine calls :func:`reconcile` after reading the stream completely.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crmlink.core import schema
+from crmlink.core.connector import Connector, Stream
+from crmlink.core.errors import CrmlinkError
+from crmlink.core.store import Store
+
+
+def present_ids(connector: Connector, stream: Stream) -> set[str] | None:
+    """The stream's current ids at the source, or ``None`` when it does not reconcile.
+
+    The client's exceptions are classified by the connector, as for ``records()``, so the
+    engine's retry policy applies to the id listing too.
+    """
+    try:
+        ids = stream.remote_ids()
+        return None if ids is None else {str(i) for i in ids}
+    except CrmlinkError:
+        raise
+    except Exception as exc:
+        classified = connector.classify_error(exc)
+        if classified is None:
+            raise
+        raise classified from exc
+
+
+def reconcile(store: Store, conn: sa.Connection, stream: Stream, source: str, present: set[str]) -> int:
+    """Mark deleted the live rows of ``stream`` in ``source`` whose ids are not ``present``;
+    returns how many were marked."""
+    table = schema.TABLES[stream.entity.entity]
+    stored = conn.execute(sa.select(table.c.remote_id).where(
+        table.c.source == source, table.c.deleted.is_(False))).scalars()
+    gone = [rid for rid in stored if rid not in present and stream.owns(rid)]
+    return store.mark_deleted(conn, stream.entity.entity, source, gone) if gone else 0
