@@ -14,6 +14,7 @@ from .errors import (
     ApiError,
     correlation_id,
     error_body,
+    expired,
     html_page,
     missing_scopes,
     not_found,
@@ -84,6 +85,8 @@ class Engine:
 
     def process(self, req: Request, fault: Fault | None) -> Reply:
         try:
+            if fault is not None and fault.kind == "expired":
+                raise expired(0)
             if fault is not None and fault.kind in ("rate_limit", "daily_limit",
                                                     "secondly_limit", "error"):
                 return self._fault_reply(fault, req.path)

@@ -107,8 +107,8 @@ def _purge(window: deque[int], cutoff: int) -> None:
         window.popleft()
 
 
-FAULT_KINDS = ("rate_limit", "daily_limit", "secondly_limit", "error", "delay", "timeout",
-               "drop", "truncate")
+FAULT_KINDS = ("rate_limit", "daily_limit", "secondly_limit", "error", "expired", "delay",
+               "timeout", "drop", "truncate")
 
 
 @dataclass
@@ -152,6 +152,11 @@ class Fault:
     def error(cls, status: int = 503, retry_after: float | None = None, **kw: Any) -> Fault:
         """Any status: 500/502/503/504 (502/504 come as an HTML page), 401, 423, 477..."""
         return cls("error", status, retry_after=retry_after, **kw)
+
+    @classmethod
+    def expired_token(cls, **kw: Any) -> Fault:
+        """401 EXPIRED_AUTHENTICATION, as when an OAuth access token runs out mid-sync."""
+        return cls("expired", 401, **kw)
 
     @classmethod
     def delay(cls, seconds: float, **kw: Any) -> Fault:
