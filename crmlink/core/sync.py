@@ -196,9 +196,16 @@ class SyncEngine:
             before_sleep=log_retry,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                self._stream(None, stream, result)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._stream(None, stream, result)
+        except RetriableError as exc:
+            tries = 1 + result.retries.get(stream.name, 0)
+            reason = str(exc).removesuffix("; will retry").removesuffix(", will retry")
+            exc.args = (f"{reason}; gave up on {stream.name} after {tries} tries; run the sync again "
+                        "later: it resumes from the last saved batch",)
+            raise
 
     def _stream(self, conn: sa.Connection | None, stream: Stream, result: SyncResult) -> None:
         state = self.store.get_state(self.source, stream.name)  # --full cleared it at the start

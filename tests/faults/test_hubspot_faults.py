@@ -130,7 +130,7 @@ STOPPED: dict[str, tuple[Make, int, tuple[str, ...]]] = {
     "daily limit": (lambda p: Fault.daily_limit(path=p, after=1), 5, ("daily", "resumes")),
     "private-app token expired": (lambda p: Fault.expired_token(path=p, after=1), 4,
                                   ("token expired", "--refresh-token")),
-    "503 until retries run out": (lambda p: Fault.error(503, path=p, after=1), 4, ("503", "will retry")),
+    "503 until retries run out": (lambda p: Fault.error(503, path=p, after=1), 4, ("503", "gave up on contacts after 6 tries", "resumes")),
 }
 
 

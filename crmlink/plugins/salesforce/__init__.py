@@ -19,7 +19,6 @@ from simple_salesforce.exceptions import (
 from crmlink import (
     AuthError,
     BudgetExhausted,
-    ConfigError,
     Connector,
     CrmlinkError,
     FatalError,
@@ -38,7 +37,7 @@ __all__ = ["SalesforceConnector", "classify_error", "register_connectors"]
 class SalesforceConnector(Connector):
     name = "salesforce"
     description = ("Sync accounts, contacts, users, activities, opportunities, contact roles, "
-                   "stage history, stages and leads from Salesforce. Log in with username, "
+                   "stage history, stages, leads, contracts and orders from Salesforce. Log in with username, "
                    "password and security token; OAuth JWT bearer (--private-key-file); OAuth "
                    "client credentials; or a session id with --instance-url.")
     settings = (
@@ -58,16 +57,14 @@ class SalesforceConnector(Connector):
         Setting("stance_field", "API name of a Contact field holding the stance (-2..3 or a name)."),
         Setting("method_field", "API name of a Task/Event field holding the engagement method."),
         Setting("team_role_field", "API name of a User field holding the team role (AR/SR/FR)."),
-        Setting("reconcile", "Compare all ids to catch hard-deleted records (not implemented yet).", is_flag=True, type=bool),
+        Setting("reconcile", "Also list every object's ids (SELECT Id, 2000 a page) and mark stored records "
+                "whose ids are gone as deleted: catches hard deletes.", is_flag=True, type=bool),
         Setting("login_url", "Login host instead of https://<domain>.salesforce.com (proxies, tests)."),
         Setting("page_size", "Records per query page (200-2000).", default=2000, type=int),
     )
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        if self.config.get("reconcile"):
-            raise ConfigError("salesforce: --reconcile (full-id reconciliation for hard deletes) is not "
-                              "implemented yet; soft deletes are caught through queryAll")
         self.run_start = datetime.now(timezone.utc).replace(microsecond=0)
         self._client: Client | None = None
 
@@ -82,7 +79,12 @@ class SalesforceConnector(Connector):
             yield cls(self.client, self.config, self.run_start)
 
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
-        return classify_error(exc, direct=bool(self.config.get("session_id")))
+        found = classify_error(exc, direct=bool(self.config.get("session_id")))
+        after = self._client.adapter.retry_after if self._client is not None else None
+        if isinstance(found, RetriableError) and after and found.retry_after is None:
+            with contextlib.suppress(ValueError):
+                found.retry_after = float(after)
+        return found
 
 
 def _code_and_message(exc: SalesforceError) -> tuple[str, str]:

@@ -32,13 +32,17 @@ class TimeoutAdapter(HTTPAdapter):
     def __init__(self, timeout: float, on_send: Callable[[], None]) -> None:
         self.default_timeout = timeout
         self.on_send = on_send
+        #: the Retry-After header of the last response (simple-salesforce's errors drop headers)
+        self.retry_after: str | None = None
         super().__init__(max_retries=0)
 
     def send(self, request: requests.PreparedRequest, **kw: Any) -> requests.Response:  # type: ignore[override]
         self.on_send()
         if kw.get("timeout") is None:
             kw["timeout"] = self.default_timeout
-        return super().send(request, **kw)
+        response = super().send(request, **kw)
+        self.retry_after = response.headers.get("Retry-After")
+        return response
 
 
 class Client:
@@ -52,7 +56,7 @@ class Client:
         self.page_size = int(config.get("page_size") or 2000)
         self.requests_made = 0
         self.http = session_factory() if session_factory else requests.Session()
-        adapter = TimeoutAdapter(float(config.get("timeout") or 30), self._count)
+        adapter = self.adapter = TimeoutAdapter(float(config.get("timeout") or 30), self._count)
         self.http.mount("https://", adapter)
         self.http.mount("http://", adapter)
         self._sf: Salesforce | None = None
@@ -132,9 +136,11 @@ class Client:
         return True
 
     # ---- queries --------------------------------------------------------------------------
-    def pages(self, soql: str, include_deleted: bool = True) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(totalSize, records) per page, following ``nextRecordsUrl`` (never OFFSET)."""
-        headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
+    def pages(self, soql: str, include_deleted: bool = True,
+              page_size: int | None = None) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """(totalSize, records) per page, following ``nextRecordsUrl`` (never OFFSET);
+        ``page_size`` overrides ``--page-size`` (the id listing of --reconcile asks for 2000)."""
+        headers = {"Sforce-Query-Options": f"batchSize={page_size or self.page_size}"}
         result = self.call(lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers))
         while True:
             yield int(result.get("totalSize") or 0), result["records"]
