@@ -34,7 +34,7 @@ from crmlink.testing.salesforce_emulator import (
 APEX = Path(__file__).parent / "data" / "realdata" / "sf_apex_recipes"
 PAGE = 200
 OBJECTS = ("User", "Account", "Contact", "OpportunityStage", "Opportunity", "OpportunityContactRole",
-           "OpportunityHistory", "Task", "Event", "Lead")
+           "OpportunityHistory", "Task", "Event", "Lead", "Contract", "Order")
 
 
 @pytest.fixture
@@ -325,3 +325,58 @@ def test_unreadable_field_is_skipped_and_bulk_used_above_threshold(emu: Salesfor
     assert counts(result)["contacts"][0] == 150
     assert any("/jobs/query" in r.path for r in emu.requests)
     assert not any("Department" in (r.soql or "") for r in emu.requests if "FROM Contact" in (r.soql or ""))
+
+
+RECONCILED = [o for o in OBJECTS if o != "OpportunityStage"]  # the stage table is a snapshot already
+
+
+def test_reconcile_marks_hard_deleted_records_with_one_id_query_per_object(emu: SalesforceEmulator,
+                                                                           tmp_path: Path) -> None:
+    ids = seed(emu)
+    assert sync(*direct(emu)).exit_code == 0
+    task = next(r["Id"] for r in emu.records("Task"))
+    emu.hard_delete("Account", ids["accounts"][7])  # purged: gone from queryAll too, no IsDeleted row
+    emu.hard_delete("Task", task)
+    emu.reset_log()
+    plain = sync(*direct(emu))
+    assert plain.exit_code == 0, plain.output
+    assert counts(plain)["accounts"][3] == 0  # an incremental read cannot see a hard delete
+    plain_requests = len(emu.requests)
+    emu.reset_log()
+    result = sync(*direct(emu), "--reconcile")
+    assert result.exit_code == 0, result.output
+    got = counts(result)
+    assert got["accounts"][3] == 1 and got["tasks"][3] == 1
+    assert got["events"][3] == 0 and got["contacts"][3] == 0  # Task and Event share an entity
+    listing = [r.soql for r in emu.requests if r.soql and r.soql.startswith("SELECT Id FROM")]
+    assert sorted(q.split()[3] for q in listing) == sorted(RECONCILED)
+    assert all(q.endswith("WHERE IsDeleted = false") for q in listing)
+    # every object holds fewer than 2000 live ids: one page each, nothing else added
+    assert len(emu.requests) == plain_requests + len(RECONCILED)
+    store = Store()
+    deleted = {r.remote_id for r in store.records("account", include_deleted=True) if r.deleted}
+    assert deleted == {ids["accounts"][7]}
+    tasks = {r.remote_id: r.deleted for r in store.records("interaction", include_deleted=True)}
+    assert tasks[task] is True and sum(tasks.values()) == 1
+
+
+def test_contracts_and_orders_are_read_into_execution_records(emu: SalesforceEmulator) -> None:
+    ids = seed(emu)
+    won = ids["opps"][1]
+    emu.update("Opportunity", won, {"StageName": "Closed Won"})
+    account = emu.get("Opportunity", won)["AccountId"]
+    contract = emu.insert("Contract", {"AccountId": account, "Status": "Activated", "StartDate": "2026-01-01",
+                                       "ContractTerm": 12})
+    emu.update("Opportunity", won, {"ContractId": contract})
+    order = emu.insert("Order", {"AccountId": account, "ContractId": contract, "OpportunityId": won,
+                                 "Status": "Draft", "EffectiveDate": "2026-02-01"})
+    result = sync(*direct(emu))
+    assert result.exit_code == 0, result.output
+    assert counts(result)["contracts"][0] == 1 and counts(result)["orders"][0] == 1
+    records = {r.remote_id: r for r in Store().records("execution")}
+    assert records[contract].kind == "contract" and records[contract].active is True
+    assert records[contract].ended_at is not None and records[contract].number
+    assert records[order].kind == "order" and records[order].active is False
+    assert (records[order].opportunity_id, records[order].contract_id) == (won, contract)
+    opp = next(r for r in Store().records("opportunity") if r.remote_id == won)
+    assert opp.extra["ContractId"] == contract

@@ -14,6 +14,7 @@ from typing import Any
 from crmlink import (
     Account,
     Contact,
+    ExecutionRecord,
     Interaction,
     InvalidRecord,
     Lead,
@@ -47,6 +48,9 @@ FIELDS: dict[str, list[str]] = {
     "OpportunityStage": ["MasterLabel", "ApiName", "SortOrder", "DefaultProbability", "IsClosed",
                          "IsWon", "IsActive"],
     "Lead": ["Name", "Company", "Email", "Status", "CreatedDate", "OwnerId", "ConvertedOpportunityId"],
+    "Contract": ["AccountId", "Status", "StatusCode", "ContractNumber", "StartDate", "EndDate"],
+    "Order": ["AccountId", "OpportunityId", "ContractId", "Status", "StatusCode", "OrderNumber",
+              "TotalAmount", "EffectiveDate", "EndDate"],
 }
 #: Setting naming a custom field -> the objects it lives on.
 CUSTOM = {"team_role_field": ("User",), "tier_field": ("Account",), "stance_field": ("Contact",),
@@ -207,8 +211,35 @@ def lead(row: Row, config: Config) -> Record:
                 converted_opportunity_id=row.get("ConvertedOpportunityId"))
 
 
+def _activated(row: Row) -> bool | None:
+    """StatusCode is the status category (labels can be renamed; the category cannot)."""
+    code = row.get("StatusCode") or row.get("Status")
+    return None if code in (None, "") else str(code) == "Activated"
+
+
+def contract(row: Row, config: Config) -> Record:
+    """A Contract; deals point at it through Opportunity.ContractId (kept in ``extra``)."""
+    base = _base(row, set(FIELDS["Contract"]))
+    raw = {"status_code": row["StatusCode"]} if row.get("StatusCode") else {}
+    return ExecutionRecord(**base, raw=raw, kind="contract", account_id=row.get("AccountId"),
+                           number=row.get("ContractNumber"), status=row.get("Status"),
+                           active=_activated(row), started_at=row.get("StartDate"),
+                           ended_at=row.get("EndDate"))
+
+
+def order(row: Row, config: Config) -> Record:
+    base = _base(row, set(FIELDS["Order"]))
+    raw = {"status_code": row["StatusCode"]} if row.get("StatusCode") else {}
+    return ExecutionRecord(**base, raw=raw, kind="order", account_id=row.get("AccountId"),
+                           opportunity_id=row.get("OpportunityId"), contract_id=row.get("ContractId"),
+                           number=row.get("OrderNumber"), status=row.get("Status"),
+                           active=_activated(row), amount=row.get("TotalAmount"),
+                           started_at=row.get("EffectiveDate"), ended_at=row.get("EndDate"))
+
+
 MAPPERS: dict[str, Callable[..., Record]] = {
     "User": user, "Account": account, "Contact": contact, "Task": interaction,
     "Event": interaction, "Opportunity": opportunity, "OpportunityContactRole": opportunity_contact,
     "OpportunityHistory": stage_change, "OpportunityStage": stage, "Lead": lead,
+    "Contract": contract, "Order": order,
 }

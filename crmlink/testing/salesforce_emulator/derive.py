@@ -185,6 +185,8 @@ def _relation(store: Store, rec: dict[str, Any], before: dict[str, Any] | None,
 def _contract(store: Store, rec: dict[str, Any], before: dict[str, Any] | None,
               changed: set[str]) -> None:
     rec["StatusCode"] = STATUS_CODES.get(rec.get("Status") or "", rec.get("Status"))
+    if rec["StatusCode"] == "Activated" and not rec.get("ActivatedDate"):
+        rec["ActivatedDate"] = rec["LastModifiedDate"]
     start, term = rec.get("StartDate"), rec.get("ContractTerm")
     if isinstance(start, date) and term:
         months = start.month - 1 + int(term)

@@ -181,6 +181,7 @@ STANDARD: dict[str, tuple[str, str, list[str]]] = {
         "CampaignId:reference(Campaign)>Campaign", OWNER, "NextStep:string",
         "Description:textarea", "FiscalYear:int~", "FiscalQuarter:int~",
         "HasOpportunityLineItem:boolean!~", "ContactId:reference(Contact)>Contact",
+        "ContractId:reference(Contract)>Contract",
     ]),
     "OpportunityContactRole": ("00K", "Contact Roles", [
         "OpportunityId:reference(Opportunity)>Opportunity!", "ContactId:reference(Contact)>Contact!",
