@@ -18,6 +18,10 @@ from crmlink.core.analysis.accumulate import DAY, AccountData, is_senior
 from crmlink.core.findings import Finding
 from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact, Stage, User
 
+#: The roles the method calls "decision makers" (决策者): the key layer's point. Approvers
+#: (finance, legal) have decision power for a deal (``is_power``) but are a role of their own.
+DECISION_ROLES = frozenset({"economic_buyer", "decision_maker"})
+
 
 @dataclass(frozen=True)
 class ContactStat:
@@ -41,7 +45,13 @@ class ContactStat:
 
     @property
     def is_power(self) -> bool:
+        """Decision power over a deal: decision makers, economic buyers and approvers."""
         return self.role in vocab.POWER_ROLES
+
+    @property
+    def is_decision_maker(self) -> bool:
+        """A decision maker or economic buyer (CRM role, or inferred from VP+ seniority)."""
+        return self.role in DECISION_ROLES
 
 
 def infer_role(contact: Contact) -> str | None:

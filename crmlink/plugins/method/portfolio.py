@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from crmlink import Finding, PortfolioView
+from crmlink import AccountView, Finding, PortfolioView
+from crmlink.plugins.method.words import join
+
+#: accounts named as the biggest consumers of effort in an over-served tier
+NAMED_ACCOUNTS = 3
+
+
+def effort_by_tier(view: PortfolioView) -> dict[str, float]:
+    """Decayed interaction weight spent on each tier of the target (untiered accounts aside)."""
+    effort: dict[str, float] = dict.fromkeys(view.config["tiers"]["target"], 0.0)
+    for account in view.accounts:
+        if account.tier in effort:
+            effort[account.tier] += account.data.effort
+    return effort
+
+
+def _biggest(view: PortfolioView, tiers: list[str]) -> list[AccountView]:
+    chosen = [a for a in view.accounts if a.tier in tiers and a.data.effort > 0]
+    return sorted(chosen, key=lambda a: (-a.data.effort, a.account.remote_id))[:NAMED_ACCOUNTS]
 
 
 def portfolio_findings(view: PortfolioView) -> list[Finding]:
     target = view.config["tiers"]["target"]
     total_target = sum(target.values()) or 1
-    effort: dict[str, float] = dict.fromkeys(target, 0.0)
-    for account in view.accounts:
-        if account.tier in effort:
-            effort[account.tier] += account.data.effort
+    effort = effort_by_tier(view)
     total = sum(effort.values())
     if total <= 0:
         return []
@@ -21,11 +36,19 @@ def portfolio_findings(view: PortfolioView) -> list[Finding]:
     off = {t: round(share[t] - wanted[t], 3) for t in target if abs(share[t] - wanted[t]) > tolerance}
     if not off:
         return []
-    worst = max(off, key=lambda t: abs(off[t]))
+    over = [t for t in off if off[t] > 0]
+    under = [t for t in off if off[t] < 0]
+    ratio = ":".join(f"{target[t]:g}" for t in target)
+    parts = join([f"tier {t} gets {share[t]:.0%} of it against {wanted[t]:.0%}" for t in off])
+    heavy = _biggest(view, over)
+    named = f"; most goes to {join([f'{a.account.name} ({a.tier})' for a in heavy])}" if heavy else ""
+    shift = (f"Shift effort from tier {join(over)} to tier {join(under)}" if over and under
+             else "Rebalance effort towards the target")
     return [Finding(
         "TIER_EFFORT_MISMATCH", "medium",
-        f"Effort strays from the {':'.join(str(target[t]) for t in target)} target: tier {worst} gets "
-        f"{share[worst]:.0%} of it against {wanted[worst]:.0%}.",
+        f"Effort across the portfolio strays from the {'/'.join(target)} target of {ratio}: {parts}{named}.",
         {"effort_share": {t: round(v, 3) for t, v in share.items()},
-         "target_share": {t: round(v, 3) for t, v in wanted.items()}, "tolerance": tolerance},
-        "Concentrate resources on S and A accounts (the pressure principle).")]
+         "target_share": {t: round(v, 3) for t, v in wanted.items()}, "tolerance": tolerance,
+         "off_target": off, "largest_accounts_over_target": [a.account.remote_id for a in heavy]},
+        f"{shift}: concentrate resources on the strategic accounts beyond what competitors spend "
+        "(the pressure principle).")]

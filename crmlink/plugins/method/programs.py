@@ -18,8 +18,12 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 
 
 def recognise(kind: str | None, subject: str | None, campaign: str | None) -> str | None:
-    """The first method whose keyword appears in the subject or campaign."""
-    text = " ".join(t for t in (subject, campaign) if t).lower()
+    """The first method whose keyword appears in the kind, subject or campaign.
+
+    The canonical kinds (meeting, visit ...) name no method on their own; a connector or
+    plugin that keeps a native kind such as "Site Visit" gets it recognised here. An
+    interaction's own ``method`` field, when set, wins before this is asked."""
+    text = " ".join(t for t in (kind, subject, campaign) if t).lower()
     if not text:
         return None
     for method, words in KEYWORDS.items():

@@ -7,19 +7,25 @@ from typing import Any
 
 from crmlink import AccountView, ContactStat, Score
 
-POWER_ROLES = {"economic_buyer", "decision_maker", "approver"}
+#: seniority -> band; bands are ordered from individual contributor to executive
 BANDS = {"intern": "ic", "entry": "ic", "senior": "ic", "manager": "manager", "head": "director",
          "director": "director", "vp": "executive", "c_suite": "executive", "owner": "executive"}
-#: which of their departments or roles each iron-triangle role should engage
-COUNTERPARTS = {
-    "AR": None,  # the account responsible engages anyone
+BAND_ORDER = ("ic", "manager", "director", "executive")
+#: which of their departments and buying roles each iron-triangle role engages (铁三角):
+#: the AR the decision chain, the SR the technical side, the FR operations and engineering
+COUNTERPARTS: dict[str, tuple[set[str], set[str]]] = {
+    "AR": (set(), {"economic_buyer", "decision_maker", "approver"}),
     "SR": ({"technical", "engineering", "it"}, {"technical_evaluator"}),
     "FR": ({"operations", "engineering"}, {"user"}),
 }
 
 
+def band_of(seniority: str | None) -> str | None:
+    return BANDS.get(seniority or "")
+
+
 def _role_group(stat: ContactStat) -> str | None:
-    return "power" if stat.role in POWER_ROLES - {"approver"} else stat.role
+    return "power" if stat.is_decision_maker else stat.role
 
 
 def _stance_factor(view: AccountView, stance: int | None) -> float:
@@ -28,38 +34,48 @@ def _stance_factor(view: AccountView, stance: int | None) -> float:
 
 
 def key_score(view: AccountView) -> Score:
+    """Per role group, the best active contact's team strength x stance factor, weighted."""
     weights: dict[str, float] = view.config["key"]["role_weights"]
     best: dict[str, float] = dict.fromkeys(weights, 0.0)
     who: dict[str, str] = {}
+    contacts: dict[str, dict[str, Any]] = {}
     for stat in view.contact_stats.values():
         group = _role_group(stat)
         if group not in weights or not stat.contact.active:
             continue
+        contacts[stat.contact.remote_id] = {"role": group, "team": round(stat.team, 1),
+                                            "best_holder": stat.best_holder, "holders": len(stat.holders)}
         quality = stat.team / 100.0 * _stance_factor(view, stat.contact.stance)
         if quality > best[group]:
             best[group], who[group] = quality, stat.contact.remote_id
     value = 100.0 * sum(weights[r] * best[r] for r in weights) / sum(weights.values())
     return Score("key", value, {"by_role": {r: round(v, 3) for r, v in best.items()},
-                                "best_contact_by_role": who, "role_weights": weights})
+                                "best_contact_by_role": who, "role_weights": weights,
+                                "key_contacts": contacts})
 
 
 def broad_score(view: AccountView) -> Score:
+    """Department coverage, level coverage and breadth of the engaged contacts."""
     cfg = view.config["broad"]
+    parts = cfg["parts"]
     engaged = view.engaged(cfg["window_days"])
     departments = sorted({s.contact.department for s in engaged if s.contact.department})
     expected = cfg["expected_departments"]
-    dept_cov = min(1.0, len(departments) / len(expected)) if expected else 1.0
-    bands = sorted({BANDS[s.contact.seniority] for s in engaged if s.contact.seniority})
-    level_cov = len(bands) / 4.0
+    dept_cov = min(1.0, len(set(departments) & set(expected)) / len(expected)) if expected else 1.0
+    bands = sorted({b for s in engaged if (b := band_of(s.contact.seniority))}, key=BAND_ORDER.index)
+    level_cov = len(bands) / len(BAND_ORDER)
     breadth = 1.0 - math.exp(-len(engaged) / cfg["active_contacts_scale"])
-    value = 100.0 * (0.5 * dept_cov + 0.3 * level_cov + 0.2 * breadth)
+    value = 100.0 * (parts["departments"] * dept_cov + parts["levels"] * level_cov
+                     + parts["contacts"] * breadth) / sum(parts.values())
     return Score("broad", value, {"departments": departments, "department_coverage": round(dept_cov, 3),
                                   "levels": bands, "level_coverage": round(level_cov, 3),
-                                  "engaged_contacts": len(engaged)})
+                                  "engaged_contacts": len(engaged), "breadth": round(breadth, 3),
+                                  "parts": parts})
 
 
 def iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
-    """Whether our AR, SR and FR each engage their counterparts within ``window`` days."""
+    """Whether our AR, SR and FR each hold an engaged relationship, two-way within
+    ``window`` days, with a counterpart (see ``COUNTERPARTS``)."""
     threshold = view.config["strength"]["engaged_threshold"]
     done = dict.fromkeys(COUNTERPARTS, False)
     for (user_id, contact_id), strength in view.pair_strengths.items():
@@ -67,30 +83,37 @@ def iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
         stat = view.contact_stats.get(contact_id)
         if user is None or stat is None or user.team_role not in COUNTERPARTS or strength < threshold:
             continue
-        if stat.days_since_two_way is None or stat.days_since_two_way > window:
+        last = view.data.pairs[(user_id, contact_id)].last_two_way
+        if last is None or (view.as_of - last) / 86400.0 > window:
             continue
-        wanted = COUNTERPARTS[user.team_role]
-        if wanted is None or stat.contact.department in wanted[0] or stat.role in wanted[1]:
+        departments, roles = COUNTERPARTS[user.team_role]
+        if stat.contact.department in departments or stat.role in roles:
             done[user.team_role] = True
     return done
 
 
 def org_score(view: AccountView) -> Score:
+    """Executive links, our people engaged, the iron triangle and the five methods."""
     cfg = view.config["org"]
+    parts = cfg["parts"]
     links = len(view.data.exec_links)
-    exec_part = 0.0 if links == 0 else 0.6 if links == 1 else 1.0
+    values = cfg["executive_link_values"]
+    exec_part = float(values[min(links, len(values) - 1)])
     people = view.engaged_users(cfg["window_days"])
     people_part = min(1.0, len(people) / cfg["team_target"])
     triangle = iron_triangle(view, cfg["window_days"])
     triangle_part = sum(triangle.values()) / len(triangle)
     methods = programs_within(view, cfg["program_days"])
-    program_part = min(1.0, len(methods) / 3.0)
-    value = 100.0 * (0.4 * exec_part + 0.2 * people_part + 0.2 * triangle_part + 0.2 * program_part)
+    program_part = min(1.0, len(methods) / cfg["methods_target"])
+    value = 100.0 * (parts["executive"] * exec_part + parts["people"] * people_part
+                     + parts["iron_triangle"] * triangle_part + parts["programs"] * program_part
+                     ) / sum(parts.values())
     return Score("org", value, {"executive_links": links, "our_people_engaged": len(people),
-                                "iron_triangle": triangle, "methods": methods})
+                                "iron_triangle": triangle, "methods": methods, "parts": parts})
 
 
 def programs_within(view: AccountView, days: float) -> list[str]:
+    """The five methods used with the account within ``days`` days, sorted."""
     return sorted(m for m, last in view.data.methods.items() if (view.as_of - last) / 86400.0 <= days)
 
 
@@ -107,19 +130,20 @@ def activity(view: AccountView) -> tuple[float, float | None]:
 
 
 def health(view: AccountView, parts: dict[str, float]) -> Score:
+    """The layers weighted by tier, times the account's activity factor."""
     weights = view.config["health"][view.tier or "none"]
     layers = sum(w * parts[name] for w, name in zip(weights, ("key", "broad", "org")))
     factor, days = activity(view)
     return Score("health", min(100.0, layers * factor), {
         "weights": dict(zip(("key", "broad", "org"), weights)), "tier": view.tier,
+        "parts": {name: round(value, 1) for name, value in parts.items()},
         "layers": round(layers, 1), "activity_factor": round(factor, 3),
         "days_since_last_two_way": None if days is None else round(days, 1)})
 
 
 def score_all(view: AccountView) -> list[Score]:
     parts = [key_score(view), broad_score(view), org_score(view)]
-    result = parts + [health(view, {s.name: s.value for s in parts})]
-    return result
+    return parts + [health(view, {s.name: s.value for s in parts})]
 
 
 def health_of(view: AccountView) -> float:
@@ -128,12 +152,19 @@ def health_of(view: AccountView) -> float:
 
 def departure(view: AccountView, user_id: str) -> dict[str, Any]:
     """What the account loses if ``user_id`` leaves: the health drop and the decision
-    makers left with no relationship at all."""
+    makers left with no relationship above the one-way cap, with the sentence to say it."""
     after = view.without_user(user_id)
     cap = view.config["strength"]["one_way_cap"]
-    lost = [c for c, stat in view.contact_stats.items()
-            if stat.is_power and stat.team > cap and after.contact_stats[c].team <= cap]
-    return {"user": user_id, "health_before": round(health_of(view), 1),
-            "health_after": round(health_of(after), 1),
-            "health_drop": round(health_of(view) - health_of(after), 1),
-            "decision_makers_losing_all_coverage": sorted(lost)}
+    lost = sorted(c for c, stat in view.contact_stats.items()
+                  if stat.is_decision_maker and stat.contact.active and stat.team > cap
+                  and after.contact_stats[c].team <= cap)
+    before_health, after_health = health_of(view), health_of(after)
+    user = view.users.get(user_id)
+    name = (user.name if user else None) or user_id
+    drop = before_health - after_health
+    return {"user": user_id, "health_before": round(before_health, 1),
+            "health_after": round(after_health, 1), "health_drop": round(drop, 1),
+            "decision_makers_losing_all_coverage": lost,
+            "sentence": f"If {name} leaves, health drops {drop:.0f} points and {len(lost)} "
+                        f"decision maker{'' if len(lost) == 1 else 's'} lose{'s' if len(lost) == 1 else ''} "
+                        "all coverage."}
