@@ -15,7 +15,7 @@ from crmlink.commands.common import config, config_option, db_option, open_store
 from crmlink.core.connector import Connector, Setting, envvar_for
 from crmlink.core.errors import ConfigError
 from crmlink.core.redact import RedactingFilter, Redactor
-from crmlink.core.sync import RetryPolicy, StreamCounts, SyncEngine, SyncResult
+from crmlink.core.sync import BATCH_SIZE, RetryPolicy, StreamCounts, SyncEngine, SyncResult
 
 
 class SyncGroup(click.Group):
@@ -114,7 +114,8 @@ def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any],
             click.echo(("\n" if show else "") + f"crmlink: {message}", err=True)
 
     engine = SyncEngine(store, host, connector, source, full=full, on_error=on_error,
-                        progress=progress, notice=notice, policy=policy or RetryPolicy.from_settings())
+                        progress=progress, notice=notice, policy=policy or RetryPolicy.from_settings(),
+                        batch_size=batch_size_from_env())
     try:
         return engine.run()
     finally:
@@ -122,6 +123,16 @@ def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any],
             handler.removeFilter(redacting)
         if show:
             click.echo("", err=True)
+
+
+def batch_size_from_env() -> int:
+    """Records per transaction (and per saved cursor) for API syncs: ``CRMLINK_BATCH_SIZE``."""
+    value = os.environ.get("CRMLINK_BATCH_SIZE")
+    if not value:
+        return BATCH_SIZE
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"CRMLINK_BATCH_SIZE must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 def print_summary(result: SyncResult) -> None:

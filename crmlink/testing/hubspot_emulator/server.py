@@ -24,6 +24,14 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.engine = engine
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (killed, timed out) is normal here; anything else is not."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

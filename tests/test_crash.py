@@ -1,0 +1,144 @@
+"""Crash safety: a sync process killed with SIGKILL at random points.
+
+An API sync commits each batch with its cursor, so after any kill the store is intact and
+the rerun ends with exactly the source's records. A CSV import is one transaction, so after
+any kill the store's data is exactly as before. The kill points come from a seeded random
+generator; the seed is printed (and in every assertion message) so a failure can be
+replayed with ``CRMLINK_CRASH_SEED=<seed>``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from crmlink.core.store import Store
+from crmlink.testing.hubspot_emulator import HubSpotEmulator, RateLimits
+from crmlink.testing.hubspot_emulator.seed import seed
+from tests.conftest import SAMPLE
+
+SEED = int(os.environ.get("CRMLINK_CRASH_SEED") or random.SystemRandom().randrange(1 << 30))
+KILLS = 3
+
+
+def crmlink(*args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CRMLINK_BATCH_SIZE": "40", "CRMLINK_RETRY_INITIAL": "0.01",
+           "CRMLINK_RETRY_MAXIMUM": "0.05"}
+    return subprocess.Popen([sys.executable, "-m", "crmlink", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"seed {SEED}: the sync ended before {what}: {proc.stderr.read()!r}")
+        assert time.monotonic() < deadline, f"seed {SEED}: timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL, f"seed {SEED}: the sync finished before the kill"
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def integrity(path: Path) -> str:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def dump(path: Path, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every row of every table (in a stable order), except the tables in ``skip``."""
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
+        return {t: sorted(map(repr, conn.execute(f'select * from "{t}"'))) for t in tables if t not in skip}
+
+
+def test_killed_hubspot_sync_resumes_to_exactly_the_portal(tmp_path: Path) -> None:
+    print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
+    rng = random.Random(SEED)
+    path = tmp_path / "crash.db"
+    db = f"sqlite:///{path}"
+    with HubSpotEmulator(rate_limits=RateLimits(burst=5000, search_per_second=500), delay=0.004) as emu:
+        seed(emu, 400)
+        for cid in emu.objects("contacts")[:4]:
+            emu.archive("contacts", cid["id"])
+        args = ["sync", "hubspot", "--base-url", emu.url, "--access-token", emu.token, "--db", db, "-q",
+                "--page-size", "20", "--rate-limit", "5000", "--search-rate", "500"]
+        for number in range(KILLS):
+            target = rng.randint(3, 40)  # killed once the emulator has seen this many requests
+            emu.reset_log()
+            proc = crmlink(*args)
+            wait_for(lambda t=target: len(emu.requests) >= t, proc, f"request {target}")
+            kill(proc)
+            assert integrity(path) == "ok", f"seed {SEED}, kill {number + 1}"
+        finished = subprocess.run([sys.executable, "-m", "crmlink", *args], capture_output=True, text=True,
+                                  timeout=120)
+        assert finished.returncode == 0, f"seed {SEED}: {finished.stderr}"
+        assert integrity(path) == "ok"
+        store = Store(db)
+        for kind, entity in (("companies", "account"), ("contacts", "contact"), ("deals", "opportunity"),
+                             ("calls", "interaction")):
+            rows = list(store.records(entity, include_deleted=True))
+            if entity == "interaction":
+                rows = [r for r in rows if r.kind == "call"]
+            ids = [r.remote_id for r in rows]
+            assert len(ids) == len(set(ids)), f"seed {SEED}: duplicate {entity}"
+            truth = {o["id"]: o["archived"] for o in emu.objects(kind)}
+            assert {r.remote_id: r.deleted for r in rows} == truth, f"seed {SEED}: {kind}"
+        runs = store.runs()
+        assert runs[0]["status"] == "ok" and len(runs) == KILLS + 1
+
+
+def big_export(folder: Path, copies: int) -> Path:
+    """The bundled sample with its interactions repeated under new ids: a long import."""
+    shutil.copytree(SAMPLE, folder)
+    lines = (SAMPLE / "interactions.csv").read_text(encoding="utf-8").splitlines()
+    with open(folder / "interactions.csv", "a", encoding="utf-8") as out:
+        for copy in range(copies):
+            for line in lines[1:]:
+                rid, rest = line.split(",", 1)
+                out.write(f"{rid}-copy{copy},{rest}\n")
+    return folder
+
+
+def test_killed_csv_import_leaves_the_store_exactly_as_before(tmp_path: Path) -> None:
+    print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
+    rng = random.Random(SEED + 1)
+    path = tmp_path / "csv.db"
+    db = f"sqlite:///{path}"
+    first = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(SAMPLE), "--db", db, "-q"],
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    before = dump(path, skip=("sync_runs",))
+    folder = big_export(tmp_path / "big", copies=4)
+    for number in range(KILLS):
+        runs = len(Store(db).runs(1000))
+        proc = crmlink("sync", "csv", str(folder), "--db", db, "-q")
+        wait_for(lambda n=runs: len(Store(db).runs(1000)) > n, proc, "the run to start")
+        time.sleep(rng.uniform(0.0, 0.8))
+        kill(proc)
+        assert integrity(path) == "ok", f"seed {SEED}, kill {number + 1}"
+        assert dump(path, skip=("sync_runs",)) == before, f"seed {SEED}, kill {number + 1}"
+    done = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(folder), "--db", db, "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert Store(db).count("interaction") == 5 * (len((SAMPLE / "interactions.csv").read_text().splitlines()) - 1)
+
+
+@pytest.fixture(autouse=True)
+def _show_seed(request: pytest.FixtureRequest) -> None:
+    request.node.user_properties.append(("crash_seed", SEED))
