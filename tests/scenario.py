@@ -20,28 +20,41 @@ def ago(days: float) -> datetime:
 
 
 class Scenario:
-    """One account (tier S by default) with a small team and contacts."""
+    """One account "A" (tier S by default) with a small team and contacts; more accounts
+    with :meth:`add_account` and the ``account=`` arguments."""
 
-    def __init__(self, tier: str | None = "S") -> None:
-        self.records: list[Any] = [Account(remote_id="A", name="Acme", tier=tier, owner_id="u1")]
+    def __init__(self, tier: str | None = "S", **account: Any) -> None:
+        self.records: list[Any] = []
         self.serial = 0
+        self.add_account("A", tier, **{"name": "Acme", **account})
+
+    def add_account(self, rid: str, tier: str | None, name: str | None = None, owner: str = "u1",
+                    **fields: Any) -> Scenario:
+        self.records.append(Account(remote_id=rid, name=name or rid, tier=tier, owner_id=owner, **fields))
+        return self
 
     def user(self, rid: str, role: str = "AR", seniority: str = "manager", active: bool = True) -> Scenario:
         self.records.append(User(remote_id=rid, name=rid.upper(), team_role=role, seniority=seniority, active=active))
         return self
 
-    def contact(self, rid: str, role: str | None = None, seniority: str = "manager",
-                department: str = "technical", stance: int | None = None) -> Scenario:
-        self.records.append(Contact(remote_id=rid, account_id="A", name=rid.upper(), title="t", buying_role=role,
-                                    seniority=seniority, department=department, stance=stance))
+    def contact(self, rid: str, role: str | None = None, seniority: str | None = "manager",
+                department: str | None = "technical", stance: int | None = None, title: str | None = "t",
+                assessed_days_ago: float | None = None, active: bool = True, account: str = "A") -> Scenario:
+        assessed = None if assessed_days_ago is None else ago(assessed_days_ago)
+        self.records.append(Contact(remote_id=rid, account_id=account, name=rid.upper(), title=title,
+                                    buying_role=role, seniority=seniority, department=department,
+                                    stance=stance, stance_assessed_at=assessed, active=active))
         return self
 
     def meet(self, users: str, contacts: str, days_ago: float, kind: str = "meeting", direction: str = "two_way",
-             subject: str | None = None, method: str | None = None, opportunity: str | None = None) -> Scenario:
+             subject: str | None = None, method: str | None = None, opportunity: str | None = None,
+             campaign: str | None = None, recipients: int | None = None, account: str = "A") -> Scenario:
         self.serial += 1
-        self.records.append(Interaction(remote_id=f"i{self.serial}", account_id="A", kind=kind, direction=direction,
-                                        occurred_at=ago(days_ago), user_ids=users, contact_ids=contacts,
-                                        subject=subject, method=method, opportunity_id=opportunity))
+        self.records.append(Interaction(remote_id=f"i{self.serial}", account_id=account, kind=kind,
+                                        direction=direction, occurred_at=ago(days_ago), user_ids=users,
+                                        contact_ids=contacts, subject=subject, method=method,
+                                        opportunity_id=opportunity, campaign=campaign,
+                                        recipient_count=recipients))
         return self
 
     def deal(self, rid: str, stage: str, **fields: Any) -> Scenario:
@@ -62,11 +75,18 @@ class Scenario:
         config = merge(DEFAULTS, overrides) | {"sources": {}}
         return Audit(store, get_plugin_host(load_entrypoints=False), config, as_of).run()
 
-    def account(self, as_of: date = AS_OF, **overrides: Any) -> dict[str, Any]:
-        return self.audit(as_of, **overrides)["accounts"][0]
+    def account(self, as_of: date = AS_OF, rid: str = "A", **overrides: Any) -> dict[str, Any]:
+        return next(a for a in self.audit(as_of, **overrides)["accounts"] if a["remote_id"] == rid)
 
     def codes(self, as_of: date = AS_OF, **overrides: Any) -> set[str]:
         return {f["code"] for f in self.account(as_of, **overrides)["findings"]}
+
+    def finding(self, code: str, as_of: date = AS_OF, **overrides: Any) -> dict[str, Any] | None:
+        """Account A's finding with ``code``, or ``None``."""
+        return next((f for f in self.account(as_of, **overrides)["findings"] if f["code"] == code), None)
+
+    def portfolio_codes(self, as_of: date = AS_OF, **overrides: Any) -> set[str]:
+        return {f["code"] for f in self.audit(as_of, **overrides)["portfolio_findings"]}
 
 
 def healthy() -> Scenario:
