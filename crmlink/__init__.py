@@ -25,7 +25,7 @@ from crmlink.core.errors import (
 )
 from crmlink.core.findings import SEVERITIES, Finding, Score
 from crmlink.core.hookspecs import hookimpl
-from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, phase_of
+from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, WON_STAGES, phase_of
 from crmlink.core.model import (
     Account,
     Contact,
@@ -50,7 +50,7 @@ __all__ = [
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord",
     "AccountView", "ContactStat", "OpportunityView", "PortfolioView",
-    "LTC_STAGES", "OPEN_STAGES", "phase_of",
+    "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
     "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",
     "FatalError", "BudgetExhausted", "InvalidRecord", "SkippableRecordError",

@@ -72,7 +72,10 @@ def test_ltc_command() -> None:
     result = invoke("ltc", "--as-of", AS_OF, "--format", "json")
     assert result.exit_code == 0
     doc = json.loads(result.output)
-    assert doc["funnel"]["unmapped"] and sum(s["count"] for s in doc["funnel"]["stages"].values()) == len(doc["opportunities"])
+    open_leads = sum(1 for lead in doc["leads"] if lead["outcome"] == "open")
+    assert open_leads and doc["funnel"]["leads"]["open"] == open_leads  # open leads sit in the lead stage
+    assert doc["funnel"]["unmapped"] and (sum(s["count"] for s in doc["funnel"]["stages"].values())
+                                          == len(doc["opportunities"]) + open_leads)
     assert "Funnel" in invoke("ltc", "--as-of", AS_OF).output
 
 

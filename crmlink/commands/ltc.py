@@ -1,9 +1,10 @@
-"""``crmlink ltc``: every deal's Lead-to-Cash stage, and the funnel."""
+"""``crmlink ltc``: every deal's and lead's Lead-to-Cash stage, and the funnel."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,63 +19,74 @@ from crmlink.commands.common import (
     open_store,
     write_output,
 )
-from crmlink.core.analysis.audit import Audit
+from crmlink.commands.ltc_render import render_markdown, render_table
+from crmlink.core.analysis.audit import Audit, as_of_timestamp
 from crmlink.core.errors import ConfigError
-from crmlink.core.ltc import LTC_PHASES, LTC_STAGES
+from crmlink.core.ltc import LTC_PHASES, LTC_STAGES, is_lead_contact, lead_outcome
+from crmlink.core.store import Store
+
+DAY = 86400.0
 
 
-def funnel(opportunities: list[dict[str, Any]]) -> dict[str, Any]:
-    """Count and amount per LTC stage, deals per phase, and conversion between phases."""
+def lead_rows(store: Store, sources: list[str], ltc: Mapping[str, Any], as_of: float) -> list[dict[str, Any]]:
+    """Every lead: Lead records, and contacts whose lifecycle stage says lead (HubSpot)."""
+    rows = []
+    for source in sources:
+        for lead in store.records("lead", source=source):
+            rows.append(_lead_row(lead, lead.status, lead.converted_opportunity_id, ltc, as_of))
+        for contact in store.records("contact", source=source):
+            if is_lead_contact(contact, ltc):
+                status = contact.extra.get("hs_lead_status") or contact.extra.get("lifecyclestage")
+                rows.append(_lead_row(contact, status, None, ltc, as_of))
+    return rows
+
+
+def _lead_row(record: Any, status: Any, converted: str | None, ltc: Mapping[str, Any],
+              as_of: float) -> dict[str, Any]:
+    created = getattr(record, "created_at", None)
+    outcome = lead_outcome(str(status) if status else None, converted, ltc)
+    return {
+        "id": record.id, "source": record.source, "remote_id": record.remote_id,
+        "entity": record.entity, "name": record.name, "company": getattr(record, "company", None),
+        "status": status, "ltc_stage": "lead", "ltc_phase": LTC_PHASES["lead"], "outcome": outcome,
+        "converted_opportunity_id": f"{record.source}:{converted}" if converted else None,
+        "days_in_stage": round(max(0.0, (as_of - created.timestamp()) / DAY), 1)
+        if created and outcome == "open" else None,
+    }
+
+
+def funnel(opportunities: Sequence[dict[str, Any]], leads: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Count and amount per LTC stage (open leads in ``lead``), deals per phase, lead
+    outcomes, and conversion between phases."""
     stages: dict[str, dict[str, Any]] = {s: {"count": 0, "amount": Decimal(0)} for s in LTC_STAGES}
     for opp in opportunities:
         bucket = stages[opp["ltc_stage"]]
         bucket["count"] += 1
         bucket["amount"] += Decimal(opp["amount"] or 0)
+    outcomes = {"open": 0, "converted": 0, "disqualified": 0}
+    for lead in leads:
+        outcomes[lead["outcome"]] += 1
+    stages["lead"]["count"] += outcomes["open"]
     phases: dict[str, int] = defaultdict(int)
     for stage, bucket in stages.items():
         if LTC_PHASES[stage]:
             phases[LTC_PHASES[stage]] += bucket["count"]
-    reached_contract = phases["manage_contract_execution"]
-    reached_opportunity = phases["manage_opportunity"] + reached_contract + stages["lost"]["count"]
+    won = phases["manage_contract_execution"]
+    lost = stages["lost"]["count"]
+    reached_opportunity = phases["manage_opportunity"] + won + lost
     return {
         "stages": {s: {"count": b["count"], "amount": str(b["amount"])} for s, b in stages.items()},
         "phases": dict(phases),
-        "conversion": {"opportunity_to_contract": round(reached_contract / reached_opportunity, 3)
-                       if reached_opportunity else None,
-                       "win_rate_closed": round(reached_contract / (reached_contract + stages["lost"]["count"]), 3)
-                       if reached_contract + stages["lost"]["count"] else None},
+        "leads": {"total": len(leads), **outcomes},
+        "conversion": {"lead_to_opportunity": _ratio(outcomes["converted"], len(leads)),
+                       "opportunity_to_contract": _ratio(won, reached_opportunity),
+                       "win_rate_closed": _ratio(won, won + lost)},
         "unmapped": [o["remote_id"] for o in opportunities if o["ltc_stage"] == "unmapped"],
     }
 
 
-def render_table(opps: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    lines = [f"{'opportunity':<36}{'native stage':<24}{'LTC stage':<11}{'phase':<27}{'days':>6}  findings"]
-    for o in opps:
-        lines.append(f"{(o['name'] or o['remote_id'])[:35]:<36}{(o['stage'] or '')[:23]:<24}{o['ltc_stage']:<11}"
-                     f"{o['ltc_phase'] or '-':<27}{o['days_in_stage'] if o['days_in_stage'] is not None else '-':>6}  "
-                     f"{', '.join(f['code'] for f in o['findings'])}")
-    lines += ["", "Funnel:", f"  {'stage':<11}{'count':>7}{'amount':>18}"]
-    for stage, bucket in summary["stages"].items():
-        lines.append(f"  {stage:<11}{bucket['count']:>7}{bucket['amount']:>18}")
-    conversion = summary["conversion"]
-    lines.append(f"  opportunity -> contract: {conversion['opportunity_to_contract']}; "
-                 f"win rate of closed deals: {conversion['win_rate_closed']}")
-    if summary["unmapped"]:
-        lines.append(f"  unmapped ({len(summary['unmapped'])}): {', '.join(summary['unmapped'][:20])} "
-                     "- map them in [ltc.overrides] of the config file")
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(opps: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    lines = ["# LTC stages", "", "| opportunity | native stage | LTC stage | phase | days in stage | findings |",
-             "|---|---|---|---|---|---|"]
-    for o in opps:
-        lines.append(f"| {o['name']} | {o['stage']} | {o['ltc_stage']} | {o['ltc_phase'] or ''} | "
-                     f"{o['days_in_stage'] if o['days_in_stage'] is not None else ''} | "
-                     f"{', '.join(f['code'] for f in o['findings'])} |")
-    lines += ["", "## Funnel", "", "| LTC stage | count | amount |", "|---|---|---|"]
-    lines += [f"| {s} | {b['count']} | {b['amount']} |" for s, b in summary["stages"].items()]
-    return "\n".join(lines) + "\n"
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
 
 
 @click.command("ltc")
@@ -88,7 +100,7 @@ def render_markdown(opps: list[dict[str, Any]], summary: dict[str, Any]) -> str:
 def command(ctx: click.Context, db_url: str | None, source: str | None, as_of: Any, fmt: str,
             output: str | None, config_file: str | None) -> None:
     """Show every opportunity's native stage, LTC stage and phase, time in stage and
-    findings, then the funnel.
+    findings; every lead and what became of it; then the funnel.
 
     \b
     Example:
@@ -96,15 +108,17 @@ def command(ctx: click.Context, db_url: str | None, source: str | None, as_of: A
     """
     store = open_store(db_url)
     if source is not None and source not in store.sources():
-        raise ConfigError(f"the store has no source named {source!r}")
-    document = Audit(store, host_of(ctx), config(config_file), as_of).run(source)
+        raise ConfigError(f"the store has no source named {source!r}; `crmlink status` lists the sources")
+    settings = config(config_file)
+    document = Audit(store, host_of(ctx), settings, as_of).run(source)
     opps = document["opportunities"]
-    summary = funnel(opps)
+    leads = lead_rows(store, [source] if source else store.sources(), settings["ltc"], as_of_timestamp(as_of))
+    summary = funnel(opps, leads)
     if fmt == "json":
-        text = json.dumps({"as_of": document["as_of"], "opportunities": opps, "funnel": summary}, indent=2,
-                          ensure_ascii=False)
+        text = json.dumps({"as_of": document["as_of"], "opportunities": opps, "leads": leads, "funnel": summary},
+                          indent=2, ensure_ascii=False)
     elif fmt == "markdown":
-        text = render_markdown(opps, summary)
+        text = render_markdown(opps, leads, summary)
     else:
-        text = render_table(opps, summary)
+        text = render_table(opps, leads, summary)
     write_output(text, output)

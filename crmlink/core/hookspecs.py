@@ -15,7 +15,7 @@ docs/hooks.md documents each hook with an example; a test keeps the two in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from crmlink.core.classify import Classification
     from crmlink.core.connector import Connector
     from crmlink.core.findings import Finding, Score
-    from crmlink.core.model import Contact, Interaction, Opportunity, Stage
+    from crmlink.core.model import Contact, ExecutionRecord, Interaction, Opportunity, Stage
 
 PROJECT = "crmlink"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -62,12 +62,14 @@ def classify_interaction(interaction: Interaction) -> str | None:
 
 
 @hookspec(firstresult=True)
-def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any]) -> str | None:
-    """Map a deal's native stage to a canonical LTC stage (``validate`` ... ``lost``).
+def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any],
+              execution: Sequence[ExecutionRecord]) -> str | None:
+    """Map a deal to a canonical LTC stage (``validate`` ... ``closed``, ``lost``).
 
     ``stage`` is the CRM's stage definition when the source provided one. ``config`` is
-    the ``[ltc]`` table of the config file. First result wins; return ``None`` to let
-    the next plugin decide.
+    the ``[ltc]`` table of the config file. ``execution`` holds the deal's contracts,
+    orders, invoices and payments (possibly none), which move a won deal past
+    ``contract``. First result wins; return ``None`` to let the next plugin decide.
     """
 
 

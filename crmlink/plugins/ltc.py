@@ -1,17 +1,29 @@
-"""Built-in LTC stage mapping and deal cross-checks (DESIGN.md section 5).
+"""Built-in LTC stage mapping and deal cross-checks (DESIGN.md section 5, docs/ltc.md).
 
 Order of decision for one deal: a config override for its source and pipeline, then the
 default maps for Salesforce's and HubSpot's standard stages, then the stage's own flags
 (won -> contract, closed and lost -> lost), then its probability. Anything left is
-``unmapped`` and reported, never guessed silently.
+``unmapped`` and reported, never guessed silently. A won deal then moves on to deliver,
+collect or closed by its execution records (:mod:`crmlink.plugins.ltc_execution`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmlink import Finding, Opportunity, OpportunityView, Stage, hookimpl
+from crmlink import (
+    OPEN_STAGES,
+    ConfigError,
+    ExecutionRecord,
+    Finding,
+    Opportunity,
+    OpportunityView,
+    Stage,
+    hookimpl,
+)
+
+from .ltc_execution import advance
 
 #: Default map, by lower-cased stage label or id (Salesforce labels, HubSpot ids and labels).
 DEFAULT_MAP: dict[str, str] = {
@@ -77,8 +89,9 @@ def map_stage(opp: Opportunity, stage: Stage | None, config: Mapping[str, Any]) 
 
 
 @hookimpl(trylast=True)
-def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any]) -> str:
-    return map_stage(opportunity, stage, config)[0]
+def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any],
+              execution: Sequence[ExecutionRecord] = ()) -> str:
+    return advance(map_stage(opportunity, stage, config)[0], opportunity, execution, config)
 
 
 def _power_engaged(view: OpportunityView, days: float) -> list[str]:
@@ -99,7 +112,7 @@ def opportunity_findings(view: OpportunityView) -> list[Finding]:
                              f"Deal {name!r} is in stage {opp.stage_label or opp.stage_id!r}, which no rule maps to an LTC stage.",
                              {"stage": opp.stage_label or opp.stage_id, "pipeline": opp.pipeline},
                              "Map the stage in the [ltc.overrides] table of the config file."))
-    if opp.is_closed or view.ltc_stage not in ("validate", "guide_bid", "bid", "negotiate"):
+    if opp.is_closed or view.ltc_stage not in OPEN_STAGES:
         return found
     days = view.config["ltc"]["power_days"]
     if view.ltc_stage in ("bid", "negotiate") and not _power_engaged(view, days):
@@ -116,7 +129,69 @@ def opportunity_findings(view: OpportunityView) -> list[Finding]:
     stalled = _stalled(view)
     if stalled:
         found.append(stalled)
+    return found + role_gate_findings(view)
+
+
+#: Who must be engaged by which LTC stage (``[ltc.role_gates]``; "" switches a gate off).
+ROLE_GATES = {"technical_evaluator": "bid", "economic_buyer": "negotiate", "procurement": "negotiate"}
+#: Two-way contact within this many days counts as engaged (``[ltc] role_days``).
+ROLE_DAYS = 90
+GATE_FINDINGS = {
+    "technical_evaluator": ("LTC_NO_TECHNICAL_EVALUATOR", "medium", "a technical evaluator",
+                            "Run a technical exchange with their evaluators before the bid is shaped without you."),
+    "economic_buyer": ("LTC_NO_ECONOMIC_BUYER", "high", "the economic buyer",
+                       "Meet the person who owns the budget before terms are settled; bring an executive."),
+    "procurement": ("LTC_NO_PROCUREMENT", "medium", "procurement",
+                    "Engage procurement now: the contract goes through them, and late surprises cost margin."),
+}
+
+
+def role_gate_findings(view: OpportunityView) -> list[Finding]:
+    """One finding per buying role whose gate the (open) deal has reached with nobody in
+    that role engaged two-way within ``role_days``."""
+    config = view.config["ltc"]
+    gates = {**ROLE_GATES, **(config.get("role_gates") or {})}
+    days = float(config.get("role_days", ROLE_DAYS))
+    found = []
+    for role, gate in gates.items():
+        _check_gate(role, gate)
+        if not gate:
+            continue
+        if OPEN_STAGES.index(view.ltc_stage) < OPEN_STAGES.index(gate) or engaged_in_role(view, role, days):
+            continue
+        code, severity, who, action = GATE_FINDINGS[role]
+        name = view.opportunity.name or view.opportunity.remote_id
+        found.append(Finding(code, severity,
+                             f"Deal {name!r} is at {view.ltc_stage} but {who} has not engaged with us in "
+                             f"{days:.0f} days; the method wants them engaged by {gate}.",
+                             {"role": role, "gate": gate, "ltc_stage": view.ltc_stage, "window_days": days,
+                              "known_in_role": known_in_role(view, role)}, action))
     return found
+
+
+def _check_gate(role: str, gate: Any) -> None:
+    if role not in GATE_FINDINGS:
+        raise ConfigError(f"[ltc.role_gates] in the config file names role {role!r}; the gated roles are "
+                          + ", ".join(GATE_FINDINGS))
+    if gate and gate not in OPEN_STAGES:
+        raise ConfigError(f"[ltc.role_gates] {role} = {gate!r} is not an open LTC stage; use one of "
+                          + ", ".join(OPEN_STAGES) + ', or "" to switch the check off')
+
+
+def known_in_role(view: OpportunityView, role: str) -> list[str]:
+    """Contacts in ``role`` on this deal (its contact roles) or at its account."""
+    ids = {r.contact_id for r in view.contact_roles if r.role == role and r.contact_id}
+    if view.account is not None:
+        ids |= {cid for cid, stat in view.account.contact_stats.items() if stat.role == role}
+    return sorted(ids)
+
+
+def engaged_in_role(view: OpportunityView, role: str, days: float) -> list[str]:
+    if view.account is None:
+        return []
+    stats = view.account.contact_stats
+    return [c for c in known_in_role(view, role)
+            if c in stats and stats[c].days_since_two_way is not None and stats[c].days_since_two_way <= days]
 
 
 def _stalled(view: OpportunityView) -> Finding | None:

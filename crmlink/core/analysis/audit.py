@@ -19,7 +19,7 @@ from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding, Score
 from crmlink.core.host import PluginHost
-from crmlink.core.ltc import phase_of
+from crmlink.core.ltc import ExecutionIndex, phase_of
 from crmlink.core.model import Interaction, Record
 from crmlink.core.store import Store
 
@@ -42,6 +42,7 @@ class SourceData:
         self.contacts = load("contact")
         self.opportunities = load("opportunity")
         self.stages = load("stage")
+        self.execution = ExecutionIndex(store.records("execution", source=source))
         self.contacts_by_account: dict[str, list[Any]] = defaultdict(list)
         for contact in self.contacts.values():
             if contact.account_id:
@@ -130,7 +131,8 @@ class Audit:
         for opp in sorted(data.opportunities.values(), key=lambda o: o.remote_id):
             stage = data.stages.get(opp.stage_id or "") or data.stages.get(opp.stage_label or "")
             ltc = opp.ltc_stage or self.host.hook.ltc_stage(
-                opportunity=opp, stage=stage, config=self.config["ltc"]) or "unmapped"
+                opportunity=opp, stage=stage, config=self.config["ltc"],
+                execution=data.execution.of(opp)) or "unmapped"
             result.append(OpportunityView(
                 opp, views.get(opp.account_id or ""), stage, ltc, data.roles.get(opp.remote_id, []),
                 sorted(data.history.get(opp.remote_id, []), key=lambda h: h.entered_at),
