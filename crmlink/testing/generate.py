@@ -2,7 +2,8 @@
 
 The invented vendor sells network and IT solutions to enterprises and telecom
 operators. ``generate(folder)`` writes the bundled sample (about 50 accounts); larger
-sizes are for benchmarks (``--accounts 10000 --interactions 1000000``). The same seed
+sizes are for benchmarks (``--accounts 10000 --interactions 1000000 --contacts 100000``;
+about 10 s for the largest). The same seed
 always writes the same files. Rows are written as they are made, so memory stays flat.
 
 The first accounts carry *planted situations* the audit must find (see ``PLANTED``);
@@ -154,10 +155,12 @@ def _iso(moment: datetime) -> str:
 
 
 class Generator:
-    def __init__(self, accounts: int = 50, interactions: int | None = None, seed: int = 7) -> None:
+    def __init__(self, accounts: int = 50, interactions: int | None = None, seed: int = 7,
+                 contacts: int | None = None) -> None:
         self.rng = random.Random(seed)
         self.n_accounts = accounts
         self.target_interactions = interactions
+        self.target_contacts = contacts
         self.plans: list[Plan] = []
 
     # -- accounts and people ---------------------------------------------------------------
@@ -211,8 +214,10 @@ class Generator:
         out.open("contacts", ["id", "account_id", "name", "email", "title", "department", "seniority",
                               "buying_role", "stance", "active"])
         serial = 0
+        default_total = sum(CONTACTS[p.tier] for p in self.plans)
+        scale = self.target_contacts / default_total if self.target_contacts else 1.0
         for plan in self.plans:
-            count = CONTACTS[plan.tier]
+            count = max(1, round(CONTACTS[plan.tier] * scale))
             titles = TITLES[:count] if count <= len(TITLES) else TITLES + self.rng.choices(TITLES, k=count - len(TITLES))
             for en, zh, role in titles:
                 serial += 1
@@ -401,9 +406,14 @@ class Generator:
             out.close()
 
 
-def generate(folder: str | Path, accounts: int = 50, interactions: int | None = None, seed: int = 7) -> Generator:
-    """Write a sample export to ``folder`` and return the generator (its plans are the truth)."""
-    generator = Generator(accounts, interactions, seed)
+def generate(folder: str | Path, accounts: int = 50, interactions: int | None = None, seed: int = 7,
+             contacts: int | None = None) -> Generator:
+    """Write a sample export to ``folder`` and return the generator (its plans are the truth).
+
+    ``interactions`` and ``contacts`` are approximate totals, spread over the accounts in
+    proportion to each tier's default rate and team size.
+    """
+    generator = Generator(accounts, interactions, seed, contacts)
     generator.write(Path(folder))
     return generator
 
@@ -413,9 +423,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder")
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--interactions", type=int, default=None, help="total interactions (default: by tier)")
+    parser.add_argument("--contacts", type=int, default=None, help="total contacts (default: by tier)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    result = generate(args.folder, args.accounts, args.interactions, args.seed)
+    result = generate(args.folder, args.accounts, args.interactions, args.seed, args.contacts)
     print(f"wrote {args.folder}: {len(result.plans)} accounts, {result.n_interactions} interactions")
 
 

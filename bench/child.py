@@ -1,0 +1,116 @@
+"""One benchmark phase, run in a child process: ``python -m bench.child PHASE RESULT ARGS``.
+
+The phase's own wall time (without interpreter start-up and imports) goes to the JSON
+file RESULT; the parent reads the child's peak memory from ``os.wait4``. With
+``--profile FILE`` the phase runs under cProfile and its top entries go to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from crmlink.cli import cli
+from crmlink.core.store import Store
+
+AS_OF = "2026-11-20"  # the seeded generator's last day
+
+
+def generate(args: argparse.Namespace) -> dict[str, Any]:
+    from crmlink.testing.generate import generate as write
+
+    made = write(args.folder, args.accounts, args.interactions, contacts=args.contacts)
+    return {"interactions": made.n_interactions, "accounts": len(made.plans),
+            "contacts": sum(len(p.contacts) for p in made.plans)}
+
+
+def _cli(argv: list[str]) -> None:
+    code = cli.main(argv, standalone_mode=False)
+    if code:
+        raise SystemExit(f"crmlink {' '.join(argv)} exited {code}")
+
+
+def csv_import(args: argparse.Namespace) -> dict[str, Any]:
+    _cli(["sync", "csv", args.folder, "--db", args.db])
+    return {"interactions": Store(args.db).count("interaction")}
+
+
+def read_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """Read every row and column of the interactions table through the raw DB-API cursor:
+    the least any audit design pays."""
+    raw = Store(args.db).engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT * FROM interactions")
+        rows = 0
+        while batch := cursor.fetchmany(10_000):
+            rows += len(batch)
+        return {"rows": rows}
+    finally:
+        raw.close()
+
+
+def audit(args: argparse.Namespace) -> dict[str, Any]:
+    _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", args.format, "--output", args.output])
+    if args.format != "json":
+        return {}
+    document = json.loads(Path(args.output).read_text(encoding="utf-8"))
+    return {"accounts": document["summary"]["accounts"],
+            "findings": sum(document["summary"]["findings_by_severity"].values())}
+
+
+def api_sync(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.api import run
+
+    return run(args.crm, args.contacts, args.delay, args.db)
+
+
+PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "generate": generate, "import": csv_import, "floor": read_floor, "audit": audit, "api": api_sync}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("phase", choices=sorted(PHASES))
+    parser.add_argument("result")
+    parser.add_argument("--folder")
+    parser.add_argument("--db")
+    parser.add_argument("--accounts", type=int)
+    parser.add_argument("--contacts", type=int)
+    parser.add_argument("--interactions", type=int)
+    parser.add_argument("--format", default="json")
+    parser.add_argument("--output")
+    parser.add_argument("--crm")
+    parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--profile")
+    args = parser.parse_args(argv)
+    profiler = cProfile.Profile() if args.profile else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    figures = PHASES[args.phase](args)
+    if profiler:
+        profiler.disable()
+    figures["seconds"] = time.perf_counter() - start
+    Path(args.result).write_text(json.dumps(figures), encoding="utf-8")
+    if profiler:
+        Path(args.profile).write_text(_top(profiler), encoding="utf-8")
+
+
+def _top(profiler: cProfile.Profile, entries: int = 25) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(entries)
+    stats.sort_stats("cumulative").print_stats(entries)
+    return out.getvalue()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The harness report as Markdown (the same figures as report.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def render(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [f"Run {report['date']} on {m['cpus']} x {m['cpu']}, Python {m['python']}, "
+             f"SQLite {m['sqlite']}; an idle child process peaks at {report['idle_peak_mib']} MiB.", ""]
+    lines += _table(
+        ["size", "accounts", "contacts", "interactions", "import s", "import/s", "import MiB",
+         "read table s", "audit s", "audit MiB", "audit / read"],
+        [[r["size"], r["accounts"], r["contacts"], r["interactions"], f"{r['import']['seconds']:.2f}",
+          r["import"]["rate"], r["import"]["peak_mib"], f"{r['floor']['seconds']:.2f}",
+          f"{r['audit']['seconds']:.2f}", r["audit"]["peak_mib"], r["audit"]["floor_ratio"]]
+         for r in report["sizes"]])
+    steps = [[phase, s["from"], s["to"], s["data_ratio"], s["time_ratio"], s["exponent"]]
+             for phase in ("import", "audit") for s in report["growth"][phase]]
+    if steps:
+        lines += _table(["phase", "from", "to", "data x", "time x", "exponent"], steps)
+    if report["api"]:
+        lines += _table(
+            ["crm", "records", "requests", "minimum", "requests / min", "wall s", "floor s",
+             "wall / floor", "429s retried", "errors"],
+            [[a["crm"], a["records"], a["requests"], a["min_requests"], a["request_ratio"],
+              f"{a['seconds']:.2f}", f"{a['floor_seconds']:.2f}", a["floor_ratio"],
+              a["throttled"], a["errors"]] for a in report["api"]])
+    lines += _table(["target", "value", "limit", "result"],
+                    [[t["target"], t["value"], ("<= " if t["at_most"] else ">= ") + str(t["limit"]),
+                      "met" if t["met"] else f"missed ({t['off_by']}x)"] for t in report["targets"]])
+    return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""Run the benchmark phases at each size and report the figures, ratios and targets.
+
+``python -m bench`` runs the default sizes (10k, 100k and 1M interactions) and both API
+syncs; ``--sizes tiny --api-contacts 50`` is the smoke run CI does. The report goes to
+OUT/report.json and OUT/report.md (and the Markdown to stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.report import render
+from bench.sizes import DEFAULT, SIZES, Size
+from bench.targets import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child(phase: str, *args: str, profile: Path | None = None) -> dict[str, Any]:
+    """Run one phase in a fresh interpreter; its figures plus its own peak memory."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        result = Path(handle.name)
+    argv = [sys.executable, "-m", "bench.child", phase, str(result), *args]
+    if profile is not None:
+        argv += ["--profile", str(profile)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"bench: phase {phase} failed (exit {proc.returncode}): {' '.join(argv)}")
+    figures = json.loads(result.read_text(encoding="utf-8"))
+    result.unlink()
+    figures["peak_mib"] = round(usage.ru_maxrss / 1024, 1)  # KiB on Linux
+    return figures
+
+
+def _data(size: Size, out: Path) -> Path:
+    """The seeded export for ``size``, generated once and reused (it is deterministic)."""
+    folder = out / f"data-{size.name}"
+    stamp = folder / ".params.json"
+    params = json.dumps([size.accounts, size.contacts, size.interactions])
+    if not (stamp.is_file() and stamp.read_text() == params):
+        shutil.rmtree(folder, ignore_errors=True)
+        child("generate", "--folder", str(folder), "--accounts", str(size.accounts),
+              "--contacts", str(size.contacts), "--interactions", str(size.interactions))
+        stamp.write_text(params)
+    return folder
+
+
+def _fresh_db(path: Path) -> str:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def run_size(size: Size, out: Path, profile: bool) -> dict[str, Any]:
+    """Import, read floor and audit at one size (the floor before and after the audit)."""
+    folder = _data(size, out)
+    db = _fresh_db(out / f"{size.name}.db")
+    prof = (lambda name: out / f"profile-{size.name}-{name}.txt") if profile else (lambda name: None)
+    imported = child("import", "--folder", str(folder), "--db", db, profile=prof("import"))
+    floors = [child("floor", "--db", db)]
+    audited = child("audit", "--db", db, "--output", str(out / f"audit-{size.name}.json"),
+                    profile=prof("audit"))
+    floors.append(child("floor", "--db", db))
+    floor = min(floors, key=lambda f: f["seconds"])
+    n = imported["interactions"]
+    return {
+        "size": size.name, "accounts": size.accounts, "contacts": size.contacts, "interactions": n,
+        "import": {**imported, "rate": round(n / imported["seconds"])},
+        "floor": floor,
+        "audit": {**audited, "floor_ratio": round(audited["seconds"] / floor["seconds"], 2)},
+    }
+
+
+def growth(runs: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
+    """Exponent k in time ~ n^k between consecutive sizes (k <= log 11 / log 10 = 1.041
+    means ten times the data costs at most eleven times the time)."""
+    steps = []
+    for small, big in zip(runs, runs[1:]):
+        k = math.log(big[phase]["seconds"] / small[phase]["seconds"]) / math.log(
+            big["interactions"] / small["interactions"])
+        steps.append({"from": small["size"], "to": big["size"], "exponent": round(k, 3),
+                      "time_ratio": round(big[phase]["seconds"] / small[phase]["seconds"], 2),
+                      "data_ratio": round(big["interactions"] / small["interactions"], 2)})
+    return steps
+
+
+def machine() -> dict[str, Any]:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                  if line.startswith("Model name")), platform.processor())
+    import sqlite3
+
+    return {"cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version, "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(DEFAULT),
+                        help=f"comma-separated, from {', '.join(SIZES)} [default: %(default)s]")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"), help="work and report folder")
+    parser.add_argument("--api-contacts", type=int, default=2000,
+                        help="contacts in each emulator for the API syncs (0: skip them)")
+    parser.add_argument("--delay", type=float, default=0.05, help="emulator delay per request, s")
+    parser.add_argument("--profile", action="store_true", help="cProfile import and audit")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for name in args.sizes.split(","):
+        runs.append(run_size(SIZES[name.strip()], out, args.profile))
+        print(f"bench: {name} done", file=sys.stderr)
+    report: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+        "idle_peak_mib": child("floor", "--db", _fresh_db(out / "idle.db"))["peak_mib"],
+        "sizes": runs, "growth": {"import": growth(runs, "import"), "audit": growth(runs, "audit")},
+        "api": [],
+    }
+    if args.api_contacts:
+        for crm in ("hubspot", "salesforce"):
+            report["api"].append(child("api", "--crm", crm, "--contacts", str(args.api_contacts),
+                                       "--delay", str(args.delay),
+                                       "--db", _fresh_db(out / f"api-{crm}.db")))
+    report["targets"] = evaluate(report)
+    (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    markdown = render(report)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

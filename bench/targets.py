@@ -1,0 +1,49 @@
+"""The targets of issue 9, judged from one report: each met, or missed by how much."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MIB_LIMIT = 1024.0
+GROWTH_LIMIT = math.log(11) / math.log(10)  # ten times the data, at most eleven times the time
+FLAT_MEMORY = 1.25  # import peak at the largest size over the smallest, "does not grow"
+
+
+def _target(name: str, value: float, limit: float, *, at_most: bool = True) -> dict[str, Any]:
+    met = value <= limit if at_most else value >= limit
+    return {"target": name, "value": value, "limit": limit, "at_most": at_most, "met": met,
+            "off_by": None if met else round(value / limit if at_most else limit / value, 2)}
+
+
+def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target the report has figures for (the 1M ones only when 1M ran)."""
+    runs = {r["size"]: r for r in report["sizes"]}
+    found = []
+    big = runs.get("1m")
+    if big:
+        found += [_target("audit 1M: wall seconds", round(big["audit"]["seconds"], 2), 10.0),
+                  _target("audit 1M: peak MiB", big["audit"]["peak_mib"], MIB_LIMIT)]
+    if runs:
+        largest = report["sizes"][-1]
+        label = largest["size"]
+        found += [
+            _target(f"audit {label}: time / read-the-table time", largest["audit"]["floor_ratio"], 3.0),
+            _target(f"import {label}: interactions per second", largest["import"]["rate"], 50_000,
+                    at_most=False),
+        ]
+        smallest = report["sizes"][0]
+        if smallest is not largest:
+            growth = round(largest["import"]["peak_mib"] / smallest["import"]["peak_mib"], 2)
+            found.append(_target(f"import peak memory {label} / {smallest['size']}", growth, FLAT_MEMORY))
+    for phase in ("import", "audit"):
+        for step in report["growth"][phase]:
+            found.append(_target(f"{phase} growth exponent {step['from']} -> {step['to']}",
+                                 step["exponent"], round(GROWTH_LIMIT, 3)))
+    for sync in report["api"]:
+        crm = sync["crm"]
+        found.append(_target(f"{crm} sync: requests / minimum", sync["request_ratio"], 1.05))
+        found.append(_target(f"{crm} sync: errors surfaced", sync["errors"], 0))
+        if crm == "hubspot":
+            found.append(_target("hubspot sync: wall / rate-limit floor", sync["floor_ratio"], 1.15))
+    return found

@@ -1,0 +1,34 @@
+"""The benchmark harness at its smoke size: it runs, and its report is well-formed and
+sane. No timing is asserted (CI machines are shared and noisy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    subprocess.run([sys.executable, "-m", "bench", "--sizes", "tiny", "--api-contacts", "40",
+                    "--delay", "0.005", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["machine"]["cpus"] >= 1 and report["date"]
+    (run,) = report["sizes"]
+    assert run["size"] == "tiny" and run["interactions"] > 1000
+    assert run["floor"]["rows"] == run["interactions"]
+    assert run["audit"]["accounts"] == run["accounts"] and run["audit"]["findings"] > 0
+    for phase in ("import", "floor", "audit"):
+        assert run[phase]["seconds"] > 0 and run[phase]["peak_mib"] > report["idle_peak_mib"] / 2
+    assert run["import"]["rate"] > 0 and run["audit"]["floor_ratio"] > 0
+    assert [a["crm"] for a in report["api"]] == ["hubspot", "salesforce"]
+    for sync in report["api"]:
+        assert sync["errors"] == 0 and sync["requests"] >= sync["min_requests"] > 0
+        assert sync["seconds"] > 0 and sync["floor_seconds"] > 0
+    names = [t["target"] for t in report["targets"]]
+    assert "hubspot sync: wall / rate-limit floor" in names
+    assert all(isinstance(t["met"], bool) for t in report["targets"])
+    assert "| target |" in (out / "report.md").read_text(encoding="utf-8")
