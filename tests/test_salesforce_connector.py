@@ -380,3 +380,9 @@ def test_contracts_and_orders_are_read_into_execution_records(emu: SalesforceEmu
     assert (records[order].opportunity_id, records[order].contract_id) == (won, contract)
     opp = next(r for r in Store().records("opportunity") if r.remote_id == won)
     assert opp.extra["ContractId"] == contract
+    assert next(o for o in json_of("ltc", "--format", "json")["opportunities"]
+                if o["remote_id"] == won)["ltc_stage"] == "contract"  # a draft order: not delivering yet
+    emu.update("Order", order, {"Status": "Activated"})
+    assert sync(*direct(emu)).exit_code == 0
+    assert next(o for o in json_of("ltc", "--format", "json")["opportunities"]
+                if o["remote_id"] == won)["ltc_stage"] == "deliver"
