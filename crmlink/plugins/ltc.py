@@ -41,6 +41,8 @@ DEFAULT_MAP: dict[str, str] = {
 }
 #: probability (0..1) bands used when a stage has no other rule: (lowest, ltc stage)
 PROBABILITY_BANDS = ((0.9, "negotiate"), (0.6, "bid"), (0.3, "guide_bid"), (0.0, "validate"))
+#: Days within which a contact counts as engaged for LTC_SINGLE_THREADED (``[ltc] single_thread_days``).
+SINGLE_THREAD_DAYS = 90
 LTC_VALUES = {"lead", "validate", "guide_bid", "bid", "negotiate", "contract", "deliver",
               "collect", "closed", "lost"}
 
@@ -120,11 +122,12 @@ def opportunity_findings(view: OpportunityView) -> list[Finding]:
                              f"Deal {name!r} is at {view.ltc_stage} but no decision maker engaged with us in {days} days.",
                              {"ltc_stage": view.ltc_stage, "window_days": days, "amount": str(opp.amount)},
                              "Get to the decision maker before the bid is decided; a deal without power is a hope."))
-    engaged = view.engaged_contacts(90)
+    window = view.config["ltc"].get("single_thread_days", SINGLE_THREAD_DAYS)
+    engaged = view.engaged_contacts(window)
     if len(engaged) <= 1:
         found.append(Finding("LTC_SINGLE_THREADED", "medium",
                              f"Deal {name!r} rests on {len(engaged)} engaged contact(s).",
-                             {"engaged_contacts": sorted(engaged), "window_days": 90},
+                             {"engaged_contacts": sorted(engaged), "window_days": window},
                              "Multi-thread the deal: engage the technical evaluator, procurement and users too."))
     stalled = _stalled(view)
     if stalled:
