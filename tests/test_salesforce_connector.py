@@ -185,17 +185,28 @@ def test_second_run_reads_only_changes_and_marks_deletes(emu: SalesforceEmulator
 def test_new_custom_stage_is_unmapped_until_configured(emu: SalesforceEmulator, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     ids = seed(emu)
+    assert sync(*direct(emu)).exit_code == 0
+    emu.advance(60)  # the admin adds a stage later; the next (incremental) run brings it
     emu.insert("OpportunityStage", {"MasterLabel": "Legal Review", "ApiName": "Legal Review", "SortOrder": 11,
                                     "IsClosed": False, "IsWon": False, "IsActive": True})
     emu.update("Opportunity", ids["opps"][3], {"StageName": "Legal Review", "Probability": None})
     assert sync(*direct(emu)).exit_code == 0
-    opp = next(o for o in json_of("ltc", "--format", "json")["opportunities"] if o["remote_id"] == ids["opps"][3])
+    doc = json_of("ltc", "--format", "json")
+    opp = next(o for o in doc["opportunities"] if o["remote_id"] == ids["opps"][3])
     assert opp["stage"] == "Legal Review" and opp["ltc_stage"] == "unmapped"
+    assert ids["opps"][3] in doc["funnel"]["unmapped"]
+    assert "LTC_STAGE_UNMAPPED" in {f["code"] for f in opp["findings"]}
+    row = next(line for line in CliRunner().invoke(cli, ["ltc"]).stdout.splitlines() if "Legal Review" in line)
+    assert "unmapped" in row
     config = tmp_path / "crmlink.toml"
     config.write_text('[ltc.overrides.salesforce]\n"Legal Review" = "negotiate"\n')
     monkeypatch.setenv("CRMLINK_CONFIG", str(config))
-    opp = next(o for o in json_of("ltc", "--format", "json")["opportunities"] if o["remote_id"] == ids["opps"][3])
-    assert opp["ltc_stage"] == "negotiate"
+    doc = json_of("ltc", "--format", "json")
+    opp = next(o for o in doc["opportunities"] if o["remote_id"] == ids["opps"][3])
+    assert opp["ltc_stage"] == "negotiate" and opp["ltc_phase"] == "manage_opportunity"
+    assert ids["opps"][3] not in doc["funnel"]["unmapped"]
+    row = next(line for line in CliRunner().invoke(cli, ["ltc"]).stdout.splitlines() if "Legal Review" in line)
+    assert "negotiate" in row and "unmapped" not in row
 
 
 def _jwt_keys(tmp_path: Path) -> tuple[Path, str]:
