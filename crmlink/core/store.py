@@ -161,6 +161,15 @@ class Store:
             table.c.source == source, table.c.deleted.is_(False),
             sa.or_(table.c.run_id.is_(None), table.c.run_id != run_id)).values(deleted=True)).rowcount
 
+    def mark_seen(self, conn: sa.Connection, entity: str, source: str, remote_ids: Sequence[str],
+                  run_id: int) -> None:
+        """Count rows as seen by run ``run_id`` without changing them (a skipped bad row of a
+        full export still exists, so :meth:`mark_unseen_deleted` must not delete it)."""
+        table = schema.TABLES[entity]
+        for chunk in model.chunked(list(remote_ids), 900):
+            conn.execute(table.update().where(table.c.source == source, table.c.remote_id.in_(chunk))
+                         .values(run_id=run_id))
+
     def mark_deleted(self, conn: sa.Connection, entity: str, source: str, remote_ids: Sequence[str]) -> int:
         table = schema.TABLES[entity]
         done = 0

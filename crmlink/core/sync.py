@@ -149,6 +149,7 @@ class SyncEngine:
         self.redact = Redactor(connector.secrets())
         #: the run in progress (or the last one), for progress displays
         self.result: SyncResult | None = None
+        self._cut: set[str] = set()  # streams that raised an InvalidRecord and were skipped
 
     def run(self) -> SyncResult:
         if self.full:
@@ -213,13 +214,17 @@ class SyncEngine:
         last: model.Record | None = None
         for batch in model.chunked(self._records(stream, state, counts, result), self.batch_size):
             with self._txn(conn) as tx:
-                self._write(tx, batch, counts, stream, result.run_id)
+                self._write(tx, batch, counts, stream, result)
                 last = batch[-1]
                 if stream.is_sorted:
                     self.store.set_state(tx, self.source, stream.name, stream.checkpoint(last, state))
             self.progress(stream.name, counts)
+        if stream.name in self._cut:
+            return  # no deletions and no final cursor from a stream that was cut short
         if stream.snapshot:
             with self._txn(conn) as tx:
+                skipped = [rid for name, rid, _ in result.skips if name == stream.name and rid]
+                self.store.mark_seen(tx, stream.entity.entity, self.source, skipped, result.run_id)
                 counts.deleted += self.store.mark_unseen_deleted(tx, stream.entity.entity, self.source, result.run_id)
         elif (present := reconcile.present_ids(self.connector, stream)) is not None:
             with self._txn(conn) as tx:  # hard deletes: ids the source no longer lists
@@ -248,6 +253,10 @@ class SyncEngine:
             except InvalidRecord as exc:
                 if self.on_error != "skip":
                     raise
+                # raised, not yielded: the stream cannot go on (an unreadable file)
+                self._cut.add(stream.name)
+                exc.args = (f"{exc}; the rest of {stream.name} was not read, and none of its "
+                            "records were marked deleted",)
                 self._skip(stream, exc, counts, result)
                 continue
             except Exception as exc:
@@ -285,18 +294,28 @@ class SyncEngine:
                 setattr(contact, name, getattr(found, name))
 
     def _write(self, conn: sa.Connection, batch: list[model.Record], counts: StreamCounts,
-               stream: Stream, run_id: int) -> None:
+               stream: Stream, result: SyncResult) -> None:
         by_entity: dict[str, list[model.Record]] = {}
         for record in batch:
             by_entity.setdefault(record.entity, []).append(record)
         for records in by_entity.values():
-            result = self.store.upsert(conn, records, run_id=run_id)
-            if result.duplicates:
-                rid = result.duplicates[0]
-                error = InvalidRecord(records[0].entity, rid, "id",
-                                      "the same id appears twice; ids must be unique")
-                where = stream.locate(rid)
-                raise error.at(where) if where else error
-            counts.created += result.created
-            counts.updated += result.updated
-            counts.deleted += sum(1 for r in records if r.deleted)
+            written = self.store.upsert(conn, records, run_id=result.run_id)
+            counts.created += written.created
+            counts.updated += written.updated
+            counts.deleted += sum(1 for r in records if r.deleted and r.remote_id not in written.duplicates)
+            if written.duplicates and self.connector.atomic:
+                self._duplicates(records[0].entity, written.duplicates, stream, counts, result)
+            # An API stream retried from its last cursor reads the rows at that cursor again:
+            # they were stored by this run already, and are not written twice.
+
+    def _duplicates(self, entity: str, remote_ids: list[str], stream: Stream, counts: StreamCounts,
+                    result: SyncResult) -> None:
+        """A file gave the same id twice: the first row is kept, each repeat fails or is skipped."""
+        for rid in remote_ids:
+            error = InvalidRecord(entity, rid, "id", "the same id appears twice; ids must be unique")
+            where = stream.locate(rid)
+            if where:
+                error.at(where)
+            if self.on_error != "skip":
+                raise error
+            self._skip(stream, error, counts, result)

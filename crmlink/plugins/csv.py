@@ -71,6 +71,11 @@ FILES: tuple[FileSpec, ...] = (
     FileSpec("leads", Lead, refs={"owner_id": "users", "converted_opportunity_id": "opportunities"}),
 )
 _SOFT_VOCABULARY = {"role": "buying_role"}
+#: First bytes of files often renamed .csv by mistake.
+_NOT_CSV = ((b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\xff\xd8\xff", "a JPEG image"),
+            (b"GIF8", "a GIF image"), (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one)"),
+            (b"\x1f\x8b", "a gzip archive"), (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook"),
+            (b"SQLite format 3", "an SQLite database"))
 _RECENT = 10_000
 
 
@@ -121,6 +126,8 @@ class CsvStream(Stream):
         for number, data in enumerate(handle, start=1):
             if number == 1 and data.startswith(b"\xef\xbb\xbf"):
                 data = data[3:]
+            if number == 1:
+                self._not_csv(data)
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -133,6 +140,16 @@ class CsvStream(Stream):
                     "the line contains NUL bytes; this does not look like a CSV text file"
                 )).at(f"{self.path}:{number}:{text[:text.index(chr(0))].count(',') + 1}")
             yield text
+
+    def _not_csv(self, first: bytes) -> None:
+        """Name what the file is when its first line shows it is not CSV at all."""
+        kind = next((name for magic, name in _NOT_CSV if first.startswith(magic)), None)
+        if kind is None and first.lstrip()[:1] in (b"{", b"["):
+            kind = "JSON"
+        if kind:
+            raise InvalidRecord(self.name, None, "format", (
+                f"this is {kind}, not a CSV file; export {self.name} as CSV (UTF-8, a header row)"
+            )).at(f"{self.path}:1:1")
 
     def _remember(self, remote_id: str, line: int) -> None:
         self._recent[remote_id] = line

@@ -89,7 +89,7 @@ def test_retried_fault_ends_with_exactly_the_portal(emu: HubSpotEmulator, tmp_pa
     emu.add_fault(RETRIED[case](CONTACTS if phase == "full" else SEARCH))
     result = sync(emu, db)
     assert result.exit_code == 0, result.output
-    assert all(f.exhausted for f in emu.faults), "the fault never fired"
+    assert all(f.fired for f in emu.faults), "the fault never fired"
     shown = retries_shown(result.stderr)
     assert shown and all(emu.token not in line for line in shown), result.stderr
     assert "retries (each resumed from the last saved batch)" in result.stdout
@@ -157,4 +157,17 @@ def test_stopping_fault_is_one_clear_error_and_the_next_run_completes(
         relisted = [r for r in emu.requests if r.path == "/crm/v3/objects/companies"
                     and r.query.get("archived") == ["False"]]
         assert not relisted
+    assert_same_as_portal(emu, db)
+
+
+def test_retry_after_committed_batches_is_not_a_duplicate_error(emu: HubSpotEmulator, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retried stream re-reads the rows at its saved cursor, which this run already stored:
+    that is not a "same id appears twice" error (it was, before the engine knew the difference)."""
+    monkeypatch.setenv("CRMLINK_BATCH_SIZE", "20")
+    db = f"sqlite:///{tmp_path / 'hs.db'}"
+    emu.add_fault(Fault.error(503, path=CONTACTS, after=3, times=1))
+    result = sync(emu, db)
+    assert result.exit_code == 0, result.output
+    assert "contacts 1" in result.stdout  # one retry, after three committed pages
     assert_same_as_portal(emu, db)
