@@ -27,6 +27,9 @@ BUILTIN_FORMATS = {"table": table.render, "json": lambda doc: json.dumps(doc, in
                    # imported on use: only the HTML report needs Jinja2
                    "html": lambda doc: __import__("crmlink.core.report.html", fromlist=["render"]).render(doc)}
 
+#: Formats that do not show the monthly health history (a plugin's format may, so it gets it).
+WITHOUT_HISTORY = frozenset({"table", "json", "markdown"})
+
 
 def formats(ctx: click.Context) -> dict[str, Any]:
     return {**BUILTIN_FORMATS, **host_of(ctx).report_formats()}
@@ -67,7 +70,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     store = open_store(db_url)
     if source is not None and source not in store.sources():
         raise ConfigError(f"the store has no source named {source!r}; it has: {', '.join(store.sources()) or 'none (run crmlink sync first)'}")
-    document = Audit(store, host_of(ctx), settings, as_of).run(source)
+    document = Audit(store, host_of(ctx), settings, as_of).run(source, history=fmt not in WITHOUT_HISTORY)
     write_output(renderers[fmt](document), output)
     if fail_on and _worst(document) >= SEVERITY_RANK[fail_on]:
         ctx.exit(int(ExitCode.FINDINGS))

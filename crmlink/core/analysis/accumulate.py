@@ -9,7 +9,7 @@ previous period at once.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from crmlink.core.model import Contact, User
 DAY = 86400.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Pair:
     """What one of our users and one of their contacts did together."""
 
@@ -45,7 +45,8 @@ class AccountData:
     methods: dict[str, float] = field(default_factory=dict)  # method -> last time
     effort: float = 0.0
     interactions: int = 0
-    unlinked: int = 0                # interactions with none of their contacts
+    external: int = 0                # interactions not marked internal-only
+    unlinked: int = 0                # of those, interactions naming none of their contacts
     excluded: int = 0                # internal-only or mass email
     opp_contacts: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
     opp_last_inbound: dict[str, float] = field(default_factory=dict)
@@ -69,6 +70,7 @@ class Accumulator:
         self.half_life = strength["half_life_days"] * DAY
         self.reciprocity = strength["reciprocity_days"] * DAY
         self.mass_limit = strength["mass_email_limit"]
+        self.group_size = float(strength["meeting_group_size"])
         findings = config["findings"]
         self.cadence_window = findings["cadence_weeks"] * 7 * DAY
         self.exec_window = findings["exec_link_days"] * DAY
@@ -85,63 +87,109 @@ class Accumulator:
                 return 0.0
             return self.weights[f"email_{direction}"] / math.sqrt(recipients)
         base = float(self.weights.get(kind, 0.5))
-        return base / max(1.0, recipients / 5.0) if kind in ("meeting", "event") else base
+        return base / max(1.0, recipients / self.group_size) if kind in ("meeting", "event") else base
 
-    def method_of(self, row: Any) -> str | None:
-        if row.method:
-            return row.method
-        key = (row.kind, row.subject, row.campaign)
+    def method_of(self, kind: str, method: str | None, subject: str | None,
+                  campaign: str | None) -> str | None:
+        """The interaction's method, else the classify hook's verdict (cached by content)."""
+        if method:
+            return method
+        key = (kind, subject, campaign)
         if key not in self._method_cache:
-            self._method_cache[key] = self.classify_method(row.kind, row.subject, row.campaign)
+            self._method_cache[key] = self.classify_method(kind, subject, campaign)
         return self._method_cache[key]
 
-    def add(self, data: AccountData, row: Any, users: tuple[str, ...], contacts: tuple[str, ...],
-            direction: str) -> None:
-        """Add one interaction (already known to be at or before ``data.as_of``)."""
-        at = row.occurred_at
-        recipients = row.recipient_count or len(contacts)
-        base = self.weight(row.kind, direction, recipients)
-        if base == 0.0:
-            data.excluded += 1
-            return
+    def fold(self, rows: Iterable[Sequence[Any]], slots: Mapping[str, Sequence[AccountData]],
+             account_of: Callable[[tuple[str, ...]], str | None]) -> None:
+        """Add each row (:data:`INTERACTION_COLUMNS`, as stored) to every slot of its
+        account whose date it precedes. What does not depend on the date is worked out
+        once per row; rows of accounts not in ``slots`` are ignored. A row without an
+        account belongs to ``account_of(its contacts)``."""
+        weights: dict[tuple[str, str, int], float] = {}
+        links: dict[tuple[str, str], bool] = {}
+        for (account_id, kind, direction, method, at, user_ids, contact_ids, recipients,
+             opportunity, subject, campaign) in rows:
+            contacts = tuple(contact_ids.split(";")) if contact_ids else ()
+            targets = slots.get(account_id or account_of(contacts) or "")
+            if not targets:
+                continue
+            direction = infer_direction(kind, direction, bool(contacts))
+            recipients = recipients or len(contacts)
+            key = (kind, direction, recipients)
+            base = weights.get(key)
+            if base is None:
+                base = weights[key] = self.weight(kind, direction, recipients)
+            if base == 0.0:
+                self._excluded(targets, at, direction != "internal", not contacts)
+                continue
+            users = tuple(user_ids.split(";")) if user_ids else ()
+            two_way = direction == "two_way" or direction == "inbound"
+            link = False
+            if two_way:
+                pair_key = (user_ids, contact_ids)
+                link = links.get(pair_key)
+                if link is None:
+                    link = links[pair_key] = self._executive_link(users, contacts)
+            row = (at, base, users, contacts, direction in ("inbound", "two_way"),
+                   direction in ("outbound", "two_way"), two_way,
+                   self.method_of(kind, method, subject, campaign), link, opportunity)
+            for data in targets:
+                if at <= data.as_of:
+                    self._add(data, *row)
+
+    @staticmethod
+    def _excluded(targets: Sequence[AccountData], at: float, external: bool, unlinked: bool) -> None:
+        for data in targets:
+            if at <= data.as_of:
+                data.external += external
+                data.unlinked += external and unlinked
+                data.excluded += 1
+
+    def _add(self, data: AccountData, at: float, base: float, users: tuple[str, ...],
+             contacts: tuple[str, ...], theirs: bool, ours: bool, two_way: bool,
+             method: str | None, executive_link: bool, opportunity: str | None) -> None:
+        """Add one counted interaction (at or before ``data.as_of``)."""
+        data.external += 1
+        data.unlinked += not contacts
         age = data.as_of - at
         weight = base * math.pow(2.0, -age / self.half_life)
         data.interactions += 1
         data.effort += weight
         if age <= self.cadence_window:
             data.recent += 1
-        theirs = direction in ("inbound", "two_way")
-        ours = direction in ("outbound", "two_way")
-        two_way = direction == "two_way" or direction == "inbound"
         recent = age <= self.reciprocity
-        method = self.method_of(row)
         if method:
             data.methods[method] = _later(data.methods.get(method), at)
-        if not contacts:
-            data.unlinked += 1
         share = weight / max(1, len(users))
+        pairs, user_last = data.pairs, data.user_last
         for user in users:
-            data.user_last[user] = _later(data.user_last.get(user), at)
+            last_seen = user_last.get(user)
+            if last_seen is None or at > last_seen:
+                user_last[user] = at
             for contact in contacts:
-                pair = data.pairs.get((user, contact))
+                pair = pairs.get((user, contact))
                 if pair is None:
-                    pair = data.pairs[(user, contact)] = Pair()
+                    pair = pairs[(user, contact)] = Pair()
                 pair.weight += share
                 if recent:
                     pair.inbound += theirs
                     pair.outbound += ours
-                pair.last_any = _later(pair.last_any, at)
-                if two_way:
-                    pair.last_two_way = _later(pair.last_two_way, at)
+                if pair.last_any is None or at > pair.last_any:
+                    pair.last_any = at
+                if two_way and (pair.last_two_way is None or at > pair.last_two_way):
+                    pair.last_two_way = at
+        contact_last = data.contact_last
         for contact in contacts:
-            last = data.contact_last.setdefault(contact, [None, None])
+            last = contact_last.get(contact)
+            if last is None:
+                last = contact_last[contact] = [None, None]
             last[0] = _later(last[0], at)
             if two_way:
                 last[1] = _later(last[1], at)
-        if two_way and age <= self.exec_window and self._executive_link(users, contacts):
+        if executive_link and age <= self.exec_window:
             data.exec_links.append(at)
-        if row.opportunity_id:
-            self._opportunity(data, row.opportunity_id, contacts, at, two_way, theirs)
+        if opportunity:
+            self._opportunity(data, opportunity, contacts, at, two_way, theirs)
 
     def _opportunity(self, data: AccountData, opp: str, contacts: tuple[str, ...], at: float,
                      two_way: bool, theirs: bool) -> None:
@@ -183,12 +231,22 @@ INTERACTION_COLUMNS = ("account_id", "kind", "direction", "method", "occurred_at
                        "contact_ids", "recipient_count", "opportunity_id", "subject", "campaign")
 
 
-def interaction_rows(conn: sa.Connection, source: str | None, until: float) -> Iterator[Any]:
-    """Raw interaction rows up to ``until`` (epoch seconds), without type conversion."""
+def interaction_rows(conn: sa.Connection, source: str | None, until: float) -> Iterator[tuple[Any, ...]]:
+    """Interaction rows up to ``until`` (epoch seconds) as the DB-API cursor returns them:
+    plain tuples of :data:`INTERACTION_COLUMNS`, no per-row conversion."""
     table = sa.table("interactions", *[sa.column(c) for c in INTERACTION_COLUMNS],
                      sa.column("deleted"), sa.column("source"))
     query = sa.select(*[table.c[c] for c in INTERACTION_COLUMNS]).where(
         table.c.deleted == sa.false(), table.c.occurred_at <= until)
     if source is not None:
         query = query.where(table.c.source == source)
-    yield from conn.execution_options(yield_per=20000).execute(query)
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.params
+    args = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        while batch := cursor.fetchmany(20_000):
+            yield from batch
+    finally:
+        cursor.close()

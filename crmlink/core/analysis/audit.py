@@ -8,12 +8,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from crmlink.core.analysis.accumulate import (
-    AccountData,
-    Accumulator,
-    infer_direction,
-    interaction_rows,
-)
+from crmlink.core.analysis.accumulate import AccountData, Accumulator, interaction_rows
 from crmlink.core.analysis.detail import account_detail, add_report_extras
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
@@ -75,17 +70,10 @@ class Audit:
         acc = Accumulator(self.config, data.users, data.contacts, self._classify_method)
         now: dict[str, AccountData] = {a: AccountData(self.as_of) for a in data.accounts}
         before: dict[str, AccountData] = {a: AccountData(self.previous) for a in data.accounts}
+        slots = {a: (now[a], before[a]) for a in data.accounts}
         with self.store.engine.connect() as conn:
-            for row in interaction_rows(conn, source, self.as_of):
-                contacts = tuple(row.contact_ids.split(";")) if row.contact_ids else ()
-                account = row.account_id or self._account_of(data, contacts)
-                if account not in now:
-                    continue
-                users = tuple(row.user_ids.split(";")) if row.user_ids else ()
-                direction = infer_direction(row.kind, row.direction, bool(contacts))
-                acc.add(now[account], row, users, contacts, direction)
-                if row.occurred_at <= self.previous:
-                    acc.add(before[account], row, users, contacts, direction)
+            acc.fold(interaction_rows(conn, source, self.as_of), slots,
+                     lambda contacts: self._account_of(data, contacts))
         return now, before
 
     @staticmethod
@@ -144,7 +132,9 @@ class Audit:
 
     # -- the document ------------------------------------------------------------------------
 
-    def run(self, source: str | None = None) -> dict[str, Any]:
+    def run(self, source: str | None = None, *, history: bool = True) -> dict[str, Any]:
+        """The audit document; ``history=False`` leaves out each account's
+        ``health_history`` (a fold per month end, for the HTML report) to save its cost."""
         from crmlink import __version__
 
         sources = [source] if source else self.store.sources()
@@ -168,7 +158,7 @@ class Audit:
             "portfolio_findings": [f.to_json() for f in portfolio_findings],
         }
         # For the HTML report (detail.py): health at each of the last 12 month ends, the tier target.
-        return add_report_extras(document, self, accounts)
+        return add_report_extras(document, self, accounts, history=history)
 
 
 def typical_days_in_stage(views: list[OpportunityView]) -> dict[str, float]:

@@ -5,7 +5,8 @@ customer's contacts (department, seniority, buying role, stance, the team's stre
 with them and who holds it), our people who touch the account, and every pair
 strength between them. ``add_report_extras`` adds to an audit document what the HTML
 report draws but the audit itself does not need: each account's scores at the last
-month ends (one extra pass over the interactions) and the tier target ratio.
+month ends (one extra pass over the interactions, so only the formats that draw it ask
+for it) and the tier target ratio.
 """
 
 from __future__ import annotations
@@ -15,12 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from crmlink.core.analysis.accumulate import (
-    AccountData,
-    Accumulator,
-    infer_direction,
-    interaction_rows,
-)
+from crmlink.core.analysis.accumulate import AccountData, Accumulator, interaction_rows
 from crmlink.core.analysis.view import AccountView
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,26 +119,23 @@ def _fold_months(audit: Audit, source: str, views: Sequence[AccountView],
     data = {v.account.remote_id: [AccountData(stamp) for stamp in stamps] for v in views}
     if not stamps:
         return data
+
+    def account_of(contact_ids: tuple[str, ...]) -> str | None:
+        return next((contacts[c].account_id for c in contact_ids
+                     if c in contacts and contacts[c].account_id), None)
+
     with audit.store.engine.connect() as conn:
-        for row in interaction_rows(conn, source, stamps[-1]):
-            contact_ids = tuple(row.contact_ids.split(";")) if row.contact_ids else ()
-            account = row.account_id or next(
-                (contacts[c].account_id for c in contact_ids if c in contacts and contacts[c].account_id), None)
-            slots = data.get(account or "")
-            if slots is None:
-                continue
-            user_ids = tuple(row.user_ids.split(";")) if row.user_ids else ()
-            direction = infer_direction(row.kind, row.direction, bool(contact_ids))
-            for slot in slots:
-                if row.occurred_at <= slot.as_of:
-                    acc.add(slot, row, user_ids, contact_ids, direction)
+        acc.fold(interaction_rows(conn, source, stamps[-1]), data, account_of)
     return data
 
 
-def add_report_extras(document: dict[str, Any], audit: Audit, views: Sequence[AccountView]) -> dict[str, Any]:
-    """Add ``health_history`` to each account of ``document`` and the tier target ratio."""
-    history = health_history(audit, views)
-    for account in document["accounts"]:
-        account["health_history"] = history.get(account["id"], [])
+def add_report_extras(document: dict[str, Any], audit: Audit, views: Sequence[AccountView], *,
+                      history: bool = True) -> dict[str, Any]:
+    """Add the tier target ratio to ``document`` and, with ``history``, ``health_history``
+    to each of its accounts."""
+    if history:
+        series = health_history(audit, views)
+        for account in document["accounts"]:
+            account["health_history"] = series.get(account["id"], [])
     document["tier_target"] = dict(audit.config["tiers"]["target"])
     return document
