@@ -128,7 +128,7 @@ class AccountView:
         for (user, contact), value in self.pair_strengths.items():
             per_contact.setdefault(contact, {})[user] = value
         stats = {}
-        for contact in self.contacts:
+        for contact in sorted(self.contacts, key=lambda c: c.remote_id):  # same order whatever the store's
             strengths = per_contact.get(contact.remote_id, {})
             team = 100.0 * (1.0 - math.prod(1.0 - s / 100.0 for s in strengths.values()))
             last = self.data.contact_last.get(contact.remote_id, [None, None])
