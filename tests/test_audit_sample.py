@@ -3,6 +3,8 @@ not on the healthy ones, and the JSON follows the contract."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from crmlink.testing.generate import PLANTED
@@ -86,3 +88,31 @@ def test_ltc_stages_in_sample(sample_audit: dict) -> None:
 
 def test_tier_effort_mismatch_is_a_portfolio_finding(sample_audit: dict) -> None:
     assert [f["code"] for f in sample_audit["portfolio_findings"]] == ["TIER_EFFORT_MISMATCH"]
+
+
+def finding(doc: dict, remote_id: str, code: str) -> dict:
+    return next(f for f in accounts(doc)[remote_id]["findings"] if f["code"] == code)
+
+
+def test_planted_evidence_backs_each_finding(sample_audit: dict) -> None:
+    """Each planted situation's finding carries the numbers that make it true."""
+    by_situation = {s: rid for rid, (_, _, s) in PLANTED.items() if s != "healthy"}
+    narrow = finding(sample_audit, by_situation["cto_only"], "BROAD_NARROW_COVERAGE")
+    assert len(narrow["evidence"]["engaged_departments"]) < narrow["evidence"]["minimum"]
+    assert len(narrow["evidence"]["known_departments"]) > len(narrow["evidence"]["engaged_departments"])
+    cooling = finding(sample_audit, by_situation["cooling"], "RELATIONSHIP_DECLINING")
+    assert cooling["evidence"]["drop"] >= 10 and cooling["evidence"]["cooled_contacts"]
+    orphan = finding(sample_audit, by_situation["owner_left"], "ORPHANED_RELATIONSHIP")
+    assert orphan["evidence"]["owner_active"] is False and orphan["evidence"]["suggested_owner"]
+    opponent = finding(sample_audit, by_situation["opponent"], "OPPONENT_UNENGAGED")
+    assert opponent["evidence"]["contacts"] and all(v < 0 for v in opponent["evidence"]["stances"].values())
+
+
+def test_messages_name_the_account_and_people(sample_audit: dict) -> None:
+    """A sales leader reads who and where, not record ids, in every relationship finding."""
+    for account in sample_audit["accounts"]:
+        for f in account["findings"]:
+            assert account["name"] in f["message"] + f.get("action", ""), f
+            assert f.get("action"), f
+            assert not re.search(r"\b(CON|U)-?\d{2,}\b", f["message"] + f["action"]), f
+            assert "(s)" not in f["message"], f
