@@ -3,8 +3,10 @@ findings hooks, and assemble the audit document (DESIGN.md's audit JSON contract
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -137,6 +139,10 @@ class Audit:
         ``health_history`` (a fold per month end, for the HTML report) to save its cost."""
         from crmlink import __version__
 
+        with _without_cycle_collection():
+            return self._run(source, history, __version__)
+
+    def _run(self, source: str | None, history: bool, version: str) -> dict[str, Any]:
         sources = [source] if source else self.store.sources()
         accounts: list[AccountView] = []
         opportunities: list[tuple[OpportunityView, list[Finding]]] = []
@@ -149,7 +155,7 @@ class Audit:
         portfolio = PortfolioView(accounts, self.config, self.as_of)
         portfolio_findings = _collect(self.host.hook.portfolio_findings(view=portfolio))
         document = {
-            "crmlink_version": __version__,
+            "crmlink_version": version,
             "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "as_of": self.as_of_date.isoformat(),
             "summary": _summary(accounts, opportunities, portfolio_findings),
@@ -159,6 +165,20 @@ class Audit:
         }
         # For the HTML report (detail.py): health at each of the last 12 month ends, the tier target.
         return add_report_extras(document, self, accounts, history=history)
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector: the audit makes millions of small objects and
+    no cycles worth collecting, and full collections over a heap this size made the fold
+    grow faster than the data (half the audit's time at 1M interactions)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def typical_days_in_stage(views: list[OpportunityView]) -> dict[str, float]:
