@@ -1,0 +1,43 @@
+"""What a sync shows on stderr: progress on a terminal only, never with ``--quiet`` or when
+stderr is a pipe; summary on stdout either way."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SAMPLE
+
+
+def run_on_terminal(*args: str) -> str:
+    """Run crmlink with stderr on a pseudo-terminal; returns what the terminal showed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "crmlink", *args], stdout=subprocess.DEVNULL,
+                            stderr=follower, env=dict(os.environ))
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    proc.wait(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0, shown
+    return shown.decode("utf-8", "replace")
+
+
+def test_progress_on_a_terminal_and_quiet_otherwise(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    shown = run_on_terminal("sync", "csv", str(SAMPLE), "--db", db, "--full")
+    assert "interactions: " in shown and " records (" in shown and "/s)" in shown
+    assert run_on_terminal("sync", "csv", str(SAMPLE), "--db", db, "--quiet") == ""
+    piped = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(SAMPLE), "--db", db],
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and piped.stderr == "" and "interactions" in piped.stdout
