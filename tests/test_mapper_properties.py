@@ -65,7 +65,7 @@ def test_salesforce_account_round_trips(rid: str, name: str, revenue: Decimal, s
     row = {"Id": rid, "IsDeleted": deleted, "SystemModstamp": stamp.isoformat(), "Name": name,
            "AnnualRevenue": float(revenue), "Website": site, "Tier__c": tier, "Rating": "Hot"}
     account = sf.account(row, CONFIG)
-    assert (account.remote_id, account.name, account.deleted, account.tier) == (rid, name, deleted, tier)
+    assert (account.remote_id, account.name, account.deleted, account.tier) == (rid, name.strip(), deleted, tier)
     assert account.modified_at == stamp and account.domain == "acme.com"
     assert account.annual_revenue == Decimal(str(float(revenue)))
     assert account.extra == {"Rating": "Hot"}
@@ -121,5 +121,5 @@ def test_hubspot_contact_round_trips(cid: str, first: str, email: str, company: 
            "properties": {"firstname": first, "email": email, "jobtitle": title, "shoe_size": "44"}}
     contact = hs.contact(obj, company)
     assert (contact.remote_id, contact.email, contact.title, contact.account_id) == (cid, email, title, company)
-    assert contact.name is not None and first in contact.name
+    assert contact.name is not None and first.strip() in contact.name
     assert contact.extra.get("shoe_size") == "44" and not contact.deleted
