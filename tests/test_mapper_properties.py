@@ -120,6 +120,6 @@ def test_hubspot_contact_round_trips(cid: str, first: str, email: str, company: 
     obj = {"id": cid, "archived": False, "updatedAt": "2026-01-02T03:04:05.678Z",
            "properties": {"firstname": first, "email": email, "jobtitle": title, "shoe_size": "44"}}
     contact = hs.contact(obj, company)
-    assert (contact.remote_id, contact.email, contact.title, contact.account_id) == (cid, email, title, company)
+    assert (contact.remote_id, contact.email, contact.title, contact.account_id) == (cid, email, title.strip(), company)
     assert contact.name is not None and first.strip() in contact.name
     assert contact.extra.get("shoe_size") == "44" and not contact.deleted
