@@ -101,6 +101,7 @@ def test_killed_hubspot_sync_resumes_to_exactly_the_portal(tmp_path: Path) -> No
             assert {r.remote_id: r.deleted for r in rows} == truth, f"seed {SEED}: {kind}"
         runs = store.runs()
         assert runs[0]["status"] == "ok" and len(runs) == KILLS + 1
+        assert [r["status"] for r in runs[1:]] == ["interrupted"] * KILLS
 
 
 def big_export(folder: Path, copies: int) -> Path:

@@ -197,7 +197,13 @@ class Store:
             conn.execute(schema.sync_state.delete().where(schema.sync_state.c.source == source))
 
     def start_run(self, source: str, connector: str, full: bool) -> int:
+        """Open a run record. Earlier runs of ``source`` still marked running never
+        finished (the process was killed or the machine stopped): they become
+        ``interrupted``, since this run resumes from their last checkpoint."""
+        runs = schema.sync_runs
         with self.transaction() as conn:
+            conn.execute(runs.update().where(runs.c.source == source, runs.c.status == "running")
+                         .values(status="interrupted", error=INTERRUPTED))
             return int(conn.execute(schema.sync_runs.insert().values(
                 source=source, connector=connector, started_at=_now(), status="running",
                 full=full)).inserted_primary_key[0])
@@ -265,6 +271,10 @@ def _build(cls: type[model.Record], values: Any) -> model.Record:
     for key, value in values.items():
         object.__setattr__(record, key, value)
     return record
+
+
+INTERRUPTED = ("the run stopped before it finished (killed, or the machine stopped); "
+               "the next run resumed from its last committed batch")
 
 
 def _now() -> datetime:
