@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -22,7 +23,16 @@ from crmlink.core.errors import ConfigError, ExitCode
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
 from crmlink.core.report import markdown, table
 
-BUILTIN_FORMATS = {"table": table.render, "json": lambda doc: json.dumps(doc, indent=2, ensure_ascii=False),
+
+def render_json(document: dict[str, Any]) -> str:
+    """The audit document as JSON: indented when a person runs crmlink at a terminal,
+    compact otherwise (for a large portfolio it runs to hundreds of megabytes, and the
+    indenting encoder is several times slower than the compact one)."""
+    indent = 2 if sys.stdout.isatty() else None
+    return json.dumps(document, indent=indent, ensure_ascii=False)
+
+
+BUILTIN_FORMATS = {"table": table.render, "json": render_json,
                    "markdown": markdown.render,
                    # imported on use: only the HTML report needs Jinja2
                    "html": lambda doc: __import__("crmlink.core.report.html", fromlist=["render"]).render(doc)}
