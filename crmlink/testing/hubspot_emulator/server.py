@@ -69,7 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         engine = self.server.engine
-        started, arrived = time.monotonic(), engine.ctx.store.clock.time()
+        self._started = started = time.monotonic()
+        arrived = engine.ctx.store.clock.time()
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         raw = self._read_body()
@@ -79,7 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._serve(engine, parts.path, query, raw, entry)
         finally:
-            entry.duration = time.monotonic() - started
+            if not entry.status:  # no answer sent (dropped, timed out): _send did not time it
+                entry.duration = time.monotonic() - started
 
     def _serve(self, engine: Engine, path: str, query: dict[str, list[str]], raw: bytes,
                entry: LoggedRequest) -> None:
@@ -117,7 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply, entry: LoggedRequest, truncate: bool = False) -> None:
         payload, content_type = encode(reply.body)
-        entry.status = reply.status
+        # Status and duration are logged before the client can see the answer, so a test
+        # reading the log right after its call returns finds them filled in.
+        entry.status, entry.duration = reply.status, time.monotonic() - self._started
         self.send_response(reply.status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
