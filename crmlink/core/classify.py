@@ -8,6 +8,7 @@ substrings for Chinese and as whole words for English.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -91,8 +92,12 @@ def _matches(text: str, keyword: str) -> bool:
     return pattern.search(text) is not None
 
 
+@functools.lru_cache(maxsize=65536)
 def match(rules: tuple[tuple[str, tuple[str, ...]], ...], text: str | None) -> str | None:
-    """The canonical value of the first rule with a keyword found in ``text``."""
+    """The canonical value of the first rule with a keyword found in ``text``.
+
+    Cached: an export repeats the same few thousand titles across its contacts, and each
+    miss tries every keyword of every rule."""
     if not text:
         return None
     lowered = text.lower()
