@@ -97,3 +97,18 @@ def test_config_file_changes_thresholds(tmp_path: Path) -> None:
     config.write_text('[findings]\npersonalized_share = 0.99\n')
     doc = json.loads(invoke("audit", str(SAMPLE), "--as-of", AS_OF, "--format", "json", "--config", str(config)).output)
     assert not any(f["code"] == "PERSONALIZED_RELATIONSHIP" for a in doc["accounts"] for f in a["findings"])
+
+
+def test_named_source_from_config_option(tmp_path: Path) -> None:
+    """A named source is found in the file given by --config after its name, not only in
+    CRMLINK_CONFIG or ./crmlink.toml, and syncs under its own name."""
+    config = tmp_path / "sources.toml"
+    config.write_text(f'[sources.export]\nconnector = "csv"\npath = "{SAMPLE.as_posix()}"\n')
+    db = f"sqlite:///{tmp_path / 'named.db'}"
+    unknown = invoke("sync", "export", "--db", db, "-q")
+    assert unknown.exit_code == 2 and "export" in unknown.output
+    for flags in (["--config", str(config)], [f"--config={config}"]):
+        synced = invoke("sync", "export", "--db", db, "-q", *flags)
+        assert synced.exit_code == 0, synced.output
+    status = invoke("status", "--db", db, "--json")
+    assert [r["source"] for r in json.loads(status.output)] == ["export", "export"]

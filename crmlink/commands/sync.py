@@ -17,12 +17,19 @@ from crmlink.core.errors import ConfigError
 from crmlink.core.redact import RedactingFilter, Redactor
 from crmlink.core.sync import BATCH_SIZE, RetryPolicy, StreamCounts, SyncEngine, SyncResult
 
+RAW_ARGS = "crmlink.sync.args"
+
 
 class SyncGroup(click.Group):
     """Subcommands are the installed connectors and the config file's named sources."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(host_of(ctx).connectors())
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        ctx.meta[RAW_ARGS] = list(args)  # for a named source's --config, see _config_file_in
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         connectors = host_of(ctx).connectors()
@@ -76,8 +83,7 @@ def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | 
 
 
 def named_source_command(ctx: click.Context, name: str) -> click.Command | None:
-    config_file = os.environ.get("CRMLINK_CONFIG")
-    sources = config(config_file).get("sources", {})
+    sources = config(_config_file_in(ctx.meta.get(RAW_ARGS, []))).get("sources", {})
     if name not in sources:
         return None
     spec = dict(sources[name])
@@ -85,6 +91,20 @@ def named_source_command(ctx: click.Context, name: str) -> click.Command | None:
     if connector is None:
         raise ConfigError(f"source {name!r} in the config file needs connector = \"...\"")
     return connector_command(host_of(ctx).connector(connector), name, preset=spec)
+
+
+def _config_file_in(args: list[str]) -> str | None:
+    """The ``--config`` given after a named source (``crmlink sync prod --config x.toml``).
+
+    Click parses the subcommand's options only once the subcommand is known, and which
+    subcommand a named source is depends on that file, so it is read from the raw
+    arguments here; without one, ``CRMLINK_CONFIG`` or ./crmlink.toml as everywhere."""
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("CRMLINK_CONFIG")
 
 
 def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any], source: str,
