@@ -234,8 +234,10 @@ def _classify_status(status: int, exc: BaseException) -> CrmlinkError:
                               retry_after=retry_after, suggested_wait=guess)
     if status == 401:
         if "EXPIRED" in category:
-            return AuthError("the HubSpot OAuth token expired and could not be renewed; give "
-                             "--client-id, --client-secret and --refresh-token, or a private-app token")
+            return AuthError("the HubSpot token expired: if it is a private-app token it was "
+                             "rotated, so pass the current one (Settings > Integrations > Private "
+                             "Apps) with --access-token; for OAuth give --client-id, --client-secret "
+                             "and --refresh-token so crmlink renews it")
         return AuthError("the HubSpot token is invalid or expired; create a new private-app token "
                          "(Settings > Integrations > Private Apps) and pass it with --access-token "
                          "or HUBSPOT_ACCESS_TOKEN")
