@@ -9,6 +9,7 @@ raises :class:`ValueError` with the allowed values otherwise.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 TIERS = ("S", "A", "B", "C")
 SENIORITIES = (
@@ -86,7 +87,13 @@ def normalize(vocabulary: str, value: object) -> str | None:
     """
     if value is None:
         return None
-    text = str(value).strip()
+    return _normalize_text(vocabulary, str(value))
+
+
+@lru_cache(maxsize=4096)
+def _normalize_text(vocabulary: str, value: str) -> str | None:
+    """:func:`normalize` of a value's text; cached, since exports repeat a few spellings."""
+    text = value.strip()
     if not text or text.lower() == UNKNOWN:
         return None
     allowed = VOCABULARIES[vocabulary]
