@@ -9,6 +9,7 @@ data it covers.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -52,6 +53,7 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
+        self._compiled: dict[str, tuple[str, int, Any, list[Any]]] = {}
         try:
             self.engine = sa.create_engine(self.url)
         except (sa.exc.ArgumentError, ImportError) as exc:
@@ -118,15 +120,13 @@ class Store:
         if not records:
             return result
         table = schema.TABLES[records[0].entity]
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        rows: dict[tuple[str, str], model.Record] = {}
         for record in records:
             key = (record.source, record.remote_id)
             if key in rows:
                 result.duplicates.append(record.remote_id)
                 continue
-            row = {f: getattr(record, f) for f in record.__dataclass_fields__}
-            row["run_id"] = run_id
-            rows[key] = row
+            rows[key] = record
         for key, previous_run in self._existing(conn, table, list(rows)):
             if run_id is not None and previous_run == run_id:
                 result.duplicates.append(key[1])
@@ -135,12 +135,51 @@ class Store:
                 result.updated += 1
         result.created = len(rows) - result.updated
         if rows:
-            stmt = self._insert(table)
-            update_cols = {c.name: stmt.excluded[c.name] for c in table.columns
-                           if c.name not in ("pk", "source", "remote_id")}
-            stmt = stmt.on_conflict_do_update(index_elements=["source", "remote_id"], set_=update_cols)
-            conn.execute(stmt, list(rows.values()))
+            self._write(conn, table, list(rows.values()), run_id)
         return result
+
+    def _upsert_statement(self, table: sa.Table) -> Any:
+        stmt = self._insert(table)
+        update_cols = {c.name: stmt.excluded[c.name] for c in table.columns
+                       if c.name not in ("pk", "source", "remote_id")}
+        return stmt.on_conflict_do_update(index_elements=["source", "remote_id"], set_=update_cols)
+
+    def _write(self, conn: sa.Connection, table: sa.Table, records: list[model.Record],
+               run_id: int | None) -> None:
+        """Upsert the records' rows. On SQLite the statement is compiled once per table and
+        the rows go to the DB-API's ``executemany`` as tuples, with the columns' own bind
+        processors applied: the same SQL and values as SQLAlchemy's executemany, without
+        its per-row parameter handling."""
+        if conn.dialect.name != "sqlite":
+            fields = list(records[0].__dataclass_fields__)
+            conn.execute(self._upsert_statement(table), [
+                {**{f: getattr(record, f) for f in fields}, "run_id": run_id} for record in records])
+            return
+        sql, run_at, get, processors = self._compiled_upsert(conn, table)
+        params = []
+        for record in records:
+            row = list(get(record))
+            row.insert(run_at, run_id)
+            for index, process in processors:
+                row[index] = process(row[index])
+            params.append(tuple(row))
+        conn.exec_driver_sql(sql, params)
+
+    def _compiled_upsert(self, conn: sa.Connection, table: sa.Table) -> tuple[str, int, Any, list[Any]]:
+        """The SQLite upsert of ``table``: its SQL, the position of ``run_id`` in its
+        parameters, a getter of the record fields in parameter order, and the (position,
+        bind processor) of each column that has one."""
+        found = self._compiled.get(table.name)
+        if found is None:
+            keys = [c.name for c in table.columns if c.name != "pk"]
+            compiled = self._upsert_statement(table).compile(dialect=conn.dialect, column_keys=keys)
+            names = list(compiled.positiontup or ())
+            processors = [(index, process) for index, name in enumerate(names)
+                          if (process := table.c[name].type.bind_processor(conn.dialect)) is not None]
+            found = (compiled.string, names.index("run_id"),
+                     operator.attrgetter(*(n for n in names if n != "run_id")), processors)
+            self._compiled[table.name] = found
+        return found
 
     def _existing(self, conn: sa.Connection, table: sa.Table,
                   keys: list[tuple[str, str]]) -> list[tuple[tuple[str, str], int | None]]:
