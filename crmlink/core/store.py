@@ -243,7 +243,7 @@ class Store:
         with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.source == source, runs.c.status == "running")
                          .values(status="interrupted", error=INTERRUPTED))
-            return int(conn.execute(schema.sync_runs.insert().values(
+            return int(conn.execute(runs.insert().values(
                 source=source, connector=connector, started_at=_now(), status="running",
                 full=full)).inserted_primary_key[0])
 
