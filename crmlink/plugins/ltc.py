@@ -92,7 +92,9 @@ def map_stage(opp: Opportunity, stage: Stage | None, config: Mapping[str, Any]) 
 
 @hookimpl(trylast=True)
 def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any],
-              execution: Sequence[ExecutionRecord] = ()) -> str:
+              execution: Sequence[ExecutionRecord]) -> str:
+    # No default for ``execution``: pluggy does not pass hook arguments to parameters
+    # that have one (pluggy 1.6 made that strict), so a default would always win.
     return advance(map_stage(opportunity, stage, config)[0], opportunity, execution, config)
 
 
