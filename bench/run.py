@@ -68,7 +68,10 @@ def run_size(size: Size, out: Path, profile: bool) -> dict[str, Any]:
     """Import, read floor and audit at one size (the floor before and after the audit)."""
     folder = _data(size, out)
     db = _fresh_db(out / f"{size.name}.db")
-    prof = (lambda name: out / f"profile-{size.name}-{name}.txt") if profile else (lambda name: None)
+
+    def prof(name: str) -> Path | None:
+        return out / f"profile-{size.name}-{name}.txt" if profile else None
+
     imported = child("import", "--folder", str(folder), "--db", db, profile=prof("import"))
     floors = [child("floor", "--db", db)]
     audited = child("audit", "--db", db, "--output", str(out / f"audit-{size.name}.json"),

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from crmlink.core.errors import ConfigError, CrmlinkError
+from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord
 from crmlink.core.model import Record
 
 
@@ -39,23 +39,33 @@ class Setting:
 class Stream:
     """One kind of record from a source, read in order.
 
-    ``records(state)`` yields canonical records. A record that cannot be mapped is
-    yielded as its :class:`~crmlink.InvalidRecord` (not raised), so the host can skip it
-    under ``--on-error skip`` and the stream goes on. ``state`` is what :meth:`next_state`
+    ``records(state)`` yields canonical records. ``state`` is what :meth:`next_state`
     returned at the end of the previous successful run (``None`` on the first run or
     with ``--full``). When ``is_sorted`` is true the records come in non-decreasing
     ``modified_at`` order and the host checkpoints after every batch, so an interrupted
     run resumes where it stopped.
+
+    ``name`` and ``entity`` are usually class attributes; a stream class that serves
+    several files or object types sets them per instance in ``__init__``.
     """
 
-    name: ClassVar[str] = ""
-    entity: ClassVar[type[Record]] = Record
+    name: str = ""
+    entity: type[Record] = Record
     is_sorted: ClassVar[bool] = False
     #: True when every run yields the whole data set (a file export): rows of this
     #: stream's entity that a completed run did not yield are then marked deleted.
     snapshot: ClassVar[bool] = False
 
-    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
+        """The stream's records, changed since ``state`` (everything when it is ``None``).
+
+        A record that cannot be mapped is *yielded* as its :class:`~crmlink.InvalidRecord`
+        (catch the exception the model's constructor raised and yield it): the host fails
+        the run on it, or under ``--on-error skip`` counts it as skipped and reads on.
+        *Raise* ``InvalidRecord`` only when the rest of the stream cannot be read (an
+        unreadable file): the run fails, or under ``--on-error skip`` the stream ends
+        there and, being incomplete, marks nothing deleted and saves no final state.
+        """
         raise NotImplementedError
 
     def checkpoint(self, last: Record, state: Mapping[str, Any] | None) -> dict[str, Any]:

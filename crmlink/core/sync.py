@@ -17,7 +17,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,7 +113,7 @@ class RetryPolicy:
 
     def wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        exponential = self.initial * 2 ** (state.attempt_number - 1)
+        exponential = self.initial * 2.0 ** (state.attempt_number - 1)
         backoff = min(self.maximum, exponential + random.uniform(0, self.initial))
         suggested = getattr(exc, "suggested_wait", None)
         if suggested:
@@ -126,7 +126,8 @@ class RetryPolicy:
         if state.attempt_number >= self.attempts:
             return True
         upcoming = float(getattr(state, "upcoming_sleep", 0.0) or 0.0)
-        return state.seconds_since_start + upcoming > self.total
+        elapsed = state.seconds_since_start or 0.0  # None only before the first outcome
+        return elapsed + upcoming > self.total
 
 
 Progress = Callable[[str, StreamCounts], None]
@@ -212,6 +213,7 @@ class SyncEngine:
         state = self.store.get_state(self.source, stream.name)  # --full cleared it at the start
         counts = result.streams.setdefault(stream.name, StreamCounts(stream.entity.entity))
         last: model.Record | None = None
+        batch: list[model.Record]
         for batch in model.chunked(self._records(stream, state, counts, result), self.batch_size):
             with self._txn(conn) as tx:
                 self._write(tx, batch, counts, stream, result)
@@ -237,7 +239,7 @@ class SyncEngine:
                 self.store.set_state(tx, self.source, stream.name, final)
         self.progress(stream.name, counts)
 
-    def _txn(self, conn: sa.Connection | None) -> Any:
+    def _txn(self, conn: sa.Connection | None) -> AbstractContextManager[sa.Connection]:
         if conn is not None:
             return nullcontext(conn)
         return self.store.transaction()

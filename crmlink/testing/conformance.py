@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import pytest
 
 from crmlink.core.connector import Connector, Setting, Stream
-from crmlink.core.errors import CrmlinkError
+from crmlink.core.errors import CrmlinkError, InvalidRecord
 from crmlink.core.model import Record, parse_datetime
 
 #: A setting whose name contains one of these must be declared ``secret=True``.
@@ -68,6 +68,8 @@ class StreamRun:
     is_sorted: bool
     state_in: Mapping[str, Any] | None
     records: list[Record] = field(default_factory=list)
+    #: records the stream yielded as :class:`~crmlink.InvalidRecord` (a fixture should have none)
+    invalid: list[InvalidRecord] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     state_out: dict[str, Any] | None = None
     truncated: bool = False
@@ -80,6 +82,9 @@ def read_stream(stream: Stream, state: Mapping[str, Any] | None, max_records: in
     iterator = iter(stream.records(state))
     try:
         for record in iterator:
+            if isinstance(record, InvalidRecord):
+                run.invalid.append(record)
+                continue
             run.records.append(record)
             if stream.is_sorted:
                 run.checkpoints.append(stream.checkpoint(record, state))
@@ -256,6 +261,9 @@ class ConnectorContract:
 
     def test_records_are_canonical(self, first_run: dict[str, StreamRun]) -> None:
         for name, run in first_run.items():
+            assert not run.invalid, (
+                f"stream {name!r} yielded {len(run.invalid)} invalid record(s), the first: "
+                f"{run.invalid[0]}; fix the fixture or the mapping")
             for record in run.records:
                 assert isinstance(record, run.entity), (
                     f"stream {name!r} yielded {type(record).__name__} {getattr(record, 'remote_id', '?')!r}; "

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TextIO
 
 END = datetime(2026, 11, 20, 18, 0, tzinfo=timezone.utc)
 YEARS = 2
@@ -134,20 +135,21 @@ class Writer:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self.files: dict[str, tuple[object, csv.writer]] = {}
+        #: file name -> (open file, its CSV writer's ``writerow``)
+        self.files: dict[str, tuple[TextIO, Callable[[Iterable[object]], object]]] = {}
 
     def open(self, name: str, header: list[str]) -> None:
         handle = open(self.folder / f"{name}.csv", "w", encoding="utf-8", newline="")
         writer = csv.writer(handle)
         writer.writerow(header)
-        self.files[name] = (handle, writer)
+        self.files[name] = (handle, writer.writerow)
 
     def row(self, name: str, values: list[object]) -> None:
-        self.files[name][1].writerow(["" if v is None else v for v in values])
+        self.files[name][1](["" if v is None else v for v in values])
 
     def close(self) -> None:
         for handle, _ in self.files.values():
-            handle.close()  # type: ignore[attr-defined]
+            handle.close()
 
 
 def _iso(moment: datetime) -> str:

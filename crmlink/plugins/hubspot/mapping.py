@@ -257,7 +257,7 @@ def interaction(obj: Mapping[str, Any], kind: str, links: Mapping[str, list[str]
         direction = _CALL_DIRECTION.get(str(p.get("hs_call_direction") or "").upper())
     subject = (p.get("hs_call_title") or p.get("hs_meeting_title") or p.get("hs_email_subject")
                or p.get("hs_task_subject"))
-    owners = [p["hubspot_owner_id"]] if p.get("hubspot_owner_id") else []
+    owners = (str(p["hubspot_owner_id"]),) if p.get("hubspot_owner_id") else ()
     companies, deals = links.get("companies") or [], links.get("deals") or []
     try:
         return Interaction(
@@ -265,7 +265,7 @@ def interaction(obj: Mapping[str, Any], kind: str, links: Mapping[str, list[str]
             occurred_at=p.get("hs_timestamp") or p.get("hs_createdate") or obj.get("createdAt"),
             subject=subject, account_id=companies[0] if companies else None,
             opportunity_id=deals[0] if deals else None, user_ids=owners,
-            contact_ids=links.get("contacts") or [],
+            contact_ids=tuple(links.get("contacts") or ()),
             duration_minutes=_ms_to_minutes(p.get("hs_call_duration")) if kind == "calls" else None,
             modified_at=p.get("hs_lastmodifieddate") or obj.get("updatedAt"),
             deleted=bool(obj.get("archived")), extra=_extra(p, kind),

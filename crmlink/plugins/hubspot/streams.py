@@ -75,7 +75,8 @@ class Session:
 
 def split_for_url(props: list[str], budget: int = MAX_URL - 300) -> tuple[list[str], list[str]]:
     """Properties that fit in a GET URL (``&properties=x`` each), and the rest."""
-    used, fits = 0, []
+    used = 0
+    fits: list[str] = []
     for index, name in enumerate(props):
         used += len("&properties=") + len(quote(name))
         if used > budget:

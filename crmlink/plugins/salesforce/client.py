@@ -146,8 +146,11 @@ class Client:
             yield int(result.get("totalSize") or 0), result["records"]
             if result.get("done", True):
                 return
-            url = result["nextRecordsUrl"]
-            result = self.call(lambda sf, url=url: sf.query_more(url, identifier_is_url=True, headers=headers))
+            result = self._query_more(result["nextRecordsUrl"], headers)
+
+    def _query_more(self, url: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        """The query result page at ``nextRecordsUrl``."""
+        return self.call(lambda sf: sf.query_more(url, identifier_is_url=True, headers=headers))
 
     def bulk_rows(self, obj: str, soql: str, include_deleted: bool = True) -> Iterator[dict[str, Any]]:
         """Rows of a Bulk API 2.0 query job, as dicts of strings (empty -> None)."""

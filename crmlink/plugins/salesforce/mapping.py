@@ -96,7 +96,7 @@ def user(row: Row, config: Config) -> Record:
     if row.get("Department"):
         raw["department"] = row["Department"]
     return User(**base, raw=raw, name=row.get("Name"), email=row.get("Email"), title=row.get("Title"),
-                team_role=team_role, active=row.get("IsActive"))
+                team_role=team_role, active=row.get("IsActive", True))
 
 
 def account(row: Row, config: Config) -> Record:
@@ -149,7 +149,7 @@ def interaction(row: Row, config: Config, contact_ids: tuple[str, ...] = ()) -> 
         native = native or row.get("TaskSubtype") or "Task"
         occurred = row.get("ActivityDate") or row.get("CompletedDateTime") or row.get("CreatedDate")
         seconds = row.get("CallDurationInSeconds")
-        duration = None if seconds in (None, "") else float(seconds) / 60.0
+        duration = None if seconds is None or seconds == "" else float(seconds) / 60.0
     kind = KINDS.get(str(native).strip().lower(), "task")
     raw["kind"] = native
     direction = {"inbound": "inbound", "outbound": "outbound", "internal": "internal"}.get(
@@ -184,7 +184,7 @@ def opportunity_contact(row: Row, config: Config) -> Record:
     return OpportunityContact(**base, raw=raw, opportunity_id=row.get("OpportunityId"),
                               contact_id=row.get("ContactId"),
                               role=classify_title(None, role=role).buying_role if role else None,
-                              is_primary=row.get("IsPrimary"))
+                              is_primary=row.get("IsPrimary", False))
 
 
 def stage_change(row: Row, config: Config) -> Record:

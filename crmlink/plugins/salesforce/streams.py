@@ -91,14 +91,14 @@ class ObjectStream(Stream):
                 return
             yield page
 
-    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         mapper = MAPPERS[self.obj]
         for page in self.rows(state):
             for row in page:
                 try:
                     yield mapper(row, self.config)
                 except InvalidRecord as exc:
-                    yield exc  # type: ignore[misc]
+                    yield exc
 
     def remote_ids(self) -> list[str] | None:
         """With --reconcile: every live Id (``queryAll ... WHERE IsDeleted = false``, so
@@ -118,7 +118,7 @@ class OptionalStream(ObjectStream):
     """An object not every org has (Orders must be enabled in Setup; Contracts can be
     hidden from the user): skipped, not fatal, when describe does not know it."""
 
-    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         if self.client.has_object(self.obj):
             yield from super().records(state)
 
@@ -133,7 +133,7 @@ class ActivityStream(ObjectStream):
     parent_field: ClassVar[str] = ""
     _relations_available = True
 
-    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record]:
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         mapper = MAPPERS[self.obj]
         for page in self.rows(state):
             related = self._relations([str(r["Id"]) for r in page if not _is_deleted(r)])
@@ -141,7 +141,7 @@ class ActivityStream(ObjectStream):
                 try:
                     yield mapper(row, self.config, tuple(related.get(str(row["Id"]), ())))
                 except InvalidRecord as exc:
-                    yield exc  # type: ignore[misc]
+                    yield exc
 
     def _relations(self, ids: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}

@@ -24,7 +24,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.engine = engine
         super().__init__(address, _Handler)
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket],
+                     client_address: tuple[str, int]) -> None:
         """A client that went away (killed, timed out) is normal here; anything else is not."""
         import sys
 

@@ -233,7 +233,7 @@ def collections(ctx: Ctx) -> Response:
 def _check_item(ctx: Ctx, item: dict[str, Any]) -> tuple[str, ApiError | None]:
     store = ctx.emu.store
     rid = item.get("id") or item.get("Id")
-    obj = (item.get("attributes") or {}).get("type") or (store.object_of_id(rid) if rid else "")
+    obj = (item.get("attributes") or {}).get("type") or (store.object_of_id(rid) if rid else None) or ""
     try:
         if not obj or not store.has_object(obj):
             raise ApiError(400, "INVALID_TYPE", "Must send a concrete entity type.")

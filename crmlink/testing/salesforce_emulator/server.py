@@ -108,6 +108,9 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60
     server: EmulatorHTTPServer
+    #: BaseHTTPRequestHandler's own buffer of header lines (send_header creates it);
+    #: :meth:`send` appends the body to it so headers and body go out in one write.
+    _headers_buffer: list[bytes]
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return

@@ -171,20 +171,21 @@ class Parser:
             if tok.kind != "number" or not tok.text.isdigit():
                 raise malformed(self.text, tok.pos, f"unexpected token: '{tok.text}'")
             query.limit = int(tok.text)
-        tok = self.peek()
-        if tok is not None:
-            raise malformed(self.text, tok.pos, f"unexpected token: '{tok.text}'"
-                            if tok.upper not in UNSUPPORTED
-                            else f"{tok.upper} is not supported by the crmlink emulator")
+        rest = self.peek()
+        if rest is not None:
+            raise malformed(self.text, rest.pos, f"unexpected token: '{rest.text}'"
+                            if rest.upper not in UNSUPPORTED
+                            else f"{rest.upper} is not supported by the crmlink emulator")
         return query
 
     def select_list(self) -> tuple[list[FieldRef], bool]:
-        if self.at("COUNT") and self.peek(1) and self.peek(1).text == "(":  # type: ignore[union-attr]
+        following = self.peek(1)
+        if self.at("COUNT") and following is not None and following.text == "(":
             self.take(), self.take()
             self.expect(")")
             return [], True
         fields = [self.field_ref()]
-        while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+        while self.at(","):
             self.take()
             fields.append(self.field_ref())
         return fields, False
@@ -201,7 +202,7 @@ class Parser:
 
     def order_list(self) -> list[OrderItem]:
         items = [self.order_item()]
-        while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+        while self.at(","):
             self.take()
             items.append(self.order_item())
         return items
@@ -260,10 +261,10 @@ class Parser:
     def literal_list(self) -> list[Literal]:
         self.expect("(")
         if self.at("SELECT"):
-            raise malformed(self.text, self.peek().pos,  # type: ignore[union-attr]
+            raise malformed(self.text, self.expect("SELECT").pos,
                             "semi-join subqueries are not supported by the crmlink emulator")
         values = [self.literal()]
-        while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+        while self.at(","):
             self.take()
             values.append(self.literal())
         self.expect(")")

@@ -118,7 +118,7 @@ class Store:
 
     def is_hidden(self, obj: str, field: str, username: str | None) -> bool:
         who = self.hidden.get((obj.lower(), field.lower()))
-        return bool(who) and (None in who or username in who)
+        return who is not None and (None in who or username in who)
 
     # ---- ids ----------------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
@@ -137,7 +137,10 @@ class Store:
         if not rid:
             return None
         rows = self.data.get(self.obj(obj).name, {})
-        return rows.get(rid) or (rows.get(_full_id(rows, rid)) if len(rid) == 15 else None)
+        if rid in rows or len(rid) != 15:
+            return rows.get(rid)
+        full = _full_id(rows, rid)
+        return rows[full] if full is not None else None
 
     def find(self, rid: str | None) -> tuple[str, dict[str, Any]] | None:
         if not rid:
