@@ -244,7 +244,7 @@ class SyncEngine:
             return nullcontext(conn)
         return self.store.transaction()
 
-    def _records(self, stream: Stream, state: Any, counts: StreamCounts,
+    def _records(self, stream: Stream, state: Mapping[str, Any] | None, counts: StreamCounts,
                  result: SyncResult) -> Iterator[model.Record]:
         iterator = iter(stream.records(state))
         while True:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 from crmlink import (
     Account,
@@ -79,6 +79,15 @@ _NOT_CSV = ((b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\xff\xd
 _RECENT = 10_000
 
 
+class _Reader(Protocol):
+    """What ``csv.reader`` returns: rows, and the number of the last line read."""
+
+    def __next__(self) -> list[str]: ...
+
+    @property
+    def line_num(self) -> int: ...
+
+
 class CsvStream(Stream):
     """One file of the folder; an export is complete, so rows it lacks were deleted."""
 
@@ -118,10 +127,10 @@ class CsvStream(Stream):
                 raise self._error(None, column, line, header,
                                   f"refers to {target} id {value!r}, which is not in {target}.csv")
 
-    def _open(self) -> Any:
+    def _open(self) -> BinaryIO:
         return open(self.path, "rb")
 
-    def _lines(self, handle: Any) -> Iterator[str]:
+    def _lines(self, handle: Iterable[bytes]) -> Iterator[str]:
         """Decode line by line, so an encoding error is located exactly."""
         for number, data in enumerate(handle, start=1):
             if number == 1 and data.startswith(b"\xef\xbb\xbf"):
@@ -156,7 +165,7 @@ class CsvStream(Stream):
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
 
-    def _rows(self, reader: Any) -> Iterator[list[str]]:
+    def _rows(self, reader: _Reader) -> Iterator[list[str]]:
         while True:
             try:
                 row = next(reader)
@@ -169,7 +178,7 @@ class CsvStream(Stream):
             if row and any(cell.strip() for cell in row):
                 yield row
 
-    def _header(self, reader: Any) -> list[str]:
+    def _header(self, reader: _Reader) -> list[str]:
         try:
             header = next(self._rows(reader))
         except StopIteration:
@@ -283,7 +292,7 @@ class CsvConnector(Connector):
 
 
 @hookimpl
-def register_connectors(register: Any) -> None:
+def register_connectors(register: Callable[[type[Connector]], None]) -> None:
     register(CsvConnector)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,7 +63,7 @@ class SalesforceConnector(Connector):
         Setting("page_size", "Records per query page (200-2000).", default=2000, type=int),
     )
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
         self.run_start = datetime.now(timezone.utc).replace(microsecond=0)
         self._client: Client | None = None
@@ -157,5 +157,5 @@ def _classify_status(exc: SalesforceError) -> CrmlinkError:
 
 
 @hookimpl
-def register_connectors(register: Any) -> None:
+def register_connectors(register: Callable[[type[Connector]], None]) -> None:
     register(SalesforceConnector)
