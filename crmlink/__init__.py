@@ -12,6 +12,7 @@ from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
 from crmlink.core.connector import Connector, Setting, Stream
+from crmlink.core.document import Departure
 from crmlink.core.errors import (
     AuthError,
     BudgetExhausted,
@@ -23,7 +24,7 @@ from crmlink.core.errors import (
     RetriableError,
     SkippableRecordError,
 )
-from crmlink.core.findings import SEVERITIES, Finding, Score
+from crmlink.core.findings import SEVERITIES, Finding, Score, ScoreDefinition
 from crmlink.core.hookspecs import hookimpl
 from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, WON_STAGES, phase_of
 from crmlink.core.model import (
@@ -52,6 +53,7 @@ __all__ = [
     "AccountView", "ContactStat", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
+    "ScoreDefinition", "Departure",
     "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",
     "FatalError", "BudgetExhausted", "InvalidRecord", "SkippableRecordError",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import click
 
@@ -19,30 +20,52 @@ from crmlink.commands.common import (
 )
 from crmlink.commands.sync import run_sync
 from crmlink.core.analysis.audit import Audit
+from crmlink.core.document import AuditDocument, audit_schema
 from crmlink.core.errors import ConfigError, ExitCode
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
 from crmlink.core.report import markdown, table
 
 
-def render_json(document: dict[str, Any]) -> str:
+class Format(NamedTuple):
+    """An output format: a function of the typed audit document, and whether it draws
+    the monthly health history (which costs one more fold, so only those formats get it)."""
+
+    render: Callable[[AuditDocument], str]
+    history: bool = False
+
+
+def render_json(document: AuditDocument) -> str:
     """The audit document as JSON: indented when a person runs crmlink at a terminal,
     compact otherwise (for a large portfolio it runs to hundreds of megabytes, and the
     indenting encoder is several times slower than the compact one)."""
-    indent = 2 if sys.stdout.isatty() else None
-    return json.dumps(document, indent=indent, ensure_ascii=False)
+    return document.dumps(indent=2 if sys.stdout.isatty() else None)
 
 
-BUILTIN_FORMATS = {"table": table.render, "json": render_json,
-                   "markdown": markdown.render,
-                   # imported on use: only the HTML report needs Jinja2
-                   "html": lambda doc: __import__("crmlink.core.report.html", fromlist=["render"]).render(doc)}
+def render_html(document: AuditDocument) -> str:
+    from crmlink.core.report import html  # imported on use: only the HTML report needs Jinja2
 
-#: Formats that do not show the monthly health history (a plugin's format may, so it gets it).
-WITHOUT_HISTORY = frozenset({"table", "json", "markdown"})
+    return html.render(document)
 
 
-def formats(ctx: click.Context) -> dict[str, Any]:
-    return {**BUILTIN_FORMATS, **host_of(ctx).report_formats()}
+BUILTIN_FORMATS = {"table": Format(table.render), "json": Format(render_json),
+                   "markdown": Format(markdown.render), "html": Format(render_html, history=True)}
+
+
+def plugin_format(render: Callable[[dict[str, Any]], str]) -> Format:
+    """A plugin's format: ``render`` receives the document's JSON data, with each
+    account's ``health_history`` (the ``register_report_formats`` contract)."""
+    return Format(lambda document: render(document.to_json()), history=True)
+
+
+def formats(ctx: click.Context) -> dict[str, Format]:
+    offered = host_of(ctx).report_formats()
+    return {**BUILTIN_FORMATS, **{name: plugin_format(render) for name, render in offered.items()}}
+
+
+def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(json.dumps(audit_schema(), indent=2, ensure_ascii=False))
+        ctx.exit()
 
 
 @click.command("audit")
@@ -55,6 +78,8 @@ def formats(ctx: click.Context) -> dict[str, Any]:
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), metavar="SEVERITY",
               help="Exit 1 if a finding at or above this severity exists (for CI).")
+@click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
+              help="Print the JSON Schema of the audit document (--format json) and exit.")
 @config_option
 @click.pass_context
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
@@ -69,10 +94,11 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     Examples:
       crmlink audit examples/sample --as-of 2026-11-20
       crmlink audit --db postgresql://crm@db/crmlink --format json --fail-on high
+      crmlink audit --schema > audit-schema.json
     """
-    renderers = formats(ctx)
-    if fmt not in renderers:
-        raise ConfigError(f"unknown format {fmt!r}; choose one of: {', '.join(sorted(renderers))}")
+    choices = formats(ctx)
+    if fmt not in choices:
+        raise ConfigError(f"unknown format {fmt!r}; choose one of: {', '.join(sorted(choices))}")
     settings = config(config_file)
     if path is not None:
         source = source or "csv"
@@ -80,12 +106,13 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     store = open_store(db_url)
     if source is not None and source not in store.sources():
         raise ConfigError(f"the store has no source named {source!r}; it has: {', '.join(store.sources()) or 'none (run crmlink sync first)'}")
-    document = Audit(store, host_of(ctx), settings, as_of).run(source, history=fmt not in WITHOUT_HISTORY)
-    write_output(renderers[fmt](document), output)
+    chosen = choices[fmt]
+    document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
+    write_output(chosen.render(document), output)
     if fail_on and _worst(document) >= SEVERITY_RANK[fail_on]:
         ctx.exit(int(ExitCode.FINDINGS))
 
 
-def _worst(document: dict[str, Any]) -> int:
-    counts = document["summary"]["findings_by_severity"]
+def _worst(document: AuditDocument) -> int:
+    counts = document.summary.findings_by_severity
     return max((SEVERITY_RANK[s] for s, n in counts.items() if n), default=-1)

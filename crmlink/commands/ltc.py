@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import click
@@ -21,8 +20,10 @@ from crmlink.commands.common import (
 )
 from crmlink.commands.ltc_render import render_markdown, render_table
 from crmlink.core.analysis.audit import Audit, as_of_timestamp
+from crmlink.core.document import OpportunityEntry
 from crmlink.core.errors import ConfigError
-from crmlink.core.ltc import LTC_PHASES, LTC_STAGES, is_lead_contact, lead_outcome
+from crmlink.core.ltc import LTC_PHASES, is_lead_contact, lead_outcome
+from crmlink.core.report.funnel import ltc_funnel
 from crmlink.core.store import Store
 
 DAY = 86400.0
@@ -55,33 +56,30 @@ def _lead_row(record: Any, status: Any, converted: str | None, ltc: Mapping[str,
     }
 
 
-def funnel(opportunities: Sequence[dict[str, Any]], leads: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def funnel(opportunities: Sequence[OpportunityEntry], leads: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Count and amount per LTC stage (open leads in ``lead``), deals per phase, lead
     outcomes, and conversion between phases."""
-    stages: dict[str, dict[str, Any]] = {s: {"count": 0, "amount": Decimal(0)} for s in LTC_STAGES}
-    for opp in opportunities:
-        bucket = stages[opp["ltc_stage"]]
-        bucket["count"] += 1
-        bucket["amount"] += Decimal(opp["amount"] or 0)
     outcomes = {"open": 0, "converted": 0, "disqualified": 0}
     for lead in leads:
         outcomes[lead["outcome"]] += 1
-    stages["lead"]["count"] += outcomes["open"]
+    stages = ltc_funnel(opportunities, open_leads=outcomes["open"])
     phases: dict[str, int] = defaultdict(int)
-    for stage, bucket in stages.items():
-        if LTC_PHASES[stage]:
-            phases[LTC_PHASES[stage]] += bucket["count"]
+    for row in stages:
+        phase = LTC_PHASES.get(row.stage)
+        if phase:
+            phases[phase] += row.count
+    counts = {row.stage: row.count for row in stages}
     won = phases["manage_contract_execution"]
-    lost = stages["lost"]["count"]
+    lost = counts["lost"]
     reached_opportunity = phases["manage_opportunity"] + won + lost
     return {
-        "stages": {s: {"count": b["count"], "amount": str(b["amount"])} for s, b in stages.items()},
+        "stages": {row.stage: {"count": row.count, "amount": str(row.amount)} for row in stages},
         "phases": dict(phases),
         "leads": {"total": len(leads), **outcomes},
         "conversion": {"lead_to_opportunity": _ratio(outcomes["converted"], len(leads)),
                        "opportunity_to_contract": _ratio(won, reached_opportunity),
                        "win_rate_closed": _ratio(won, won + lost)},
-        "unmapped": [o["remote_id"] for o in opportunities if o["ltc_stage"] == "unmapped"],
+        "unmapped": [o.remote_id for o in opportunities if o.ltc_stage == "unmapped"],
     }
 
 
@@ -110,12 +108,12 @@ def command(ctx: click.Context, db_url: str | None, source: str | None, as_of: A
     if source is not None and source not in store.sources():
         raise ConfigError(f"the store has no source named {source!r}; `crmlink status` lists the sources")
     settings = config(config_file)
-    document = Audit(store, host_of(ctx), settings, as_of).run(source)
-    opps = document["opportunities"]
+    document = Audit(store, host_of(ctx), settings, as_of).document(source)
     leads = lead_rows(store, [source] if source else store.sources(), settings["ltc"], as_of_timestamp(as_of))
-    summary = funnel(opps, leads)
+    summary = funnel(document.opportunities, leads)
+    opps = [o.to_json() for o in document.opportunities]
     if fmt == "json":
-        text = json.dumps({"as_of": document["as_of"], "opportunities": opps, "leads": leads, "funnel": summary},
+        text = json.dumps({"as_of": document.as_of, "opportunities": opps, "leads": leads, "funnel": summary},
                           indent=2, ensure_ascii=False)
     elif fmt == "markdown":
         text = render_markdown(opps, leads, summary)

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
     from crmlink.core.classify import Classification
     from crmlink.core.connector import Connector
-    from crmlink.core.findings import Finding, Score
+    from crmlink.core.document import Departure
+    from crmlink.core.findings import Finding, Score, ScoreDefinition
     from crmlink.core.model import Contact, ExecutionRecord, Interaction, Opportunity, Stage
 
 PROJECT = "crmlink"
@@ -83,6 +84,28 @@ def score_account(view: AccountView) -> list[Score] | None:
 
 
 @hookspec
+def score_definitions() -> list[ScoreDefinition] | None:
+    """Declare the scores your ``score_account`` returns: label, description, where
+    reports headline them, and which one is the account's overall health.
+
+    Called once per audit. Definitions from all plugins are merged by name; the
+    later-registered plugin wins a clash, and of several ``overall`` scores the
+    later-registered plugin's. Scores nobody declares stay in the JSON only.
+    """
+
+
+@hookspec(firstresult=True)
+def simulate_departure(view: AccountView, user_id: str) -> Departure | None:
+    """What the account would lose if ``user_id`` (one of our people) left: the overall
+    score before and after, and the decision makers left with no relationship.
+
+    Called once per account, for its top holder, after ``score_account``.
+    ``view.without_user(user_id)`` is the account as if the user had never been there.
+    First result wins; return ``None`` to let the next plugin decide.
+    """
+
+
+@hookspec
 def account_findings(view: AccountView) -> list[Finding] | None:
     """Return findings about one account. Called after every ``score_account``, so
     ``view.scores`` holds all scores. Results from all plugins are concatenated."""
@@ -102,7 +125,9 @@ def portfolio_findings(view: PortfolioView) -> list[Finding] | None:
 @hookspec
 def register_report_formats(register: Callable[[str, Callable[..., str]], None]) -> None:
     """Offer audit output formats: ``register("csv", render)`` where
-    ``render(audit: dict) -> str`` receives the audit JSON document."""
+    ``render(audit: dict) -> str`` receives the audit document as JSON data (the
+    ``to_json()`` of :class:`~crmlink.core.document.AuditDocument`, with each account's
+    ``health_history``), exactly what ``--format json`` prints; docs/audit.md describes it."""
 
 
 @hookspec

@@ -18,10 +18,11 @@ import importlib
 import importlib.metadata as md
 import os
 import traceback
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 import pluggy
@@ -29,8 +30,17 @@ import pluggy
 from crmlink.core import hookspecs
 from crmlink.core.connector import Connector
 from crmlink.core.errors import PluginError
+from crmlink.core.findings import Finding, Score, ScoreDefinition
+from crmlink.core.model import Interaction
+
+if TYPE_CHECKING:  # pragma: no cover
+    from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
+    from crmlink.core.classify import Classification
+    from crmlink.core.document import Departure
+    from crmlink.core.model import Contact, ExecutionRecord, Opportunity, Stage
 
 ENTRY_POINT_GROUP = "crmlink"
+_PROBE_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 #: (plugin name, module) of the plugins that ship with crmlink.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
@@ -69,8 +79,8 @@ def _env_list(name: str) -> list[str] | None:
 
 
 class PluginHost:
-    """A typed facade over a pluggy ``PluginManager``; core code calls these methods,
-    never ``pm.hook`` directly."""
+    """A typed facade over a pluggy ``PluginManager``: one method per hook, which core
+    code calls instead of ``pm.hook`` (findings and scores come back merged)."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
@@ -181,20 +191,80 @@ class PluginHost:
             ) from None
 
     def report_formats(self) -> dict[str, Callable[..., str]]:
+        """Output formats offered by plugins, by name (``register_report_formats``)."""
         formats: dict[str, Callable[..., str]] = {}
         self.pm.hook.register_report_formats(register=formats.__setitem__)
         return formats
 
     def add_commands(self, cli: click.Group) -> None:
+        """Let plugins add commands to ``cli`` (``register_commands``)."""
         self.pm.hook.register_commands(cli=cli)
 
-    @property
-    def hook(self) -> Any:
-        return self.pm.hook
+    def classify_contact(self, contact: Contact) -> Classification | None:
+        """The first plugin's classification of ``contact``, or ``None``."""
+        return cast("Classification | None", self.pm.hook.classify_contact(contact=contact))
+
+    def classify_interaction(self, interaction: Interaction) -> str | None:
+        """Which of the five methods ``interaction`` is, by the first plugin that knows."""
+        return cast("str | None", self.pm.hook.classify_interaction(interaction=interaction))
+
+    def interaction_method(self, kind: str, subject: str | None, campaign: str | None) -> str | None:
+        """:meth:`classify_interaction` for an interaction known by its kind, subject and
+        campaign alone (what the analysis reads of each row)."""
+        probe = Interaction(remote_id="probe", kind=kind, occurred_at=_PROBE_TIME, subject=subject,
+                            campaign=campaign)
+        return self.classify_interaction(probe)
+
+    def ltc_stage(self, opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any],
+                  execution: Sequence[ExecutionRecord]) -> str | None:
+        """The first plugin's LTC stage for a deal, or ``None`` when none maps it."""
+        return cast("str | None", self.pm.hook.ltc_stage(opportunity=opportunity, stage=stage,
+                                                         config=config, execution=execution))
+
+    def score_account(self, view: AccountView) -> dict[str, Score]:
+        """Every plugin's scores of one account by name; the later-registered plugin wins a clash."""
+        merged: dict[str, Score] = {}
+        for result in reversed(self.pm.hook.score_account(view=view)):  # pluggy answers last-registered first
+            for score in result or ():
+                merged[score.name] = score
+        return merged
+
+    def score_definitions(self) -> tuple[ScoreDefinition, ...]:
+        """Every declared score, merged by name, in headline order (then by name; scores
+        without a headline place last). The later-registered plugin wins a clash, and only
+        the latest declared ``overall`` score stays overall."""
+        merged: dict[str, ScoreDefinition] = {}
+        for result in reversed(self.pm.hook.score_definitions()):  # earliest-registered first
+            for definition in result or ():
+                merged.pop(definition.name, None)
+                merged[definition.name] = definition  # re-inserted: dict order is declaration order
+        overall = next((d.name for d in reversed(merged.values()) if d.overall), None)
+        definitions = [replace(d, overall=d.name == overall) for d in merged.values()]
+        return tuple(sorted(definitions, key=lambda d: (d.headline is None, d.headline or 0, d.name)))
+
+    def simulate_departure(self, view: AccountView, user_id: str) -> Departure | None:
+        """The first plugin's departure simulation for ``user_id`` at this account."""
+        return cast("Departure | None", self.pm.hook.simulate_departure(view=view, user_id=user_id))
+
+    def account_findings(self, view: AccountView) -> list[Finding]:
+        """Every plugin's findings about one account."""
+        return _flat(self.pm.hook.account_findings(view=view))
+
+    def opportunity_findings(self, view: OpportunityView) -> list[Finding]:
+        """Every plugin's findings about one deal."""
+        return _flat(self.pm.hook.opportunity_findings(view=view))
+
+    def portfolio_findings(self, view: PortfolioView) -> list[Finding]:
+        """Every plugin's findings about the whole portfolio."""
+        return _flat(self.pm.hook.portfolio_findings(view=view))
 
     def plugins(self) -> list[PluginInfo]:
         self.connectors()
         return list(self.infos.values())
+
+
+def _flat(results: Iterable[Iterable[Finding] | None]) -> list[Finding]:
+    return [f for result in results for f in (result or ())]
 
 
 def _own_version() -> str:

@@ -288,7 +288,7 @@ class SyncEngine:
         self.notice(f"skipped: {reason}")
 
     def _classify(self, contact: model.Contact) -> None:
-        found = self.host.hook.classify_contact(contact=contact)
+        found = self.host.classify_contact(contact)
         if found is None:
             return
         for name in ("seniority", "department", "buying_role"):

@@ -1,23 +1,37 @@
 """The audit: load one source's records, fold the interactions, call the scoring and
-findings hooks, and assemble the audit document (DESIGN.md's audit JSON contract)."""
+findings hooks, and build the audit document (:mod:`.assemble`,
+:class:`~crmlink.core.document.AuditDocument`)."""
 
 from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from crmlink.core.analysis.accumulate import AccountData, Accumulator, interaction_rows
-from crmlink.core.analysis.detail import account_detail, add_report_extras
+from crmlink.core.analysis.assemble import (
+    account_entry,
+    by_attention,
+    opportunity_entry,
+    summary,
+    tier_target,
+)
+from crmlink.core.analysis.history import health_history
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
-from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding, Score
+from crmlink.core.document import (
+    SCHEMA_VERSION,
+    AuditDocument,
+    Departure,
+    OpportunityEntry,
+    Presentation,
+)
+from crmlink.core.findings import SEVERITY_RANK, Finding
 from crmlink.core.host import PluginHost
-from crmlink.core.ltc import ExecutionIndex, phase_of
-from crmlink.core.model import Interaction, Record
+from crmlink.core.ltc import ExecutionIndex
 from crmlink.core.store import Store
 
 
@@ -69,7 +83,7 @@ class Audit:
 
     def fold(self, data: SourceData, source: str) -> tuple[dict[str, AccountData], dict[str, AccountData]]:
         """One pass over the interactions: aggregates now and at the previous period."""
-        acc = Accumulator(self.config, data.users, data.contacts, self._classify_method)
+        acc = Accumulator(self.config, data.users, data.contacts, self.host.interaction_method)
         now: dict[str, AccountData] = {a: AccountData(self.as_of) for a in data.accounts}
         before: dict[str, AccountData] = {a: AccountData(self.previous) for a in data.accounts}
         slots = {a: (now[a], before[a]) for a in data.accounts}
@@ -77,6 +91,25 @@ class Audit:
             acc.fold(interaction_rows(conn, source, self.as_of), slots,
                      lambda contacts: self._account_of(data, contacts))
         return now, before
+
+    def fold_at(self, source: str, views: Sequence[AccountView], days: Sequence[date]) -> dict[str, list[AccountData]]:
+        """One pass over ``source``'s interactions into each account's aggregates as of the
+        end of each of ``days`` (ascending), keyed by the account's remote id."""
+        stamps = [as_of_timestamp(day) for day in days]
+        users: Mapping[str, Any] = views[0].users if views else {}
+        contacts = {c.remote_id: c for v in views for c in v.contacts}
+        acc = Accumulator(self.config, users, contacts, self.host.interaction_method)
+        data = {v.account.remote_id: [AccountData(stamp) for stamp in stamps] for v in views}
+        if not stamps:
+            return data
+
+        def account_of(contact_ids: tuple[str, ...]) -> str | None:
+            return next((contacts[c].account_id for c in contact_ids
+                         if c in contacts and contacts[c].account_id), None)
+
+        with self.store.engine.connect() as conn:
+            acc.fold(interaction_rows(conn, source, stamps[-1]), data, account_of)
+        return data
 
     @staticmethod
     def _account_of(data: SourceData, contacts: tuple[str, ...]) -> str | None:
@@ -86,18 +119,11 @@ class Audit:
                 return contact.account_id
         return None
 
-    def _classify_method(self, kind: str, subject: str | None, campaign: str | None) -> str | None:
-        probe = Interaction(remote_id="probe", kind=kind, occurred_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
-                            subject=subject, campaign=campaign)
-        return self.host.hook.classify_interaction(interaction=probe)
-
     # -- scoring ----------------------------------------------------------------------------
 
     def score(self, view: AccountView) -> None:
-        merged: dict[str, Score] = {}
-        for result in self.host.hook.score_account(view=view):
-            for score in result or ():
-                merged[score.name] = score
+        """Fill ``view.scores`` (rounded to 0.1) and ``view.score_evidence`` from every plugin."""
+        merged = self.host.score_account(view)
         view.scores = {name: round(s.value, 1) for name, s in merged.items()}
         view.score_evidence = {name: s.evidence for name, s in merged.items()}
 
@@ -112,7 +138,7 @@ class Audit:
             view = AccountView(account, now[remote_id], *args, previous=previous)
             self.score(previous)
             self.score(view)
-            view.findings = _collect(self.host.hook.account_findings(view=view))
+            view.findings = _by_severity(self.host.account_findings(view))
             views.append(view)
         return views
 
@@ -120,9 +146,8 @@ class Audit:
         result = []
         for opp in sorted(data.opportunities.values(), key=lambda o: o.remote_id):
             stage = data.stages.get(opp.stage_id or "") or data.stages.get(opp.stage_label or "")
-            ltc = opp.ltc_stage or self.host.hook.ltc_stage(
-                opportunity=opp, stage=stage, config=self.config["ltc"],
-                execution=data.execution.of(opp)) or "unmapped"
+            ltc = opp.ltc_stage or self.host.ltc_stage(
+                opp, stage, self.config["ltc"], data.execution.of(opp)) or "unmapped"
             result.append(OpportunityView(
                 opp, views.get(opp.account_id or ""), stage, ltc, data.roles.get(opp.remote_id, []),
                 sorted(data.history.get(opp.remote_id, []), key=lambda h: h.entered_at),
@@ -132,39 +157,49 @@ class Audit:
             view.typical_days_in_stage = typical
         return result
 
+    def departure(self, view: AccountView) -> Departure | None:
+        """The departure simulation for the account's top holder, if a plugin offers one."""
+        top = view.personalization.get("top_holder")
+        return self.host.simulate_departure(view, top) if top else None
+
     # -- the document ------------------------------------------------------------------------
 
-    def run(self, source: str | None = None, *, history: bool = True) -> dict[str, Any]:
-        """The audit document; ``history=False`` leaves out each account's
-        ``health_history`` (a fold per month end, for the HTML report) to save its cost."""
+    def document(self, source: str | None = None, *, history: bool = False) -> AuditDocument:
+        """The audit document of ``source`` (every source when ``None``); ``history`` adds
+        each account's ``health_history`` (one more fold, for the formats that draw it)."""
         from crmlink import __version__
 
         with _without_cycle_collection():
-            return self._run(source, history, __version__)
+            return self._document(source, history, __version__)
 
-    def _run(self, source: str | None, history: bool, version: str) -> dict[str, Any]:
-        sources = [source] if source else self.store.sources()
+    def run(self, source: str | None = None, *, history: bool = True) -> dict[str, Any]:
+        """The audit document as JSON data (see :meth:`document`)."""
+        return self.document(source, history=history).to_json()
+
+    def _document(self, source: str | None, history: bool, version: str) -> AuditDocument:
+        presentation = Presentation(self.host.score_definitions(),
+                                    self.config["findings"]["previous_period_days"])
+        overall = presentation.overall
         accounts: list[AccountView] = []
-        opportunities: list[tuple[OpportunityView, list[Finding]]] = []
-        for name in sources:
+        opportunities: list[OpportunityEntry] = []
+        for name in [source] if source else self.store.sources():
             data = SourceData(self.store, name)
             views = self.account_views(data, name)
             accounts.extend(views)
             for opp_view in self.opportunity_views(data, {v.account.remote_id: v for v in views}):
-                opportunities.append((opp_view, _collect(self.host.hook.opportunity_findings(view=opp_view))))
-        portfolio = PortfolioView(accounts, self.config, self.as_of)
-        portfolio_findings = _collect(self.host.hook.portfolio_findings(view=portfolio))
-        document = {
-            "crmlink_version": version,
-            "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "as_of": self.as_of_date.isoformat(),
-            "summary": _summary(accounts, opportunities, portfolio_findings),
-            "accounts": [_account_json(v) for v in _by_attention(accounts)],
-            "opportunities": [_opportunity_json(v, f) for v, f in opportunities],
-            "portfolio_findings": [f.to_json() for f in portfolio_findings],
-        }
-        # For the HTML report (detail.py): health at each of the last 12 month ends, the tier target.
-        return add_report_extras(document, self, accounts, history=history)
+                opportunities.append(opportunity_entry(opp_view, _by_severity(self.host.opportunity_findings(opp_view))))
+        portfolio_findings = _by_severity(self.host.portfolio_findings(PortfolioView(accounts, self.config, self.as_of)))
+        series = (health_history(accounts, self.as_of_date, [s.name for s in presentation.headline],
+                                 self.fold_at, self.score) if history else {})
+        return AuditDocument(
+            crmlink_version=version, schema_version=SCHEMA_VERSION,
+            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            as_of=self.as_of_date.isoformat(),
+            summary=summary(accounts, opportunities, portfolio_findings),
+            accounts=[account_entry(v, self.departure(v), series.get(v.account.id, []) if history else None)
+                      for v in by_attention(accounts, overall.name if overall else None)],
+            opportunities=opportunities, portfolio_findings=portfolio_findings,
+            tier_target=tier_target(self.config), presentation=presentation)
 
 
 @contextmanager
@@ -198,90 +233,5 @@ def typical_days_in_stage(views: list[OpportunityView]) -> dict[str, float]:
     return result
 
 
-def _collect(results: list[list[Finding] | None]) -> list[Finding]:
-    found = [f for result in results for f in (result or ())]
-    return sorted(found, key=lambda f: (-SEVERITY_RANK[f.severity], f.code))
-
-
-def _worst(findings: list[Finding]) -> int:
-    return max((SEVERITY_RANK[f.severity] for f in findings), default=-1)
-
-
-def _by_attention(views: list[AccountView]) -> list[AccountView]:
-    tier_rank = {"S": 0, "A": 1, "B": 2, "C": 3}
-    return sorted(views, key=lambda v: (-_worst(v.findings), tier_rank.get(v.tier or "", 4),
-                                        v.scores.get("health", 0), v.account.remote_id))
-
-
-def _record_ids(record: Record) -> dict[str, str]:
-    return {"id": record.id, "source": record.source, "remote_id": record.remote_id}
-
-
-def _account_json(view: AccountView) -> dict[str, Any]:
-    p = view.personalization
-    return {
-        **_record_ids(view.account),
-        "name": view.account.name,
-        "tier": view.account.tier,
-        "tier_source": view.account.tier_source,
-        "scores": view.scores,
-        "previous_scores": view.previous.scores if view.previous else {},
-        "score_evidence": view.score_evidence,
-        "personalization": {"top_holder": p["top_holder"], "top_share": p["top_share"],
-                            "effective_holders": p["effective_holders"], "bus_factor": p["bus_factor"],
-                            "inactive_share": p["inactive_share"]},
-        "findings": [f.to_json() for f in view.findings],
-        "relationship_map": account_detail(view),
-    }
-
-
-def _opportunity_json(view: OpportunityView, findings: list[Finding]) -> dict[str, Any]:
-    opp = view.opportunity
-    return {
-        **_record_ids(opp),
-        "account_id": f"{opp.source}:{opp.account_id}" if opp.account_id else None,
-        "name": opp.name,
-        "amount": str(opp.amount) if opp.amount is not None else None,
-        "currency": opp.currency,
-        "stage": opp.stage_label or opp.stage_id,
-        "ltc_stage": view.ltc_stage,
-        "ltc_phase": phase_of(view.ltc_stage),
-        "days_in_stage": None if view.days_in_stage is None else round(view.days_in_stage, 1),
-        "findings": [f.to_json() for f in findings],
-    }
-
-
-def _summary(accounts: list[AccountView], opportunities: list[tuple[OpportunityView, list[Finding]]],
-             portfolio: list[Finding]) -> dict[str, Any]:
-    counts = dict.fromkeys(reversed(SEVERITIES), 0)
-    everything = [f for v in accounts for f in v.findings] + [f for _, fs in opportunities for f in fs] + portfolio
-    for finding in everything:
-        counts[finding.severity] += 1
-    by_code: dict[str, int] = defaultdict(int)
-    for finding in everything:
-        by_code[finding.code] += 1
-    return {
-        "accounts": len(accounts),
-        "opportunities": len(opportunities),
-        "findings_by_severity": counts,
-        "findings_by_code": dict(sorted(by_code.items())),
-        "effort_share_by_tier": effort_share(accounts),
-        "accounts_by_tier": _tier_counts(accounts),
-    }
-
-
-def effort_share(accounts: list[AccountView]) -> dict[str, float]:
-    """Share of the decayed interaction weight spent on each tier (``none`` = no tier)."""
-    totals: dict[str, float] = {"S": 0.0, "A": 0.0, "B": 0.0, "C": 0.0}
-    for view in accounts:
-        key = view.tier or "none"
-        totals[key] = totals.get(key, 0.0) + view.data.effort
-    grand = sum(totals.values())
-    return {tier: round(value / grand, 4) if grand else 0.0 for tier, value in totals.items()}
-
-
-def _tier_counts(accounts: list[AccountView]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for view in accounts:
-        counts[view.tier or "none"] += 1
-    return dict(counts)
+def _by_severity(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.code))

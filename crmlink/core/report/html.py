@@ -1,16 +1,16 @@
 """The HTML report: one self-contained file (styles, script and SVG charts inline; no
 request to any network) with the portfolio overview and a page per account.
 
-It renders the audit document alone: the relationship maps (``relationship_map``),
-the monthly health (``health_history``) and the tier target (``tier_target``) come
-from :mod:`crmlink.core.analysis.detail`. Requires Jinja2.
+It is a function of the audit document alone (:class:`~crmlink.core.document.AuditDocument`):
+the scores it headlines and the overall score it sorts and bands by are the ones the
+plugins declared (``doc.presentation``), the relationship maps, the departure simulation
+and the monthly history are the document's. Requires Jinja2.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +18,31 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from crmlink.core import vocab
-from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
-from crmlink.core.ltc import LTC_STAGES
+from crmlink.core.document import AccountEntry, AuditDocument, OpportunityEntry, Presentation
+from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding, ScoreDefinition
+from crmlink.core.ltc import OPEN_STAGES
 from crmlink.core.report import svg
+from crmlink.core.report.funnel import ltc_funnel
+from crmlink.core.report.text import NO_SCORE
 
 HERE = Path(__file__).resolve().parent
 TIER_ROWS = ("S", "A", "B", "C", "none")
+#: bands of the overall score; accounts without one go to a column of their own
 HEALTH_BANDS = (("at risk <40", 0, 40), ("watch 40-59", 40, 60), ("fair 60-79", 60, 80), ("strong 80+", 80, 101))
-DEFAULT_TARGET = {"S": 7, "A": 3, "B": 0, "C": 0}
+NO_BAND = f"{NO_SCORE} no score"
+#: the funnel always shows the open stages and contract, other stages when they hold deals
+FUNNEL_STAGES = (*OPEN_STAGES, "contract")
 ATTENTION = 12
+#: line colours of the monthly history after the overall score's (black)
+HISTORY_COLOURS = ("vermillion", "blue", "green", "purple", "orange", "sky")
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: AuditDocument) -> str:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["j2", "html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "-" if v is None else f"{v:.0%}"
     env.filters["num"] = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
+    env.filters["score"] = lambda v: NO_SCORE if v is None else f"{v:,.0f}"
     env.filters["label"] = lambda v: "-" if v is None else str(v).replace("_", " ")
     env.filters["evidence"] = _evidence
     env.filters["yesno"] = lambda v: "yes" if v else "no"
@@ -43,156 +52,187 @@ def render(doc: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
-def build_context(doc: dict[str, Any]) -> dict[str, Any]:
-    users = {u["id"]: u["name"] for a in doc["accounts"] for u in a.get("relationship_map", {}).get("users", [])}
-    deals: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for opp in doc["opportunities"]:
-        deals[opp.get("account_id") or ""].append(opp)
-    return {"doc": doc, "summary": doc["summary"], "portfolio": portfolio(doc),
-            "accounts": [account(a, deals.get(a["id"], []), users) for a in doc["accounts"]],
-            "severities": list(reversed(SEVERITIES))}
+def build_context(doc: AuditDocument) -> dict[str, Any]:
+    users = {u.id: u.name for a in doc.accounts for u in a.relationship_map.users}
+    deals: dict[str, list[OpportunityEntry]] = defaultdict(list)
+    for opp in doc.opportunities:
+        deals[opp.account_id or ""].append(opp)
+    p = doc.presentation
+    return {"doc": doc, "summary": doc.summary, "portfolio": portfolio(doc),
+            "accounts": [account(a, deals.get(a.id, []), users, p) for a in doc.accounts],
+            "severities": list(reversed(SEVERITIES)), "overall": p.overall}
+
+
+def _title(definition: ScoreDefinition | None, fallback: str = "health") -> str:
+    """The overall score's label as the start of a sentence."""
+    label = definition.label if definition else fallback
+    return label[:1].upper() + label[1:]
 
 
 # -- the portfolio ---------------------------------------------------------------------------
 
 
-def _band(health: float) -> str:
-    return next(name for name, low, high in HEALTH_BANDS if low <= health < high)
+def _band(value: float | None) -> str:
+    if value is None:
+        return NO_BAND
+    return next(name for name, low, high in HEALTH_BANDS if low <= value < high)
 
 
-def _amount(value: Any) -> float:
-    try:
-        return float(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        return 0.0
+def portfolio(doc: AuditDocument) -> dict[str, Any]:
+    return {**_tier_health(doc), **_findings_charts(doc), **_effort(doc), **_funnel(doc),
+            "attention": _attention(doc)}
 
 
-def portfolio(doc: dict[str, Any]) -> dict[str, Any]:
-    summary, accounts = doc["summary"], doc["accounts"]
-    cols = [name for name, _, _ in HEALTH_BANDS]
-    rows = [t for t in TIER_ROWS if any((a["tier"] or "none") == t for a in accounts)]
-    counts = Counter(((a["tier"] or "none"), _band(a["scores"].get("health", 0.0))) for a in accounts)
+def _tier_health(doc: AuditDocument) -> dict[str, Any]:
+    """Accounts per tier and band of the overall score; nothing without an overall score."""
+    overall, accounts = doc.presentation.overall, doc.accounts
+    if overall is None:
+        return {"heatmap": None}
+    bands = [_band(a.scores.get(overall.name)) for a in accounts]
+    cols = [name for name, _, _ in HEALTH_BANDS] + ([NO_BAND] if NO_BAND in bands else [])
+    rows = [t for t in TIER_ROWS if any((a.tier or "none") == t for a in accounts)]
+    counts = Counter(((a.tier or "none"), band) for a, band in zip(accounts, bands, strict=True))
     matrix = [{"tier": r, "cells": [counts.get((r, c), 0) for c in cols]} for r in rows]
-    heat = svg.heatmap("chart-tier-health", rows, cols, counts, "Accounts by tier and health",
+    title = f"Accounts by tier and {overall.label}"
+    heat = svg.heatmap("chart-tier-health", rows, cols, counts, title,
                        "; ".join(f"tier {r}: " + ", ".join(f"{n} {c}" for c, n in zip(cols, m["cells"], strict=True) if n)
                                  for r, m in zip(rows, matrix, strict=True)))
+    return {"heatmap": Markup(heat), "heatmap_title": title, "band_label": overall.label,
+            "matrix": matrix, "bands": cols}
 
-    severity = [(s, summary["findings_by_severity"].get(s, 0), svg.SEVERITY_COLOURS[s]) for s in reversed(SEVERITIES)]
+
+def _findings_charts(doc: AuditDocument) -> dict[str, Any]:
+    summary = doc.summary
+    severity = [(s, summary.findings_by_severity.get(s, 0), svg.SEVERITY_COLOURS[s]) for s in reversed(SEVERITIES)]
     sev_chart = svg.hbars("chart-severity", severity, "Findings by severity",
                           ", ".join(f"{n} {s}" for s, n, _ in severity), label_width=80, width=420)
     worst: dict[str, str] = {}
-    everything = ([f for a in accounts for f in a["findings"]] + [f for o in doc["opportunities"] for f in o["findings"]]
-                  + doc["portfolio_findings"])
+    everything: list[Finding] = ([f for a in doc.accounts for f in a.findings]
+                                 + [f for o in doc.opportunities for f in o.findings] + doc.portfolio_findings)
     for f in everything:
-        if SEVERITY_RANK[f["severity"]] > SEVERITY_RANK.get(worst.get(f["code"], "info"), -1):
-            worst[f["code"]] = f["severity"]
-    codes = sorted(summary["findings_by_code"].items(), key=lambda kv: (-kv[1], kv[0]))
+        if SEVERITY_RANK[f.severity] > SEVERITY_RANK.get(worst.get(f.code, "info"), -1):
+            worst[f.code] = f.severity
+    codes = sorted(summary.findings_by_code.items(), key=lambda kv: (-kv[1], kv[0]))
     code_items = [(c, n, svg.SEVERITY_COLOURS[worst.get(c, "info")]) for c, n in codes]
     code_chart = svg.hbars("chart-codes", code_items, "Findings by code",
                            ", ".join(f"{c}: {n}" for c, n in codes) + ". Bar colour: the worst severity of the code.",
                            label_width=230, width=560)
+    return {"severity_chart": Markup(sev_chart), "severity": severity, "code_chart": Markup(code_chart),
+            "codes": [(c, n, worst.get(c)) for c, n in codes]}
 
-    target = doc.get("tier_target") or _target_from_findings(doc) or DEFAULT_TARGET
+
+def _effort(doc: AuditDocument) -> dict[str, Any]:
+    target = doc.tier_target
     total = sum(target.values()) or 1
-    effort = summary["effort_share_by_tier"]
-    tiers = [t for t in ("S", "A", "B", "C", "none") if t in effort or t in target]
-    effort_rows = [{"tier": t, "actual": effort.get(t, 0.0), "target": target.get(t, 0) / total} for t in tiers]
+    effort = doc.summary.effort_share_by_tier
+    tiers = [t for t in TIER_ROWS if t in effort or t in target]
+    rows = [{"tier": t, "actual": effort.get(t, 0.0), "target": target.get(t, 0) / total} for t in tiers]
     ratio = ":".join(f"{target.get(t, 0):g}" for t in ("S", "A", "B", "C"))
-    effort_chart = svg.paired_bars(
-        "chart-effort", [(r["tier"], r["actual"], r["target"]) for r in effort_rows], ("actual", f"target {ratio}"),
+    chart = svg.paired_bars(
+        "chart-effort", [(r["tier"], r["actual"], r["target"]) for r in rows], ("actual", f"target {ratio}"),
         "Effort share per tier against the target",
-        "; ".join(f"tier {r['tier']}: {r['actual']:.0%} of effort, target {r['target']:.0%}" for r in effort_rows))
+        "; ".join(f"tier {r['tier']}: {r['actual']:.0%} of effort, target {r['target']:.0%}" for r in rows))
+    return {"effort_chart": Markup(chart), "effort": rows, "ratio": ratio}
 
-    funnel_rows = _funnel(doc["opportunities"])
-    currencies = sorted({o["currency"] for o in doc["opportunities"] if o.get("currency")})
+
+def _funnel(doc: AuditDocument) -> dict[str, Any]:
+    rows = [{"stage": s.stage, "count": s.count, "amount": float(s.amount)}
+            for s in ltc_funnel(doc.opportunities) if s.count or s.stage in FUNNEL_STAGES]
+    currencies = sorted({o.currency for o in doc.opportunities if o.currency})
     money = (currencies[0] + " {:,.0f}") if len(currencies) == 1 else "{:,.0f} (mixed currencies)"
-    funnel_chart = svg.funnel("chart-ltc", [(r["stage"], r["count"], r["amount"]) for r in funnel_rows], money,
-                              "LTC funnel: deals and amount per stage",
-                              "; ".join(f"{r['stage']}: {r['count']} deals, {money.format(r['amount'])}"
-                                        for r in funnel_rows if r["count"]))
-    attention = [{"name": a["name"], "anchor": anchor(a), "tier": a["tier"], "health": a["scores"].get("health"),
-                  "severity": a["findings"][0]["severity"], "code": a["findings"][0]["code"],
-                  "reason": a["findings"][0]["message"], "more": len(a["findings"]) - 1}
-                 for a in accounts if a["findings"]][:ATTENTION]
-    return {"heatmap": Markup(heat), "matrix": matrix, "bands": cols, "severity_chart": Markup(sev_chart),
-            "severity": severity, "code_chart": Markup(code_chart), "codes": [(c, n, worst.get(c)) for c, n in codes],
-            "effort_chart": Markup(effort_chart), "effort": effort_rows, "ratio": ratio,
-            "funnel_chart": Markup(funnel_chart), "funnel": funnel_rows, "money": money, "attention": attention}
+    chart = svg.funnel("chart-ltc", [(r["stage"], r["count"], r["amount"]) for r in rows], money,
+                       "LTC funnel: deals and amount per stage",
+                       "; ".join(f"{r['stage']}: {r['count']} deals, {money.format(r['amount'])}"
+                                 for r in rows if r["count"]))
+    return {"funnel_chart": Markup(chart), "funnel": rows, "money": money}
 
 
-def _target_from_findings(doc: dict[str, Any]) -> dict[str, float] | None:
-    for f in doc["portfolio_findings"]:
-        if f["code"] == "TIER_EFFORT_MISMATCH" and f["evidence"].get("target_share"):
-            return f["evidence"]["target_share"]
-    return None
-
-
-def _funnel(opportunities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = {s: {"stage": s, "count": 0, "amount": 0.0} for s in LTC_STAGES}
-    for o in opportunities:
-        row = rows.setdefault(o["ltc_stage"], {"stage": o["ltc_stage"], "count": 0, "amount": 0.0})
-        row["count"] += 1
-        row["amount"] += _amount(o.get("amount"))
-    return [r for r in rows.values() if r["count"] or r["stage"] in ("validate", "guide_bid", "bid", "negotiate", "contract")]
+def _attention(doc: AuditDocument) -> list[dict[str, Any]]:
+    overall = doc.presentation.overall
+    return [{"name": a.name, "anchor": anchor(a), "tier": a.tier,
+             "score": a.scores.get(overall.name) if overall else None,
+             "severity": a.findings[0].severity, "code": a.findings[0].code,
+             "reason": a.findings[0].message, "more": len(a.findings) - 1}
+            for a in doc.accounts if a.findings][:ATTENTION]
 
 
 # -- one account -----------------------------------------------------------------------------
 
 
-def anchor(a: dict[str, Any]) -> str:
-    return "acc-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(a["remote_id"]))
+def anchor(a: AccountEntry) -> str:
+    return "acc-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(a.remote_id))
 
 
-def account(a: dict[str, Any], deals: list[dict[str, Any]], users: dict[str, str]) -> dict[str, Any]:
+def account(a: AccountEntry, deals: list[OpportunityEntry], users: dict[str, str],
+            presentation: Presentation) -> dict[str, Any]:
     key = anchor(a)
-    detail = a.get("relationship_map") or {"contacts": [], "users": [], "pairs": [], "departure": None}
-    contacts = {c["id"]: c for c in detail["contacts"]}
-    p = a["personalization"]
-    top = users.get(p.get("top_holder") or "", p.get("top_holder"))
-    departments = sorted({c["department"] or "unknown" for c in detail["contacts"]})
-    map_desc = (f"{len(detail['contacts'])} contacts in {len(departments)} department(s) "
-                f"({', '.join(departments) or 'none'}); {len(detail['users'])} of our people; "
-                + (f"{top} holds {p['top_share']:.0%} of the relationship strength, bus factor {p['bus_factor']}."
+    detail = a.relationship_map
+    contacts = {c.id: c for c in detail.contacts}
+    p = a.personalization
+    top = users.get(p.top_holder or "", p.top_holder)
+    departments = sorted({c.department or "unknown" for c in detail.contacts})
+    map_desc = (f"{len(detail.contacts)} contacts in {len(departments)} department(s) "
+                f"({', '.join(departments) or 'none'}); {len(detail.users)} of our people; "
+                + (f"{top} holds {p.top_share:.0%} of the relationship strength, bus factor {p.bus_factor}."
                    if top else "no relationship strength on our side."))
     order = list(vocab.DEPARTMENTS) + ["unknown"]
-    relmap = svg.relationship_map(f"{key}-map", detail, f"Relationship map of {a['name']}", map_desc, order)
-    departure = _departure(a, detail)
-    if departure:
-        departure["user_name"] = users.get(departure["user"], departure["user"])
-        departure["lost_names"] = [contacts.get(c, {}).get("name") or c
-                                   for c in departure.get("decision_makers_losing_all_coverage", [])]
-    holders = [(u["name"], u["share"], svg.USER_COLOURS[min(i, len(svg.USER_COLOURS) - 1)])
-               for i, u in enumerate(detail["users"]) if u["share"]]
-    share_chart = svg.share_bar(f"{key}-share", holders, f"Share of relationship strength at {a['name']}",
+    relmap = svg.relationship_map(f"{key}-map", detail, f"Relationship map of {a.name}", map_desc, order)
+    holders = [(u.name, u.share, svg.USER_COLOURS[min(i, len(svg.USER_COLOURS) - 1)])
+               for i, u in enumerate(detail.users) if u.share]
+    share_chart = svg.share_bar(f"{key}-share", holders, f"Share of relationship strength at {a.name}",
                                 ", ".join(f"{n} {s:.0%}" for n, s, _ in holders) or "nobody") if holders else ""
-    history = a.get("health_history") or []
-    dates = [h["date"] for h in history]
-    history_chart = svg.line_chart(
-        f"{key}-health", dates,
-        [("health", [h["health"] for h in history], svg.OKABE_ITO["black"], 2.5),
-         ("key", [h["key"] for h in history], svg.OKABE_ITO["vermillion"], 1.5),
-         ("broad", [h["broad"] for h in history], svg.OKABE_ITO["blue"], 1.5),
-         ("org", [h["org"] for h in history], svg.OKABE_ITO["green"], 1.5)],
-        f"Health of {a['name']} month by month",
-        "Health " + ", ".join(f"{h['date']}: {h['health']:.0f}" for h in history if h["health"] is not None),
-    ) if history else ""
-    previous = a.get("previous_scores", {}).get("health")
-    health = a["scores"].get("health")
-    return {"a": a, "anchor": key, "relmap": Markup(relmap), "legend": Markup(svg.map_legend(f"{key}-legend")), "contacts": detail["contacts"],
-            "users": detail["users"], "user_names": users,
-            "names": {**users, **{c: v["name"] for c, v in contacts.items() if v.get("name")}}, "contact_names": {c: v["name"] for c, v in contacts.items()},
-            "departure": departure, "share_chart": Markup(share_chart), "history": history,
-            "history_chart": Markup(history_chart), "deals": deals, "top_holder": top,
-            "delta": None if previous is None or health is None else round(health - previous, 1),
-            "evidence": a.get("score_evidence", {})}
+    overall = presentation.overall
+    previous = a.previous_scores.get(overall.name) if overall else None
+    value = a.scores.get(overall.name) if overall else None
+    return {"a": a, "anchor": key, "relmap": Markup(relmap), "legend": Markup(svg.map_legend(f"{key}-legend")),
+            "contacts": detail.contacts, "users": detail.users, "user_names": users,
+            "names": {**users, **{c: v.name for c, v in contacts.items() if v.name}},
+            "contact_names": {c: v.name for c, v in contacts.items()},
+            "scores": [{"label": d.label, "value": a.scores.get(d.name), "overall": d.overall}
+                       for d in presentation.headline],
+            "departure": _departure(a, users, contacts), "overall_title": _title(overall),
+            "share_chart": Markup(share_chart), **_history(a, key, presentation), "deals": deals,
+            "top_holder": top, "period": f"{presentation.previous_period_days:g}", "delta": None if previous is None or value is None else round(value - previous, 1),
+            "evidence": _evidence_tables(a, presentation)}
 
 
-def _departure(a: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any] | None:
-    for f in a["findings"]:
-        if f["code"] == "PERSONALIZED_RELATIONSHIP" and f["evidence"].get("departure"):
-            return dict(f["evidence"]["departure"], from_finding=True)
-    found = detail.get("departure")
-    return dict(found, from_finding=False) if found else None
+def _departure(a: AccountEntry, users: dict[str, str], contacts: dict[str, Any]) -> dict[str, Any] | None:
+    found = a.relationship_map.departure
+    if found is None:
+        return None
+    lost = [getattr(contacts.get(c), "name", None) or c for c in found.decision_makers_losing_all_coverage]
+    return {"user_name": users.get(found.user, found.user), "health_before": found.health_before,
+            "health_after": found.health_after, "health_drop": found.health_drop, "lost_names": lost}
+
+
+def _history(a: AccountEntry, key: str, presentation: Presentation) -> dict[str, Any]:
+    """The headline scores month by month: a line each, the overall score's black and first."""
+    headline = presentation.headline
+    history = (a.health_history or []) if headline else []
+    if not history:
+        return {"history": [], "history_chart": Markup(""), "history_labels": []}
+    colours = iter(svg.OKABE_ITO[c] for c in HISTORY_COLOURS)
+    series = [(d.label, [h.scores.get(d.name) for h in history],
+               svg.OKABE_ITO["black"] if d.overall else next(colours, svg.GREY), 2.5 if d.overall else 1.5)
+              for d in headline]
+    lead = presentation.overall or headline[0]
+    chart = svg.line_chart(
+        f"{key}-health", [h.date for h in history], series, f"{_title(lead)} of {a.name} month by month",
+        f"{_title(lead)} " + ", ".join(f"{h.date}: {v:.0f}" for h in history
+                                       if (v := h.scores.get(lead.name)) is not None))
+    rows = [{"date": h.date, "values": [h.scores.get(d.name) for d in headline]} for h in history]
+    return {"history": rows, "history_chart": Markup(chart), "history_labels": [d.label for d in headline]}
+
+
+#: evidence with these keys is drawn as a table of buying roles (weight, quality, best contact)
+ROLE_EVIDENCE = ("role_weights", "by_role", "best_contact_by_role")
+
+
+def _evidence_tables(a: AccountEntry, presentation: Presentation) -> list[dict[str, Any]]:
+    """A table per score with evidence, in the order the plugins gave the scores."""
+    return [{"label": presentation.label(name), "value": a.scores.get(name), "evidence": evidence,
+             "roles": all(k in evidence for k in ROLE_EVIDENCE)}
+            for name, evidence in a.score_evidence.items() if evidence]
 
 
 def _evidence(value: Any, names: dict[str, str] | None = None) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from crmlink.core.document import MapContact, RelationshipMap
+
 #: Okabe & Ito (2008), "Color Universal Design"
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
@@ -185,17 +187,17 @@ def _band(seniority: str | None) -> str:
     return next(name for name, members in SENIORITY_BANDS if seniority in members)
 
 
-def relationship_map(uid: str, detail: Mapping[str, Any], title: str, desc: str,
+def relationship_map(uid: str, detail: RelationshipMap, title: str, desc: str,
                      department_order: Sequence[str]) -> str:
     """The customer's contacts by department (columns) and seniority (rows), our people on
     the left, a line per pair weighted by its strength. Node size: the team's strength
     with the contact; fill: stance; letter: buying role; thick ring: decision power."""
-    contacts, users, pairs = detail["contacts"], detail["users"], detail["pairs"]
-    departments = [d for d in department_order if any((c["department"] or "unknown") == d for c in contacts)]
-    bands = [b for b, _ in SENIORITY_BANDS if any(_band(c["seniority"]) == b for c in contacts)]
-    cells: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    contacts, users, pairs = detail.contacts, detail.users, detail.pairs
+    departments = [d for d in department_order if any((c.department or "unknown") == d for c in contacts)]
+    bands = [b for b, _ in SENIORITY_BANDS if any(_band(c.seniority) == b for c in contacts)]
+    cells: dict[tuple[str, str], list[MapContact]] = {}
     for c in contacts:
-        cells.setdefault((c["department"] or "unknown", _band(c["seniority"])), []).append(c)
+        cells.setdefault((c.department or "unknown", _band(c.seniority)), []).append(c)
     per_row = {b: max((len(v) for (d, bb), v in cells.items() if bb == b), default=1) for b in bands}
     col_w, slot, left_w, top = 118, 46, 190, 30
     grid_x = left_w + 96  # our people at left_w - 30, the seniority labels between them and the grid
@@ -213,49 +215,49 @@ def relationship_map(uid: str, detail: Mapping[str, Any], title: str, desc: str,
             for k, c in enumerate(cells.get((d, b), [])):
                 cx = grid_x + i * col_w + (30 if k % 2 == 0 else 88)
                 cy = y0 + 30 + slot * (k // 2)
-                pos[c["id"]] = (cx, cy, 9 + 10 * (c["team_strength"] or 0) / 100)
+                pos[c.id] = (cx, cy, 9 + 10 * (c.team_strength or 0) / 100)
         y0 += row_h[b]
     for i, d in enumerate(departments):
         body.append(_text(grid_x + i * col_w + col_w / 2, 18, d, "middle", 'font-weight="600"'))
-    colours = {u["id"]: USER_COLOURS[min(i, len(USER_COLOURS) - 1)] for i, u in enumerate(users)}
+    colours = {u.id: USER_COLOURS[min(i, len(USER_COLOURS) - 1)] for i, u in enumerate(users)}
     upos = {}
     for i, u in enumerate(users):
         uy = top + 24 + i * 40
-        upos[u["id"]] = (left_w - 30, uy)
+        upos[u.id] = (left_w - 30, uy)
     lines = []
-    for p in sorted(pairs, key=lambda p: p["strength"]):
-        if p["contact"] not in pos or p["user"] not in upos:
+    for p in sorted(pairs, key=lambda p: p.strength):
+        if p.contact not in pos or p.user not in upos:
             continue
-        (ux, uy), (cx, cy, r) = upos[p["user"]], pos[p["contact"]]
+        (ux, uy), (cx, cy, r) = upos[p.user], pos[p.contact]
         mid = (ux + cx) / 2
-        lines.append(f'<path data-user="{_e(p["user"])}" data-contact="{_e(p["contact"])}" data-strength="{p["strength"]}" '
+        lines.append(f'<path data-user="{_e(p.user)}" data-contact="{_e(p.contact)}" data-strength="{p.strength}" '
                      f'd="M{ux + 12:.1f},{uy:.1f} C{mid:.1f},{uy:.1f} {mid:.1f},{cy:.1f} {cx - r:.1f},{cy:.1f}" '
-                     f'fill="none" stroke="{colours[p["user"]]}" stroke-width="{0.6 + 5.4 * p["strength"] / 100:.1f}" '
-                     f'stroke-opacity="{0.25 + 0.55 * p["strength"] / 100:.2f}"><title>{_e(p["user"])} - '
-                     f'{_e(p["contact"])}: {p["strength"]:.0f}</title></path>')
+                     f'fill="none" stroke="{colours[p.user]}" stroke-width="{0.6 + 5.4 * p.strength / 100:.1f}" '
+                     f'stroke-opacity="{0.25 + 0.55 * p.strength / 100:.2f}"><title>{_e(p.user)} - '
+                     f'{_e(p.contact)}: {p.strength:.0f}</title></path>')
     body.append('<g class="pairs">' + "".join(lines) + "</g>")
     for u in users:
-        ux, uy = upos[u["id"]]
-        r = 6 + 10 * min(1.0, u["share"])
-        dash = "" if u["active"] else ' stroke-dasharray="3 2"'
-        body.append(f'<circle class="user" data-user="{_e(u["id"])}" cx="{ux}" cy="{uy}" r="{r:.1f}" '
-                    f'fill="{colours[u["id"]]}" stroke="#000"{dash}/>')
-        name = u["name"] + ("" if u["active"] else " (inactive)")
+        ux, uy = upos[u.id]
+        r = 6 + 10 * min(1.0, u.share)
+        dash = "" if u.active else ' stroke-dasharray="3 2"'
+        body.append(f'<circle class="user" data-user="{_e(u.id)}" cx="{ux}" cy="{uy}" r="{r:.1f}" '
+                    f'fill="{colours[u.id]}" stroke="#000"{dash}/>')
+        name = u.name + ("" if u.active else " (inactive)")
         body.append(_text(ux - r - 5, uy + 1, name, "end", 'font-size="11"'))
-        body.append(_text(ux - r - 5, uy + 13, f'{u["team_role"] or "-"} · {u["share"]:.0%}', "end",
+        body.append(_text(ux - r - 5, uy + 13, f'{u.team_role or "-"} · {u.share:.0%}', "end",
                           'font-size="10" fill="#555"'))
     for c in contacts:
-        cx, cy, r = pos[c["id"]]
-        stance, fill = STANCES.get(c["stance"], UNKNOWN_STANCE)
-        ring = ' stroke-width="3"' if c["power"] else ' stroke-width="1"'
-        dash = "" if c["active"] else ' stroke-dasharray="3 2"'
-        letter = ROLE_LETTERS.get(c["role"] or "", "?")
-        body.append(f'<g class="contact" data-contact="{_e(c["id"])}"><title>{_e(c["name"])}, {_e(c["title"] or "")}: '
-                    f'{_e((c["role"] or "role unknown").replace("_", " "))}, {stance}, team strength '
-                    f'{c["team_strength"]:.0f}</title>'
+        cx, cy, r = pos[c.id]
+        stance, fill = STANCES.get(c.stance, UNKNOWN_STANCE)
+        ring = ' stroke-width="3"' if c.power else ' stroke-width="1"'
+        dash = "" if c.active else ' stroke-dasharray="3 2"'
+        letter = ROLE_LETTERS.get(c.role or "", "?")
+        body.append(f'<g class="contact" data-contact="{_e(c.id)}"><title>{_e(c.name)}, {_e(c.title or "")}: '
+                    f'{_e((c.role or "role unknown").replace("_", " "))}, {stance}, team strength '
+                    f'{c.team_strength:.0f}</title>'
                     f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="{fill}" stroke="#000"{ring}{dash}/>'
                     + _text(cx, cy + 4, letter, "middle", f'font-size="11" font-weight="700" fill="{text_colour(fill)}"')
-                    + _text(cx, cy + r + 10, (c["name"] or c["id"]).split(" ")[0], "middle", 'font-size="9"')
+                    + _text(cx, cy + r + 10, (c.name or c.id).split(" ")[0], "middle", 'font-size="9"')
                     + "</g>")
     if not contacts:
         body.append(_text(grid_x, top + 20, "No contacts known at this account."))

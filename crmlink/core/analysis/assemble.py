@@ -1,0 +1,97 @@
+"""The one place the audit document is built: from the scored views to the typed
+:class:`~crmlink.core.document.AuditDocument`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crmlink.core.analysis.detail import relationship_map
+from crmlink.core.analysis.view import AccountView, OpportunityView
+from crmlink.core.document import (
+    AccountEntry,
+    Departure,
+    HistoryPoint,
+    OpportunityEntry,
+    Personalization,
+    Summary,
+)
+from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding
+from crmlink.core.ltc import phase_of
+from crmlink.core.model import Record
+
+TIER_RANK = {"S": 0, "A": 1, "B": 2, "C": 3}
+
+
+def by_attention(views: Sequence[AccountView], overall: str | None) -> list[AccountView]:
+    """The accounts that need attention first: worst finding, then tier, then the
+    overall score (lowest first; a missing one counts as 0), then remote id."""
+    def key(view: AccountView) -> tuple[int, int, float, str]:
+        score = view.scores.get(overall) if overall else None
+        return (-_worst(view.findings), TIER_RANK.get(view.tier or "", 4), score or 0.0, view.account.remote_id)
+
+    return sorted(views, key=key)
+
+
+def _worst(findings: Sequence[Finding]) -> int:
+    return max((SEVERITY_RANK[f.severity] for f in findings), default=-1)
+
+
+def account_entry(view: AccountView, departure: Departure | None,
+                  history: list[HistoryPoint] | None) -> AccountEntry:
+    p = view.personalization
+    return AccountEntry(
+        *_ids(view.account), view.account.name, view.account.tier, view.account.tier_source,
+        dict(view.scores), dict(view.previous.scores) if view.previous else {}, view.score_evidence,
+        Personalization(p["top_holder"], p["top_share"], p["effective_holders"], p["bus_factor"],
+                        p["inactive_share"]),
+        list(view.findings), relationship_map(view, departure), history)
+
+
+def opportunity_entry(view: OpportunityView, findings: list[Finding]) -> OpportunityEntry:
+    opp = view.opportunity
+    days = view.days_in_stage
+    return OpportunityEntry(
+        *_ids(opp), f"{opp.source}:{opp.account_id}" if opp.account_id else None, opp.name,
+        str(opp.amount) if opp.amount is not None else None, opp.currency, opp.stage_label or opp.stage_id,
+        view.ltc_stage, phase_of(view.ltc_stage), None if days is None else round(days, 1), findings)
+
+
+def _ids(record: Record) -> tuple[str, str, str]:
+    return record.id, record.source, record.remote_id
+
+
+def summary(accounts: Sequence[AccountView], opportunities: Sequence[OpportunityEntry],
+            portfolio: Sequence[Finding]) -> Summary:
+    everything = ([f for v in accounts for f in v.findings] + [f for o in opportunities for f in o.findings]
+                  + list(portfolio))
+    counts = dict.fromkeys(reversed(SEVERITIES), 0)
+    by_code: dict[str, int] = defaultdict(int)
+    for finding in everything:
+        counts[finding.severity] += 1
+        by_code[finding.code] += 1
+    return Summary(len(accounts), len(opportunities), counts, dict(sorted(by_code.items())),
+                   effort_share(accounts), _tier_counts(accounts))
+
+
+def effort_share(accounts: Sequence[AccountView]) -> dict[str, float]:
+    """Share of the decayed interaction weight spent on each tier (``none`` = no tier)."""
+    totals: dict[str, float] = {"S": 0.0, "A": 0.0, "B": 0.0, "C": 0.0}
+    for view in accounts:
+        key = view.tier or "none"
+        totals[key] = totals.get(key, 0.0) + view.data.effort
+    grand = sum(totals.values())
+    return {tier: round(value / grand, 4) if grand else 0.0 for tier, value in totals.items()}
+
+
+def _tier_counts(accounts: Sequence[AccountView]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for view in accounts:
+        counts[view.tier or "none"] += 1
+    return dict(counts)
+
+
+def tier_target(config: Mapping[str, Any]) -> dict[str, float]:
+    """The target effort ratio per tier, as the config gives it."""
+    return dict(config["tiers"]["target"])

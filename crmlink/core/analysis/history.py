@@ -1,0 +1,54 @@
+"""Health month by month: the headline scores of each account at the last month ends.
+
+The audit folds the interactions once more, into the aggregates of every month end
+(``fold``), and scores each past view with the same hooks as the audit date (``score``).
+Contacts, opportunities and the tier are today's: records carry no history.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from crmlink.core.analysis.accumulate import AccountData
+from crmlink.core.analysis.view import AccountView
+from crmlink.core.document import HistoryPoint
+
+#: folds one source's interactions into each account's aggregates at each month end
+Fold = Callable[[str, Sequence[AccountView], Sequence[date]], dict[str, list[AccountData]]]
+
+
+def month_ends(as_of: date, months: int = 12) -> list[date]:
+    """The last day of each of the ``months - 1`` months before ``as_of``'s, then ``as_of``."""
+    ends = [as_of]
+    year, month = as_of.year, as_of.month
+    for _ in range(months - 1):
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        ends.append(date(year, month, calendar.monthrange(year, month)[1]))
+    return sorted(ends)
+
+
+def health_history(views: Sequence[AccountView], as_of: date, names: Sequence[str], fold: Fold,
+                   score: Callable[[AccountView], None], months: int = 12) -> dict[str, list[HistoryPoint]]:
+    """The scores ``names`` of each account at each month end, keyed by the account's id."""
+    ends = month_ends(as_of, months)
+    by_source: dict[str, list[AccountView]] = {}
+    for view in views:
+        by_source.setdefault(view.account.source, []).append(view)
+    result: dict[str, list[HistoryPoint]] = {}
+    for source, group in by_source.items():
+        folded = fold(source, group, ends[:-1])  # the audit date is the view itself
+        for view in group:
+            series = []
+            for day, data in zip(ends[:-1], folded[view.account.remote_id], strict=True):
+                past = AccountView(view.account, data, view.contacts, view.users, view.opportunities, view.config)
+                score(past)
+                series.append(_point(day, past, names))
+            series.append(_point(ends[-1], view, names))
+            result[view.account.id] = series
+    return result
+
+
+def _point(day: date, view: AccountView, names: Sequence[str]) -> HistoryPoint:
+    return HistoryPoint(day.isoformat(), {name: view.scores.get(name) for name in names})

@@ -1,0 +1,219 @@
+"""The audit document: everything ``crmlink audit`` found, as typed classes.
+
+:class:`AuditDocument` is built once, by :mod:`crmlink.core.analysis.assemble`, and every
+report is drawn from it: ``to_json()`` is the ``--format json`` output (and what plugin
+formats receive), the table, Markdown and HTML reports read its attributes, and
+``crmlink audit --schema`` prints :func:`audit_schema`, the JSON Schema derived from these
+classes. docs/audit.md describes every field; tests keep it and docs/audit-schema.json
+equal to what the classes say.
+
+To add a field: declare it here with :func:`~crmlink.core.typedjson.prop` (its
+description is the schema's and the reference page's), fill it in ``assemble.py``,
+regenerate the docs (``python -m crmlink.core.document``), and raise
+:data:`SCHEMA_VERSION` (minor for an added field, major for a removed or changed one).
+
+Scores are ``float | None``: ``None`` means the plugin had no evidence to score on, and
+every report shows it as "–", never as 0.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from crmlink.core.findings import Finding, ScoreDefinition
+from crmlink.core.typedjson import JsonObject, json_schema, prop
+
+#: The version of the document's shape (``schema_version`` in the JSON).
+SCHEMA_VERSION = "1.0"
+SCHEMA_ID = f"urn:crmlink:audit-document:{SCHEMA_VERSION}"
+
+Scores = dict[str, float | None]
+
+
+@dataclass(slots=True)
+class Personalization(JsonObject):
+    """How concentrated the account's relationship strength is on our side."""
+
+    top_holder: str | None = prop("Remote id of the user who holds the largest share, or null when nobody holds any.")
+    top_share: float = prop("That user's share of the account's relationship strength (0..1).")
+    effective_holders: float = prop("Effective number of holders: 1 / sum of squared shares (0 when nobody).")
+    bus_factor: int = prop("How few users together hold at least half of the strength.")
+    inactive_share: float = prop("Share held by users who are inactive or deleted (0..1).")
+
+
+@dataclass(slots=True)
+class MapContact(JsonObject):
+    """One of the customer's contacts on the relationship map."""
+
+    id: str = prop("The contact's remote id.")
+    name: str | None = prop("The contact's name.")
+    title: str | None = prop("Job title as the CRM has it.")
+    department: str | None = prop("Canonical department.")
+    seniority: str | None = prop("Canonical seniority.")
+    role: str | None = prop("Buying role: the CRM's, or inferred from seniority and department.")
+    stance: int | None = prop("Stance towards us, -2 (opponent) .. 3 (coach); null when never assessed.")
+    active: bool = prop("False when the contact left the customer.")
+    power: bool = prop("True for a contact with decision power over a deal.")
+    team_strength: float = prop("Our team's combined relationship strength with the contact (0..100).")
+    holders: list[str] = prop("Remote ids of our users whose pair strength reaches the holder threshold.")
+    days_since_two_way: float | None = prop("Days since the last two-way interaction; null when never.")
+
+
+@dataclass(slots=True)
+class MapUser(JsonObject):
+    """One of our people with a relationship at the account."""
+
+    id: str = prop("The user's remote id.")
+    name: str = prop("The user's name (the id when the CRM has none).")
+    title: str | None = prop("Job title.")
+    team_role: str | None = prop("Role in the account team (AR, SR, FR, executive ...).")
+    active: bool = prop("False when the user is inactive or deleted.")
+    share: float = prop("Share of the account's relationship strength this user holds (0..1).")
+    strength: float = prop("Sum of this user's pair strengths at the account.")
+
+
+@dataclass(slots=True)
+class Pair(JsonObject):
+    """The relationship strength between one of our users and one contact."""
+
+    user: str = prop("The user's remote id.")
+    contact: str = prop("The contact's remote id.")
+    strength: float = prop("Pair strength (0..100); pairs under 1 are left out.")
+
+
+@dataclass(slots=True)
+class Departure(JsonObject):
+    """What the account would lose if one of our people left: the answer of the
+    ``simulate_departure`` hook for the account's top holder. ``health_*`` is the
+    overall score (the one a plugin declares ``overall``)."""
+
+    user: str = prop("Remote id of the user who leaves.")
+    health_before: float = prop("The overall score as it is.")
+    health_after: float = prop("The overall score without the user's relationships.")
+    health_drop: float = prop("health_before - health_after.")
+    decision_makers_losing_all_coverage: list[str] = prop(
+        "Remote ids of decision makers nobody else holds a relationship with.")
+    sentence: str = prop("The result in one sentence, for a report.")
+
+
+@dataclass(slots=True)
+class RelationshipMap(JsonObject):
+    """The customer's contacts, our people and the pairs between them."""
+
+    contacts: list[MapContact] = prop("Contacts, strongest team relationship first.")
+    users: list[MapUser] = prop("Our people with a relationship or a share, largest share first.")
+    pairs: list[Pair] = prop("Every pair of at least strength 1, by user then contact id.")
+    departure: Departure | None = prop("The departure simulation for the top holder; null when nobody "
+                                       "holds any strength or no plugin simulates departures.")
+
+
+@dataclass(slots=True)
+class HistoryPoint(JsonObject):
+    """The headline scores at one month end."""
+
+    date: str = prop("The month end (the audit date for the last point), YYYY-MM-DD.")
+    scores: Scores = prop("Each headline score by name (null when it could not be scored).", flatten=True)
+
+
+@dataclass(slots=True)
+class AccountEntry(JsonObject):
+    """One account: its scores now and at the previous period, findings and map."""
+
+    id: str = prop("Global id, source:remote_id.")
+    source: str = prop("The source (named connection) the account came from.")
+    remote_id: str = prop("The account's id in its CRM.")
+    name: str | None = prop("The account's name.")
+    tier: str | None = prop("Tier S, A, B or C; null when unknown.", enum=("S", "A", "B", "C", None))
+    tier_source: str | None = prop("Where the tier came from: crm or computed.", enum=("crm", "computed", None))
+    scores: Scores = prop("Every score by name (0..100, rounded to 0.1; null: no evidence to score).")
+    previous_scores: Scores = prop("The same scores as of the previous period.")
+    score_evidence: dict[str, dict[str, Any]] = prop("The parts that make up each score, by score name.")
+    personalization: Personalization = prop("Concentration of the relationship on our side.")
+    findings: list[Finding] = prop("Findings about the account, most severe first.")
+    relationship_map: RelationshipMap = prop("Contacts, our people and the pairs between them.")
+    health_history: list[HistoryPoint] | None = prop(
+        "The headline scores at the last 11 month ends and the audit date; only in the "
+        "documents of formats that draw it (html and plugin formats).", default=None, omit_empty=True)
+
+
+@dataclass(slots=True)
+class OpportunityEntry(JsonObject):
+    """One deal with its LTC stage and findings."""
+
+    id: str = prop("Global id, source:remote_id.")
+    source: str = prop("The source the deal came from.")
+    remote_id: str = prop("The deal's id in its CRM.")
+    account_id: str | None = prop("Global id of its account.")
+    name: str | None = prop("The deal's name.")
+    amount: str | None = prop("Amount as a decimal string, exactly as stored.")
+    currency: str | None = prop("ISO 4217 currency code.")
+    stage: str | None = prop("The CRM's stage (label, or id when there is no label).")
+    ltc_stage: str = prop("Canonical Lead-to-Cash stage, or unmapped.")
+    ltc_phase: str | None = prop("The LTC phase of that stage; null for lost and unmapped.")
+    days_in_stage: float | None = prop("Days since the deal entered its stage; null when unknown.")
+    findings: list[Finding] = prop("Findings about the deal, most severe first.")
+
+
+@dataclass(slots=True)
+class Summary(JsonObject):
+    """Counts over the whole audit."""
+
+    accounts: int = prop("Number of accounts audited.")
+    opportunities: int = prop("Number of deals.")
+    findings_by_severity: dict[str, int] = prop("Findings (account, deal and portfolio) per severity, critical first.")
+    findings_by_code: dict[str, int] = prop("Findings per code, by code.")
+    effort_share_by_tier: dict[str, float] = prop(
+        "Share of the decayed interaction effort spent on each tier (none: accounts without a tier).")
+    accounts_by_tier: dict[str, int] = prop("Accounts per tier (none: without a tier).")
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How reports headline the document: the scores plugins declared (through the
+    ``score_definitions`` hook) and the previous period the scores are compared with.
+    Not part of the JSON in schema 1.0; plugin formats get the JSON alone."""
+
+    scores: tuple[ScoreDefinition, ...] = ()
+    previous_period_days: float = 90
+
+    @property
+    def headline(self) -> tuple[ScoreDefinition, ...]:
+        """The declared scores a report shows, in their headline order."""
+        return tuple(s for s in self.scores if s.headline is not None)
+
+    @property
+    def overall(self) -> ScoreDefinition | None:
+        """The overall score (sorting, health bands, the departure simulation), if declared."""
+        return next((s for s in self.scores if s.overall), None)
+
+    def label(self, name: str) -> str:
+        return next((s.label for s in self.scores if s.name == name), name)
+
+
+@dataclass(slots=True)
+class AuditDocument(JsonObject):
+    """The relationship audit of one store as of one date."""
+
+    crmlink_version: str = prop("The crmlink version that made the document.")
+    schema_version: str = prop("The version of this document's shape, major.minor: a minor version adds "
+                               "fields, a major one removes or changes some.", enum=(SCHEMA_VERSION,))
+    generated_at: str = prop("When the document was made (UTC, ISO 8601).")
+    as_of: str = prop("The audit date, YYYY-MM-DD: scores as of the end of that day (UTC).")
+    summary: Summary = prop("Counts over the whole audit.")
+    accounts: list[AccountEntry] = prop(
+        "Every account, the ones that need attention first (worst finding, then tier, then overall score).")
+    opportunities: list[OpportunityEntry] = prop("Every deal, by remote id.")
+    portfolio_findings: list[Finding] = prop("Findings about the whole portfolio.")
+    tier_target: dict[str, float] = prop("The target ratio of effort per tier (config tiers.target).")
+    presentation: Presentation = prop("How reports headline the document.", default=Presentation(), json=False)
+
+    def dumps(self, indent: int | None = None) -> str:
+        """The JSON text of the document."""
+        return json.dumps(self.to_json(), indent=indent, ensure_ascii=False)
+
+
+def audit_schema() -> dict[str, Any]:
+    """The JSON Schema of the audit document (what ``crmlink audit --schema`` prints)."""
+    return json_schema(AuditDocument, schema_id=SCHEMA_ID, title=f"crmlink audit document {SCHEMA_VERSION}")
