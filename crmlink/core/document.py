@@ -9,7 +9,7 @@ equal to what the classes say.
 
 To add a field: declare it here with :func:`~crmlink.core.typedjson.prop` (its
 description is the schema's and the reference page's), fill it in ``assemble.py``,
-regenerate the docs (``python -m crmlink.core.document``), and raise
+regenerate the docs (``python -m crmlink.core.document_docs``), and raise
 :data:`SCHEMA_VERSION` (minor for an added field, major for a removed or changed one).
 
 Scores are ``float | None``: ``None`` means the plugin had no evidence to score on, and
@@ -217,3 +217,4 @@ class AuditDocument(JsonObject):
 def audit_schema() -> dict[str, Any]:
     """The JSON Schema of the audit document (what ``crmlink audit --schema`` prints)."""
     return json_schema(AuditDocument, schema_id=SCHEMA_ID, title=f"crmlink audit document {SCHEMA_VERSION}")
+

@@ -263,6 +263,10 @@ class PluginHost:
         return list(self.infos.values())
 
 
+def _constant(value: object) -> Callable[[], object]:
+    return lambda: value
+
+
 def _flat(results: Iterable[Iterable[Finding] | None]) -> list[Finding]:
     return [f for result in results for f in (result or ())]
 
@@ -293,7 +297,7 @@ def get_plugin_host(*, load_entrypoints: bool = True, builtins: bool = True,
         for name, module in BUILTIN_PLUGINS:
             host.load(name, module, builtin=True)
     for name, plugin in extra:
-        host.load(name, getattr(plugin, "__name__", name), loader=lambda p=plugin: p)
+        host.load(name, getattr(plugin, "__name__", name), loader=_constant(plugin))
     if load_entrypoints:
         host.load_entrypoints()
     if os.environ.get("CRMLINK_TRACE_PLUGINS") == "1":

@@ -122,10 +122,12 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
     for f in dataclasses.fields(cls):
         if not f.metadata.get("json", True):
             continue
-        if f.metadata.get("flatten"):
-            extra = _type_schema(typing.get_args(hints[f.name])[1], defs)
+        if f.metadata.get("flatten"):  # its items are the object's other properties
+            extra = {"description": f.metadata["description"],
+                     **_type_schema(typing.get_args(hints[f.name])[1], defs)}
             continue
-        schema = {"description": f.metadata["description"], **_type_schema(hints[f.name], defs)}
+        hint = _strip_optional(hints[f.name]) if f.metadata.get("omit_empty") else hints[f.name]
+        schema = {"description": f.metadata["description"], **_type_schema(hint, defs)}
         if f.metadata.get("enum"):
             schema["enum"] = list(f.metadata["enum"])
         properties[f.name] = schema
@@ -161,3 +163,48 @@ def _type_schema(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
         value = _type_schema(args[1], defs)
         return {"type": "object", **({"additionalProperties": value} if value else {})}
     raise TypeError(f"no JSON Schema for the type {hint!r}")
+
+
+# -- a reference page ----------------------------------------------------------------------
+
+
+def reference_markdown(schema: dict[str, Any], root: str) -> str:
+    """A Markdown section per object of ``schema`` (the root object titled ``root``, then
+    its ``$defs`` in order), each a table of its fields: name, JSON type, description."""
+    objects = [(root, schema)] + list(schema.get("$defs", {}).items())
+    out: list[str] = []
+    for name, node in objects:
+        out += [f"### {name}", "", node.get("description", ""), "",
+                "| field | type | description |", "|---|---|---|"]
+        for field_name, prop_schema in node["properties"].items():
+            optional = "" if field_name in node.get("required", ()) else " (optional)"
+            text = prop_schema.get("description", "").replace("|", "\\|")
+            if "enum" in prop_schema:
+                text += " One of: " + ", ".join(f"`{json_text(v)}`" for v in prop_schema["enum"]) + "."
+            out.append(f"| `{field_name}`{optional} | {_type_text(prop_schema)} | {text} |")
+        extra = node.get("additionalProperties")
+        if extra:
+            out.append(f"| *any other name* | {_type_text(extra)} | {extra.get('description', '')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def json_text(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def _type_text(node: dict[str, Any]) -> str:
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "anyOf" in node:
+        return " or ".join(_type_text(option) for option in node["anyOf"])
+    kind = node.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind == "array":
+        return f"array of {_type_text(node['items'])}"
+    if kind == "object" and "additionalProperties" in node:
+        values = _type_text(node["additionalProperties"])
+        return f"object of ({values})" if " or " in values else f"object of {values}"
+    return kind or "any"

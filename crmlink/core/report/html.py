@@ -126,24 +126,24 @@ def _effort(doc: AuditDocument) -> dict[str, Any]:
     total = sum(target.values()) or 1
     effort = doc.summary.effort_share_by_tier
     tiers = [t for t in TIER_ROWS if t in effort or t in target]
-    rows = [{"tier": t, "actual": effort.get(t, 0.0), "target": target.get(t, 0) / total} for t in tiers]
+    groups = [(t, effort.get(t, 0.0), target.get(t, 0) / total) for t in tiers]
+    rows = [{"tier": t, "actual": actual, "target": wanted} for t, actual, wanted in groups]
     ratio = ":".join(f"{target.get(t, 0):g}" for t in ("S", "A", "B", "C"))
     chart = svg.paired_bars(
-        "chart-effort", [(r["tier"], r["actual"], r["target"]) for r in rows], ("actual", f"target {ratio}"),
-        "Effort share per tier against the target",
-        "; ".join(f"tier {r['tier']}: {r['actual']:.0%} of effort, target {r['target']:.0%}" for r in rows))
+        "chart-effort", groups, ("actual", f"target {ratio}"), "Effort share per tier against the target",
+        "; ".join(f"tier {t}: {actual:.0%} of effort, target {wanted:.0%}" for t, actual, wanted in groups))
     return {"effort_chart": Markup(chart), "effort": rows, "ratio": ratio}
 
 
 def _funnel(doc: AuditDocument) -> dict[str, Any]:
-    rows = [{"stage": s.stage, "count": s.count, "amount": float(s.amount)}
-            for s in ltc_funnel(doc.opportunities) if s.count or s.stage in FUNNEL_STAGES]
+    stages = [(s.stage, s.count, float(s.amount)) for s in ltc_funnel(doc.opportunities)
+              if s.count or s.stage in FUNNEL_STAGES]
+    rows = [{"stage": stage, "count": count, "amount": amount} for stage, count, amount in stages]
     currencies = sorted({o.currency for o in doc.opportunities if o.currency})
     money = (currencies[0] + " {:,.0f}") if len(currencies) == 1 else "{:,.0f} (mixed currencies)"
-    chart = svg.funnel("chart-ltc", [(r["stage"], r["count"], r["amount"]) for r in rows], money,
-                       "LTC funnel: deals and amount per stage",
-                       "; ".join(f"{r['stage']}: {r['count']} deals, {money.format(r['amount'])}"
-                                 for r in rows if r["count"]))
+    chart = svg.funnel("chart-ltc", stages, money, "LTC funnel: deals and amount per stage",
+                       "; ".join(f"{stage}: {count} deals, {money.format(amount)}"
+                                 for stage, count, amount in stages if count))
     return {"funnel_chart": Markup(chart), "funnel": rows, "money": money}
 
 
@@ -239,7 +239,7 @@ def _evidence(value: Any, names: dict[str, str] | None = None) -> str:
     """Evidence as compact, readable text; record ids in ``names`` become "Name (id)"."""
     names = names or {}
     if isinstance(value, dict):
-        return "; ".join(f"{names.get(k, k).replace('_', ' ')}: {_evidence(v, names)}" for k, v in value.items())
+        return "; ".join(f"{(names.get(k) or k).replace('_', ' ')}: {_evidence(v, names)}" for k, v in value.items())
     if isinstance(value, list):
         return ", ".join(_evidence(v, names) for v in value) or "none"
     if isinstance(value, bool):

@@ -23,14 +23,14 @@ SEVERITY_COLOURS = {"critical": OKABE_ITO["vermillion"], "high": OKABE_ITO["oran
                     "medium": OKABE_ITO["yellow"], "low": OKABE_ITO["sky"], "info": "#BBBBBB"}
 #: our people's line colours, in order of their share of the account
 USER_COLOURS = [OKABE_ITO[c] for c in ("vermillion", "blue", "green", "purple", "orange", "sky", "black")]
-STANCES = {-2: ("opponent", OKABE_ITO["vermillion"]), -1: ("not approving", OKABE_ITO["orange"]),
+STANCES: dict[int | None, tuple[str, str]] = {-2: ("opponent", OKABE_ITO["vermillion"]), -1: ("not approving", OKABE_ITO["orange"]),
            0: ("neutral", "#BBBBBB"), 1: ("supporter", OKABE_ITO["sky"]),
            2: ("strong supporter", OKABE_ITO["blue"]), 3: ("coach", OKABE_ITO["green"])}
 UNKNOWN_STANCE = ("stance unknown", "#FFFFFF")
 ROLE_LETTERS = {"economic_buyer": "E", "decision_maker": "D", "approver": "A", "technical_evaluator": "T",
                 "procurement": "P", "user": "U", "influencer": "I", "gatekeeper": "G", "blocker": "B",
                 "other": "O"}
-SENIORITY_BANDS = [("executive", {"vp", "c_suite", "owner"}), ("director", {"head", "director"}),
+SENIORITY_BANDS: list[tuple[str, set[str | None]]] = [("executive", {"vp", "c_suite", "owner"}), ("director", {"head", "director"}),
                    ("manager", {"manager"}), ("staff", {"senior", "entry", "intern"}), ("unknown", {None})]
 FONT = 'font-family="system-ui, sans-serif"'
 
@@ -213,16 +213,16 @@ def relationship_map(uid: str, detail: RelationshipMap, title: str, desc: str,
         body.append(_text(grid_x - 66, y0 + 16, b, "start", 'font-size="11" font-weight="600" fill="#444"'))
         for i, d in enumerate(departments):
             for k, c in enumerate(cells.get((d, b), [])):
-                cx = grid_x + i * col_w + (30 if k % 2 == 0 else 88)
-                cy = y0 + 30 + slot * (k // 2)
+                cx: float = grid_x + i * col_w + (30 if k % 2 == 0 else 88)
+                cy: float = y0 + 30 + slot * (k // 2)
                 pos[c.id] = (cx, cy, 9 + 10 * (c.team_strength or 0) / 100)
         y0 += row_h[b]
     for i, d in enumerate(departments):
         body.append(_text(grid_x + i * col_w + col_w / 2, 18, d, "middle", 'font-weight="600"'))
     colours = {u.id: USER_COLOURS[min(i, len(USER_COLOURS) - 1)] for i, u in enumerate(users)}
-    upos = {}
+    upos: dict[str, tuple[float, float]] = {}
     for i, u in enumerate(users):
-        uy = top + 24 + i * 40
+        uy: float = top + 24 + i * 40
         upos[u.id] = (left_w - 30, uy)
     lines = []
     for p in sorted(pairs, key=lambda p: p.strength):
@@ -266,8 +266,9 @@ def relationship_map(uid: str, detail: RelationshipMap, title: str, desc: str,
 
 def map_legend(uid: str) -> str:
     """The key to the relationship map's fills, letters and rings."""
-    body, x = [], 4
-    for _, (label, fill) in sorted(STANCES.items()) + [(None, UNKNOWN_STANCE)]:
+    body: list[str] = []
+    x: float = 4
+    for _, (label, fill) in sorted((k, v) for k, v in STANCES.items() if k is not None) + [(None, UNKNOWN_STANCE)]:
         body.append(f'<circle cx="{x + 7}" cy="12" r="7" fill="{fill}" stroke="#000"/>')
         body.append(_text(x + 18, 16, label, extra='font-size="11"'))
         x += 26 + 6.2 * len(label)
