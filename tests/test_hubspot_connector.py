@@ -109,7 +109,9 @@ def test_second_run_searches_only_what_changed(portal: Any) -> None:
     lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[2:]}
     assert int(lines["contacts"][0]) <= 5 + 2 + 2  # 5 changed, 2 archived, ties at the bound
     assert int(lines["deals"][0]) < 30
-    assert int(lines["contacts"][3]) >= 2  # deleted
+    # deleted: the contact archived now; the one archived before the first run is listed
+    # again (archived lists are read every run) but was stored deleted already
+    assert int(lines["contacts"][3]) == 1
 
 
 def test_search_cap_windowing_reads_every_record_once(tmp_path: Path) -> None:

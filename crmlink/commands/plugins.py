@@ -15,6 +15,9 @@ from crmlink.cli import host_of
 def command(ctx: click.Context, as_json: bool) -> None:
     """List installed plugins: version, hooks, connectors and status.
 
+    A plugin whose optional dependency is not installed shows as ``missing`` with the
+    ``pip install`` line that adds it; other commands stay quiet about it until one needs it.
+
     \b
     Example:
       crmlink plugins --json
@@ -31,4 +34,5 @@ def command(ctx: click.Context, as_json: bool) -> None:
         if info.hooks:
             click.echo(f"{'':<12} hooks: {', '.join(info.hooks)}")
         if info.error:
-            click.echo(f"{'':<12} error: {info.error}")
+            label = "not loaded" if info.status == "missing" else "error"
+            click.echo(f"{'':<12} {label}: {info.error}")

@@ -35,7 +35,10 @@ class SyncGroup(click.Group):
         connectors = host_of(ctx).connectors()
         if name in connectors:
             return connector_command(connectors[name], name)
-        return named_source_command(ctx, name)
+        found = named_source_command(ctx, name)
+        if found is None and host_of(ctx).unavailable(name) is not None:
+            host_of(ctx).connector(name)  # raises: which package to install
+        return found
 
 
 def _option(setting: Setting, connector: str) -> click.Parameter:

@@ -31,6 +31,7 @@ from crmlink.core import hookspecs
 from crmlink.core.connector import Connector
 from crmlink.core.errors import PluginError
 from crmlink.core.findings import Finding, Score, ScoreDefinition
+from crmlink.core.missing import install_hint
 from crmlink.core.model import Interaction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,7 +63,7 @@ class PluginInfo:
     distribution: str | None
     version: str | None
     builtin: bool
-    status: str = "ok"  # ok | broken | blocked
+    status: str = "ok"  # ok | broken | blocked | missing (a declared dependency is not installed)
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     connectors: list[str] = field(default_factory=list)
@@ -107,6 +108,9 @@ class PluginHost:
             plugin = loader() if loader else importlib.import_module(module_name)
             self.pm.register(plugin, name=name)
             self.pm.check_pending()
+        except ModuleNotFoundError as exc:
+            self._mark_missing(info, exc)
+            return
         except Exception as exc:  # a third party's bug must not break the CLI
             self._mark_broken(info, exc)
             return
@@ -126,6 +130,24 @@ class PluginHost:
             f"CRMLINK_DISABLE_PLUGINS={info.name}",
             err=True,
         )
+
+    def _mark_missing(self, info: PluginInfo, exc: ModuleNotFoundError) -> None:
+        """A dependency the plugin's distribution declares is not installed: not a bug, and
+        no warning on every command; ``crmlink plugins`` and a command that needs the
+        plugin say which ``pip install`` brings it back."""
+        hint = install_hint(exc, info.distribution)
+        if hint is None:  # a module it never declared: the plugin is broken
+            self._mark_broken(info, exc)
+            return
+        info.status = "missing"
+        info.error = f"{exc}; install it with: {hint}"
+        if os.environ.get("CRMLINK_STRICT_PLUGINS") == "1":
+            raise PluginError(f"plugin {info.name!r} ({info.distribution}) cannot load: {info.error}") from exc
+
+    def unavailable(self, name: str) -> PluginInfo | None:
+        """The plugin called ``name`` if it is installed but missing a dependency."""
+        info = self.infos.get(name)
+        return info if info is not None and info.status == "missing" else None
 
     def load_entrypoints(self) -> None:
         only = _env_list("CRMLINK_LOAD_PLUGINS")
@@ -186,6 +208,9 @@ class PluginHost:
         try:
             return self.connectors()[name]
         except KeyError:
+            missing = self.unavailable(name)
+            if missing is not None:
+                raise PluginError(f"the {name} connector cannot load: {missing.error}") from None
             raise PluginError(
                 f"no connector named {name!r}; installed: {', '.join(sorted(self.connectors()))}"
             ) from None

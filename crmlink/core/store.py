@@ -44,8 +44,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 @dataclass
 class UpsertResult:
     created: int = 0
+    #: rows whose stored values changed
     updated: int = 0
     duplicates: list[str] = field(default_factory=list)
+    #: remote ids of records equal to what was stored (not rewritten)
+    unchanged: list[str] = field(default_factory=list)
 
 
 class Store:
@@ -53,7 +56,7 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
-        self._compiled: dict[str, tuple[str, int, Any, list[Any]]] = {}
+        self._compiled: dict[str, tuple[str, list[str], int]] = {}
         try:
             self.engine = sa.create_engine(self.url)
         except (sa.exc.ArgumentError, ImportError) as exc:
@@ -113,29 +116,40 @@ class Store:
                run_id: int | None = None) -> UpsertResult:
         """Insert or update records of one entity.
 
-        With a ``run_id``, a record whose key was already written by the same run is
-        reported in ``duplicates`` and not written again.
+        A stored row whose values equal the record's is left as it is (only its ``run_id``
+        moves to this run) and reported in ``unchanged``, not counted as updated. With a
+        ``run_id``, a record whose key was already written by the same run is reported in
+        ``duplicates`` and not written again.
         """
         result = UpsertResult()
         if not records:
             return result
         table = schema.TABLES[records[0].entity]
-        rows: dict[tuple[str, str], model.Record] = {}
+        rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+        bind = self._binder(conn, table)
         for record in records:
             key = (record.source, record.remote_id)
             if key in rows:
                 result.duplicates.append(record.remote_id)
                 continue
-            rows[key] = record
-        for key, previous_run in self._existing(conn, table, list(rows)):
+            rows[key] = bind(record)
+        same: list[int] = []
+        for key, pk, previous_run, stored in self._existing(conn, table, list(rows)):
             if run_id is not None and previous_run == run_id:
                 result.duplicates.append(key[1])
-                del rows[key]
+            elif stored == rows[key]:
+                same.append(pk)
+                result.unchanged.append(key[1])
             else:
                 result.updated += 1
+                continue
+            del rows[key]
         result.created = len(rows) - result.updated
         if rows:
             self._write(conn, table, list(rows.values()), run_id)
+        if run_id is not None:
+            for chunk in model.chunked(same, 900):
+                conn.execute(table.update().where(table.c.pk.in_(chunk)).values(run_id=run_id))
         return result
 
     def _upsert_statement(self, table: sa.Table) -> Any:
@@ -144,52 +158,66 @@ class Store:
                        if c.name not in ("pk", "source", "remote_id")}
         return stmt.on_conflict_do_update(index_elements=["source", "remote_id"], set_=update_cols)
 
-    def _write(self, conn: sa.Connection, table: sa.Table, records: list[model.Record],
-               run_id: int | None) -> None:
-        """Upsert the records' rows. On SQLite the statement is compiled once per table and
-        the rows go to the DB-API's ``executemany`` as tuples, with the columns' own bind
-        processors applied: the same SQL and values as SQLAlchemy's executemany, without
-        its per-row parameter handling."""
-        if conn.dialect.name != "sqlite":
-            fields = list(records[0].__dataclass_fields__)
-            conn.execute(self._upsert_statement(table), [
-                {**{f: getattr(record, f) for f in fields}, "run_id": run_id} for record in records])
-            return
-        sql, run_at, get, processors = self._compiled_upsert(conn, table)
-        params = []
-        for record in records:
-            row = list(get(record))
-            row.insert(run_at, run_id)
-            for index, process in processors:
-                row[index] = process(row[index])
-            params.append(tuple(row))
-        conn.exec_driver_sql(sql, params)
-
-    def _compiled_upsert(self, conn: sa.Connection, table: sa.Table) -> tuple[str, int, Any, list[Any]]:
-        """The SQLite upsert of ``table``: its SQL, the position of ``run_id`` in its
-        parameters, a getter of the record fields in parameter order, and the (position,
-        bind processor) of each column that has one."""
+    def _layout(self, conn: sa.Connection, table: sa.Table) -> tuple[str, list[str], int]:
+        """The upsert of ``table`` compiled once: its driver SQL, the columns in parameter
+        order (for named parameter styles, the table's order) and where ``run_id`` is."""
         found = self._compiled.get(table.name)
         if found is None:
             keys = [c.name for c in table.columns if c.name != "pk"]
             compiled = self._upsert_statement(table).compile(dialect=conn.dialect, column_keys=keys)
-            names = list(compiled.positiontup or ())
-            processors = [(index, process) for index, name in enumerate(names)
-                          if (process := table.c[name].type.bind_processor(conn.dialect)) is not None]
-            found = (compiled.string, names.index("run_id"),
-                     operator.attrgetter(*(n for n in names if n != "run_id")), processors)
+            names = list(compiled.positiontup or keys)
+            found = (compiled.string, names, names.index("run_id"))
             self._compiled[table.name] = found
         return found
 
-    def _existing(self, conn: sa.Connection, table: sa.Table,
-                  keys: list[tuple[str, str]]) -> list[tuple[tuple[str, str], int | None]]:
+    def _values(self, conn: sa.Connection, table: sa.Table) -> list[str]:
+        """The columns a row of :meth:`_binder` holds: every one but ``pk`` and ``run_id``."""
+        _, names, run_at = self._layout(conn, table)
+        return names[:run_at] + names[run_at + 1:]
+
+    def _binder(self, conn: sa.Connection, table: sa.Table) -> Any:
+        """A function from a record to its row as the database stores it (the columns of
+        :meth:`_values`, through their bind processors), so that a stored row can be
+        compared with it and the row written from it."""
+        names = self._values(conn, table)
+        getter = operator.attrgetter(*names)
+        processors = [(index, process) for index, name in enumerate(names)
+                      if (process := table.c[name].type.bind_processor(conn.dialect)) is not None]
+
+        def bind(record: model.Record) -> tuple[Any, ...]:
+            row = list(getter(record))
+            for index, process in processors:
+                row[index] = process(row[index])
+            return tuple(row)
+
+        return bind
+
+    def _write(self, conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]],
+               run_id: int | None) -> None:
+        """Upsert rows made by :meth:`_binder` through the DB-API's ``executemany``: the
+        same SQL and values as SQLAlchemy's executemany, without its per-row parameter
+        handling."""
+        sql, names, run_at = self._layout(conn, table)
+        params: list[Any] = [(*row[:run_at], run_id, *row[run_at:]) for row in rows]
+        if conn.dialect.positional:
+            conn.exec_driver_sql(sql, params)
+        else:
+            conn.exec_driver_sql(sql, [dict(zip(names, row)) for row in params])
+
+    def _existing(self, conn: sa.Connection, table: sa.Table, keys: list[tuple[str, str]]
+                  ) -> list[tuple[tuple[str, str], int, int | None, tuple[Any, ...]]]:
+        """(key, pk, run_id, stored row as :meth:`_binder` makes it) of the stored rows
+        with these keys."""
+        names = self._values(conn, table)
+        raw = [sa.type_coerce(table.c[n], _stored_type(table.c[n].type)) for n in names]
+        at = names.index("remote_id")
         found = []
         for source in {s for s, _ in keys}:
             ids = [rid for s, rid in keys if s == source]
             for chunk in model.chunked(ids, 900):
-                rows = conn.execute(sa.select(table.c.remote_id, table.c.run_id).where(
-                    table.c.source == source, table.c.remote_id.in_(chunk)))
-                found.extend(((source, rid), run) for rid, run in rows)
+                rows = conn.execute(sa.select(table.c.pk, table.c.run_id, *raw).where(
+                    table.c.source == source, table.c.remote_id.in_(chunk))).all()
+                found.extend(((source, values[at]), pk, run, tuple(values)) for pk, run, *values in rows)
         return found
 
     def mark_unseen_deleted(self, conn: sa.Connection, entity: str, source: str, run_id: int) -> int:
@@ -302,6 +330,12 @@ class Store:
         table = schema.TABLES["account"]
         with self.engine.connect() as conn:
             return sorted(conn.execute(sa.select(table.c.source).distinct()).scalars())
+
+
+def _stored_type(kind: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
+    """The type a column's value is read back as for comparing with bound values: a
+    decorated type's underlying one (the epoch float, the JSON text), else itself."""
+    return kind.impl_instance if isinstance(kind, sa.types.TypeDecorator) else kind
 
 
 def _build(cls: type[model.Record], values: Any) -> model.Record:

@@ -304,7 +304,8 @@ class SyncEngine:
             written = self.store.upsert(conn, records, run_id=result.run_id)
             counts.created += written.created
             counts.updated += written.updated
-            counts.deleted += sum(1 for r in records if r.deleted and r.remote_id not in written.duplicates)
+            kept = {*written.duplicates, *written.unchanged}  # already stored as they are
+            counts.deleted += sum(1 for r in records if r.deleted and r.remote_id not in kept)
             if written.duplicates and self.connector.atomic:
                 self._duplicates(records[0].entity, written.duplicates, stream, counts, result)
             # An API stream retried from its last cursor reads the rows at that cursor again:

@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+# Imported here, not only where a request is made: without hubspot-api-client the plugin
+# does not load, and ``crmlink plugins`` or ``crmlink sync hubspot`` says how to install it.
+import hubspot  # noqa: F401
+
 from crmlink import Connector, CrmlinkError, Setting, Stream, hookimpl
 from crmlink.plugins.hubspot.client import HubSpotApi, classify
 from crmlink.plugins.hubspot.streams import Session, build
