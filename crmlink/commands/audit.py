@@ -18,7 +18,7 @@ from crmlink.commands.common import (
     open_store,
     write_output,
 )
-from crmlink.commands.sync import run_sync
+from crmlink.commands.sync import nothing_synced, sync_folder
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.document import AuditDocument, audit_schema
 from crmlink.core.errors import ConfigError, ExitCode
@@ -101,9 +101,13 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
         raise ConfigError(f"unknown format {fmt!r}; choose one of: {', '.join(sorted(choices))}")
     settings = config(config_file)
     if path is not None:
-        source = source or "csv"
-        run_sync(ctx, host_of(ctx).connector("csv"), {"path": path}, source, db_url, quiet=True)
+        source = sync_folder(ctx, path, source, db_url)
     store = open_store(db_url)
+    if (empty := nothing_synced(store)) is not None:
+        if fmt == "table" and not output:
+            click.echo(empty)  # instead of an empty table; exit 0: nothing is wrong
+            return
+        click.echo(f"crmlink: {empty}", err=True)
     if source is not None and source not in store.sources():
         raise ConfigError(f"the store has no source named {source!r}; it has: {', '.join(store.sources()) or 'none (run crmlink sync first)'}")
     chosen = choices[fmt]

@@ -19,6 +19,7 @@ from crmlink.commands.common import (
     write_output,
 )
 from crmlink.commands.ltc_render import render_markdown, render_table
+from crmlink.commands.sync import nothing_synced, sync_folder
 from crmlink.core.analysis.audit import Audit, as_of_timestamp
 from crmlink.core.document import OpportunityEntry
 from crmlink.core.errors import ConfigError
@@ -88,23 +89,35 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 @click.command("ltc")
+@click.argument("path", required=False, type=click.Path(file_okay=False))
 @db_option
-@click.option("--source", metavar="NAME", help="Only this source.")
+@click.option("--source", metavar="NAME", help="Only this source [default: all; with PATH: csv].")
 @as_of_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
 @click.option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.")
 @config_option
 @click.pass_context
-def command(ctx: click.Context, db_url: str | None, source: str | None, as_of: Any, fmt: str,
-            output: str | None, config_file: str | None) -> None:
+def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
+            fmt: str, output: str | None, config_file: str | None) -> None:
     """Show every opportunity's native stage, LTC stage and phase, time in stage and
     findings; every lead and what became of it; then the funnel.
 
+    With PATH (a folder in the canonical CSV format) the export is synced into the
+    store first and shown on its own, as with ``crmlink audit PATH``.
+
     \b
-    Example:
+    Examples:
       crmlink ltc --format markdown
+      crmlink ltc examples/sample --as-of 2026-11-20
     """
+    if path is not None:
+        source = sync_folder(ctx, path, source, db_url)
     store = open_store(db_url)
+    if (empty := nothing_synced(store)) is not None:
+        if fmt == "table" and not output:
+            click.echo(empty)
+            return
+        click.echo(f"crmlink: {empty}", err=True)
     if source is not None and source not in store.sources():
         raise ConfigError(f"the store has no source named {source!r}; `crmlink status` lists the sources")
     settings = config(config_file)

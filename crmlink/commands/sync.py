@@ -15,6 +15,7 @@ from crmlink.commands.common import config, config_option, db_option, open_store
 from crmlink.core.connector import Connector, Setting, envvar_for
 from crmlink.core.errors import ConfigError
 from crmlink.core.redact import RedactingFilter, Redactor
+from crmlink.core.store import Store
 from crmlink.core.sync import BATCH_SIZE, RetryPolicy, StreamCounts, SyncEngine, SyncResult
 
 RAW_ARGS = "crmlink.sync.args"
@@ -148,6 +149,26 @@ def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any],
             click.echo("", err=True)
 
 
+def sync_folder(ctx: click.Context, path: str, source: str | None, db_url: str | None) -> str:
+    """Import a canonical CSV export before a report (``crmlink audit FOLDER``,
+    ``crmlink ltc FOLDER``); returns the source it was stored under (``csv`` by default)."""
+    source = source or "csv"
+    run_sync(ctx, host_of(ctx).connector("csv"), {"path": path}, source, db_url, quiet=True)
+    return source
+
+
+def nothing_synced(store: Store) -> str | None:
+    """What to say when the store holds no records yet (``None`` when it holds some):
+    where the store is, and the sync commands that fill it."""
+    if store.sources():
+        return None
+    return (f"The store at {store.display_url} holds nothing yet. Sync a source first, for example:\n"
+            "  crmlink sync csv path/to/export\n"
+            "  crmlink sync salesforce --target-org ALIAS     # a Salesforce CLI login\n"
+            "  crmlink sync hubspot --access-token \"$HUBSPOT_ACCESS_TOKEN\"\n"
+            "or audit the bundled sample: crmlink audit examples/sample")
+
+
 def batch_size_from_env() -> int:
     """Records per transaction (and per saved cursor) for API syncs: ``CRMLINK_BATCH_SIZE``."""
     value = os.environ.get("CRMLINK_BATCH_SIZE")
@@ -186,4 +207,4 @@ def command() -> None:
     """
 
 
-__all__ = ["command", "run_sync", "print_summary"]
+__all__ = ["command", "run_sync", "print_summary", "sync_folder", "nothing_synced"]

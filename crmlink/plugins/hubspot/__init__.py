@@ -16,7 +16,7 @@ from typing import Any
 # does not load, and ``crmlink plugins`` or ``crmlink sync hubspot`` says how to install it.
 import hubspot  # noqa: F401
 
-from crmlink import Connector, CrmlinkError, Setting, Stream, hookimpl
+from crmlink import ConfigError, Connector, CrmlinkError, Setting, Stream, hookimpl
 from crmlink.plugins.hubspot.client import HubSpotApi, classify
 from crmlink.plugins.hubspot.streams import Session, build
 
@@ -46,6 +46,12 @@ class HubSpotConnector(Connector):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
+        c = self.config
+        if not c.get("access_token") and not (c.get("client_id") and c.get("client_secret")
+                                              and c.get("refresh_token")):
+            raise ConfigError("hubspot: --access-token is required (or set HUBSPOT_ACCESS_TOKEN, or "
+                              "store it with 'crmlink login SOURCE'), or give --client-id, "
+                              "--client-secret and --refresh-token for OAuth")
         self._api: HubSpotApi | None = None
 
     @property
