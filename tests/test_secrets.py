@@ -111,6 +111,29 @@ def test_salesforce_every_auth_flow_flags_env_config_success_and_failure(sf: Sal
     leaks.check()
 
 
+def test_salesforce_cli_session_success_renewal_and_failure(sf: SalesforceEmulator, tmp_path: Path) -> None:
+    from crmlink.testing.salesforce_emulator import Fault
+    from tests.sf_standin import StandIn
+
+    leaks = Leaks(tmp_path)
+    stand_in = StandIn(tmp_path / "bin", sf)
+    refresh = stand_in.login("prod")
+    leaks.env.update({"REQUESTS_CA_BUNDLE": sf.ca_path or "", "PATH": stand_in.path})
+    leaks.run("sync", "salesforce", "--target-org", "prod")                 # in a flag
+    sf.add_fault(Fault.expired_session(path_contains="/query", times=1))
+    leaks.run("sync", "salesforce", "--full", env={"SALESFORCE_TARGET_ORG": "prod"})  # renewed once
+    config = tmp_path / "crmlink.toml"
+    config.write_text('[sources.org]\nconnector = "salesforce"\ntarget_org = "prod"\n')
+    leaks.run("sync", "org", env={"CRMLINK_CONFIG": str(config)})          # a named source
+    sf.add_fault(Fault.expired_session(path_contains="/query", times=2))
+    assert "Traceback" in leaks.run("sync", "org", "--full", env={"CRMLINK_CONFIG": str(config)}, code=None)
+    sf.refresh_tokens.pop(refresh)                                           # the login was revoked
+    leaks.run("sync", "salesforce", "--target-org", "prod", code=None)
+    leaks.secrets |= {refresh, *sf.valid_session_ids}
+    assert len(sf.valid_session_ids) >= 8  # every session the CLI handed out is checked
+    leaks.check()
+
+
 def test_hubspot_token_oauth_env_config_success_and_failure(tmp_path: Path) -> None:
     leaks = Leaks(tmp_path)
     with HubSpotEmulator(rate_limits=RateLimits(burst=5000, search_per_second=500)) as emu:

@@ -121,7 +121,7 @@ def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any],
     store = open_store(db_url)
     started = time.monotonic()
     show = not quiet and sys.stderr.isatty()
-    redacting = RedactingFilter(Redactor(connector.secrets()))
+    redacting = RedactingFilter(Redactor(connector.secrets))
     handlers = logging.getLogger().handlers
     for handler in handlers:
         handler.addFilter(redacting)

@@ -147,7 +147,7 @@ class SyncEngine:
         self.progress = progress or (lambda name, counts: None)
         self.notice = notice or (lambda message: None)
         self.batch_size = batch_size
-        self.redact = Redactor(connector.secrets())
+        self.redact = Redactor(connector.secrets)  # also what it learns during the run
         #: the run in progress (or the last one), for progress displays
         self.result: SyncResult | None = None
         self._cut: set[str] = set()  # streams that raised an InvalidRecord and were skipped

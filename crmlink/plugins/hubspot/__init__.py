@@ -72,6 +72,12 @@ class HubSpotConnector(Connector):
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
         return classify(exc)
 
+    def secrets(self) -> list[str]:
+        """The secret settings and an access token renewed through OAuth during the run."""
+        found = super().secrets()
+        token = self._api.access_token if self._api is not None else None
+        return [*found, token] if token and token not in found else found
+
 
 @hookimpl
 def register_connectors(register: Any) -> None:

@@ -81,6 +81,11 @@ class HubSpotApi:
         self._client: Any = None
         self._apis: dict[str, Any] = {}
 
+    @property
+    def access_token(self) -> str | None:
+        """The token requests are made with (given, or renewed through OAuth): a secret."""
+        return self._token
+
     # --- client and API objects -----------------------------------------------------------
     def _make_client(self) -> Any:
         from hubspot import HubSpot

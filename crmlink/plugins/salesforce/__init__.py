@@ -37,10 +37,13 @@ __all__ = ["SalesforceConnector", "classify_error", "register_connectors"]
 class SalesforceConnector(Connector):
     name = "salesforce"
     description = ("Sync accounts, contacts, users, activities, opportunities, contact roles, "
-                   "stage history, stages, leads, contracts and orders from Salesforce. Log in with username, "
-                   "password and security token; OAuth JWT bearer (--private-key-file); OAuth "
-                   "client credentials; or a session id with --instance-url.")
+                   "stage history, stages, leads, contracts and orders from Salesforce. Log in through the "
+                   "Salesforce CLI (--target-org ALIAS); username, password and security token; OAuth "
+                   "JWT bearer (--private-key-file); OAuth client credentials; or a session id with "
+                   "--instance-url.")
     settings = (
+        Setting("target_org", "Alias or username of an org the Salesforce CLI (sf) is logged in to: "
+                "crmlink uses and renews that CLI session (sf org display --target-org ALIAS)."),
         Setting("instance_url", "Org URL, e.g. https://acme.my.salesforce.com (required with --session-id)."),
         Setting("username", "Salesforce username (password and JWT flows)."),
         Setting("password", "Salesforce password.", secret=True),
@@ -78,8 +81,16 @@ class SalesforceConnector(Connector):
         for cls in STREAMS:
             yield cls(self.client, self.config, self.run_start)
 
+    def secrets(self) -> list[str]:
+        """The secret settings and the session the run logged in with (a login flow's or
+        the Salesforce CLI's token is a secret too)."""
+        found = super().secrets()
+        session = self._client.session_id if self._client is not None else None
+        return [*found, session] if session else found
+
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
-        found = classify_error(exc, direct=bool(self.config.get("session_id")))
+        found = classify_error(exc, direct=bool(self.config.get("session_id")),
+                               cli=bool(self.config.get("target_org")))
         after = self._client.adapter.retry_after if self._client is not None else None
         if isinstance(found, RetriableError) and after and found.retry_after is None:
             with contextlib.suppress(ValueError):
@@ -99,10 +110,12 @@ def _code_and_message(exc: SalesforceError) -> tuple[str, str]:
     return "", ""
 
 
-def classify_error(exc: BaseException, *, direct: bool = False) -> CrmlinkError | None:
+def classify_error(exc: BaseException, *, direct: bool = False, cli: bool = False) -> CrmlinkError | None:
     """The one place that turns simple-salesforce/requests exceptions into crmlink errors.
 
-    Messages carry the error code and what to do, never credentials or session ids.
+    ``direct`` says the session came from ``--session-id`` (it cannot be renewed) and
+    ``cli`` that it came from the Salesforce CLI. Messages carry the error code and what
+    to do, never credentials or session ids.
     """
     if isinstance(exc, CrmlinkError):
         return exc
@@ -119,6 +132,9 @@ def classify_error(exc: BaseException, *, direct: bool = False) -> CrmlinkError 
         if direct:
             return AuthError("Salesforce says the session id is expired or invalid (INVALID_SESSION_ID); "
                              "get a new session id or use a login flow, which renews itself")
+        if cli:
+            return AuthError("Salesforce rejected the session the Salesforce CLI renewed (INVALID_SESSION_ID); "
+                             "log in again with 'sf org login web' and check the user's IP restrictions")
         return AuthError("Salesforce rejected the session again right after a new login (INVALID_SESSION_ID); "
                          "check the user's session settings and IP restrictions")
     if isinstance(exc, SalesforceOperationError):

@@ -1,5 +1,5 @@
-"""Salesforce logins: SOAP username-password, OAuth (password, JWT bearer, client credentials)
-and a direct session id.
+"""Salesforce logins: SOAP username-password, OAuth (password, JWT bearer, client credentials),
+the Salesforce CLI's session (``target_org``, see :mod:`.sfcli`) and a direct session id.
 
 crmlink logs in itself (with simple-salesforce's ``soap_login``/``token_login`` helpers) so
 that the login host is configurable (``login_url``: proxies, sandboxes, My Domain, tests);
@@ -20,6 +20,8 @@ import requests
 from simple_salesforce.login import soap_login, token_login
 
 from crmlink import ConfigError
+
+from .sfcli import cli_session
 
 API_VERSION = "59.0"
 
@@ -54,13 +56,15 @@ def instance_host(url: str) -> str:
 
 
 def flow_of(config: Mapping[str, Any]) -> str:
-    """Which login flow the settings ask for (``direct``, ``jwt``, ``oauth_password``,
-    ``soap``, ``client_credentials``)."""
+    """Which login flow the settings ask for (``direct``, ``sf_cli``, ``jwt``,
+    ``oauth_password``, ``soap``, ``client_credentials``), in that order of precedence."""
     c = config
     if c.get("session_id"):
         if not c.get("instance_url"):
             raise ConfigError("salesforce: --session-id needs --instance-url (or set SALESFORCE_INSTANCE_URL)")
         return "direct"
+    if c.get("target_org"):
+        return "sf_cli"
     if c.get("private_key_file"):
         if not (c.get("consumer_key") and c.get("username")):
             raise ConfigError("salesforce: the JWT bearer flow (--private-key-file) needs --consumer-key and --username")
@@ -72,9 +76,10 @@ def flow_of(config: Mapping[str, Any]) -> str:
     if c.get("consumer_key") and c.get("consumer_secret"):
         return "client_credentials"
     raise ConfigError(
-        "salesforce: no credentials; give --username, --password and --security-token, or "
-        "--consumer-key with --private-key-file (JWT) or --consumer-secret (client credentials), "
-        "or --session-id with --instance-url")
+        "salesforce: no credentials; give --target-org ALIAS (an org the Salesforce CLI is logged "
+        "in to), or --username, --password and --security-token, or --consumer-key with "
+        "--private-key-file (JWT) or --consumer-secret (client credentials), or --session-id "
+        "with --instance-url")
 
 
 def login(config: Mapping[str, Any], session: requests.Session) -> Session:
@@ -82,6 +87,9 @@ def login(config: Mapping[str, Any], session: requests.Session) -> Session:
     flow = flow_of(config)
     if flow == "direct":
         return Session(str(config["session_id"]), instance_host(str(config["instance_url"])))
+    if flow == "sf_cli":
+        token, instance_url = cli_session(str(config["target_org"]))
+        return Session(token, instance_host(instance_url))
     base = login_base(config)
     token_url = f"{base}/services/oauth2/token"
     key = str(config.get("consumer_key") or "")

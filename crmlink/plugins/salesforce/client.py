@@ -71,6 +71,11 @@ class Client:
         self.requests_made += 1
 
     @property
+    def session_id(self) -> str | None:
+        """The token of the current session, once logged in (a secret)."""
+        return self._sf.session_id if self._sf is not None else None
+
+    @property
     def sf(self) -> Salesforce:
         if self._sf is None:
             self._sf = self._connect()
