@@ -17,6 +17,9 @@ AS_OF = "2026-11-20"
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads a developer's store, config or plugin settings."""
     monkeypatch.setenv("CRMLINK_DB", f"sqlite:///{tmp_path / 'store.db'}")
+    # secrets 'crmlink login' stores go to a file of the test, never a developer's keyring
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "crmlink.core.keystore.PrivateFileKeyring")
+    monkeypatch.setenv("CRMLINK_SECRETS_FILE", str(tmp_path / "secrets" / "secrets.json"))
     for name in ("CRMLINK_CONFIG", "CRMLINK_LOAD_PLUGINS", "CRMLINK_DISABLE_PLUGINS",
                  "CRMLINK_STRICT_PLUGINS", "CRMLINK_TRACE_PLUGINS"):
         monkeypatch.delenv(name, raising=False)

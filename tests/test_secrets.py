@@ -134,6 +134,28 @@ def test_salesforce_cli_session_success_renewal_and_failure(sf: SalesforceEmulat
     leaks.check()
 
 
+def test_secrets_stored_by_login_never_leak(sf: SalesforceEmulator, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from crmlink.cli import cli
+
+    leaks = Leaks(tmp_path)  # the subprocesses share the test's secrets file (tests/conftest.py)
+    leaks.env["REQUESTS_CA_BUNDLE"] = sf.ca_path or ""
+    leaks.secrets |= {DEFAULT_PASSWORD, DEFAULT_TOKEN, "wrong-token"}
+    config = tmp_path / "crmlink.toml"
+    config.write_text(f'[sources.org]\nconnector = "salesforce"\nlogin_url = "{sf.instance_url}"\n'
+                      f'username = "{DEFAULT_USERNAME}"\n')
+    stored = CliRunner().invoke(cli, ["login", "org", "--config", str(config)],
+                                input=f"{DEFAULT_PASSWORD}\n{DEFAULT_TOKEN}\n\n\n")
+    assert stored.exit_code == 0, stored.output
+    leaks.outputs.append(("login org", stored.output))
+    leaks.run("sync", "org", "--config", str(config))
+    leaks.run("sync", "org", "--config", str(config), "--full", env={"SALESFORCE_SECURITY_TOKEN": "wrong-token"},
+              code=None)
+    leaks.run("status", "--json")
+    leaks.check()
+
+
 def test_hubspot_token_oauth_env_config_success_and_failure(tmp_path: Path) -> None:
     leaks = Leaks(tmp_path)
     with HubSpotEmulator(rate_limits=RateLimits(burst=5000, search_per_second=500)) as emu:

@@ -12,6 +12,7 @@ import click
 
 from crmlink.cli import host_of
 from crmlink.commands.common import config, config_option, db_option, open_store
+from crmlink.commands.sources import source_spec, sources, with_keyring
 from crmlink.core.connector import Connector, Setting, envvar_for
 from crmlink.core.errors import ConfigError
 from crmlink.core.redact import RedactingFilter, Redactor
@@ -73,6 +74,8 @@ def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | 
             db_url: str | None, config_file: str | None, **settings: Any) -> None:
         policy = RetryPolicy.from_settings(config(config_file).get("retry"))  # fails early on a bad file
         values = {**(preset or {}), **{k: v for k, v in settings.items() if v is not None}}
+        if preset is not None:  # a named source: secrets 'crmlink login' stored
+            values = with_keyring(name, cls, values)
         result = run_sync(ctx, cls, values, source_name or name, db_url, full=full,
                           on_error=on_error, quiet=quiet, policy=policy)
         print_summary(result)
@@ -87,13 +90,10 @@ def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | 
 
 
 def named_source_command(ctx: click.Context, name: str) -> click.Command | None:
-    sources = config(_config_file_in(ctx.meta.get(RAW_ARGS, []))).get("sources", {})
-    if name not in sources:
+    config_file = _config_file_in(ctx.meta.get(RAW_ARGS, []))
+    if name not in sources(config_file):
         return None
-    spec = dict(sources[name])
-    connector = spec.pop("connector", None)
-    if connector is None:
-        raise ConfigError(f"source {name!r} in the config file needs connector = \"...\"")
+    connector, spec = source_spec(config_file, name)
     return connector_command(host_of(ctx).connector(connector), name, preset=spec)
 
 
