@@ -103,13 +103,13 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     if path is not None:
         source = sync_folder(ctx, path, source, db_url)
     store = open_store(db_url)
+    if source is not None and source not in store.sources():
+        raise ConfigError(f"the store has no source named {source!r}; it has: {', '.join(store.sources()) or 'none (run crmlink sync first)'}")
     if (empty := nothing_synced(store)) is not None:
         if fmt == "table" and not output:
             click.echo(empty)  # instead of an empty table; exit 0: nothing is wrong
             return
         click.echo(f"crmlink: {empty}", err=True)
-    if source is not None and source not in store.sources():
-        raise ConfigError(f"the store has no source named {source!r}; it has: {', '.join(store.sources()) or 'none (run crmlink sync first)'}")
     chosen = choices[fmt]
     document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
     write_output(chosen.render(document), output)

@@ -113,13 +113,13 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     if path is not None:
         source = sync_folder(ctx, path, source, db_url)
     store = open_store(db_url)
+    if source is not None and source not in store.sources():
+        raise ConfigError(f"the store has no source named {source!r}; `crmlink status` lists the sources")
     if (empty := nothing_synced(store)) is not None:
         if fmt == "table" and not output:
             click.echo(empty)
             return
         click.echo(f"crmlink: {empty}", err=True)
-    if source is not None and source not in store.sources():
-        raise ConfigError(f"the store has no source named {source!r}; `crmlink status` lists the sources")
     settings = config(config_file)
     document = Audit(store, host_of(ctx), settings, as_of).document(source)
     leads = lead_rows(store, [source] if source else store.sources(), settings["ltc"], as_of_timestamp(as_of))
