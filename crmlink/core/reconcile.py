@@ -8,12 +8,14 @@ sync engine calls :func:`reconcile` after reading the stream completely.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
-from crmlink.core import schema
 from crmlink.core.connector import Connector, Stream
 from crmlink.core.errors import CrmlinkError
 from crmlink.core.store import Store
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 def present_ids(connector: Connector, stream: Stream) -> set[str] | None:
@@ -35,10 +37,8 @@ def present_ids(connector: Connector, stream: Stream) -> set[str] | None:
 
 
 def reconcile(store: Store, conn: sa.Connection, stream: Stream, source: str, present: set[str]) -> int:
-    """Mark deleted the live rows of ``stream`` in ``source`` whose ids are not ``present``;
-    returns how many were marked."""
-    table = schema.TABLES[stream.entity.entity]
-    stored = conn.execute(sa.select(table.c.remote_id).where(
-        table.c.source == source, table.c.deleted.is_(False))).scalars()
+    """Mark deleted the live rows of ``stream`` in ``source`` whose ids are not ``present``
+    (``conn`` is the store transaction the sync engine holds); returns how many were marked."""
+    stored = store.live_ids(conn, stream.entity.entity, source)
     gone = [rid for rid in stored if rid not in present and stream.owns(rid)]
     return store.mark_deleted(conn, stream.entity.entity, source, gone) if gone else 0

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -300,8 +301,8 @@ class Store:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def records(self, entity: str, *, source: str | None = None, include_deleted: bool = False,
-                where: Any = None) -> Iterator[model.Record]:
+    def records(self, entity: str, *, source: str | None = None,
+                include_deleted: bool = False) -> Iterator[model.Record]:
         """Stream records of one entity as canonical dataclasses (no re-validation)."""
         table = schema.TABLES[entity]
         cls = model.ENTITIES[entity]
@@ -310,8 +311,6 @@ class Store:
             query = query.where(table.c.source == source)
         if not include_deleted:
             query = query.where(table.c.deleted.is_(False))
-        if where is not None:
-            query = query.where(where)
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=5000).execute(query.order_by(table.c.pk)):
                 yield _build(cls, row._mapping)
@@ -330,6 +329,54 @@ class Store:
         table = schema.TABLES["account"]
         with self.engine.connect() as conn:
             return sorted(conn.execute(sa.select(table.c.source).distinct()).scalars())
+
+    def live_ids(self, conn: sa.Connection, entity: str, source: str) -> Iterator[str]:
+        """The remote ids of the rows of ``entity`` in ``source`` not marked deleted."""
+        table = schema.TABLES[entity]
+        return conn.execute(sa.select(table.c.remote_id).where(
+            table.c.source == source, table.c.deleted.is_(False))).scalars()
+
+    def interaction_rows(self, source: str | None, until: float) -> Iterator[tuple[Any, ...]]:
+        """The live interactions of ``source`` (every source when ``None``) that occurred
+        at or before ``until`` (epoch seconds), as plain DB-API tuples of
+        :data:`INTERACTION_COLUMNS` exactly as stored: times as epoch seconds, id lists as
+        ``;``-joined text, no per-row conversion. In storage order; made for one streaming
+        pass over millions of rows."""
+        return chain.from_iterable(self._interaction_batches(source, until))
+
+    def _interaction_batches(self, source: str | None, until: float) -> Iterator[Sequence[tuple[Any, ...]]]:
+        with self.engine.connect() as conn:
+            yield from interaction_batches(conn, source, until)
+
+
+#: The columns of :meth:`Store.interaction_rows`, in order.
+INTERACTION_COLUMNS = ("account_id", "kind", "direction", "method", "occurred_at", "user_ids",
+                       "contact_ids", "recipient_count", "opportunity_id", "subject", "campaign")
+
+
+def interaction_batches(conn: sa.Connection, source: str | None,
+                        until: float) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """:meth:`Store.interaction_rows` on a connection the caller holds, in batches of
+    rows, straight from the DB-API cursor."""
+    table = schema.TABLES["interaction"]
+    query = sa.select(*[table.c[c] for c in INTERACTION_COLUMNS]).where(
+        table.c.deleted == sa.false(), table.c.occurred_at <= sa.bindparam("until", type_=sa.Float()))
+    values: dict[str, Any] = {"until": until}
+    if source is not None:
+        query = query.where(table.c.source == sa.bindparam("source", type_=sa.Text()))
+        values["source"] = source
+    compiled = query.compile(dialect=conn.dialect)
+    args = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:  # pragma: no cover - a live Connection always has one
+        raise StoreError("the store connection is closed")
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        while batch := cursor.fetchmany(20_000):
+            yield batch
+    finally:
+        cursor.close()
 
 
 def _stored_type(kind: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:

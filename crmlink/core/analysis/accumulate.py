@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
+from itertools import chain
+from typing import TYPE_CHECKING, Any
 
 from crmlink.core import vocab
 from crmlink.core.model import Contact, User
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 DAY = 86400.0
 
@@ -101,7 +103,8 @@ class Accumulator:
 
     def fold(self, rows: Iterable[Sequence[Any]], slots: Mapping[str, Sequence[AccountData]],
              account_of: Callable[[tuple[str, ...]], str | None]) -> None:
-        """Add each row (:data:`INTERACTION_COLUMNS`, as stored) to every slot of its
+        """Add each row (as :meth:`Store.interaction_rows
+        <crmlink.core.store.Store.interaction_rows>` gives them) to every slot of its
         account whose date it precedes. What does not depend on the date is worked out
         once per row; rows of accounts not in ``slots`` are ignored. A row without an
         account belongs to ``account_of(its contacts)``."""
@@ -127,9 +130,10 @@ class Accumulator:
             link = False
             if two_way:
                 pair_key = (user_ids, contact_ids)
-                link = links.get(pair_key)
-                if link is None:
-                    link = links[pair_key] = self._executive_link(users, contacts)
+                cached = links.get(pair_key)
+                if cached is None:
+                    cached = links[pair_key] = self._executive_link(users, contacts)
+                link = cached
             row = (at, base, users, contacts, direction in ("inbound", "two_way"),
                    direction in ("outbound", "two_way"), two_way,
                    self.method_of(kind, method, subject, campaign), link, opportunity)
@@ -227,26 +231,9 @@ def infer_direction(kind: str, direction: str | None, has_contacts: bool) -> str
     return "two_way" if kind in ("meeting", "visit", "event", "call") else "outbound"
 
 
-INTERACTION_COLUMNS = ("account_id", "kind", "direction", "method", "occurred_at", "user_ids",
-                       "contact_ids", "recipient_count", "opportunity_id", "subject", "campaign")
-
-
 def interaction_rows(conn: sa.Connection, source: str | None, until: float) -> Iterator[tuple[Any, ...]]:
-    """Interaction rows up to ``until`` (epoch seconds) as the DB-API cursor returns them:
-    plain tuples of :data:`INTERACTION_COLUMNS`, no per-row conversion."""
-    table = sa.table("interactions", *[sa.column(c) for c in INTERACTION_COLUMNS],
-                     sa.column("deleted"), sa.column("source"))
-    query = sa.select(*[table.c[c] for c in INTERACTION_COLUMNS]).where(
-        table.c.deleted == sa.false(), table.c.occurred_at <= until)
-    if source is not None:
-        query = query.where(table.c.source == source)
-    compiled = query.compile(dialect=conn.dialect)
-    params = compiled.params
-    args = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(str(compiled), args)
-        while batch := cursor.fetchmany(20_000):
-            yield from batch
-    finally:
-        cursor.close()
+    """:meth:`Store.interaction_rows <crmlink.core.store.Store.interaction_rows>` on a
+    connection the caller holds (the store owns the query)."""
+    from crmlink.core.store import interaction_batches
+
+    return chain.from_iterable(interaction_batches(conn, source, until))

@@ -1,0 +1,60 @@
+"""The store's queries, on a real SQLite store: what each read returns and leaves out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from crmlink import Account, Interaction
+from crmlink.core.store import INTERACTION_COLUMNS, Store
+
+T0 = datetime(2026, 1, 10, 9, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.transaction() as conn:
+        store.upsert(conn, [Account(remote_id="A", source="s1", name="Acme"),
+                            Account(remote_id="B", source="s2", name="Beta")])
+        store.upsert(conn, [
+            Interaction(remote_id="i1", source="s1", kind="meeting", occurred_at=T0, account_id="A",
+                        user_ids="u1;u2", contact_ids="c1", direction="two_way", subject="Kick-off"),
+            Interaction(remote_id="i2", source="s1", kind="email", occurred_at="2026-02-01T00:00:00Z",
+                        contact_ids="c2", recipient_count=3),
+            Interaction(remote_id="i3", source="s1", kind="call", occurred_at=T0, deleted=True),
+        ])
+        store.upsert(conn, [Interaction(remote_id="i1", source="s2", kind="visit", occurred_at=T0)])
+    return store
+
+
+def test_interaction_rows_are_stored_tuples_in_column_order(store: Store) -> None:
+    rows = list(store.interaction_rows("s1", T0.timestamp()))
+    assert rows == [("A", "meeting", "two_way", None, T0.timestamp(), "u1;u2", "c1", None, None,
+                     "Kick-off", None)]
+    assert len(rows[0]) == len(INTERACTION_COLUMNS) and INTERACTION_COLUMNS[4] == "occurred_at"
+
+
+def test_interaction_rows_leave_out_later_deleted_and_other_sources(store: Store) -> None:
+    until = datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp()
+    assert [row[1] for row in store.interaction_rows("s1", until)] == ["meeting", "email"]
+    assert sorted(row[1] for row in store.interaction_rows(None, until)) == ["email", "meeting", "visit"]
+    assert list(store.interaction_rows("s1", T0.timestamp() - 1e-3)) == []
+    assert list(store.interaction_rows("nope", until)) == []
+
+
+def test_interaction_rows_from_the_accumulate_module_delegate_to_the_store(store: Store) -> None:
+    from crmlink.core.analysis.accumulate import interaction_rows
+
+    until = datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp()
+    with store.engine.connect() as conn:
+        assert list(interaction_rows(conn, "s1", until)) == list(store.interaction_rows("s1", until))
+
+
+def test_live_ids_leave_out_deleted_rows_and_other_sources(store: Store) -> None:
+    with store.transaction() as conn:
+        assert sorted(store.live_ids(conn, "interaction", "s1")) == ["i1", "i2"]
+        assert list(store.live_ids(conn, "interaction", "s2")) == ["i1"]
+        assert list(store.live_ids(conn, "account", "s3")) == []
