@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import click
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
     from crmlink.core.classify import Classification
     from crmlink.core.connector import Connector
