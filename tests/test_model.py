@@ -48,3 +48,27 @@ def test_make_rejects_unknown_fields() -> None:
 def test_raw_and_extra_are_kept() -> None:
     contact = Contact(remote_id="c", raw={"department": "网络运维部"}, extra={"Fax": "1"})
     assert contact.raw["department"] == "网络运维部" and contact.extra == {"Fax": "1"}
+
+
+def test_the_first_bad_field_in_declaration_order_is_reported() -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        Interaction(remote_id="i1", kind="call", direction="sideways", occurred_at="2024-13-01")
+    assert caught.value.field == "direction"
+
+
+def test_a_blank_bool_with_a_default_takes_the_default() -> None:
+    assert Contact(remote_id="c", active="").active is True
+    assert Account(remote_id="a", deleted="").deleted is False
+    assert Opportunity(remote_id="o", is_won="").is_won is None  # no default: unknown
+
+
+def test_a_field_type_without_a_coercer_is_refused_where_it_is_declared() -> None:
+    from dataclasses import dataclass
+
+    from crmlink.core.model import Record, _entity
+
+    with pytest.raises(TypeError, match=r"Odd.tags: no coercer for 'set\[str\]'"):
+        @_entity("odd")
+        @dataclass(slots=True)
+        class Odd(Record):
+            tags: set[str] = frozenset()  # type: ignore[assignment]

@@ -6,6 +6,13 @@ vocabulary fields take their canonical spelling (see :mod:`crmlink.core.vocab`).
 that cannot be coerced raises :class:`InvalidRecord` naming the entity, the record's
 ``remote_id`` and the field, so a plugin author sees exactly which record is wrong.
 
+Each field is declared once. Its annotation chooses the coercer (``str | None`` strips
+text, ``datetime | None`` parses ISO 8601, a ``bool`` with a default takes blanks as the
+default ...) and the SQL column type (:mod:`crmlink.core.schema`); a field that needs more
+says so in its default: ``vocabulary("tier")`` for a vocabulary term, ``coerced(func)``
+for anything else. Fields are coerced in declaration order, so the first bad one is
+reported.
+
 References between records (``account_id``, ``owner_id``, ``user_ids`` ...) hold the
 *remote* ids of the same source. Values that were canonicalised keep their native
 spelling in ``raw`` (for example ``raw["department"] == "网络运维部"``); native fields that
@@ -19,12 +26,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from crmlink.core import vocab
 from crmlink.core.errors import InvalidRecord
 
 Coercer = Callable[[Any], Any]
+R = TypeVar("R", bound="Record")
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -118,16 +126,60 @@ def parse_int(value: Any) -> int | None:
     return int(number)
 
 
-def _vocabulary(name: str) -> Coercer:
-    return lambda value: vocab.normalize(name, value)
-
-
 def _required_bool(default: bool) -> Coercer:
     def coerce(value: Any) -> bool:
         parsed = parse_bool(value)
         return default if parsed is None else parsed
 
     return coerce
+
+
+def _required_datetime(value: Any) -> datetime:
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError("a date-time is required")
+    return parsed
+
+
+#: The coercer of a field by its annotation, unless the field names its own (:func:`coerced`).
+#: A ``bool`` field with a default takes blanks as that default.
+_BY_ANNOTATION: dict[str, Coercer] = {
+    "str | None": parse_str,
+    "datetime | None": parse_datetime,
+    "Decimal | None": parse_decimal,
+    "float | None": parse_float,
+    "int | None": parse_int,
+    "bool | None": parse_bool,
+    "tuple[str, ...]": parse_list,
+}
+#: Annotations of fields kept as given: ``remote_id`` (checked on its own), ``source``
+#: (filled in by the sync engine), ``extra`` and ``raw``.
+_AS_GIVEN = {"str", "dict[str, Any]"}
+_COERCE = "crmlink.coerce"
+
+
+def coerced(coerce: Coercer, default: Any = None) -> Any:
+    """A field whose values go through ``coerce`` rather than its annotation's coercer."""
+    return field(default=default, metadata={_COERCE: coerce})
+
+
+def vocabulary(name: str) -> Any:
+    """A field holding a term of vocabulary ``name`` in its canonical spelling
+    (:func:`crmlink.core.vocab.normalize`)."""
+    return coerced(lambda value: vocab.normalize(name, value))
+
+
+def _coercer(cls: type, f: dataclasses.Field[Any]) -> Coercer | None:
+    if _COERCE in f.metadata:
+        return f.metadata[_COERCE]  # type: ignore[no-any-return]
+    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if annotation == "bool":
+        return _required_bool(f.default)  # type: ignore[arg-type]
+    if annotation in _BY_ANNOTATION:
+        return _BY_ANNOTATION[annotation]
+    if annotation in _AS_GIVEN:
+        return None
+    raise TypeError(f"{cls.__name__}.{f.name}: no coercer for {annotation!r}; declare it with coerced()")
 
 
 @dataclass(slots=True)
@@ -146,6 +198,7 @@ class Record:
     raw: dict[str, Any] = field(default_factory=dict)
 
     entity: ClassVar[str] = "record"
+    #: Each coerced field and its coercer, in declaration order (derived by :func:`_entity`).
     _coercers: ClassVar[dict[str, Coercer]] = {}
 
     def __post_init__(self) -> None:
@@ -168,28 +221,26 @@ class Record:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-_BASE = {"modified_at": parse_datetime, "deleted": _required_bool(False)}
+def _entity(entity_name: str, /) -> Callable[[type[R]], type[R]]:
+    """Name a record class's entity and derive its coercers from its fields."""
 
-
-def _entity(entity_name: str, /, **coercers: Coercer) -> Callable[[type], type]:
-    def decorate(cls: type) -> type:
+    def decorate(cls: type[R]) -> type[R]:
         cls.entity = entity_name
-        cls._coercers = {**_BASE, **coercers}
+        coercers = ((f.name, _coercer(cls, f)) for f in dataclasses.fields(cls))
+        cls._coercers = {name: coerce for name, coerce in coercers if coerce is not None}
         return cls
 
     return decorate
 
 
-@_entity("account", name=parse_str, domain=parse_str, industry=parse_str, parent_id=parse_str,
-         tier=_vocabulary("tier"), tier_source=parse_str, annual_revenue=parse_decimal,
-         growth=parse_float, currency=parse_str, owner_id=parse_str, created_at=parse_datetime)
+@_entity("account")
 @dataclass(slots=True)
 class Account(Record):
     name: str | None = None
     domain: str | None = None
     industry: str | None = None
     parent_id: str | None = None
-    tier: str | None = None
+    tier: str | None = vocabulary("tier")
     #: Where the tier came from: ``"crm"`` (a field in the source) or ``"computed"``.
     tier_source: str | None = None
     annual_revenue: Decimal | None = None
@@ -200,8 +251,7 @@ class Account(Record):
     created_at: datetime | None = None
 
 
-@_entity("user", name=parse_str, email=parse_str, title=parse_str, seniority=_vocabulary("seniority"),
-         team_role=_vocabulary("team_role"), active=_required_bool(True))
+@_entity("user")
 @dataclass(slots=True)
 class User(Record):
     """One of *our* people: a salesperson, solution or delivery manager, or executive."""
@@ -209,15 +259,12 @@ class User(Record):
     name: str | None = None
     email: str | None = None
     title: str | None = None
-    seniority: str | None = None
-    team_role: str | None = None
+    seniority: str | None = vocabulary("seniority")
+    team_role: str | None = vocabulary("team_role")
     active: bool = True
 
 
-@_entity("contact", account_id=parse_str, name=parse_str, email=parse_str, title=parse_str,
-         department=_vocabulary("department"), seniority=_vocabulary("seniority"),
-         buying_role=_vocabulary("buying_role"), stance=vocab.normalize_stance,
-         stance_assessed_at=parse_datetime, active=_required_bool(True), reports_to_id=parse_str)
+@_entity("contact")
 @dataclass(slots=True)
 class Contact(Record):
     """A person at the customer. ``department``, ``seniority`` and ``buying_role`` are
@@ -228,10 +275,10 @@ class Contact(Record):
     name: str | None = None
     email: str | None = None
     title: str | None = None
-    department: str | None = None
-    seniority: str | None = None
-    buying_role: str | None = None
-    stance: int | None = None
+    department: str | None = vocabulary("department")
+    seniority: str | None = vocabulary("seniority")
+    buying_role: str | None = vocabulary("buying_role")
+    stance: int | None = coerced(vocab.normalize_stance)
     stance_assessed_at: datetime | None = None
     active: bool = True
     reports_to_id: str | None = None
@@ -244,18 +291,7 @@ def _interaction_kind(value: Any) -> str:
     return kind
 
 
-def _required_datetime(value: Any) -> datetime:
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise ValueError("a date-time is required")
-    return parsed
-
-
-@_entity("interaction", kind=_interaction_kind, direction=_vocabulary("direction"),
-         method=_vocabulary("method"), occurred_at=_required_datetime, subject=parse_str,
-         account_id=parse_str, opportunity_id=parse_str, user_ids=parse_list,
-         contact_ids=parse_list, recipient_count=parse_int, duration_minutes=parse_float,
-         campaign=parse_str)
+@_entity("interaction")
 @dataclass(slots=True)
 class Interaction(Record):
     """A meeting, call, email, visit, event, note or task between our people and theirs.
@@ -265,10 +301,10 @@ class Interaction(Record):
     their people took part. ``None`` lets the analysis infer it from ``kind``.
     """
 
-    kind: str = "note"
-    occurred_at: datetime | None = None
-    direction: str | None = None
-    method: str | None = None
+    kind: str = coerced(_interaction_kind, "note")
+    direction: str | None = vocabulary("direction")
+    method: str | None = vocabulary("method")
+    occurred_at: datetime | None = coerced(_required_datetime)
     subject: str | None = None
     account_id: str | None = None
     opportunity_id: str | None = None
@@ -279,11 +315,7 @@ class Interaction(Record):
     campaign: str | None = None
 
 
-@_entity("opportunity", account_id=parse_str, name=parse_str, amount=parse_decimal,
-         currency=parse_str, pipeline=parse_str, stage_id=parse_str, stage_label=parse_str,
-         probability=parse_float, is_closed=parse_bool, is_won=parse_bool,
-         created_at=parse_datetime, close_date=parse_datetime, stage_entered_at=parse_datetime,
-         owner_id=parse_str, ltc_stage=parse_str)
+@_entity("opportunity")
 @dataclass(slots=True)
 class Opportunity(Record):
     """A deal. ``stage_id``/``stage_label`` are the CRM's own; ``ltc_stage`` is filled by
@@ -306,20 +338,18 @@ class Opportunity(Record):
     ltc_stage: str | None = None
 
 
-@_entity("opportunity_contact", opportunity_id=parse_str, contact_id=parse_str,
-         role=_vocabulary("buying_role"), is_primary=_required_bool(False))
+@_entity("opportunity_contact")
 @dataclass(slots=True)
 class OpportunityContact(Record):
     """A contact's role on one deal (Salesforce OpportunityContactRole, HubSpot labels)."""
 
     opportunity_id: str | None = None
     contact_id: str | None = None
-    role: str | None = None
+    role: str | None = vocabulary("buying_role")
     is_primary: bool = False
 
 
-@_entity("stage_change", opportunity_id=parse_str, stage_id=parse_str, stage_label=parse_str,
-         entered_at=_required_datetime)
+@_entity("stage_change")
 @dataclass(slots=True)
 class StageChange(Record):
     """One entry of a deal's stage history."""
@@ -327,11 +357,10 @@ class StageChange(Record):
     opportunity_id: str | None = None
     stage_id: str | None = None
     stage_label: str | None = None
-    entered_at: datetime | None = None
+    entered_at: datetime | None = coerced(_required_datetime)
 
 
-@_entity("stage", pipeline=parse_str, label=parse_str, order=parse_int, probability=parse_float,
-         is_closed=parse_bool, is_won=parse_bool)
+@_entity("stage")
 @dataclass(slots=True)
 class Stage(Record):
     """A pipeline stage as the CRM defines it; ``remote_id`` is the stage's id or API name."""
@@ -344,8 +373,7 @@ class Stage(Record):
     is_won: bool | None = None
 
 
-@_entity("lead", name=parse_str, company=parse_str, email=parse_str, status=parse_str,
-         created_at=parse_datetime, owner_id=parse_str, converted_opportunity_id=parse_str)
+@_entity("lead")
 @dataclass(slots=True)
 class Lead(Record):
     name: str | None = None
@@ -368,9 +396,7 @@ def _execution_kind(value: Any) -> str:
     return kind
 
 
-@_entity("execution", kind=_execution_kind, opportunity_id=parse_str, account_id=parse_str,
-         contract_id=parse_str, number=parse_str, status=parse_str, active=parse_bool,
-         amount=parse_decimal, currency=parse_str, started_at=parse_datetime, ended_at=parse_datetime)
+@_entity("execution")
 @dataclass(slots=True)
 class ExecutionRecord(Record):
     """A document of a won deal's execution: a contract, an order, an invoice or a payment
@@ -383,7 +409,7 @@ class ExecutionRecord(Record):
     ``closed`` from these records.
     """
 
-    kind: str = "contract"
+    kind: str = coerced(_execution_kind, "contract")
     opportunity_id: str | None = None
     account_id: str | None = None
     contract_id: str | None = None
