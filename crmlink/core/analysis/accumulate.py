@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from crmlink.core import vocab
+from crmlink.core import clock, vocab
+from crmlink.core.clock import DAY as DAY  # view.py's import; clock is its home
 from crmlink.core.model import Contact, User
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
-
-DAY = 86400.0
-
 
 @dataclass(slots=True)
 class Pair:
@@ -55,7 +53,7 @@ class AccountData:
     opp_last_any: dict[str, float] = field(default_factory=dict)
 
     def days_since(self, moment: float | None) -> float | None:
-        return None if moment is None else (self.as_of - moment) / DAY
+        return clock.days_since(moment, self.as_of)
 
 
 def _later(a: float | None, b: float) -> float:
@@ -69,13 +67,13 @@ class Accumulator:
                  contacts: Mapping[str, Contact], classify_method: Callable[..., str | None]) -> None:
         self.weights = config["weights"]
         strength = config["strength"]
-        self.half_life = strength["half_life_days"] * DAY
-        self.reciprocity = strength["reciprocity_days"] * DAY
+        self.half_life = clock.seconds(strength["half_life_days"])
+        self.reciprocity = clock.seconds(strength["reciprocity_days"])
         self.mass_limit = strength["mass_email_limit"]
         self.group_size = float(strength["meeting_group_size"])
         findings = config["findings"]
-        self.cadence_window = findings["cadence_weeks"] * 7 * DAY
-        self.exec_window = findings["exec_link_days"] * DAY
+        self.cadence_window = clock.seconds(findings["cadence_weeks"] * 7)
+        self.exec_window = clock.seconds(findings["exec_link_days"])
         self.users, self.contacts = users, contacts
         self.classify_method = classify_method
         self._method_cache: dict[tuple[Any, ...], str | None] = {}
