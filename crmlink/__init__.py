@@ -27,6 +27,7 @@ from crmlink.core.errors import (
 from crmlink.core.findings import SEVERITIES, Finding, Score, ScoreDefinition
 from crmlink.core.hookspecs import hookimpl
 from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, WON_STAGES, phase_of
+from crmlink.core.ltc_execution import advance_won_stage
 from crmlink.core.model import (
     Account,
     Contact,
@@ -51,7 +52,7 @@ __all__ = [
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord",
     "AccountView", "ContactStat", "OpportunityView", "PortfolioView",
-    "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of",
+    "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
     "ScoreDefinition", "Departure",
     "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",

@@ -1,6 +1,7 @@
 """The ``crmlink`` command line. Commands live in :mod:`crmlink.commands`; this module
-builds the root group, the plugin host (lazily, once per invocation) and turns errors
-into one line on stderr and a documented exit code."""
+builds the root group, adds the plugins' commands (the plugin host is built lazily, once
+per invocation, by :func:`crmlink.commands.common.host_of`) and turns errors into one
+line on stderr and a documented exit code."""
 
 from __future__ import annotations
 
@@ -11,17 +12,9 @@ from typing import Any
 import click
 
 from crmlink import __version__
+from crmlink.commands.common import host_of
 from crmlink.core.errors import CrmlinkError, ExitCode
-from crmlink.core.host import PluginHost, get_plugin_host
-
-
-def host_of(ctx: click.Context) -> PluginHost:
-    """The plugin host of this invocation, built on first use."""
-    root = ctx.find_root()
-    root.ensure_object(dict)
-    if "host" not in root.obj:
-        root.obj["host"] = get_plugin_host()
-    return root.obj["host"]
+from crmlink.core.host import get_plugin_host
 
 
 def _version_message() -> str:

@@ -165,3 +165,11 @@ def test_hubspot_contacts_at_a_lead_lifecycle_stage_are_leads() -> None:
             Contact(remote_id="4", source="hs", name="D")])
     rows = {r["remote_id"]: r["outcome"] for r in lead_rows(store, ["hs"], LTC, 0.0)}
     assert rows == {"1": "open", "3": "disqualified"}
+
+
+def test_the_rules_are_public_for_plugins_that_map_stages_their_own_way() -> None:
+    from crmlink import advance_won_stage
+
+    orders = [record("r1", "order", active=True)]
+    assert advance_won_stage("contract", won(), orders, LTC) == "deliver"
+    assert advance_won_stage("negotiate", won(), orders, LTC) == "negotiate"  # not won: unchanged

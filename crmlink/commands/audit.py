@@ -9,12 +9,12 @@ from typing import Any, NamedTuple
 
 import click
 
-from crmlink.cli import host_of
 from crmlink.commands.common import (
     as_of_option,
     config,
     config_option,
     db_option,
+    host_of,
     open_store,
     write_output,
 )

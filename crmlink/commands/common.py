@@ -1,4 +1,5 @@
-"""Options and helpers shared by several commands."""
+"""Options and helpers shared by several commands, and by the root group in
+:mod:`crmlink.cli` (which imports the commands, so they never import it)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,20 @@ import click
 
 from crmlink.core.analysis.config import load_config
 from crmlink.core.errors import ConfigError
+from crmlink.core.host import PluginHost, get_plugin_host
 from crmlink.core.store import DEFAULT_DB_ENV, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def host_of(ctx: click.Context) -> PluginHost:
+    """The plugin host of this invocation, built on first use."""
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    if "host" not in root.obj:
+        root.obj["host"] = get_plugin_host()
+    host: PluginHost = root.obj["host"]
+    return host
 
 
 def db_option(func: F) -> F:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from crmlink.cli import host_of
+from crmlink.commands.common import host_of
 
 
 @click.command("plugins")

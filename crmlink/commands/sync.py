@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from crmlink.cli import host_of
-from crmlink.commands.common import config, config_option, db_option, open_store
+from crmlink.commands.common import config, config_option, db_option, host_of, open_store
 from crmlink.commands.sources import source_spec, sources, with_keyring
 from crmlink.core.connector import Connector, Setting, envvar_for
 from crmlink.core.errors import ConfigError

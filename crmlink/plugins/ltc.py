@@ -4,7 +4,7 @@ Order of decision for one deal: a config override for its source and pipeline, t
 default maps for Salesforce's and HubSpot's standard stages, then the stage's own flags
 (won -> contract, closed and lost -> lost), then its probability. Anything left is
 ``unmapped`` and reported, never guessed silently. A won deal then moves on to deliver,
-collect or closed by its execution records (:mod:`crmlink.plugins.ltc_execution`).
+collect or closed by its execution records (:func:`crmlink.advance_won_stage`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from crmlink import (
     Opportunity,
     OpportunityView,
     Stage,
+    advance_won_stage,
     hookimpl,
 )
-
-from .ltc_execution import advance
 
 #: Default map, by lower-cased stage label or id (Salesforce labels, HubSpot ids and labels).
 DEFAULT_MAP: dict[str, str] = {
@@ -95,7 +94,7 @@ def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str
               execution: Sequence[ExecutionRecord]) -> str:
     # No default for ``execution``: pluggy does not pass hook arguments to parameters
     # that have one (pluggy 1.6 made that strict), so a default would always win.
-    return advance(map_stage(opportunity, stage, config)[0], opportunity, execution, config)
+    return advance_won_stage(map_stage(opportunity, stage, config)[0], opportunity, execution, config)
 
 
 def _power_engaged(view: OpportunityView, days: float) -> list[str]:

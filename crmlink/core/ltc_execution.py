@@ -11,7 +11,9 @@ of its execution records) and optionally a field and the values that count::
     values = ["Invoiced", "Partially Paid"]
 
 The built-in rules come first (``[ltc.execution] builtin_rules = false`` drops them); a
-deal goes to the furthest stage any rule proves, never back.
+deal goes to the furthest stage any rule proves, never back. The built-in ``ltc_stage``
+hook applies them through :func:`advance_won_stage`, which the public API exports for any
+plugin that maps stages its own way.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from crmlink import WON_STAGES, ConfigError, ExecutionRecord, Opportunity, Record
+from crmlink.core.errors import ConfigError
+from crmlink.core.ltc import WON_STAGES
+from crmlink.core.model import ExecutionRecord, Opportunity, Record
 
 Rule = Mapping[str, Any]
 BUILTIN_RULES: tuple[Rule, ...] = (
@@ -58,7 +62,7 @@ def _check(rule: Any, index: int) -> None:
         raise ConfigError(f"{where}: values must be a list, e.g. values = [\"Paid\"]")
 
 
-def advance(stage: str, opportunity: Opportunity, execution: Sequence[ExecutionRecord],
+def advance_won_stage(stage: str, opportunity: Opportunity, execution: Sequence[ExecutionRecord],
             config: Mapping[str, Any]) -> str:
     """``stage`` moved on by the rules when it is a won stage; any other stage unchanged."""
     if stage not in WON_STAGES:
