@@ -45,7 +45,7 @@ class DecimalText(sa.types.TypeDecorator[Decimal]):
         return None if value is None else Decimal(value)
 
 
-class IdList(sa.types.TypeDecorator[tuple]):
+class IdList(sa.types.TypeDecorator[tuple[str, ...]]):
     impl = sa.Text
     cache_ok = True
 
@@ -56,7 +56,7 @@ class IdList(sa.types.TypeDecorator[tuple]):
         return tuple(value.split(";")) if value else ()
 
 
-class JsonText(sa.types.TypeDecorator[dict]):
+class JsonText(sa.types.TypeDecorator[dict[str, Any]]):
     impl = sa.Text
     cache_ok = True
 

@@ -212,7 +212,7 @@ class Store:
         names = self._values(conn, table)
         raw = [sa.type_coerce(table.c[n], _stored_type(table.c[n].type)) for n in names]
         at = names.index("remote_id")
-        found = []
+        found: list[tuple[tuple[str, str], int, int | None, tuple[Any, ...]]] = []
         for source in {s for s, _ in keys}:
             ids = [rid for s, rid in keys if s == source]
             for chunk in model.chunked(ids, 900):
@@ -272,9 +272,9 @@ class Store:
         with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.source == source, runs.c.status == "running")
                          .values(status="interrupted", error=INTERRUPTED))
-            return int(conn.execute(runs.insert().values(
+            return _new_id(conn.execute(runs.insert().values(
                 source=source, connector=connector, started_at=_now(), status="running",
-                full=full)).inserted_primary_key[0])
+                full=full)))
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None,
                    skips: Sequence[tuple[str, str | None, str]] = ()) -> None:
@@ -395,6 +395,13 @@ def _build(cls: type[model.Record], values: Any) -> model.Record:
 
 INTERRUPTED = ("the run stopped before it finished (killed, or the machine stopped); "
                "the next run resumed from its last committed batch")
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every dialect crmlink supports reports it
+        raise StoreError("the database did not report the id of the row it inserted")
+    return int(key[0])
 
 
 def _now() -> datetime:

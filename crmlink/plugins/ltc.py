@@ -195,7 +195,7 @@ def engaged_in_role(view: OpportunityView, role: str, days: float) -> list[str]:
         return []
     stats = view.account.contact_stats
     return [c for c in known_in_role(view, role)
-            if c in stats and stats[c].days_since_two_way is not None and stats[c].days_since_two_way <= days]
+            if c in stats and (since := stats[c].days_since_two_way) is not None and since <= days]
 
 
 def _stalled(view: OpportunityView) -> Finding | None:

@@ -65,7 +65,7 @@ class Accumulator:
 
     def __init__(self, config: Mapping[str, Any], users: Mapping[str, User],
                  contacts: Mapping[str, Contact], classify_method: Callable[..., str | None]) -> None:
-        self.weights = config["weights"]
+        self.weights: Mapping[str, float] = config["weights"]
         strength = config["strength"]
         self.half_life = clock.seconds(strength["half_life_days"])
         self.reciprocity = clock.seconds(strength["reciprocity_days"])
