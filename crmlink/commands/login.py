@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from crmlink.cli import host_of
-from crmlink.commands.common import config_option
+from crmlink.commands.common import config_option, host_of
 from crmlink.commands.sources import secret_settings, source_spec
 from crmlink.core import keystore
 from crmlink.core.errors import ConfigError
