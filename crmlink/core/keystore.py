@@ -52,7 +52,7 @@ def secrets_file() -> Path:
 class PrivateFileKeyring(KeyringBackend):
     """A keyring in one JSON file that only its owner may read (0600)."""
 
-    priority = 0.1  # type: ignore[assignment]  # below every real keyring; never picked by itself
+    priority = 0.1  # below every real keyring; never picked by itself
 
     @property
     def path(self) -> Path:
@@ -111,7 +111,7 @@ def backend() -> KeyringBackend:
     chosen = keyring.get_keyring()
     if isinstance(chosen, fail.Keyring) or (isinstance(chosen, chainer.ChainerBackend)
                                              and not chosen.backends):
-        return PrivateFileKeyring()
+        return PrivateFileKeyring()  # type: ignore[no-untyped-call]  # keyring's KeyringBackend.__init__ is unannotated
     return chosen
 
 
