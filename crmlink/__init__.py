@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from crmlink.core.analysis.coverage import Coverage
 from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
@@ -51,7 +52,7 @@ __all__ = [
     "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord",
-    "AccountView", "ContactStat", "OpportunityView", "PortfolioView",
+    "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
     "ScoreDefinition", "Departure",

@@ -35,14 +35,19 @@ class Finding(JsonObject):
 
 @dataclass(frozen=True)
 class Score:
-    """A named score on 0..100 for one account, with the parts that make it up."""
+    """A named score on 0..100 for one account, with the parts that make it up.
+
+    ``value`` is ``None`` when the account has no evidence for what the score measures
+    (see ``AccountView.coverage``): reports show it as "–" and the audit JSON as
+    ``null``, never as 0. Say why in ``evidence`` (the built-in method uses the key
+    ``no_evidence``)."""
 
     name: str
-    value: float
+    value: float | None
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.value <= 100:
+        if self.value is not None and not 0 <= self.value <= 100:
             raise ValueError(f"score {self.name!r} = {self.value} is outside 0..100")
 
 

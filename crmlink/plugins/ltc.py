@@ -19,6 +19,7 @@ from crmlink import (
     Finding,
     Opportunity,
     OpportunityView,
+    PortfolioView,
     Stage,
     advance_won_stage,
     hookimpl,
@@ -117,6 +118,11 @@ def opportunity_findings(view: OpportunityView) -> list[Finding]:
                              "Map the stage in the [ltc.overrides] table of the config file."))
     if opp.is_closed or view.ltc_stage not in OPEN_STAGES:
         return found
+    stalled = _stalled(view)
+    if stalled:
+        found.append(stalled)
+    if not has_relationship_data(view):
+        return found  # DATA_NO_CONTACT_ROLES (portfolio) says it once for the whole CRM
     days = view.config["ltc"]["power_days"]
     if view.ltc_stage in ("bid", "negotiate") and not _power_engaged(view, days):
         found.append(Finding("LTC_NO_POWER", "high",
@@ -130,10 +136,41 @@ def opportunity_findings(view: OpportunityView) -> list[Finding]:
                              f"Deal {name!r} rests on {len(engaged)} engaged contact(s).",
                              {"engaged_contacts": sorted(engaged), "window_days": window},
                              "Multi-thread the deal: engage the technical evaluator, procurement and users too."))
-    stalled = _stalled(view)
-    if stalled:
-        found.append(stalled)
     return found + role_gate_findings(view)
+
+
+def has_relationship_data(view: OpportunityView) -> bool:
+    """Whether the deal's people can be judged at all: its CRM records contact roles on
+    some deal, or interactions linked to this deal name a contact. Without either, "no
+    decision maker engaged" says nothing about the deal, only about the data."""
+    if view.source_contact_roles != 0 or view.contact_roles:
+        return True
+    account = view.account
+    return account is not None and bool(account.data.opp_contacts.get(view.opportunity.remote_id))
+
+
+@hookimpl
+def portfolio_findings(view: PortfolioView) -> list[Finding]:
+    """One finding for the CRMs that record no contact roles on any deal, with the open
+    deals whose relationship checks were skipped for it."""
+    skipped: dict[str, list[str]] = {}
+    for deal in view.opportunities:
+        if deal.opportunity.is_closed or deal.ltc_stage not in OPEN_STAGES or has_relationship_data(deal):
+            continue
+        skipped.setdefault(deal.opportunity.source, []).append(deal.opportunity.remote_id)
+    if not skipped:
+        return []
+    sources = sorted(skipped)
+    deals = sum(len(ids) for ids in skipped.values())
+    where = f"source {sources[0]!r}" if len(sources) == 1 else "sources " + ", ".join(repr(s) for s in sources)
+    return [Finding(
+        "DATA_NO_CONTACT_ROLES", "low",
+        f"No deal in {where} records its contacts (contact roles), and no activity linked to a deal "
+        f"names one: the power, multi-threading and buying-role checks of {deals} open "
+        f"deal{'s' if deals != 1 else ''} were skipped.",
+        {"sources": sources, "open_deals_skipped": {s: sorted(ids) for s, ids in skipped.items()}},
+        "Record contact roles on deals (Salesforce Opportunity Contact Roles, HubSpot deal-contact "
+        "associations), or link meetings and calls to the deal, so each deal's decision makers can be checked.")]
 
 
 #: Who must be engaged by which LTC stage (``[ltc.role_gates]``; "" switches a gate off).

@@ -32,6 +32,23 @@ class Pair:
     last_any: float | None = None
 
 
+@dataclass(slots=True)
+class WindowCounts:
+    """The account's external interactions within the coverage window
+    (``coverage.window_days``): the evidence the audit has, before any score."""
+
+    interactions: int = 0   # every interaction not marked internal-only (mass mail included)
+    with_contact: int = 0   # of those, naming one of their contacts
+    with_user: int = 0      # naming one of our people
+    paired: int = 0         # counted ones (weighed above 0) naming both a contact and one of ours
+
+    def add(self, contact: bool, user: bool, counted: bool) -> None:
+        self.interactions += 1
+        self.with_contact += contact
+        self.with_user += user
+        self.paired += counted and contact and user
+
+
 @dataclass
 class AccountData:
     """Aggregates of one account's interactions as of one date (epoch seconds)."""
@@ -48,6 +65,7 @@ class AccountData:
     external: int = 0                # interactions not marked internal-only
     unlinked: int = 0                # of those, interactions naming none of their contacts
     excluded: int = 0                # internal-only or mass email
+    window: WindowCounts = field(default_factory=WindowCounts)
     opp_contacts: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
     opp_last_inbound: dict[str, float] = field(default_factory=dict)
     opp_last_any: dict[str, float] = field(default_factory=dict)
@@ -74,6 +92,7 @@ class Accumulator:
         findings = config["findings"]
         self.cadence_window = clock.seconds(findings["cadence_weeks"] * 7)
         self.exec_window = clock.seconds(findings["exec_link_days"])
+        self.coverage_window = clock.seconds(config["coverage"]["window_days"])
         self.users, self.contacts = users, contacts
         self.classify_method = classify_method
         self._method_cache: dict[tuple[Any, ...], str | None] = {}
@@ -121,7 +140,7 @@ class Accumulator:
             if base is None:
                 base = weights[key] = self.weight(kind, direction, recipients)
             if base == 0.0:
-                self._excluded(targets, at, direction != "internal", not contacts)
+                self._excluded(targets, at, direction != "internal", bool(contacts), bool(user_ids))
                 continue
             users = tuple(user_ids.split(";")) if user_ids else ()
             two_way = direction == "two_way" or direction == "inbound"
@@ -139,13 +158,15 @@ class Accumulator:
                 if at <= data.as_of:
                     self._add(data, *row)
 
-    @staticmethod
-    def _excluded(targets: Sequence[AccountData], at: float, external: bool, unlinked: bool) -> None:
+    def _excluded(self, targets: Sequence[AccountData], at: float, external: bool,
+                  contact: bool, user: bool) -> None:
         for data in targets:
             if at <= data.as_of:
                 data.external += external
-                data.unlinked += external and unlinked
+                data.unlinked += external and not contact
                 data.excluded += 1
+                if external and data.as_of - at <= self.coverage_window:
+                    data.window.add(contact, user, counted=False)
 
     def _add(self, data: AccountData, at: float, base: float, users: tuple[str, ...],
              contacts: tuple[str, ...], theirs: bool, ours: bool, two_way: bool,
@@ -154,6 +175,8 @@ class Accumulator:
         data.external += 1
         data.unlinked += not contacts
         age = data.as_of - at
+        if age <= self.coverage_window:
+            data.window.add(bool(contacts), bool(users), counted=True)
         weight = base * math.pow(2.0, -age / self.half_life)
         data.interactions += 1
         data.effort += weight

@@ -124,7 +124,7 @@ class Audit:
     def score(self, view: AccountView) -> None:
         """Fill ``view.scores`` (rounded to 0.1) and ``view.score_evidence`` from every plugin."""
         merged = self.host.score_account(view)
-        view.scores = {name: round(s.value, 1) for name, s in merged.items()}
+        view.scores = {name: None if s.value is None else round(s.value, 1) for name, s in merged.items()}
         view.score_evidence = {name: s.evidence for name, s in merged.items()}
 
     def account_views(self, data: SourceData, source: str) -> list[AccountView]:
@@ -153,8 +153,10 @@ class Audit:
                 sorted(data.history.get(opp.remote_id, []), key=lambda h: h.entered_at),
                 self.config, self.as_of))
         typical = typical_days_in_stage(result)
+        roles = sum(len(found) for found in data.roles.values())
         for view in result:
             view.typical_days_in_stage = typical
+            view.source_contact_roles = roles
         return result
 
     def departure(self, view: AccountView) -> Departure | None:
@@ -182,13 +184,16 @@ class Audit:
         overall = presentation.overall
         accounts: list[AccountView] = []
         opportunities: list[OpportunityEntry] = []
+        deal_views: list[OpportunityView] = []
         for name in [source] if source else self.store.sources():
             data = SourceData(self.store, name)
             views = self.account_views(data, name)
             accounts.extend(views)
             for opp_view in self.opportunity_views(data, {v.account.remote_id: v for v in views}):
+                deal_views.append(opp_view)
                 opportunities.append(opportunity_entry(opp_view, _by_severity(self.host.opportunity_findings(opp_view))))
-        portfolio_findings = _by_severity(self.host.portfolio_findings(PortfolioView(accounts, self.config, self.as_of)))
+        portfolio = PortfolioView(accounts, self.config, self.as_of, deal_views)
+        portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio))
         series = (health_history(accounts, self.as_of_date, [s.name for s in presentation.headline],
                                  self.fold_at, self.score) if history else {})
         return AuditDocument(

@@ -85,6 +85,14 @@ DEFAULTS: dict[str, Any] = {
         "data_quality_min_titled": 0.5,
         "data_quality_min_linked": 0.5,
     },
+    "coverage": {  # the evidence an account's scores rest on (docs/method.md, "Evidence coverage")
+        "window_days": 365.0,      # interactions within this many days count as evidence
+        "min_contacts": 3,         # fewer active contacts: thin evidence
+        "min_interactions": 12,    # fewer interactions in the window: thin evidence
+        "min_linked_share": 0.5,   # a smaller share naming a contact and one of ours: thin
+        "min_classified_share": 0.5,  # a smaller share of contacts with a title, level or role: thin
+        "fix_first": 5,            # accounts listed under "what to fix first"
+    },
     "tiers": {
         "target": {"S": 7, "A": 3, "B": 0, "C": 0},
         # computed tier when the CRM has none: annual revenue (in the account's currency)

@@ -15,6 +15,7 @@ from typing import Any
 
 from crmlink.core import vocab
 from crmlink.core.analysis.accumulate import DAY, AccountData, is_senior
+from crmlink.core.analysis.coverage import Coverage, account_coverage, assessment
 from crmlink.core.findings import Finding
 from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact, Stage, User
 
@@ -41,7 +42,11 @@ class ContactStat:
 
     @property
     def best_holder(self) -> str | None:
-        return max(self.strengths, key=self.strengths.__getitem__) if self.strengths else None
+        """Our strongest holder; of equally strong ones, the smallest id (whatever the
+        store's row order)."""
+        if not self.strengths:
+            return None
+        return min(self.strengths, key=lambda user: (-self.strengths[user], user))
 
     @property
     def is_power(self) -> bool:
@@ -100,7 +105,7 @@ class AccountView:
     config: Mapping[str, Any]
     excluded_users: frozenset[str] = frozenset()
     previous: AccountView | None = None
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=dict)
     score_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
@@ -114,6 +119,18 @@ class AccountView:
 
     def days_since(self, moment: float | None) -> float | None:
         return self.data.days_since(moment)
+
+    @cached_property
+    def coverage(self) -> Coverage:
+        """The evidence behind this account, counted before any score: read it to leave
+        a score ``None`` where its layer has no evidence (docs/method.md, "Evidence coverage")."""
+        return account_coverage(self)
+
+    @property
+    def assessment(self) -> str:
+        """``assessable``, ``partial`` or ``not_assessable``, from the scores the plugins
+        returned (``None`` = no evidence for that layer)."""
+        return assessment(self.scores, self.coverage)
 
     @cached_property
     def pair_strengths(self) -> dict[tuple[str, str], float]:
@@ -206,6 +223,9 @@ class OpportunityView:
     config: Mapping[str, Any]
     as_of: float
     typical_days_in_stage: Mapping[str, float] = field(default_factory=dict)
+    #: contact roles recorded on all the deals of this deal's source: 0 means the CRM
+    #: records none anywhere (a data gap, not this deal's problem); None when unknown
+    source_contact_roles: int | None = None
 
     @property
     def days_in_stage(self) -> float | None:
@@ -241,3 +261,5 @@ class PortfolioView:
     accounts: Sequence[AccountView]
     config: Mapping[str, Any]
     as_of: float
+    #: every deal of the audit, with its LTC stage (portfolio-level deal findings)
+    opportunities: Sequence[OpportunityView] = ()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crmlink import AccountView, Finding
-from crmlink.plugins.method import risks
+from crmlink.plugins.method import evidence, risks
 from crmlink.plugins.method.scores import band_of, iron_triangle, programs_within
 from crmlink.plugins.method.select import decision_makers, executives, severity, strategic
 from crmlink.plugins.method.words import colleague, contacts, count, join, user_name, users
@@ -177,12 +177,26 @@ def org_no_program(view: AccountView) -> Finding | None:
         f"Invite {view.account.name} to a reference site or our headquarters, or run a technical exchange.")
 
 
-RULES: tuple[Callable[[AccountView], Finding | None], ...] = (
+Rule = Callable[[AccountView], "Finding | None"]
+
+#: The rules of each layer: none of them runs when its layer has no evidence (its score
+#: is ``None``); :func:`.evidence.data_gap` says what is missing instead.
+LAYER_RULES: dict[str, tuple[Rule, ...]] = {
+    "key": (key_no_decision_maker, key_decision_maker_cold, key_single_holder, risks.opponent_unengaged),
+    "broad": (broad_narrow_coverage, broad_single_level, broad_low_cadence, risks.rank_mismatch),
+    "org": (org_no_executive_link, org_thin_team, org_no_program),
+}
+
+RULES: tuple[Rule, ...] = (
     key_no_decision_maker, key_decision_maker_cold, key_single_holder, broad_narrow_coverage,
     broad_single_level, broad_low_cadence, org_no_executive_link, org_thin_team, org_no_program,
-    *risks.RULES,
+    *risks.RULES, evidence.data_gap,
 )
 
 
 def account_findings(view: AccountView) -> list[Finding]:
-    return [f for rule in RULES if (f := rule(view)) is not None]
+    unscored = {layer for layer in LAYER_RULES if layer in view.scores and view.scores[layer] is None}
+    skipped = {rule for layer in unscored for rule in LAYER_RULES[layer]}
+    if unscored:
+        skipped.add(risks.data_quality)  # the data-gap finding says it, with what is missing
+    return [f for rule in RULES if rule not in skipped and (f := rule(view)) is not None]

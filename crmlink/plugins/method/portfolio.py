@@ -1,4 +1,6 @@
-"""Portfolio findings: effort per tier against the target ratio (选择, 聚焦)."""
+"""Portfolio findings: effort per tier against the target ratio (选择, 聚焦). Not judged
+while a tier the target wants effort on has no recorded relationship evidence at all: its
+effort is unknown, and the accounts' data findings say so."""
 
 from __future__ import annotations
 
@@ -23,12 +25,21 @@ def _biggest(view: PortfolioView, tiers: list[str]) -> list[AccountView]:
     return sorted(chosen, key=lambda a: (-a.data.effort, a.account.remote_id))[:NAMED_ACCOUNTS]
 
 
+def unrecorded_tiers(view: PortfolioView) -> list[str]:
+    """Tiers the target wants effort on whose accounts all lack relationship evidence:
+    their effort is unknown, not zero."""
+    target = view.config["tiers"]["target"]
+    return [tier for tier, wanted in target.items() if wanted > 0
+            and (members := [a for a in view.accounts if a.tier == tier])
+            and not any(a.coverage.has_relationship_evidence for a in members)]
+
+
 def portfolio_findings(view: PortfolioView) -> list[Finding]:
     target = view.config["tiers"]["target"]
     total_target = sum(target.values()) or 1
     effort = effort_by_tier(view)
     total = sum(effort.values())
-    if total <= 0:
+    if total <= 0 or unrecorded_tiers(view):
         return []
     share = {t: effort[t] / total for t in effort}
     wanted = {t: target[t] / total_target for t in target}

@@ -33,6 +33,33 @@ def _stance_factor(view: AccountView, stance: int | None) -> float:
     return float(table["unknown" if stance is None else str(stance)])
 
 
+LAYERS = ("key", "broad", "org")
+
+
+def missing_evidence(view: AccountView) -> dict[str, str]:
+    """The layers that have no evidence to be scored on, each with the reason.
+
+    Every layer needs at least one interaction in the coverage window naming one of
+    their contacts and one of our people; key also needs a contact described by title,
+    level, department or buying role (to tell who decides), and broad one with a
+    department or level (to tell which parts of the customer we reach)."""
+    coverage = view.coverage
+    if not coverage.has_relationship_evidence:
+        reason = (f"no interaction in {coverage.window_days:g} days names one of their contacts "
+                  "and one of our people")
+        return dict.fromkeys(LAYERS, reason)
+    missing = {}
+    if not coverage.classified:
+        missing["key"] = "no contact has a title, level, department or buying role"
+    if not any((c.department or c.seniority) for c in view.contacts if c.active):
+        missing["broad"] = "no contact has a department or level"
+    return missing
+
+
+def _unscored(name: str, reason: str) -> Score:
+    return Score(name, None, {"no_evidence": reason})
+
+
 def key_score(view: AccountView) -> Score:
     """Per role group, the best active contact's team strength x stance factor, weighted."""
     weights: dict[str, float] = view.config["key"]["role_weights"]
@@ -129,24 +156,42 @@ def activity(view: AccountView) -> tuple[float, float | None]:
     return math.pow(2.0, -silent / cfg["freshness_half_life_days"]), days
 
 
-def health(view: AccountView, parts: dict[str, float]) -> Score:
-    """The layers weighted by tier, times the account's activity factor."""
-    weights = view.config["health"][view.tier or "none"]
-    layers = sum(w * parts[name] for w, name in zip(weights, ("key", "broad", "org")))
+def health(view: AccountView, parts: dict[str, float | None]) -> Score:
+    """The layers weighted by tier, times the account's activity factor. Layers without
+    evidence (``None``) are left out and the others' weights scaled up to the same total;
+    with no layer scored, health has no evidence either."""
+    weights = dict(zip(LAYERS, view.config["health"][view.tier or "none"]))
+    scored = {name: value for name, value in parts.items() if value is not None}
+    if not scored:
+        return _unscored("health", "no layer has evidence")
+    total = sum(weights.values())
+    used = sum(weights[name] for name in scored)
+    if not used:
+        return _unscored("health", f"the layers with evidence weigh nothing for tier {view.tier or 'none'}")
+    scale = total / used
+    layers = scale * sum(weights[name] * value for name, value in scored.items())
     factor, days = activity(view)
-    return Score("health", min(100.0, layers * factor), {
-        "weights": dict(zip(("key", "broad", "org"), weights)), "tier": view.tier,
-        "parts": {name: round(value, 1) for name, value in parts.items()},
+    evidence: dict[str, Any] = {
+        "weights": weights, "tier": view.tier,
+        "parts": {name: None if value is None else round(value, 1) for name, value in parts.items()},
         "layers": round(layers, 1), "activity_factor": round(factor, 3),
-        "days_since_last_two_way": None if days is None else round(days, 1)})
+        "days_since_last_two_way": None if days is None else round(days, 1)}
+    if len(scored) < len(parts):
+        evidence["without_evidence"] = sorted(set(parts) - set(scored))
+    return Score("health", min(100.0, layers * factor), evidence)
+
+
+SCORERS = {"key": key_score, "broad": broad_score, "org": org_score}
 
 
 def score_all(view: AccountView) -> list[Score]:
-    parts = [key_score(view), broad_score(view), org_score(view)]
+    missing = missing_evidence(view)
+    parts = [_unscored(name, missing[name]) if name in missing else SCORERS[name](view)
+             for name in LAYERS]
     return parts + [health(view, {s.name: s.value for s in parts})]
 
 
-def health_of(view: AccountView) -> float:
+def health_of(view: AccountView) -> float | None:
     return score_all(view)[-1].value
 
 
@@ -158,7 +203,7 @@ def departure(view: AccountView, user_id: str) -> dict[str, Any]:
     lost = sorted(c for c, stat in view.contact_stats.items()
                   if stat.is_decision_maker and stat.contact.active and stat.team > cap
                   and after.contact_stats[c].team <= cap)
-    before_health, after_health = health_of(view), health_of(after)
+    before_health, after_health = health_of(view) or 0.0, health_of(after) or 0.0
     user = view.users.get(user_id)
     name = (user.name if user else None) or user_id
     drop = before_health - after_health

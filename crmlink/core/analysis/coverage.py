@@ -1,0 +1,220 @@
+"""Evidence coverage: what an account's scores can rest on, counted before any score.
+
+Real CRMs often hold accounts and deals but few contacts, contacts without titles, and
+few logged activities (mail and meetings live elsewhere). An audit that scored such an
+account 0 would call a relationship bad when the CRM simply does not know it. So the
+audit first counts the evidence of each account (contacts and how well they are
+described, interactions in the coverage window and how many name a contact and one of
+our people) and names the *gaps* (no evidence of a kind at all) and the *thin* spots
+(evidence below the ``[coverage]`` minimums). Scoring plugins read
+``view.coverage`` to leave a layer unscored (``None``) where it has no evidence; the
+account's :func:`assessment` then follows from which scores are missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmlink.core.analysis.view import AccountView
+
+DAY = 86400.0
+
+#: The three verdicts, best first.
+ASSESSMENTS = ("assessable", "partial", "not_assessable")
+
+#: Gap codes, in the order a data finding names them: each means "none at all".
+GAPS = ("no_contacts", "no_classified_contacts", "no_activity", "no_linked_activity",
+        "no_user_activity", "no_paired_activity")
+
+#: Thin-evidence codes: some evidence, below a ``[coverage]`` minimum.
+THIN = ("few_contacts", "few_classified_contacts", "few_interactions", "low_linked_share")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The evidence behind one account as of the audit date.
+
+    Contact counts are of the account's active contacts; interaction counts are of its
+    interactions within ``window_days`` that are not internal-only.
+    """
+
+    window_days: float
+    contacts: int
+    classified: int          # contacts with a title, seniority, department or buying role
+    titled: int
+    with_department: int
+    with_seniority: int
+    with_role: int           # a buying role recorded in the CRM
+    interactions: int
+    with_contact: int        # interactions naming one of their contacts
+    with_user: int           # interactions naming one of our people
+    paired: int              # counted interactions naming both (the relationship evidence)
+    contacts_reached: int    # distinct contacts named by an interaction in the window
+    our_people: int          # distinct people of ours named by a counted interaction in the window
+    opportunities: int
+    open_opportunities: int
+    open_pipeline: float     # sum of open deal amounts, each in its own currency (not converted)
+    gaps: tuple[str, ...]
+    thin: tuple[str, ...]
+    ratio: float             # 0..1, see :func:`evidence_ratio`
+
+    @property
+    def has_relationship_evidence(self) -> bool:
+        """At least one counted interaction names a contact and one of our people."""
+        return self.paired > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window_days": self.window_days, "ratio": self.ratio,
+            "contacts": self.contacts, "classified_contacts": self.classified,
+            "titled_contacts": self.titled, "contacts_with_department": self.with_department,
+            "contacts_with_seniority": self.with_seniority, "contacts_with_buying_role": self.with_role,
+            "interactions": self.interactions, "interactions_with_contact": self.with_contact,
+            "interactions_with_our_people": self.with_user, "interactions_paired": self.paired,
+            "contacts_reached": self.contacts_reached, "our_people": self.our_people,
+            "opportunities": self.opportunities, "open_opportunities": self.open_opportunities,
+            "open_pipeline": self.open_pipeline,
+            "gaps": list(self.gaps), "thin": list(self.thin),
+        }
+
+
+def _classified(contact: Any) -> bool:
+    return bool(contact.title or contact.seniority or contact.department or contact.buying_role)
+
+
+def _amount(value: Decimal | float | None) -> float:
+    return float(value) if value is not None else 0.0
+
+
+def evidence_ratio(contacts: int, classified: int, interactions: int, paired: int,
+                   settings: Mapping[str, Any]) -> float:
+    """The mean of four parts, each 0..1: contacts against ``min_contacts``, the share of
+    contacts classified, interactions against ``min_interactions``, and the share of
+    interactions naming a contact and one of ours."""
+    parts = (min(1.0, contacts / settings["min_contacts"]) if settings["min_contacts"] else 1.0,
+             classified / contacts if contacts else 0.0,
+             min(1.0, interactions / settings["min_interactions"]) if settings["min_interactions"] else 1.0,
+             paired / interactions if interactions else 0.0)
+    return round(sum(parts) / len(parts), 3)
+
+
+def account_coverage(view: AccountView) -> Coverage:
+    """Count the evidence of one account (see the module docstring)."""
+    settings = view.config["coverage"]
+    window = float(settings["window_days"])
+    contacts = [c for c in view.contacts if c.active and not c.deleted]
+    counts = view.data.window
+    reached = sum(1 for last in view.data.contact_last.values()
+                  if last[0] is not None and (view.as_of - last[0]) / DAY <= window)
+    people = sum(1 for last in view.data.user_last.values() if (view.as_of - last) / DAY <= window)
+    open_deals = view.open_opportunities()
+    classified = sum(1 for c in contacts if _classified(c))
+    return Coverage(
+        window_days=window, contacts=len(contacts), classified=classified,
+        titled=sum(1 for c in contacts if c.title), with_department=sum(1 for c in contacts if c.department),
+        with_seniority=sum(1 for c in contacts if c.seniority),
+        with_role=sum(1 for c in contacts if c.buying_role),
+        interactions=counts.interactions, with_contact=counts.with_contact, with_user=counts.with_user,
+        paired=counts.paired, contacts_reached=reached, our_people=people,
+        opportunities=sum(1 for o in view.opportunities if not o.deleted),
+        open_opportunities=len(open_deals),
+        open_pipeline=round(sum(_amount(o.amount) for o in open_deals), 2),
+        gaps=_gaps(len(contacts), classified, counts.interactions, counts.with_contact,
+                   counts.with_user, counts.paired),
+        thin=_thin(len(contacts), classified, counts.interactions, counts.paired, settings),
+        ratio=evidence_ratio(len(contacts), classified, counts.interactions, counts.paired, settings))
+
+
+def _gaps(contacts: int, classified: int, interactions: int, with_contact: int,
+          with_user: int, paired: int) -> tuple[str, ...]:
+    found = []
+    if not contacts:
+        found.append("no_contacts")
+    elif not classified:
+        found.append("no_classified_contacts")
+    if not interactions:
+        found.append("no_activity")
+    else:
+        if not with_contact:
+            found.append("no_linked_activity")
+        if not with_user:
+            found.append("no_user_activity")
+        if with_contact and with_user and not paired:
+            found.append("no_paired_activity")
+    return tuple(found)
+
+
+def _thin(contacts: int, classified: int, interactions: int, paired: int,
+          settings: Mapping[str, Any]) -> tuple[str, ...]:
+    found = []
+    if 0 < contacts < settings["min_contacts"]:
+        found.append("few_contacts")
+    if contacts and classified and classified / contacts < settings["min_classified_share"]:
+        found.append("few_classified_contacts")
+    if 0 < interactions < settings["min_interactions"]:
+        found.append("few_interactions")
+    if interactions and paired and paired / interactions < settings["min_linked_share"]:
+        found.append("low_linked_share")
+    return tuple(found)
+
+
+def assessment(scores: Mapping[str, float | None], coverage: Coverage) -> str:
+    """``assessable``, ``partial`` (some scores have no evidence) or ``not_assessable``.
+
+    Judged from the scores the plugins returned: a score of ``None`` is a layer without
+    evidence. With no scoring plugin at all, from the evidence itself."""
+    if scores:
+        missing = sum(1 for value in scores.values() if value is None)
+        if missing == len(scores):
+            return "not_assessable"
+        return "partial" if missing else "assessable"
+    if not coverage.has_relationship_evidence:
+        return "not_assessable"
+    return "partial" if coverage.gaps else "assessable"
+
+
+def portfolio_coverage(views: Sequence[AccountView], settings: Mapping[str, Any],
+                       opportunities: Iterable[Any] = ()) -> dict[str, Any]:
+    """The portfolio's data coverage: accounts per assessment, shares of described
+    contacts and linked interactions, and what to fix first (the accounts with the most
+    open pipeline and the least evidence)."""
+    verdicts = dict.fromkeys(ASSESSMENTS, 0)
+    for view in views:
+        verdicts[view.assessment] += 1
+    covs = [v.coverage for v in views]
+    contacts = sum(c.contacts for c in covs)
+    interactions = sum(c.interactions for c in covs)
+
+    def share(part: int, whole: int) -> float | None:
+        return round(part / whole, 3) if whole else None
+
+    deals = list(opportunities)
+    return {
+        "window_days": float(settings["window_days"]),
+        "accounts": verdicts,
+        "contacts": contacts,
+        "classified_share": share(sum(c.classified for c in covs), contacts),
+        "titled_share": share(sum(c.titled for c in covs), contacts),
+        "interactions": interactions,
+        "linked_to_contact_share": share(sum(c.with_contact for c in covs), interactions),
+        "linked_to_our_people_share": share(sum(c.with_user for c in covs), interactions),
+        "paired_share": share(sum(c.paired for c in covs), interactions),
+        "opportunities": len(deals),
+        "opportunities_with_contact_roles": sum(1 for d in deals if d.contact_roles),
+        "fix_first": fix_first(views, int(settings["fix_first"])),
+    }
+
+
+def fix_first(views: Sequence[AccountView], limit: int) -> list[dict[str, Any]]:
+    """Accounts not fully assessable, most open pipeline first, then least evidence."""
+    weak = [v for v in views if v.assessment != "assessable" or v.coverage.thin]
+    weak.sort(key=lambda v: (-v.coverage.open_pipeline, ASSESSMENTS.index(v.assessment) * -1,
+                             v.coverage.ratio, v.account.remote_id))
+    return [{"id": v.account.id, "source": v.account.source, "remote_id": v.account.remote_id,
+             "name": v.account.name, "assessment": v.assessment, "ratio": v.coverage.ratio,
+             "open_pipeline": v.coverage.open_pipeline, "gaps": list(v.coverage.gaps),
+             "thin": list(v.coverage.thin)} for v in weak[:limit]]
