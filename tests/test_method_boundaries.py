@@ -15,7 +15,7 @@ METHOD = Path(__file__).resolve().parent.parent / "crmlink" / "plugins" / "metho
 def emitted_codes() -> set[str]:
     """Every finding code the method plugin's source can emit."""
     text = "".join(p.read_text(encoding="utf-8") for p in METHOD.glob("*.py"))
-    return set(re.findall(r'Finding\(\s*"([A-Z_]+)"', text))
+    return set(re.findall(r'Finding\(\s*"([A-Z_]+)"', text)) | set(re.findall(r'"(DATA_[A-Z_]+)"', text))
 
 
 def test_every_code_has_boundary_tests() -> None:
@@ -34,15 +34,16 @@ def weekly(s: Scenario, users: str, contacts: str, weeks: int = 6, start: float 
 # -- key ------------------------------------------------------------------------------------
 
 def test_key_no_decision_maker_needs_strategy_or_pipeline() -> None:
-    plain = Scenario("B").user("u1").contact("c1", "user", "entry")
+    plain = Scenario("B").user("u1").contact("c1", "user", "entry").meet("u1", "c1", 5)
     assert "KEY_NO_DECISION_MAKER" not in plain.codes()
     assert "KEY_NO_DECISION_MAKER" in plain.deal("o1", "Prospecting").codes()
 
 
 def test_key_no_decision_maker_an_executive_counts_as_known() -> None:
-    s = Scenario("S").user("u1").contact("c1", "approver", "director", "finance")
+    s = Scenario("S").user("u1").contact("c1", "approver", "director", "finance").meet("u1", "c1", 5)
     assert "KEY_NO_DECISION_MAKER" in s.codes()
-    assert "KEY_NO_DECISION_MAKER" not in Scenario("S").user("u1").contact("c1", "approver", "c_suite").codes()
+    executive = Scenario("S").user("u1").contact("c1", "approver", "c_suite").meet("u1", "c1", 5)
+    assert "KEY_NO_DECISION_MAKER" not in executive.codes()
 
 
 def test_key_decision_maker_cold_names_people_and_holder() -> None:
@@ -337,3 +338,86 @@ def test_org_no_program_method_from_a_native_kind() -> None:
     assert recognise("Site Visit", None, None) == "site_visit"
     assert recognise("meeting", None, "2026 技术交流会") == "tech_exchange"
     assert recognise("meeting", "Weekly sync", None) is None
+
+
+# -- evidence coverage: no alarm without evidence ---------------------------------------------
+
+LAYER_CODES = ("KEY_", "BROAD_", "ORG_", "OPPONENT_", "RANK_")
+
+
+def _alarms(codes: set[str]) -> set[str]:
+    return {c for c in codes if c.startswith(LAYER_CODES)}
+
+
+def test_data_no_contacts_when_no_contact_is_recorded() -> None:
+    bare = Scenario("S").user("u1").deal("o1", "Prospecting")
+    account = bare.account()
+    assert [f["code"] for f in account["findings"]] == ["DATA_NO_CONTACTS"]
+    assert set(account["scores"].values()) == {None}
+    finding = account["findings"][0]
+    assert finding["severity"] == "low"
+    assert "no contact is recorded for Acme" in finding["message"]
+    assert "no activity names a contact in 365 days" in finding["message"]
+    assert "connect mail and calendar" in finding["action"]
+    quiet_b = Scenario("B").user("u1").finding("DATA_NO_CONTACTS")
+    assert quiet_b is not None and quiet_b["severity"] == "info"   # no strategy, no pipeline
+    known = Scenario("S").user("u1").contact("c1", "decision_maker", "vp").meet("u1", "c1", 5)
+    assert "DATA_NO_CONTACTS" not in known.codes()
+
+
+def test_data_no_activity_at_the_window_edge() -> None:
+    def met(days: float) -> Scenario:
+        s = Scenario("S").user("u1").contact("c1", "decision_maker", "vp").contact("c2", "user", "entry")
+        return s.meet("u1", "c1", days)
+    dormant = met(366).account()
+    assert [f["code"] for f in dormant["findings"]] == ["DATA_NO_ACTIVITY"]
+    assert "dormant or unrecorded" in dormant["findings"][0]["message"]
+    assert "2 contacts" in dormant["findings"][0]["message"]
+    recorded = met(364)
+    assert "DATA_NO_ACTIVITY" not in recorded.codes() and recorded.account()["scores"]["key"] is not None
+    assert "DATA_NO_ACTIVITY" not in met(366).codes(coverage={"window_days": 400.0})
+
+
+def test_data_unlinked_activity_when_no_activity_names_a_contact() -> None:
+    s = Scenario("S").user("u1").contact("c1", "decision_maker", "vp")
+    for week in range(10):
+        s.meet("u1", "", 3 + 7 * week, kind="call")
+    account = s.account()
+    assert {f["code"] for f in account["findings"]} == {"DATA_UNLINKED_ACTIVITY"}
+    assert "none of its 10 activities in 365 days names a contact" in account["findings"][0]["message"]
+    assert not _alarms(s.codes())
+    linked = s.meet("u1", "c1", 2)
+    assert "DATA_UNLINKED_ACTIVITY" not in linked.codes()
+    assert linked.account()["scores"]["key"] is not None
+
+
+def test_data_unlinked_activity_when_no_activity_names_our_people() -> None:
+    s = Scenario("S").user("u1").contact("c1", "decision_maker", "vp").meet("", "c1", 3)
+    finding = s.finding("DATA_UNLINKED_ACTIVITY")
+    assert finding and "names one of our people" in finding["message"]
+    assert "DATA_UNLINKED_ACTIVITY" not in s.meet("u1", "c1", 4).codes()
+
+
+def test_data_unclassified_contacts_leaves_key_and_broad_unscored() -> None:
+    def team(seniority: str | None) -> Scenario:
+        s = Scenario("S").user("u1").user("u2", "SR")
+        s.contact("c1", None, seniority, None, title=None).contact("c2", None, None, None, title=None)
+        for week in range(8):
+            s.meet("u1;u2", "c1;c2", 2 + 7 * week)
+        return s
+    blank = team(None).account()
+    assert blank["scores"]["key"] is None and blank["scores"]["broad"] is None
+    assert blank["scores"]["org"] is not None and blank["scores"]["health"] is not None
+    assert blank["score_evidence"]["health"]["without_evidence"] == ["broad", "key"]
+    codes = {f["code"] for f in blank["findings"]}
+    assert "DATA_UNCLASSIFIED_CONTACTS" in codes and not {c for c in codes if c.startswith(("KEY_", "BROAD_"))}
+    assert "ORG_NO_EXECUTIVE_LINK" in codes           # the organisational layer still judges
+    described = team("vp").account()
+    assert described["scores"]["key"] is not None and described["scores"]["broad"] is not None
+    assert "DATA_UNCLASSIFIED_CONTACTS" not in {f["code"] for f in described["findings"]}
+
+
+def test_data_quality_yields_to_a_data_gap() -> None:
+    s = Scenario("S").user("u1").contact("c1", None, None, None, title=None).meet("u1", "c1", 3)
+    codes = s.codes()
+    assert "DATA_UNCLASSIFIED_CONTACTS" in codes and "DATA_QUALITY" not in codes

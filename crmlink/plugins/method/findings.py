@@ -199,4 +199,6 @@ def account_findings(view: AccountView) -> list[Finding]:
     skipped = {rule for layer in unscored for rule in LAYER_RULES[layer]}
     if unscored:
         skipped.add(risks.data_quality)  # the data-gap finding says it, with what is missing
+    if unscored == set(LAYER_RULES):
+        skipped.add(risks.personalized)  # a share of next to nothing says nothing
     return [f for rule in RULES if rule not in skipped and (f := rule(view)) is not None]
