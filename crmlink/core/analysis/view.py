@@ -90,7 +90,7 @@ def pair_strength(pair: Any, as_of: float, strength: Mapping[str, Any]) -> float
     if last is not None:
         silent = max(0.0, (as_of - last) / DAY - strength["freshness_grace_days"])
         value *= math.pow(2.0, -silent / strength["freshness_half_life_days"])
-    return value
+    return float(value)
 
 
 @dataclass
@@ -142,8 +142,8 @@ class AccountView:
     def contact_stats(self) -> dict[str, ContactStat]:
         threshold = self.config["strength"]["holder_threshold"]
         per_contact: dict[str, dict[str, float]] = {}
-        for (user, contact), value in self.pair_strengths.items():
-            per_contact.setdefault(contact, {})[user] = value
+        for (user, contact_id), value in self.pair_strengths.items():
+            per_contact.setdefault(contact_id, {})[user] = value
         stats = {}
         for contact in sorted(self.contacts, key=lambda c: c.remote_id):  # same order whatever the store's
             strengths = per_contact.get(contact.remote_id, {})

@@ -34,8 +34,7 @@ def key_decision_maker_cold(view: AccountView) -> Finding | None:
     power = decision_makers(view)
     if not power or any(s.days_since_two_way is not None and s.days_since_two_way <= days for s in power):
         return None
-    heard = [s for s in power if s.days_since_two_way is not None]
-    last = min((s.days_since_two_way for s in heard), default=None)
+    last = min((s.days_since_two_way for s in power if s.days_since_two_way is not None), default=None)
     when = f"the last was {last:.0f} days ago" if last is not None else "there has never been one"
     holder = max(power, key=lambda s: s.best).best_holder
     via = f" ({user_name(view, holder)} knows them best)" if holder else ""

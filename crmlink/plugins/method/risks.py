@@ -50,18 +50,19 @@ def personalized(view: AccountView) -> Finding | None:
 def orphaned(view: AccountView) -> Finding | None:
     share = view.personalization["inactive_share"]
     owner = view.users.get(view.account.owner_id or "")
-    owner_gone = owner is not None and not view.user_active(owner.remote_id)
+    gone_owner = owner.remote_id if owner is not None and not view.user_active(owner.remote_id) else None
+    owner_gone = gone_owner is not None
     if share < view.config["findings"]["orphaned_share"] and not owner_gone:
         return None
     leavers = sorted(u for u in view.personalization["holders"] if not view.user_active(u))
-    if owner_gone and owner.remote_id not in leavers:
-        leavers.append(owner.remote_id)
+    if gone_owner is not None and gone_owner not in leavers:
+        leavers.append(gone_owner)
     cap = view.config["strength"]["one_way_cap"]
     held = sorted(c for c, s in view.contact_stats.items()
                   if any(v > cap and not view.user_active(u) for u, v in s.strengths.items()))
     who = join([user_name(view, u) for u in leavers])
     gone = "who have left" if len(leavers) > 1 else "who has left"
-    still = f"; {user_name(view, owner.remote_id)} is still recorded as the account owner" if owner_gone else ""
+    still = f"; {user_name(view, gone_owner)} is still recorded as the account owner" if gone_owner else ""
     new_owner = colleague(view, leavers, senior_first=True, roles=("AR",))
     successor = user_name(view, new_owner) if new_owner else "a named successor"
     return Finding(
@@ -135,8 +136,8 @@ def stance_stale(view: AccountView) -> Finding | None:
              and (age := _stance_age(view, s)) is not None and age > limit]
     if not stale:
         return None
-    listed = join([f"{contact_name(view, s.contact.remote_id)}, {STANCE_WORDS[s.contact.stance]} "
-                   f"{age:.0f} days ago" for s, age in stale])
+    listed = join([f"{contact_name(view, s.contact.remote_id)}, {STANCE_WORDS[s.contact.stance or 0]} "
+                   f"{age:.0f} days ago" for s, age in stale])  # stale ones have a stance
     holders = sorted({s.best_holder for s, _ in stale if s.best_holder})
     who = join([user_name(view, u) for u in holders]) or "the account team"
     return Finding(
