@@ -20,10 +20,13 @@ from crmlink.commands.common import (
 )
 from crmlink.commands.sync import nothing_synced, sync_folder
 from crmlink.core.analysis.audit import Audit
-from crmlink.core.document import AuditDocument, audit_schema
+from crmlink.core.document import ASSESSMENTS, AuditDocument, audit_schema
 from crmlink.core.errors import ConfigError, ExitCode
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
 from crmlink.core.report import markdown, table
+
+#: what --fail-on-coverage accepts: an assessment short of assessable
+FAILING_ASSESSMENTS = ASSESSMENTS[1:]
 
 
 class Format(NamedTuple):
@@ -77,13 +80,17 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
               help="table, json, markdown, html, or a plugin's format.")
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), metavar="SEVERITY",
-              help="Exit 1 if a finding at or above this severity exists (for CI).")
+              help="Exit 1 if a finding at or above this severity exists (for CI); DATA_* findings "
+                   "(missing or thin data) never count.")
+@click.option("--fail-on-coverage", type=click.Choice(FAILING_ASSESSMENTS), metavar="ASSESSMENT",
+              help="Exit 1 if an account is assessed this or worse: partial or not_assessable.")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the audit document (--format json) and exit.")
 @config_option
 @click.pass_context
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
-            fmt: str, output: str | None, fail_on: str | None, config_file: str | None) -> None:
+            fmt: str, output: str | None, fail_on: str | None, fail_on_coverage: str | None,
+            config_file: str | None) -> None:
     """Audit relationships: key, broad and organisational scores, personalisation,
     trends, tiers and LTC stages, with findings and what to do about them.
 
@@ -113,10 +120,18 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     chosen = choices[fmt]
     document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
     write_output(chosen.render(document), output)
-    if fail_on and _worst(document) >= SEVERITY_RANK[fail_on]:
+    if (fail_on and _worst(document) >= SEVERITY_RANK[fail_on]) or (
+            fail_on_coverage and _least_assessed(document) >= ASSESSMENTS.index(fail_on_coverage)):
         ctx.exit(int(ExitCode.FINDINGS))
 
 
 def _worst(document: AuditDocument) -> int:
-    counts = document.summary.findings_by_severity
-    return max((SEVERITY_RANK[s] for s, n in counts.items() if n), default=-1)
+    """The rank of the most severe finding, data findings (DATA_*) aside: missing data is
+    not a reason to fail a CI run unless ``--fail-on-coverage`` says so."""
+    findings = [f for a in document.accounts for f in a.findings]
+    findings += [f for o in document.opportunities for f in o.findings] + document.portfolio_findings
+    return max((SEVERITY_RANK[f.severity] for f in findings if not f.code.startswith("DATA_")), default=-1)
+
+
+def _least_assessed(document: AuditDocument) -> int:
+    return max((ASSESSMENTS.index(a.coverage.assessment) for a in document.accounts), default=-1)

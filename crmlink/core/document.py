@@ -117,6 +117,75 @@ class HistoryPoint(JsonObject):
     scores: Scores = prop("Each headline score by name (null when it could not be scored).", flatten=True)
 
 
+ASSESSMENTS = ("assessable", "partial", "not_assessable")
+
+
+@dataclass(slots=True)
+class AccountCoverage(JsonObject):
+    """The evidence behind one account, counted before any score: contacts are the
+    account's active ones; interactions are those of the coverage window that are not
+    internal-only. docs/method.md ("Evidence coverage") has the rules."""
+
+    assessment: str = prop("assessable (every score has evidence), partial (some scores are null for want "
+                           "of evidence) or not_assessable (none has).", enum=ASSESSMENTS)
+    ratio: float = prop("How much evidence, 0..1: the mean of contacts against the minimum, the share of "
+                        "contacts classified, interactions against the minimum and the share paired.")
+    window_days: float = prop("The coverage window: interactions within this many days count.")
+    contacts: int = prop("Active contacts recorded at the account.")
+    classified_contacts: int = prop("Of those, contacts with a title, seniority, department or buying role.")
+    titled_contacts: int = prop("Contacts with a job title.")
+    contacts_with_department: int = prop("Contacts with a canonical department.")
+    contacts_with_seniority: int = prop("Contacts with a canonical seniority.")
+    contacts_with_buying_role: int = prop("Contacts with a buying role recorded in the CRM.")
+    interactions: int = prop("Interactions in the window (mass mailings included, internal-only ones not).")
+    interactions_with_contact: int = prop("Of those, interactions naming one of the account's contacts.")
+    interactions_with_our_people: int = prop("Interactions naming one of our people.")
+    interactions_paired: int = prop("Counted interactions naming both: the relationship evidence.")
+    contacts_reached: int = prop("Distinct contacts named by an interaction in the window.")
+    our_people: int = prop("Distinct people of ours named by a counted interaction in the window.")
+    opportunities: int = prop("Deals of the account.")
+    open_opportunities: int = prop("Open deals.")
+    open_pipeline: float = prop("Sum of the open deals' amounts, each in its own currency (not converted).")
+    gaps: list[str] = prop("Evidence missing altogether: no_contacts, no_classified_contacts, no_activity, "
+                           "no_linked_activity, no_user_activity, no_paired_activity.")
+    thin: list[str] = prop("Evidence below a [coverage] minimum: few_contacts, few_classified_contacts, "
+                           "few_interactions, low_linked_share.")
+
+
+@dataclass(slots=True)
+class FixFirst(JsonObject):
+    """An account whose evidence to improve first."""
+
+    id: str = prop("Global id, source:remote_id.")
+    source: str = prop("The account's source.")
+    remote_id: str = prop("The account's id in its CRM.")
+    name: str | None = prop("The account's name.")
+    assessment: str = prop("Its assessment.", enum=ASSESSMENTS)
+    ratio: float = prop("Its coverage ratio (0..1).")
+    open_pipeline: float = prop("Sum of its open deals' amounts.")
+    gaps: list[str] = prop("Its evidence gaps.")
+    thin: list[str] = prop("Its thin evidence.")
+
+
+@dataclass(slots=True)
+class PortfolioCoverage(JsonObject):
+    """The data coverage of the whole portfolio: how far its scores can be trusted."""
+
+    window_days: float = prop("The coverage window in days.")
+    accounts: dict[str, int] = prop("Accounts per assessment: assessable, partial, not_assessable.")
+    contacts: int = prop("Active contacts of all accounts.")
+    classified_share: float | None = prop("Share of contacts classified (null without contacts).")
+    titled_share: float | None = prop("Share of contacts with a title (null without contacts).")
+    interactions: int = prop("Interactions in the window, all accounts.")
+    linked_to_contact_share: float | None = prop("Share naming a contact (null without interactions).")
+    linked_to_our_people_share: float | None = prop("Share naming one of our people.")
+    paired_share: float | None = prop("Share naming both (the relationship evidence).")
+    opportunities: int = prop("Deals audited.")
+    opportunities_with_contact_roles: int = prop("Deals with at least one contact role recorded.")
+    fix_first: list[FixFirst] = prop("What to fix first: accounts not fully assessable or with thin "
+                                     "evidence, most open pipeline first, then least evidence.")
+
+
 @dataclass(slots=True)
 class AccountEntry(JsonObject):
     """One account: its scores now and at the previous period, findings and map."""
@@ -132,6 +201,7 @@ class AccountEntry(JsonObject):
     score_evidence: dict[str, dict[str, Any]] = prop("The parts that make up each score, by score name.")
     personalization: Personalization = prop("Concentration of the relationship on our side.")
     findings: list[Finding] = prop("Findings about the account, most severe first.")
+    coverage: AccountCoverage = prop("The evidence its scores rest on, and its assessment.")
     relationship_map: RelationshipMap = prop("Contacts, our people and the pairs between them.")
     health_history: list[HistoryPoint] | None = prop(
         "The headline scores at the last 11 month ends and the audit date; only in the "
@@ -167,6 +237,7 @@ class Summary(JsonObject):
     effort_share_by_tier: dict[str, float] = prop(
         "Share of the decayed interaction effort spent on each tier (none: accounts without a tier).")
     accounts_by_tier: dict[str, int] = prop("Accounts per tier (none: without a tier).")
+    coverage: PortfolioCoverage = prop("The portfolio's data coverage (reports show it first).")
 
 
 @dataclass(frozen=True)

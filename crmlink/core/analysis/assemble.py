@@ -10,11 +10,13 @@ from typing import Any
 from crmlink.core.analysis.detail import relationship_map
 from crmlink.core.analysis.view import AccountView, OpportunityView
 from crmlink.core.document import (
+    AccountCoverage,
     AccountEntry,
     Departure,
     HistoryPoint,
     OpportunityEntry,
     Personalization,
+    PortfolioCoverage,
     Summary,
 )
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding
@@ -26,10 +28,12 @@ TIER_RANK = {"S": 0, "A": 1, "B": 2, "C": 3}
 
 def by_attention(views: Sequence[AccountView], overall: str | None) -> list[AccountView]:
     """The accounts that need attention first: worst finding, then tier, then the
-    overall score (lowest first; a missing one counts as 0), then remote id."""
-    def key(view: AccountView) -> tuple[int, int, float, str]:
+    overall score (lowest first; a missing one, for want of evidence, after every known
+    one), then remote id."""
+    def key(view: AccountView) -> tuple[int, int, bool, float, str]:
         score = view.scores.get(overall) if overall else None
-        return (-_worst(view.findings), TIER_RANK.get(view.tier or "", 4), score or 0.0, view.account.remote_id)
+        return (-_worst(view.findings), TIER_RANK.get(view.tier or "", 4), score is None, score or 0.0,
+                view.account.remote_id)
 
     return sorted(views, key=key)
 
@@ -46,7 +50,16 @@ def account_entry(view: AccountView, departure: Departure | None,
         dict(view.scores), dict(view.previous.scores) if view.previous else {}, view.score_evidence,
         Personalization(p["top_holder"], p["top_share"], p["effective_holders"], p["bus_factor"],
                         p["inactive_share"]),
-        list(view.findings), relationship_map(view, departure), history)
+        list(view.findings), account_coverage(view), relationship_map(view, departure), history)
+
+
+def account_coverage(view: AccountView) -> AccountCoverage:
+    c = view.coverage
+    return AccountCoverage(
+        view.assessment, c.ratio, c.window_days, c.contacts, c.classified, c.titled, c.with_department,
+        c.with_seniority, c.with_role, c.interactions, c.with_contact, c.with_user, c.paired,
+        c.contacts_reached, c.our_people, c.opportunities, c.open_opportunities, c.open_pipeline,
+        list(c.gaps), list(c.thin))
 
 
 def opportunity_entry(view: OpportunityView, findings: list[Finding]) -> OpportunityEntry:
@@ -63,7 +76,7 @@ def _ids(record: Record) -> tuple[str, str, str]:
 
 
 def summary(accounts: Sequence[AccountView], opportunities: Sequence[OpportunityEntry],
-            portfolio: Sequence[Finding]) -> Summary:
+            portfolio: Sequence[Finding], coverage: PortfolioCoverage) -> Summary:
     everything = ([f for v in accounts for f in v.findings] + [f for o in opportunities for f in o.findings]
                   + list(portfolio))
     counts = dict.fromkeys(reversed(SEVERITIES), 0)
@@ -72,7 +85,7 @@ def summary(accounts: Sequence[AccountView], opportunities: Sequence[Opportunity
         counts[finding.severity] += 1
         by_code[finding.code] += 1
     return Summary(len(accounts), len(opportunities), counts, dict(sorted(by_code.items())),
-                   effort_share(accounts), _tier_counts(accounts))
+                   effort_share(accounts), _tier_counts(accounts), coverage)
 
 
 def effort_share(accounts: Sequence[AccountView]) -> dict[str, float]:

@@ -19,6 +19,7 @@ from crmlink.core.analysis.assemble import (
     summary,
     tier_target,
 )
+from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.history import health_history
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
@@ -200,7 +201,8 @@ class Audit:
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             as_of=self.as_of_date.isoformat(),
-            summary=summary(accounts, opportunities, portfolio_findings),
+            summary=summary(accounts, opportunities, portfolio_findings, portfolio_coverage(
+                accounts, self.config["coverage"], sum(1 for v in deal_views if v.contact_roles), len(deal_views))),
             accounts=[account_entry(v, self.departure(v), series.get(v.account.id, []) if history else None)
                       for v in by_attention(accounts, overall.name if overall else None)],
             opportunities=opportunities, portfolio_findings=portfolio_findings,

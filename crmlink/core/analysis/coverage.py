@@ -13,18 +13,17 @@ account's :func:`assessment` then follows from which scores are missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from crmlink.core.document import ASSESSMENTS, FixFirst, PortfolioCoverage
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.view import AccountView
 
 DAY = 86400.0
-
-#: The three verdicts, best first.
-ASSESSMENTS = ("assessable", "partial", "not_assessable")
 
 #: Gap codes, in the order a data finding names them: each means "none at all".
 GAPS = ("no_contacts", "no_classified_contacts", "no_activity", "no_linked_activity",
@@ -67,20 +66,6 @@ class Coverage:
         """At least one counted interaction names a contact and one of our people."""
         return self.paired > 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "window_days": self.window_days, "ratio": self.ratio,
-            "contacts": self.contacts, "classified_contacts": self.classified,
-            "titled_contacts": self.titled, "contacts_with_department": self.with_department,
-            "contacts_with_seniority": self.with_seniority, "contacts_with_buying_role": self.with_role,
-            "interactions": self.interactions, "interactions_with_contact": self.with_contact,
-            "interactions_with_our_people": self.with_user, "interactions_paired": self.paired,
-            "contacts_reached": self.contacts_reached, "our_people": self.our_people,
-            "opportunities": self.opportunities, "open_opportunities": self.open_opportunities,
-            "open_pipeline": self.open_pipeline,
-            "gaps": list(self.gaps), "thin": list(self.thin),
-        }
-
 
 def _classified(contact: Any) -> bool:
     return bool(contact.title or contact.seniority or contact.department or contact.buying_role)
@@ -122,7 +107,7 @@ def account_coverage(view: AccountView) -> Coverage:
         paired=counts.paired, contacts_reached=reached, our_people=people,
         opportunities=sum(1 for o in view.opportunities if not o.deleted),
         open_opportunities=len(open_deals),
-        open_pipeline=round(sum(_amount(o.amount) for o in open_deals), 2),
+        open_pipeline=round(sum((_amount(o.amount) for o in open_deals), 0.0), 2),
         gaps=_gaps(len(contacts), classified, counts.interactions, counts.with_contact,
                    counts.with_user, counts.paired),
         thin=_thin(len(contacts), classified, counts.interactions, counts.paired, settings),
@@ -178,10 +163,9 @@ def assessment(scores: Mapping[str, float | None], coverage: Coverage) -> str:
 
 
 def portfolio_coverage(views: Sequence[AccountView], settings: Mapping[str, Any],
-                       opportunities: Iterable[Any] = ()) -> dict[str, Any]:
-    """The portfolio's data coverage: accounts per assessment, shares of described
-    contacts and linked interactions, and what to fix first (the accounts with the most
-    open pipeline and the least evidence)."""
+                       deals_with_roles: int, deals: int) -> PortfolioCoverage:
+    """The portfolio's data coverage: accounts per assessment, the shares of described
+    contacts and linked interactions, and what to fix first."""
     verdicts = dict.fromkeys(ASSESSMENTS, 0)
     for view in views:
         verdicts[view.assessment] += 1
@@ -192,29 +176,23 @@ def portfolio_coverage(views: Sequence[AccountView], settings: Mapping[str, Any]
     def share(part: int, whole: int) -> float | None:
         return round(part / whole, 3) if whole else None
 
-    deals = list(opportunities)
-    return {
-        "window_days": float(settings["window_days"]),
-        "accounts": verdicts,
-        "contacts": contacts,
-        "classified_share": share(sum(c.classified for c in covs), contacts),
-        "titled_share": share(sum(c.titled for c in covs), contacts),
-        "interactions": interactions,
-        "linked_to_contact_share": share(sum(c.with_contact for c in covs), interactions),
-        "linked_to_our_people_share": share(sum(c.with_user for c in covs), interactions),
-        "paired_share": share(sum(c.paired for c in covs), interactions),
-        "opportunities": len(deals),
-        "opportunities_with_contact_roles": sum(1 for d in deals if d.contact_roles),
-        "fix_first": fix_first(views, int(settings["fix_first"])),
-    }
+    return PortfolioCoverage(
+        window_days=float(settings["window_days"]), accounts=verdicts, contacts=contacts,
+        classified_share=share(sum(c.classified for c in covs), contacts),
+        titled_share=share(sum(c.titled for c in covs), contacts),
+        interactions=interactions,
+        linked_to_contact_share=share(sum(c.with_contact for c in covs), interactions),
+        linked_to_our_people_share=share(sum(c.with_user for c in covs), interactions),
+        paired_share=share(sum(c.paired for c in covs), interactions),
+        opportunities=deals, opportunities_with_contact_roles=deals_with_roles,
+        fix_first=fix_first(views, int(settings["fix_first"])))
 
 
-def fix_first(views: Sequence[AccountView], limit: int) -> list[dict[str, Any]]:
-    """Accounts not fully assessable, most open pipeline first, then least evidence."""
+def fix_first(views: Sequence[AccountView], limit: int) -> list[FixFirst]:
+    """Accounts not fully assessable or with thin evidence: the most open pipeline first,
+    then the least evidence (lowest ratio), then by remote id."""
     weak = [v for v in views if v.assessment != "assessable" or v.coverage.thin]
-    weak.sort(key=lambda v: (-v.coverage.open_pipeline, ASSESSMENTS.index(v.assessment) * -1,
-                             v.coverage.ratio, v.account.remote_id))
-    return [{"id": v.account.id, "source": v.account.source, "remote_id": v.account.remote_id,
-             "name": v.account.name, "assessment": v.assessment, "ratio": v.coverage.ratio,
-             "open_pipeline": v.coverage.open_pipeline, "gaps": list(v.coverage.gaps),
-             "thin": list(v.coverage.thin)} for v in weak[:limit]]
+    weak.sort(key=lambda v: (-v.coverage.open_pipeline, v.coverage.ratio, v.account.remote_id))
+    return [FixFirst(v.account.id, v.account.source, v.account.remote_id, v.account.name, v.assessment,
+                     v.coverage.ratio, v.coverage.open_pipeline, list(v.coverage.gaps), list(v.coverage.thin))
+            for v in weak[:limit]]

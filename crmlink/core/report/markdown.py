@@ -8,7 +8,14 @@ from typing import Any
 
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import Finding
-from crmlink.core.report.text import score_cell, share, summary_lines
+from crmlink.core.report.text import (
+    coverage_cell,
+    fix_first_text,
+    percent,
+    score_cell,
+    share,
+    summary_lines,
+)
 
 
 def _cell(value: Any) -> str:
@@ -17,12 +24,13 @@ def _cell(value: Any) -> str:
 
 def render(doc: AuditDocument) -> str:
     headline = doc.presentation.headline
-    columns = ["tier", "account", *(d.label for d in headline), "top holder share", "findings"]
+    columns = ["tier", "account", *(d.label for d in headline), "evidence", "top holder share", "findings"]
     out = [f"# Relationship audit, {doc.as_of}", ""]
-    out += [f"- {line}" for line in summary_lines(doc)[1:]]
+    out += [f"- {line}" for line in summary_lines(doc)[1:] if not line.startswith(("Data coverage", "Fix first", "  "))]
+    out += _coverage(doc)
     out += ["", "## Accounts", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for a in doc.accounts:
-        cells = [_cell(a.tier), _cell(a.name), *(score_cell(a, d) for d in headline),
+        cells = [_cell(a.tier), _cell(a.name), *(score_cell(a, d) for d in headline), coverage_cell(a),
                  share(a.personalization.top_share), str(len(a.findings))]
         out.append("| " + " | ".join(cells) + " |")
     if doc.portfolio_findings:
@@ -40,6 +48,22 @@ def render(doc: AuditDocument) -> str:
         out.append(f"| {_cell(o.name)} | {_cell(o.stage)} | {o.ltc_stage} | {_cell(o.ltc_phase)} | "
                    f"{_cell(o.days_in_stage)} | {_cell(', '.join(f.code for f in o.findings))} |")
     return "\n".join(out) + "\n"
+
+
+def _coverage(doc: AuditDocument) -> list[str]:
+    c = doc.summary.coverage
+    out = ["", "## Data coverage", "",
+           f"- Accounts: {c.accounts['assessable']} assessable, {c.accounts['partial']} partly, "
+           f"{c.accounts['not_assessable']} not assessable",
+           f"- Activities in the last {c.window_days:g} days: {c.interactions}; naming a contact "
+           f"{percent(c.linked_to_contact_share)}, one of our people {percent(c.linked_to_our_people_share)}, "
+           f"both {percent(c.paired_share)}",
+           f"- Contacts: {c.contacts}; with a title {percent(c.titled_share)}, classified "
+           f"{percent(c.classified_share)}",
+           f"- Deals with contact roles: {c.opportunities_with_contact_roles} of {c.opportunities}"]
+    if c.fix_first:
+        out += ["- Fix first: " + "; ".join(_cell(fix_first_text(entry)) for entry in c.fix_first)]
+    return out
 
 
 def _findings(findings: Sequence[Finding]) -> list[str]:

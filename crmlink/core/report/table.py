@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import ScoreDefinition
-from crmlink.core.report.text import finding_lines, score_cell, share, summary_lines
+from crmlink.core.report.text import coverage_cell, finding_lines, score_cell, share, summary_lines
 
 SYMBOL = {"critical": "!!", "high": "! ", "medium": "~ ", "low": ". ", "info": "  "}
 
@@ -18,14 +18,14 @@ def render(doc: AuditDocument) -> str:
     headline = [(d, _width(d)) for d in doc.presentation.headline]
     lines = summary_lines(doc)
     lines += ["", f"{'tier':<5}{'account':<34}" + "".join(f"{d.label:>{w}}" for d, w in headline)
-                  + f"{'top holder':>12}  findings"]
+                  + f"{'evidence':>10}{'top holder':>12}  findings"]
     for account in doc.accounts:
         codes = ", ".join(f.code for f in account.findings[:3])
         more = len(account.findings) - 3
         lines.append(
             f"{account.tier or '-':<5}{(account.name or account.remote_id)[:33]:<34}"
             + "".join(f"{score_cell(account, d):>{w}}" for d, w in headline)
-            + f"{share(account.personalization.top_share):>12}  {codes}{f' +{more}' if more > 0 else ''}")
+            + f"{coverage_cell(account):>10}{share(account.personalization.top_share):>12}  {codes}{f' +{more}' if more > 0 else ''}")
     lines += ["", "What needs attention first:"]
     shown = 0
     for account in doc.accounts:

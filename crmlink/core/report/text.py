@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crmlink.core.document import AccountEntry, AuditDocument
+from crmlink.core.document import AccountEntry, AuditDocument, FixFirst, PortfolioCoverage
 from crmlink.core.findings import Finding, ScoreDefinition
 
 #: How a report shows a score that is null (no evidence) or missing: never as 0.
@@ -39,6 +39,7 @@ def summary_lines(doc: AuditDocument) -> list[str]:
     tiers = "  ".join(f"{t} {n}" for t, n in sorted(s.accounts_by_tier.items()))
     return [
         f"crmlink audit as of {doc.as_of}: {s.accounts} accounts, {s.opportunities} opportunities",
+        *coverage_lines(s.coverage),
         f"Findings: {severities}",
         f"Accounts by tier: {tiers}",
         f"Effort by tier:   {effort}",
@@ -49,4 +50,46 @@ def finding_lines(finding: Finding, mark: str) -> list[str]:
     lines = [f" {mark}[{finding.severity}] {finding.code}: {finding.message}"]
     if finding.action:
         lines.append(f"      -> {finding.action}")
+    return lines
+
+
+GAP_WORDS = {"no_contacts": "no contacts", "no_classified_contacts": "contacts without titles",
+             "no_activity": "no activity", "no_linked_activity": "activities name no contact",
+             "no_user_activity": "activities name none of ours", "no_paired_activity": "no two-sided activity",
+             "few_contacts": "few contacts", "few_classified_contacts": "few titles",
+             "few_interactions": "few activities", "low_linked_share": "few linked activities"}
+
+
+def percent(value: float | None) -> str:
+    """A share as a percentage, or "–" when there is nothing to take a share of."""
+    return NO_SCORE if value is None else f"{value:.0%}"
+
+
+def coverage_cell(account: AccountEntry) -> str:
+    """How much evidence the account's scores rest on: the ratio, marked when the
+    account is partly or not assessable or its evidence is thin."""
+    c = account.coverage
+    if c.assessment == "not_assessable":
+        return "none"
+    mark = " part" if c.assessment == "partial" else " thin" if c.thin else ""
+    return f"{c.ratio:.0%}{mark}"
+
+
+def fix_first_text(entry: FixFirst) -> str:
+    problems = ", ".join(GAP_WORDS.get(code, code) for code in entry.gaps + entry.thin)
+    pipeline = f"; {entry.open_pipeline:,.0f} open" if entry.open_pipeline else ""
+    return f"{entry.name or entry.remote_id} ({problems}{pipeline})"
+
+
+def coverage_lines(c: PortfolioCoverage) -> list[str]:
+    """The portfolio's data coverage in two or three lines: what a reader must know
+    before trusting any score below it."""
+    total = sum(c.accounts.values())
+    lines = [f"Data coverage: {c.accounts['assessable']} of {total} accounts assessable, "
+             f"{c.accounts['partial']} partly, {c.accounts['not_assessable']} not",
+             f"  {c.interactions} activities in {c.window_days:g} days: {percent(c.linked_to_contact_share)} "
+             f"name a contact, {percent(c.linked_to_our_people_share)} one of our people; "
+             f"{c.contacts} contacts: {percent(c.titled_share)} with a title"]
+    if c.fix_first:
+        lines.append("Fix first: " + "; ".join(fix_first_text(entry) for entry in c.fix_first))
     return lines
