@@ -23,7 +23,13 @@ from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding, ScoreDefin
 from crmlink.core.ltc import OPEN_STAGES
 from crmlink.core.report import svg
 from crmlink.core.report.funnel import ltc_funnel
-from crmlink.core.report.text import NO_SCORE
+from crmlink.core.report.text import (
+    GAP_WORDS,
+    NO_SCORE,
+    coverage_cell,
+    coverage_lines,
+    fix_first_text,
+)
 
 HERE = Path(__file__).resolve().parent
 TIER_ROWS = ("S", "A", "B", "C", "none")
@@ -59,6 +65,10 @@ def build_context(doc: AuditDocument) -> dict[str, Any]:
         deals[opp.account_id or ""].append(opp)
     p = doc.presentation
     return {"doc": doc, "summary": doc.summary, "portfolio": portfolio(doc),
+            "coverage": {"lines": [line.removeprefix("Data coverage: ").strip()
+                                   for line in coverage_lines(doc.summary.coverage)[:2]],
+                         "fix_first": [fix_first_text(e) for e in doc.summary.coverage.fix_first],
+                         "c": doc.summary.coverage},
             "accounts": [account(a, deals.get(a.id, []), users, p) for a in doc.accounts],
             "severities": list(reversed(SEVERITIES)), "overall": p.overall}
 
@@ -193,7 +203,17 @@ def account(a: AccountEntry, deals: list[OpportunityEntry], users: dict[str, str
             "departure": _departure(a, users, contacts), "overall_title": _title(overall),
             "share_chart": Markup(share_chart), **_history(a, key, presentation), "deals": deals,
             "top_holder": top, "period": f"{presentation.previous_period_days:g}", "delta": None if previous is None or value is None else round(value - previous, 1),
-            "evidence": _evidence_tables(a, presentation)}
+            "evidence": _evidence_tables(a, presentation), "coverage": coverage_cell(a),
+            "coverage_text": _coverage_text(a)}
+
+
+def _coverage_text(a: AccountEntry) -> str:
+    """What the account's scores rest on, in one sentence."""
+    c = a.coverage
+    gaps = ", ".join(GAP_WORDS.get(code, code) for code in c.gaps + c.thin)
+    return (f"{c.contacts} contacts ({c.classified_contacts} with a title, level, department or role); "
+            f"{c.interactions} activities in {c.window_days:g} days, {c.interactions_paired} naming a contact "
+            f"and one of our people" + (f"; {gaps}" if gaps else "") + ".")
 
 
 def _departure(a: AccountEntry, users: dict[str, str], contacts: dict[str, Any]) -> dict[str, Any] | None:

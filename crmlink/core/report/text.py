@@ -81,15 +81,21 @@ def fix_first_text(entry: FixFirst) -> str:
     return f"{entry.name or entry.remote_id} ({problems}{pipeline})"
 
 
+def _activities(c: PortfolioCoverage) -> str:
+    if not c.interactions:
+        return f"no activity recorded in {c.window_days:g} days"
+    return (f"{c.interactions} activities in {c.window_days:g} days: {percent(c.linked_to_contact_share)} "
+            f"name a contact, {percent(c.linked_to_our_people_share)} one of our people")
+
+
 def coverage_lines(c: PortfolioCoverage) -> list[str]:
     """The portfolio's data coverage in two or three lines: what a reader must know
     before trusting any score below it."""
     total = sum(c.accounts.values())
     lines = [f"Data coverage: {c.accounts['assessable']} of {total} accounts assessable, "
              f"{c.accounts['partial']} partly, {c.accounts['not_assessable']} not",
-             f"  {c.interactions} activities in {c.window_days:g} days: {percent(c.linked_to_contact_share)} "
-             f"name a contact, {percent(c.linked_to_our_people_share)} one of our people; "
-             f"{c.contacts} contacts: {percent(c.titled_share)} with a title"]
+             f"  {_activities(c)}; {c.contacts} contacts"
+             + (f": {percent(c.titled_share)} with a title" if c.contacts else "")]
     if c.fix_first:
         lines.append("Fix first: " + "; ".join(fix_first_text(entry) for entry in c.fix_first))
     return lines
