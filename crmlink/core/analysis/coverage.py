@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from crmlink.core import clock
 from crmlink.core.document import ASSESSMENTS, FixFirst, PortfolioCoverage
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.view import AccountView
 
-DAY = 86400.0
 
 #: Gap codes, in the order a data finding names them: each means "none at all".
 GAPS = ("no_contacts", "no_classified_contacts", "no_activity", "no_linked_activity",
@@ -94,8 +94,8 @@ def account_coverage(view: AccountView) -> Coverage:
     contacts = [c for c in view.contacts if c.active and not c.deleted]
     counts = view.data.window
     reached = sum(1 for last in view.data.contact_last.values()
-                  if last[0] is not None and (view.as_of - last[0]) / DAY <= window)
-    people = sum(1 for last in view.data.user_last.values() if (view.as_of - last) / DAY <= window)
+                  if last[0] is not None and clock.days_between(last[0], view.as_of) <= window)
+    people = sum(1 for last in view.data.user_last.values() if clock.days_between(last, view.as_of) <= window)
     open_deals = view.open_opportunities()
     classified = sum(1 for c in contacts if _classified(c))
     return Coverage(

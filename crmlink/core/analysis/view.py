@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from crmlink.core import vocab
-from crmlink.core.analysis.accumulate import DAY, AccountData, is_senior
+from crmlink.core import clock, vocab
+from crmlink.core.analysis.accumulate import AccountData, is_senior
 from crmlink.core.analysis.coverage import Coverage, account_coverage, assessment
 from crmlink.core.findings import Finding
 from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact, Stage, User
@@ -88,7 +88,7 @@ def pair_strength(pair: Any, as_of: float, strength: Mapping[str, Any]) -> float
         value = min(value, strength["one_way_cap"])
     last = pair.last_any  # the latest contact of any kind (one-way alone is capped above)
     if last is not None:
-        silent = max(0.0, (as_of - last) / DAY - strength["freshness_grace_days"])
+        silent = max(0.0, clock.days_between(last, as_of) - strength["freshness_grace_days"])
         value *= math.pow(2.0, -silent / strength["freshness_half_life_days"])
     return float(value)
 
@@ -204,7 +204,7 @@ class AccountView:
 
     def engaged_users(self, within_days: float) -> list[str]:
         return sorted(u for u, last in self.data.user_last.items()
-                      if u not in self.excluded_users and (self.as_of - last) / DAY <= within_days)
+                      if u not in self.excluded_users and clock.days_between(last, self.as_of) <= within_days)
 
     def open_opportunities(self) -> list[Opportunity]:
         return [o for o in self.opportunities if not o.is_closed and not o.deleted]
@@ -236,7 +236,7 @@ class OpportunityView:
             entered = max((h.entered_at for h in history), default=None)
         if entered is None:
             entered = self.opportunity.created_at
-        return None if entered is None else max(0.0, (self.as_of - entered.timestamp()) / DAY)
+        return None if entered is None else max(0.0, clock.days_between(entered, self.as_of))
 
     def engaged_contacts(self, within_days: float) -> dict[str, list[float | None]]:
         """Contacts of this deal heard from two-way within ``within_days``: from
@@ -249,7 +249,7 @@ class OpportunityView:
         candidates = set(linked) | {r.contact_id for r in self.contact_roles if r.contact_id}
         for contact in candidates:
             last = linked.get(contact) or data.contact_last.get(contact) or [None, None]
-            if last[1] is not None and (self.as_of - last[1]) / DAY <= within_days:
+            if last[1] is not None and clock.days_between(last[1], self.as_of) <= within_days:
                 found[contact] = last
         return found
 
