@@ -121,8 +121,8 @@ def test_every_format_works_with_the_method_blocked(store_url: str, tmp_path: Pa
     assert_valid(document)
     assert all(a["scores"] == {} and a["relationship_map"]["departure"] is None for a in document["accounts"])
     assert {f["code"][:4] for o in document["opportunities"] for f in o["findings"]} == {"LTC_"}
-    assert header(out["table"]).split() == ["tier", "account", "top", "holder", "findings"]
-    assert "| tier | account | top holder share | findings |" in out["markdown"]
+    assert header(out["table"]).split() == ["tier", "account", "evidence", "top", "holder", "findings"]
+    assert "| tier | account | evidence | top holder share | findings |" in out["markdown"]
     html = out["html"]
     assert 'id="tier-health"' not in html and "<dt>health</dt>" not in html and " left</h4>" not in html
     assert html.count("No monthly history in this audit document.") == len(document["accounts"])
@@ -150,8 +150,8 @@ def test_a_replacement_method_gets_its_scores_headlined(installed: Path, store_u
     accounts = document["accounts"]
     assert set(accounts[0]["scores"]) == {"vitality", "reach"}
 
-    assert re.match(r"tier\s+account\s+vitality\s+people reached\s+top holder\s+findings$", header(out["table"]))
-    assert "| tier | account | vitality | people reached | top holder share | findings |" in out["markdown"]
+    assert re.match(r"tier\s+account\s+vitality\s+people reached\s+evidence\s+top holder\s+findings$", header(out["table"]))
+    assert "| tier | account | vitality | people reached | evidence | top holder share | findings |" in out["markdown"]
     first = accounts[0]
     cells = (rf"\| {first['tier']} \| {re.escape(first['name'])} \| {first['scores']['vitality']:.0f}( \([+-]\d+\))? "
              rf"\| {first['scores']['reach']:.0f} \|")  # the overall score with its change, if any
@@ -175,7 +175,7 @@ def test_an_extension_is_headlined_after_the_method(installed: Path, store_url: 
     monkeypatch.setenv("CRMLINK_LOAD_PLUGINS", "champion")
     table, markdown, html = (audit(store_url, fmt, tmp_path) for fmt in ("table", "markdown", "html"))
     assert header(table).split()[2:7] == ["health", "key", "broad", "org", "champion"]
-    assert "| tier | account | health | key | broad | org | champion | top holder share | findings |" in markdown
+    assert "| tier | account | health | key | broad | org | champion | evidence | top holder share | findings |" in markdown
     assert '<div class="score health"><dt>health</dt>' in html and "<dt>champion</dt>" in html
     assert "Accounts by tier and health" in html and "If Lena Fischer left" in html
 
