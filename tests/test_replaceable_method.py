@@ -126,6 +126,7 @@ def test_every_format_works_with_the_method_blocked(store_url: str, tmp_path: Pa
     html = out["html"]
     assert 'id="tier-health"' not in html and "<dt>health</dt>" not in html and " left</h4>" not in html
     assert html.count("No monthly history in this audit document.") == len(document["accounts"])
+    assert html.count("No plugin gave evidence for a score.") == len(document["accounts"])
 
 
 def test_the_method_module_is_not_imported_when_blocked(store_url: str, tmp_path: Path) -> None:

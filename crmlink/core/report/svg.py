@@ -168,7 +168,8 @@ def line_chart(uid: str, dates: Sequence[str], series: Sequence[tuple[str, Seque
         body.append(f'<line x1="{left + w + 12}" y1="{ly - 4}" x2="{left + w + 34}" y2="{ly - 4}" stroke="{colour}" '
                     f'stroke-width="{stroke}"{dashes[k % len(dashes)]}/>')
         body.append(_text(left + w + 38, ly, name))
-    return _frame(uid, left + w + 90, top + h + 22, title, desc, body)
+    legend = max([90] + [44 + 7 * len(name) for name, _, _, _ in series])  # room for the longest name
+    return _frame(uid, left + w + legend, top + h + 22, title, desc, body)
 
 
 def share_bar(uid: str, parts: Sequence[tuple[str, float, str]], title: str, desc: str, width: int = 440) -> str:
