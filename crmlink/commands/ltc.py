@@ -20,23 +20,23 @@ from crmlink.commands.common import (
 )
 from crmlink.commands.ltc_render import render_markdown, render_table
 from crmlink.commands.sync import nothing_synced, sync_folder
+from crmlink.core import clock
 from crmlink.core.analysis.audit import Audit, as_of_timestamp
 from crmlink.core.document import OpportunityEntry
 from crmlink.core.errors import ConfigError
 from crmlink.core.ltc import LTC_PHASES, is_lead_contact, lead_outcome
+from crmlink.core.model import Contact, Lead
 from crmlink.core.report.funnel import ltc_funnel
 from crmlink.core.store import Store
-
-DAY = 86400.0
 
 
 def lead_rows(store: Store, sources: list[str], ltc: Mapping[str, Any], as_of: float) -> list[dict[str, Any]]:
     """Every lead: Lead records, and contacts whose lifecycle stage says lead (HubSpot)."""
     rows = []
     for source in sources:
-        for lead in store.records("lead", source=source):
+        for lead in store.records_of(Lead, source=source):
             rows.append(_lead_row(lead, lead.status, lead.converted_opportunity_id, ltc, as_of))
-        for contact in store.records("contact", source=source):
+        for contact in store.records_of(Contact, source=source):
             if is_lead_contact(contact, ltc):
                 status = contact.extra.get("hs_lead_status") or contact.extra.get("lifecyclestage")
                 rows.append(_lead_row(contact, status, None, ltc, as_of))
@@ -52,7 +52,7 @@ def _lead_row(record: Any, status: Any, converted: str | None, ltc: Mapping[str,
         "entity": record.entity, "name": record.name, "company": getattr(record, "company", None),
         "status": status, "ltc_stage": "lead", "ltc_phase": LTC_PHASES["lead"], "outcome": outcome,
         "converted_opportunity_id": f"{record.source}:{converted}" if converted else None,
-        "days_in_stage": round(max(0.0, (as_of - created.timestamp()) / DAY), 1)
+        "days_in_stage": round(max(0.0, clock.days_between(created, as_of)), 1)
         if created and outcome == "open" else None,
     }
 

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmlink.core import model, schema
 from crmlink.core.errors import StoreError
+
+R = TypeVar("R", bound=model.Record)
 
 DEFAULT_DB_ENV = "CRMLINK_DB"
 
@@ -314,6 +316,12 @@ class Store:
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=5000).execute(query.order_by(table.c.pk)):
                 yield _build(cls, row._mapping)
+
+    def records_of(self, cls: type[R], *, source: str | None = None,
+                   include_deleted: bool = False) -> Iterator[R]:
+        """:meth:`records` of the entity ``cls`` models, typed as ``cls``."""
+        for record in self.records(cls.entity, source=source, include_deleted=include_deleted):
+            yield cast(R, record)
 
     def count(self, entity: str, *, source: str | None = None, include_deleted: bool = False) -> int:
         table = schema.TABLES[entity]

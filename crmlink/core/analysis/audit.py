@@ -33,7 +33,17 @@ from crmlink.core.document import (
 from crmlink.core.findings import SEVERITY_RANK, Finding
 from crmlink.core.host import PluginHost
 from crmlink.core.ltc import ExecutionIndex
-from crmlink.core.store import Store
+from crmlink.core.model import (
+    Account,
+    Contact,
+    ExecutionRecord,
+    Opportunity,
+    OpportunityContact,
+    Stage,
+    StageChange,
+    User,
+)
+from crmlink.core.store import R, Store
 
 
 def as_of_timestamp(day: date | None) -> float:
@@ -46,27 +56,27 @@ class SourceData:
     """Everything but the interactions of one source, keyed by remote id."""
 
     def __init__(self, store: Store, source: str) -> None:
-        def load(entity: str) -> dict[str, Any]:
-            return {r.remote_id: r for r in store.records(entity, source=source)}
+        def load(cls: type[R]) -> dict[str, R]:
+            return {r.remote_id: r for r in store.records_of(cls, source=source)}
 
-        self.accounts = load("account")
-        self.users = {r.remote_id: r for r in store.records("user", source=source, include_deleted=True)}
-        self.contacts = load("contact")
-        self.opportunities = load("opportunity")
-        self.stages = load("stage")
-        self.execution = ExecutionIndex(store.records("execution", source=source))
-        self.contacts_by_account: dict[str, list[Any]] = defaultdict(list)
+        self.accounts = load(Account)
+        self.users = {r.remote_id: r for r in store.records_of(User, source=source, include_deleted=True)}
+        self.contacts = load(Contact)
+        self.opportunities = load(Opportunity)
+        self.stages = load(Stage)
+        self.execution = ExecutionIndex(store.records_of(ExecutionRecord, source=source))
+        self.contacts_by_account: dict[str, list[Contact]] = defaultdict(list)
         for contact in self.contacts.values():
             if contact.account_id:
                 self.contacts_by_account[contact.account_id].append(contact)
-        self.opps_by_account: dict[str, list[Any]] = defaultdict(list)
+        self.opps_by_account: dict[str, list[Opportunity]] = defaultdict(list)
         for opp in self.opportunities.values():
             self.opps_by_account[opp.account_id or ""].append(opp)
-        self.roles: dict[str, list[Any]] = defaultdict(list)
-        for role in store.records("opportunity_contact", source=source):
+        self.roles: dict[str, list[OpportunityContact]] = defaultdict(list)
+        for role in store.records_of(OpportunityContact, source=source):
             self.roles[role.opportunity_id or ""].append(role)
-        self.history: dict[str, list[Any]] = defaultdict(list)
-        for change in store.records("stage_change", source=source):
+        self.history: dict[str, list[StageChange]] = defaultdict(list)
+        for change in store.records_of(StageChange, source=source):
             self.history[change.opportunity_id or ""].append(change)
 
 
