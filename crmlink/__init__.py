@@ -12,7 +12,7 @@ from crmlink.core.analysis.coverage import Coverage
 from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
-from crmlink.core.connector import Connector, Setting, Stream
+from crmlink.core.connector import Check, Connector, Setting, Stream
 from crmlink.core.document import Departure
 from crmlink.core.errors import (
     AuthError,
@@ -48,7 +48,7 @@ from crmlink.core.vocab import normalize as normalize_vocabulary
 __all__ = [
     "__version__",
     "hookimpl",
-    "Connector", "Setting", "Stream",
+    "Connector", "Setting", "Stream", "Check",
     "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord",

@@ -125,6 +125,7 @@ def test_salesforce_cli_session_success_renewal_and_failure(sf: SalesforceEmulat
     config = tmp_path / "crmlink.toml"
     config.write_text('[sources.org]\nconnector = "salesforce"\ntarget_org = "prod"\n')
     leaks.run("sync", "org", env={"CRMLINK_CONFIG": str(config)})          # a named source
+    leaks.run("doctor", env={"CRMLINK_CONFIG": str(config)})
     sf.add_fault(Fault.expired_session(path_contains="/query", times=2))
     assert "Traceback" in leaks.run("sync", "org", "--full", env={"CRMLINK_CONFIG": str(config)}, code=None)
     sf.refresh_tokens.pop(refresh)                                           # the login was revoked
@@ -150,8 +151,10 @@ def test_secrets_stored_by_login_never_leak(sf: SalesforceEmulator, tmp_path: Pa
     assert stored.exit_code == 0, stored.output
     leaks.outputs.append(("login org", stored.output))
     leaks.run("sync", "org", "--config", str(config))
+    leaks.run("doctor", "--config", str(config))
     leaks.run("sync", "org", "--config", str(config), "--full", env={"SALESFORCE_SECURITY_TOKEN": "wrong-token"},
               code=None)
+    leaks.run("doctor", "--config", str(config), env={"SALESFORCE_SECURITY_TOKEN": "wrong-token"}, code=None)
     leaks.run("status", "--json")
     leaks.check()
 
@@ -171,6 +174,7 @@ def test_hubspot_token_oauth_env_config_success_and_failure(tmp_path: Path) -> N
         config.write_text(f'[sources.portal]\nconnector = "hubspot"\nbase_url = "{emu.url}"\n'
                           f'access_token = "{HS_TOKEN}"\nrate_limit = 5000\nsearch_rate = 500\n')
         leaks.run("sync", "portal", env={"CRMLINK_CONFIG": str(config)})
+        leaks.run("doctor", env={"CRMLINK_CONFIG": str(config)})
         emu.add_fault(HsFault.error(503, path="/crm/v3/objects/contacts"))
         failed = leaks.run(*base, "--access-token", HS_TOKEN, "--full", code=None)
         assert "Traceback" in failed

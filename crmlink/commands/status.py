@@ -6,21 +6,31 @@ import json
 
 import click
 
-from crmlink.commands.common import db_option, open_store
+from crmlink.commands.common import config_option, db_option, open_store
 
 
 @click.command("status")
 @db_option
 @click.option("--run", "run_id", type=int, help="Show one run with its skipped records.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
-def command(db_url: str | None, run_id: int | None, as_json: bool) -> None:
+@click.option("--check", is_flag=True, help="Check every configured source instead (crmlink doctor).")
+@config_option
+@click.pass_context
+def command(ctx: click.Context, db_url: str | None, run_id: int | None, as_json: bool, check: bool,
+            config_file: str | None) -> None:
     """Show recent sync runs: when, what was read, created, updated, deleted and skipped,
-    and the error if a run failed.
+    and the error if a run failed. A record read again unchanged counts in 'read' only.
 
     \b
-    Example:
+    Examples:
       crmlink status --run 3
+      crmlink status --check        # the same as crmlink doctor
     """
+    if check:
+        from crmlink.commands.doctor import run_from_status
+
+        run_from_status(ctx, config_file, db_url, as_json)
+        return
     store = open_store(db_url)
     runs = store.runs(200 if run_id else 20)
     if run_id:

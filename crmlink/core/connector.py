@@ -103,6 +103,25 @@ class Stream:
         return True
 
 
+@dataclass(frozen=True)
+class Check:
+    """One line ``crmlink doctor`` shows about a source.
+
+    ``topic`` is what was checked (``connect``, ``read``, ``API budget`` ...), ``status``
+    one of ``ok``, ``warn`` and ``fail``, ``detail`` what was found and ``fix``, for a
+    warning or a failure, what to do about it. A ``fail`` makes ``crmlink doctor`` exit 4.
+    """
+
+    topic: str
+    status: str
+    detail: str
+    fix: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in ("ok", "warn", "fail"):
+            raise ValueError(f"Check status must be ok, warn or fail, not {self.status!r}")
+
+
 class Connector:
     """Base class for connectors. Subclasses set ``name`` and ``settings``.
 
@@ -124,6 +143,14 @@ class Connector:
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
         """Turn a client library's exception into a crmlink error class, or ``None``."""
         return None
+
+    def diagnose(self) -> Iterable[Check]:
+        """Check that the source can be reached and read, for ``crmlink doctor``: connect,
+        what the credentials may read, the API budget left. Make few, cheap requests and
+        read nothing into the store. An exception raised here is classified with
+        :meth:`classify_error` and shown as a failed ``connect`` check. The default offers
+        no checks."""
+        return ()
 
     def secrets(self) -> list[str]:
         """The secret values this connector holds, so the host can redact them."""

@@ -9,15 +9,16 @@ the host's retry policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # Imported here, not only where a request is made: without hubspot-api-client the plugin
 # does not load, and ``crmlink plugins`` or ``crmlink sync hubspot`` says how to install it.
 import hubspot  # noqa: F401
 
-from crmlink import ConfigError, Connector, CrmlinkError, Setting, Stream, hookimpl
+from crmlink import Check, ConfigError, Connector, CrmlinkError, Setting, Stream, hookimpl
 from crmlink.plugins.hubspot.client import HubSpotApi, classify
+from crmlink.plugins.hubspot.doctor import diagnose
 from crmlink.plugins.hubspot.streams import Session, build
 
 
@@ -71,6 +72,10 @@ class HubSpotConnector(Connector):
 
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
         return classify(exc)
+
+    def diagnose(self) -> Iterable[Check]:
+        """Probe each object type, the pipelines and property schemas; read the daily limit."""
+        return diagnose(self.api, self.config)
 
     def secrets(self) -> list[str]:
         """The secret settings and an access token renewed through OAuth during the run."""

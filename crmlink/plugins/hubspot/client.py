@@ -80,6 +80,8 @@ class HubSpotApi:
         self._token = access_token
         self._client: Any = None
         self._apis: dict[str, Any] = {}
+        #: the response headers of the last call (rate-limit headers, for crmlink doctor)
+        self.last_headers: dict[str, str] = {}
 
     @property
     def access_token(self) -> str | None:
@@ -155,6 +157,7 @@ class HubSpotApi:
                 else:
                     raise
             data = response.data
+            self.last_headers = dict(response.headers or {})
         return json.loads(data) if data else {}
 
     def _can_refresh(self, exc: BaseException) -> bool:

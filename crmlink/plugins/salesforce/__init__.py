@@ -19,6 +19,7 @@ from simple_salesforce.exceptions import (
 from crmlink import (
     AuthError,
     BudgetExhausted,
+    Check,
     Connector,
     CrmlinkError,
     FatalError,
@@ -29,6 +30,7 @@ from crmlink import (
 )
 
 from .client import Client
+from .doctor import diagnose
 from .streams import STREAMS
 
 __all__ = ["SalesforceConnector", "classify_error", "register_connectors"]
@@ -80,6 +82,10 @@ class SalesforceConnector(Connector):
     def streams(self) -> Iterable[Stream]:
         for cls in STREAMS:
             yield cls(self.client, self.config, self.run_start)
+
+    def diagnose(self) -> Iterable[Check]:
+        """Log in, describe the objects the sync reads, and read the org's API limits."""
+        return diagnose(self.client, self.config)
 
     def secrets(self) -> list[str]:
         """The secret settings and the session the run logged in with (a login flow's or
