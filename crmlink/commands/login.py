@@ -6,7 +6,6 @@ import click
 
 from crmlink.commands.common import config_option, host_of
 from crmlink.commands.sources import secret_settings, source_spec
-from crmlink.core import keystore
 from crmlink.core.errors import ConfigError
 
 
@@ -33,6 +32,8 @@ def command(ctx: click.Context, name: str, only: tuple[str, ...], forget: bool,
       crmlink login portal --setting access_token
       crmlink login prod --forget
     """
+    from crmlink.core import keystore  # imports the keyring library: only for this command
+
     connector, spec = source_spec(config_file, name)
     cls = host_of(ctx).connector(connector)
     declared = {s.name: s for s in secret_settings(cls)}

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from crmlink.commands.common import config
-from crmlink.core import keystore
 from crmlink.core.connector import Connector, Setting, envvar_for
 from crmlink.core.errors import ConfigError
 
@@ -47,6 +46,8 @@ def with_keyring(source: str, cls: type[Connector], values: dict[str, Any]) -> d
     wanted = [s.name for s in secret_settings(cls) if values.get(s.name) in (None, "")]
     if not wanted:
         return values
+    from crmlink.core import keystore  # the keyring library is imported only when needed
+
     return {**values, **keystore.load(source, wanted)}
 
 
