@@ -13,8 +13,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from crmlink.cli import host_of
-from crmlink.commands.common import config_option, db_option
+from crmlink.commands.common import config_option, db_option, host_of
 from crmlink.commands.sources import from_environment, source_spec, sources, with_keyring
 from crmlink.core.connector import Check, Connector
 from crmlink.core.errors import CrmlinkError, ExitCode
