@@ -227,6 +227,8 @@ def test_links_use_key_syntax_and_folders_answer_to_ids(emu: GraphEmulator, ann:
         assert len(s.get(url).json()["value"]) == 3
     body = s.get(inbox_delta(emu, ann)).json()
     assert "/mailFolders('inbox')/messages/delta?$deltatoken=" in body["@odata.deltaLink"]
+    encoded = s.get(f"{emu.base_url}/users/ann%40contoso.test/mailFolders/SentItems/messages/delta")
+    assert len(encoded.json()["value"]) == 3  # path segments are percent-decoded
     folder = s.get(f"{emu.base_url}/users/{ann.address}/mailFolders/sentitems").json()
     assert folder["id"] == sent and folder["displayName"] == "Sent Items"
     missing = s.get(f"{emu.base_url}/users/{ann.address}/mailFolders/nope/messages/delta")
@@ -244,6 +246,8 @@ def test_select_and_headers(emu: GraphEmulator, ann: Mailbox) -> None:
     assert item["internetMessageId"] == "<n1@fabrikam.test>"
     default = s.get(f"{emu.base_url}/users/{ann.address}/messages").json()["value"][0]
     assert "internetMessageHeaders" not in default and "conversationId" in default
+    ids_only = s.get(inbox_delta(emu, ann, "id")).json()["value"][0]
+    assert set(ids_only) == {"@odata.type", "@odata.etag", "id"}
     bad = s.get(inbox_delta(emu, ann, "subject,nosuch"))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "RequestBroker--ParseUri"
     assert "'nosuch'" in bad.json()["error"]["message"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 _KEY = re.compile(r"^([A-Za-z]+)\('([^']*)'\)$")
 
@@ -41,7 +42,8 @@ ROUTES: tuple[Route, ...] = tuple(
 
 def segments(path: str) -> list[str]:
     out: list[str] = []
-    for part in path.strip("/").split("/"):
+    for raw in path.strip("/").split("/"):
+        part = unquote(raw)
         keyed = _KEY.match(part)
         out.extend(keyed.groups() if keyed else (part,))
     return out

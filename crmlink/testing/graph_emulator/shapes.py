@@ -83,7 +83,7 @@ class Selector:
     def __init__(self, entity: str, default: Iterable[str], optional: Iterable[str] = ()) -> None:
         self.entity = entity
         self.default = tuple(default)
-        self._names = {n.lower(): n for n in (*self.default, *optional)}
+        self._names = {n.lower(): n for n in ("id", *self.default, *optional)}
 
     def parse(self, values: Iterable[str]) -> list[str]:
         out: list[str] = []
