@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import json
+import re
+import shlex
 import shutil
 import subprocess
 
 import pytest
 
+from crmlink.commands.new_plugin import render_plugin
 from crmlink.plugins.csv import CsvConnector
 from crmlink.testing.conformance import ConnectorContract, SuiteConfig
-from tests.plugin_venv import ROOT, crmlink, install, make_venv
+from tests.plugin_venv import (
+    ROOT,
+    crmlink,
+    install,
+    make_bare_venv,
+    make_venv,
+    pip,
+    wheel_of_installed,
+)
 
 SAMPLE = ROOT / "examples" / "sample"
 
@@ -102,3 +114,29 @@ def test_third_party_plugins_end_to_end(tmp_path):
     tested = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                             cwd=packages / "crmlink-demo", capture_output=True, text=True, timeout=120)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+@pytest.mark.slow
+def test_generated_packages_pass_their_tests_after_their_readme_install(tmp_path):
+    """In an environment without pytest, the one ``pip install`` line of a generated
+    package's README (run offline: pytest comes from a local wheel) is all its tests need."""
+    if "testing" not in (md.metadata("crmlink").get_all("Provides-Extra") or []):
+        pytest.skip("the installed crmlink's metadata predates its 'testing' extra; "
+                    "reinstall it (pip install -e '.[dev]') to refresh it")
+    python = make_bare_venv(tmp_path / "venv", hide=("pytest",))
+    before = subprocess.run([python, "-c", "import pytest"], capture_output=True, text=True)
+    assert before.returncode != 0, "pytest must not be importable before the README's install"
+    wheels = tmp_path / "wheels"
+    wheel_of_installed("pytest", wheels)
+    for kind in ("connector", "scoring"):
+        render_plugin(f"demo-{kind}", kind, tmp_path)
+        package = tmp_path / f"crmlink-demo-{kind}"
+        readme = (package / "README.md").read_text(encoding="utf-8")
+        commands = re.findall(r"^(pip install .*?)(?:\s+#.*)?$", readme, flags=re.M)
+        assert len(commands) == 1, f"the README should give one pip install line: {commands}"
+        pip(python, *shlex.split(commands[0])[1:], "--no-index", "--find-links", str(wheels),
+            "--no-build-isolation", "-q", cwd=package)
+        tested = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                                cwd=package, capture_output=True, text=True, timeout=300)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert " passed" in tested.stdout and "skipped" not in tested.stdout, tested.stdout

@@ -25,6 +25,9 @@ FILES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 COMMON = (("pyproject.toml.tmpl", "pyproject.toml"), ("README.md.tmpl", "README.md"))
+#: How the generated README installs the package for development: the ``test`` extra
+#: brings ``crmlink[testing]`` (the conformance kit and pytest).
+INSTALL = "pip install -e '.[test]'"
 
 
 def render_plugin(name: str, kind: str, output: Path) -> list[Path]:
@@ -38,7 +41,7 @@ def render_plugin(name: str, kind: str, output: Path) -> list[Path]:
     module = name.replace("-", "_")
     values = {"name": name, "module": module, "kind": kind, "upper": module.upper(),
               "Class": "".join(part.capitalize() for part in re.split(r"[-_]", name)),
-              "crmlink_version": __version__}
+              "crmlink_version": __version__, "install": INSTALL}
     templates = resources.files("crmlink.templates.plugin")
     written = []
     for template, path in (*COMMON, *FILES[kind]):
@@ -62,13 +65,13 @@ def command(name: str, kind: str, output: Path) -> None:
     \b
     Example:
       crmlink new-plugin pipedrive --output ~/src
-      cd ~/src/crmlink-pipedrive && pip install -e . && python -m pytest
+      cd ~/src/crmlink-pipedrive && pip install -e '.[test]' && python -m pytest
     """
     files = render_plugin(name, kind, output)
     root = output / f"crmlink-{name}"
     for path in files:
         click.echo(f"created {path}", err=True)
-    click.echo(f"Next: cd {root} && pip install -e . && python -m pytest", err=True)
+    click.echo(f"Next: cd {root} && {INSTALL} && python -m pytest", err=True)
 
 
 __all__ = ["command", "render_plugin"]

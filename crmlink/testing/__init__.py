@@ -7,7 +7,7 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    # imported lazily: the kit needs pytest, which is only a development dependency
+    # imported lazily: the kit needs pytest, from the crmlink[testing] extra
     if name in ("ConnectorContract", "SuiteConfig"):
         from crmlink.testing import conformance
 

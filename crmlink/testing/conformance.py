@@ -25,7 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-import pytest
+try:
+    import pytest
+except ImportError as exc:  # pragma: no cover - exercised in a venv without pytest
+    raise ImportError("crmlink's conformance kit runs under pytest, which is not installed: "
+                      "pip install 'crmlink[testing]' (or your plugin's test extra)") from exc
 
 from crmlink.core.connector import Connector, Setting, Stream
 from crmlink.core.errors import CrmlinkError, InvalidRecord
