@@ -3,8 +3,13 @@ often, one S account whose only supporter we never talk to."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import crmlink_champion_score
 import pytest
+
+from crmlink import Account, Contact, Interaction, User
+from crmlink.testing import account_view
 
 MEETINGS = "\n".join(
     f"I{n},A1,2026-{month:02d}-10T10:00:00Z,meeting,two_way,,Review,U1,C1,,60"
@@ -38,3 +43,23 @@ def test_no_champion_only_where_it_is_missing(audit):
     codes = {rid: {f["code"] for f in a["findings"]} for rid, a in audit.items()}
     assert "NO_CHAMPION" in codes["S1"]
     assert "NO_CHAMPION" not in codes["A1"]
+
+
+def test_the_strongest_supporter_is_the_champion():
+    """The same plugin unit-tested on a view built from records, without an audit."""
+    people = [Contact(remote_id="C1", name="Dana", stance=2), Contact(remote_id="C2", name="Eli", stance=3),
+              Contact(remote_id="C3", name="Farah", stance=-1)]
+    met = [Interaction(remote_id=f"{c}-{m}", kind="meeting", direction="two_way",
+                       occurred_at=f"2026-{m:02d}-10", user_ids=["U1"], contact_ids=[c])
+           for c, months in (("C1", range(9, 12)), ("C2", range(5, 12)), ("C3", range(1, 12)))
+           for m in months]
+    view = account_view(Account(remote_id="A1", name="Aurora", tier="S"), contacts=people,
+                        users=[User(remote_id="U1", name="Alice")], interactions=met,
+                        as_of=date(2026, 11, 20))
+    [score] = crmlink_champion_score.score_account(view)
+    assert score.evidence["champion"] == "C2" and score.evidence["candidates"] == ["C2", "C1"]
+    view.scores["champion"] = score.value
+    assert crmlink_champion_score.account_findings(view) == []
+    view.scores["champion"] = 10.0
+    [finding] = crmlink_champion_score.account_findings(view)
+    assert finding.code == "NO_CHAMPION" and finding.severity == "high"
