@@ -43,12 +43,14 @@ from crmlink.core.model import (
     User,
     chunked,
 )
+from crmlink.core.rest import CursorPaginator, NextLinkPaginator, OffsetPaginator, RestStream
 from crmlink.core.vocab import normalize as normalize_vocabulary
 
 __all__ = [
     "__version__",
     "hookimpl",
     "Connector", "Setting", "Stream", "Check",
+    "RestStream", "OffsetPaginator", "CursorPaginator", "NextLinkPaginator",
     "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord",

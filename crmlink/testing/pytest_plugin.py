@@ -5,6 +5,8 @@ point whenever crmlink is installed.
 ``register_plugin``  ``register_plugin(module_or_object, name=...)`` for one test
 ``cli_runner``       ``cli_runner.invoke("sync", "csv", path)`` against that host and an
                      isolated temporary store; results have ``assert_success()``
+``local_api``        ``local_api(handler)`` serves a fake JSON API on 127.0.0.1 for one
+                     test (:class:`crmlink.testing.http.LocalApi`)
 
 docs/plugins/testing.md shows them in use.
 """
@@ -20,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from crmlink.core.host import PluginHost, get_plugin_host
+from crmlink.testing.http import Handler, LocalApi
 
 #: Environment variables that would let a developer's setup leak into a test.
 ISOLATED_ENV = ("CRMLINK_CONFIG", "CRMLINK_LOAD_PLUGINS", "CRMLINK_DISABLE_PLUGINS",
@@ -123,4 +126,22 @@ def cli_runner(plugin_host: PluginHost, tmp_path: Path) -> CrmlinkRunner:
     return CrmlinkRunner(plugin_host, f"sqlite:///{tmp_path / 'crmlink-test.db'}")
 
 
-__all__ = ["CrmlinkRunner", "RunResult", "plugin_host", "register_plugin", "cli_runner"]
+@pytest.fixture
+def local_api() -> Iterator[Callable[[Handler], LocalApi]]:
+    """``local_api(handler)`` starts a :class:`~crmlink.testing.http.LocalApi` for this
+    test (its ``url`` is the base URL to give the connector); stopped afterwards."""
+    started: list[LocalApi] = []
+
+    def start(handler: Handler) -> LocalApi:
+        api = LocalApi(handler).start()
+        started.append(api)
+        return api
+
+    try:
+        yield start
+    finally:
+        for api in started:
+            api.stop()
+
+
+__all__ = ["CrmlinkRunner", "RunResult", "plugin_host", "register_plugin", "cli_runner", "local_api"]
