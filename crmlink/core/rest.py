@@ -246,7 +246,7 @@ class RestStream(Stream):
     def base_url(self) -> str:
         return str(self.config.get("base_url") or self.url_base).rstrip("/")
 
-    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:  # type: ignore[override]
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         """Every item changed since ``state["since"]`` (inclusive), as a record."""
         since = parse_datetime((state or {}).get("since")) if self.replication_key else None
         self.latest = since
