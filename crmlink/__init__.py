@@ -1,7 +1,8 @@
 """crmlink: audit customer relationships across the CRMs you already run.
 
 This module is the public API for plugin authors; everything else is internal and may
-change. See docs/plugins.md and docs/hooks.md.
+change. docs/plugins/README.md is the plugin author's guide; docs/hooks.md, docs/records.md
+and docs/views.md are the reference.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     """What ``crmlink`` exits with (documented in docs/cli.md)."""
 
-    OK = 0
+    OK = 0             #: success (also: no finding at or above ``--fail-on``)
     FINDINGS = 1       #: ``audit --fail-on``: a finding at or above the threshold exists
     USAGE = 2          #: bad command line, option or configuration
     BAD_INPUT = 3      #: a record or file cannot be read (nothing was stored)
