@@ -30,11 +30,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
 
 
 def scored(view, host) -> dict[str, float]:
-    merged = {}
-    for result in host.hook.score_account(view=view):
-        for score in result or ():
-            merged[score.name] = score
-    return {name: round(score.value, 1) for name, score in merged.items()}
+    return {name: round(score.value, 1) for name, score in host.score_account(view).items()}
 
 
 def test_every_sample_account_matches_the_audit(stored, sample_audit):

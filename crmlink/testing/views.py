@@ -58,7 +58,8 @@ def account_view(account: Account, *, contacts: Iterable[Contact] = (), users: I
     previous = now - settings["findings"]["previous_period_days"] * DAY
     current, before = AccountData(now), AccountData(previous)
     by_id = {c.remote_id: c for c in owned}
-    fold = Accumulator(settings, people, by_id, _method_classifier(host))
+    plugins = host or get_plugin_host(load_entrypoints=False)
+    fold = Accumulator(settings, people, by_id, plugins.interaction_method)
     rows = [_row(account, i) for i in interactions if not i.deleted]  # the fold skips later ones
     fold.fold(rows, {account.remote_id: (current, before)},
               lambda ids: account.remote_id if any(c in by_id for c in ids) else None)
@@ -89,17 +90,6 @@ def _row(account: Account, interaction: Interaction) -> tuple[Any, ...]:
             value = ";".join(value)
         values.append(value)
     return tuple(values)
-
-
-def _method_classifier(host: PluginHost | None) -> Any:
-    plugins = host or get_plugin_host(load_entrypoints=False)
-
-    def classify(kind: str, subject: str | None, campaign: str | None) -> str | None:
-        probe = Interaction(remote_id="probe", kind=kind, occurred_at=datetime(2000, 1, 1),
-                            subject=subject, campaign=campaign)
-        return plugins.hook.classify_interaction(interaction=probe)
-
-    return classify
 
 
 __all__ = ["account_view"]
