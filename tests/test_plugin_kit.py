@@ -71,10 +71,9 @@ def test_registered_plugin_is_gone_in_the_next_test(plugin_host):
     assert "echo-plugin" not in plugin_host.infos
 
 
-def fake_pipedrive():
-    """The Pipedrive example's fake API (examples/plugins/crmlink-pipedrive/tests)."""
-    path = ROOT / "examples" / "plugins" / "crmlink-pipedrive" / "tests" / "pipedrive_api.py"
-    spec = importlib.util.spec_from_file_location("pipedrive_api", path)
+def load(path):
+    """A package's test module by its path (its fake API, say)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -107,14 +106,18 @@ def test_third_party_plugins_end_to_end(tmp_path):
     assert "score_account" in plugins["champion"]["hooks"]
 
     db = {"CRMLINK_DB": f"sqlite:///{tmp_path / 'store.db'}"}
-    api = fake_pipedrive()
-    with LocalApi(api.PipedriveApi(token="t0k3n-secret")) as server:
+    pipedrive = load(packages / "crmlink-pipedrive" / "tests" / "pipedrive_api.py")
+    with LocalApi(pipedrive.PipedriveApi(token="t0k3n-secret")) as server:
         synced = crmlink(python, "sync", "pipedrive", "--api-token", "t0k3n-secret",
                          "--base-url", server.url, env=db)
     assert synced.returncode == 0, synced.stderr
     assert "activities" in synced.stdout and "t0k3n-secret" not in synced.stdout + synced.stderr
-    demo = crmlink(python, "sync", "demo", env=db)
+    demo_api = load(packages / "crmlink-demo" / "tests" / "fake_api.py")
+    with LocalApi(demo_api.fake_api) as server:
+        demo = crmlink(python, "sync", "demo", "--api-token", demo_api.TOKEN, "--base-url", server.url,
+                       env=db)
     assert demo.returncode == 0, demo.stderr
+    assert re.search(r"accounts\s+3\s+3", demo.stdout), demo.stdout
 
     audited = crmlink(python, "audit", "--source", "pipedrive", "--as-of", "2026-11-20",
                       "--format", "json", env=db)

@@ -16,7 +16,8 @@ NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 FILES: dict[str, tuple[tuple[str, str], ...]] = {
     "connector": (
         ("connector.py.tmpl", "crmlink_{module}/__init__.py"),
-        ("fixture.json.tmpl", "crmlink_{module}/fixtures/accounts.json"),
+        ("fake_api.py.tmpl", "tests/fake_api.py"),
+        ("fixture.json.tmpl", "tests/fixtures/accounts.json"),
         ("test_connector.py.tmpl", "tests/test_{module}.py"),
     ),
     "scoring": (
