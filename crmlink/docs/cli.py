@@ -19,6 +19,9 @@ ENVIRONMENT = {
     "CRMLINK_CONFIG": "The config file (`--config`); default `./crmlink.toml` when it exists. "
                       "Its settings are in [method.md](method.md#the-default-config).",
     "CRMLINK_BATCH_SIZE": "Records per transaction and saved cursor in API syncs; default {batch}.",
+    "CRMLINK_SECRETS_FILE": "Where `crmlink login` keeps secrets when no OS keyring is usable "
+                            "(a file only its owner may read); default `secrets.json` in "
+                            "`$XDG_CONFIG_HOME/crmlink` or `~/.config/crmlink`.",
     "CRMLINK_LOAD_PLUGINS": "Comma list: load only these installed plugins; empty loads none "
                             "(built-in ones stay).",
     "CRMLINK_DISABLE_PLUGINS": "Comma list: block these plugins, built-in ones included "
