@@ -14,15 +14,14 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from crmlink.core.analysis.accumulate import INTERACTION_COLUMNS, AccountData, Accumulator
-from crmlink.core.analysis.audit import as_of_timestamp
+from crmlink.core import clock
+from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.config import DEFAULTS, merge
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView
 from crmlink.core.host import PluginHost, get_plugin_host
 from crmlink.core.model import Account, Contact, Interaction, Opportunity, User
-
-DAY = 86400.0
+from crmlink.core.store import INTERACTION_COLUMNS
 
 
 def account_view(account: Account, *, contacts: Iterable[Contact] = (), users: Iterable[User] = (),
@@ -54,8 +53,8 @@ def account_view(account: Account, *, contacts: Iterable[Contact] = (), users: I
     owned = [_owned(account, c) for c in contacts if not c.deleted]
     deals = [_owned(account, o) for o in opportunities]
     people = {u.remote_id: u for u in users}
-    now = as_of_timestamp(as_of)
-    previous = now - settings["findings"]["previous_period_days"] * DAY
+    now = clock.end_of_day(as_of)
+    previous = now - clock.seconds(settings["findings"]["previous_period_days"])
     current, before = AccountData(now), AccountData(previous)
     by_id = {c.remote_id: c for c in owned}
     plugins = host or get_plugin_host(load_entrypoints=False)
@@ -77,7 +76,7 @@ def _owned(account: Account, record: Any) -> Any:
 
 
 def _row(account: Account, interaction: Interaction) -> tuple[Any, ...]:
-    """``interaction`` as the store returns it to the fold (:data:`INTERACTION_COLUMNS`)."""
+    """``interaction`` as :meth:`Store.interaction_rows` gives it to the fold."""
     if interaction.account_id not in (None, account.remote_id):
         raise ValueError(f"interaction {interaction.remote_id!r} belongs to account "
                          f"{interaction.account_id!r}, not {account.remote_id!r}")
