@@ -1,4 +1,4 @@
-"""The canonical Lead-to-Cash stages and their phases (DESIGN.md section 5, a contract),
+"""The canonical Lead-to-Cash stages and their phases (docs/ltc.md; a contract plugins rely on),
 what makes a lead open, converted or dropped, and which execution records belong to a deal.
 
 How native stages map to these is the ``ltc_stage`` hook's business (crmlink/plugins/ltc.py);

@@ -1,4 +1,4 @@
-"""Built-in LTC stage mapping and deal cross-checks (DESIGN.md section 5, docs/ltc.md).
+"""Built-in LTC stage mapping and deal cross-checks (docs/ltc.md).
 
 Order of decision for one deal: a config override for its source and pipeline, then the
 default maps for Salesforce's and HubSpot's standard stages, then the stage's own flags
