@@ -128,3 +128,18 @@ def test_docs_named_in_code_exist():
             if not (ROOT / name).exists():
                 missing.add(f"{path.relative_to(ROOT)}: {name}")
     assert not missing, sorted(missing)
+
+
+def test_nothing_cites_the_design_notes():
+    """The code and the docs stand alone: no citation of design notes users do not have."""
+    cites = re.compile(r"\b(?:DESIGN|METHOD)\.md\b|\bDESIGN(?: section)? \d")
+    files = [ROOT / "README.md", *(ROOT / "crmlink").rglob("*"), *DOCS.rglob("*"),
+             *(ROOT / "examples").rglob("*"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*")]
+    citing = []
+    for path in files:
+        if path.is_dir() or path == Path(__file__).resolve() or path.suffix not in (
+                ".py", ".md", ".toml", ".j2", ".tmpl", ".txt", ".json", ".css", ".js", ".html"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        citing += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in cites.finditer(text)]
+    assert not citing, citing
