@@ -65,7 +65,6 @@ NOTES = {
                                        "`None`: never.",
     ("ContactStat", "best"): "The strongest pair strength one of our users has with them "
                              "(0 when none).",
-    ("ContactStat", "best_holder"): "The user holding that strongest pair, or `None`.",
     ("OpportunityView", "opportunity"): "The deal record.",
     ("OpportunityView", "account"): "The view of the deal's account; `None` when the "
                                     "account is not in the audit.",
@@ -92,6 +91,8 @@ NOTES = {
                                    "`findings.exec_link_days`.",
     ("AccountData", "effort"): "Sum of the decayed weights of the counted interactions.",
     ("AccountData", "interactions"): "Counted interactions.",
+    ("AccountData", "window"): "Counts of the external interactions within the coverage "
+                               "window (`coverage.window_days`), behind `AccountView.coverage`.",
     ("AccountData", "opp_contacts"): "Deal id -> contact id -> [last any, last two-way] on that deal.",
     ("AccountData", "opp_last_inbound"): "Deal id -> the last time they spoke on it.",
     ("AccountData", "opp_last_any"): "Deal id -> the last interaction on it.",
