@@ -6,6 +6,7 @@ load (mid-pagination of contacts) and on the incremental run (the search API).""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -169,5 +170,8 @@ def test_retry_after_committed_batches_is_not_a_duplicate_error(emu: HubSpotEmul
     emu.add_fault(Fault.error(503, path=CONTACTS, after=3, times=1))
     result = sync(emu, db)
     assert result.exit_code == 0, result.output
-    assert "contacts 1" in result.stdout  # one retry, after three committed pages
+    # the planted 503 was retried after three committed pages (a loaded machine may add a
+    # timeout retry of its own: the count is not the point, the exact store below is)
+    assert any("503" in line for line in retries_shown(result.stderr)), result.stderr
+    assert re.search(r"contacts [1-9]", result.stdout), result.stdout
     assert_same_as_portal(emu, db)
