@@ -9,11 +9,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from crmlink.core.activity import (
+    ActivityMapper,
+    Address,
+    Attendee,
+    CalendarEvent,
+    MailMessage,
+    message_key,
+)
 from crmlink.core.analysis.coverage import Coverage
 from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
-from crmlink.core.connector import Check, Connector, Setting, Stream
+from crmlink.core.connector import Check, Connector, Setting, Stream, SyncContext
 from crmlink.core.document import Departure
 from crmlink.core.errors import (
     AuthError,
@@ -28,11 +36,22 @@ from crmlink.core.errors import (
 )
 from crmlink.core.findings import SEVERITIES, Finding, Score, ScoreDefinition
 from crmlink.core.hookspecs import hookimpl
+from crmlink.core.identity import (
+    PUBLIC_MAIL_DOMAINS,
+    Directory,
+    IdentityResolver,
+    IdentitySettings,
+    Match,
+    canonical_address,
+    normalize_address,
+    normalize_domain,
+)
 from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, WON_STAGES, phase_of
 from crmlink.core.ltc_execution import advance_won_stage
 from crmlink.core.model import (
     Account,
     Contact,
+    Correspondent,
     ExecutionRecord,
     Interaction,
     Lead,
@@ -50,11 +69,14 @@ from crmlink.core.vocab import normalize as normalize_vocabulary
 __all__ = [
     "__version__",
     "hookimpl",
-    "Connector", "Setting", "Stream", "Check",
+    "Connector", "Setting", "Stream", "Check", "SyncContext",
     "RestStream", "OffsetPaginator", "CursorPaginator", "NextLinkPaginator",
     "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
-    "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord",
+    "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord", "Correspondent",
+    "IdentityResolver", "IdentitySettings", "Directory", "Match", "PUBLIC_MAIL_DOMAINS",
+    "normalize_address", "canonical_address", "normalize_domain",
+    "ActivityMapper", "MailMessage", "CalendarEvent", "Attendee", "Address", "message_key",
     "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",

@@ -48,6 +48,7 @@ def _option(setting: Setting, connector: str) -> click.Parameter:
     flag = "--" + setting.name.replace("_", "-")
     return click.Option([flag, setting.name], envvar=setting.envvar or envvar_for(connector, setting.name),
                         is_flag=setting.is_flag, default=None, type=None if setting.is_flag else setting.type,
+                        multiple=setting.multiple,
                         help=setting.help + (" [secret]" if setting.secret else ""),
                         show_envvar=True)
 
@@ -71,12 +72,13 @@ def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | 
     @click.pass_context
     def run(ctx: click.Context, source_name: str | None, full: bool, on_error: str, quiet: bool,
             db_url: str | None, config_file: str | None, **settings: Any) -> None:
-        policy = RetryPolicy.from_settings(config(config_file).get("retry"))  # fails early on a bad file
-        values = {**(preset or {}), **{k: v for k, v in settings.items() if v is not None}}
+        settings_file = config(config_file)
+        policy = RetryPolicy.from_settings(settings_file.get("retry"))  # fails early on a bad file
+        values = {**(preset or {}), **{k: v for k, v in settings.items() if v is not None and v != ()}}
         if preset is not None:  # a named source: secrets 'crmlink login' stored
             values = with_keyring(name, cls, values)
         result = run_sync(ctx, cls, values, source_name or name, db_url, full=full,
-                          on_error=on_error, quiet=quiet, policy=policy)
+                          on_error=on_error, quiet=quiet, policy=policy, settings_file=settings_file)
         print_summary(result)
         if result.status == "partial":
             ctx.exit(0)
@@ -112,7 +114,8 @@ def _config_file_in(args: list[str]) -> str | None:
 
 def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any], source: str,
              db_url: str | None, *, full: bool = False, on_error: str = "fail",
-             quiet: bool = False, policy: RetryPolicy | None = None) -> SyncResult:
+             quiet: bool = False, policy: RetryPolicy | None = None,
+             settings_file: dict[str, Any] | None = None) -> SyncResult:
     """Run one sync: progress on stderr when it is a terminal, retries and skips on stderr
     unless ``quiet`` (and in the ``--verbose`` log), every log line redacted."""
     host = host_of(ctx)
@@ -132,13 +135,17 @@ def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any],
             again = f", {retried} retries" if retried else ""
             click.echo(f"\r{stream}: {counts.read} records ({rate:,.0f}/s{again})   ", err=True, nl=False)
 
+    def status(message: str) -> None:
+        if show:
+            click.echo(f"\r{message}   ", err=True, nl=False)
+
     def notice(message: str) -> None:
         if not quiet and not logging.getLogger("crmlink.core.sync").isEnabledFor(logging.INFO):
             click.echo(("\n" if show else "") + f"crmlink: {message}", err=True)
 
     engine = SyncEngine(store, host, connector, source, full=full, on_error=on_error,
                         progress=progress, notice=notice, policy=policy or RetryPolicy.from_settings(),
-                        batch_size=batch_size_from_env())
+                        batch_size=batch_size_from_env(), config=settings_file, status=status)
     try:
         return engine.run()
     finally:

@@ -7,11 +7,13 @@ stream. It never writes to the store and never retries: the host's sync engine d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord
+from crmlink.core.identity import IdentityResolver, IdentitySettings
 from crmlink.core.model import Record
 
 
@@ -34,6 +36,43 @@ class Setting:
     argument: bool = False
     is_flag: bool = False
     type: type = str
+    #: The option may be given several times (``--internal-domain a --internal-domain b``);
+    #: the value is then a tuple.
+    multiple: bool = False
+
+
+def _nothing(_message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    """What a sync run knows besides the connector's settings, handed to
+    :meth:`Connector.prepare` before :meth:`Connector.streams`.
+
+    ``config`` is the whole config file with its defaults (``config["identity"]``,
+    ``config["strength"]`` ...); ``records(entity, source)`` reads the live records of
+    another source in the store (the CRM a mailbox is linked to); ``crm_sources()`` names
+    the sources that hold accounts. ``notice`` prints one line for the user (stderr,
+    unless quiet), ``progress`` a transient status line (a terminal only). ``now`` is the
+    run's start.
+    """
+
+    source: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    records: Callable[[str, str], Iterable[Record]] = lambda entity, source: ()
+    crm_sources: Callable[[], list[str]] = list
+    notice: Callable[[str], None] = _nothing
+    progress: Callable[[str], None] = _nothing
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def identity(self, internal_domains: Iterable[str] = ()) -> IdentityResolver:
+        """The identity resolver over every CRM source in the store but this one, with
+        the ``[identity]`` settings and ``internal_domains`` (the ``--internal-domain``
+        flags) added to ours."""
+        settings = IdentitySettings.from_config(self.config, internal_domains)
+        sources = [s for s in self.crm_sources() if s != self.source]
+        return IdentityResolver.from_records(self.records, sources, settings)
 
 
 class Stream:
@@ -136,6 +175,13 @@ class Connector:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = resolve_settings(self, config)
+        self.context = SyncContext("")
+
+    def prepare(self, context: SyncContext) -> None:
+        """Called by the sync engine before :meth:`streams` with what the run knows
+        beyond the settings (kept as ``self.context``). A connector that links its records
+        to a CRM in the store (mail, calendar) builds its identity resolver here."""
+        self.context = context
 
     def streams(self) -> Iterable[Stream]:
         raise NotImplementedError

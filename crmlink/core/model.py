@@ -313,6 +313,10 @@ class Interaction(Record):
     recipient_count: int | None = None
     duration_minutes: float | None = None
     campaign: str | None = None
+    #: The source whose records ``account_id``, ``user_ids``, ``contact_ids`` and
+    #: ``opportunity_id`` name, when it is not the interaction's own: a mailbox or a
+    #: calendar links its messages and meetings to a CRM source's people. ``None``: its own.
+    link_source: str | None = None
 
 
 @_entity("opportunity")
@@ -385,6 +389,27 @@ class Lead(Record):
     converted_opportunity_id: str | None = None
 
 
+@_entity("correspondent")
+@dataclass(slots=True)
+class Correspondent(Record):
+    """A person at a known account who took part in one message or meeting but is not a
+    contact in the CRM (an *unknown person*): the address, the display name, and the
+    interaction it came with. ``account_id`` names an account of ``link_source``.
+
+    One row per person and message (``remote_id`` is the interaction's remote id, ``|``,
+    the address), so reading the same message twice counts it once.
+    """
+
+    link_source: str | None = None
+    account_id: str | None = None
+    address: str | None = None
+    name: str | None = None
+    interaction_id: str | None = None
+    occurred_at: datetime | None = coerced(_required_datetime)
+    #: True when this person wrote the message (or organised the meeting)
+    sent: bool = False
+
+
 #: Kinds of :class:`ExecutionRecord`, in the order a won deal goes through them.
 EXECUTION_KINDS = ("contract", "order", "invoice", "payment")
 
@@ -425,7 +450,7 @@ class ExecutionRecord(Record):
 ENTITIES: dict[str, type[Record]] = {
     cls.entity: cls
     for cls in (Account, User, Contact, Interaction, Opportunity, OpportunityContact,
-                StageChange, Stage, Lead, ExecutionRecord)
+                StageChange, Stage, Lead, ExecutionRecord, Correspondent)
 }
 
 

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from crmlink.core import model
 
-SCHEMA_VERSION = 1
+#: 2: ``interactions.link_source`` and the ``correspondents`` table (mail and calendar).
+SCHEMA_VERSION = 2
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):
@@ -89,7 +90,7 @@ metadata = sa.MetaData()
 TABLES: dict[str, sa.Table] = {}
 
 #: Columns worth an index for the analysis queries.
-_INDEXED = {"account_id", "opportunity_id", "occurred_at", "contact_id"}
+_INDEXED = {"account_id", "opportunity_id", "occurred_at", "contact_id", "link_source"}
 
 
 def _table_for(cls: type[model.Record]) -> sa.Table:
@@ -146,3 +147,26 @@ skipped_records = sa.Table(
     sa.Column("remote_id", sa.Text),
     sa.Column("reason", sa.Text, nullable=False),
 )
+
+
+def upgrade(conn: sa.Connection) -> list[str]:
+    """Bring a store made by an earlier crmlink up to this schema: new tables are made by
+    ``create_all``; this adds the columns and indexes a table gained since (every such
+    column is nullable, so existing rows keep their meaning). Returns what it added."""
+    inspector = sa.inspect(conn)
+    added = []
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+            added.append(f"{table.name}.{column.name}")
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
+    return added

@@ -87,6 +87,10 @@ class Store:
                     raise StoreError(
                         f"the store was written by a newer crmlink (schema {found}, this crmlink "
                         f"knows {schema.SCHEMA_VERSION}); upgrade crmlink")
+                elif int(found) < schema.SCHEMA_VERSION:  # made by an earlier crmlink
+                    schema.upgrade(conn)
+                    conn.execute(schema.meta_table.update().where(
+                        schema.meta_table.c.key == "schema_version").values(value=str(schema.SCHEMA_VERSION)))
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
 
@@ -349,7 +353,8 @@ class Store:
         at or before ``until`` (epoch seconds), as plain DB-API tuples of
         :data:`INTERACTION_COLUMNS` exactly as stored: times as epoch seconds, id lists as
         ``;``-joined text, no per-row conversion. In storage order; made for one streaming
-        pass over millions of rows."""
+        pass over millions of rows. The interactions of other sources linked to ``source``
+        (``link_source``: a mailbox's messages with its people) follow its own."""
         return chain.from_iterable(self._interaction_batches(source, until))
 
     def _interaction_batches(self, source: str | None, until: float) -> Iterator[Sequence[tuple[Any, ...]]]:
@@ -370,9 +375,17 @@ def interaction_batches(conn: sa.Connection, source: str | None,
     query = sa.select(*[table.c[c] for c in INTERACTION_COLUMNS]).where(
         table.c.deleted == sa.false(), table.c.occurred_at <= sa.bindparam("until", type_=sa.Float()))
     values: dict[str, Any] = {"until": until}
-    if source is not None:
-        query = query.where(table.c.source == sa.bindparam("source", type_=sa.Text()))
-        values["source"] = source
+    if source is None:
+        yield from _batches(conn, query, values)
+        return
+    named = sa.bindparam("source", type_=sa.Text())
+    values["source"] = source
+    yield from _batches(conn, query.where(table.c.source == named), values)
+    # two indexed queries rather than one OR: each keeps its index
+    yield from _batches(conn, query.where(table.c.link_source == named, table.c.source != named), values)
+
+
+def _batches(conn: sa.Connection, query: sa.Select[Any], values: dict[str, Any]) -> Iterator[Sequence[tuple[Any, ...]]]:
     compiled = query.compile(dialect=conn.dialect)
     args = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
     dbapi = conn.connection.dbapi_connection

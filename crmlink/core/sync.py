@@ -13,6 +13,7 @@ the server's Retry-After, within a total time limit.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -25,8 +26,9 @@ import sqlalchemy as sa
 import tenacity
 
 from crmlink.core import model, reconcile
+from crmlink.core.analysis.config import DEFAULTS
 from crmlink.core.classify import classify as classify_title
-from crmlink.core.connector import Connector, Stream
+from crmlink.core.connector import Connector, Stream, SyncContext
 from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError
 from crmlink.core.host import PluginHost
 from crmlink.core.redact import Redactor
@@ -140,13 +142,17 @@ class SyncEngine:
     def __init__(self, store: Store, host: PluginHost, connector: Connector, source: str, *,
                  full: bool = False, on_error: str = "fail", policy: RetryPolicy | None = None,
                  progress: Progress | None = None, notice: Notice | None = None,
-                 batch_size: int = BATCH_SIZE) -> None:
+                 batch_size: int = BATCH_SIZE, config: Mapping[str, Any] | None = None,
+                 status: Notice | None = None) -> None:
         self.store, self.host, self.connector, self.source = store, host, connector, source
         self.full, self.on_error = full, on_error
         self.policy = policy or RetryPolicy()
         self.progress = progress or (lambda name, counts: None)
         self.notice = notice or (lambda message: None)
         self.batch_size = batch_size
+        #: the config file with its defaults (the defaults alone when none is given)
+        self.config: Mapping[str, Any] = config if config is not None else copy.deepcopy(DEFAULTS)
+        self.status = status or (lambda message: None)
         self.redact = Redactor(connector.secrets)  # also what it learns during the run
         #: the run in progress (or the last one), for progress displays
         self.result: SyncResult | None = None
@@ -158,6 +164,7 @@ class SyncEngine:
         run_id = self.store.start_run(self.source, self.connector.name, self.full)
         result = self.result = SyncResult(run_id, self.source, "running")
         try:
+            self.connector.prepare(self.context())
             if self.connector.atomic:
                 with self.store.transaction() as conn:
                     for stream in self.connector.streams():
@@ -177,6 +184,14 @@ class SyncEngine:
         result.status = "partial" if result.skips else "ok"
         self.store.finish_run(run_id, result.status, self._counts(result), None, result.skips)
         return result
+
+    def context(self) -> SyncContext:
+        """What the connector may know of this run (:meth:`Connector.prepare`)."""
+        def records(entity: str, source: str) -> Iterator[model.Record]:
+            return self.store.records(entity, source=source)
+
+        return SyncContext(self.source, self.config, records, self.store.sources,
+                           self.notice, self.status)
 
     def _counts(self, result: SyncResult) -> dict[str, Any]:
         return {name: c.to_json() for name, c in result.streams.items()}

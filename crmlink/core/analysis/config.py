@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crmlink.core.errors import ConfigError
+from crmlink.core.identity import IDENTITY_DEFAULTS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,7 +111,11 @@ DEFAULTS: dict[str, Any] = {
         "power_days": 30,
         "overrides": {},
     },
+    # who an address is, and what mail and calendar sources keep (crmlink.core.identity)
+    "identity": IDENTITY_DEFAULTS,
 }
+#: Tables whose keys are the user's own (names, ids, addresses), not settings.
+_OPEN_TABLES = ("ltc.", "tiers.", "sources.", "identity.overrides.")
 
 
 def merge(base: dict[str, Any], override: dict[str, Any], where: str = "") -> dict[str, Any]:
@@ -118,7 +123,7 @@ def merge(base: dict[str, Any], override: dict[str, Any], where: str = "") -> di
     merged = copy.deepcopy(base)
     for key, value in override.items():
         path = f"{where}{key}"
-        if key not in merged and where.split(".")[0] not in ("ltc", "tiers", "sources"):
+        if key not in merged and not where.startswith(_OPEN_TABLES):
             raise ConfigError(f"unknown setting {path!r} in the config file; see docs/method.md")
         if isinstance(merged.get(key), dict) and isinstance(value, dict):
             merged[key] = merge(merged[key], value, path + ".")
