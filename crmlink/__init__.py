@@ -15,6 +15,7 @@ from crmlink.core.activity import (
     Attendee,
     CalendarEvent,
     MailMessage,
+    UnknownPeopleStream,
     message_key,
 )
 from crmlink.core.analysis.coverage import Coverage
@@ -76,7 +77,8 @@ __all__ = [
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord", "Correspondent",
     "IdentityResolver", "IdentitySettings", "Directory", "Match", "PUBLIC_MAIL_DOMAINS",
     "normalize_address", "canonical_address", "normalize_domain",
-    "ActivityMapper", "MailMessage", "CalendarEvent", "Attendee", "Address", "message_key",
+    "ActivityMapper", "MailMessage", "CalendarEvent", "Attendee", "Address", "UnknownPeopleStream",
+    "message_key",
     "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",

@@ -21,6 +21,7 @@ from crmlink import (
     IdentitySettings,
     Interaction,
     MailMessage,
+    UnknownPeopleStream,
     User,
 )
 from crmlink.core import schema
@@ -94,11 +95,16 @@ def test_several_accounts_unknown_people_and_subjects() -> None:
         ("A1", ("C1",), ("U1", "U2")), ("A2", ("C2",), ("U1", "U2"))]
     assert {i.recipient_count for i in found} == {4}  # everyone not ours, the stranger too
     assert found[0].subject == "Re: pricing"
-    people = [r for r in records if isinstance(r, Correspondent)]
+    # the same message again (another folder): nothing new, its people not twice
+    assert m.message(mail("<x1@vendor.example>", "alice@vendor.example", ["lena@pinnaclebank.com"],
+                          cc=["Raj Patel <raj@pinnaclebank.com>"])) == []
+    people = list(UnknownPeopleStream(m).records(None))
+    assert all(isinstance(p, Correspondent) for p in people)
     assert [(p.account_id, p.address, p.name, p.sent, p.interaction_id) for p in people] == [
         ("A1", "raj@pinnaclebank.com", "Raj Patel", False, "x1@vendor.example|crm|A1")]
-    # the stranger at gmail is stored nowhere
-    assert "gmail" not in repr(records)
+    assert list(m.correspondents()) == []  # yielded once
+    # the stranger at gmail is kept nowhere
+    assert "gmail" not in repr(records) + repr(people)
 
 
 def test_mass_mail_and_missing_message_id() -> None:

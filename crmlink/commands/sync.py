@@ -57,8 +57,9 @@ def _common(func: Any) -> Any:
     options = [
         click.option("--source", "source_name", metavar="NAME", help="Name of this connection in the store [default: the connector's name]."),
         click.option("--full", is_flag=True, help="Ignore saved cursors and read everything again."),
-        click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
-                     help="On an invalid record: stop (nothing of the run is kept for file imports) or skip it and count it."),
+        click.option("--on-error", type=click.Choice(["fail", "skip"]), default=None,
+                     help="On an invalid record: stop (nothing of the run is kept for file imports) or skip "
+                          "it and count it [default: fail; skip for mail and calendar]."),
         click.option("-q", "--quiet", is_flag=True, help="No progress on stderr."),
         db_option, config_option,
     ]
@@ -70,7 +71,7 @@ def _common(func: Any) -> Any:
 def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | None = None) -> click.Command:
     @_common
     @click.pass_context
-    def run(ctx: click.Context, source_name: str | None, full: bool, on_error: str, quiet: bool,
+    def run(ctx: click.Context, source_name: str | None, full: bool, on_error: str | None, quiet: bool,
             db_url: str | None, config_file: str | None, **settings: Any) -> None:
         settings_file = config(config_file)
         policy = RetryPolicy.from_settings(settings_file.get("retry"))  # fails early on a bad file
@@ -78,7 +79,8 @@ def connector_command(cls: type[Connector], name: str, preset: dict[str, Any] | 
         if preset is not None:  # a named source: secrets 'crmlink login' stored
             values = with_keyring(name, cls, values)
         result = run_sync(ctx, cls, values, source_name or name, db_url, full=full,
-                          on_error=on_error, quiet=quiet, policy=policy, settings_file=settings_file)
+                          on_error=on_error or cls.on_error, quiet=quiet, policy=policy,
+                          settings_file=settings_file)
         print_summary(result)
         if result.status == "partial":
             ctx.exit(0)

@@ -4,10 +4,16 @@ uses, so each of them counts the same way (docs/connectors/mail.md says it for u
 A connector parses its format into a :class:`MailMessage` or a :class:`CalendarEvent`
 and hands it to an :class:`ActivityMapper`, which resolves every address
 (:mod:`crmlink.core.identity`) against each CRM source in the store and answers with the
-records to yield: one :class:`~crmlink.core.model.Interaction` per CRM source and
+interactions to yield: one :class:`~crmlink.core.model.Interaction` per CRM source and
 customer account the item involves (``link_source`` names that CRM source; ids refer to
-its records), and a :class:`~crmlink.core.model.Correspondent` for each person at the
-account who is not a contact.
+its records). The people at the account who are not contacts
+(:class:`~crmlink.core.model.Correspondent`) are kept aside in a temporary file and
+yielded afterwards by an :class:`UnknownPeopleStream`, the connector's second stream::
+
+    def streams(self):
+        mapper = ActivityMapper(self.context.identity(domains), now=self.context.now)
+        yield MyMessagesStream(mapper)      # yields mapper.message(m) for each message
+        yield UnknownPeopleStream(mapper)   # then the unknown people those named
 
 The rules:
 
@@ -24,7 +30,7 @@ The rules:
   method divides by its square root; a mass mailing (a List-Id or List-Unsubscribe
   header, or Precedence bulk/list/junk) is stored with a count above the mass-mail limit
   (``strength.mass_email_limit``) in force at the sync, and the list as its campaign, so
-  the method ignores it.
+  the method ignores it. A mailing's sender is not an unknown person.
 - A meeting counts the organiser and the attendees who accepted (PARTSTAT ACCEPTED);
   declined, tentative and unanswered invitations do not count. Cancelled meetings and
   meetings that have not started by the sync time make nothing.
@@ -40,11 +46,16 @@ The rules:
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import IO, Any
 
+from crmlink.core.connector import Stream, SyncContext
+from crmlink.core.errors import ConfigError, InvalidRecord
 from crmlink.core.identity import ACCOUNT, CONTACT, USER, IdentityResolver, Match, normalize_address
 from crmlink.core.model import Correspondent, Interaction, Record
 
@@ -177,6 +188,8 @@ class ActivityMapper:
 
     ``mass_limit`` is the method's ``strength.mass_email_limit``; ``now`` the sync time
     (meetings after it make nothing). :attr:`outcomes` counts what became of each item.
+    An interaction an earlier item of the run already gave (the same message read from
+    two folders) is not returned again, so one run yields each id once.
     """
 
     def __init__(self, resolver: IdentityResolver, *, mass_limit: int = 50,
@@ -189,15 +202,65 @@ class ActivityMapper:
         #: not_ours (none of our people), bulk, cancelled, future, no_sender
         self.outcomes: Counter[str] = Counter()
         self._theirs: dict[int, bool] = {}  # hash of a message key -> written by their side
+        self._seen: set[int] = set()        # hashes of the interaction ids returned
+        self._spool: IO[str] | None = None  # unknown people, one JSON line each
 
-    def message(self, message: MailMessage) -> list[Record]:
-        """The records of one message (none when it involves no customer of ours)."""
+    @classmethod
+    def for_run(cls, context: SyncContext, internal_domains: Iterable[str] | str | None = (),
+                what: str = "mail") -> ActivityMapper:
+        """The mapper of a sync run: the store's CRM sources, our domains (``[identity]``,
+        ``internal_domains`` such as a connector's ``--internal-domain`` values, our users'
+        domains) and the method's mass-mail limit, all from ``context``. A store with no
+        CRM source, or no way to tell our people, is a :class:`ConfigError` naming the fix
+        (``what`` names the connector's items in it: mail, calendar ...)."""
+        domains = (internal_domains,) if isinstance(internal_domains, str) else tuple(internal_domains or ())
+        resolver = context.identity(domains)
+        if not resolver.directories:
+            raise ConfigError(f"the store holds no CRM source to link the {what} to; sync your CRM first "
+                              f"(crmlink sync csv|salesforce|hubspot ...), then the {what}")
+        if not any(d.internal_domains or d.users for d in resolver.directories):
+            raise ConfigError(f"crmlink cannot tell our people in the {what}: no user in the store has an "
+                              "email address and no internal domain is set; pass --internal-domain "
+                              "(or set [identity] internal_domains)")
+        limit = int(context.config.get("strength", {}).get("mass_email_limit", 50))
+        return cls(resolver, mass_limit=limit, now=context.now)
+
+    def _keep(self, interaction: Interaction, people: list[Correspondent]) -> bool:
+        """Whether the interaction is new in this run; its unknown people go to the spool."""
+        key = hash(interaction.remote_id)
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        if people:
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+            for person in people:
+                self._spool.write(json.dumps([person.remote_id, person.link_source, person.account_id,
+                                              person.address, person.name, person.interaction_id,
+                                              person.occurred_at.isoformat() if person.occurred_at else None,
+                                              person.sent]) + "\n")
+        return True
+
+    def correspondents(self) -> Iterator[Correspondent]:
+        """The unknown people of every item mapped so far, once each (then forgotten)."""
+        spool, self._spool = self._spool, None
+        if spool is None:
+            return
+        with spool:
+            spool.seek(0)
+            for line in spool:
+                rid, source, account, address, name, interaction, at, sent = json.loads(line)
+                yield Correspondent(remote_id=rid, link_source=source, account_id=account, address=address,
+                                    name=name, interaction_id=interaction, occurred_at=at, sent=sent)
+
+    def message(self, message: MailMessage) -> list[Interaction]:
+        """The interactions of one message (none when it involves no customer of ours)."""
         if message.sender is None:
             self.outcomes["no_sender"] += 1
             return []
         key = message.key()
         people = _unique([(message.sender, True), *((a, False) for a in (*message.to, *message.cc))])
-        records: list[Record] = []
+        records: list[Interaction] = []
         outcome = "not_ours"
         sender_ours = any(d.resolve(message.sender.address).ours for d in self.resolver.directories)
         self._theirs[hash(key)] = not sender_ours
@@ -220,19 +283,22 @@ class ActivityMapper:
             campaign = (message.list_id or "mass mailing") if message.bulk else None
             for account, present in customers.items():
                 rid = f"{key}|{directory.source}|{account}"
-                records.append(Interaction(
+                interaction = Interaction(
                     remote_id=rid, kind="email", direction=direction, occurred_at=message.date,
                     subject=message.subject if self.store_subjects else None, account_id=account,
                     user_ids=_ids(ours, USER), contact_ids=_ids([m for _, _, m in present], CONTACT),
                     recipient_count=recipients, campaign=campaign, link_source=directory.source,
-                    extra={"message_id": key, "thread": message.thread}))
-                records.extend(_correspondents(rid, directory.source, account, present, message.date))
+                    extra={"message_id": key, "thread": message.thread})
+                unknown = [] if message.bulk else _correspondents(rid, directory.source, account, present,
+                                                                  message.date)
+                if self._keep(interaction, unknown):
+                    records.append(interaction)
         self.outcomes[outcome] += 1
         return records
 
-    def event(self, event: CalendarEvent) -> list[Record]:
-        """The records of one meeting occurrence (none when cancelled, in the future, or
-        without an accepted customer and one of ours)."""
+    def event(self, event: CalendarEvent) -> list[Interaction]:
+        """The interactions of one meeting occurrence (none when cancelled, in the future,
+        or without an accepted customer and one of ours)."""
         if event.cancelled:
             self.outcomes["cancelled"] += 1
             return []
@@ -241,7 +307,7 @@ class ActivityMapper:
             return []
         key = event.key()
         people = event.present()
-        records: list[Record] = []
+        records: list[Interaction] = []
         outcome = "not_ours"
         minutes = (event.end - event.start).total_seconds() / 60.0 if event.end else None
         for directory in self.resolver.directories:
@@ -256,24 +322,25 @@ class ActivityMapper:
             outcome = "interaction"
             for account, present in customers.items():
                 rid = f"{key}|{directory.source}|{account}"
-                records.append(Interaction(
+                interaction = Interaction(
                     remote_id=rid, kind="meeting", direction="two_way", occurred_at=event.start,
                     subject=event.summary if self.store_subjects else None, account_id=account,
                     user_ids=_ids(ours, USER), contact_ids=_ids([m for _, _, m in present], CONTACT),
                     recipient_count=len(present), duration_minutes=minutes,
-                    link_source=directory.source, extra={"event_uid": event.uid}))
-                records.extend(_correspondents(rid, directory.source, account, present, event.start))
+                    link_source=directory.source, extra={"event_uid": event.uid})
+                if self._keep(interaction, _correspondents(rid, directory.source, account, present, event.start)):
+                    records.append(interaction)
         self.outcomes[outcome] += 1
         return records
 
     def summary(self) -> str:
-        """What became of the items read, and the ambiguous addresses, in one sentence."""
+        """What became of the items mapped, and the ambiguous addresses, in one sentence."""
         names = {"interaction": "linked to an account", "internal": "internal only",
                  "no_customer": "with no known customer", "not_ours": "with none of our people",
                  "bulk": "mass mailings", "cancelled": "cancelled", "future": "in the future",
                  "no_sender": "without a sender"}
         parts = [f"{count} {names.get(name, name)}" for name, count in self.outcomes.most_common()]
-        text = f"{sum(self.outcomes.values())} read: " + ", ".join(parts) if parts else "nothing read"
+        text = ", ".join(parts) if parts else "none"
         ambiguous = self.resolver.ambiguities()
         if ambiguous:
             shown = "; ".join(f"{key} ({', '.join(c)})" for key, (c, _) in sorted(ambiguous.items())[:5])
@@ -313,12 +380,26 @@ def _ids(matches: Iterable[Match], kind: str) -> tuple[str, ...]:
 
 
 def _correspondents(interaction: str, source: str, account: str, present: Present,
-                    at: datetime) -> list[Record]:
+                    at: datetime) -> list[Correspondent]:
     return [Correspondent(remote_id=f"{interaction}|{address.address}", link_source=source,
                           account_id=account, address=address.address, name=address.name,
                           interaction_id=interaction, occurred_at=at, sent=flag)
             for address, flag, match in present if match.kind == ACCOUNT]
 
 
+class UnknownPeopleStream(Stream):
+    """The second stream of a mail or calendar connector: the unknown people of the
+    items its first stream mapped (:meth:`ActivityMapper.correspondents`)."""
+
+    name = "unknown_people"
+    entity = Correspondent
+
+    def __init__(self, mapper: ActivityMapper) -> None:
+        self.mapper = mapper
+
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
+        yield from self.mapper.correspondents()
+
+
 __all__ = ["Address", "MailMessage", "Attendee", "CalendarEvent", "ActivityMapper",
-           "message_key", "BULK_PRECEDENCE"]
+           "UnknownPeopleStream", "message_key", "BULK_PRECEDENCE"]

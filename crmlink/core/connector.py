@@ -165,13 +165,17 @@ class Connector:
     """Base class for connectors. Subclasses set ``name`` and ``settings``.
 
     ``atomic = True`` (file imports) stores the whole run in one transaction, so a bad
-    record leaves the store exactly as it was.
+    record leaves the store exactly as it was. ``on_error`` is the default of
+    ``--on-error``.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     settings: ClassVar[tuple[Setting, ...]] = ()
     atomic: ClassVar[bool] = False
+    #: What an invalid record does when the user does not say (``--on-error``): ``fail``,
+    #: or ``skip`` for sources where messy items are normal (mailboxes).
+    on_error: ClassVar[str] = "fail"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = resolve_settings(self, config)

@@ -48,6 +48,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("csv", "crmlink.plugins.csv"),
     ("salesforce", "crmlink.plugins.salesforce"),
     ("hubspot", "crmlink.plugins.hubspot"),
+    ("mail", "crmlink.plugins.mail"),
+    ("calendar", "crmlink.plugins.calendar"),
     ("classify", "crmlink.plugins.classify"),
     ("ltc", "crmlink.plugins.ltc"),
     ("method", "crmlink.plugins.method"),
