@@ -72,8 +72,22 @@ def api_sync(args: argparse.Namespace) -> dict[str, Any]:
     return run(args.crm, args.contacts, args.delay, args.db)
 
 
+def mail_generate(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.mail import write_mbox
+
+    return write_mbox(Path(args.mbox), args.messages)
+
+
+def mail_sync(args: argparse.Namespace) -> dict[str, Any]:
+    """``crmlink sync mail`` of the generated mbox into a store holding the sample CRM."""
+    _cli(["sync", "mail", args.mbox, "--db", args.db, "-q"])
+    store = Store(args.db)
+    return {"interactions": store.count("interaction", source="mail")}
+
+
 PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
-    "generate": generate, "import": csv_import, "floor": read_floor, "audit": audit, "api": api_sync}
+    "generate": generate, "import": csv_import, "floor": read_floor, "audit": audit, "api": api_sync,
+    "mailgen": mail_generate, "mail": mail_sync}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crm")
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--profile")
+    parser.add_argument("--mbox")
+    parser.add_argument("--messages", type=int)
     args = parser.parse_args(argv)
     profiler = cProfile.Profile() if args.profile else None
     start = time.perf_counter()

@@ -33,6 +33,12 @@ def render(report: dict[str, Any]) -> str:
             [[a["crm"], a["records"], a["requests"], a["min_requests"], a["request_ratio"],
               f"{a['seconds']:.2f}", f"{a['floor_seconds']:.2f}", a["floor_ratio"],
               a["throttled"], a["errors"]] for a in report["api"]])
+    mail = report.get("mail")
+    if mail:
+        lines += _table(["mail: messages", "mbox MiB", "sync s", "messages/s", "MiB/s", "peak MiB",
+                         "interactions"],
+                        [[mail["messages"], mail["mib"], f"{mail['seconds']:.2f}", mail["rate"],
+                          mail["mib_per_s"], mail["peak_mib"], mail["interactions"]]])
     lines += _table(["target", "value", "limit", "result"],
                     [[t["target"], t["value"], ("<= " if t["at_most"] else ">= ") + str(t["limit"]),
                       "met" if t["met"] else f"missed ({t['off_by']}x)"] for t in report["targets"]])

@@ -1,7 +1,8 @@
 """Run the benchmark phases at each size and report the figures, ratios and targets.
 
-``python -m bench`` runs the default sizes (10k, 100k and 1M interactions) and both API
-syncs; ``--sizes tiny --api-contacts 50`` is the smoke run CI does. The report goes to
+``python -m bench`` runs the default sizes (10k, 100k and 1M interactions), both API
+syncs and the mbox read rate (100,000 messages); ``--sizes tiny --api-contacts 50
+--mail-messages 500`` is about the smoke run CI does. The report goes to
 OUT/report.json and OUT/report.md (and the Markdown to stdout).
 """
 
@@ -87,6 +88,19 @@ def run_size(size: Size, out: Path, profile: bool) -> dict[str, Any]:
     }
 
 
+def run_mail(messages: int, out: Path) -> dict[str, Any]:
+    """Read rate of ``crmlink sync mail`` over a generated mbox, into a store that holds
+    the bundled sample CRM (the import is not timed)."""
+    mbox = out / f"mail-{messages}.mbox"
+    made = child("mailgen", "--mbox", str(mbox), "--messages", str(messages))
+    db = _fresh_db(out / "mail.db")
+    child("import", "--folder", str(ROOT / "examples" / "sample"), "--db", db)
+    synced = child("mail", "--mbox", str(mbox), "--db", db)
+    mbox.unlink()
+    return {**synced, "messages": messages, "mib": made["mib"],
+            "rate": round(messages / synced["seconds"]), "mib_per_s": round(made["mib"] / synced["seconds"], 1)}
+
+
 def growth(runs: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
     """Exponent k in time ~ n^k between consecutive sizes (k <= log 11 / log 10 = 1.041
     means ten times the data costs at most eleven times the time)."""
@@ -119,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="contacts in each emulator for the API syncs (0: skip them)")
     parser.add_argument("--delay", type=float, default=0.05, help="emulator delay per request, s")
     parser.add_argument("--profile", action="store_true", help="cProfile import and audit")
+    parser.add_argument("--mail-messages", type=int, default=100_000,
+                        help="messages in the generated mbox for the mail read rate (0: skip it)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             report["api"].append(child("api", "--crm", crm, "--contacts", str(args.api_contacts),
                                        "--delay", str(args.delay),
                                        "--db", _fresh_db(out / f"api-{crm}.db")))
+    report["mail"] = run_mail(args.mail_messages, out) if args.mail_messages else None
     report["targets"] = evaluate(report)
     (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     markdown = render(report)

@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     subprocess.run([sys.executable, "-m", "bench", "--sizes", "tiny", "--api-contacts", "40",
-                    "--delay", "0.005", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+                    "--delay", "0.005", "--mail-messages", "300", "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["machine"]["cpus"] >= 1 and report["date"]
     (run,) = report["sizes"]
@@ -28,7 +29,11 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     for sync in report["api"]:
         assert sync["errors"] == 0 and sync["requests"] >= sync["min_requests"] > 0
         assert sync["seconds"] > 0 and sync["floor_seconds"] > 0
+    mail = report["mail"]
+    assert mail["messages"] == 300 and mail["rate"] > 0 and mail["peak_mib"] > 0
+    assert 0 < mail["interactions"] < 300  # internal mail, strangers: not every message links
     names = [t["target"] for t in report["targets"]]
     assert "hubspot sync: wall / rate-limit floor" in names
     assert all(isinstance(t["met"], bool) for t in report["targets"])
     assert "| target |" in (out / "report.md").read_text(encoding="utf-8")
+    assert "| mail: messages |" in (out / "report.md").read_text(encoding="utf-8")

@@ -26,7 +26,7 @@ from crmlink.core.findings import Finding, ScoreDefinition
 from crmlink.core.typedjson import JsonObject, json_schema, prop
 
 #: The version of the document's shape (``schema_version`` in the JSON).
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_ID = f"urn:crmlink:audit-document:{SCHEMA_VERSION}"
 
 Scores = dict[str, float | None]
@@ -187,6 +187,16 @@ class PortfolioCoverage(JsonObject):
 
 
 @dataclass(slots=True)
+class UnknownPersonEntry(JsonObject):
+    """Someone at the account we corresponded or met with (mail and calendar sources) who
+    is not a contact in the CRM."""
+
+    address: str = prop("Their email address.")
+    name: str | None = prop("The display name last seen with it; null when none.")
+    messages: int = prop("Messages and meetings with them up to the audit date.")
+
+
+@dataclass(slots=True)
 class AccountEntry(JsonObject):
     """One account: its scores now and at the previous period, findings and map."""
 
@@ -203,6 +213,9 @@ class AccountEntry(JsonObject):
     findings: list[Finding] = prop("Findings about the account, most severe first.")
     coverage: AccountCoverage = prop("The evidence its scores rest on, and its assessment.")
     relationship_map: RelationshipMap = prop("Contacts, our people and the pairs between them.")
+    unknown_people: list[UnknownPersonEntry] = prop(
+        "People at the account we correspond or meet with who are not contacts in the CRM, most "
+        "messages first (added in 1.1; empty without mail or calendar sources).")
     health_history: list[HistoryPoint] | None = prop(
         "The headline scores at the last 11 month ends and the audit date; only in the "
         "documents of formats that draw it (html and plugin formats).", default=None, omit_empty=True)

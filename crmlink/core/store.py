@@ -357,6 +357,18 @@ class Store:
         (``link_source``: a mailbox's messages with its people) follow its own."""
         return chain.from_iterable(self._interaction_batches(source, until))
 
+    def correspondent_rows(self, link_source: str, until: float) -> list[tuple[str, str, str | None, float, bool]]:
+        """``(account_id, address, name, occurred_at, sent)`` of the live unknown people
+        (:class:`~crmlink.core.model.Correspondent`) linked to ``link_source`` at or before
+        ``until`` (epoch seconds): one row per person and message or meeting."""
+        table = schema.TABLES["correspondent"]
+        at = sa.type_coerce(table.c.occurred_at, sa.Float())
+        query = sa.select(table.c.account_id, table.c.address, table.c.name, at, table.c.sent).where(
+            table.c.link_source == link_source, table.c.deleted.is_(False), at <= until)
+        with self.engine.connect() as conn:
+            return [(str(a), str(addr), name, float(t), bool(sent))
+                    for a, addr, name, t, sent in conn.execute(query)]
+
     def _interaction_batches(self, source: str | None, until: float) -> Iterator[Sequence[tuple[Any, ...]]]:
         with self.engine.connect() as conn:
             yield from interaction_batches(conn, source, until)

@@ -18,6 +18,7 @@ from crmlink.core.document import (
     Personalization,
     PortfolioCoverage,
     Summary,
+    UnknownPersonEntry,
 )
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding
 from crmlink.core.ltc import phase_of
@@ -50,7 +51,8 @@ def account_entry(view: AccountView, departure: Departure | None,
         dict(view.scores), dict(view.previous.scores) if view.previous else {}, view.score_evidence,
         Personalization(p["top_holder"], p["top_share"], p["effective_holders"], p["bus_factor"],
                         p["inactive_share"]),
-        list(view.findings), account_coverage(view), relationship_map(view, departure), history)
+        list(view.findings), account_coverage(view), relationship_map(view, departure),
+        [UnknownPersonEntry(p.address, p.name, p.messages) for p in view.unknown_people], history)
 
 
 def account_coverage(view: AccountView) -> AccountCoverage:

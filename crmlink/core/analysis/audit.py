@@ -21,6 +21,7 @@ from crmlink.core.analysis.assemble import (
 )
 from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.history import health_history
+from crmlink.core.analysis.people import unknown_people
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
 from crmlink.core.document import (
@@ -140,13 +141,17 @@ class Audit:
 
     def account_views(self, data: SourceData, source: str) -> list[AccountView]:
         now, before = self.fold(data, source)
+        people_now = unknown_people(self.store.correspondent_rows(source, self.as_of))
+        people_before = unknown_people(self.store.correspondent_rows(source, self.previous))
         views = []
         for remote_id, account in sorted(data.accounts.items()):
             assign_tier(account, self.config["tiers"])
             args = (data.contacts_by_account.get(remote_id, []), data.users,
                     data.opps_by_account.get(remote_id, []), self.config)
-            previous = AccountView(account, before[remote_id], *args)
-            view = AccountView(account, now[remote_id], *args, previous=previous)
+            previous = AccountView(account, before[remote_id], *args,
+                                   unknown_people=people_before.get(remote_id, ()))
+            view = AccountView(account, now[remote_id], *args, previous=previous,
+                               unknown_people=people_now.get(remote_id, ()))
             self.score(previous)
             self.score(view)
             view.findings = _by_severity(self.host.account_findings(view))

@@ -16,6 +16,7 @@ from typing import Any
 from crmlink.core import clock, vocab
 from crmlink.core.analysis.accumulate import AccountData, is_senior
 from crmlink.core.analysis.coverage import Coverage, account_coverage, assessment
+from crmlink.core.analysis.people import UnknownPerson
 from crmlink.core.findings import Finding
 from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact, Stage, User
 
@@ -108,6 +109,9 @@ class AccountView:
     scores: dict[str, float | None] = field(default_factory=dict)
     score_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    #: People at the account we corresponded or met with who are not contacts (from mail
+    #: and calendar sources), most messages first.
+    unknown_people: Sequence[UnknownPerson] = ()
 
     @property
     def as_of(self) -> float:
@@ -200,7 +204,7 @@ class AccountView:
     def without_user(self, user_id: str) -> AccountView:
         """The same account as if ``user_id`` held none of its relationships."""
         return AccountView(self.account, self.data, self.contacts, self.users, self.opportunities,
-                           self.config, self.excluded_users | {user_id})
+                           self.config, self.excluded_users | {user_id}, unknown_people=self.unknown_people)
 
     def engaged_users(self, within_days: float) -> list[str]:
         return sorted(u for u, last in self.data.user_last.items()

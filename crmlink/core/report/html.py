@@ -29,6 +29,7 @@ from crmlink.core.report.text import (
     coverage_cell,
     coverage_lines,
     fix_first_text,
+    unknown_people_line,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -204,7 +205,7 @@ def account(a: AccountEntry, deals: list[OpportunityEntry], users: dict[str, str
             "share_chart": Markup(share_chart), **_history(a, key, presentation), "deals": deals,
             "top_holder": top, "period": f"{presentation.previous_period_days:g}", "delta": None if previous is None or value is None else round(value - previous, 1),
             "evidence": _evidence_tables(a, presentation), "coverage": coverage_cell(a),
-            "coverage_text": _coverage_text(a)}
+            "coverage_text": _coverage_text(a), "unknown_people": unknown_people_line(a)}
 
 
 def _coverage_text(a: AccountEntry) -> str:

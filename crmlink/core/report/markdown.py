@@ -15,6 +15,7 @@ from crmlink.core.report.text import (
     score_cell,
     share,
     summary_lines,
+    unknown_people_line,
 )
 
 
@@ -33,6 +34,8 @@ def render(doc: AuditDocument) -> str:
         cells = [_cell(a.tier), _cell(a.name), *(score_cell(a, d) for d in headline), coverage_cell(a),
                  share(a.personalization.top_share), str(len(a.findings))]
         out.append("| " + " | ".join(cells) + " |")
+    people = [line for a in doc.accounts if (line := unknown_people_line(a))]
+    out += ["", "## People not in the CRM", "", *(f"- {_cell(line)}" for line in people)] if people else []
     if doc.portfolio_findings:
         out += ["", "## Portfolio", ""]
         out += _findings(doc.portfolio_findings)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import ScoreDefinition
-from crmlink.core.report.text import coverage_cell, finding_lines, score_cell, share, summary_lines
+from crmlink.core.report.text import (
+    coverage_cell,
+    finding_lines,
+    score_cell,
+    share,
+    summary_lines,
+    unknown_people_line,
+)
 
 SYMBOL = {"critical": "!!", "high": "! ", "medium": "~ ", "low": ". ", "info": "  "}
 
@@ -26,6 +33,8 @@ def render(doc: AuditDocument) -> str:
             f"{account.tier or '-':<5}{(account.name or account.remote_id)[:33]:<34}"
             + "".join(f"{score_cell(account, d):>{w}}" for d, w in headline)
             + f"{coverage_cell(account):>10}{share(account.personalization.top_share):>12}  {codes}{f' +{more}' if more > 0 else ''}")
+    people = [line for a in doc.accounts if (line := unknown_people_line(a))]
+    lines += ["", "People not in the CRM (add them as contacts):", *people] if people else []
     lines += ["", "What needs attention first:"]
     shown = 0
     for account in doc.accounts:

@@ -99,3 +99,17 @@ def coverage_lines(c: PortfolioCoverage) -> list[str]:
     if c.fix_first:
         lines.append("Fix first: " + "; ".join(fix_first_text(entry) for entry in c.fix_first))
     return lines
+
+
+def unknown_people_line(account: AccountEntry, shown: int = 3) -> str | None:
+    """"We correspond with 14 people at Pinnacle Bank who are not in the CRM: ..." (the
+    ones with most messages first), or ``None`` when there are none."""
+    people = account.unknown_people
+    if not people:
+        return None
+    top = ", ".join(f"{p.name + ' ' if p.name else ''}<{p.address}> ({p.messages})" for p in people[:shown])
+    more = f" and {len(people) - shown} more" if len(people) > shown else ""
+    count = "1 person" if len(people) == 1 else f"{len(people)} people"
+    return (f"We correspond with {count} at {account.name or account.remote_id} who "
+            f"{'is' if len(people) == 1 else 'are'} not in the CRM: {top}{more}.")
+

@@ -9,11 +9,13 @@ had to give up on makes the message malformed (:class:`MalformedMessage`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from email import errors, policy
-from email.headerregistry import Address as HeaderAddress
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
-from typing import Any
+from email.utils import getaddresses, parsedate_to_datetime
 
 from crmlink import Address, MailMessage
 
@@ -31,7 +33,7 @@ class MalformedMessage(ValueError):
         self.field, self.reason, self.message_id = field, reason, message_id
 
 
-def header_block(lines: Any, limit: int = 1_000_000) -> bytes:
+def header_block(lines: Iterable[bytes], limit: int = 1_000_000) -> bytes:
     """The header block from a binary file positioned at a message's start (up to the
     first empty line; at most ``limit`` bytes, so a broken message cannot eat memory)."""
     block = bytearray()
@@ -46,71 +48,80 @@ def header_block(lines: Any, limit: int = 1_000_000) -> bytes:
 
 
 def parse(data: bytes) -> MailMessage:
-    """The message of a header block (see the module docstring for what is malformed)."""
+    """The message of a header block (see the module docstring for what is malformed).
+
+    The block is split by ``email``'s parser (``policy.default``); the few headers used are
+    then read from their raw values with ``email.utils`` and ``email.header``, which is
+    several times faster than the policy's header objects and reads the same values."""
     message = _PARSER.parsebytes(data + b"\n")
-    message_id = _text(message, "message-id")
+    headers: dict[str, list[str]] = {}
+    for name, raw in message.raw_items():
+        key = name.lower()
+        if key in USED:
+            headers.setdefault(key, []).append(_checked(name, raw, headers))
+    message_id = _first(headers, "message-id")
     if any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in message.defects):
         raise MalformedMessage("headers", "a header line has no colon, so the headers end early; "
                                "the message is damaged", message_id)
-    for name, raw in message.raw_items():
-        if name.lower() in USED:
-            _check_utf8(name, raw, message_id)
-    senders = _addresses(message, "from")
+    senders = _addresses(headers.get("from", ()))
     if not senders:
-        raise MalformedMessage("from", f"the From header {_text(message, 'from')!r} holds no address", message_id)
+        raise MalformedMessage("from", f"the From header {_first(headers, 'from')!r} holds no address", message_id)
     return MailMessage(
-        message_id=message_id, date=_date(message, message_id), sender=senders[0],
-        to=tuple(_addresses(message, "to")), cc=tuple(_addresses(message, "cc")),
-        in_reply_to=_text(message, "in-reply-to"),
-        references=tuple((_text(message, "references") or "").split()),
-        subject=_text(message, "subject"), list_id=_text(message, "list-id"),
-        list_unsubscribe=_text(message, "list-unsubscribe"), precedence=_text(message, "precedence"))
+        message_id=message_id, date=_date(headers, message_id), sender=senders[0],
+        to=tuple(_addresses(headers.get("to", ()))), cc=tuple(_addresses(headers.get("cc", ()))),
+        in_reply_to=_first(headers, "in-reply-to"),
+        references=tuple((_first(headers, "references") or "").split()),
+        subject=_decoded(_first(headers, "subject")), list_id=_first(headers, "list-id"),
+        list_unsubscribe=_first(headers, "list-unsubscribe"), precedence=_first(headers, "precedence"))
 
 
-def _check_utf8(name: str, raw: str, message_id: str | None) -> None:
+def _checked(name: str, raw: str, headers: dict[str, list[str]]) -> str:
+    """The raw value as text, unfolded: raw UTF-8 (RFC 6532) decoded, other bytes an error."""
     data = raw.encode("ascii", "surrogateescape")
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        message_id = _first(headers, "message-id")
         raise MalformedMessage(name.lower(), (
             f"the {name} header has bytes that are not UTF-8 (byte {exc.start + 1} of its value: "
             f"0x{data[exc.start]:02x}); headers must be ASCII, RFC 2047 encoded words or UTF-8"),
             message_id) from None
+    return " ".join(text.split())
 
 
-def _text(message: Any, name: str) -> str | None:
-    value = message.get(name)
-    if value is None:
-        return None
-    text = " ".join(str(value).split())
-    return text or None
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] or None if values else None
 
 
-def _utf8(text: str) -> str:
-    """A parsed value's raw UTF-8 bytes (kept as surrogates by the parser) as text."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def _decoded(value: str | None) -> str | None:
+    """RFC 2047 encoded words decoded; the value as it is when they cannot be."""
+    if not value or "=?" not in value:
+        return value or None
+    try:
+        return str(make_header(decode_header(value))) or None
+    except (HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
+        return value
 
 
-def _addresses(message: Any, name: str) -> list[Address]:
+def _addresses(values: list[str] | tuple[()]) -> list[Address]:
     found: list[Address] = []
-    for header in message.get_all(name) or ():
-        for item in getattr(header, "addresses", ()):
-            if not isinstance(item, HeaderAddress) or not item.domain:
-                continue
-            parsed = Address.parse(_utf8(item.addr_spec), _utf8(item.display_name))
-            if parsed is not None:
-                found.append(parsed)
+    for name, address in getaddresses(list(values)):
+        parsed = Address.parse(address, _decoded(name))
+        if parsed is not None:
+            found.append(parsed)
     return found
 
 
-def _date(message: Any, message_id: str | None) -> datetime:
-    header = message.get("date")
-    if header is None:
+def _date(headers: dict[str, list[str]], message_id: str | None) -> datetime:
+    value = _first(headers, "date")
+    if value is None:
         raise MalformedMessage("date", "the message has no Date header", message_id)
-    moment = getattr(header, "datetime", None)
-    if moment is None:
-        raise MalformedMessage("date", f"the Date header {str(header)!r} is not a date "
-                               "(RFC 5322: 'Mon, 2 Mar 2026 09:00:00 +0100')", message_id)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        raise MalformedMessage("date", f"the Date header {value!r} is not a date "
+                               "(RFC 5322: 'Mon, 2 Mar 2026 09:00:00 +0100')", message_id) from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)

@@ -91,13 +91,22 @@ def broad_score(view: AccountView) -> Score:
     dept_cov = min(1.0, len(set(departments) & set(expected)) / len(expected)) if expected else 1.0
     bands = sorted({b for s in engaged if (b := band_of(s.contact.seniority))}, key=BAND_ORDER.index)
     level_cov = len(bands) / len(BAND_ORDER)
-    breadth = 1.0 - math.exp(-len(engaged) / cfg["active_contacts_scale"])
+    unknown = _unknown_people_counted(view, cfg["window_days"])
+    breadth = 1.0 - math.exp(-(len(engaged) + unknown) / cfg["active_contacts_scale"])
     value = 100.0 * (parts["departments"] * dept_cov + parts["levels"] * level_cov
                      + parts["contacts"] * breadth) / sum(parts.values())
     return Score("broad", value, {"departments": departments, "department_coverage": round(dept_cov, 3),
                                   "levels": bands, "level_coverage": round(level_cov, 3),
                                   "engaged_contacts": len(engaged), "breadth": round(breadth, 3),
-                                  "parts": parts})
+                                  "parts": parts, **({"unknown_people_engaged": unknown} if unknown else {})})
+
+
+def _unknown_people_counted(view: AccountView, window: float) -> int:
+    """People not in the CRM we exchanged mail with both ways within ``window`` days,
+    when ``identity.count_unknown_people`` allows them (docs/method.md)."""
+    if not view.config.get("identity", {}).get("count_unknown_people"):
+        return 0
+    return sum(1 for person in view.unknown_people if person.two_way_within(view.as_of, window))
 
 
 def iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
