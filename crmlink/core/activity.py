@@ -394,8 +394,9 @@ class UnknownPeopleStream(Stream):
     name = "unknown_people"
     entity = Correspondent
 
-    def __init__(self, mapper: ActivityMapper) -> None:
-        self.mapper = mapper
+    def __init__(self, mapper: ActivityMapper, name: str = "unknown_people") -> None:
+        """``name``: another name when a connector has several mappers (one per stream)."""
+        self.mapper, self.name = mapper, name
 
     def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         yield from self.mapper.correspondents()
