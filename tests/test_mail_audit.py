@@ -146,6 +146,9 @@ def test_people_not_in_the_crm_are_listed(audits: tuple) -> None:
             "Nadia Novak <nadia@harbor-city.example> (2).") in table
     markdown = invoke("audit", "--db", db, "--as-of", AS_OF, "--config", str(config), "--format", "markdown").stdout
     assert "## People not in the CRM" in markdown and "nadia@harbor-city.example" in markdown
+    html = config.with_name("report.html")
+    invoke("audit", "--db", db, "--as-of", AS_OF, "--config", str(config), "--format", "html", "--output", str(html))
+    assert "who is not in the CRM: Nadia Novak &lt;nadia@harbor-city.example&gt; (2)." in html.read_text(encoding="utf-8")
 
 
 def test_unknown_people_count_for_the_broad_layer_when_allowed(audits: tuple) -> None:
