@@ -400,11 +400,17 @@ class Correspondent(Record):
     the address), so reading the same message twice counts it once.
     """
 
+    #: The CRM source whose account this person is at
     link_source: str | None = None
+    #: The account's remote id in ``link_source``
     account_id: str | None = None
+    #: The person's email address, normalised (lower case)
     address: str | None = None
+    #: The display name the message or invitation gave
     name: str | None = None
+    #: The remote id of the interaction (message or meeting) of the same source
     interaction_id: str | None = None
+    #: When the message was sent or the meeting began
     occurred_at: datetime | None = coerced(_required_datetime)
     #: True when this person wrote the message (or organised the meeting)
     sent: bool = False
