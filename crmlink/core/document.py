@@ -206,6 +206,8 @@ class AccountEntry(JsonObject):
     name: str | None = prop("The account's name.")
     tier: str | None = prop("Tier S, A, B or C; null when unknown.", enum=("S", "A", "B", "C", None))
     tier_source: str | None = prop("Where the tier came from: crm or computed.", enum=("crm", "computed", None))
+    owner: str | None = prop("The account owner's name (their remote id when the CRM has no name); null "
+                             "when the account has no owner.")
     scores: Scores = prop("Every score by name (0..100, rounded to 0.1; null: no evidence to score).")
     previous_scores: Scores = prop("The same scores as of the previous period.")
     score_evidence: dict[str, dict[str, Any]] = prop("The parts that make up each score, by score name.")

@@ -47,12 +47,20 @@ def account_entry(view: AccountView, departure: Departure | None,
                   history: list[HistoryPoint] | None) -> AccountEntry:
     p = view.personalization
     return AccountEntry(
-        *_ids(view.account), view.account.name, view.account.tier, view.account.tier_source,
+        *_ids(view.account), view.account.name, view.account.tier, view.account.tier_source, _owner(view),
         dict(view.scores), dict(view.previous.scores) if view.previous else {}, view.score_evidence,
         Personalization(p["top_holder"], p["top_share"], p["effective_holders"], p["bus_factor"],
                         p["inactive_share"]),
         list(view.findings), account_coverage(view), relationship_map(view, departure),
         [UnknownPersonEntry(p.address, p.name, p.messages) for p in view.unknown_people], history)
+
+
+def _owner(view: AccountView) -> str | None:
+    owner_id = view.account.owner_id
+    if not owner_id:
+        return None
+    owner = view.users.get(owner_id)
+    return (owner.name if owner is not None else None) or owner_id
 
 
 def account_coverage(view: AccountView) -> AccountCoverage:
