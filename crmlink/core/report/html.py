@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,20 @@ HISTORY_COLOURS = ("vermillion", "blue", "green", "purple", "orange", "sky")
 
 
 def render(doc: AuditDocument) -> str:
+    """The single self-contained file."""
+    context = build_context(doc)
+    context["css"] = Markup(stylesheet())
+    return environment().get_template("report.html.j2").render(**context)
+
+
+def stylesheet() -> str:
+    return (HERE / "templates" / "report.css").read_text(encoding="utf-8")
+
+
+@cache
+def environment() -> Environment:
+    """The Jinja2 environment of both report forms (built once: compiling the templates
+    is a third of a small report's time)."""
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["j2", "html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "-" if v is None else f"{v:.0%}"
@@ -54,24 +70,36 @@ def render(doc: AuditDocument) -> str:
     env.filters["evidence"] = _evidence
     env.filters["yesno"] = lambda v: "yes" if v else "no"
     env.filters["extract"] = lambda key, mapping: mapping.get(key, key)
-    context = build_context(doc)
-    context["css"] = Markup((HERE / "templates" / "report.css").read_text(encoding="utf-8"))
-    return env.get_template("report.html.j2").render(**context)
+    return env
 
 
-def build_context(doc: AuditDocument) -> dict[str, Any]:
-    users = {u.id: u.name for a in doc.accounts for u in a.relationship_map.users}
+def user_names(doc: AuditDocument) -> dict[str, str]:
+    """Our people's names by remote id, from every account's relationship map."""
+    return {u.id: u.name for a in doc.accounts for u in a.relationship_map.users}
+
+
+def deals_by_account(doc: AuditDocument) -> dict[str, list[OpportunityEntry]]:
     deals: dict[str, list[OpportunityEntry]] = defaultdict(list)
     for opp in doc.opportunities:
         deals[opp.account_id or ""].append(opp)
-    p = doc.presentation
-    return {"doc": doc, "summary": doc.summary, "portfolio": portfolio(doc),
+    return deals
+
+
+def build_context(doc: AuditDocument) -> dict[str, Any]:
+    """Everything the single file draws: the portfolio and every account."""
+    users, deals, p = user_names(doc), deals_by_account(doc), doc.presentation
+    return {**portfolio_context(doc, lambda a: "#" + anchor(a)),
+            "accounts": [account(a, deals.get(a.id, []), users, p) for a in doc.accounts]}
+
+
+def portfolio_context(doc: AuditDocument, href: Callable[[AccountEntry], str]) -> dict[str, Any]:
+    """The portfolio part (overview, coverage, attention); ``href`` links an account's page."""
+    return {"doc": doc, "summary": doc.summary, "portfolio": portfolio(doc, href),
             "coverage": {"lines": [line.removeprefix("Data coverage: ").strip()
                                    for line in coverage_lines(doc.summary.coverage)[:2]],
                          "fix_first": [fix_first_text(e) for e in doc.summary.coverage.fix_first],
                          "c": doc.summary.coverage},
-            "accounts": [account(a, deals.get(a.id, []), users, p) for a in doc.accounts],
-            "severities": list(reversed(SEVERITIES)), "overall": p.overall}
+            "severities": list(reversed(SEVERITIES)), "overall": doc.presentation.overall}
 
 
 def _title(definition: ScoreDefinition | None, fallback: str = "health") -> str:
@@ -89,9 +117,9 @@ def _band(value: float | None) -> str:
     return next(name for name, low, high in HEALTH_BANDS if low <= value < high)
 
 
-def portfolio(doc: AuditDocument) -> dict[str, Any]:
+def portfolio(doc: AuditDocument, href: Callable[[AccountEntry], str]) -> dict[str, Any]:
     return {**_tier_health(doc), **_findings_charts(doc), **_effort(doc), **_funnel(doc),
-            "attention": _attention(doc)}
+            "attention": _attention(doc, href)}
 
 
 def _tier_health(doc: AuditDocument) -> dict[str, Any]:
@@ -158,9 +186,9 @@ def _funnel(doc: AuditDocument) -> dict[str, Any]:
     return {"funnel_chart": Markup(chart), "funnel": rows, "money": money}
 
 
-def _attention(doc: AuditDocument) -> list[dict[str, Any]]:
+def _attention(doc: AuditDocument, href: Callable[[AccountEntry], str]) -> list[dict[str, Any]]:
     overall = doc.presentation.overall
-    return [{"name": a.name, "anchor": anchor(a), "tier": a.tier,
+    return [{"name": a.name, "href": href(a), "tier": a.tier,
              "score": a.scores.get(overall.name) if overall else None,
              "severity": a.findings[0].severity, "code": a.findings[0].code,
              "reason": a.findings[0].message, "more": len(a.findings) - 1}
