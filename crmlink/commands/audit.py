@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import click
@@ -50,6 +51,22 @@ def render_html(document: AuditDocument) -> str:
     return html.render(document)
 
 
+def html_directory(output: str) -> bool:
+    """Whether ``--format html --output OUTPUT`` is the directory form (the rule is
+    :func:`crmlink.core.report.htmldir.is_directory_target`)."""
+    from crmlink.core.report import htmldir
+
+    return htmldir.is_directory_target(output)
+
+
+def write_html_directory(document: AuditDocument, output: str) -> None:
+    from crmlink.core.report import htmldir
+
+    target = Path(output)
+    pages = htmldir.write(document, target)
+    click.echo(f"Wrote {target / htmldir.INDEX} and {pages} account page(s) in {target / htmldir.PAGES}", err=True)
+
+
 BUILTIN_FORMATS = {"table": Format(table.render), "json": Format(render_json),
                    "markdown": Format(markdown.render), "html": Format(render_html, history=True)}
 
@@ -78,7 +95,10 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @as_of_option
 @click.option("--format", "fmt", default="table", show_default=True, metavar="FORMAT",
               help="table, json, markdown, html, or a plugin's format.")
-@click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option("--output", "-o", metavar="FILE|DIR",
+              help="Write the report to FILE instead of stdout. With --format html, a DIR (an existing "
+                   "directory or a name without .html) gets an index and a page per account; FILE.html "
+                   "is one self-contained file.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), metavar="SEVERITY",
               help="Exit 1 if a finding at or above this severity exists (for CI); DATA_* findings "
                    "(missing or thin data) never count.")
@@ -119,7 +139,10 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
     document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
-    write_output(chosen.render(document), output)
+    if fmt == "html" and output and html_directory(output):
+        write_html_directory(document, output)
+    else:
+        write_output(chosen.render(document), output)
     if (fail_on and _worst(document) >= SEVERITY_RANK[fail_on]) or (
             fail_on_coverage and _least_assessed(document) >= ASSESSMENTS.index(fail_on_coverage)):
         ctx.exit(int(ExitCode.FINDINGS))

@@ -111,7 +111,7 @@ def _title(definition: ScoreDefinition | None, fallback: str = "health") -> str:
 # -- the portfolio ---------------------------------------------------------------------------
 
 
-def _band(value: float | None) -> str:
+def band(value: float | None) -> str:
     if value is None:
         return NO_BAND
     return next(name for name, low, high in HEALTH_BANDS if low <= value < high)
@@ -127,7 +127,7 @@ def _tier_health(doc: AuditDocument) -> dict[str, Any]:
     overall, accounts = doc.presentation.overall, doc.accounts
     if overall is None:
         return {"heatmap": None}
-    bands = [_band(a.scores.get(overall.name)) for a in accounts]
+    bands = [band(a.scores.get(overall.name)) for a in accounts]
     cols = [name for name, _, _ in HEALTH_BANDS] + ([NO_BAND] if NO_BAND in bands else [])
     rows = [t for t in TIER_ROWS if any((a.tier or "none") == t for a in accounts)]
     counts = Counter(((a.tier or "none"), band) for a, band in zip(accounts, bands, strict=True))
