@@ -47,7 +47,7 @@ def is_directory_target(output: str) -> bool:
     return path.suffix.lower() not in SINGLE_FILE_SUFFIXES
 
 
-def write(doc: AuditDocument, target: Path) -> int:
+def write(doc: AuditDocument, target: Path, *, page_rows: int = PAGE_ROWS) -> int:
     """Write the report directory ``target`` and return the number of account pages.
 
     The report is written next to ``target`` first and moved into place when complete,
@@ -55,7 +55,7 @@ def write(doc: AuditDocument, target: Path) -> int:
     is replaced only if it is empty or a crmlink report (it holds :data:`MARKER`)."""
     _check_target(target)
     with _staging(target) as folder:
-        return render_into(doc, folder)
+        return render_into(doc, folder, page_rows=page_rows)
 
 
 def _check_target(target: Path) -> None:
@@ -87,8 +87,9 @@ def _staging(target: Path) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def render_into(doc: AuditDocument, folder: Path) -> int:
-    """Write the index, the account pages and the shared files into ``folder``."""
+def render_into(doc: AuditDocument, folder: Path, *, page_rows: int = PAGE_ROWS) -> int:
+    """Write the index (showing ``page_rows`` accounts at a time), the account pages and
+    the shared files into ``folder``."""
     env = html.environment()
     names = page_names(doc)
     (folder / PAGES).mkdir()
@@ -102,7 +103,7 @@ def render_into(doc: AuditDocument, folder: Path) -> int:
         item = html.account(a, deals.get(a.id, []), users, presentation)
         (folder / PAGES / names[a.id]).write_text(page.render(doc=doc, item=item), encoding="utf-8")
     context = html.portfolio_context(doc, lambda a: f"{PAGES}/{names[a.id]}")
-    index = env.get_template("index.html.j2").render(**context, **index_table(doc, names))
+    index = env.get_template("index.html.j2").render(**context, **index_table(doc, names, page_rows))
     (folder / INDEX).write_text(index, encoding="utf-8")
     return len(doc.accounts)
 
@@ -133,11 +134,11 @@ def page_names(doc: AuditDocument) -> dict[str, str]:
 # -- the index's table of every account ---------------------------------------------------------
 
 
-def index_table(doc: AuditDocument, names: dict[str, str]) -> dict[str, Any]:
+def index_table(doc: AuditDocument, names: dict[str, str], page_rows: int = PAGE_ROWS) -> dict[str, Any]:
     """The rows the index filters and sorts, as embedded JSON, and the filters' choices."""
     headline = doc.presentation.headline
     rows = [_row(a, f"{PAGES}/{names[a.id]}", headline) for a in doc.accounts]
-    data = {"page": PAGE_ROWS, "scores": [d.label for d in headline],
+    data = {"page": page_rows, "scores": [d.label for d in headline],
             "overall": next((i for i, d in enumerate(headline) if d.overall), None), "rows": rows}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     codes = sorted({f.code for a in doc.accounts for f in a.findings})
@@ -147,7 +148,7 @@ def index_table(doc: AuditDocument, names: dict[str, str]) -> dict[str, Any]:
                         "bands": [name for name, _, _ in html.HEALTH_BANDS] + [html.NO_BAND],
                         "owners": owners, "codes": codes, "assessments": list(ASSESSMENTS),
                         "severities": list(reversed(SEVERITIES))},
-            "page_rows": PAGE_ROWS}
+            "page_rows": page_rows}
 
 
 def _row(a: AccountEntry, href: str, headline: tuple[Any, ...]) -> list[Any]:

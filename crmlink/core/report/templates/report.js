@@ -85,7 +85,13 @@
     return td;
   }
 
-  function score(v) { return v === null || v === undefined ? "\u2013" : String(Math.round(v)); }
+  /* A whole number as the account pages write it (Python rounds halves to even). */
+  function score(v) {
+    if (v === null || v === undefined) { return "\u2013"; }
+    var r = Math.round(v);
+    if (Math.abs(v % 1) === 0.5 && r % 2) { r -= 1; }
+    return String(r);
+  }
 
   function draw() {
     var pages = Math.max(1, Math.ceil(state.shown.length / data.page));
