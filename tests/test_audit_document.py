@@ -104,9 +104,9 @@ def test_every_format_receives_a_document_that_follows_the_schema(
 
     handed: dict[str, AuditDocument] = {}
     for name, fmt in audit_command.BUILTIN_FORMATS.items():
-        def keep(document: AuditDocument, name: str = name, render: Any = fmt.render) -> str:
+        def keep(document: AuditDocument, limit: int | None, name: str = name, render: Any = fmt.render) -> str:
             handed[name] = document
-            return render(document)
+            return render(document, limit)
         monkeypatch.setitem(audit_command.BUILTIN_FORMATS, name, fmt._replace(render=keep))
     peek = PeekFormat()
     host = get_plugin_host(load_entrypoints=False, extra=[("peek", peek)])

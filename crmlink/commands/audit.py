@@ -25,16 +25,19 @@ from crmlink.core.document import ASSESSMENTS, AuditDocument, audit_schema
 from crmlink.core.errors import ConfigError, ExitCode
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
 from crmlink.core.report import markdown, table
+from crmlink.core.report.text import ACCOUNT_LIMIT
 
 #: what --fail-on-coverage accepts: an assessment short of assessable
 FAILING_ASSESSMENTS = ASSESSMENTS[1:]
 
 
 class Format(NamedTuple):
-    """An output format: a function of the typed audit document, and whether it draws
-    the monthly health history (which costs one more fold, so only those formats get it)."""
+    """An output format: a function of the typed audit document and the number of
+    accounts to list (None: all; only the table and Markdown reports limit it), and
+    whether it draws the monthly health history (which costs one more fold, so only those
+    formats get it)."""
 
-    render: Callable[[AuditDocument], str]
+    render: Callable[[AuditDocument, int | None], str]
     history: bool = False
 
 
@@ -67,14 +70,15 @@ def write_html_directory(document: AuditDocument, output: str) -> None:
     click.echo(f"Wrote {target / htmldir.INDEX} and {pages} account page(s) in {target / htmldir.PAGES}", err=True)
 
 
-BUILTIN_FORMATS = {"table": Format(table.render), "json": Format(render_json),
-                   "markdown": Format(markdown.render), "html": Format(render_html, history=True)}
+BUILTIN_FORMATS = {"table": Format(table.render), "json": Format(lambda d, _limit: render_json(d)),
+                   "markdown": Format(markdown.render),
+                   "html": Format(lambda d, _limit: render_html(d), history=True)}
 
 
 def plugin_format(render: Callable[[dict[str, Any]], str]) -> Format:
     """A plugin's format: ``render`` receives the document's JSON data, with each
     account's ``health_history`` (the ``register_report_formats`` contract)."""
-    return Format(lambda document: render(document.to_json()), history=True)
+    return Format(lambda document, _limit: render(document.to_json()), history=True)
 
 
 def formats(ctx: click.Context) -> dict[str, Format]:
@@ -104,13 +108,16 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
                    "(missing or thin data) never count.")
 @click.option("--fail-on-coverage", type=click.Choice(FAILING_ASSESSMENTS), metavar="ASSESSMENT",
               help="Exit 1 if an account is assessed this or worse: partial or not_assessable.")
+@click.option("--all", "list_all", is_flag=True,
+              help=f"table and markdown: list every account, not only the {ACCOUNT_LIMIT} that need "
+                   f"attention first (the report says how many it left out).")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the audit document (--format json) and exit.")
 @config_option
 @click.pass_context
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
             fmt: str, output: str | None, fail_on: str | None, fail_on_coverage: str | None,
-            config_file: str | None) -> None:
+            list_all: bool, config_file: str | None) -> None:
     """Audit relationships: key, broad and organisational scores, personalisation,
     trends, tiers and LTC stages, with findings and what to do about them.
 
@@ -142,7 +149,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     if fmt == "html" and output and html_directory(output):
         write_html_directory(document, output)
     else:
-        write_output(chosen.render(document), output)
+        write_output(chosen.render(document, None if list_all else ACCOUNT_LIMIT), output)
     if (fail_on and _worst(document) >= SEVERITY_RANK[fail_on]) or (
             fail_on_coverage and _least_assessed(document) >= ASSESSMENTS.index(fail_on_coverage)):
         ctx.exit(int(ExitCode.FINDINGS))

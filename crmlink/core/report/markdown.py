@@ -1,4 +1,5 @@
-"""The Markdown report, for wikis and pull requests: every account and finding."""
+"""The Markdown report, for wikis and pull requests: the portfolio, then the accounts
+that need attention first (every account with ``--all``) with their findings and deals."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import Finding
 from crmlink.core.report.text import (
+    ACCOUNT_LIMIT,
     coverage_cell,
     fix_first_text,
+    left_out_note,
+    listed,
     percent,
     score_cell,
     share,
@@ -23,31 +27,43 @@ def _cell(value: Any) -> str:
     return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def render(doc: AuditDocument) -> str:
+def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
+    """The report with the first ``limit`` accounts in attention order and their deals
+    (every account and deal when None)."""
     headline = doc.presentation.headline
+    accounts = listed(doc, limit)
+    note = left_out_note(doc, len(accounts))
     columns = ["tier", "account", *(d.label for d in headline), "evidence", "top holder share", "findings"]
     out = [f"# Relationship audit, {doc.as_of}", ""]
     out += [f"- {line}" for line in summary_lines(doc)[1:] if not line.startswith(("Data coverage", "Fix first", "  "))]
     out += _coverage(doc)
     out += ["", "## Accounts", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for a in doc.accounts:
+    for a in accounts:
         cells = [_cell(a.tier), _cell(a.name), *(score_cell(a, d) for d in headline), coverage_cell(a),
                  share(a.personalization.top_share), str(len(a.findings))]
         out.append("| " + " | ".join(cells) + " |")
-    people = [line for a in doc.accounts if (line := unknown_people_line(a))]
+    if note is not None:
+        out += ["", f"_{note}_"]
+    people = [line for a in accounts if (line := unknown_people_line(a))]
     out += ["", "## People not in the CRM", "", *(f"- {_cell(line)}" for line in people)] if people else []
     if doc.portfolio_findings:
         out += ["", "## Portfolio", ""]
         out += _findings(doc.portfolio_findings)
     out += ["", "## Findings by account", ""]
-    for a in doc.accounts:
+    for a in accounts:
         if not a.findings:
             continue
         out += [f"### {_cell(a.name)} ({a.tier or 'no tier'})", ""]
         out += _findings(a.findings)
-    out += ["", "## Opportunities", "", "| opportunity | stage | LTC stage | phase | days in stage | findings |",
-            "|---|---|---|---|---|---|"]
-    for o in doc.opportunities:
+    out += ["", "## Opportunities", ""]
+    opportunities = doc.opportunities
+    if note is not None:
+        ids = {a.id for a in accounts}
+        opportunities = [o for o in doc.opportunities if o.account_id in ids]
+        out += [f"_The deals of the {len(accounts):,} accounts listed: {len(opportunities):,} of "
+                f"{len(doc.opportunities):,}._", ""]
+    out += ["| opportunity | stage | LTC stage | phase | days in stage | findings |", "|---|---|---|---|---|---|"]
+    for o in opportunities:
         out.append(f"| {_cell(o.name)} | {_cell(o.stage)} | {o.ltc_stage} | {_cell(o.ltc_phase)} | "
                    f"{_cell(o.days_in_stage)} | {_cell(', '.join(f.code for f in o.findings))} |")
     return "\n".join(out) + "\n"

@@ -5,8 +5,11 @@ from __future__ import annotations
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import ScoreDefinition
 from crmlink.core.report.text import (
+    ACCOUNT_LIMIT,
     coverage_cell,
     finding_lines,
+    left_out_note,
+    listed,
     score_cell,
     share,
     summary_lines,
@@ -21,19 +24,24 @@ def _width(definition: ScoreDefinition) -> int:
     return max(12 if definition.overall else 6, len(definition.label) + 2)
 
 
-def render(doc: AuditDocument) -> str:
+def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
+    """The summary, the first ``limit`` accounts in attention order (all when None) and
+    the findings that need attention first."""
     headline = [(d, _width(d)) for d in doc.presentation.headline]
+    accounts = listed(doc, limit)
     lines = summary_lines(doc)
     lines += ["", f"{'tier':<5}{'account':<34}" + "".join(f"{d.label:>{w}}" for d, w in headline)
                   + f"{'evidence':>10}{'top holder':>12}  findings"]
-    for account in doc.accounts:
+    for account in accounts:
         codes = ", ".join(f.code for f in account.findings[:3])
         more = len(account.findings) - 3
         lines.append(
             f"{account.tier or '-':<5}{(account.name or account.remote_id)[:33]:<34}"
             + "".join(f"{score_cell(account, d):>{w}}" for d, w in headline)
             + f"{coverage_cell(account):>10}{share(account.personalization.top_share):>12}  {codes}{f' +{more}' if more > 0 else ''}")
-    people = [line for a in doc.accounts if (line := unknown_people_line(a))]
+    if (note := left_out_note(doc, len(accounts))) is not None:
+        lines += ["", note]
+    people = [line for a in accounts if (line := unknown_people_line(a))]
     lines += ["", "People not in the CRM (add them as contacts):", *people] if people else []
     lines += ["", "What needs attention first:"]
     shown = 0
@@ -49,5 +57,6 @@ def render(doc: AuditDocument) -> str:
         lines += ["", f"Deals at risk ({len(opp_high)}):"]
         for finding in opp_high[:15]:
             lines += finding_lines(finding, SYMBOL[finding.severity])
-    lines += ["", "Run with --format json or markdown for every finding and its evidence."]
+    everything = "json or markdown" if note is None else "json, or markdown with --all,"
+    lines += ["", f"Run with --format {everything} for every finding and its evidence."]
     return "\n".join(lines) + "\n"

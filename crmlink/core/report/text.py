@@ -7,6 +7,24 @@ from crmlink.core.findings import Finding, ScoreDefinition
 
 #: How a report shows a score that is null (no evidence) or missing: never as 0.
 NO_SCORE = "–"
+#: How many accounts the table and Markdown reports list unless ``--all`` is given: the
+#: ones that need attention first (the bundled sample's 50 are all listed).
+ACCOUNT_LIMIT = 50
+
+
+def listed(doc: AuditDocument, limit: int | None) -> list[AccountEntry]:
+    """The accounts a text report lists: the first ``limit`` in attention order (every
+    account when ``limit`` is None)."""
+    return doc.accounts if limit is None else doc.accounts[:limit]
+
+
+def left_out_note(doc: AuditDocument, shown: int) -> str | None:
+    """What a report that lists ``shown`` accounts says about the rest, or None."""
+    left = len(doc.accounts) - shown
+    if left <= 0:
+        return None
+    return (f"{left:,} more account(s) not listed here: these are the {shown:,} that need attention first. "
+            f"Run crmlink audit with --all to list all {len(doc.accounts):,}.")
 
 
 def share(value: float | None) -> str:
