@@ -66,6 +66,54 @@ def audit(args: argparse.Namespace) -> dict[str, Any]:
             "findings": sum(document["summary"]["findings_by_severity"].values())}
 
 
+def html_directory(args: argparse.Namespace) -> dict[str, Any]:
+    """The audit document with its monthly history, then the HTML report directory of it
+    (timed on its own), then the index opened in headless Chromium when there is one."""
+    from datetime import date
+
+    from crmlink.core.analysis.audit import Audit
+    from crmlink.core.analysis.config import load_config
+    from crmlink.core.host import get_plugin_host
+    from crmlink.core.report import htmldir
+
+    start = time.perf_counter()
+    document = Audit(Store(args.db), get_plugin_host(), load_config(), date.fromisoformat(AS_OF)).document(
+        history=True)
+    audited = time.perf_counter()
+    target = Path(args.output)
+    pages = htmldir.write(document, target)
+    written = time.perf_counter()
+    files = [p for p in target.rglob("*") if p.is_file()]
+    return {"accounts": pages, "audit_seconds": round(audited - start, 2),
+            "write_seconds": round(written - audited, 2),
+            "index_kib": round((target / htmldir.INDEX).stat().st_size / 1024, 1),
+            "directory_mib": round(sum(p.stat().st_size for p in files) / 2**20, 1),
+            "index_load_seconds": _index_load(target / htmldir.INDEX)}
+
+
+def _index_load(index: Path) -> float | None:
+    """Seconds from navigation to the first page of account rows drawn, in headless
+    Chromium (None when Chromium or Playwright is missing)."""
+    chromium = Path("/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not chromium.exists():
+        return None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto("about:blank")
+            start = time.perf_counter()
+            page.goto(index.resolve().as_uri(), wait_until="load")
+            page.wait_for_function("document.querySelectorAll('#account-table tbody tr').length > 0")
+            return round(time.perf_counter() - start, 3)
+        finally:
+            browser.close()
+
+
 def api_sync(args: argparse.Namespace) -> dict[str, Any]:
     from bench.api import run
 
@@ -87,7 +135,8 @@ def mail_sync(args: argparse.Namespace) -> dict[str, Any]:
 
 PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "generate": generate, "import": csv_import, "floor": read_floor, "audit": audit, "api": api_sync,
-    "mailgen": mail_generate, "mail": mail_sync}
+    "mailgen": mail_generate, "mail": mail_sync,
+    "htmldir": html_directory}
 
 
 def main(argv: list[str] | None = None) -> None:

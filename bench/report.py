@@ -39,6 +39,14 @@ def render(report: dict[str, Any]) -> str:
                          "interactions"],
                         [[mail["messages"], mail["mib"], f"{mail['seconds']:.2f}", mail["rate"],
                           mail["mib_per_s"], mail["peak_mib"], mail["interactions"]]])
+    html = report.get("html")
+    if html:
+        load = html["index_load_seconds"]
+        lines += _table(
+            ["HTML directory of", "accounts", "audit s (with history)", "write s", "index KiB", "directory MiB",
+             "index load s (Chromium)", "peak MiB"],
+            [[html["size"], html["accounts"], html["audit_seconds"], html["write_seconds"], html["index_kib"],
+              html["directory_mib"], "no Chromium" if load is None else load, html["peak_mib"]]])
     lines += _table(["target", "value", "limit", "result"],
                     [[t["target"], t["value"], ("<= " if t["at_most"] else ">= ") + str(t["limit"]),
                       "met" if t["met"] else f"missed ({t['off_by']}x)"] for t in report["targets"]])

@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile import and audit")
     parser.add_argument("--mail-messages", type=int, default=100_000,
                         help="messages in the generated mbox for the mail read rate (0: skip it)")
+    parser.add_argument("--no-html", dest="html", action="store_false",
+                        help="skip the HTML report directory of the largest size")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,6 +150,11 @@ def main(argv: list[str] | None = None) -> None:
         "sizes": runs, "growth": {"import": growth(runs, "import"), "audit": growth(runs, "audit")},
         "api": [],
     }
+    if args.html and runs:
+        largest = runs[-1]["size"]
+        report["html"] = {"size": largest, **child(
+            "htmldir", "--db", f"sqlite:///{out / f'{largest}.db'}", "--output", str(out / f"report-{largest}"),
+            profile=out / f"profile-{largest}-htmldir.txt" if args.profile else None)}
     if args.api_contacts:
         for crm in ("hubspot", "salesforce"):
             report["api"].append(child("api", "--crm", crm, "--contacts", str(args.api_contacts),

@@ -7,6 +7,8 @@ from typing import Any
 
 MIB_LIMIT = 1024.0
 GROWTH_LIMIT = math.log(11) / math.log(10)  # ten times the data, at most eleven times the time
+HTML_WRITE_SECONDS = 10.0  # the report directory of the largest size, "written in seconds"
+INDEX_LOAD_SECONDS = 2.0  # its index, from navigation to the first rows drawn
 FLAT_MEMORY = 1.25  # import peak at the largest size over the smallest, "does not grow"
 
 
@@ -40,6 +42,13 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
         for step in report["growth"][phase]:
             found.append(_target(f"{phase} growth exponent {step['from']} -> {step['to']}",
                                  step["exponent"], round(GROWTH_LIMIT, 3)))
+    html = report.get("html")
+    if html:
+        label = f"HTML directory, {html['accounts']:,} accounts"
+        found.append(_target(f"{label}: write seconds (audit aside)", html["write_seconds"], HTML_WRITE_SECONDS))
+        if html["index_load_seconds"] is not None:
+            found.append(_target(f"{label}: index load seconds in Chromium", html["index_load_seconds"],
+                                 INDEX_LOAD_SECONDS))
     for sync in report["api"]:
         crm = sync["crm"]
         found.append(_target(f"{crm} sync: requests / minimum", sync["request_ratio"], 1.05))

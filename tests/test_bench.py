@@ -32,6 +32,12 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     mail = report["mail"]
     assert mail["messages"] == 300 and mail["rate"] > 0 and mail["peak_mib"] > 0
     assert 0 < mail["interactions"] < 300  # internal mail, strangers: not every message links
+    html = report["html"]
+    assert html["size"] == "tiny" and html["accounts"] == run["accounts"]
+    assert html["write_seconds"] > 0 and html["index_kib"] > 0
+    assert (out / "report-tiny" / "index.html").is_file()
+    assert len(list((out / "report-tiny" / "accounts").iterdir())) == run["accounts"]
+    assert "| HTML directory of |" in (out / "report.md").read_text(encoding="utf-8")
     names = [t["target"] for t in report["targets"]]
     assert "hubspot sync: wall / rate-limit floor" in names
     assert all(isinstance(t["met"], bool) for t in report["targets"])

@@ -5,6 +5,7 @@ the single file; and Chinese names drawn with real glyphs in both forms, in Chro
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import shutil
 import subprocess
@@ -293,3 +294,15 @@ def test_chinese_name_is_drawn_with_real_glyphs(form: str, report_dir: Path, tmp
         finally:
             browser.close()
     assert errors == []
+
+
+def test_pages_drawn_by_forked_workers_are_the_same(sample_document: AuditDocument, tmp_path: Path) -> None:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this system: the pages are always drawn in one process")
+    htmldir.write(sample_document, tmp_path / "one", workers=1)
+    htmldir.write(sample_document, tmp_path / "three", workers=3)
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    three = sorted(p.relative_to(tmp_path / "three") for p in (tmp_path / "three").rglob("*") if p.is_file())
+    assert one == three and len(one) == 50 + 4  # pages, index, css, js, marker
+    for path in one:
+        assert (tmp_path / "one" / path).read_bytes() == (tmp_path / "three" / path).read_bytes(), path

@@ -13,9 +13,11 @@ single file has for the account (:mod:`crmlink.core.report.html` draws both).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,15 +49,16 @@ def is_directory_target(output: str) -> bool:
     return path.suffix.lower() not in SINGLE_FILE_SUFFIXES
 
 
-def write(doc: AuditDocument, target: Path, *, page_rows: int = PAGE_ROWS) -> int:
+def write(doc: AuditDocument, target: Path, *, page_rows: int = PAGE_ROWS, workers: int | None = None) -> int:
     """Write the report directory ``target`` and return the number of account pages.
 
     The report is written next to ``target`` first and moved into place when complete,
     so an interrupted run leaves the previous report as it was. An existing ``target``
-    is replaced only if it is empty or a crmlink report (it holds :data:`MARKER`)."""
+    is replaced only if it is empty or a crmlink report (it holds :data:`MARKER`).
+    ``workers`` processes draw the account pages (default: see :func:`default_workers`)."""
     _check_target(target)
     with _staging(target) as folder:
-        return render_into(doc, folder, page_rows=page_rows)
+        return render_into(doc, folder, page_rows=page_rows, workers=workers)
 
 
 def _check_target(target: Path) -> None:
@@ -87,7 +90,8 @@ def _staging(target: Path) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def render_into(doc: AuditDocument, folder: Path, *, page_rows: int = PAGE_ROWS) -> int:
+def render_into(doc: AuditDocument, folder: Path, *, page_rows: int = PAGE_ROWS,
+                workers: int | None = None) -> int:
     """Write the index (showing ``page_rows`` accounts at a time), the account pages and
     the shared files into ``folder``."""
     env = html.environment()
@@ -97,15 +101,59 @@ def render_into(doc: AuditDocument, folder: Path, *, page_rows: int = PAGE_ROWS)
     (folder / "report.js").write_text(_template_text("report.js"), encoding="utf-8")
     (folder / MARKER).write_text("A crmlink HTML report: crmlink audit --output replaces this directory.\n",
                                  encoding="utf-8")
-    page = env.get_template("account_page.html.j2")
-    users, deals, presentation = html.user_names(doc), html.deals_by_account(doc), doc.presentation
-    for a in doc.accounts:
-        item = html.account(a, deals.get(a.id, []), users, presentation)
-        (folder / PAGES / names[a.id]).write_text(page.render(doc=doc, item=item), encoding="utf-8")
+    _write_pages(doc, folder / PAGES, names, workers)
     context = html.portfolio_context(doc, lambda a: f"{PAGES}/{names[a.id]}")
     index = env.get_template("index.html.j2").render(**context, **index_table(doc, names, page_rows))
     (folder / INDEX).write_text(index, encoding="utf-8")
     return len(doc.accounts)
+
+
+#: below this many accounts the pages are drawn in this process (a worker costs more)
+PARALLEL_FROM = 400
+
+
+def default_workers(accounts: int) -> int:
+    """Processes to draw ``accounts`` pages with: one per usable CPU (at most 8) for a
+    large portfolio where the system can fork, else 1. Drawing a page is pure Python
+    (templates and SVG), so processes, not threads, make it faster."""
+    if accounts < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+#: what forked workers draw from: (document, pages folder, page names), set before forking
+_JOB: tuple[AuditDocument, Path, dict[str, str]] | None = None
+
+
+def _write_pages(doc: AuditDocument, folder: Path, names: dict[str, str], workers: int | None) -> None:
+    global _JOB
+    count = len(doc.accounts)
+    workers = default_workers(count) if workers is None else workers
+    if workers <= 1:
+        _write_range(doc, folder, names, 0, count)
+        return
+    bounds = [count * i // workers for i in range(workers + 1)]
+    _JOB = (doc, folder, names)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for done in [pool.submit(_forked_range, low, high) for low, high in zip(bounds, bounds[1:])]:
+                done.result()
+    finally:
+        _JOB = None
+
+
+def _forked_range(low: int, high: int) -> None:
+    assert _JOB is not None, "set by _write_pages before the fork"
+    _write_range(*_JOB, low, high)
+
+
+def _write_range(doc: AuditDocument, folder: Path, names: dict[str, str], low: int, high: int) -> None:
+    """Draw and write the pages of accounts ``low`` to ``high`` (attention order)."""
+    page = html.environment().get_template("account_page.html.j2")
+    users, deals, presentation = html.user_names(doc), html.deals_by_account(doc), doc.presentation
+    for a in doc.accounts[low:high]:
+        item = html.account(a, deals.get(a.id, []), users, presentation)
+        (folder / names[a.id]).write_text(page.render(doc=doc, item=item), encoding="utf-8")
 
 
 def _template_text(name: str) -> str:
