@@ -130,6 +130,18 @@ def test_a_foreign_directory_is_never_replaced(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_html_to_stdout_is_the_single_file(tmp_path: Path) -> None:
+    result = _audit(tmp_path, "-")
+    assert result.exit_code == 0 and result.stdout.startswith("<!DOCTYPE html>")
+    assert not (Path.cwd() / "-").exists()
+
+
+def test_a_missing_parent_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = _audit(tmp_path, str(tmp_path / "no" / "report"))
+    assert result.exit_code == 2
+    assert f"folder {tmp_path / 'no'} does not exist" in result.output
+
+
 def test_a_report_directory_is_replaced_whole(report_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "report"
     shutil.copytree(report_dir, target)

@@ -146,7 +146,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
     document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
-    if fmt == "html" and output and html_directory(output):
+    if fmt == "html" and output and output != "-" and html_directory(output):
         write_html_directory(document, output)
     else:
         write_output(chosen.render(document, None if list_all else ACCOUNT_LIMIT), output)

@@ -62,14 +62,14 @@ def write(doc: AuditDocument, target: Path, *, page_rows: int = PAGE_ROWS, worke
 
 
 def _check_target(target: Path) -> None:
+    if not target.parent.exists():
+        raise ConfigError(f"cannot write {target}: folder {target.parent} does not exist")
     if target.exists() and not target.is_dir():
         raise ConfigError(f"cannot write the HTML report directory {target}: it is a file; give a directory "
                           f"(or a name ending in .html for the single-file report)")
     if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
         raise ConfigError(f"cannot write the HTML report into {target}: it is not empty and holds no crmlink "
                           f"report; give an empty or new directory")
-    if not target.parent.exists():
-        raise ConfigError(f"cannot write {target}: folder {target.parent} does not exist")
 
 
 @contextmanager
