@@ -43,9 +43,10 @@ def render(report: dict[str, Any]) -> str:
     if html:
         load = html["index_load_seconds"]
         lines += _table(
-            ["HTML directory of", "accounts", "audit s (with history)", "write s", "index KiB", "directory MiB",
-             "index load s (Chromium)", "peak MiB"],
-            [[html["size"], html["accounts"], html["audit_seconds"], html["write_seconds"], html["index_kib"],
+            ["HTML directory of", "accounts", "audit s (with history)", "write s", "write CPU s", "workers",
+             "index KiB", "directory MiB", "index load s (Chromium)", "peak MiB"],
+            [[html["size"], html["accounts"], html["audit_seconds"], html["write_seconds"],
+              html["write_cpu_seconds"], html["workers"], html["index_kib"],
               html["directory_mib"], "no Chromium" if load is None else load, html["peak_mib"]]])
     lines += _table(["target", "value", "limit", "result"],
                     [[t["target"], t["value"], ("<= " if t["at_most"] else ">= ") + str(t["limit"]),
