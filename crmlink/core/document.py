@@ -26,7 +26,7 @@ from crmlink.core.findings import Finding, ScoreDefinition
 from crmlink.core.typedjson import JsonObject, json_schema, prop
 
 #: The version of the document's shape (``schema_version`` in the JSON).
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_ID = f"urn:crmlink:audit-document:{SCHEMA_VERSION}"
 
 Scores = dict[str, float | None]
