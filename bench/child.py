@@ -142,10 +142,16 @@ def mail_sync(args: argparse.Namespace) -> dict[str, Any]:
     return {"interactions": store.count("interaction", source="mail")}
 
 
+def graph_sync(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.graph import sync
+
+    return sync(args.db, args.url, args.ca, args.tenant, args.mailboxes)
+
+
 PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "generate": generate, "import": csv_import, "floor": read_floor, "audit": audit, "api": api_sync,
     "mailgen": mail_generate, "mail": mail_sync,
-    "htmldir": html_directory}
+    "htmldir": html_directory, "graph": graph_sync}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--profile")
     parser.add_argument("--mbox")
+    parser.add_argument("--url")
+    parser.add_argument("--ca")
+    parser.add_argument("--tenant")
+    parser.add_argument("--mailboxes")
     parser.add_argument("--messages", type=int)
     args = parser.parse_args(argv)
     profiler = cProfile.Profile() if args.profile else None

@@ -48,6 +48,12 @@ def render(report: dict[str, Any]) -> str:
             [[html["size"], html["accounts"], html["audit_seconds"], html["write_seconds"],
               html["write_cpu_seconds"], html["workers"], html["index_kib"],
               html["directory_mib"], "no Chromium" if load is None else load, html["peak_mib"]]])
+    if report.get("graph"):
+        lines += _table(
+            ["graph sync: messages", "interactions", "requests", "wall s", "messages/s", "peak MiB",
+             "errors"],
+            [[g["messages"], g["interactions"], g["requests"], f"{g['seconds']:.2f}", g["rate"],
+              g["peak_mib"], g["errors"]] for g in report["graph"]])
     lines += _table(["target", "value", "limit", "result"],
                     [[t["target"], t["value"], ("<= " if t["at_most"] else ">= ") + str(t["limit"]),
                       "met" if t["met"] else f"missed ({t['off_by']}x)"] for t in report["targets"]])

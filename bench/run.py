@@ -1,8 +1,9 @@
 """Run the benchmark phases at each size and report the figures, ratios and targets.
 
 ``python -m bench`` runs the default sizes (10k, 100k and 1M interactions), both API
-syncs and the mbox read rate (100,000 messages); ``--sizes tiny --api-contacts 50
---mail-messages 500`` is about the smoke run CI does. The report goes to
+syncs, the mbox read rate (100,000 messages) and the Microsoft Graph sync (10,000 and
+100,000 messages); ``--sizes tiny --api-contacts 50 --mail-messages 500
+--graph-messages 300`` is about the smoke run CI does. The report goes to
 OUT/report.json and OUT/report.md (and the Markdown to stdout).
 """
 
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="messages in the generated mbox for the mail read rate (0: skip it)")
     parser.add_argument("--no-html", dest="html", action="store_false",
                         help="skip the HTML report directory of the largest size")
+    parser.add_argument("--graph-messages", type=int, default=100_000,
+                        help="messages in the Graph emulator for the Graph sync, also run at a "
+                             "tenth of it (0: skip it)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,6 +165,10 @@ def main(argv: list[str] | None = None) -> None:
                                        "--delay", str(args.delay),
                                        "--db", _fresh_db(out / f"api-{crm}.db")))
     report["mail"] = run_mail(args.mail_messages, out) if args.mail_messages else None
+    if args.graph_messages:
+        from bench import graph
+
+        report["graph"] = graph.run(args.graph_messages, out, child, _fresh_db)
     report["targets"] = evaluate(report)
     (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     markdown = render(report)

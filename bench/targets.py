@@ -55,4 +55,13 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(_target(f"{crm} sync: errors surfaced", sync["errors"], 0))
         if crm == "hubspot":
             found.append(_target("hubspot sync: wall / rate-limit floor", sync["floor_ratio"], 1.15))
+    graph = report.get("graph") or []
+    if len(graph) == 2:
+        small, big = graph
+        growth = round(big["peak_mib"] / small["peak_mib"], 2)
+        found.append(_target(f"graph sync peak memory {big['messages']} / {small['messages']} "
+                             "messages", growth, FLAT_MEMORY))
+    for sync in graph:
+        found.append(_target(f"graph sync {sync['messages']} messages: errors surfaced",
+                             sync["errors"], 0))
     return found

@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     subprocess.run([sys.executable, "-m", "bench", "--sizes", "tiny", "--api-contacts", "40",
-                    "--delay", "0.005", "--mail-messages", "300", "--out", str(out)],
+                    "--delay", "0.005", "--mail-messages", "300", "--graph-messages", "300",
+                    "--out", str(out)],
                    cwd=ROOT, check=True, capture_output=True)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["machine"]["cpus"] >= 1 and report["date"]
@@ -38,8 +39,15 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     assert (out / "report-tiny" / "index.html").is_file()
     assert len(list((out / "report-tiny" / "accounts").iterdir())) == run["accounts"]
     assert "| HTML directory of |" in (out / "report.md").read_text(encoding="utf-8")
+    small, big = report["graph"]
+    assert small["messages"] < big["messages"] and big["messages"] >= 300
+    for sync in report["graph"]:
+        assert sync["errors"] == 0 and sync["interactions"] > 0 and sync["requests"] > 0
+        assert sync["rate"] > 0 and sync["peak_mib"] > 0
     names = [t["target"] for t in report["targets"]]
+    assert any(name.startswith("graph sync peak memory") for name in names)
     assert "hubspot sync: wall / rate-limit floor" in names
     assert all(isinstance(t["met"], bool) for t in report["targets"])
     assert "| target |" in (out / "report.md").read_text(encoding="utf-8")
     assert "| mail: messages |" in (out / "report.md").read_text(encoding="utf-8")
+    assert "| graph sync: messages |" in (out / "report.md").read_text(encoding="utf-8")

@@ -225,6 +225,13 @@ class ActivityMapper:
         limit = int(context.config.get("strength", {}).get("mass_email_limit", 50))
         return cls(resolver, mass_limit=limit, now=context.now)
 
+    def rewind(self) -> None:
+        """The stream is read again from its last saved position (the host retries it after
+        a failure): the interactions it yields next may repeat ids returned before, and are
+        returned again, since the batch they were in may not have been stored. What the run
+        learnt of threads is kept."""
+        self._seen.clear()
+
     def _keep(self, interaction: Interaction, people: list[Correspondent]) -> bool:
         """Whether the interaction is new in this run; its unknown people go to the spool."""
         key = hash(interaction.remote_id)

@@ -91,6 +91,11 @@ class Stream:
     name: str = ""
     entity: type[Record] = Record
     is_sorted: ClassVar[bool] = False
+    #: True when the host should also call :meth:`checkpoint` after every stored batch of
+    #: a stream that is not sorted: its cursor is a position (a page link of a delta
+    #: query), not a ``modified_at``. A retried or interrupted run then resumes from the
+    #: last stored batch rather than from the previous run's state.
+    resumable: ClassVar[bool] = False
     #: True when every run yields the whole data set (a file export): rows of this
     #: stream's entity that a completed run did not yield are then marked deleted.
     snapshot: ClassVar[bool] = False
@@ -108,7 +113,7 @@ class Stream:
         raise NotImplementedError
 
     def checkpoint(self, last: Record, state: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The state to save after ``last`` was stored (sorted streams only).
+        """The state to save after ``last`` was stored (sorted and resumable streams).
 
         The default keeps ``last.modified_at`` as an inclusive lower bound for next time.
         """

@@ -48,6 +48,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("csv", "crmlink.plugins.csv"),
     ("salesforce", "crmlink.plugins.salesforce"),
     ("hubspot", "crmlink.plugins.hubspot"),
+    ("graph", "crmlink.plugins.graph"),
     ("mail", "crmlink.plugins.mail"),
     ("calendar", "crmlink.plugins.calendar"),
     ("classify", "crmlink.plugins.classify"),

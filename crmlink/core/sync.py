@@ -233,7 +233,7 @@ class SyncEngine:
             with self._txn(conn) as tx:
                 self._write(tx, batch, counts, stream, result)
                 last = batch[-1]
-                if stream.is_sorted:
+                if stream.is_sorted or stream.resumable:
                     self.store.set_state(tx, self.source, stream.name, stream.checkpoint(last, state))
             self.progress(stream.name, counts)
         if stream.name in self._cut:
