@@ -23,9 +23,12 @@ from crmlink.commands.sync import nothing_synced, sync_folder
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.document import ASSESSMENTS, AuditDocument, audit_schema
 from crmlink.core.errors import ConfigError, ExitCode
+from crmlink.core.evaluation.saved import SavedAudits
+from crmlink.core.evaluation.snapshot import snapshot_of
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
 from crmlink.core.report import markdown, table
 from crmlink.core.report.text import ACCOUNT_LIMIT
+from crmlink.core.store import Store
 
 #: what --fail-on-coverage accepts: an assessment short of assessable
 FAILING_ASSESSMENTS = ASSESSMENTS[1:]
@@ -111,13 +114,18 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @click.option("--all", "list_all", is_flag=True,
               help=f"table and markdown: list every account, not only the {ACCOUNT_LIMIT} that need "
                    f"attention first (the report says how many it left out).")
+@click.option("--save", is_flag=True,
+              help="Keep this audit's scores, stages and findings in the store (crmlink history, diff, "
+                   "review); config evaluation.save = true saves every audit.")
+@click.option("--label", metavar="LABEL",
+              help="The saved audit's label [default: the as-of date]; saving a label again replaces it.")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the audit document (--format json) and exit.")
 @config_option
 @click.pass_context
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
             fmt: str, output: str | None, fail_on: str | None, fail_on_coverage: str | None,
-            list_all: bool, config_file: str | None) -> None:
+            list_all: bool, save: bool, label: str | None, config_file: str | None) -> None:
     """Audit relationships: key, broad and organisational scores, personalisation,
     trends, tiers and LTC stages, with findings and what to do about them.
 
@@ -146,6 +154,8 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
     document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
+    if save or label or settings["evaluation"]["save"]:
+        save_audit(store, document, label)
     if fmt == "html" and output and output != "-" and html_directory(output):
         write_html_directory(document, output)
     else:
@@ -165,3 +175,15 @@ def _worst(document: AuditDocument) -> int:
 
 def _least_assessed(document: AuditDocument) -> int:
     return max((ASSESSMENTS.index(a.coverage.assessment) for a in document.accounts), default=-1)
+
+
+def save_audit(store: Store, document: AuditDocument, label: str | None) -> None:
+    """Keep the audit in the store and say so on stderr (and what it replaced)."""
+    from crmlink import __version__
+
+    snap = snapshot_of(document, label)
+    replaced = SavedAudits(store).save(snap, __version__)
+    note = (f" (replacing the audit saved under that label at {replaced.saved_at:%Y-%m-%d %H:%M} UTC)"
+            if replaced is not None else "")
+    click.echo(f"Saved the audit as {snap.name!r}: {len(snap.accounts)} account(s), "
+               f"{len(snap.findings)} finding(s){note}", err=True)

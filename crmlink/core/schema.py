@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from crmlink.core import model
 
 #: 2: ``interactions.link_source`` and the ``correspondents`` table (mail and calendar).
-SCHEMA_VERSION = 2
+#: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
+SCHEMA_VERSION = 3
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):
@@ -170,3 +171,8 @@ def upgrade(conn: sa.Connection) -> list[str]:
             if index.name not in indexes:
                 index.create(conn)
     return added
+
+
+# The saved audits' tables share this metadata, so every store has them (an older store
+# gets them from ``create_all`` when it is opened).
+from crmlink.core.evaluation import tables as _saved_audit_tables  # noqa: E402,F401

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crmlink.core.errors import ConfigError
+from crmlink.core.evaluation.settings import EVALUATION_DEFAULTS
 from crmlink.core.identity import IDENTITY_DEFAULTS
 
 if sys.version_info >= (3, 11):
@@ -113,6 +114,8 @@ DEFAULTS: dict[str, Any] = {
     },
     # who an address is, and what mail and calendar sources keep (crmlink.core.identity)
     "identity": IDENTITY_DEFAULTS,
+    # the evaluation cycle: saved audits, what changed (crmlink.core.evaluation)
+    "evaluation": EVALUATION_DEFAULTS,
 }
 #: Tables whose keys are the user's own (names, ids, addresses), not settings.
 _OPEN_TABLES = ("ltc.", "tiers.", "sources.", "identity.overrides.")
