@@ -35,6 +35,8 @@ from crmlink.core.errors import (
     RetriableError,
     SkippableRecordError,
 )
+from crmlink.core.evaluation.relationship import Relationship
+from crmlink.core.evaluation.vocab import LEVELS, STAGES
 from crmlink.core.findings import SEVERITIES, Finding, Score, ScoreDefinition
 from crmlink.core.hookspecs import hookimpl
 from crmlink.core.identity import (
@@ -82,7 +84,7 @@ __all__ = [
     "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
-    "ScoreDefinition", "Departure",
+    "ScoreDefinition", "Departure", "Relationship", "STAGES", "LEVELS",
     "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",
     "FatalError", "BudgetExhausted", "InvalidRecord", "SkippableRecordError",
 ]

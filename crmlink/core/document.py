@@ -22,11 +22,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from crmlink.core.evaluation.vocab import LEVELS, STAGES
 from crmlink.core.findings import Finding, ScoreDefinition
 from crmlink.core.typedjson import JsonObject, json_schema, prop
 
 #: The version of the document's shape (``schema_version`` in the JSON).
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 SCHEMA_ID = f"urn:crmlink:audit-document:{SCHEMA_VERSION}"
 
 Scores = dict[str, float | None]
@@ -196,6 +197,25 @@ class UnknownPersonEntry(JsonObject):
     messages: int = prop("Messages and meetings with them up to the audit date.")
 
 
+RELATIONSHIP_SOURCES = ("computed", "crm")
+
+
+@dataclass(slots=True)
+class RelationshipEntry(JsonObject):
+    """Why the account is at its strategic stage and relationship level, and what the
+    next of each needs (docs/method.md, "Strategic stage and relationship level")."""
+
+    stage_source: str = prop("Where the stage came from: computed from the evidence, or a CRM field.",
+                             enum=RELATIONSHIP_SOURCES)
+    level_source: str = prop("Where the level came from: computed or crm.", enum=RELATIONSHIP_SOURCES)
+    explanation: str = prop("The stage and the level in words: because ..., and what reaching the next needs.")
+    stage_because: list[str] = prop("Why the account is at its stage, one clause per rule met.")
+    stage_next: list[str] = prop("What the next stage needs that the account lacks (empty at the last).")
+    level_because: list[str] = prop("Why the account is at its level.")
+    level_next: list[str] = prop("What the next level needs that the account lacks.")
+    evidence: dict[str, Any] = prop("The numbers behind the stage and level (the rule decides the keys).")
+
+
 @dataclass(slots=True)
 class AccountEntry(JsonObject):
     """One account: its scores now and at the previous period, findings and map."""
@@ -221,6 +241,15 @@ class AccountEntry(JsonObject):
     health_history: list[HistoryPoint] | None = prop(
         "The headline scores at the last 11 month ends and the audit date; only in the "
         "documents of formats that draw it (html and plugin formats).", default=None, omit_empty=True)
+    stage: str | None = prop("The strategic stage (added in 1.3): perceptual_recognition, community_of_interest "
+                             "or deep_strategic_cooperation; null before the first or when no plugin judges it.",
+                             enum=(*STAGES, None), default=None)
+    level: str | None = prop("The relationship level (added in 1.3): ordinary_cooperation, friendship or "
+                             "strategic_partnership; null before the first or when no plugin judges it.",
+                             enum=(*LEVELS, None), default=None)
+    relationship: RelationshipEntry | None = prop(
+        "Why the stage and level are what they are (added in 1.3); null when no plugin judges them.",
+        default=None)
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from crmlink.core.classify import Classification
     from crmlink.core.connector import Connector
     from crmlink.core.document import Departure
+    from crmlink.core.evaluation.relationship import Relationship
     from crmlink.core.findings import Finding, Score, ScoreDefinition
     from crmlink.core.model import Contact, ExecutionRecord, Interaction, Opportunity, Stage
 
@@ -103,6 +104,18 @@ def simulate_departure(view: AccountView, user_id: str) -> Departure | None:
     Called once per account, for its top holder, after ``score_account``.
     ``view.without_user(user_id)`` is the account as if the user had never been there.
     First result wins; return ``None`` to let the next plugin decide.
+    """
+
+
+@hookspec(firstresult=True)
+def evaluate_relationship(view: AccountView) -> Relationship | None:
+    """The account's strategic stage and relationship level, with the reasons and what
+    the next of each needs (a :class:`~crmlink.Relationship`).
+
+    Called once per account per audit, after ``score_account`` (``view.scores`` holds
+    every score). A stage or level recorded in the CRM (``stage.crm_fields``,
+    ``level.crm_fields``) overrides the answer. First result wins; return ``None`` to let
+    the next plugin decide.
     """
 
 

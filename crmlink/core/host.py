@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
     from crmlink.core.classify import Classification
     from crmlink.core.document import Departure
+    from crmlink.core.evaluation.relationship import Relationship
     from crmlink.core.model import Contact, ExecutionRecord, Opportunity, Stage
 
 ENTRY_POINT_GROUP = "crmlink"
@@ -273,6 +274,10 @@ class PluginHost:
     def simulate_departure(self, view: AccountView, user_id: str) -> Departure | None:
         """The first plugin's departure simulation for ``user_id`` at this account."""
         return cast("Departure | None", self.pm.hook.simulate_departure(view=view, user_id=user_id))
+
+    def evaluate_relationship(self, view: AccountView) -> Relationship | None:
+        """The stage and level of the first plugin that answers (``evaluate_relationship``)."""
+        return cast("Relationship | None", self.pm.hook.evaluate_relationship(view=view))
 
     def account_findings(self, view: AccountView) -> list[Finding]:
         """Every plugin's findings about one account."""

@@ -59,6 +59,7 @@ class AccountData:
     user_last: dict[str, float] = field(default_factory=dict)
     recent: int = 0                  # interactions within the cadence window
     exec_links: list[float] = field(default_factory=list)
+    first_two_way: float | None = None  # the earliest two-way interaction: the relationship's tenure
     methods: dict[str, float] = field(default_factory=dict)  # method -> last time
     effort: float = 0.0
     interactions: int = 0
@@ -211,6 +212,8 @@ class Accumulator:
             last[0] = _later(last[0], at)
             if two_way:
                 last[1] = _later(last[1], at)
+        if two_way and (data.first_two_way is None or at < data.first_two_way):
+            data.first_two_way = at
         if executive_link and age <= self.exec_window:
             data.exec_links.append(at)
         if opportunity:

@@ -17,6 +17,7 @@ from crmlink.core.document import (
     OpportunityEntry,
     Personalization,
     PortfolioCoverage,
+    RelationshipEntry,
     Summary,
     UnknownPersonEntry,
 )
@@ -52,7 +53,17 @@ def account_entry(view: AccountView, departure: Departure | None,
         Personalization(p["top_holder"], p["top_share"], p["effective_holders"], p["bus_factor"],
                         p["inactive_share"]),
         list(view.findings), account_coverage(view), relationship_map(view, departure),
-        [UnknownPersonEntry(p.address, p.name, p.messages) for p in view.unknown_people], history)
+        [UnknownPersonEntry(p.address, p.name, p.messages) for p in view.unknown_people], history,
+        *_relationship(view))
+
+
+def _relationship(view: AccountView) -> tuple[str | None, str | None, RelationshipEntry | None]:
+    found = view.relationship
+    if found is None:
+        return None, None, None
+    return found.stage, found.level, RelationshipEntry(
+        found.stage_source, found.level_source, found.explanation, list(found.stage_because),
+        list(found.stage_next), list(found.level_because), list(found.level_next), found.evidence)
 
 
 def _owner(view: AccountView) -> str | None:

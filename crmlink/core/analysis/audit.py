@@ -31,6 +31,7 @@ from crmlink.core.document import (
     OpportunityEntry,
     Presentation,
 )
+from crmlink.core.evaluation.relationship import with_crm_override
 from crmlink.core.findings import SEVERITY_RANK, Finding
 from crmlink.core.host import PluginHost
 from crmlink.core.ltc import ExecutionIndex
@@ -154,6 +155,7 @@ class Audit:
                                unknown_people=people_now.get(remote_id, ()))
             self.score(previous)
             self.score(view)
+            view.relationship = with_crm_override(view, self.host.evaluate_relationship(view))
             view.findings = _by_severity(self.host.account_findings(view))
             views.append(view)
         return views

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crmlink.core.errors import ConfigError
-from crmlink.core.evaluation.settings import EVALUATION_DEFAULTS
+from crmlink.core.evaluation.settings import EVALUATION_DEFAULTS, LEVEL_DEFAULTS, STAGE_DEFAULTS
 from crmlink.core.identity import IDENTITY_DEFAULTS
 
 if sys.version_info >= (3, 11):
@@ -116,6 +116,9 @@ DEFAULTS: dict[str, Any] = {
     "identity": IDENTITY_DEFAULTS,
     # the evaluation cycle: saved audits, what changed (crmlink.core.evaluation)
     "evaluation": EVALUATION_DEFAULTS,
+    # strategic stage and relationship level (the method plugin's rules)
+    "stage": STAGE_DEFAULTS,
+    "level": LEVEL_DEFAULTS,
 }
 #: Tables whose keys are the user's own (names, ids, addresses), not settings.
 _OPEN_TABLES = ("ltc.", "tiers.", "sources.", "identity.overrides.")

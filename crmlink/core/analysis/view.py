@@ -17,6 +17,7 @@ from crmlink.core import clock, vocab
 from crmlink.core.analysis.accumulate import AccountData, is_senior
 from crmlink.core.analysis.coverage import Coverage, account_coverage, assessment
 from crmlink.core.analysis.people import UnknownPerson
+from crmlink.core.evaluation.relationship import Relationship
 from crmlink.core.findings import Finding
 from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact, Stage, User
 
@@ -112,6 +113,9 @@ class AccountView:
     #: People at the account we corresponded or met with who are not contacts (from mail
     #: and calendar sources), most messages first.
     unknown_people: Sequence[UnknownPerson] = ()
+    #: The strategic stage and relationship level (the ``evaluate_relationship`` hook and
+    #: the CRM's override), set after the scores and before the findings.
+    relationship: Relationship | None = None
 
     @property
     def as_of(self) -> float:

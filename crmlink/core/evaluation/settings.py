@@ -10,3 +10,29 @@ EVALUATION_DEFAULTS: dict[str, Any] = {
     "step_points": 20.0,      # one step of tier, stage or level counts as this many points of move
     "reasons": 3,             # relationships named per moved account (the pairs that changed most)
 }
+
+#: The strategic stage's rules (the method plugin's, docs/method.md); ``crm_fields`` are
+#: the account fields whose value overrides it (whoever computes it).
+STAGE_DEFAULTS: dict[str, Any] = {
+    "crm_fields": ["strategic_stage", "Strategic_Stage__c"],
+    "window_days": 365.0,          # recent contact and the five methods count within this
+    "order_days": 730.0,           # won deals (orders) count within this
+    "interest_orders": 2,          # won deals for a community of interest (repeat business)
+    "service_methods": ["tech_exchange", "management_research"],  # services that raise their profit
+    "joint_keywords": ["joint development", "joint innovation", "joint lab", "joint programme",
+                       "joint program", "co-development", "联合创新", "联合开发", "联合实验室"],
+    "exec_periods": 2,             # executive meetings in each of this many recent periods ...
+    "exec_period_days": 90.0,      # ... of this length: regular top-to-top contact
+    "deep_tenure_days": 730.0,     # the relationship's age (first two-way contact) for deep cooperation
+}
+
+#: The relationship level's rules; ``crm_fields`` as for the stage.
+LEVEL_DEFAULTS: dict[str, Any] = {
+    "crm_fields": ["relationship_level", "Relationship_Level__c"],
+    "friendship_contacts": 1,      # decision makers who are friends of ours for friendship ...
+    "friendship_strength": 60.0,   # ... each with at least this team strength ...
+    "friendship_stance": 1,        # ... and at least this stance (1 supporter)
+    "friendship_tenure_days": 365.0,
+    "partnership_contacts": 2,     # such decision makers for a strategic partnership ...
+    "partnership_health": 70.0,    # ... with at least this health, at deep strategic cooperation
+}

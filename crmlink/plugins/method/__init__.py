@@ -2,7 +2,7 @@
 
 It is an ordinary plugin that uses the public API alone: block it with
 ``CRMLINK_DISABLE_PLUGINS=method`` and register your own ``score_definitions``,
-``score_account``, ``simulate_departure`` and ``account_findings`` implementations to
+``score_account``, ``simulate_departure``, ``evaluate_relationship`` and ``account_findings`` implementations to
 replace it; reports then headline the scores your plugin declares.
 """
 
@@ -14,11 +14,12 @@ from crmlink import (
     Finding,
     Interaction,
     PortfolioView,
+    Relationship,
     Score,
     ScoreDefinition,
     hookimpl,
 )
-from crmlink.plugins.method import findings, portfolio, programs, scores
+from crmlink.plugins.method import findings, portfolio, programs, scores, stages
 
 #: The method's scores, in the order reports headline them; health is the overall one.
 SCORES = [
@@ -46,6 +47,11 @@ def score_account(view: AccountView) -> list[Score]:
 @hookimpl
 def simulate_departure(view: AccountView, user_id: str) -> Departure:
     return Departure(**scores.departure(view, user_id))
+
+
+@hookimpl
+def evaluate_relationship(view: AccountView) -> Relationship:
+    return stages.evaluate(view)
 
 
 @hookimpl
