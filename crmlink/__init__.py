@@ -36,6 +36,7 @@ from crmlink.core.errors import (
     SkippableRecordError,
 )
 from crmlink.core.evaluation.relationship import Relationship
+from crmlink.core.evaluation.signals import Signal
 from crmlink.core.evaluation.vocab import LEVELS, STAGES
 from crmlink.core.findings import SEVERITIES, Finding, Score, ScoreDefinition
 from crmlink.core.hookspecs import hookimpl
@@ -84,7 +85,7 @@ __all__ = [
     "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
-    "ScoreDefinition", "Departure", "Relationship", "STAGES", "LEVELS",
+    "ScoreDefinition", "Departure", "Relationship", "STAGES", "LEVELS", "Signal",
     "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",
     "FatalError", "BudgetExhausted", "InvalidRecord", "SkippableRecordError",
 ]

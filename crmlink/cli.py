@@ -100,9 +100,20 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from crmlink.commands import audit, doctor, history, login, ltc, plugins, status, sync
+    from crmlink.commands import (
+        audit,
+        diff,
+        doctor,
+        history,
+        login,
+        ltc,
+        plugins,
+        review,
+        status,
+        sync,
+    )
 
-    for module in (plugins, sync, audit, history, ltc, status, doctor, login):
+    for module in (plugins, sync, audit, history, diff, review, ltc, status, doctor, login):
         cli.add_command(module.command)
     cli.add_command(__import__("crmlink.commands.new_plugin", fromlist=["command"]).command)
 

@@ -23,8 +23,10 @@ from crmlink.commands.sync import nothing_synced, sync_folder
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.document import ASSESSMENTS, AuditDocument, audit_schema
 from crmlink.core.errors import ConfigError, ExitCode
+from crmlink.core.evaluation.diff import changes_since_saved
 from crmlink.core.evaluation.saved import SavedAudits
-from crmlink.core.evaluation.snapshot import snapshot_of
+from crmlink.core.evaluation.snapshot import Snapshot, snapshot_of
+from crmlink.core.evaluation.trend import saved_trend
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK
 from crmlink.core.report import markdown, table
 from crmlink.core.report.text import ACCOUNT_LIMIT
@@ -154,8 +156,12 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
     document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
+    snap = snapshot_of(document, label)
+    document.changes = changes_since_saved(store, host_of(ctx), settings, snap)
+    if chosen.history:
+        saved_trend(SavedAudits(store), document)
     if save or label or settings["evaluation"]["save"]:
-        save_audit(store, document, label)
+        save_audit(store, snap)
     if fmt == "html" and output and output != "-" and html_directory(output):
         write_html_directory(document, output)
     else:
@@ -177,11 +183,10 @@ def _least_assessed(document: AuditDocument) -> int:
     return max((ASSESSMENTS.index(a.coverage.assessment) for a in document.accounts), default=-1)
 
 
-def save_audit(store: Store, document: AuditDocument, label: str | None) -> None:
+def save_audit(store: Store, snap: Snapshot) -> None:
     """Keep the audit in the store and say so on stderr (and what it replaced)."""
     from crmlink import __version__
 
-    snap = snapshot_of(document, label)
     replaced = SavedAudits(store).save(snap, __version__)
     note = (f" (replacing the audit saved under that label at {replaced.saved_at:%Y-%m-%d %H:%M} UTC)"
             if replaced is not None else "")

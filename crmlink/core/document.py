@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from crmlink.core.evaluation.changes import Changes
 from crmlink.core.evaluation.vocab import LEVELS, STAGES
 from crmlink.core.findings import Finding, ScoreDefinition
 from crmlink.core.typedjson import JsonObject, json_schema, prop
@@ -323,6 +324,8 @@ class AuditDocument(JsonObject):
     portfolio_findings: list[Finding] = prop("Findings about the whole portfolio.")
     tier_target: dict[str, float] = prop("The target ratio of effort per tier (config tiers.target).")
     presentation: Presentation = prop("How reports headline the document.", default=Presentation(), json=False)
+    changes: Changes | None = prop("What changed since the latest audit saved before this one (the reports' "
+                                   "What changed section); not in the JSON.", default=None, json=False)
 
     def dumps(self, indent: int | None = None) -> str:
         """The JSON text of the document."""

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from datetime import date
+
     import click
 
     from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from crmlink.core.connector import Connector
     from crmlink.core.document import Departure
     from crmlink.core.evaluation.relationship import Relationship
+    from crmlink.core.evaluation.signals import Signal
     from crmlink.core.findings import Finding, Score, ScoreDefinition
     from crmlink.core.model import Contact, ExecutionRecord, Interaction, Opportunity, Stage
 
@@ -134,6 +137,18 @@ def opportunity_findings(view: OpportunityView) -> list[Finding] | None:
 def portfolio_findings(view: PortfolioView) -> list[Finding] | None:
     """Return findings about the whole portfolio (for example effort per tier).
     Called once per audit, after every account was scored."""
+
+
+@hookspec
+def review_signals(store: Any, start: date, end: date) -> list[Signal] | None:
+    """Signals about accounts over a review period (``crmlink review``) beside the
+    relationships: customer satisfaction from support cases and complaints, competitors
+    on deals (a :class:`~crmlink.Signal` each, naming the account by global id).
+
+    Called once per review with the store and the period's first and last day. Results
+    from all plugins are concatenated. The review lists each account's signals, and a
+    negative ``satisfaction`` signal holds back an account that would otherwise be rising.
+    """
 
 
 @hookspec

@@ -35,10 +35,13 @@ from crmlink.core.missing import install_hint
 from crmlink.core.model import Interaction
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import date
+
     from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
     from crmlink.core.classify import Classification
     from crmlink.core.document import Departure
     from crmlink.core.evaluation.relationship import Relationship
+    from crmlink.core.evaluation.signals import Signal
     from crmlink.core.model import Contact, ExecutionRecord, Opportunity, Stage
 
 ENTRY_POINT_GROUP = "crmlink"
@@ -278,6 +281,13 @@ class PluginHost:
     def evaluate_relationship(self, view: AccountView) -> Relationship | None:
         """The stage and level of the first plugin that answers (``evaluate_relationship``)."""
         return cast("Relationship | None", self.pm.hook.evaluate_relationship(view=view))
+
+    def review_signals(self, store: Any, start: date, end: date) -> list[Signal]:
+        """Every plugin's signals for a review period (``review_signals``)."""
+        found: list[Signal] = []
+        for result in self.pm.hook.review_signals(store=store, start=start, end=end):
+            found.extend(result or [])
+        return found
 
     def account_findings(self, view: AccountView) -> list[Finding]:
         """Every plugin's findings about one account."""

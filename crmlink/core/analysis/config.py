@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from crmlink.core.errors import ConfigError
-from crmlink.core.evaluation.settings import EVALUATION_DEFAULTS, LEVEL_DEFAULTS, STAGE_DEFAULTS
+from crmlink.core.evaluation.settings import (
+    EVALUATION_DEFAULTS,
+    LEVEL_DEFAULTS,
+    REVIEW_DEFAULTS,
+    STAGE_DEFAULTS,
+)
 from crmlink.core.identity import IDENTITY_DEFAULTS
 
 if sys.version_info >= (3, 11):
@@ -119,9 +124,12 @@ DEFAULTS: dict[str, Any] = {
     # strategic stage and relationship level (the method plugin's rules)
     "stage": STAGE_DEFAULTS,
     "level": LEVEL_DEFAULTS,
+    # the period review, and each account's expectations by remote id (crmlink review)
+    "review": REVIEW_DEFAULTS,
+    "expectations": {},
 }
 #: Tables whose keys are the user's own (names, ids, addresses), not settings.
-_OPEN_TABLES = ("ltc.", "tiers.", "sources.", "identity.overrides.")
+_OPEN_TABLES = ("ltc.", "tiers.", "sources.", "identity.overrides.", "expectations.")
 
 
 def merge(base: dict[str, Any], override: dict[str, Any], where: str = "") -> dict[str, Any]:

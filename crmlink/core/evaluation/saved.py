@@ -243,9 +243,9 @@ class SavedAudits:
             ids = list(subjects)
             for start in range(0, len(ids), 900):
                 rows += conn.execute(sa.select(t).where(t.c.subject.in_(ids[start:start + 900]))).all()
-        order = list(headers)
+        order = {audit_id: at for at, audit_id in enumerate(headers)}
         rows = [r for r in rows if r.audit in headers]
-        rows.sort(key=lambda r: order.index(r.audit))
+        rows.sort(key=lambda r: order[r.audit])
         for row in rows:
             yield headers[row.audit], _state(subjects[row.subject], row)
 

@@ -36,3 +36,15 @@ LEVEL_DEFAULTS: dict[str, Any] = {
     "partnership_contacts": 2,     # such decision makers for a strategic partnership ...
     "partnership_health": 70.0,    # ... with at least this health, at deep strategic cooperation
 }
+
+#: The period review (``crmlink review``).
+REVIEW_DEFAULTS: dict[str, Any] = {
+    "tasks": 10,                # tasks for the next period
+    "tasks_per_account": 2,     # at most this many of them about one account
+    "exceed_points": 10.0,      # health this far above the expected exceeds it
+    # account fields (CRM) holding each expectation; a CSV or the config file wins over them
+    "expected_fields": {"tier": ["expected_tier", "Expected_Tier__c"],
+                        "stage": ["expected_stage", "Expected_Stage__c"],
+                        "level": ["expected_level", "Expected_Level__c"],
+                        "health": ["expected_health", "Expected_Health__c"]},
+}

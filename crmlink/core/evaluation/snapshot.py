@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from crmlink.core.document import AuditDocument
+if TYPE_CHECKING:
+    from crmlink.core.document import AuditDocument
 
 #: The scores a snapshot keeps, by name; reports call the first one health.
 SCORE_NAMES = ("health", "key", "broad", "org")

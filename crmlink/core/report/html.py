@@ -23,7 +23,7 @@ from crmlink.core import vocab
 from crmlink.core.document import AccountEntry, AuditDocument, OpportunityEntry, Presentation
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding, ScoreDefinition
 from crmlink.core.ltc import OPEN_STAGES
-from crmlink.core.report import svg
+from crmlink.core.report import changes, svg
 from crmlink.core.report.funnel import ltc_funnel
 from crmlink.core.report.text import (
     GAP_WORDS,
@@ -99,7 +99,8 @@ def portfolio_context(doc: AuditDocument, href: Callable[[AccountEntry], str]) -
                                    for line in coverage_lines(doc.summary.coverage)[:2]],
                          "fix_first": [fix_first_text(e) for e in doc.summary.coverage.fix_first],
                          "c": doc.summary.coverage},
-            "severities": list(reversed(SEVERITIES)), "overall": doc.presentation.overall}
+            "severities": list(reversed(SEVERITIES)), "overall": doc.presentation.overall,
+            "changes": changes.context(doc.changes)}
 
 
 def _title(definition: ScoreDefinition | None, fallback: str = "health") -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import Finding
+from crmlink.core.report import changes
 from crmlink.core.report.text import (
     ACCOUNT_LIMIT,
     coverage_cell,
@@ -37,6 +38,7 @@ def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
     out = [f"# Relationship audit, {doc.as_of}", ""]
     out += [f"- {line}" for line in summary_lines(doc)[1:] if not line.startswith(("Data coverage", "Fix first", "  "))]
     out += _coverage(doc)
+    out += ["", *changes.markdown(doc.changes)] if doc.changes is not None else []
     out += ["", "## Accounts", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for a in accounts:
         cells = [_cell(a.tier), _cell(a.name), *(score_cell(a, d) for d in headline), coverage_cell(a),
@@ -54,6 +56,7 @@ def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
         if not a.findings:
             continue
         out += [f"### {_cell(a.name)} ({a.tier or 'no tier'})", ""]
+        out += [f"_{_cell(a.relationship.explanation)}_", ""] if a.relationship is not None else []
         out += _findings(a.findings)
     out += ["", "## Opportunities", ""]
     opportunities = doc.opportunities

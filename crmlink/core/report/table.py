@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import ScoreDefinition
+from crmlink.core.report import changes
 from crmlink.core.report.text import (
     ACCOUNT_LIMIT,
     coverage_cell,
@@ -30,6 +31,7 @@ def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
     headline = [(d, _width(d)) for d in doc.presentation.headline]
     accounts = listed(doc, limit)
     lines = summary_lines(doc)
+    lines += ["", *changes.table(doc.changes)] if doc.changes is not None else []
     lines += ["", f"{'tier':<5}{'account':<34}" + "".join(f"{d.label:>{w}}" for d, w in headline)
                   + f"{'evidence':>10}{'top holder':>12}  findings"]
     for account in accounts:
