@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from crmlink.cli import cli
+from tests import pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "sample"
@@ -23,6 +26,49 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("CRMLINK_CONFIG", "CRMLINK_LOAD_PLUGINS", "CRMLINK_DISABLE_PLUGINS",
                  "CRMLINK_STRICT_PLUGINS", "CRMLINK_TRACE_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pgserver.Server]:
+    """A PostgreSQL server for the session (tests/pgserver.py). Skipped with the reason
+    when no server or no psycopg is installed; with ``CRMLINK_REQUIRE_POSTGRES=1`` (CI)
+    that is a failure instead."""
+    found = pgserver.bindir()
+    reason = None
+    if found is None:
+        reason = ("no PostgreSQL server found (initdb, pg_ctl): install Debian's postgresql package "
+                  "or set CRMLINK_PG_BINDIR")
+    else:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            reason = "psycopg is not installed: pip install -e '.[postgres]'"
+    if reason is not None:
+        if os.environ.get("CRMLINK_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"CRMLINK_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    assert found is not None
+    server = pgserver.Server(found)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: pgserver.Server) -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    with postgres_server.database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL of an empty store, once on SQLite and once on PostgreSQL; also the test's
+    ``CRMLINK_DB``, so the CLI and ``Store()`` use it."""
+    url = (f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite"
+           else str(request.getfixturevalue("postgres_url")))
+    monkeypatch.setenv("CRMLINK_DB", url)
+    return url
 
 
 @pytest.fixture(scope="session")

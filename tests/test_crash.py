@@ -2,7 +2,7 @@
 
 An API sync commits each batch with its cursor, so after any kill the store is intact and
 the rerun ends with exactly the source's records. A CSV import is one transaction, so after
-any kill the store's data is exactly as before. The kill points come from a seeded random
+any kill the store's data is exactly as before. Both on SQLite and on PostgreSQL. The kill points come from a seeded random
 generator; the seed is printed (and in every assertion message) so a failure can be
 replayed with ``CRMLINK_CRASH_SEED=<seed>``.
 """
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from crmlink.core.store import Store
 from crmlink.testing.hubspot_emulator import HubSpotEmulator, RateLimits
@@ -55,23 +56,29 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     proc.stderr.close()
 
 
-def integrity(path: Path) -> str:
-    with sqlite3.connect(path) as conn:
+def integrity(url: str) -> str:
+    """SQLite's integrity check of the store ("ok"); PostgreSQL keeps its own."""
+    if not url.startswith("sqlite"):
+        return "ok"
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-def dump(path: Path, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+def dump(url: str, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Every row of every table (in a stable order), except the tables in ``skip``."""
-    with sqlite3.connect(path) as conn:
-        tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
-        return {t: sorted(map(repr, conn.execute(f'select * from "{t}"'))) for t in tables if t not in skip}
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = [t for t in sa.inspect(conn).get_table_names() if t not in skip]
+            return {t: sorted(map(repr, conn.exec_driver_sql(f'select * from "{t}"'))) for t in tables}
+    finally:
+        engine.dispose()
 
 
-def test_killed_hubspot_sync_resumes_to_exactly_the_portal(tmp_path: Path) -> None:
+def test_killed_hubspot_sync_resumes_to_exactly_the_portal(store_url: str) -> None:
     print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
     rng = random.Random(SEED)
-    path = tmp_path / "crash.db"
-    db = f"sqlite:///{path}"
+    db = store_url
     with HubSpotEmulator(rate_limits=RateLimits(burst=5000, search_per_second=500), delay=0.004) as emu:
         seed(emu, 400)
         for cid in emu.objects("contacts")[:4]:
@@ -84,11 +91,11 @@ def test_killed_hubspot_sync_resumes_to_exactly_the_portal(tmp_path: Path) -> No
             proc = crmlink(*args)
             wait_for(lambda t=target: len(emu.requests) >= t, proc, f"request {target}")
             kill(proc)
-            assert integrity(path) == "ok", f"seed {SEED}, kill {number + 1}"
+            assert integrity(db) == "ok", f"seed {SEED}, kill {number + 1}"
         finished = subprocess.run([sys.executable, "-m", "crmlink", *args], capture_output=True, text=True,
                                   timeout=120)
         assert finished.returncode == 0, f"seed {SEED}: {finished.stderr}"
-        assert integrity(path) == "ok"
+        assert integrity(db) == "ok"
         store = Store(db)
         for kind, entity in (("companies", "account"), ("contacts", "contact"), ("deals", "opportunity"),
                              ("calls", "interaction")):
@@ -116,15 +123,14 @@ def big_export(folder: Path, copies: int) -> Path:
     return folder
 
 
-def test_killed_csv_import_leaves_the_store_exactly_as_before(tmp_path: Path) -> None:
+def test_killed_csv_import_leaves_the_store_exactly_as_before(tmp_path: Path, store_url: str) -> None:
     print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
     rng = random.Random(SEED + 1)
-    path = tmp_path / "csv.db"
-    db = f"sqlite:///{path}"
+    db = store_url
     first = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(SAMPLE), "--db", db, "-q"],
                            capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    before = dump(path, skip=("sync_runs",))
+    before = dump(db, skip=("sync_runs",))
     folder = big_export(tmp_path / "big", copies=4)
     for number in range(KILLS):
         runs = len(Store(db).runs(1000))
@@ -132,8 +138,8 @@ def test_killed_csv_import_leaves_the_store_exactly_as_before(tmp_path: Path) ->
         wait_for(lambda n=runs: len(Store(db).runs(1000)) > n, proc, "the run to start")
         time.sleep(rng.uniform(0.0, 0.8))
         kill(proc)
-        assert integrity(path) == "ok", f"seed {SEED}, kill {number + 1}"
-        assert dump(path, skip=("sync_runs",)) == before, f"seed {SEED}, kill {number + 1}"
+        assert integrity(db) == "ok", f"seed {SEED}, kill {number + 1}"
+        assert dump(db, skip=("sync_runs",)) == before, f"seed {SEED}, kill {number + 1}"
     done = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(folder), "--db", db, "-q"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,7 @@
-"""A sync that brings nothing new counts nothing as updated: the bundled sample imported
-twice, and incremental API syncs that re-read their boundary record and snapshot streams
-(Salesforce stages, HubSpot archived lists) against the emulators."""
+"""A sync that brings nothing new counts nothing as updated, on SQLite and PostgreSQL: the
+bundled sample imported twice, and incremental API syncs that re-read their boundary
+record and snapshot streams (Salesforce stages, HubSpot archived lists) against the
+emulators."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def sync(*args: str) -> dict[str, dict[str, int]]:
     return table(CliRunner().invoke(cli, ["sync", *args]))
 
 
-def test_the_unchanged_sample_synced_again_counts_nothing_updated(tmp_path: Path) -> None:
+def test_the_unchanged_sample_synced_again_counts_nothing_updated(tmp_path: Path, store_url: str) -> None:
     export = tmp_path / "export"
     shutil.copytree(SAMPLE, export)
     first = sync("csv", str(export))
@@ -74,7 +75,8 @@ def salesforce(monkeypatch: pytest.MonkeyPatch) -> SalesforceEmulator:
         yield emu
 
 
-def test_an_incremental_salesforce_sync_counts_only_real_changes(salesforce: SalesforceEmulator) -> None:
+def test_an_incremental_salesforce_sync_counts_only_real_changes(salesforce: SalesforceEmulator,
+                                                                 store_url: str) -> None:
     emu = salesforce
     accounts = [emu.insert("Account", {"Name": f"Account {i}"}) for i in range(5)]
     contacts = [emu.insert("Contact", {"LastName": f"Buyer {i}", "AccountId": accounts[i]}) for i in range(5)]
@@ -99,7 +101,7 @@ def test_an_incremental_salesforce_sync_counts_only_real_changes(salesforce: Sal
     assert third["stages"]["updated"] == 0 and third["users"]["updated"] == 0
 
 
-def test_an_incremental_hubspot_sync_counts_only_real_changes(tmp_path: Path) -> None:
+def test_an_incremental_hubspot_sync_counts_only_real_changes(store_url: str) -> None:
     with HubSpotEmulator(rate_limits=RateLimits(burst=5000, search_per_second=500)) as emu:
         ids = seed_hubspot(emu, 30)
         emu.archive("contacts", ids["contacts"][-1])

@@ -1,21 +1,23 @@
-"""The store's queries, on a real SQLite store: what each read returns and leaves out."""
+"""The store's queries, on real SQLite and PostgreSQL stores: what each read returns and
+leaves out."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from crmlink import Account, Interaction
-from crmlink.core.store import INTERACTION_COLUMNS, Store
+from crmlink.core.store import INTERACTION_COLUMNS, Store, interaction_batches
 
 T0 = datetime(2026, 1, 10, 9, 30, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+def store(store_url: str) -> Store:
+    store = Store(store_url)
     with store.transaction() as conn:
         store.upsert(conn, [Account(remote_id="A", source="s1", name="Acme"),
                             Account(remote_id="B", source="s2", name="Beta")])
@@ -58,3 +60,40 @@ def test_live_ids_leave_out_deleted_rows_and_other_sources(store: Store) -> None
         assert sorted(store.live_ids(conn, "interaction", "s1")) == ["i1", "i2"]
         assert list(store.live_ids(conn, "interaction", "s2")) == ["i1"]
         assert list(store.live_ids(conn, "account", "s3")) == []
+
+
+def test_a_store_of_schema_2_gains_the_sync_lock_columns(store_url: str) -> None:
+    import sqlalchemy as sa
+
+    from crmlink.core import schema
+
+    Store(store_url)
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # make it what crmlink wrote before schema 3
+        conn.exec_driver_sql("ALTER TABLE sync_runs DROP COLUMN pid")
+        conn.exec_driver_sql("ALTER TABLE sync_runs DROP COLUMN host")
+        conn.exec_driver_sql("UPDATE crmlink_meta SET value = '2' WHERE key = 'schema_version'")
+    engine.dispose()
+    store = Store(store_url)
+    assert store.schema_version == schema.SCHEMA_VERSION >= 3
+    run = store.start_run("crm", "csv", full=False)
+    assert store.runs()[0]["id"] == run and store.runs()[0]["pid"] == os.getpid()
+
+
+def test_the_sqlite_audit_read_scans_the_table_rather_than_walk_an_index(tmp_path: Path) -> None:
+    """The audit's read keeps nearly every row: through the occurred_at or the source index
+    it would read the table in random order."""
+    store = Store(f"sqlite:///{tmp_path / 'scan.db'}")
+    seen: list[str] = []
+    with store.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.set_trace_callback(seen.append)
+        for source in (None, "s1"):
+            seen.clear()
+            list(interaction_batches(conn, source, T0.timestamp()))
+            raw.set_trace_callback(None)
+            plans = [[row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql)] for sql in seen]
+            raw.set_trace_callback(seen.append)
+            assert plans[0] == ["SCAN interactions"], (source, plans)
+            if source:  # the linked interactions of other sources, through their index
+                assert "USING INDEX ix_interactions_link_source" in plans[1][0], plans

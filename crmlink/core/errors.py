@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     STORE = 6          #: the store cannot be opened or written
     PLUGIN = 7         #: a plugin is broken or conflicts with another
     FAILED = 8         #: any other error crmlink or a plugin reported
+    BUSY = 9           #: another sync of the same source is running in the same store; run again when it ends
     INTERNAL = 70      #: a bug in crmlink or a plugin (run with --debug for the traceback)
 
 
@@ -47,6 +48,12 @@ class StoreError(CrmlinkError):
     """The store cannot be opened or is from an incompatible version."""
 
     exit_code = ExitCode.STORE
+
+
+class SyncBusyError(StoreError):
+    """Another sync of the same source holds the source's lock in the store."""
+
+    exit_code = ExitCode.BUSY
 
 
 class ConnectorError(CrmlinkError):

@@ -20,7 +20,8 @@ from crmlink.core import model
 
 #: 2: ``interactions.link_source`` and the ``correspondents`` table (mail and calendar).
 #: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
-SCHEMA_VERSION = 3
+#: 4: ``sync_runs.pid`` and ``sync_runs.host``: which process runs a sync (the sync lock).
+SCHEMA_VERSION = 4
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):
@@ -134,10 +135,13 @@ sync_runs = sa.Table(
     sa.Column("connector", sa.String(200), nullable=False),
     sa.Column("started_at", EpochSeconds(), nullable=False),
     sa.Column("finished_at", EpochSeconds()),
-    sa.Column("status", sa.String(20), nullable=False),  # running | ok | failed | partial
+    sa.Column("status", sa.String(20), nullable=False),  # running | ok | failed | partial | interrupted
     sa.Column("full", sa.Boolean, nullable=False, default=False),
     sa.Column("counts", JsonText()),
     sa.Column("error", sa.Text),
+    # the process that runs it: a running SQLite sync whose process is gone is interrupted
+    sa.Column("pid", sa.Integer),
+    sa.Column("host", sa.String(255)),
 )
 
 skipped_records = sa.Table(

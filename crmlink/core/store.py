@@ -9,10 +9,10 @@ data it covers.
 from __future__ import annotations
 
 import dataclasses
-import operator
 import os
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,8 +23,10 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crmlink.core import model, schema
+from crmlink.core import locks, model, schema
+from crmlink.core.engine import WRITE, lock_key, make_engine
 from crmlink.core.errors import StoreError
+from crmlink.core.upsert import Upsert, binder
 
 R = TypeVar("R", bound=model.Record)
 
@@ -34,14 +36,6 @@ DEFAULT_DB_ENV = "CRMLINK_DB"
 def default_url() -> str:
     """``$CRMLINK_DB``, else ``crmlink.db`` in the current directory."""
     return os.environ.get(DEFAULT_DB_ENV) or "sqlite:///crmlink.db"
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 @dataclass
@@ -59,13 +53,10 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
-        self._compiled: dict[str, tuple[str, list[str], int]] = {}
-        try:
-            self.engine = sa.create_engine(self.url)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            raise StoreError(f"cannot use store URL {sa.engine.make_url(self.url).render_as_string(hide_password=True) if '://' in self.url else self.url!r}: {exc}") from None
+        self._upserts: dict[str, Upsert] = {}
+        self._binders: dict[str, Callable[[model.Record], tuple[Any, ...]]] = {}
+        self.engine = make_engine(self.url)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self._ensure_sqlite_dir()
         self._init_schema()
 
@@ -75,9 +66,16 @@ class Store:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
 
     def _init_schema(self) -> None:
+        """Create or upgrade the schema in one transaction that holds the store's schema
+        lock (PostgreSQL's advisory lock, SQLite's write lock), so that processes starting
+        at once on a fresh or older store create and upgrade it once."""
         try:
-            schema.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
+            if self._current_schema():
+                return
+            with self.transaction() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key("crmlink schema"))))
+                schema.metadata.create_all(conn)
                 found = conn.execute(sa.select(schema.meta_table.c.value).where(
                     schema.meta_table.c.key == "schema_version")).scalar()
                 if found is None:
@@ -94,6 +92,16 @@ class Store:
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
 
+    def _current_schema(self) -> bool:
+        """Whether the store has this crmlink's schema already: a read, so that opening a
+        store never waits for a sync that is writing to it."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(schema.meta_table.name):
+                return False
+            found = conn.execute(sa.select(schema.meta_table.c.value).where(
+                schema.meta_table.c.key == "schema_version")).scalar()
+        return found is not None and int(found) == schema.SCHEMA_VERSION
+
     @property
     def display_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -106,8 +114,11 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction (on SQLite it takes the write lock when it begins)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**WRITE)
+            with conn.begin():
+                yield conn
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -121,7 +132,8 @@ class Store:
 
     def upsert(self, conn: sa.Connection, records: Sequence[model.Record],
                run_id: int | None = None) -> UpsertResult:
-        """Insert or update records of one entity.
+        """Insert or update records of one entity, in one statement per batch
+        (:mod:`crmlink.core.upsert`).
 
         A stored row whose values equal the record's is left as it is (only its ``run_id``
         moves to this run) and reported in ``unchanged``, not counted as updated. With a
@@ -131,100 +143,27 @@ class Store:
         result = UpsertResult()
         if not records:
             return result
-        table = schema.TABLES[records[0].entity]
+        writer = self._upserter(conn, records[0].entity)
+        bind = self._binders[records[0].entity]
         rows: dict[tuple[str, str], tuple[Any, ...]] = {}
-        bind = self._binder(conn, table)
         for record in records:
             key = (record.source, record.remote_id)
             if key in rows:
                 result.duplicates.append(record.remote_id)
                 continue
             rows[key] = bind(record)
-        same: list[int] = []
-        for key, pk, previous_run, stored in self._existing(conn, table, list(rows)):
-            if run_id is not None and previous_run == run_id:
-                result.duplicates.append(key[1])
-            elif stored == rows[key]:
-                same.append(pk)
-                result.unchanged.append(key[1])
-            else:
-                result.updated += 1
-                continue
-            del rows[key]
-        result.created = len(rows) - result.updated
-        if rows:
-            self._write(conn, table, list(rows.values()), run_id)
-        if run_id is not None:
-            for chunk in model.chunked(same, 900):
-                conn.execute(table.update().where(table.c.pk.in_(chunk)).values(run_id=run_id))
+        written = writer.write(conn, list(rows.values()), run_id)
+        result.created, result.updated = len(written.created), len(written.updated)
+        result.unchanged = [rid for _, rid in written.unchanged]
+        result.duplicates.extend(rid for _, rid in written.duplicates)
         return result
 
-    def _upsert_statement(self, table: sa.Table) -> Any:
-        stmt = self._insert(table)
-        update_cols = {c.name: stmt.excluded[c.name] for c in table.columns
-                       if c.name not in ("pk", "source", "remote_id")}
-        return stmt.on_conflict_do_update(index_elements=["source", "remote_id"], set_=update_cols)
-
-    def _layout(self, conn: sa.Connection, table: sa.Table) -> tuple[str, list[str], int]:
-        """The upsert of ``table`` compiled once: its driver SQL, the columns in parameter
-        order (for named parameter styles, the table's order) and where ``run_id`` is."""
-        found = self._compiled.get(table.name)
+    def _upserter(self, conn: sa.Connection, entity: str) -> Upsert:
+        found = self._upserts.get(entity)
         if found is None:
-            keys = [c.name for c in table.columns if c.name != "pk"]
-            compiled = self._upsert_statement(table).compile(dialect=conn.dialect, column_keys=keys)
-            names = list(compiled.positiontup or keys)
-            found = (compiled.string, names, names.index("run_id"))
-            self._compiled[table.name] = found
-        return found
-
-    def _values(self, conn: sa.Connection, table: sa.Table) -> list[str]:
-        """The columns a row of :meth:`_binder` holds: every one but ``pk`` and ``run_id``."""
-        _, names, run_at = self._layout(conn, table)
-        return names[:run_at] + names[run_at + 1:]
-
-    def _binder(self, conn: sa.Connection, table: sa.Table) -> Any:
-        """A function from a record to its row as the database stores it (the columns of
-        :meth:`_values`, through their bind processors), so that a stored row can be
-        compared with it and the row written from it."""
-        names = self._values(conn, table)
-        getter = operator.attrgetter(*names)
-        processors = [(index, process) for index, name in enumerate(names)
-                      if (process := table.c[name].type.bind_processor(conn.dialect)) is not None]
-
-        def bind(record: model.Record) -> tuple[Any, ...]:
-            row = list(getter(record))
-            for index, process in processors:
-                row[index] = process(row[index])
-            return tuple(row)
-
-        return bind
-
-    def _write(self, conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]],
-               run_id: int | None) -> None:
-        """Upsert rows made by :meth:`_binder` through the DB-API's ``executemany``: the
-        same SQL and values as SQLAlchemy's executemany, without its per-row parameter
-        handling."""
-        sql, names, run_at = self._layout(conn, table)
-        params: list[Any] = [(*row[:run_at], run_id, *row[run_at:]) for row in rows]
-        if conn.dialect.positional:
-            conn.exec_driver_sql(sql, params)
-        else:
-            conn.exec_driver_sql(sql, [dict(zip(names, row)) for row in params])
-
-    def _existing(self, conn: sa.Connection, table: sa.Table, keys: list[tuple[str, str]]
-                  ) -> list[tuple[tuple[str, str], int, int | None, tuple[Any, ...]]]:
-        """(key, pk, run_id, stored row as :meth:`_binder` makes it) of the stored rows
-        with these keys."""
-        names = self._values(conn, table)
-        raw = [sa.type_coerce(table.c[n], _stored_type(table.c[n].type)) for n in names]
-        at = names.index("remote_id")
-        found: list[tuple[tuple[str, str], int, int | None, tuple[Any, ...]]] = []
-        for source in {s for s, _ in keys}:
-            ids = [rid for s, rid in keys if s == source]
-            for chunk in model.chunked(ids, 900):
-                rows = conn.execute(sa.select(table.c.pk, table.c.run_id, *raw).where(
-                    table.c.source == source, table.c.remote_id.in_(chunk))).all()
-                found.extend(((source, values[at]), pk, run, tuple(values)) for pk, run, *values in rows)
+            table = schema.TABLES[entity]
+            found = self._upserts[entity] = Upsert(table, conn.dialect)
+            self._binders[entity] = binder(table, conn.dialect)
         return found
 
     def mark_unseen_deleted(self, conn: sa.Connection, entity: str, source: str, run_id: int) -> int:
@@ -270,17 +209,39 @@ class Store:
         with self.transaction() as conn:
             conn.execute(schema.sync_state.delete().where(schema.sync_state.c.source == source))
 
+    @contextmanager
+    def sync_lock(self, source: str) -> Iterator[None]:
+        """Hold the sync lock of ``source`` for the block (:mod:`crmlink.core.locks`): raise
+        :class:`SyncBusyError` when another sync of it still runs after
+        :func:`crmlink.core.locks.wait_seconds`. On SQLite the lock is
+        the running row :meth:`start_run` writes; this refuses early, without waiting for
+        the other sync's write transaction."""
+        if self.engine.dialect.name == "postgresql":
+            with locks.advisory(self.engine, source, locks.wait_seconds()):
+                yield
+            return
+        holder = locks.live_holder(self.engine, source, locks.wait_seconds())
+        if holder is not None:
+            raise locks.busy(source, holder)
+        yield
+
     def start_run(self, source: str, connector: str, full: bool) -> int:
         """Open a run record. Earlier runs of ``source`` still marked running never
         finished (the process was killed or the machine stopped): they become
-        ``interrupted``, since this run resumes from their last checkpoint."""
+        ``interrupted``, since this run resumes from their last checkpoint. On SQLite a
+        running one whose process is alive stops this one with :class:`SyncBusyError`
+        (on PostgreSQL :meth:`sync_lock` has made sure there is none)."""
         runs = schema.sync_runs
         with self.transaction() as conn:
+            if conn.dialect.name != "postgresql":
+                for row in locks.running(conn, source):
+                    if locks.alive(row.pid, row.host, row.started_at):
+                        raise locks.busy(source, row)
             conn.execute(runs.update().where(runs.c.source == source, runs.c.status == "running")
                          .values(status="interrupted", error=INTERRUPTED))
             return _new_id(conn.execute(runs.insert().values(
                 source=source, connector=connector, started_at=_now(), status="running",
-                full=full)))
+                full=full, pid=os.getpid(), host=locks.host())))
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None,
                    skips: Sequence[tuple[str, str | None, str]] = ()) -> None:
@@ -388,34 +349,39 @@ def interaction_batches(conn: sa.Connection, source: str | None,
         table.c.deleted == sa.false(), table.c.occurred_at <= sa.bindparam("until", type_=sa.Float()))
     values: dict[str, Any] = {"until": until}
     if source is None:
-        yield from _batches(conn, query, values)
+        yield from _batches(conn, query, values, scan=True)
         return
     named = sa.bindparam("source", type_=sa.Text())
     values["source"] = source
-    yield from _batches(conn, query.where(table.c.source == named), values)
-    # two indexed queries rather than one OR: each keeps its index
+    yield from _batches(conn, query.where(table.c.source == named), values, scan=True)
+    # two queries rather than one OR: the linked interactions of other sources (a mailbox's)
+    # are found through the link_source index
     yield from _batches(conn, query.where(table.c.link_source == named, table.c.source != named), values)
 
 
-def _batches(conn: sa.Connection, query: sa.Select[Any], values: dict[str, Any]) -> Iterator[Sequence[tuple[Any, ...]]]:
+def _batches(conn: sa.Connection, query: sa.Select[Any], values: dict[str, Any],
+             scan: bool = False) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """Run ``query`` on the DB-API cursor. ``scan``: read the table in storage order, not
+    through an index. SQLite's planner, without statistics, would walk the ``occurred_at``
+    or the ``(source, remote_id)`` index for a predicate that keeps nearly every row,
+    which reads the table in random order and takes up to twice as long; PostgreSQL
+    chooses from its statistics."""
     compiled = query.compile(dialect=conn.dialect)
+    sql = compiled.string
+    if scan and conn.dialect.name == "sqlite":
+        name = schema.TABLES["interaction"].name
+        sql = re.sub(rf"\bFROM {name}\b", f"FROM {name} NOT INDEXED", sql, count=1)
     args = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
     dbapi = conn.connection.dbapi_connection
     if dbapi is None:  # pragma: no cover - a live Connection always has one
         raise StoreError("the store connection is closed")
     cursor = dbapi.cursor()
     try:
-        cursor.execute(compiled.string, args)
+        cursor.execute(sql, args)
         while batch := cursor.fetchmany(20_000):
             yield batch
     finally:
         cursor.close()
-
-
-def _stored_type(kind: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
-    """The type a column's value is read back as for comparing with bound values: a
-    decorated type's underlying one (the epoch float, the JSON text), else itself."""
-    return kind.impl_instance if isinstance(kind, sa.types.TypeDecorator) else kind
 
 
 def _build(cls: type[model.Record], values: Any) -> model.Record:

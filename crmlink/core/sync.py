@@ -159,11 +159,17 @@ class SyncEngine:
         self._cut: set[str] = set()  # streams that raised an InvalidRecord and were skipped
 
     def run(self) -> SyncResult:
-        if self.full:
-            self.store.clear_state(self.source)
+        """Run the sync, holding the source's sync lock in the store: a second sync of
+        the same source meanwhile stops with :class:`~crmlink.core.errors.SyncBusyError` (exit 9)."""
+        with self.store.sync_lock(self.source):
+            return self._run()
+
+    def _run(self) -> SyncResult:
         run_id = self.store.start_run(self.source, self.connector.name, self.full)
         result = self.result = SyncResult(run_id, self.source, "running")
         try:
+            if self.full:  # once the run holds the source (SQLite's lock is its running row)
+                self.store.clear_state(self.source)
             self.connector.prepare(self.context())
             if self.connector.atomic:
                 with self.store.transaction() as conn:

@@ -19,6 +19,8 @@ ENVIRONMENT = {
     "CRMLINK_CONFIG": "The config file (`--config`); default `./crmlink.toml` when it exists. "
                       "Its settings are in [method.md](method.md#the-default-config).",
     "CRMLINK_BATCH_SIZE": "Records per transaction and saved cursor in API syncs; default {batch}.",
+    "CRMLINK_SYNC_WAIT": "Seconds a sync waits for another sync of the same source in the same store "
+                         "to finish before it refuses (exit 9); default 5.",
     "CRMLINK_SECRETS_FILE": "Where `crmlink login` keeps secrets when no OS keyring is usable "
                             "(a file only its owner may read); default `secrets.json` in "
                             "`$XDG_CONFIG_HOME/crmlink` or `~/.config/crmlink`.",

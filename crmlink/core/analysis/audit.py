@@ -168,7 +168,7 @@ class Audit:
                 opp, stage, self.config["ltc"], data.execution.of(opp)) or "unmapped"
             result.append(OpportunityView(
                 opp, views.get(opp.account_id or ""), stage, ltc, data.roles.get(opp.remote_id, []),
-                sorted(data.history.get(opp.remote_id, []), key=lambda h: h.entered_at),
+                sorted(data.history.get(opp.remote_id, []), key=lambda h: (h.entered_at, h.remote_id)),
                 self.config, self.as_of))
         typical = typical_days_in_stage(result)
         roles = sum(len(found) for found in data.roles.values())

@@ -143,8 +143,10 @@ class AccountView:
     @cached_property
     def pair_strengths(self) -> dict[tuple[str, str], float]:
         strength = self.config["strength"]
+        # in (user, contact) order, not the order the store returned the interactions in:
+        # the sums and products over them, and so every tie, come out the same on every store
         return {key: pair_strength(pair, self.as_of, strength)
-                for key, pair in self.data.pairs.items() if key[0] not in self.excluded_users}
+                for key, pair in sorted(self.data.pairs.items()) if key[0] not in self.excluded_users}
 
     @cached_property
     def contact_stats(self) -> dict[str, ContactStat]:

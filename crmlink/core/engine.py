@@ -1,0 +1,88 @@
+"""The SQLAlchemy engine of a store URL, set up for each database crmlink supports.
+
+SQLite (the default):
+- WAL, so that readers (an audit) never wait for a writer (a sync);
+- real transactions: pysqlite's own implicit ``BEGIN`` is turned off and crmlink begins
+  each one itself, ``BEGIN IMMEDIATE`` for writing ones (:data:`WRITE`), so that a
+  transaction that reads and then writes never fails halfway because another process
+  wrote in between, and ``CREATE TABLE`` is part of its transaction;
+- a busy timeout (:data:`BUSY_SECONDS`): a second process waits that long for another's
+  write transaction, then gets one sentence (exit 6), never an internal error.
+
+PostgreSQL: ``postgresql://`` means psycopg 3 (the ``postgres`` extra), and psycopg's
+automatic server-side prepared statements are off: PostgreSQL would keep one generic plan
+for a statement crmlink runs many times, chosen while a table was still small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmlink.core.errors import StoreError
+from crmlink.core.upsert import check_sqlite
+
+#: Seconds an SQLite connection waits for another process's write transaction.
+BUSY_SECONDS = 30.0
+#: The execution option that makes :func:`make_engine`'s SQLite transactions take the
+#: write lock when they begin: ``conn.execution_options(**WRITE)`` before ``conn.begin()``.
+WRITE = {"crmlink_begin": "IMMEDIATE"}
+
+
+def make_engine(url: str) -> sa.Engine:
+    """The engine of ``url``; :class:`StoreError` when the URL or its driver is unusable."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"cannot use store URL {url!r}: {exc}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_args: dict[str, Any] = {}
+    if parsed.drivername == "postgresql+psycopg":
+        connect_args["prepare_threshold"] = None
+    elif parsed.drivername.startswith("sqlite"):
+        check_sqlite()
+        connect_args["timeout"] = BUSY_SECONDS
+    try:
+        engine = sa.create_engine(parsed, connect_args=connect_args)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        extra = " (pip install 'crmlink[postgres]')" if parsed.drivername.startswith("postgresql") else ""
+        raise StoreError(f"cannot use store URL {parsed.render_as_string(hide_password=True)}: "
+                         f"{exc}{extra}") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+    sa.event.listen(engine, "handle_error", _busy_error)
+    return engine
+
+
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for ``name``."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # crmlink begins transactions itself
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get("crmlink_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".rstrip())
+
+
+def _busy_error(context: sa.engine.ExceptionContext) -> None:
+    """SQLite's "database is locked" after the busy timeout: one sentence, exit 6."""
+    original = context.original_exception
+    if isinstance(original, sqlite3.OperationalError) and "locked" in str(original):
+        where = context.engine.url.render_as_string(hide_password=True) if context.engine else "the store"
+        raise StoreError(f"the store {where} is busy: another process kept it locked for writing for "
+                         f"more than {BUSY_SECONDS:g} s (a long import?); run this again when it has "
+                         "finished") from None

@@ -1,0 +1,190 @@
+"""Bulk upserts that say what they did, in one statement per batch on every store.
+
+A batch of rows of one entity table is written by ``INSERT ... ON CONFLICT (source,
+remote_id) DO UPDATE ... WHERE <the row changed> RETURNING``: a stored row whose values
+equal the new ones is not rewritten, and the rows the statement returns are exactly the
+created and the updated ones, so no row is looked up before it is written.
+
+- PostgreSQL takes the batch as one array per column (``unnest``), one statement and one
+  round trip per batch; it tells an insert from an update by ``xmax = 0``.
+- SQLite takes it as multi-row ``VALUES`` (as many rows as its parameter limit allows); a
+  row is new when its ``pk`` is above the table's largest before the statement (SQLite
+  has one writer at a time, so nothing else inserts in between).
+
+With a run id, a stored row already written by the same run is a duplicate (left alone),
+and an unchanged row is moved to the run by a second statement over the keys the first
+did not return (none on a first import).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmlink.core import model
+from crmlink.core.errors import StoreError
+
+Key = tuple[str, str]
+Row = tuple[Any, ...]
+
+#: SQLite before 3.35 has no RETURNING.
+SQLITE_MINIMUM = (3, 35, 0)
+#: SQLite's limit on parameters in one statement (999 before 3.32).
+SQLITE_PARAMETERS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_CHUNK = 900  # keys per IN (...) list on SQLite
+
+
+@dataclass
+class Written:
+    """What one batch did, by key."""
+
+    created: list[Key] = field(default_factory=list)
+    updated: list[Key] = field(default_factory=list)
+    #: stored with the same values (moved to the run, when there is one)
+    unchanged: list[Key] = field(default_factory=list)
+    #: already written by the same run: left as they are
+    duplicates: list[Key] = field(default_factory=list)
+
+
+def value_columns(table: sa.Table) -> list[str]:
+    """The columns a bound row holds, in table order: all but ``pk`` and ``run_id``."""
+    return [c.name for c in table.columns if c.name not in ("pk", "run_id")]
+
+
+def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[model.Record], Row]:
+    """A function from a record to its row as the database stores it (the columns of
+    :func:`value_columns`, through their bind processors)."""
+    names = value_columns(table)
+    processors = [(index, process) for index, name in enumerate(names)
+                  if (process := table.c[name].type.bind_processor(dialect)) is not None]
+
+    def bind(record: model.Record) -> Row:
+        row = [getattr(record, name) for name in names]
+        for index, process in processors:
+            row[index] = process(row[index])
+        return tuple(row)
+
+    return bind
+
+
+def check_sqlite() -> None:
+    """Refuse an SQLite too old for the upsert, with the way out."""
+    if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        raise StoreError(f"crmlink needs SQLite 3.35 or newer for its store; this Python has SQLite "
+                         f"{sqlite3.sqlite_version}: use a newer Python build, or PostgreSQL (--db)")
+
+
+class Upsert:
+    """The upsert of one table on one dialect, its SQL built once."""
+
+    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+        self.table, self.dialect = table, dialect
+        self.names = value_columns(table)
+        self.postgres = dialect.name == "postgresql"
+        if not self.postgres and dialect.name != "sqlite":
+            raise StoreError(f"upserts are not implemented for {dialect.name}; use SQLite or PostgreSQL")
+        self._sql: dict[tuple[bool, int], str] = {}
+
+    def write(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None) -> Written:
+        """Upsert rows (unique keys) and sort their keys into created, updated, unchanged
+        and duplicates."""
+        done = Written()
+        source_at, rid_at = self.names.index("source"), self.names.index("remote_id")
+        keys = {(row[source_at], row[rid_at]) for row in rows}
+        for chunk in self._chunks(rows):
+            for key, inserted in self._returning(conn, chunk, run_id):
+                (done.created if inserted else done.updated).append(key)
+                keys.discard(key)
+        if run_id is None:
+            done.unchanged = sorted(keys)
+            return done
+        moved = self._claim(conn, sorted(keys), run_id) if keys else set()
+        done.unchanged = sorted(moved)
+        done.duplicates = sorted(keys - moved)
+        return done
+
+    # -- the upsert statement -------------------------------------------------------------
+
+    def _chunks(self, rows: Sequence[Row]) -> list[Sequence[Row]]:
+        if self.postgres:
+            return [rows]
+        size = max(1, (SQLITE_PARAMETERS - 1) // len(self.names))
+        return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+    def _returning(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None
+                   ) -> list[tuple[Key, bool]]:
+        with_run = run_id is not None
+        if self.postgres:
+            params: Sequence[Any] = (run_id, *([list(column) for column in zip(*rows)]))
+            found = conn.exec_driver_sql(self._statement(with_run, 0), tuple(params)).all()
+            return [((s, r), bool(inserted)) for s, r, inserted in found]
+        top = conn.exec_driver_sql(f'SELECT max(pk) FROM "{self.table.name}"').scalar() or 0
+        flat = [run_id, *(value for row in rows for value in row)]
+        found = conn.exec_driver_sql(self._statement(with_run, len(rows)), tuple(flat)).all()
+        return [((s, r), pk > top) for s, r, pk in found]
+
+    def _statement(self, with_run: bool, rows: int) -> str:
+        found = self._sql.get((with_run, rows))
+        if found is None:
+            found = self._sql[(with_run, rows)] = (
+                self._postgres_sql(with_run) if self.postgres else self._sqlite_sql(with_run, rows))
+        return found
+
+    def _conflict(self, with_run: bool, distinct: str) -> str:
+        """``ON CONFLICT ... DO UPDATE ... WHERE``: rewrite a stored row only when a value
+        differs and (with a run) another run wrote it."""
+        t = f'"{self.table.name}"'
+        compared = [n for n in self.names if n not in ("source", "remote_id")]
+        sets = ", ".join(f'"{n}" = excluded."{n}"' for n in [*compared, "run_id"])
+        old = ", ".join(f'{t}."{n}"' for n in compared)
+        new = ", ".join(f'excluded."{n}"' for n in compared)
+        where = f"({old}) {distinct} ({new})"
+        if with_run:
+            where = f'{t}."run_id" {distinct} excluded."run_id" AND {where}'
+        return f'ON CONFLICT ("source", "remote_id") DO UPDATE SET {sets} WHERE {where}'
+
+    def _postgres_sql(self, with_run: bool) -> str:
+        arrays = ", ".join(f"CAST(%s AS {self.table.c[n].type.compile(dialect=self.dialect)}[])"
+                           for n in self.names)
+        columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
+        return (f'INSERT INTO "{self.table.name}" ({columns}) SELECT CAST(%s AS INTEGER), u.* '
+                f"FROM unnest({arrays}) AS u {self._conflict(with_run, 'IS DISTINCT FROM')} "
+                'RETURNING "source", "remote_id", (xmax = 0)')
+
+    def _sqlite_sql(self, with_run: bool, rows: int) -> str:
+        columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
+        picked = ", ".join(f"column{i + 1}" for i in range(len(self.names)))
+        one = "(" + ", ".join("?" * len(self.names)) + ")"
+        values = ", ".join([one] * rows)
+        # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT
+        return (f'INSERT INTO "{self.table.name}" ({columns}) SELECT ?, {picked} FROM (VALUES {values}) '
+                f"WHERE true {self._conflict(with_run, 'IS NOT')} "
+                'RETURNING "source", "remote_id", "pk"')
+
+    # -- unchanged rows join the run ------------------------------------------------------
+
+    def _claim(self, conn: sa.Connection, keys: list[Key], run_id: int) -> set[Key]:
+        """Move the stored rows of ``keys`` that another run wrote to ``run_id``; the keys
+        moved (the rest were written by this run already)."""
+        t = f'"{self.table.name}"'
+        moved: set[Key] = set()
+        for source in sorted({s for s, _ in keys}):
+            ids = [rid for s, rid in keys if s == source]
+            if self.postgres:
+                found = conn.exec_driver_sql(
+                    f'UPDATE {t} SET "run_id" = %s WHERE "source" = %s AND "remote_id" = ANY(CAST(%s AS TEXT[])) '
+                    f'AND "run_id" IS DISTINCT FROM %s RETURNING "remote_id"',
+                    (run_id, source, ids, run_id)).scalars()
+                moved.update((source, rid) for rid in found)
+                continue
+            for chunk in model.chunked(ids, _CHUNK):
+                marks = ", ".join("?" * len(chunk))
+                found = conn.exec_driver_sql(
+                    f'UPDATE {t} SET "run_id" = ? WHERE "source" = ? AND "remote_id" IN ({marks}) '
+                    f'AND "run_id" IS NOT ? RETURNING "remote_id"', (run_id, source, *chunk, run_id)).scalars()
+                moved.update((source, rid) for rid in found)
+        return moved

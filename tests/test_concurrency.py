@@ -1,0 +1,80 @@
+"""Several crmlink processes on one store at once, on SQLite and on PostgreSQL: a second
+sync of a source refuses with one sentence and exit 9 while the first runs, and leaves the
+first's run alone; processes opening a fresh store at once create its schema once; syncs
+of different sources at once both finish."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from crmlink.core.store import Store
+from tests.conftest import SAMPLE
+from tests.test_crash import big_export, wait_for
+
+INTERACTIONS = len((SAMPLE / "interactions.csv").read_text(encoding="utf-8").splitlines()) - 1
+
+
+def crmlink(*args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "crmlink", *args], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def test_a_second_sync_of_a_source_refuses_while_the_first_runs(tmp_path: Path, store_url: str) -> None:
+    folder = big_export(tmp_path / "big", copies=6)
+    first = crmlink("sync", "csv", str(folder), "--db", store_url, "-q")
+    wait_for(lambda: any(r["status"] == "running" for r in Store(store_url).runs()), first,  # type: ignore[arg-type]
+             "the first run to start")
+    second = crmlink("sync", "csv", str(folder), "--db", store_url, "-q", CRMLINK_SYNC_WAIT="0")
+    code, err = finish(second)
+    still_running = first.poll() is None
+    assert code == 9, err
+    assert re.fullmatch(rf"Error: another sync of 'csv' is running since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC, "
+                        rf"pid {first.pid} \(run \d+\); run this one again when it has finished\n", err), err
+    if still_running:  # the refusal left the first run as it was
+        assert [r["status"] for r in Store(store_url).runs()] == ["running"]
+    assert finish(first)[0] == 0
+    runs = Store(store_url).runs()
+    assert [r["status"] for r in runs] == ["ok"] and runs[0]["pid"] == first.pid
+    assert Store(store_url).count("interaction") == 7 * INTERACTIONS
+
+
+def test_processes_opening_a_fresh_store_at_once_create_it_once(store_url: str) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", "import sys; from crmlink.core.store import Store; "
+                               "print(Store(sys.argv[1]).schema_version)", store_url],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {str(Store(store_url).schema_version)}
+
+
+def test_syncs_of_two_sources_at_once_both_finish(store_url: str) -> None:
+    procs = [crmlink("sync", "csv", str(SAMPLE), "--source", name, "--db", store_url, "-q")
+             for name in ("east", "west")]
+    results = [finish(proc) for proc in procs]
+    assert [code for code, _ in results] == [0, 0], results
+    store = Store(store_url)
+    assert store.sources() == ["east", "west"]
+    assert [store.count("interaction", source=s) for s in ("east", "west")] == [INTERACTIONS] * 2
+    assert sorted(r["status"] for r in store.runs()) == ["ok", "ok"]
+
+
+def test_syncs_of_one_source_started_at_once_never_interrupt_each_other(store_url: str) -> None:
+    procs = [crmlink("sync", "csv", str(SAMPLE), "--db", store_url, "-q") for _ in range(2)]
+    results = [finish(proc) for proc in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes in ([0, 0], [0, 9]), results  # the second waited for the first, or refused
+    for code, err in results:
+        if code == 9:
+            assert err.startswith("Error: another sync of 'csv' is "), err
+    store = Store(store_url)
+    assert [r["status"] for r in store.runs()] == ["ok"] * codes.count(0)
+    assert store.count("interaction") == INTERACTIONS
