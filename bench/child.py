@@ -27,7 +27,7 @@ AS_OF = "2026-11-20"  # the seeded generator's last day
 def generate(args: argparse.Namespace) -> dict[str, Any]:
     from crmlink.testing.generate import generate as write
 
-    made = write(args.folder, args.accounts, args.interactions, contacts=args.contacts)
+    made = write(args.folder, args.accounts, args.interactions, contacts=args.contacts, profile=args.people)
     return {"interactions": made.n_interactions, "accounts": len(made.plans),
             "contacts": sum(len(p.contacts) for p in made.plans)}
 
@@ -44,18 +44,23 @@ def csv_import(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def read_floor(args: argparse.Namespace) -> dict[str, Any]:
-    """Read every row and column of the interactions table through the raw DB-API cursor:
-    the least any audit design pays."""
-    raw = Store(args.db).engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("SELECT * FROM interactions")
-        rows = 0
-        while batch := cursor.fetchmany(10_000):
-            rows += len(batch)
-        return {"rows": rows}
-    finally:
-        raw.close()
+    """Read the interactions exactly as the audit does, for each source: its query, its
+    columns (``INTERACTION_COLUMNS``), its cut-off at the end of the as-of day, batches
+    of plain tuples from the DB-API cursor; nothing done with them. The least an audit
+    that reads every interaction pays."""
+    from datetime import date
+
+    from crmlink.core.analysis.audit import as_of_timestamp
+    from crmlink.core.store import interaction_batches
+
+    store = Store(args.db)
+    until = as_of_timestamp(date.fromisoformat(AS_OF))
+    rows = 0
+    with store.engine.connect() as conn:
+        for source in store.sources():
+            for batch in interaction_batches(conn, source, until):
+                rows += len(batch)
+    return {"rows": rows}
 
 
 def audit(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenant")
     parser.add_argument("--mailboxes")
     parser.add_argument("--messages", type=int)
+    parser.add_argument("--people", default="default")
     args = parser.parse_args(argv)
     profiler = cProfile.Profile() if args.profile else None
     start = time.perf_counter()

@@ -14,7 +14,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [f"Run {report['date']} on {m['cpus']} x {m['cpu']}, Python {m['python']}, "
-             f"SQLite {m['sqlite']}; an idle child process peaks at {report['idle_peak_mib']} MiB.", ""]
+             f"store {report.get('store', 'SQLite ' + m['sqlite'])}, data profile "
+             f"{report.get('people', 'default')}; an idle child process peaks at "
+             f"{report['idle_peak_mib']} MiB.", ""]
     lines += _table(
         ["size", "accounts", "contacts", "interactions", "import s", "import/s", "import MiB",
          "read table s", "audit s", "audit MiB", "audit / read"],

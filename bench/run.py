@@ -25,6 +25,7 @@ from typing import Any
 from bench.report import render
 from bench.sizes import DEFAULT, SIZES, Size
 from bench.targets import evaluate
+from crmlink.testing.generate import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,15 +48,17 @@ def child(phase: str, *args: str, profile: Path | None = None) -> dict[str, Any]
     return figures
 
 
-def _data(size: Size, out: Path) -> Path:
-    """The seeded export for ``size``, generated once and reused (it is deterministic)."""
-    folder = out / f"data-{size.name}"
+def _data(size: Size, out: Path, people: str = "default") -> Path:
+    """The seeded export for ``size`` (``people``: the generator's profile), generated once
+    and reused (it is deterministic)."""
+    folder = out / (f"data-{size.name}" if people == "default" else f"data-{size.name}-{people}")
     stamp = folder / ".params.json"
-    params = json.dumps([size.accounts, size.contacts, size.interactions])
+    params = json.dumps([size.accounts, size.contacts, size.interactions, people])
     if not (stamp.is_file() and stamp.read_text() == params):
         shutil.rmtree(folder, ignore_errors=True)
         child("generate", "--folder", str(folder), "--accounts", str(size.accounts),
-              "--contacts", str(size.contacts), "--interactions", str(size.interactions))
+              "--contacts", str(size.contacts), "--interactions", str(size.interactions),
+              "--people", people)
         stamp.write_text(params)
     return folder
 
@@ -66,10 +69,40 @@ def _fresh_db(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def run_size(size: Size, out: Path, profile: bool) -> dict[str, Any]:
+class Stores:
+    """Where each size's store goes: a fresh SQLite file in OUT, or a fresh database on a
+    throwaway PostgreSQL server (crmlink.testing.postgres) started for the run."""
+
+    def __init__(self, kind: str, out: Path) -> None:
+        self.kind, self.out = kind, out
+        self.server: Any = None
+        if kind == "postgresql":
+            from crmlink.testing import postgres
+
+            found = postgres.bindir()
+            if found is None:
+                raise SystemExit("bench: --store postgresql needs a PostgreSQL server (initdb, pg_ctl)")
+            self.server = postgres.Server(found)
+            self.server.start()
+
+    def fresh(self, name: str) -> str:
+        return self.server.create() if self.server else _fresh_db(self.out / f"{name}.db")
+
+    def version(self) -> str:
+        import sqlite3
+
+        return f"PostgreSQL {self.server.version()}" if self.server else f"SQLite {sqlite3.sqlite_version}"
+
+    def close(self) -> None:
+        if self.server:
+            self.server.stop()
+
+
+def run_size(size: Size, out: Path, profile: bool, stores: Stores | None = None,
+             people: str = "default") -> dict[str, Any]:
     """Import, read floor and audit at one size (the floor before and after the audit)."""
-    folder = _data(size, out)
-    db = _fresh_db(out / f"{size.name}.db")
+    folder = _data(size, out, people)
+    db = stores.fresh(size.name) if stores else _fresh_db(out / f"{size.name}.db")
 
     def prof(name: str) -> Path | None:
         return out / f"profile-{size.name}-{name}.txt" if profile else None
@@ -82,7 +115,7 @@ def run_size(size: Size, out: Path, profile: bool) -> dict[str, Any]:
     floor = min(floors, key=lambda f: f["seconds"])
     n = imported["interactions"]
     return {
-        "size": size.name, "accounts": size.accounts, "contacts": size.contacts, "interactions": n,
+        "size": size.name, "db": db, "accounts": size.accounts, "contacts": size.contacts, "interactions": n,
         "import": {**imported, "rate": round(n / imported["seconds"])},
         "floor": floor,
         "audit": {**audited, "floor_ratio": round(audited["seconds"] / floor["seconds"], 2)},
@@ -134,6 +167,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="contacts in each emulator for the API syncs (0: skip them)")
     parser.add_argument("--delay", type=float, default=0.05, help="emulator delay per request, s")
     parser.add_argument("--profile", action="store_true", help="cProfile import and audit")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the store of the import, read and audit phases (postgresql: a "
+                             "throwaway server on this machine) [default: %(default)s]")
+    parser.add_argument("--people", choices=PROFILES, default="default",
+                        help="people per interaction in the generated data: default (about 1.7 "
+                             "pairs of ours and theirs) or multiparty (up to three on each side, "
+                             "about 3.5 pairs) [default: %(default)s]")
     parser.add_argument("--mail-messages", type=int, default=100_000,
                         help="messages in the generated mbox for the mail read rate (0: skip it)")
     parser.add_argument("--no-html", dest="html", action="store_false",
@@ -144,12 +184,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    stores = Stores(args.store, out)
+    try:
+        report = _run(args, out, stores)
+    finally:
+        stores.close()
+    (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    markdown = render(report)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+
+
+def _run(args: argparse.Namespace, out: Path, stores: Stores) -> dict[str, Any]:
     runs = []
     for name in args.sizes.split(","):
-        runs.append(run_size(SIZES[name.strip()], out, args.profile))
+        runs.append(run_size(SIZES[name.strip()], out, args.profile, stores, args.people))
         print(f"bench: {name} done", file=sys.stderr)
     report: dict[str, Any] = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(), "store": stores.version(), "people": args.people,
         "idle_peak_mib": child("floor", "--db", _fresh_db(out / "idle.db"))["peak_mib"],
         "sizes": runs, "growth": {"import": growth(runs, "import"), "audit": growth(runs, "audit")},
         "api": [],
@@ -157,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.html and runs:
         largest = runs[-1]["size"]
         report["html"] = {"size": largest, **child(
-            "htmldir", "--db", f"sqlite:///{out / f'{largest}.db'}", "--output", str(out / f"report-{largest}"),
+            "htmldir", "--db", runs[-1]["db"], "--output", str(out / f"report-{largest}"),
             profile=out / f"profile-{largest}-htmldir.txt" if args.profile else None)}
     if args.api_contacts:
         for crm in ("hubspot", "salesforce"):
@@ -170,10 +223,7 @@ def main(argv: list[str] | None = None) -> None:
 
         report["graph"] = graph.run(args.graph_messages, out, child, _fresh_db)
     report["targets"] = evaluate(report)
-    (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    markdown = render(report)
-    (out / "report.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
+    return report
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from crmlink.cli import cli
-from tests import pgserver
+from crmlink.testing import postgres as pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "sample"
@@ -28,11 +28,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[pgserver.Server]:
-    """A PostgreSQL server for the session (tests/pgserver.py). Skipped with the reason
-    when no server or no psycopg is installed; with ``CRMLINK_REQUIRE_POSTGRES=1`` (CI)
-    that is a failure instead."""
+def require_postgres() -> Path:
+    """The PostgreSQL server binaries' folder, or skip the test with the reason (with
+    ``CRMLINK_REQUIRE_POSTGRES=1``, as in CI, fail it instead)."""
     found = pgserver.bindir()
     reason = None
     if found is None:
@@ -48,7 +46,14 @@ def postgres_server() -> Iterator[pgserver.Server]:
             pytest.fail(f"CRMLINK_REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(reason)
     assert found is not None
-    server = pgserver.Server(found)
+    return found
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pgserver.Server]:
+    """A PostgreSQL server for the session (crmlink.testing.postgres), see
+    :func:`require_postgres`."""
+    server = pgserver.Server(require_postgres())
     server.start()
     yield server
     server.stop()

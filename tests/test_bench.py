@@ -51,3 +51,27 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     assert "| target |" in (out / "report.md").read_text(encoding="utf-8")
     assert "| mail: messages |" in (out / "report.md").read_text(encoding="utf-8")
     assert "| graph sync: messages |" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_harness_runs_on_postgresql_with_multiparty_data(tmp_path: Path) -> None:
+    import csv
+
+    from tests.conftest import require_postgres
+
+    require_postgres()
+    out = tmp_path / "bench"
+    subprocess.run([sys.executable, "-m", "bench", "--sizes", "tiny", "--store", "postgresql",
+                    "--people", "multiparty", "--api-contacts", "0", "--mail-messages", "0",
+                    "--graph-messages", "0", "--no-html", "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["store"].startswith("PostgreSQL ") and report["people"] == "multiparty"
+    (run,) = report["sizes"]
+    assert run["db"].startswith("postgresql") and run["floor"]["rows"] == run["interactions"] > 1000
+    assert run["audit"]["accounts"] == run["accounts"]
+    with open(out / "data-tiny-multiparty" / "interactions.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    pairs = [len(r["user_ids"].split(";")) * len(r["contact_ids"].split(";")) for r in rows if r["contact_ids"]]
+    assert 2.8 < sum(pairs) / len(pairs) < 4.2  # the default profile gives about 1.7
+    assert max(len(r["user_ids"].split(";")) for r in rows) == 3
+    assert max(len(r["contact_ids"].split(";")) for r in rows) == 3

@@ -89,7 +89,7 @@ class Store:
                     schema.upgrade(conn)
                     conn.execute(schema.meta_table.update().where(
                         schema.meta_table.c.key == "schema_version").values(value=str(schema.SCHEMA_VERSION)))
-        except sa.exc.OperationalError as exc:
+        except sa.exc.DBAPIError as exc:  # unreachable, refused, no permission to create tables
             raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
 
     def _current_schema(self) -> bool:

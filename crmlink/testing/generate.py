@@ -152,17 +152,25 @@ class Writer:
             handle.close()
 
 
+#: The interaction profiles :func:`generate` knows.
+PROFILES = ("default", "multiparty")
+
+
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Generator:
     def __init__(self, accounts: int = 50, interactions: int | None = None, seed: int = 7,
-                 contacts: int | None = None) -> None:
+                 contacts: int | None = None, profile: str = "default") -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
         self.rng = random.Random(seed)
         self.n_accounts = accounts
         self.target_interactions = interactions
         self.target_contacts = contacts
+        #: "multiparty": up to three of ours and three of theirs on an interaction
+        self.multiparty = profile == "multiparty"
         self.plans: list[Plan] = []
 
     # -- accounts and people ---------------------------------------------------------------
@@ -256,6 +264,8 @@ class Generator:
             return [self.rng.choice(plan.team[1:] or ["U19"])]
         if plan.situation == "cto_only":
             return [self.rng.choice(plan.team[:2])]
+        if self.multiparty:
+            return self.rng.sample(plan.team, min(self._party(), len(plan.team)))
         users = [self.rng.choice(plan.team)]
         if self.rng.random() < 0.35 and len(plan.team) > 1:
             users.append(self.rng.choice([u for u in plan.team if u != users[0]]))
@@ -273,8 +283,14 @@ class Generator:
             pool = [c for c in engaged if c[1] in ("economic_buyer", "decision_maker")] or engaged
         if len(users) > 1 and self.rng.random() < 0.5:  # two of us: meet a decision maker together
             pool = [c for c in engaged if c[1] in ("economic_buyer", "decision_maker")] or pool
-        count = 1 if self.rng.random() < 0.75 else 2
+        count = self._party() if self.multiparty else (1 if self.rng.random() < 0.75 else 2)
         return [c[0] for c in self.rng.sample(pool, min(count, len(pool)))]
+
+    def _party(self) -> int:
+        """People on one side of a multi-party interaction: 1, 2 or 3 (1.89 on average; with
+        the accounts' smaller teams and pools, about 3.5 pairs of people an interaction at
+        100k interactions)."""
+        return self.rng.choices((1, 2, 3), weights=(38, 35, 27))[0]
 
     def _times(self, plan: Plan, total: int) -> list[datetime]:
         start = END - timedelta(days=365 * YEARS)
@@ -409,13 +425,16 @@ class Generator:
 
 
 def generate(folder: str | Path, accounts: int = 50, interactions: int | None = None, seed: int = 7,
-             contacts: int | None = None) -> Generator:
+             contacts: int | None = None, profile: str = "default") -> Generator:
     """Write a sample export to ``folder`` and return the generator (its plans are the truth).
 
     ``interactions`` and ``contacts`` are approximate totals, spread over the accounts in
-    proportion to each tier's default rate and team size.
+    proportion to each tier's default rate and team size. ``profile``: ``default`` (mostly
+    one of ours and one of theirs an interaction, about 1.7 pairs of people) or
+    ``multiparty`` (one to three on each side, about 3.5 pairs, as meetings and mail
+    threads have).
     """
-    generator = Generator(accounts, interactions, seed, contacts)
+    generator = Generator(accounts, interactions, seed, contacts, profile)
     generator.write(Path(folder))
     return generator
 
@@ -427,8 +446,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interactions", type=int, default=None, help="total interactions (default: by tier)")
     parser.add_argument("--contacts", type=int, default=None, help="total contacts (default: by tier)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--people", choices=PROFILES, default="default",
+                        help="people per interaction: default (about 1.7 pairs) or multiparty "
+                             "(up to three on each side, about 3.5 pairs)")
     args = parser.parse_args(argv)
-    result = generate(args.folder, args.accounts, args.interactions, args.seed, args.contacts)
+    result = generate(args.folder, args.accounts, args.interactions, args.seed, args.contacts, args.people)
     print(f"wrote {args.folder}: {len(result.plans)} accounts, {result.n_interactions} interactions")
 
 

@@ -1,5 +1,6 @@
-"""A throwaway PostgreSQL server for the tests: ``initdb`` in a temporary folder, a free
-port on 127.0.0.1, started once per test session, a fresh database per test.
+"""A throwaway PostgreSQL server for tests and benchmarks: ``initdb`` in a temporary
+folder, a free port on 127.0.0.1, a fresh database per test (:meth:`Server.database`).
+crmlink's own test suite starts one per session (tests/conftest.py, ``store_url``).
 
 The server binaries are looked up in ``$CRMLINK_PG_BINDIR``, on ``PATH``, through
 ``pg_config --bindir`` and in Debian's ``/usr/lib/postgresql/<version>/bin``. PostgreSQL
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 USER = "crmlink"
 
@@ -98,16 +100,34 @@ class Server:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
 
+    def create(self) -> str:
+        """Make a new empty database and return its URL (:meth:`drop` removes it)."""
+        name = "t_" + uuid.uuid4().hex[:16]
+        with self._admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        """Drop the database of ``url``, whoever still uses it."""
+        name = url.rsplit("/", 1)[1]
+        with self._admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def version(self) -> str:
+        with self._admin() as admin:
+            row = admin.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else "?"
+
     @contextmanager
     def database(self) -> Iterator[str]:
-        """A new empty database for the block; dropped after it, whoever still uses it."""
+        """A new empty database for the block, dropped after it."""
+        url = self.create()
+        try:
+            yield url
+        finally:
+            self.drop(url)
+
+    def _admin(self) -> Any:
         import psycopg
 
-        name = "t_" + uuid.uuid4().hex[:16]
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={USER} dbname=postgres",
-                             autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                yield self.url(name)
-            finally:
-                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        return psycopg.connect(f"host=127.0.0.1 port={self.port} user={USER} dbname=postgres", autocommit=True)
