@@ -62,20 +62,20 @@ def test_live_ids_leave_out_deleted_rows_and_other_sources(store: Store) -> None
         assert list(store.live_ids(conn, "account", "s3")) == []
 
 
-def test_a_store_of_schema_2_gains_the_sync_lock_columns(store_url: str) -> None:
+def test_a_store_of_schema_3_gains_the_sync_lock_columns(store_url: str) -> None:
     import sqlalchemy as sa
 
     from crmlink.core import schema
 
     Store(store_url)
     engine = sa.create_engine(store_url)
-    with engine.begin() as conn:  # make it what crmlink wrote before schema 3
+    with engine.begin() as conn:  # make it what crmlink wrote before schema 4
         conn.exec_driver_sql("ALTER TABLE sync_runs DROP COLUMN pid")
         conn.exec_driver_sql("ALTER TABLE sync_runs DROP COLUMN host")
-        conn.exec_driver_sql("UPDATE crmlink_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.exec_driver_sql("UPDATE crmlink_meta SET value = '3' WHERE key = 'schema_version'")
     engine.dispose()
     store = Store(store_url)
-    assert store.schema_version == schema.SCHEMA_VERSION >= 3
+    assert store.schema_version == schema.SCHEMA_VERSION >= 4
     run = store.start_run("crm", "csv", full=False)
     assert store.runs()[0]["id"] == run and store.runs()[0]["pid"] == os.getpid()
 
