@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from crmlink.core.store import Store
 from tests.conftest import SAMPLE
 from tests.test_crash import big_export, wait_for
@@ -78,3 +80,26 @@ def test_syncs_of_one_source_started_at_once_never_interrupt_each_other(store_ur
     store = Store(store_url)
     assert [r["status"] for r in store.runs()] == ["ok"] * codes.count(0)
     assert store.count("interaction") == INTERACTIONS
+
+
+def test_a_writer_waiting_too_long_on_sqlite_gets_a_store_error_and_readers_never_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from crmlink.core import engine
+    from crmlink.core.errors import StoreError
+
+    monkeypatch.setattr(engine, "BUSY_SECONDS", 0.2)
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    store = Store(url)
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's long write transaction
+    try:
+        assert Store(url).count("interaction") == 0  # opening and reading do not wait
+        with pytest.raises(StoreError, match=r"^the store sqlite:///.*busy\.db is busy: another process kept it "
+                                             r"locked for writing for more than 0\.2 s"):
+            store.start_run("crm", "csv", full=False)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.start_run("crm", "csv", full=False) > 0
