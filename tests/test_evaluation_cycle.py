@@ -222,3 +222,20 @@ def test_expectations_from_a_crm_field(tmp_path: Path) -> None:
     [account] = review["accounts"]
     assert account["expected"] == {"stage": "community_of_interest", "health": 95.0}
     assert account["origin"] == {"stage": "crm", "health": "crm"} and account["outcome"] == "missed"
+
+
+def test_an_audit_of_one_source_compares_that_source_alone(tmp_path: Path) -> None:
+    from tests.saved_store import url_in
+    from tests.saved_store import write as write_scenario
+    from tests.scenario import Scenario
+
+    url = url_in(tmp_path)
+    write(url)
+    other = Scenario("S").user("x1").contact("y1", "decision_maker", "vp", "executive")   # findings of its own
+    write_scenario(other, url, source="other")
+    crmlink("audit", "--db", url, "--as-of", "2025-06-30", "--save")
+    saved = as_json("history", "--db", url)[0]
+    table = crmlink("audit", "--db", url, "--as-of", "2025-09-30", "--source", "crm").stdout
+    changed = table[table.index("What changed"):table.index("\ntier ")]
+    assert saved["findings"] > 0 and "new, 0 resolved," in changed
+    assert "(DIP)" in changed and "Acme" not in changed       # the other source's findings are not resolved

@@ -113,9 +113,9 @@ class RelationshipMap(JsonObject):
 
 @dataclass(slots=True)
 class HistoryPoint(JsonObject):
-    """The headline scores at one month end."""
+    """The headline scores at one month end (or one saved audit)."""
 
-    date: str = prop("The month end (the audit date for the last point), YYYY-MM-DD.")
+    date: str = prop("The month end, or the saved audit's date (the audit date for the last point), YYYY-MM-DD.")
     scores: Scores = prop("Each headline score by name (null when it could not be scored).", flatten=True)
 
 
@@ -240,7 +240,8 @@ class AccountEntry(JsonObject):
         "People at the account we correspond or meet with who are not contacts in the CRM, most "
         "messages first (added in 1.1; empty without mail or calendar sources).")
     health_history: list[HistoryPoint] | None = prop(
-        "The headline scores at the last 11 month ends and the audit date; only in the "
+        "The headline scores at the last 11 month ends (or, where the account was saved in at least two "
+        "earlier audits, at the latest 11 of them) and the audit date; only in the "
         "documents of formats that draw it (html and plugin formats).", default=None, omit_empty=True)
     stage: str | None = prop("The strategic stage (added in 1.3): perceptual_recognition, community_of_interest "
                              "or deep_strategic_cooperation; null before the first or when no plugin judges it.",

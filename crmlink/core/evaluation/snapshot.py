@@ -58,6 +58,15 @@ class Snapshot:
         """The label, or the as-of date of an audit that was not saved."""
         return self.label or self.as_of.isoformat()
 
+    def only_sources(self, sources: set[str]) -> Snapshot:
+        """The same audit restricted to the accounts (and their findings) of ``sources``;
+        portfolio findings are kept."""
+        kept = Snapshot(self.as_of, self.label, self.saved_at)
+        kept.accounts = {gid: a for gid, a in self.accounts.items() if a.source in sources}
+        kept.findings = {k: f for k, f in self.findings.items()
+                         if not f.account or f.account.partition(":")[0] in sources}
+        return kept
+
     def add_finding(self, finding: FindingState, rank: dict[str, int]) -> None:
         key = (finding.subject, finding.code)
         kept = self.findings.get(key)
@@ -80,7 +89,7 @@ def snapshot_of(doc: AuditDocument, label: str | None = None) -> Snapshot:
         scores = {name: a.scores.get(overall if name == "health" else name) for name in SCORE_NAMES}
         snap.accounts[a.id] = AccountState(
             a.id, a.source, a.remote_id, a.name, scores, a.tier, a.coverage.ratio, a.coverage.assessment,
-            getattr(a, "stage", None), getattr(a, "level", None))
+            a.stage, a.level)
         for f in a.findings:
             snap.add_finding(FindingState(a.id, a.id, f.code, f.severity), SEVERITY_RANK)
     for o in doc.opportunities:
