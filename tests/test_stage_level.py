@@ -208,3 +208,13 @@ def test_a_plugin_replaces_the_method_s_stage_and_level() -> None:
     assert (account["stage"], account["level"]) == ("community_of_interest", "strategic_partnership")
     assert account["relationship"]["evidence"] == {"mine": True}
     assert account["relationship"]["explanation"].startswith("Stage: community of interest, because I say so")
+
+
+def test_deep_cooperation_needs_executive_meetings_in_every_period() -> None:
+    s = deep()
+    assert stage(s) == "deep_strategic_cooperation"
+    account = s.account(stage={"exec_periods": 3})   # the third period is beyond findings.exec_link_days
+    assert account["stage"] == "community_of_interest"
+    assert "executive-to-executive meetings in each of the last 3 periods of 90 days (2 of 3)" in \
+        account["relationship"]["stage_next"]
+    assert stage(s, stage={"exec_period_days": 60.0}) == "deep_strategic_cooperation"
