@@ -147,6 +147,11 @@ def test_review_with_expectations_met_missed_and_exceeded(url: str, tmp_path: Pa
     assert 1 <= len(tasks) <= 10 and tasks[0]["code"] == "EXPECTATION_MISSED" and tasks[0]["remote_id"] == "STEADY"
     assert tasks[0]["action"].startswith("To reach community of interest: 2 won deals in 730 days")
     assert all(t["action"] and t["evidence"] and t["remote_id"] for t in tasks)
+    text = crmlink("review", "--db", url, "--period", "2026", "--as-of", "2026-12-31", "--expectations", str(plan),
+                   "--config", str(config), "--format", "markdown").stdout
+    assert text.startswith("# Review of 2026 (2026-01-01 to 2026-12-31), as of 2026-12-31")
+    assert "- [missed] Steady Telecom (STEADY): stage community of interest→perceptual recognition (missed)" in text
+    assert "1. [high] Steady Telecom — EXPECTATION_MISSED" in text
 
 
 def test_a_review_without_enough_saved_audits_computes_both_ends(url: str) -> None:
