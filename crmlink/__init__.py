@@ -52,6 +52,7 @@ from crmlink.core.identity import (
 )
 from crmlink.core.ltc import LTC_STAGES, OPEN_STAGES, WON_STAGES, phase_of
 from crmlink.core.ltc_execution import advance_won_stage
+from crmlink.core.mailheaders import MAIL_HEADERS, MalformedMessage, parse_headers
 from crmlink.core.model import (
     Account,
     Contact,
@@ -81,7 +82,7 @@ __all__ = [
     "IdentityResolver", "IdentitySettings", "Directory", "Match", "PUBLIC_MAIL_DOMAINS",
     "normalize_address", "canonical_address", "normalize_domain",
     "ActivityMapper", "MailMessage", "CalendarEvent", "Attendee", "Address", "UnknownPeopleStream",
-    "message_key",
+    "message_key", "parse_headers", "MalformedMessage", "MAIL_HEADERS",
     "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",

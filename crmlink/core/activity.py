@@ -22,8 +22,10 @@ The rules:
   with nobody we know on the customer side, makes nothing.
 - Direction: a message from one of ours is ``outbound``; one from anybody else is
   ``inbound``. A message of ours that answers one of theirs (its In-Reply-To, else the
-  last of its References, is a message from their side read earlier in the same run) is
-  ``two_way``: it closes an exchange both sides spoke in. A reply of theirs is inbound,
+  last of its References, is a message from their side read earlier in the same run, or
+  stored inbound by an earlier run or another mail source: one indexed lookup in the
+  store for the parent's interaction ids at the same accounts) is ``two_way``: it closes
+  an exchange both sides spoke in. A reply of theirs is inbound,
   which the method already counts as them speaking, so a thread with messages from both
   sides is a two-way relationship with reciprocity 1.
 - ``recipient_count`` is the number of people on the message who are not ours, so the
@@ -49,14 +51,22 @@ import hashlib
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any
 
 from crmlink.core.connector import Stream, SyncContext
 from crmlink.core.errors import ConfigError, InvalidRecord
-from crmlink.core.identity import ACCOUNT, CONTACT, USER, IdentityResolver, Match, normalize_address
+from crmlink.core.identity import (
+    ACCOUNT,
+    CONTACT,
+    USER,
+    Directory,
+    IdentityResolver,
+    Match,
+    normalize_address,
+)
 from crmlink.core.model import Correspondent, Interaction, Record
 
 #: Precedence header values of bulk mail (RFC 2076; mailing lists and autoresponders).
@@ -187,14 +197,18 @@ class ActivityMapper:
     """Turns messages and meetings into records with one :class:`IdentityResolver`.
 
     ``mass_limit`` is the method's ``strength.mass_email_limit``; ``now`` the sync time
-    (meetings after it make nothing). :attr:`outcomes` counts what became of each item.
+    (meetings after it make nothing); ``find`` looks interactions up in the store by id
+    (:attr:`SyncContext.find`), so that a reply of ours to a message of theirs read by
+    an earlier run, or stored by another mail source, is two-way too. :attr:`outcomes` counts what became of each item.
     An interaction an earlier item of the run already gave (the same message read from
     two folders) is not returned again, so one run yields each id once.
     """
 
     def __init__(self, resolver: IdentityResolver, *, mass_limit: int = 50,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None,
+                 find: Callable[[Sequence[str]], Iterable[Record]] | None = None) -> None:
         self.resolver = resolver
+        self._find = find
         self.mass_limit = mass_limit
         self.now = now or datetime.now(timezone.utc)
         self.store_subjects = resolver.settings.store_subjects
@@ -223,7 +237,11 @@ class ActivityMapper:
                               "email address and no internal domain is set; pass --internal-domain "
                               "(or set [identity] internal_domains)")
         limit = int(context.config.get("strength", {}).get("mass_email_limit", 50))
-        return cls(resolver, mass_limit=limit, now=context.now)
+
+        def find(remote_ids: Sequence[str]) -> Iterable[Record]:
+            return context.find("interaction", remote_ids)
+
+        return cls(resolver, mass_limit=limit, now=context.now, find=find)
 
     def rewind(self) -> None:
         """The stream is read again from its last saved position (the host retries it after
@@ -267,14 +285,10 @@ class ActivityMapper:
             return []
         key = message.key()
         people = _unique([(message.sender, True), *((a, False) for a in (*message.to, *message.cc))])
-        records: list[Interaction] = []
         outcome = "not_ours"
         sender_ours = any(d.resolve(message.sender.address).ours for d in self.resolver.directories)
         self._theirs[hash(key)] = not sender_ours
-        direction = "inbound"
-        if sender_ours:
-            parent = message.parent
-            direction = "two_way" if parent and self._theirs.get(hash(parent)) else "outbound"
+        linked: list[tuple[Directory, list[Match], dict[str, Present], int]] = []
         for directory in self.resolver.directories:
             matches = [(a, sent, directory.resolve(a.address)) for a, sent in people]
             ours = [m for _, _, m in matches if m.ours]
@@ -285,7 +299,15 @@ class ActivityMapper:
                 outcome = _without_customer(outcome, ours, matches)
                 continue
             outcome = "bulk" if message.bulk else "interaction"
-            others = sum(1 for _, _, m in matches if not m.ours)
+            linked.append((directory, ours, customers, sum(1 for _, _, m in matches if not m.ours)))
+        self.outcomes[outcome] += 1
+        direction = "inbound"
+        if sender_ours:
+            parent = message.parent
+            ids = [f"{parent}|{d.source}|{a}" for d, _, customers, _ in linked for a in customers]
+            direction = "two_way" if parent and self._answers_theirs(parent, ids) else "outbound"
+        records: list[Interaction] = []
+        for directory, ours, customers, others in linked:
             recipients = max(others, self.mass_limit + 1) if message.bulk else others
             campaign = (message.list_id or "mass mailing") if message.bulk else None
             for account, present in customers.items():
@@ -300,8 +322,19 @@ class ActivityMapper:
                                                                   message.date)
                 if self._keep(interaction, unknown):
                     records.append(interaction)
-        self.outcomes[outcome] += 1
         return records
+
+    def _answers_theirs(self, parent: str, stored_ids: list[str]) -> bool:
+        """Whether the message ``parent`` was written by their side: known when this run read
+        it, else looked up in the store (an earlier run, or another mail source, stored it
+        under one of ``stored_ids``: as inbound when they wrote it)."""
+        known = self._theirs.get(hash(parent))
+        if known is not None or self._find is None or not stored_ids:
+            return bool(known)
+        theirs = any(getattr(r, "direction", None) == "inbound" for r in self._find(stored_ids))
+        if theirs:
+            self._theirs[hash(parent)] = True
+        return theirs
 
     def event(self, event: CalendarEvent) -> list[Interaction]:
         """The interactions of one meeting occurrence (none when cancelled, in the future,

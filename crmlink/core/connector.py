@@ -7,7 +7,7 @@ stream. It never writes to the store and never retries: the host's sync engine d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -53,7 +53,9 @@ class SyncContext:
     ``config`` is the whole config file with its defaults (``config["identity"]``,
     ``config["strength"]`` ...); ``records(entity, source)`` reads the live records of
     another source in the store (the CRM a mailbox is linked to); ``crm_sources()`` names
-    the sources that hold accounts. ``notice`` prints one line for the user (stderr,
+    the sources that hold accounts; ``find(entity, remote_ids)`` the live records with
+    those ids in any source (a cheap indexed lookup: the message a reply answers, stored
+    by an earlier run or another source). ``notice`` prints one line for the user (stderr,
     unless quiet), ``progress`` a transient status line (a terminal only). ``now`` is the
     run's start.
     """
@@ -65,6 +67,7 @@ class SyncContext:
     notice: Callable[[str], None] = _nothing
     progress: Callable[[str], None] = _nothing
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    find: Callable[[str, Sequence[str]], Iterable[Record]] = lambda entity, remote_ids: ()
 
     def identity(self, internal_domains: Iterable[str] = ()) -> IdentityResolver:
         """The identity resolver over every CRM source in the store but this one, with

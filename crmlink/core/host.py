@@ -54,6 +54,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("hubspot", "crmlink.plugins.hubspot"),
     ("graph", "crmlink.plugins.graph"),
     ("mail", "crmlink.plugins.mail"),
+    ("imap", "crmlink.plugins.imap"),
     ("calendar", "crmlink.plugins.calendar"),
     ("classify", "crmlink.plugins.classify"),
     ("ltc", "crmlink.plugins.ltc"),

@@ -282,6 +282,29 @@ class Store:
             for row in conn.execution_options(yield_per=5000).execute(query.order_by(table.c.pk)):
                 yield _build(cls, row._mapping)
 
+    def find(self, entity: str, remote_ids: Sequence[str],
+             sources: Sequence[str] | None = None) -> list[model.Record]:
+        """The live records of ``entity`` with one of ``remote_ids``, in any of ``sources``
+        (every source holding ``entity`` when ``None``): a probe of the unique
+        ``(source, remote_id)`` index per pair, cheap enough to ask once per message."""
+        if not remote_ids:
+            return []
+        table = schema.TABLES[entity]
+        cls = model.ENTITIES[entity]
+        if sources is None:
+            sources = self.sources_of(entity)
+        query = sa.select(*[table.c[f.name] for f in dataclasses.fields(cls)]).where(
+            table.c.source.in_(list(sources)), table.c.remote_id.in_(list(remote_ids)),
+            table.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return [_build(cls, row._mapping) for row in conn.execute(query)]
+
+    def sources_of(self, entity: str) -> list[str]:
+        """The sources holding rows of ``entity``."""
+        table = schema.TABLES[entity]
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(table.c.source).distinct()).scalars())
+
     def records_of(self, cls: type[R], *, source: str | None = None,
                    include_deleted: bool = False) -> Iterator[R]:
         """:meth:`records` of the entity ``cls`` models, typed as ``cls``."""

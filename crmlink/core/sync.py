@@ -17,7 +17,7 @@ import copy
 import logging
 import os
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,8 +196,15 @@ class SyncEngine:
         def records(entity: str, source: str) -> Iterator[model.Record]:
             return self.store.records(entity, source=source)
 
+        sources: dict[str, list[str]] = {}  # per entity, listed once a run
+
+        def find(entity: str, remote_ids: Sequence[str]) -> list[model.Record]:
+            if entity not in sources:
+                sources[entity] = self.store.sources_of(entity)
+            return self.store.find(entity, remote_ids, sources[entity])
+
         return SyncContext(self.source, self.config, records, self.store.sources,
-                           self.notice, self.status)
+                           self.notice, self.status, find=find)
 
     def _counts(self, result: SyncResult) -> dict[str, Any]:
         return {name: c.to_json() for name, c in result.streams.items()}

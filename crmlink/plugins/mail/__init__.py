@@ -21,14 +21,15 @@ from crmlink import (
     Connector,
     Interaction,
     InvalidRecord,
+    MalformedMessage,
     Record,
     Setting,
     Stream,
     SyncContext,
     UnknownPeopleStream,
     hookimpl,
+    parse_headers,
 )
-from crmlink.plugins.mail import headers
 from crmlink.plugins.mail.mailboxes import messages
 
 #: Seconds between progress lines.
@@ -54,8 +55,8 @@ class MessagesStream(Stream):
             try:
                 if item.error is not None:
                     raise item.error
-                message = headers.parse(item.headers)
-            except headers.MalformedMessage as exc:
+                message = parse_headers(item.headers)
+            except MalformedMessage as exc:
                 malformed += 1
                 yield InvalidRecord("message", exc.message_id, exc.field, exc.reason).at(item.location)
                 continue

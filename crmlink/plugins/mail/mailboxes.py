@@ -1,7 +1,7 @@
 """Finding the messages under a path: mbox files, ``.eml`` files and Maildirs (with
 Maildir++ subfolders such as ``.Sent``), through the standard library's :mod:`mailbox`.
 
-Each message is handed over as its header block (:func:`.headers.header_block`) with
+Each message is handed over as its header block (:func:`header_block`) with
 where it is, one at a time: a mailbox of any size is read in flat memory, and bodies
 are never read. Folders are read Inbox-like first and Sent-like last, so that our
 answers come after the messages they answer (see docs/connectors/mail.md).
@@ -10,13 +10,26 @@ answers come after the messages they answer (see docs/connectors/mail.md).
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from crmlink import ConfigError, InvalidRecord
-from crmlink.plugins.mail.headers import MalformedMessage, header_block
+from crmlink import ConfigError, InvalidRecord, MalformedMessage
+
+
+def header_block(lines: Iterable[bytes], limit: int = 1_000_000) -> bytes:
+    """The header block from a binary file positioned at a message's start (up to the
+    first empty line; at most ``limit`` bytes, so a broken message cannot eat memory)."""
+    block = bytearray()
+    for line in lines:
+        if line in (b"\n", b"\r\n"):
+            break
+        block += line
+        if len(block) > limit:
+            raise MalformedMessage("headers", f"the header block is longer than {limit:,} bytes; "
+                                   "this is not a mail message")
+    return bytes(block)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""One message's header block to a :class:`~crmlink.MailMessage`, or a clear reason why not.
+"""One message's header block to a :class:`~crmlink.MailMessage`, or a clear reason why not:
+the parser every mail connector shares (files, IMAP, a plugin's), public as
+:func:`crmlink.parse_headers` and :class:`crmlink.MalformedMessage`.
 
 Only the header block is parsed (``email`` with ``policy.default``): bodies and
 attachments are never read. RFC 2047 encoded words are decoded by the policy; raw UTF-8
@@ -17,10 +19,10 @@ from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from crmlink import Address, MailMessage
+from crmlink.core.activity import Address, MailMessage
 
 #: The headers a message is mapped from; no other is looked at.
-USED = ("from", "to", "cc", "date", "message-id", "in-reply-to", "references", "subject",
+MAIL_HEADERS = ("from", "to", "cc", "bcc", "date", "message-id", "in-reply-to", "references", "subject",
         "list-id", "list-unsubscribe", "precedence")
 _PARSER = BytesHeaderParser(policy=policy.default)
 
@@ -33,32 +35,25 @@ class MalformedMessage(ValueError):
         self.field, self.reason, self.message_id = field, reason, message_id
 
 
-def header_block(lines: Iterable[bytes], limit: int = 1_000_000) -> bytes:
-    """The header block from a binary file positioned at a message's start (up to the
-    first empty line; at most ``limit`` bytes, so a broken message cannot eat memory)."""
-    block = bytearray()
-    for line in lines:
-        if line in (b"\n", b"\r\n"):
-            break
-        block += line
-        if len(block) > limit:
-            raise MalformedMessage("headers", f"the header block is longer than {limit:,} bytes; "
-                                   "this is not a mail message")
-    return bytes(block)
-
-
-def parse(data: bytes) -> MailMessage:
+def parse_headers(data: bytes, fallback_date: datetime | None = None) -> MailMessage:
     """The message of a header block (see the module docstring for what is malformed).
+
+    ``fallback_date`` (an IMAP server's INTERNALDATE, when the message arrived) stands in
+    for a Date header that is missing or not a date; without it such a message is
+    malformed. Bcc recipients (listed only on the sender's own copy) count as Cc: they
+    received the message.
 
     The block is split by ``email``'s parser (``policy.default``); the few headers used are
     then read from their raw values with ``email.utils`` and ``email.header``, which is
     several times faster than the policy's header objects and reads the same values."""
     message = _PARSER.parsebytes(data + b"\n")
+    items = list(message.raw_items())
+    named = next((" ".join(raw.split()) for name, raw in items if name.lower() == "message-id"), None)
     headers: dict[str, list[str]] = {}
-    for name, raw in message.raw_items():
+    for name, raw in items:
         key = name.lower()
-        if key in USED:
-            headers.setdefault(key, []).append(_checked(name, raw, headers))
+        if key in MAIL_HEADERS:
+            headers.setdefault(key, []).append(_checked(name, raw, named))
     message_id = _first(headers, "message-id")
     if any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in message.defects):
         raise MalformedMessage("headers", "a header line has no colon, so the headers end early; "
@@ -67,21 +62,21 @@ def parse(data: bytes) -> MailMessage:
     if not senders:
         raise MalformedMessage("from", f"the From header {_first(headers, 'from')!r} holds no address", message_id)
     return MailMessage(
-        message_id=message_id, date=_date(headers, message_id), sender=senders[0],
-        to=tuple(_addresses(headers.get("to", ()))), cc=tuple(_addresses(headers.get("cc", ()))),
+        message_id=message_id, date=_date(headers, message_id, fallback_date), sender=senders[0],
+        to=tuple(_addresses(headers.get("to", ()))),
+        cc=tuple(_addresses([*headers.get("cc", ()), *headers.get("bcc", ())])),
         in_reply_to=_first(headers, "in-reply-to"),
         references=tuple((_first(headers, "references") or "").split()),
         subject=_decoded(_first(headers, "subject")), list_id=_first(headers, "list-id"),
         list_unsubscribe=_first(headers, "list-unsubscribe"), precedence=_first(headers, "precedence"))
 
 
-def _checked(name: str, raw: str, headers: dict[str, list[str]]) -> str:
+def _checked(name: str, raw: str, message_id: str | None) -> str:
     """The raw value as text, unfolded: raw UTF-8 (RFC 6532) decoded, other bytes an error."""
     data = raw.encode("ascii", "surrogateescape")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        message_id = _first(headers, "message-id")
         raise MalformedMessage(name.lower(), (
             f"the {name} header has bytes that are not UTF-8 (byte {exc.start + 1} of its value: "
             f"0x{data[exc.start]:02x}); headers must be ASCII, RFC 2047 encoded words or UTF-8"),
@@ -104,7 +99,7 @@ def _decoded(value: str | None) -> str | None:
         return value
 
 
-def _addresses(values: list[str] | tuple[()]) -> list[Address]:
+def _addresses(values: Iterable[str]) -> list[Address]:
     found: list[Address] = []
     for name, address in getaddresses(list(values)):
         parsed = Address.parse(address, _decoded(name))
@@ -113,15 +108,28 @@ def _addresses(values: list[str] | tuple[()]) -> list[Address]:
     return found
 
 
-def _date(headers: dict[str, list[str]], message_id: str | None) -> datetime:
+def _date(headers: dict[str, list[str]], message_id: str | None,
+          fallback: datetime | None = None) -> datetime:
     value = _first(headers, "date")
-    if value is None:
+    if value is None and fallback is not None:
+        moment = fallback
+    elif value is None:
         raise MalformedMessage("date", "the message has no Date header", message_id)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        raise MalformedMessage("date", f"the Date header {value!r} is not a date "
-                               "(RFC 5322: 'Mon, 2 Mar 2026 09:00:00 +0100')", message_id) from None
+    else:
+        moment = _parsed_date(value, message_id, fallback)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def _parsed_date(value: str, message_id: str | None, fallback: datetime | None) -> datetime:
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        if fallback is not None:
+            return fallback
+        raise MalformedMessage("date", f"the Date header {value!r} is not a date "
+                               "(RFC 5322: 'Mon, 2 Mar 2026 09:00:00 +0100')", message_id) from None
+
+
+__all__ = ["MAIL_HEADERS", "MalformedMessage", "parse_headers"]
