@@ -4,6 +4,7 @@ store, through the CLI and a real SQLite store."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from crmlink import Correspondent, Interaction
 from crmlink.cli import cli
 from crmlink.core.store import Store
 from crmlink.plugins.mail import MailConnector
-from crmlink.testing.conformance import ConnectorContract, SuiteConfig
+from crmlink.testing.conformance import ConnectorContract, StreamRun, SuiteConfig
 from tests.mailfixtures import (
     crm_export,
     inbox_messages,
@@ -99,7 +100,8 @@ def test_malformed_messages_are_skipped_and_counted(tmp_path: Path, db: str) -> 
     result = invoke("sync", "mail", str(box), "--db", db)
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.strip().startswith("messages"))
-    assert line.split()[1:] == ["2", "2", "0", "0", "3"]  # read created updated deleted skipped
+    # read created updated deleted skipped: two messages and the unknown person one names
+    assert line.split()[1:] == ["3", "3", "0", "0", "3"]
     assert f"{box}: message 2: message '<bad-date@pinnaclebank.example>', field 'date'" in result.output
     assert "field 'from': the From header has bytes that are not UTF-8" in result.output
     assert "message 4" in result.output and "header line has no colon" in result.output
@@ -162,6 +164,15 @@ class TestMailConformance(ConnectorContract):
         assert invoke("sync", "csv", str(crm_export(folder / "crm")), "--db", url, "-q").exit_code == 0
         cls.config = {"path": str(write_maildir(folder / "Maildir", inbox_messages(), sent_messages()))}
         cls.store = Store(url)
+
+    def test_records_are_canonical(self, first_run: dict[str, StreamRun]) -> None:
+        """The kit's check on the interactions; the unknown people that come in the same
+        stream after the messages naming them are checked for the same basics."""
+        people = [r for run in first_run.values() for r in run.records if isinstance(r, Correspondent)]
+        assert people and all(r.remote_id and r.account_id and r.address for r in people)
+        only = {name: replace(run, records=[r for r in run.records if not isinstance(r, Correspondent)])
+                for name, run in first_run.items()}
+        super().test_records_are_canonical(only)
 
     def make_connector(self) -> MailConnector:
         from crmlink import SyncContext

@@ -26,7 +26,6 @@ from crmlink import (
     Setting,
     Stream,
     SyncContext,
-    UnknownPeopleStream,
     hookimpl,
     parse_headers,
 )
@@ -34,10 +33,16 @@ from crmlink.plugins.mail.mailboxes import messages
 
 #: Seconds between progress lines.
 PROGRESS_EVERY = 0.5
+#: Messages between two yields of the unknown people they named (kept in the mapper's
+#: spool meanwhile).
+PEOPLE_EVERY = 500
+
 
 class MessagesStream(Stream):
-    """Every message under the path, as interactions (the mapper keeps the unknown
-    people for the next stream, and yields a message read twice once)."""
+    """Every message under the path, as interactions (a message read twice once), each
+    few hundred followed by the unknown people (:class:`crmlink.Correspondent`) they
+    named: those are stored in the same stream as the messages that name them, so no
+    run can store the one without the other."""
 
     name = "messages"
     entity = Interaction
@@ -61,6 +66,9 @@ class MessagesStream(Stream):
                 yield InvalidRecord("message", exc.message_id, exc.field, exc.reason).at(item.location)
                 continue
             yield from self.mapper.message(message)
+            if read % PEOPLE_EVERY == 0:
+                yield from self.mapper.correspondents()
+        yield from self.mapper.correspondents()
         self.context.notice(f"mail: {read:,} messages read, {malformed:,} malformed; of the others: "
                             f"{self.mapper.summary()}")
 
@@ -87,7 +95,6 @@ class MailConnector(Connector):
                               "or a folder holding them")
         mapper = ActivityMapper.for_run(self.context, self.config["internal_domain"], "mail")
         yield MessagesStream(path, mapper, self.context)
-        yield UnknownPeopleStream(mapper)
 
 
 @hookimpl
