@@ -153,10 +153,16 @@ def graph_sync(args: argparse.Namespace) -> dict[str, Any]:
     return sync(args.db, args.url, args.ca, args.tenant, args.mailboxes)
 
 
+def imap_sync(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.imap import sync
+
+    return sync(args.db, args.url, args.ca)
+
+
 PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "generate": generate, "import": csv_import, "floor": read_floor, "audit": audit, "api": api_sync,
     "mailgen": mail_generate, "mail": mail_sync,
-    "htmldir": html_directory, "graph": graph_sync}
+    "htmldir": html_directory, "graph": graph_sync, "imap": imap_sync}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,6 +56,12 @@ def render(report: dict[str, Any]) -> str:
              "errors"],
             [[g["messages"], g["interactions"], g["requests"], f"{g['seconds']:.2f}", g["rate"],
               g["peak_mib"], g["errors"]] for g in report["graph"]])
+    imap = report.get("imap")
+    if imap:
+        lines += _table(["imap sync: messages", "mbox MiB", "interactions", "wall s", "messages/s",
+                         "peak MiB", "errors"],
+                        [[imap["messages"], imap["mib"], imap["interactions"], f"{imap['seconds']:.2f}",
+                          imap["rate"], imap["peak_mib"], imap["errors"]]])
     lines += _table(["target", "value", "limit", "result"],
                     [[t["target"], t["value"], ("<= " if t["at_most"] else ">= ") + str(t["limit"]),
                       "met" if t["met"] else f"missed ({t['off_by']}x)"] for t in report["targets"]])

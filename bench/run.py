@@ -3,7 +3,7 @@
 ``python -m bench`` runs the default sizes (10k, 100k and 1M interactions), both API
 syncs, the mbox read rate (100,000 messages) and the Microsoft Graph sync (10,000 and
 100,000 messages); ``--sizes tiny --api-contacts 50 --mail-messages 500
---graph-messages 300`` is about the smoke run CI does. The report goes to
+--graph-messages 300 --imap-messages 200`` is about the smoke run CI does. The report goes to
 OUT/report.json and OUT/report.md (and the Markdown to stdout).
 """
 
@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--graph-messages", type=int, default=100_000,
                         help="messages in the Graph emulator for the Graph sync, also run at a "
                              "tenth of it (0: skip it)")
+    parser.add_argument("--imap-messages", type=int, default=2_000,
+                        help="messages in the local IMAP server for the IMAP sync (0: skip it)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,6 +224,10 @@ def _run(args: argparse.Namespace, out: Path, stores: Stores) -> dict[str, Any]:
         from bench import graph
 
         report["graph"] = graph.run(args.graph_messages, out, child, _fresh_db)
+    if args.imap_messages:
+        from bench import imap
+
+        report["imap"] = imap.run(args.imap_messages, out, child, _fresh_db)
     report["targets"] = evaluate(report)
     return report
 

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     subprocess.run([sys.executable, "-m", "bench", "--sizes", "tiny", "--api-contacts", "40",
-                    "--delay", "0.005", "--mail-messages", "300", "--graph-messages", "300",
+                    "--delay", "0.005", "--mail-messages", "300", "--graph-messages", "300", "--imap-messages", "200",
                     "--out", str(out)],
                    cwd=ROOT, check=True, capture_output=True)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -44,6 +44,11 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     for sync in report["graph"]:
         assert sync["errors"] == 0 and sync["interactions"] > 0 and sync["requests"] > 0
         assert sync["rate"] > 0 and sync["peak_mib"] > 0
+    imap = report["imap"]
+    if imap is not None:  # None without pymap (Python 3.10)
+        assert imap["messages"] == 200 and imap["errors"] == 0 and imap["rate"] > 0
+        assert 0 < imap["interactions"] < 200 and imap["peak_mib"] > 0
+        assert "| imap sync: messages |" in (out / "report.md").read_text(encoding="utf-8")
     names = [t["target"] for t in report["targets"]]
     assert any(name.startswith("graph sync peak memory") for name in names)
     assert "hubspot sync: wall / rate-limit floor" in names

@@ -298,6 +298,18 @@ def test_a_named_source_with_the_password_from_the_environment(server: ImapServe
     assert sorted(interactions(db, "work")) == EXPECTED
 
 
+def test_login_keeps_the_password_for_a_named_source(server: ImapServer, db: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMAP_PASSWORD", raising=False)
+    config = source_config(tmp_path, server)
+    stored = CliRunner().invoke(cli, ["login", "work", "--config", str(config)], input=f"{PASSWORD}\n\n")
+    assert stored.exit_code == 0, stored.output
+    assert "Stored password of source 'work'" in stored.output and PASSWORD not in stored.output
+    result = CliRunner().invoke(cli, ["sync", "work", "--config", str(config), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert sorted(interactions(db, "work")) == EXPECTED
+
+
 def test_doctor_logs_in_and_counts_the_folders(server: ImapServer, tmp_path: Path) -> None:
     def doctor(secret: str) -> Result:
         config = source_config(tmp_path, server, secret)

@@ -182,3 +182,32 @@ class TestMailConformance(ConnectorContract):
         connector.prepare(SyncContext("mail", records=lambda entity, source: store.records(entity, source=source),
                                       crm_sources=store.sources))
         return connector
+
+
+def directions(url: str, source: str | None = None) -> dict[str, str]:
+    return {r.remote_id.split("|")[0]: r.direction for r in Store(url).records("interaction", source=source)
+            if isinstance(r, Interaction) and r.account_id == "A1"}
+
+
+def test_a_reply_read_in_a_later_run_or_another_source_closes_the_exchange(tmp_path: Path, db: str) -> None:
+    """Their message (the Inbox) synced in one run, our answer (Sent) in a later run, or
+    under another source: the answer finds what it answers in the store and is two-way,
+    exactly as when both are read in one run."""
+    inbox = write_mbox(tmp_path / "inbox.mbox", inbox_messages())
+    sent = write_mbox(tmp_path / "sent.mbox", sent_messages())
+    together = f"sqlite:///{tmp_path / 'together.db'}"
+    assert invoke("sync", "csv", str(tmp_path / "crm"), "--db", together, "-q").exit_code == 0
+    both = write_mbox(tmp_path / "both.mbox", inbox_messages() + sent_messages())
+    assert invoke("sync", "mail", str(both), "--db", together).exit_code == 0
+    assert directions(together)["t3@vendor.example"] == "two_way"
+
+    assert invoke("sync", "mail", str(inbox), "--db", db).exit_code == 0
+    assert invoke("sync", "mail", str(sent), "--db", db).exit_code == 0
+    assert directions(db) == directions(together)
+
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert invoke("sync", "csv", str(tmp_path / "crm"), "--db", other, "-q").exit_code == 0
+    assert invoke("sync", "mail", str(inbox), "--db", other, "--source", "alice-inbox").exit_code == 0
+    assert invoke("sync", "mail", str(sent), "--db", other, "--source", "alice-sent").exit_code == 0
+    assert directions(other, "alice-sent")["t3@vendor.example"] == "two_way"
+    assert directions(other, "alice-sent")["t1@vendor.example"] == "outbound"  # answers nobody
