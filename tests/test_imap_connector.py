@@ -230,6 +230,10 @@ def test_untrusted_certificate_unknown_folder_and_bad_settings(server: ImapServe
     assert_one_error_line(untrusted, 4, "certificate", "--ca-file")
     missing = sync(server, db, "--folder", "Nope")
     assert_one_error_line(missing, 4, "no folder 'Nope'")
+    with new_server("starttls") as clear:  # TLS from the first byte against a clear port
+        command = [a for a in args(clear) if a != "--starttls"]
+        handshake = CliRunner().invoke(cli, [*command, "--ssl", "--db", db])
+    assert_one_error_line(handshake, 4, "TLS handshake", "--starttls")
     both = sync(server, db, "--starttls")
     assert both.exit_code == 2 and "--ssl and --starttls" in both.output
     neither = sync(server, db, password=None)
@@ -250,6 +254,48 @@ def test_a_dropped_connection_is_retried_and_the_result_equals_a_clean_run(
     assert "broke" in result.output and "retries" in result.output
     assert not server.faults
     assert interactions(db) == interactions(clean)
+
+
+def test_a_drop_during_an_incremental_read_loses_and_repeats_nothing(
+        server: ImapServer, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_retries(monkeypatch)
+    monkeypatch.setenv("CRMLINK_BATCH_SIZE", "1")
+    assert sync(server, db, "--fetch-size", "1").exit_code == 0
+    new = [message(f"<new{n}@pinnaclebank.example>", "lena@pinnaclebank.example", USER, days=10 + n)
+           for n in range(4)]
+    server.append(USER, "INBOX", [bytes(m) for m in new])
+    server.add_fault(Fault("drop", after=2))
+    result = sync(server, db, "--fetch-size", "1")
+    assert result.exit_code == 0, result.output
+    assert "retries (each resumed from the last saved batch): messages 1" in result.output
+    read, created, *_ = counts(result)
+    assert created == 4 and read >= 4
+    assert sorted(interactions(db)) == sorted([*EXPECTED, *(f"new{n}@pinnaclebank.example|A1" for n in range(4))])
+
+
+def test_failures_are_classified_for_the_retry_policy() -> None:
+    import imaplib
+    import socket
+    import ssl
+
+    from imapclient.exceptions import LoginError
+
+    from crmlink import AuthError, FatalError, RetriableError
+    from crmlink.plugins.imap.client import UnknownFolder, classify_error
+
+    cases = [(LoginError("[AUTHENTICATIONFAILED] Invalid credentials"), AuthError),
+             (imaplib.IMAP4.abort("socket error: EOF"), RetriableError),
+             (imaplib.IMAP4.abort("BYE shutting down"), RetriableError),
+             (TimeoutError("timed out"), RetriableError), (ConnectionResetError(104, "reset"), RetriableError),
+             (BrokenPipeError(32, "broken pipe"), RetriableError),
+             (socket.gaierror(-2, "Name or service not known"), FatalError),
+             (ConnectionRefusedError(111, "refused"), FatalError),
+             (ssl.SSLError(1, "wrong version number"), FatalError), (UnknownFolder("Nope"), FatalError),
+             (imaplib.IMAP4.error("select failed: no such mailbox"), FatalError)]
+    for exc, kind in cases:
+        found = classify_error(exc, "the IMAP server h:993", USER)
+        assert type(found) is kind, (exc, found)
+    assert classify_error(ValueError("ours")) is None
 
 
 def test_retries_running_out_then_a_rerun_completes(server: ImapServer, db: str, tmp_path: Path,

@@ -193,9 +193,9 @@ def classify_error(exc: BaseException, where: str = "the IMAP server",
                           "lists the folders)")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return FatalError(f"the TLS certificate of {where} could not be verified "
-                          f"({exc.verify_message}); give its CA with --ca-file, or check --host")
+                          f"({getattr(exc, 'verify_message', None) or exc}); give its CA with --ca-file, or check --host")
     if isinstance(exc, ssl.SSLError):
-        return FatalError(f"the TLS handshake with {where} failed ({exc.reason or exc}); port 993 "
+        return FatalError(f"the TLS handshake with {where} failed ({getattr(exc, 'reason', None) or exc}); port 993 "
                           "speaks TLS from the start (--ssl), port 143 upgrades with --starttls")
     if isinstance(exc, socket.gaierror):
         return FatalError(f"{where}: the host name is unknown ({exc.strerror}); check --host")
