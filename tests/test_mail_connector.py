@@ -189,10 +189,13 @@ def directions(url: str, source: str | None = None) -> dict[str, str]:
             if isinstance(r, Interaction) and r.account_id == "A1"}
 
 
-def test_a_reply_read_in_a_later_run_or_another_source_closes_the_exchange(tmp_path: Path, db: str) -> None:
+def test_a_reply_read_in_a_later_run_or_another_source_closes_the_exchange(tmp_path: Path,
+                                                                          store_url: str) -> None:
     """Their message (the Inbox) synced in one run, our answer (Sent) in a later run, or
     under another source: the answer finds what it answers in the store and is two-way,
-    exactly as when both are read in one run."""
+    exactly as when both are read in one run (on SQLite and PostgreSQL)."""
+    db = store_url
+    assert invoke("sync", "csv", str(crm_export(tmp_path / "crm")), "--db", db, "-q").exit_code == 0
     inbox = write_mbox(tmp_path / "inbox.mbox", inbox_messages())
     sent = write_mbox(tmp_path / "sent.mbox", sent_messages())
     together = f"sqlite:///{tmp_path / 'together.db'}"
