@@ -121,13 +121,16 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
                    "review); config evaluation.save = true saves every audit.")
 @click.option("--label", metavar="LABEL",
               help="The saved audit's label [default: the as-of date]; saving a label again replaces it.")
+@click.option("--no-merge", "no_merge", is_flag=True,
+              help="Audit several CRM sources side by side instead of merging the same companies and "
+                   "people into one portfolio ([identity.match] in the config file).")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the audit document (--format json) and exit.")
 @config_option
 @click.pass_context
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
             fmt: str, output: str | None, fail_on: str | None, fail_on_coverage: str | None,
-            list_all: bool, save: bool, label: str | None, config_file: str | None) -> None:
+            list_all: bool, save: bool, label: str | None, no_merge: bool, config_file: str | None) -> None:
     """Audit relationships: key, broad and organisational scores, personalisation,
     trends, tiers and LTC stages, with findings and what to do about them.
 
@@ -139,6 +142,10 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
       crmlink audit examples/sample --as-of 2026-11-20
       crmlink audit --db postgresql://crm@db/crmlink --format json --fail-on high
       crmlink audit --schema > audit-schema.json
+
+    Several CRM sources in one store are audited as one portfolio: the same company
+    (by domain) and the same person (by email) in two sources are one account and one
+    contact; --no-merge audits them side by side.
     """
     choices = formats(ctx)
     if fmt not in choices:
@@ -155,7 +162,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
             return
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
-    document = Audit(store, host_of(ctx), settings, as_of).document(source, history=chosen.history)
+    document = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge).document(source, history=chosen.history)
     snap = snapshot_of(document, label)
     document.changes = changes_since_saved(store, host_of(ctx), settings, snap)
     if chosen.history:

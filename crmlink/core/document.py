@@ -28,7 +28,7 @@ from crmlink.core.findings import Finding, ScoreDefinition
 from crmlink.core.typedjson import JsonObject, json_schema, prop
 
 #: The version of the document's shape (``schema_version`` in the JSON).
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 SCHEMA_ID = f"urn:crmlink:audit-document:{SCHEMA_VERSION}"
 
 Scores = dict[str, float | None]
@@ -218,6 +218,18 @@ class RelationshipEntry(JsonObject):
 
 
 @dataclass(slots=True)
+class MergedRecord(JsonObject):
+    """One CRM record a merged account was built from (several CRM sources audited as one
+    portfolio; docs/method.md, "Auditing several CRMs as one portfolio")."""
+
+    source: str = prop("The record's source.")
+    remote_id: str = prop("The record's id in that source.")
+    primary: bool = prop("True for the primary record: the account's id, name, owner and tier are its.")
+    rule: str = prop("The rule that joined it: domain, name or override.", enum=("domain", "name", "override"))
+    value: str = prop("What it matched on: the domain, the normalised name, or the record the override names.")
+
+
+@dataclass(slots=True)
 class AccountEntry(JsonObject):
     """One account: its scores now and at the previous period, findings and map."""
 
@@ -252,6 +264,9 @@ class AccountEntry(JsonObject):
     relationship: RelationshipEntry | None = prop(
         "Why the stage and level are what they are (added in 1.3); null when no plugin judges them.",
         default=None)
+    merged_from: list[MergedRecord] | None = prop(
+        "The records of several CRM sources this account was merged from, primary first (added in 1.4; "
+        "only on merged accounts).", default=None, omit_empty=True)
 
 
 @dataclass(slots=True)
@@ -284,6 +299,37 @@ class Summary(JsonObject):
         "Share of the decayed interaction effort spent on each tier (none: accounts without a tier).")
     accounts_by_tier: dict[str, int] = prop("Accounts per tier (none: without a tier).")
     coverage: PortfolioCoverage = prop("The portfolio's data coverage (reports show it first).")
+
+
+@dataclass(slots=True)
+class IdentityConflict(JsonObject):
+    """Records of two CRM sources a match rule pointed at but the audit left apart."""
+
+    kind: str = prop("shared_domain or shared_name (one source has two accounts with it), shared_email (one "
+                     "source has two contacts or users with it), names_differ (one email, different names), "
+                     "accounts_apart (one email at accounts that are not one), same_source (the join would "
+                     "put two records of one source together), unknown_record (an override names a record "
+                     "not in the store).",
+                     enum=("shared_domain", "shared_name", "shared_email", "names_differ", "accounts_apart",
+                           "same_source", "unknown_record"))
+    entity: str = prop("account, contact or user.", enum=("account", "contact", "user"))
+    value: str = prop("The domain, name, email or record the rule matched on.")
+    records: list[str] = prop("The records involved, as SOURCE:kind:ID.")
+    message: str = prop("What was found, in one sentence.")
+    decide: str = prop("What to write in the config file to decide it.")
+
+
+@dataclass(slots=True)
+class MergeSummary(JsonObject):
+    """How several CRM sources were merged into one portfolio."""
+
+    sources: list[str] = prop("The CRM sources merged, primary first (identity.match.source_order, then "
+                              "the latest synced).")
+    accounts_joined: int = prop("Accounts of the audit built from two or more source records.")
+    contacts_joined: int = prop("Contacts built from two or more source records.")
+    users_joined: int = prop("Our people found in two or more sources (by email).")
+    conflicts: list[IdentityConflict] = prop("Records left apart for want of a decision; each is also an "
+                                             "IDENTITY_CONFLICT portfolio finding.")
 
 
 @dataclass(frozen=True)
@@ -324,6 +370,8 @@ class AuditDocument(JsonObject):
     opportunities: list[OpportunityEntry] = prop("Every deal, by remote id.")
     portfolio_findings: list[Finding] = prop("Findings about the whole portfolio.")
     tier_target: dict[str, float] = prop("The target ratio of effort per tier (config tiers.target).")
+    merge: MergeSummary | None = prop("How several CRM sources were merged into one portfolio (added in 1.4; "
+                                      "only when two or more were).", default=None, omit_empty=True)
     presentation: Presentation = prop("How reports headline the document.", default=Presentation(), json=False)
     changes: Changes | None = prop("What changed since the latest audit saved before this one (the reports' "
                                    "What changed section); not in the JSON.", default=None, json=False)

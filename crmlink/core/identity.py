@@ -58,6 +58,15 @@ IDENTITY_DEFAULTS: dict[str, Any] = {
     "count_unknown_people": False,  # unknown people at an account count for the broad layer
     "store_subjects": False,       # keep mail subjects and meeting titles
     "history_days": 730.0,         # recurring meetings are expanded from this many days ago
+    # how several CRM sources merge into one portfolio (crmlink.core.merge)
+    "match": {
+        "enabled": True,          # audit several CRM sources as one portfolio
+        "account_domain": True,   # accounts with one normalised domain are one account
+        "account_name": False,    # ... and accounts with one company name (legal form stripped)
+        "contact_email": True,    # contacts with one canonical email (and agreeing names) are one person
+        "contact_name": False,    # contacts without email: one name within one merged account is one person
+        "source_order": [],       # the primary sources first; the others after, latest sync first
+    },
 }
 
 USER, CONTACT, INTERNAL, ACCOUNT, AMBIGUOUS, PUBLIC, UNKNOWN = (
@@ -149,6 +158,9 @@ class IdentitySettings:
     count_unknown_people: bool = False
     store_subjects: bool = False
     history_days: float = 730.0
+    #: ``"SOURCE:kind:ID" = "SOURCE:kind:ID"`` overrides: records of two sources that are one
+    #: (``(kind, source, remote_id)`` -> the same), for :mod:`crmlink.core.merge`
+    links: Mapping[tuple[str, str, str], tuple[str, str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None,
@@ -162,7 +174,12 @@ class IdentitySettings:
         internal = {d for d in map(normalize_domain, [*_strings(table, "internal_domains"), *internal_domains]) if d}
         public = {d for d in map(normalize_domain, _strings(table, "public_domains")) if d}
         overrides: dict[str, Target] = {}
+        links: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         for key, value in dict(table["overrides"]).items():
+            record = record_ref(key)
+            if record is not None:
+                links[record] = _linked(record, value, key)
+                continue
             name = normalize_address(key) or normalize_domain(key)
             if name is None:
                 raise ConfigError(f"identity.overrides: {key!r} is neither an address nor a domain")
@@ -174,7 +191,7 @@ class IdentitySettings:
             pairs.add(frozenset(_merge_key(str(item)) for item in pair))
         return cls(frozenset(internal), PUBLIC_MAIL_DOMAINS | frozenset(public), overrides,
                    frozenset(pairs), bool(table["count_unknown_people"]), bool(table["store_subjects"]),
-                   float(table["history_days"]))
+                   float(table["history_days"]), links)
 
     def never(self, a: str, b: str) -> bool:
         """Whether a ``never_merge`` pair keeps ``a`` and ``b`` apart."""
@@ -191,7 +208,27 @@ def _strings(table: Mapping[str, Any], key: str) -> list[str]:
 
 
 def _merge_key(text: str) -> str:
+    if record_ref(text) is not None:
+        return text.strip()
     return normalize_address(text) or normalize_domain(text) or text.strip()
+
+
+def record_ref(text: str) -> tuple[str, str, str] | None:
+    """``(kind, source, remote_id)`` of a ``"SOURCE:account:ID"`` or ``"SOURCE:contact:ID"``
+    reference to one record of one source; ``None`` for anything else."""
+    parts = str(text).strip().split(":")
+    if len(parts) >= 3 and parts[0] and parts[1] in (ACCOUNT, CONTACT) and parts[2]:
+        return parts[1], parts[0], ":".join(parts[2:])
+    return None
+
+
+def _linked(record: tuple[str, str, str], value: Any, key: str) -> tuple[str, str, str]:
+    target = record_ref(str(value))
+    if target is None or target[0] != record[0] or target[1] == record[1]:
+        raise ConfigError(
+            f"identity.overrides.{key!r} = {value!r}: a record of one source is joined with a {record[0]} of "
+            f"another source; write \"SOURCE:{record[0]}:ID\" with a source other than {record[1]!r}")
+    return target
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmlink.core.analysis.detail import relationship_map
 from crmlink.core.analysis.view import AccountView, OpportunityView
@@ -14,6 +14,9 @@ from crmlink.core.document import (
     AccountEntry,
     Departure,
     HistoryPoint,
+    IdentityConflict,
+    MergedRecord,
+    MergeSummary,
     OpportunityEntry,
     Personalization,
     PortfolioCoverage,
@@ -23,7 +26,11 @@ from crmlink.core.document import (
 )
 from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding
 from crmlink.core.ltc import phase_of
+from crmlink.core.merge import ACCOUNT, CONTACT, USER, Conflict, Joined
 from crmlink.core.model import Record
+
+if TYPE_CHECKING:
+    from crmlink.core.analysis.units import MergedUnit
 
 TIER_RANK = {"S": 0, "A": 1, "B": 2, "C": 3}
 
@@ -44,8 +51,8 @@ def _worst(findings: Sequence[Finding]) -> int:
     return max((SEVERITY_RANK[f.severity] for f in findings), default=-1)
 
 
-def account_entry(view: AccountView, departure: Departure | None,
-                  history: list[HistoryPoint] | None) -> AccountEntry:
+def account_entry(view: AccountView, departure: Departure | None, history: list[HistoryPoint] | None,
+                  merged_from: Sequence[tuple[Joined, bool]] | None = None) -> AccountEntry:
     p = view.personalization
     return AccountEntry(
         *_ids(view.account), view.account.name, view.account.tier, view.account.tier_source, _owner(view),
@@ -54,7 +61,9 @@ def account_entry(view: AccountView, departure: Departure | None,
                         p["inactive_share"]),
         list(view.findings), account_coverage(view), relationship_map(view, departure),
         [UnknownPersonEntry(p.address, p.name, p.messages) for p in view.unknown_people], history,
-        *_relationship(view))
+        *_relationship(view),
+        [MergedRecord(j.source, j.remote_id, primary, j.rule, j.value) for j, primary in merged_from]
+        if merged_from else None)
 
 
 def _relationship(view: AccountView) -> tuple[str | None, str | None, RelationshipEntry | None]:
@@ -83,11 +92,14 @@ def account_coverage(view: AccountView) -> AccountCoverage:
         list(c.gaps), list(c.thin))
 
 
-def opportunity_entry(view: OpportunityView, findings: list[Finding]) -> OpportunityEntry:
+def opportunity_entry(view: OpportunityView, findings: list[Finding],
+                      ids: tuple[str, str, str, str | None]) -> OpportunityEntry:
+    """The deal's entry; ``ids`` are its global id, source and remote id as its CRM has
+    them and its account's global id in the audit."""
     opp = view.opportunity
     days = view.days_in_stage
     return OpportunityEntry(
-        *_ids(opp), f"{opp.source}:{opp.account_id}" if opp.account_id else None, opp.name,
+        *ids, opp.name,
         str(opp.amount) if opp.amount is not None else None, opp.currency, opp.stage_label or opp.stage_id,
         view.ltc_stage, phase_of(view.ltc_stage), None if days is None else round(days, 1), findings)
 
@@ -124,6 +136,24 @@ def _tier_counts(accounts: Sequence[AccountView]) -> dict[str, int]:
     for view in accounts:
         counts[view.tier or "none"] += 1
     return dict(counts)
+
+
+def merge_summary(unit: MergedUnit) -> MergeSummary:
+    """What merging the unit's sources joined and left apart."""
+    plan = unit.plan
+    return MergeSummary(list(unit.sources), plan.joined_count(ACCOUNT), plan.joined_count(CONTACT),
+                        plan.joined_count(USER), [_conflict(c) for c in plan.conflicts])
+
+
+def _conflict(c: Conflict) -> IdentityConflict:
+    return IdentityConflict(c.kind, c.entity, c.value, list(c.records), c.message, c.decide)
+
+
+def conflict_findings(conflicts: Sequence[Conflict]) -> list[Finding]:
+    """One IDENTITY_CONFLICT portfolio finding per conflict the merge left apart."""
+    return [Finding("IDENTITY_CONFLICT", "medium", f"Not merged: {c.message}.",
+                    {"kind": c.kind, "entity": c.entity, "value": c.value, "records": list(c.records)},
+                    f"Decide in the config file: {c.decide}.") for c in conflicts]
 
 
 def tier_target(config: Mapping[str, Any]) -> dict[str, float]:

@@ -1,5 +1,6 @@
-"""The audit: load one source's records, fold the interactions, call the scoring and
-findings hooks, and build the audit document (:mod:`.assemble`,
+"""The audit: load the records of each unit (one source, or several CRM sources merged
+into one portfolio: :mod:`.units`), fold the interactions, call the scoring and findings
+hooks, and build the audit document (:mod:`.assemble`,
 :class:`~crmlink.core.document.AuditDocument`)."""
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from crmlink.core.analysis.accumulate import AccountData, Accumulator, interaction_rows
+from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.assemble import (
     account_entry,
     by_attention,
+    conflict_findings,
+    merge_summary,
     opportunity_entry,
     summary,
     tier_target,
@@ -23,6 +26,7 @@ from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.history import health_history
 from crmlink.core.analysis.people import unknown_people
 from crmlink.core.analysis.tiers import assign_tier
+from crmlink.core.analysis.units import MergedUnit, SourceData, Unit, units
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
 from crmlink.core.document import (
     SCHEMA_VERSION,
@@ -34,18 +38,9 @@ from crmlink.core.document import (
 from crmlink.core.evaluation.relationship import with_crm_override
 from crmlink.core.findings import SEVERITY_RANK, Finding
 from crmlink.core.host import PluginHost
-from crmlink.core.ltc import ExecutionIndex
-from crmlink.core.model import (
-    Account,
-    Contact,
-    ExecutionRecord,
-    Opportunity,
-    OpportunityContact,
-    Stage,
-    StageChange,
-    User,
-)
-from crmlink.core.store import R, Store
+from crmlink.core.identity import IdentitySettings
+from crmlink.core.merge import MatchRules
+from crmlink.core.store import Store
 
 
 def as_of_timestamp(day: date | None) -> float:
@@ -54,75 +49,46 @@ def as_of_timestamp(day: date | None) -> float:
     return datetime.combine(day + timedelta(days=1), time(), timezone.utc).timestamp() - 1e-3
 
 
-class SourceData:
-    """Everything but the interactions of one source, keyed by remote id."""
-
-    def __init__(self, store: Store, source: str) -> None:
-        def load(cls: type[R]) -> dict[str, R]:
-            return {r.remote_id: r for r in store.records_of(cls, source=source)}
-
-        self.accounts = load(Account)
-        self.users = {r.remote_id: r for r in store.records_of(User, source=source, include_deleted=True)}
-        self.contacts = load(Contact)
-        self.opportunities = load(Opportunity)
-        self.stages = load(Stage)
-        self.execution = ExecutionIndex(store.records_of(ExecutionRecord, source=source))
-        self.contacts_by_account: dict[str, list[Contact]] = defaultdict(list)
-        for contact in self.contacts.values():
-            if contact.account_id:
-                self.contacts_by_account[contact.account_id].append(contact)
-        self.opps_by_account: dict[str, list[Opportunity]] = defaultdict(list)
-        for opp in self.opportunities.values():
-            self.opps_by_account[opp.account_id or ""].append(opp)
-        self.roles: dict[str, list[OpportunityContact]] = defaultdict(list)
-        for role in store.records_of(OpportunityContact, source=source):
-            self.roles[role.opportunity_id or ""].append(role)
-        self.history: dict[str, list[StageChange]] = defaultdict(list)
-        for change in store.records_of(StageChange, source=source):
-            self.history[change.opportunity_id or ""].append(change)
-
-
 class Audit:
-    """Runs the audit of one store as of one date."""
+    """Runs the audit of one store as of one date; ``merge=False`` audits several CRM
+    sources side by side even when ``identity.match.enabled`` would merge them."""
 
     def __init__(self, store: Store, host: PluginHost, config: Mapping[str, Any],
-                 as_of: date | None = None) -> None:
-        self.store, self.host, self.config = store, host, config
+                 as_of: date | None = None, *, merge: bool = True) -> None:
+        self.store, self.host, self.config, self.merge = store, host, config, merge
         self.as_of_date = as_of or datetime.now(timezone.utc).date()
         self.as_of = as_of_timestamp(self.as_of_date)
         self.previous = self.as_of - config["findings"]["previous_period_days"] * 86400.0
 
     # -- folding interactions ---------------------------------------------------------------
 
-    def fold(self, data: SourceData, source: str) -> tuple[dict[str, AccountData], dict[str, AccountData]]:
+    def fold(self, unit: Unit) -> tuple[dict[str, AccountData], dict[str, AccountData]]:
         """One pass over the interactions: aggregates now and at the previous period."""
+        data = unit.data
         acc = Accumulator(self.config, data.users, data.contacts, self.host.interaction_method)
         now: dict[str, AccountData] = {a: AccountData(self.as_of) for a in data.accounts}
         before: dict[str, AccountData] = {a: AccountData(self.previous) for a in data.accounts}
         slots = {a: (now[a], before[a]) for a in data.accounts}
         with self.store.engine.connect() as conn:
-            acc.fold(interaction_rows(conn, source, self.as_of), slots,
-                     lambda contacts: self._account_of(data, contacts))
+            acc.fold(unit.rows(conn, self.as_of), slots, lambda contacts: self._account_of(data, contacts))
         return now, before
 
-    def fold_at(self, source: str, views: Sequence[AccountView], days: Sequence[date]) -> dict[str, list[AccountData]]:
-        """One pass over ``source``'s interactions into each account's aggregates as of the
-        end of each of ``days`` (ascending), keyed by the account's remote id."""
+    def fold_at(self, unit: Unit, views: Sequence[AccountView], days: Sequence[date]) -> list[list[AccountData]]:
+        """One pass over ``unit``'s interactions into each account's aggregates as of the
+        end of each of ``days`` (ascending), in the order of ``views``."""
         stamps = [as_of_timestamp(day) for day in days]
         users: Mapping[str, Any] = views[0].users if views else {}
         contacts = {c.remote_id: c for v in views for c in v.contacts}
         acc = Accumulator(self.config, users, contacts, self.host.interaction_method)
-        data = {v.account.remote_id: [AccountData(stamp) for stamp in stamps] for v in views}
-        if not stamps:
-            return data
+        data = {unit.key(v): [AccountData(stamp) for stamp in stamps] for v in views}
+        if stamps:
+            def account_of(contact_ids: tuple[str, ...]) -> str | None:
+                return next((contacts[c].account_id for c in contact_ids
+                             if c in contacts and contacts[c].account_id), None)
 
-        def account_of(contact_ids: tuple[str, ...]) -> str | None:
-            return next((contacts[c].account_id for c in contact_ids
-                         if c in contacts and contacts[c].account_id), None)
-
-        with self.store.engine.connect() as conn:
-            acc.fold(interaction_rows(conn, source, stamps[-1]), data, account_of)
-        return data
+            with self.store.engine.connect() as conn:
+                acc.fold(unit.rows(conn, stamps[-1]), data, account_of)
+        return [data[unit.key(v)] for v in views]
 
     @staticmethod
     def _account_of(data: SourceData, contacts: tuple[str, ...]) -> str | None:
@@ -140,10 +106,11 @@ class Audit:
         view.scores = {name: None if s.value is None else round(s.value, 1) for name, s in merged.items()}
         view.score_evidence = {name: s.evidence for name, s in merged.items()}
 
-    def account_views(self, data: SourceData, source: str) -> list[AccountView]:
-        now, before = self.fold(data, source)
-        people_now = unknown_people(self.store.correspondent_rows(source, self.as_of))
-        people_before = unknown_people(self.store.correspondent_rows(source, self.previous))
+    def account_views(self, unit: Unit) -> list[AccountView]:
+        data = unit.data
+        now, before = self.fold(unit)
+        people_now = unknown_people(unit.correspondents(self.as_of))
+        people_before = unknown_people(unit.correspondents(self.previous))
         views = []
         for remote_id, account in sorted(data.accounts.items()):
             assign_tier(account, self.config["tiers"])
@@ -184,6 +151,14 @@ class Audit:
 
     # -- the document ------------------------------------------------------------------------
 
+    def units(self, source: str | None, *, only: set[str] | None = None) -> Iterator[Unit]:
+        """What the audit scores together (:func:`.units.units`): ``source`` alone, or every
+        source, several CRM sources merged into one unit when merging is on; ``only``
+        skips the sources audited on their own that are not in it."""
+        names = [source] if source else self.store.sources()
+        return units(self.store, names, IdentitySettings.from_config(self.config),
+                     MatchRules.from_config(self.config), self.merge, only)
+
     def document(self, source: str | None = None, *, history: bool = False) -> AuditDocument:
         """The audit document of ``source`` (every source when ``None``); ``history`` adds
         each account's ``health_history`` (one more fold, for the formats that draw it)."""
@@ -203,27 +178,40 @@ class Audit:
         accounts: list[AccountView] = []
         opportunities: list[OpportunityEntry] = []
         deal_views: list[OpportunityView] = []
-        for name in [source] if source else self.store.sources():
-            data = SourceData(self.store, name)
-            views = self.account_views(data, name)
+        groups: list[tuple[Unit, list[AccountView]]] = []
+        merged: MergedUnit | None = None
+        for unit in self.units(source):
+            views = self.account_views(unit)
+            groups.append((unit, views))
             accounts.extend(views)
-            for opp_view in self.opportunity_views(data, {v.account.remote_id: v for v in views}):
-                deal_views.append(opp_view)
-                opportunities.append(opportunity_entry(opp_view, _by_severity(self.host.opportunity_findings(opp_view))))
+            by_key = {unit.key(v): v for v in views}
+            for deals in unit.deal_sets():
+                for opp_view in self.opportunity_views(deals, by_key):
+                    deal_views.append(opp_view)
+                    opportunities.append(opportunity_entry(
+                        opp_view, _by_severity(self.host.opportunity_findings(opp_view)),
+                        deals.entry_ids(opp_view.opportunity)))
+            if isinstance(unit, MergedUnit):
+                merged = unit
         portfolio = PortfolioView(accounts, self.config, self.as_of, deal_views)
-        portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio))
-        series = (health_history(accounts, self.as_of_date, [s.name for s in presentation.headline],
+        portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio)
+                                          + (conflict_findings(merged.conflicts) if merged else []))
+        series = (health_history(groups, self.as_of_date, [s.name for s in presentation.headline],
                                  self.fold_at, self.score) if history else {})
+        joins = {v.account.id: found for unit, views in groups for v in views
+                 if (found := unit.merged_from(v)) is not None}
         return AuditDocument(
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             as_of=self.as_of_date.isoformat(),
             summary=summary(accounts, opportunities, portfolio_findings, portfolio_coverage(
                 accounts, self.config["coverage"], sum(1 for v in deal_views if v.contact_roles), len(deal_views))),
-            accounts=[account_entry(v, self.departure(v), series.get(v.account.id, []) if history else None)
+            accounts=[account_entry(v, self.departure(v), series.get(v.account.id, []) if history else None,
+                                    joins.get(v.account.id))
                       for v in by_attention(accounts, overall.name if overall else None)],
             opportunities=opportunities, portfolio_findings=portfolio_findings,
-            tier_target=tier_target(self.config), presentation=presentation)
+            tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
+            presentation=presentation)
 
 
 @contextmanager

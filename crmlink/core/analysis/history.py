@@ -10,13 +10,15 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable, Sequence
 from datetime import date
+from typing import Any
 
 from crmlink.core.analysis.accumulate import AccountData
 from crmlink.core.analysis.view import AccountView
 from crmlink.core.document import HistoryPoint
 
-#: folds one source's interactions into each account's aggregates at each month end
-Fold = Callable[[str, Sequence[AccountView], Sequence[date]], dict[str, list[AccountData]]]
+#: folds one unit's interactions into the aggregates of each of its accounts (in the order
+#: given) at each month end
+Fold = Callable[[Any, Sequence[AccountView], Sequence[date]], list[list[AccountData]]]
 
 
 def month_ends(as_of: date, months: int = 12) -> list[date]:
@@ -29,19 +31,17 @@ def month_ends(as_of: date, months: int = 12) -> list[date]:
     return sorted(ends)
 
 
-def health_history(views: Sequence[AccountView], as_of: date, names: Sequence[str], fold: Fold,
-                   score: Callable[[AccountView], None], months: int = 12) -> dict[str, list[HistoryPoint]]:
-    """The scores ``names`` of each account at each month end, keyed by the account's id."""
+def health_history(groups: Sequence[tuple[Any, Sequence[AccountView]]], as_of: date, names: Sequence[str],
+                   fold: Fold, score: Callable[[AccountView], None], months: int = 12) -> dict[str, list[HistoryPoint]]:
+    """The scores ``names`` of each account at each month end, keyed by the account's id;
+    ``groups`` are the audit's units (a source, or merged sources) with their accounts."""
     ends = month_ends(as_of, months)
-    by_source: dict[str, list[AccountView]] = {}
-    for view in views:
-        by_source.setdefault(view.account.source, []).append(view)
     result: dict[str, list[HistoryPoint]] = {}
-    for source, group in by_source.items():
-        folded = fold(source, group, ends[:-1])  # the audit date is the view itself
-        for view in group:
+    for unit, group in groups:
+        folded = fold(unit, group, ends[:-1])  # the audit date is the view itself
+        for view, past_data in zip(group, folded, strict=True):
             series = []
-            for day, data in zip(ends[:-1], folded[view.account.remote_id], strict=True):
+            for day, data in zip(ends[:-1], past_data, strict=True):
                 past = AccountView(view.account, data, view.contacts, view.users, view.opportunities, view.config)
                 score(past)
                 series.append(_point(day, past, names))

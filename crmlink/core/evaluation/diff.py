@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from crmlink.core.analysis.accumulate import AccountData
-from crmlink.core.analysis.audit import Audit, SourceData, as_of_timestamp
+from crmlink.core.analysis.audit import Audit, as_of_timestamp
 from crmlink.core.analysis.view import AccountView
 from crmlink.core.evaluation.changes import Changes, FindingChange, Move, PairChange
 from crmlink.core.evaluation.saved import SavedAudit, SavedAudits
@@ -130,22 +130,16 @@ def pair_changes(store: Store, host: PluginHost, config: Mapping[str, Any], acco
                  before: date, after: date) -> dict[str, list[PairChange]]:
     """The relationships of each account (global ids) whose strength changed most from
     ``before`` to ``after``, biggest change first."""
-    wanted: dict[str, set[str]] = {}
-    for gid in accounts:
-        source, _, remote_id = gid.partition(":")
-        wanted.setdefault(source, set()).add(remote_id)
+    wanted = set(accounts)
     audit = Audit(store, host, config, after)
     result: dict[str, list[PairChange]] = {}
-    for source, ids in wanted.items():
-        if source not in store.sources():
-            continue
-        data = SourceData(store, source)
-        views = [AccountView(data.accounts[rid], AccountData(as_of_timestamp(after)),
-                             data.contacts_by_account.get(rid, []), data.users, [], config)
-                 for rid in sorted(ids) if rid in data.accounts]
-        folded = audit.fold_at(source, views, sorted({before, after}))
-        for view in views:
-            series = folded[view.account.remote_id]
+    sources = {gid.partition(":")[0] for gid in wanted}
+    for unit in audit.units(None, only=sources):  # several CRM sources merged as the audit merges them
+        data = unit.data
+        views = [AccountView(account, AccountData(as_of_timestamp(after)), data.contacts_by_account.get(key, []),
+                             data.users, [], config)
+                 for key, account in sorted(data.accounts.items()) if account.id in wanted]
+        for view, series in zip(views, audit.fold_at(unit, views, sorted({before, after})), strict=True):
             then, now = (AccountView(view.account, d, view.contacts, view.users, [], config) for d in
                          (series[0], series[-1]))
             result[view.account.id] = _biggest(then, now, int(config["evaluation"]["reasons"]))

@@ -31,6 +31,7 @@ from crmlink.core.report.text import (
     coverage_cell,
     coverage_lines,
     fix_first_text,
+    merge_lines,
     unknown_people_line,
 )
 
@@ -98,7 +99,9 @@ def portfolio_context(doc: AuditDocument, href: Callable[[AccountEntry], str]) -
             "coverage": {"lines": [line.removeprefix("Data coverage: ").strip()
                                    for line in coverage_lines(doc.summary.coverage)[:2]],
                          "fix_first": [fix_first_text(e) for e in doc.summary.coverage.fix_first],
-                         "c": doc.summary.coverage},
+                         "c": doc.summary.coverage,
+                         "merge": merge_lines(doc.merge, shown=0)[:1],
+                         "conflicts": doc.merge.conflicts if doc.merge else []},
             "severities": list(reversed(SEVERITIES)), "overall": doc.presentation.overall,
             "changes": changes.context(doc.changes)}
 

@@ -38,6 +38,9 @@ def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
     out = [f"# Relationship audit, {doc.as_of}", ""]
     out += [f"- {line}" for line in summary_lines(doc)[1:] if not line.startswith(("Data coverage", "Fix first", "  "))]
     out += _coverage(doc)
+    if doc.merge is not None and doc.merge.conflicts:
+        out += ["", "## Identity conflicts (not merged)", ""]
+        out += [f"- {_cell(c.message)}\n  - Decide: {_cell(c.decide)}" for c in doc.merge.conflicts]
     out += ["", *changes.markdown(doc.changes)] if doc.changes is not None else []
     out += ["", "## Accounts", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for a in accounts:

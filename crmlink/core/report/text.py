@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from crmlink.core.document import AccountEntry, AuditDocument, FixFirst, PortfolioCoverage
+from crmlink.core.document import (
+    AccountEntry,
+    AuditDocument,
+    FixFirst,
+    MergeSummary,
+    PortfolioCoverage,
+)
 from crmlink.core.findings import Finding, ScoreDefinition
 
 #: How a report shows a score that is null (no evidence) or missing: never as 0.
@@ -57,6 +63,7 @@ def summary_lines(doc: AuditDocument) -> list[str]:
     tiers = "  ".join(f"{t} {n}" for t, n in sorted(s.accounts_by_tier.items()))
     return [
         f"crmlink audit as of {doc.as_of}: {s.accounts} accounts, {s.opportunities} opportunities",
+        *merge_lines(doc.merge),
         *coverage_lines(s.coverage),
         f"Findings: {severities}",
         f"Accounts by tier: {tiers}",
@@ -116,6 +123,22 @@ def coverage_lines(c: PortfolioCoverage) -> list[str]:
              + (f": {percent(c.titled_share)} with a title" if c.contacts else "")]
     if c.fix_first:
         lines.append("Fix first: " + "; ".join(fix_first_text(entry) for entry in c.fix_first))
+    return lines
+
+
+def merge_lines(merge: MergeSummary | None, shown: int = 3) -> list[str]:
+    """What merging several CRM sources did, in one line, and up to ``shown`` of the
+    conflicts it left apart; nothing for an audit of one source."""
+    if merge is None:
+        return []
+    conflicts = len(merge.conflicts)
+    lines = [f"{len(merge.sources)} sources merged ({', '.join(merge.sources)}): {merge.accounts_joined} accounts, "
+             f"{merge.contacts_joined} contacts, {merge.users_joined} of our people joined; "
+             f"{conflicts} conflict{'' if conflicts == 1 else 's'} left apart"
+             + (" (IDENTITY_CONFLICT findings say how to decide them)" if conflicts else "")]
+    lines += [f"  not merged: {c.message}" for c in merge.conflicts[:shown]]
+    if conflicts > shown:
+        lines.append(f"  and {conflicts - shown} more")
     return lines
 
 

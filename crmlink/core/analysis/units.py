@@ -1,0 +1,405 @@
+"""What the audit scores together: one CRM source on its own, or several CRM sources
+merged into one portfolio (:mod:`crmlink.core.merge` decides which records are one).
+
+A unit gives the audit the records it scores (:class:`SourceData`, keyed by the unit's
+ids), the interaction rows of its sources in those ids, the unknown people of its
+accounts, and its deals source by source (stages, contact roles and stage history stay
+with the CRM that has them).
+
+In a merged unit an account's key is the global id (``source:remote_id``) of its primary
+record, and the merged account is a copy of that record whose empty fields the other
+records fill in; a contact's, user's or deal's id is its remote id in the primary source
+that has it, written ``SOURCE:ID`` where another record of the unit has the same id. A
+single source keeps its remote ids everywhere, so its audit is exactly what it was
+before merging existed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+
+from crmlink.core import schema
+from crmlink.core.analysis.accumulate import interaction_rows
+from crmlink.core.identity import IdentitySettings, domain_of, normalize_address
+from crmlink.core.ltc import ExecutionIndex
+from crmlink.core.merge import (
+    ACCOUNT,
+    CONTACT,
+    USER,
+    Conflict,
+    Joined,
+    MatchRules,
+    MergePlan,
+    Ref,
+    SourceRecords,
+    plan_merge,
+    source_order,
+)
+from crmlink.core.model import (
+    Account,
+    Contact,
+    ExecutionRecord,
+    Opportunity,
+    OpportunityContact,
+    Record,
+    Stage,
+    StageChange,
+    User,
+)
+
+if TYPE_CHECKING:
+    from crmlink.core.analysis.view import AccountView
+    from crmlink.core.store import Store
+
+T = TypeVar("T", bound=Record)
+
+
+class Execution(Protocol):
+    """The execution records of a deal (:class:`~crmlink.core.ltc.ExecutionIndex`)."""
+
+    def of(self, opportunity: Opportunity) -> list[ExecutionRecord]: ...
+
+
+@dataclass
+class SourceData:
+    """Everything but the interactions, keyed by the unit's ids: of one source, or (for
+    a merged unit) the merged records, or one source's deals."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    opportunities: dict[str, Opportunity] = field(default_factory=dict)
+    stages: dict[str, Stage] = field(default_factory=dict)
+    execution: Execution = field(default_factory=lambda: ExecutionIndex(()))
+    roles: dict[str, list[OpportunityContact]] = field(default_factory=lambda: defaultdict(list))
+    history: dict[str, list[StageChange]] = field(default_factory=lambda: defaultdict(list))
+    #: a merged unit's deals: each deal's key -> the record as its source has it
+    origin: dict[str, Opportunity] = field(default_factory=dict)
+    contacts_by_account: dict[str, list[Contact]] = field(init=False)
+    opps_by_account: dict[str, list[Opportunity]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.contacts_by_account = defaultdict(list)
+        for contact in self.contacts.values():
+            if contact.account_id:
+                self.contacts_by_account[contact.account_id].append(contact)
+        self.opps_by_account = defaultdict(list)
+        for opp in self.opportunities.values():
+            self.opps_by_account[opp.account_id or ""].append(opp)
+
+    @classmethod
+    def load(cls, store: Store, source: str) -> SourceData:
+        """One source's records as the store has them."""
+        def load(kind: type[T]) -> dict[str, T]:
+            return {r.remote_id: r for r in store.records_of(kind, source=source)}
+
+        roles: dict[str, list[OpportunityContact]] = defaultdict(list)
+        for role in store.records_of(OpportunityContact, source=source):
+            roles[role.opportunity_id or ""].append(role)
+        history: dict[str, list[StageChange]] = defaultdict(list)
+        for change in store.records_of(StageChange, source=source):
+            history[change.opportunity_id or ""].append(change)
+        return cls(load(Account), {r.remote_id: r for r in store.records_of(User, source=source, include_deleted=True)},
+                   load(Contact), load(Opportunity), load(Stage),
+                   ExecutionIndex(store.records_of(ExecutionRecord, source=source)), roles, history)
+
+    def entry_ids(self, opp: Opportunity) -> tuple[str, str, str, str | None]:
+        """The deal's global id, source and remote id as its CRM has them, and its
+        account's global id in the audit."""
+        original = self.origin.get(opp.remote_id)
+        if original is None:
+            return opp.id, opp.source, opp.remote_id, f"{opp.source}:{opp.account_id}" if opp.account_id else None
+        return original.id, original.source, original.remote_id, opp.account_id
+
+
+class Unit:
+    """One CRM source audited on its own (and the mail and calendar sources linked to it)."""
+
+    merged = False
+
+    def __init__(self, store: Store, source: str) -> None:
+        self.store = store
+        self.sources: tuple[str, ...] = (source,)
+        self.data = SourceData.load(store, source)
+
+    def rows(self, conn: sa.Connection, until: float) -> Iterator[tuple[Any, ...]]:
+        """The unit's interaction rows up to ``until``, in the unit's ids."""
+        return interaction_rows(conn, self.sources[0], until)
+
+    def correspondents(self, until: float) -> list[tuple[str, str, str | None, float, bool]]:
+        """The unknown people's rows up to ``until``, keyed by the unit's account keys."""
+        return self.store.correspondent_rows(self.sources[0], until)
+
+    def deal_sets(self) -> list[SourceData]:
+        """The deals with their stages, roles and history, one source at a time."""
+        return [self.data]
+
+    def key(self, view: AccountView) -> str:
+        """The key of ``view``'s account in :attr:`data`."""
+        return view.account.remote_id
+
+    def merged_from(self, view: AccountView) -> list[tuple[Joined, bool]] | None:
+        """The source records of a merged account with how each was joined (and whether
+        it is the primary one); ``None`` for an account of one record."""
+        return None
+
+
+class MergedUnit(Unit):
+    """Several CRM sources as one portfolio, joined by a :class:`~crmlink.core.merge.MergePlan`."""
+
+    merged = True
+
+    def __init__(self, store: Store, sources: Sequence[str], settings: IdentitySettings,
+                 rules: MatchRules) -> None:
+        self.store = store
+        raw = {source: SourceData.load(store, source) for source in sources}
+        order = source_order(sources, rules.source_order, last_synced(store))
+        self.sources = tuple(order)
+        self.plan = plan_merge({s: SourceRecords(list(d.accounts.values()), list(d.contacts.values()),
+                                                 [u for u in d.users.values() if not u.deleted])
+                                for s, d in raw.items()}, settings, rules, order, our_domains(raw, settings))
+        self.rank = {source: i for i, source in enumerate(order)}
+        self.ids = _Ids(self.plan, raw)
+        self.data = self._merged(raw)
+        self.raw = raw
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        return self.plan.conflicts
+
+    # -- the merged records ------------------------------------------------------------------
+
+    def _merged(self, raw: Mapping[str, SourceData]) -> SourceData:
+        ids = self.ids
+        accounts = {ids.account(s, rid): self._merge(ACCOUNT, s, rec, raw) for s, d in raw.items()
+                    for rid, rec in d.accounts.items() if ids.primary(ACCOUNT, s, rid)}
+        contacts = {ids.contact(s, rid): self._merge(CONTACT, s, rec, raw) for s, d in raw.items()
+                    for rid, rec in d.contacts.items() if ids.primary(CONTACT, s, rid)}
+        users = {ids.user(s, rid): self._merge(USER, s, rec, raw) for s, d in raw.items()
+                 for rid, rec in d.users.items() if ids.primary(USER, s, rid)}
+        opportunities = {ids.deal(s, rid): self._deal(s, opp) for s, d in raw.items()
+                         for rid, opp in d.opportunities.items()}
+        return SourceData(dict(sorted(accounts.items())), users, contacts, opportunities)
+
+    def _merge(self, kind: str, source: str, record: T, raw: Mapping[str, SourceData]) -> T:
+        """A copy of the primary ``record`` in the unit's ids, its empty fields filled
+        from the group's other records in source order."""
+        merged = copy.copy(record)
+        members = self.ids.group(kind, source, record.remote_id)
+        others = [_record(raw, ref) for ref in members[1:]]
+        filled_from = {name: source for name in _fields(record)}
+        for other in others:
+            for name in _fields(record):
+                if getattr(merged, name) is None and getattr(other, name) is not None:
+                    setattr(merged, name, getattr(other, name))
+                    filled_from[name] = other.source
+        if isinstance(merged, Account):
+            merged.remote_id = record.remote_id
+            if merged.tier is not None and isinstance(record, Account) and record.tier is None:
+                # the tier's source comes with it
+                merged.tier_source = next(o.tier_source for o in others if isinstance(o, Account) and o.tier)
+            merged.owner_id = self.ids.user_ref(filled_from["owner_id"], merged.owner_id)
+            merged.parent_id = self.ids.account_ref(filled_from["parent_id"], merged.parent_id)
+        elif isinstance(merged, Contact):
+            merged.remote_id = self.ids.contact(source, record.remote_id)
+            merged.account_id = self.ids.account_ref(filled_from["account_id"], merged.account_id)
+            merged.reports_to_id = self.ids.contact_ref(filled_from["reports_to_id"], merged.reports_to_id)
+        else:
+            merged.remote_id = self.ids.user(source, record.remote_id)
+        return merged
+
+    def _deal(self, source: str, opp: Opportunity) -> Opportunity:
+        deal = copy.copy(opp)
+        deal.remote_id = self.ids.deal(source, opp.remote_id)
+        deal.account_id = self.ids.account_ref(source, opp.account_id)
+        deal.owner_id = self.ids.user_ref(source, opp.owner_id)
+        return deal
+
+    def deal_sets(self) -> list[SourceData]:
+        result = []
+        for source in sorted(self.raw):
+            data, ids = self.raw[source], self.ids
+            deals = {ids.deal(source, rid): self.data.opportunities[ids.deal(source, rid)] for rid in data.opportunities}
+            roles: dict[str, list[OpportunityContact]] = defaultdict(list)
+            for opp_id, found in data.roles.items():
+                for role in found:
+                    copied = copy.copy(role)
+                    copied.opportunity_id = ids.deal(source, opp_id) if opp_id else role.opportunity_id
+                    copied.contact_id = ids.contact_ref(source, role.contact_id)
+                    roles[copied.opportunity_id or ""].append(copied)
+            history = {ids.deal(source, opp_id): changes for opp_id, changes in data.history.items() if opp_id}
+            origin = {ids.deal(source, rid): opp for rid, opp in data.opportunities.items()}
+            result.append(SourceData(
+                {}, {}, {}, deals, data.stages, _Execution(data.execution, origin), roles,
+                defaultdict(list, history), origin))
+        return result
+
+    # -- interactions --------------------------------------------------------------------------
+
+    def rows(self, conn: sa.Connection, until: float) -> Iterator[tuple[Any, ...]]:
+        for source in self.sources:
+            accounts, contacts = self.ids.accounts[source], self.ids.contacts[source]
+            users, deals = self.ids.users[source], self.ids.deals[source]
+            prefix = f"{source}:"
+            for (account_id, kind, direction, method, at, user_ids, contact_ids, recipients, opportunity,
+                 subject, campaign) in interaction_rows(conn, source, until):
+                yield (accounts.get(account_id) or prefix + account_id if account_id else None, kind, direction,
+                       method, at, _translate(user_ids, users, prefix), _translate(contact_ids, contacts, prefix),
+                       recipients, deals.get(opportunity) or prefix + opportunity if opportunity else None,
+                       subject, campaign)
+
+    def correspondents(self, until: float) -> list[tuple[str, str, str | None, float, bool]]:
+        rows: list[tuple[str, str, str | None, float, bool]] = []
+        for source in self.sources:
+            accounts = self.ids.accounts[source]
+            rows.extend((accounts.get(a) or f"{source}:{a}", address, name, at, sent)
+                        for a, address, name, at, sent in self.store.correspondent_rows(source, until))
+        return rows
+
+    def key(self, view: AccountView) -> str:
+        return view.account.id
+
+    def merged_from(self, view: AccountView) -> list[tuple[Joined, bool]] | None:
+        account = view.account
+        members = self.ids.group(ACCOUNT, account.source, account.remote_id)
+        if len(members) < 2:
+            return None
+        joined = self.plan.joined[ACCOUNT]
+        return [(joined[ref], i == 0) for i, ref in enumerate(members)]
+
+
+class _Ids:
+    """Each source's remote ids -> the unit's keys, by kind."""
+
+    def __init__(self, plan: MergePlan, raw: Mapping[str, SourceData]) -> None:
+        self.groups = {kind: plan.group_of(kind) for kind in (ACCOUNT, CONTACT, USER)}
+        self.accounts = {s: {rid: f"{self._primary(ACCOUNT, s, rid)[1]}:{self._primary(ACCOUNT, s, rid)[2]}"
+                             for rid in d.accounts} for s, d in raw.items()}
+        self.contacts = self._keys(CONTACT, {s: list(d.contacts) for s, d in raw.items()})
+        self.users = self._keys(USER, {s: list(d.users) for s, d in raw.items()})
+        self.deals = self._keys("deal", {s: list(d.opportunities) for s, d in raw.items()})
+
+    def _primary(self, kind: str, source: str, rid: str) -> Ref:
+        ref = (kind, source, rid)
+        group = self.groups.get(kind, {}).get(ref)
+        return group[0] if group else ref
+
+    def _keys(self, kind: str, ids: Mapping[str, Iterable[str]]) -> dict[str, dict[str, str]]:
+        """Each record's key: its primary's remote id, ``SOURCE:ID`` when two merged
+        records would have the same one."""
+        primaries = {s: {rid: self._primary(kind, s, rid) for rid in rids} for s, rids in ids.items()}
+        taken: dict[str, set[Ref]] = defaultdict(set)
+        for found in primaries.values():
+            for ref in found.values():
+                taken[ref[2]].add(ref)
+        return {s: {rid: ref[2] if len(taken[ref[2]]) == 1 else f"{ref[1]}:{ref[2]}" for rid, ref in found.items()}
+                for s, found in primaries.items()}
+
+    def group(self, kind: str, source: str, rid: str) -> list[Ref]:
+        ref = (kind, source, rid)
+        return self.groups[kind].get(ref, [ref])
+
+    def primary(self, kind: str, source: str, rid: str) -> bool:
+        return self._primary(kind, source, rid) == (kind, source, rid)
+
+    def account(self, source: str, rid: str) -> str:
+        return self.accounts[source][rid]
+
+    def contact(self, source: str, rid: str) -> str:
+        return self.contacts[source][rid]
+
+    def user(self, source: str, rid: str) -> str:
+        return self.users[source][rid]
+
+    def deal(self, source: str, rid: str) -> str:
+        return self.deals[source][rid]
+
+    def account_ref(self, source: str, rid: str | None) -> str | None:
+        return None if rid is None else self.accounts[source].get(rid) or f"{source}:{rid}"
+
+    def contact_ref(self, source: str, rid: str | None) -> str | None:
+        return None if rid is None else self.contacts[source].get(rid) or f"{source}:{rid}"
+
+    def user_ref(self, source: str, rid: str | None) -> str | None:
+        return None if rid is None else self.users[source].get(rid) or f"{source}:{rid}"
+
+
+class _Execution:
+    """A source's execution index asked with the deal as its source has it."""
+
+    def __init__(self, index: Execution, origin: Mapping[str, Opportunity]) -> None:
+        self.index, self.origin = index, origin
+
+    def of(self, opportunity: Opportunity) -> list[ExecutionRecord]:
+        return self.index.of(self.origin.get(opportunity.remote_id, opportunity))
+
+
+def _translate(ids: str | None, mapping: Mapping[str, str], prefix: str) -> str | None:
+    if not ids:
+        return ids
+    keys = [mapping.get(rid) or prefix + rid for rid in ids.split(";")]
+    return ";".join(dict.fromkeys(keys))
+
+
+def _fields(record: Record) -> list[str]:
+    skip = {"remote_id", "source", "modified_at", "deleted", "extra", "raw"}
+    return [name for name in record.to_dict() if name not in skip]
+
+
+def _record(raw: Mapping[str, SourceData], ref: Ref) -> Record:
+    kind, source, rid = ref
+    data = raw[source]
+    if kind == ACCOUNT:
+        return data.accounts[rid]
+    return data.contacts[rid] if kind == CONTACT else data.users[rid]
+
+
+def our_domains(raw: Mapping[str, SourceData], settings: IdentitySettings) -> set[str]:
+    """Our mail domains: the configured ones and those of our users' addresses."""
+    ours = set(settings.internal_domains)
+    for data in raw.values():
+        for user in data.users.values():
+            address = normalize_address(user.email)
+            if address and domain_of(address) not in settings.public_domains:
+                ours.add(domain_of(address))
+    return ours
+
+
+def last_synced(store: Store) -> dict[str, datetime | None]:
+    """When each source last finished a sync that stored records (ok or partial)."""
+    runs = schema.sync_runs
+    query = sa.select(runs.c.source, sa.func.max(runs.c.finished_at)).where(
+        runs.c.status.in_(("ok", "partial"))).group_by(runs.c.source)
+    with store.engine.connect() as conn:
+        return {source: _as_datetime(at) for source, at in conn.execute(query)}
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    from datetime import timezone
+
+    return datetime.fromtimestamp(float(value), timezone.utc)
+
+
+def units(store: Store, sources: Sequence[str], settings: IdentitySettings, rules: MatchRules,
+          merge: bool = True, only: set[str] | None = None) -> Iterator[Unit]:
+    """The units to audit ``sources`` in: one merged unit for two or more CRM sources
+    when merging is on, else one unit per source (loaded one at a time; with ``only``,
+    just those in it)."""
+    if merge and rules.enabled and len(sources) > 1:
+        yield MergedUnit(store, sources, settings, rules)
+        return
+    for source in sources:
+        if only is None or source in only:
+            yield Unit(store, source)
+
+
+__all__ = ["SourceData", "Unit", "MergedUnit", "units", "last_synced", "our_domains"]
