@@ -193,6 +193,11 @@ def test_conflicts_are_reported_and_never_merged(tmp_path: Path, small: str) -> 
     # Lena is one person (alias and name order aside); the shared address with two names is two;
     # Ines has no email, so she is not joined by name
     assert contact_ids(accounts["a:A3"]) == ["C1", "C2", "C3", "D2", "D3"]
+    lena = next(c for c in accounts["a:A3"]["relationship_map"]["contacts"] if c["id"] == "C1")
+    assert (lena["name"], lena["merged_from"]) == ("Lena Fischer", [
+        {"source": "a", "remote_id": "C1", "primary": True, "rule": "email", "value": "lena@harbor.example"},
+        {"source": "b", "remote_id": "D1", "primary": False, "rule": "email", "value": "lena@harbor.example"}])
+    assert all("merged_from" not in c for c in accounts["a:A3"]["relationship_map"]["contacts"] if c["id"] != "C1")
     conflicts = {(c["kind"], c["value"]) for c in document["merge"]["conflicts"]}
     assert conflicts == {("shared_domain", "pinnacle.example"), ("names_differ", "shared@harbor.example")}
     findings = [f for f in document["portfolio_findings"] if f["code"] == "IDENTITY_CONFLICT"]
@@ -204,6 +209,13 @@ def test_conflicts_are_reported_and_never_merged(tmp_path: Path, small: str) -> 
                    str(tmp_path / "crmlink.toml")).stdout
     assert "2 sources merged (a, b): 1 accounts, 1 contacts, 1 of our people joined; 2 conflicts left apart" in table
     assert "IDENTITY_CONFLICT" in table
+    cfg = str(tmp_path / "crmlink.toml")
+    markdown = invoke("audit", "--db", small, "--as-of", AS_OF, "--config", cfg, "--format", "markdown").stdout
+    assert "## Identity conflicts (not merged)" in markdown and "- Decide: to join them" in markdown
+    invoke("audit", "--db", small, "--as-of", AS_OF, "--config", cfg, "--format", "html", "--output",
+           str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "2 sources merged (a, b)" in html and "Identity conflicts, not merged (2)" in html
 
 
 def test_overrides_force_and_prevent_merges(tmp_path: Path, small: str) -> None:

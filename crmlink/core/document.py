@@ -46,6 +46,21 @@ class Personalization(JsonObject):
 
 
 @dataclass(slots=True)
+class MergedRecord(JsonObject):
+    """One CRM record a merged account or contact was built from (several CRM sources
+    audited as one portfolio; docs/method.md, "Auditing several CRMs as one portfolio")."""
+
+    source: str = prop("The record's source.")
+    remote_id: str = prop("The record's id in that source.")
+    primary: bool = prop("True for the primary record: the merged record's id and fields are its (empty "
+                         "ones filled from the others).")
+    rule: str = prop("The rule that joined it: domain, name, email or override.",
+                     enum=("domain", "name", "email", "override"))
+    value: str = prop("What it matched on: the domain, the normalised name, the email, or the record the "
+                      "override names.")
+
+
+@dataclass(slots=True)
 class MapContact(JsonObject):
     """One of the customer's contacts on the relationship map."""
 
@@ -61,6 +76,9 @@ class MapContact(JsonObject):
     team_strength: float = prop("Our team's combined relationship strength with the contact (0..100).")
     holders: list[str] = prop("Remote ids of our users whose pair strength reaches the holder threshold.")
     days_since_two_way: float | None = prop("Days since the last two-way interaction; null when never.")
+    merged_from: list[MergedRecord] | None = prop(
+        "The records of several CRM sources this contact was merged from, primary first (added in 1.4; "
+        "only on merged contacts).", default=None, omit_empty=True)
 
 
 @dataclass(slots=True)
@@ -215,18 +233,6 @@ class RelationshipEntry(JsonObject):
     level_because: list[str] = prop("Why the account is at its level.")
     level_next: list[str] = prop("What the next level needs that the account lacks.")
     evidence: dict[str, Any] = prop("The numbers behind the stage and level (the rule decides the keys).")
-
-
-@dataclass(slots=True)
-class MergedRecord(JsonObject):
-    """One CRM record a merged account was built from (several CRM sources audited as one
-    portfolio; docs/method.md, "Auditing several CRMs as one portfolio")."""
-
-    source: str = prop("The record's source.")
-    remote_id: str = prop("The record's id in that source.")
-    primary: bool = prop("True for the primary record: the account's id, name, owner and tier are its.")
-    rule: str = prop("The rule that joined it: domain, name or override.", enum=("domain", "name", "override"))
-    value: str = prop("What it matched on: the domain, the normalised name, or the record the override names.")
 
 
 @dataclass(slots=True)

@@ -52,18 +52,25 @@ def _worst(findings: Sequence[Finding]) -> int:
 
 
 def account_entry(view: AccountView, departure: Departure | None, history: list[HistoryPoint] | None,
-                  merged_from: Sequence[tuple[Joined, bool]] | None = None) -> AccountEntry:
+                  merged_from: Sequence[tuple[Joined, bool]] | None = None,
+                  contacts_from: Mapping[str, Sequence[tuple[Joined, bool]]] | None = None) -> AccountEntry:
+    """The account's entry; ``merged_from`` are the source records of a merged account and
+    ``contacts_from`` those of its merged contacts (by contact id), with how each joined."""
     p = view.personalization
     return AccountEntry(
         *_ids(view.account), view.account.name, view.account.tier, view.account.tier_source, _owner(view),
         dict(view.scores), dict(view.previous.scores) if view.previous else {}, view.score_evidence,
         Personalization(p["top_holder"], p["top_share"], p["effective_holders"], p["bus_factor"],
                         p["inactive_share"]),
-        list(view.findings), account_coverage(view), relationship_map(view, departure),
+        list(view.findings), account_coverage(view),
+        relationship_map(view, departure, {c: _merged(j) for c, j in contacts_from.items()} if contacts_from else None),
         [UnknownPersonEntry(p.address, p.name, p.messages) for p in view.unknown_people], history,
         *_relationship(view),
-        [MergedRecord(j.source, j.remote_id, primary, j.rule, j.value) for j, primary in merged_from]
-        if merged_from else None)
+        _merged(merged_from) if merged_from else None)
+
+
+def _merged(joined: Sequence[tuple[Joined, bool]]) -> list[MergedRecord]:
+    return [MergedRecord(j.source, j.remote_id, primary, j.rule, j.value) for j, primary in joined]
 
 
 def _relationship(view: AccountView) -> tuple[str | None, str | None, RelationshipEntry | None]:

@@ -198,8 +198,8 @@ class Audit:
                                           + (conflict_findings(merged.conflicts) if merged else []))
         series = (health_history(groups, self.as_of_date, [s.name for s in presentation.headline],
                                  self.fold_at, self.score) if history else {})
-        joins = {v.account.id: found for unit, views in groups for v in views
-                 if (found := unit.merged_from(v)) is not None}
+        joins = {v.account.id: (unit.merged_from(v), unit.contacts_from(v)) for unit, views in groups
+                 for v in views if unit.merged}
         return AuditDocument(
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -207,7 +207,7 @@ class Audit:
             summary=summary(accounts, opportunities, portfolio_findings, portfolio_coverage(
                 accounts, self.config["coverage"], sum(1 for v in deal_views if v.contact_roles), len(deal_views))),
             accounts=[account_entry(v, self.departure(v), series.get(v.account.id, []) if history else None,
-                                    joins.get(v.account.id))
+                                    *joins.get(v.account.id, (None, None)))
                       for v in by_attention(accounts, overall.name if overall else None)],
             opportunities=opportunities, portfolio_findings=portfolio_findings,
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,

@@ -150,6 +150,10 @@ class Unit:
         it is the primary one); ``None`` for an account of one record."""
         return None
 
+    def contacts_from(self, view: AccountView) -> dict[str, list[tuple[Joined, bool]]]:
+        """The same for each merged contact of the account, by contact id."""
+        return {}
+
 
 class MergedUnit(Unit):
     """Several CRM sources as one portfolio, joined by a :class:`~crmlink.core.merge.MergePlan`."""
@@ -168,6 +172,7 @@ class MergedUnit(Unit):
         self.rank = {source: i for i, source in enumerate(order)}
         self.ids = _Ids(self.plan, raw)
         self.data = self._merged(raw)
+        self.contact_groups = {self.ids.contact(g[0][1], g[0][2]): g for g in self.plan.groups.get(CONTACT, [])}
         self.raw = raw
 
     @property
@@ -273,6 +278,11 @@ class MergedUnit(Unit):
             return None
         joined = self.plan.joined[ACCOUNT]
         return [(joined[ref], i == 0) for i, ref in enumerate(members)]
+
+    def contacts_from(self, view: AccountView) -> dict[str, list[tuple[Joined, bool]]]:
+        joined = self.plan.joined[CONTACT]
+        return {c.remote_id: [(joined[ref], i == 0) for i, ref in enumerate(self.contact_groups[c.remote_id])]
+                for c in view.contacts if c.remote_id in self.contact_groups}
 
 
 class _Ids:
