@@ -252,3 +252,30 @@ def test_bad_record_overrides_are_config_errors(tmp_path: Path, small: str) -> N
     cfg = config(tmp_path, '[identity.overrides]\n"b:account:B1" = "b:account:B2"\n')
     result = CliRunner().invoke(cli, ["audit", "--db", small, "--config", str(cfg)])
     assert result.exit_code == 2 and "another source" in result.output
+
+
+def test_a_message_linked_to_two_merged_sources_counts_once(tmp_path: Path) -> None:
+    import mailbox
+    from email.message import EmailMessage
+
+    db = f"sqlite:///{tmp_path / 'mail.db'}"
+    sync(db, source(tmp_path / "a", [("A3", "Harbor Telecom", "harbor.example")],
+                    [("C1", "A3", "Lena Fischer", "lena@harbor.example"),
+                     ("C4", "A3", "Kai Berg", "kai@harbor.example")]), "a")
+    sync(db, source(tmp_path / "b", [("B2", "Harbor Telecom Ltd", "harbor.example")],
+                    [("D1", "B2", "Lena Fischer", "lena@harbor.example")]), "b")
+    box = mailbox.mbox(str(tmp_path / "sent.mbox"))
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "alice@vendor.example", "lena@harbor.example, kai@harbor.example, new@harbor.example"
+    msg["Date"], msg["Message-ID"], msg["Subject"] = "Tue, 10 Nov 2026 10:00:00 +0000", "<m1@vendor.example>", "Plan"
+    msg.set_content("not read")
+    box.add(msg)
+    box.flush()
+    invoke("sync", "mail", str(tmp_path / "sent.mbox"), "--db", db, "-q")
+    cfg = config(tmp_path, '[identity.match]\nsource_order = ["a", "b"]\n')
+    apart = accounts_of(audit(db, cfg, "--no-merge"))
+    assert apart["a:A3"]["coverage"]["interactions"] == apart["b:B2"]["coverage"]["interactions"] == 1
+    assert [p["address"] for p in apart["b:B2"]["unknown_people"]] == ["kai@harbor.example", "new@harbor.example"]
+    merged = accounts_of(audit(db, cfg))["a:A3"]
+    assert merged["coverage"]["interactions"] == 1 and merged["coverage"]["contacts_reached"] == 2
+    assert merged["unknown_people"] == [{"address": "new@harbor.example", "name": None, "messages": 1}]

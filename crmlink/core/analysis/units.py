@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from crmlink.core import schema
 from crmlink.core.analysis.accumulate import interaction_rows
-from crmlink.core.identity import IdentitySettings, domain_of, normalize_address
+from crmlink.core.identity import IdentitySettings, canonical_address, domain_of, normalize_address
 from crmlink.core.ltc import ExecutionIndex
 from crmlink.core.merge import (
     ACCOUNT,
@@ -172,6 +172,7 @@ class MergedUnit(Unit):
         self.rank = {source: i for i, source in enumerate(order)}
         self.ids = _Ids(self.plan, raw)
         self.data = self._merged(raw)
+        self.known_addresses = {_canonical(c.email) for c in self.data.contacts.values()} - {None}
         self.contact_groups = {self.ids.contact(g[0][1], g[0][2]): g for g in self.plan.groups.get(CONTACT, [])}
         self.raw = raw
 
@@ -249,24 +250,54 @@ class MergedUnit(Unit):
     # -- interactions --------------------------------------------------------------------------
 
     def rows(self, conn: sa.Connection, until: float) -> Iterator[tuple[Any, ...]]:
+        """Each source's own interactions, then those of the mail and calendar sources
+        linked to them: one message or meeting linked to two merged sources (an
+        interaction for each CRM that knows the people) is one interaction, naming the
+        people either CRM found."""
         for source in self.sources:
-            accounts, contacts = self.ids.accounts[source], self.ids.contacts[source]
-            users, deals = self.ids.users[source], self.ids.deals[source]
-            prefix = f"{source}:"
-            for (account_id, kind, direction, method, at, user_ids, contact_ids, recipients, opportunity,
-                 subject, campaign) in interaction_rows(conn, source, until):
-                yield (accounts.get(account_id) or prefix + account_id if account_id else None, kind, direction,
-                       method, at, _translate(user_ids, users, prefix), _translate(contact_ids, contacts, prefix),
-                       recipients, deals.get(opportunity) or prefix + opportunity if opportunity else None,
-                       subject, campaign)
+            translate = self._translator(source)
+            for row in _interactions(conn, until, own=source):
+                yield translate(row[:-2])
+        linked: dict[tuple[str, str, str | None], list[Any]] = {}
+        for source in self.sources:
+            translate = self._translator(source)
+            for row in _interactions(conn, until, linked_to=source):
+                mail_source, remote_id = row[-2], row[-1]
+                item = translate(row[:-2])
+                key = (mail_source, remote_id.split(f"|{source}|", 1)[0], item[0])
+                found = linked.get(key)
+                if found is None:
+                    linked[key] = list(item)
+                    continue
+                found[5] = _union(found[5], item[5])
+                found[6] = _union(found[6], item[6])
+        yield from (tuple(row) for row in linked.values())
+
+    def _translator(self, source: str) -> Any:
+        accounts, contacts = self.ids.accounts[source], self.ids.contacts[source]
+        users, deals = self.ids.users[source], self.ids.deals[source]
+        prefix = f"{source}:"
+
+        def translate(row: Sequence[Any]) -> tuple[Any, ...]:
+            (account_id, kind, direction, method, at, user_ids, contact_ids, recipients, opportunity,
+             subject, campaign) = row
+            return (accounts.get(account_id) or prefix + account_id if account_id else None, kind, direction,
+                    method, at, _translate(user_ids, users, prefix), _translate(contact_ids, contacts, prefix),
+                    recipients, deals.get(opportunity) or prefix + opportunity if opportunity else None,
+                    subject, campaign)
+
+        return translate
 
     def correspondents(self, until: float) -> list[tuple[str, str, str | None, float, bool]]:
-        rows: list[tuple[str, str, str | None, float, bool]] = []
+        """Unknown people of every source, less those another source has as a contact."""
+        known = self.known_addresses
+        rows: dict[tuple[str, str, float, bool], str | None] = {}  # one message linked to two sources: once
         for source in self.sources:
             accounts = self.ids.accounts[source]
-            rows.extend((accounts.get(a) or f"{source}:{a}", address, name, at, sent)
-                        for a, address, name, at, sent in self.store.correspondent_rows(source, until))
-        return rows
+            for a, address, name, at, sent in self.store.correspondent_rows(source, until):
+                if _canonical(address) not in known:
+                    rows.setdefault((accounts.get(a) or f"{source}:{a}", address, at, sent), name)
+        return [(a, address, name, at, sent) for (a, address, at, sent), name in rows.items()]
 
     def key(self, view: AccountView) -> str:
         return view.account.id
@@ -349,6 +380,40 @@ class _Execution:
 
     def of(self, opportunity: Opportunity) -> list[ExecutionRecord]:
         return self.index.of(self.origin.get(opportunity.remote_id, opportunity))
+
+
+def _interactions(conn: sa.Connection, until: float, *, own: str | None = None,
+                  linked_to: str | None = None) -> Iterator[tuple[Any, ...]]:
+    """The live interactions up to ``until`` of the source ``own``, or of other sources
+    linked to ``linked_to``: the columns of :data:`~crmlink.core.store.INTERACTION_COLUMNS`
+    as stored (epoch seconds, ``;``-joined ids), then the interaction's source and remote id."""
+    from crmlink.core.store import INTERACTION_COLUMNS
+
+    table = schema.TABLES["interaction"]
+    columns = [*INTERACTION_COLUMNS, "source", "remote_id"]
+    query = sa.select(*[sa.type_coerce(table.c[c], _stored(table.c[c].type)) for c in columns]).where(
+        table.c.deleted == sa.false(), sa.type_coerce(table.c.occurred_at, sa.Float()) <= until)
+    if own is not None:
+        query = query.where(table.c.source == own)
+    else:
+        query = query.where(table.c.link_source == linked_to, table.c.source != linked_to)
+    for row in conn.execute(query.execution_options(yield_per=5000)):
+        yield tuple(row)
+
+
+def _stored(kind: Any) -> Any:
+    return kind.impl_instance if isinstance(kind, sa.types.TypeDecorator) else kind
+
+
+def _union(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return a or b
+    return ";".join(dict.fromkeys([*a.split(";"), *b.split(";")]))
+
+
+def _canonical(email: str | None) -> str | None:
+    address = normalize_address(email)
+    return canonical_address(address) if address else None
 
 
 def _translate(ids: str | None, mapping: Mapping[str, str], prefix: str) -> str | None:
