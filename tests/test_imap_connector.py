@@ -249,9 +249,10 @@ def test_a_dropped_connection_is_retried_and_the_result_equals_a_clean_run(
     assert sync(server, clean, "--fetch-size", "2").exit_code == 0
     server.add_fault(Fault("drop", after=3))
     server.add_fault(Fault("bye", after=2))
-    result = sync(server, db, "--fetch-size", "2")
+    server.add_fault(Fault("stall", after=1))
+    result = sync(server, db, "--fetch-size", "2", "--timeout", "3")  # the stall ends in a timeout
     assert result.exit_code == 0, result.output
-    assert "broke" in result.output and "retries" in result.output
+    assert "broke" in result.output and "retries (each resumed from the last saved batch): messages 3" in result.output
     assert not server.faults
     assert interactions(db) == interactions(clean)
 

@@ -45,6 +45,7 @@ from pymap.imap import IMAPServer
 from pymap.user import Passwords, UserMetadata
 from pysasl import SASLAuth
 from pysasl.creds.external import ExternalCredentials
+from pysasl.hashing import BuiltinHash
 
 SECURITY = ("ssl", "starttls", "plain")
 
@@ -52,7 +53,8 @@ SECURITY = ("ssl", "starttls", "plain")
 @dataclass
 class Fault:
     """Once the server has written ``after`` untagged FETCH answers on a connection, it
-    cuts the connection (``kind="drop"``) or says ``* BYE`` and closes it (``"bye"``).
+    cuts the connection (``kind="drop"``), says ``* BYE`` and closes it (``"bye"``), or
+    stops answering on it, leaving it open (``"stall"``: the client's timeout ends it).
     ``times`` connections are hit, then the fault is spent."""
 
     kind: str = "drop"
@@ -113,8 +115,11 @@ class _FaultyWriter:
     def __init__(self, writer: asyncio.StreamWriter, server: ImapServer) -> None:
         self._writer, self._server, self._fetches = writer, server, 0
         self._tail = b""  # pymap writes an answer in pieces: a word may span two
+        self._stalled = False
 
     def write(self, data: bytes) -> None:
+        if self._stalled:
+            return
         fault = self._server._armed()
         window = self._tail + bytes(data)
         self._tail = window[-7:]  # shorter than b" FETCH (": nothing is counted twice
@@ -122,10 +127,11 @@ class _FaultyWriter:
             self._fetches += window.count(b" FETCH (")
             if self._fetches >= fault.after:
                 self._server._spend(fault)
+                self._stalled = True  # nothing more goes out on this connection
                 if fault.kind == "bye":
                     self._writer.write(b"* BYE [UNAVAILABLE] shutting down for maintenance\r\n")
                     self._writer.close()
-                else:
+                elif fault.kind == "drop":
                     self._writer.write(data[: max(1, len(data) // 2)])
                     transport = self._writer.transport
                     transport.abort()
@@ -203,8 +209,10 @@ class ImapServer:
                          tls=self.security == "starttls", proxy_protocol=None, passlib_cfg=None,
                          inherited_sockets=None, demo_data=False, demo_user="-", demo_password="-")
         context = self._tls_context()
+        # a test server: passwords hashed with few rounds (pysasl's default of 500,000 makes
+        # every login cost half a second of CPU)
         config = _Config.from_args(args, invalid_user_sleep=0.0, ssl_context=context,
-                                   reject_dnsbl=False)
+                                   reject_dnsbl=False, hash_context=BuiltinHash(rounds=1_000))
         config.special_use = self.special_use
         config.apply_context()
         login = self._login = _Login(config)
