@@ -227,7 +227,7 @@ def _explain(store: Store, host: PluginHost, config: Mapping[str, Any], before: 
     """The relationships behind the biggest trends."""
     from crmlink.core.evaluation.changes import Changes
 
-    chosen = sorted(trends_, key=lambda t: -abs(t.change))[:limit]
+    chosen = sorted(trends_, key=lambda t: (-abs(t.change), t.state.remote_id))[:limit]
     changes = Changes(before.name, before.as_of, after.name, after.as_of,
                       moved=[m for t in chosen for m in t.moves])
     explain(store, host, config, changes)

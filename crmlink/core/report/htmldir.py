@@ -190,7 +190,7 @@ def index_table(doc: AuditDocument, names: dict[str, str], page_rows: int = PAGE
             "overall": next((i for i, d in enumerate(headline) if d.overall), None), "rows": rows}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     codes = sorted({f.code for a in doc.accounts for f in a.findings})
-    owners = sorted({a.owner for a in doc.accounts if a.owner}, key=str.casefold)
+    owners = sorted({a.owner for a in doc.accounts if a.owner}, key=lambda o: (o.casefold(), o))
     return {"rows_json": Markup(text.replace("<", "\\u003c")), "score_labels": data["scores"],
             "filters": {"tiers": [t for t in html.TIER_ROWS if any((a.tier or "none") == t for a in doc.accounts)],
                         "bands": [name for name, _, _ in html.HEALTH_BANDS] + [html.NO_BAND],
