@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from crmlink.core import schema
 from crmlink.core.store import Store
 from tests.conftest import SAMPLE
 from tests.test_crash import big_export, wait_for
@@ -49,13 +51,26 @@ def test_a_second_sync_of_a_source_refuses_while_the_first_runs(tmp_path: Path, 
     assert Store(store_url).count("interaction") == 7 * INTERACTIONS
 
 
-def test_processes_opening_a_fresh_store_at_once_create_it_once(store_url: str) -> None:
+def open_at_once(url: str, processes: int = 4) -> None:
     procs = [subprocess.Popen([sys.executable, "-c", "import sys; from crmlink.core.store import Store; "
-                               "print(Store(sys.argv[1]).schema_version)", store_url],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+                               "print(Store(sys.argv[1]).schema_version)", url],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
     results = [proc.communicate(timeout=120) for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 4, [err for _, err in results]
-    assert {out.strip() for out, _ in results} == {str(Store(store_url).schema_version)}
+    assert [proc.returncode for proc in procs] == [0] * processes, [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {str(schema.SCHEMA_VERSION)}
+
+
+def test_processes_opening_a_fresh_or_older_store_at_once_create_and_upgrade_it_once(store_url: str) -> None:
+    open_at_once(store_url)
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # back to schema 3, before the sync lock's columns
+        conn.exec_driver_sql("ALTER TABLE sync_runs DROP COLUMN pid")
+        conn.exec_driver_sql("ALTER TABLE sync_runs DROP COLUMN host")
+        conn.exec_driver_sql("UPDATE crmlink_meta SET value = '3' WHERE key = 'schema_version'")
+    engine.dispose()
+    open_at_once(store_url)
+    columns = {c["name"] for c in sa.inspect(Store(store_url).engine).get_columns("sync_runs")}
+    assert {"pid", "host"} <= columns
 
 
 def test_syncs_of_two_sources_at_once_both_finish(store_url: str) -> None:
