@@ -36,6 +36,8 @@ SQLITE_MINIMUM = (3, 35, 0)
 #: SQLite's limit on parameters in one statement (999 before 3.32).
 SQLITE_PARAMETERS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _CHUNK = 900  # keys per IN (...) list on SQLite
+#: Rows per upsert statement on SQLite.
+SQLITE_ROWS = 256
 
 
 @dataclass
@@ -110,10 +112,20 @@ class Upsert:
     # -- the upsert statement -------------------------------------------------------------
 
     def _chunks(self, rows: Sequence[Row]) -> list[Sequence[Row]]:
+        """PostgreSQL: the batch in one statement. SQLite: pieces of :data:`SQLITE_ROWS`
+        rows (within its parameter limit), the rest in power-of-two pieces, so that a few
+        statements of each size serve every batch (SQLite compiles each distinct one)."""
         if self.postgres:
             return [rows]
-        size = max(1, (SQLITE_PARAMETERS - 1) // len(self.names))
-        return [rows[i:i + size] for i in range(0, len(rows), size)]
+        size = max(1, min(SQLITE_ROWS, (SQLITE_PARAMETERS - 1) // len(self.names)))
+        pieces: list[Sequence[Row]] = []
+        start = 0
+        while start < len(rows):
+            left = len(rows) - start
+            step = size if left >= size else 1 << (left.bit_length() - 1)
+            pieces.append(rows[start:start + step])
+            start += step
+        return pieces
 
     def _returning(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None
                    ) -> list[tuple[Key, bool]]:
