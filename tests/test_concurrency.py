@@ -118,3 +118,24 @@ def test_a_writer_waiting_too_long_on_sqlite_gets_a_store_error_and_readers_neve
         other.execute("ROLLBACK")
         other.close()
     assert store.start_run("crm", "csv", full=False) > 0
+
+
+def test_a_running_row_holds_the_lock_only_while_its_process_runs() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from crmlink.core import locks
+
+    now = datetime.now(timezone.utc)
+    here = locks.host()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert locks.alive(child.pid, here, now)
+        if Path("/proc/self/stat").exists():  # the id of a process started after the run: reused
+            assert not locks.alive(child.pid, here, now - timedelta(days=1))
+        assert locks.alive(child.pid, "another-machine", now - timedelta(days=1))  # cannot look there
+    finally:
+        child.kill()
+        child.wait()
+    assert not locks.alive(child.pid, here, now)
+    assert not locks.alive(os.getpid(), here, now)  # this process runs no other sync
+    assert not locks.alive(None, None, now)  # a run from before crmlink recorded processes
