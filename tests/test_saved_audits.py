@@ -21,12 +21,13 @@ from tests.scenario import healthy
 
 
 @pytest.fixture()
-def url(tmp_path: Path) -> str:
+def url(store_url: str) -> str:
+    """A small store, on SQLite and on PostgreSQL."""
     s = healthy()
     s.add_account("B", "C", name="Bravo").contact("b1", "decision_maker", "vp", "executive", account="B")
     s.meet("u1", "b1", 200, account="B")
-    write(s, url_in(tmp_path))
-    return url_in(tmp_path)
+    write(s, store_url)
+    return store_url
 
 
 def test_a_saved_audit_reads_back_as_it_was(url: str) -> None:
