@@ -68,6 +68,8 @@ from crmlink.core.model import (
     User,
     chunked,
 )
+from crmlink.core.push import FIELDS as PUSH_FIELDS
+from crmlink.core.push import OWNER_MARK, Outcome, PushField, PushTarget, SetupReport, Update
 from crmlink.core.rest import CursorPaginator, NextLinkPaginator, OffsetPaginator, RestStream
 from crmlink.core.vocab import normalize as normalize_vocabulary
 
@@ -87,6 +89,7 @@ __all__ = [
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
     "ScoreDefinition", "Departure", "Relationship", "STAGES", "LEVELS", "Signal",
+    "PushTarget", "PushField", "PUSH_FIELDS", "OWNER_MARK", "Update", "Outcome", "SetupReport",
     "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",
     "FatalError", "BudgetExhausted", "InvalidRecord", "SkippableRecordError",
 ]

@@ -108,12 +108,13 @@ def _register_builtin_commands() -> None:
         login,
         ltc,
         plugins,
+        push,
         review,
         status,
         sync,
     )
 
-    for module in (plugins, sync, audit, history, diff, review, ltc, status, doctor, login):
+    for module in (plugins, sync, audit, history, diff, review, ltc, push, status, doctor, login):
         cli.add_command(module.command)
     cli.add_command(__import__("crmlink.commands.new_plugin", fromlist=["command"]).command)
 

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from crmlink.commands.common import config_option, db_option, open_store
+from crmlink.core.errors import ConfigError
+from crmlink.core.push import log as push_log
+from crmlink.core.store import Store
 
 
 @click.command("status")
 @db_option
 @click.option("--run", "run_id", type=int, help="Show one run with its skipped records.")
+@click.option("--push", "push_id", type=int, help="Show one push run with every field it wrote or was refused.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.option("--check", is_flag=True, help="Check every configured source instead (crmlink doctor).")
 @config_option
 @click.pass_context
-def command(ctx: click.Context, db_url: str | None, run_id: int | None, as_json: bool, check: bool,
-            config_file: str | None) -> None:
+def command(ctx: click.Context, db_url: str | None, run_id: int | None, push_id: int | None, as_json: bool,
+            check: bool, config_file: str | None) -> None:
     """Show recent sync runs: when, what was read, created, updated, deleted and skipped,
     and the error if a run failed. A record read again unchanged counts in 'read' only.
+    Then the push runs (crmlink push): what was written and what the CRM refused.
 
     \b
     Examples:
@@ -32,6 +38,9 @@ def command(ctx: click.Context, db_url: str | None, run_id: int | None, as_json:
         run_from_status(ctx, config_file, db_url, as_json)
         return
     store = open_store(db_url)
+    if push_id is not None:
+        show_push(store, push_id, as_json)
+        return
     runs = store.runs(200 if run_id else 20)
     if run_id:
         runs = [r for r in runs if r["id"] == run_id]
@@ -54,3 +63,32 @@ def command(ctx: click.Context, db_url: str | None, run_id: int | None, as_json:
             click.echo(f"  error: {run['error']}")
         for skip in run["skipped_records"] or []:
             click.echo(f"  skipped {skip['stream']} {skip['remote_id'] or ''}: {skip['reason']}")
+    if not run_id:
+        for push in push_log.runs(store):
+            _push_line(push)
+
+
+def _push_line(push: dict[str, Any]) -> None:
+    counts = push["counts"] or {}
+    click.echo(f"push run {push['id']}: {push['source']} ({push['connector']}) {push['status']} as of "
+               f"{push['as_of']} started {push['started_at'].isoformat(timespec='seconds')}: "
+               f"{counts.get('changes', 0)} change(s), {counts.get('written', 0)} record(s) written, "
+               f"{counts.get('refused', 0)} refused, {counts.get('requests', 0)} request(s)")
+    if push["error"]:
+        click.echo(f"  error: {push['error']}")
+
+
+def show_push(store: Store, push_id: int, as_json: bool) -> None:
+    """One push run and each field it wrote or was refused."""
+    found = [p for p in push_log.runs(store, 10_000) if p["id"] == push_id]
+    if not found:
+        raise ConfigError(f"the store has no push run {push_id}; 'crmlink status' lists them")
+    writes = push_log.run_writes(store, push_id)
+    if as_json:
+        click.echo(json.dumps({**found[0], "writes": writes}, indent=2, default=str))
+        return
+    _push_line(found[0])
+    for w in writes:
+        said = f": {w['message']}" if w["message"] else ""
+        click.echo(f"  {w['status']} {w['object']} {w['record_id']} {w['field']}: {w['old'] or '(blank)'} -> "
+                   f"{w['new'] or '(blank)'}{said}")

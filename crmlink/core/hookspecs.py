@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from crmlink.core.evaluation.signals import Signal
     from crmlink.core.findings import Finding, Score, ScoreDefinition
     from crmlink.core.model import Contact, ExecutionRecord, Interaction, Opportunity, Stage
+    from crmlink.core.push.target import PushTarget
 
 PROJECT = "crmlink"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -162,3 +163,12 @@ def register_report_formats(register: Callable[[str, Callable[..., str]], None])
 @hookspec
 def register_commands(cli: click.Group) -> None:
     """Add commands to the ``crmlink`` command line."""
+
+
+@hookspec
+def register_push_targets(register: Callable[[type[PushTarget]], None]) -> None:
+    """Offer push targets (``crmlink push``) by calling ``register(PushTargetClass)`` once
+    for each. A target's ``connector`` names the connector it writes through; the target
+    is built with that connector, so it logs in exactly as ``crmlink sync`` does. A target
+    registered later (a third-party plugin) replaces an earlier one for the same connector.
+    """

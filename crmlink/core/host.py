@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from crmlink.core.evaluation.relationship import Relationship
     from crmlink.core.evaluation.signals import Signal
     from crmlink.core.model import Contact, ExecutionRecord, Opportunity, Stage
+    from crmlink.core.push.target import PushTarget
 
 ENTRY_POINT_GROUP = "crmlink"
 _PROBE_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -228,6 +229,20 @@ class PluginHost:
         formats: dict[str, Callable[..., str]] = {}
         self.pm.hook.register_report_formats(register=formats.__setitem__)
         return formats
+
+    def push_targets(self) -> dict[str, type[PushTarget]]:
+        """Push targets by connector name (``register_push_targets``); a later-registered
+        plugin's target replaces an earlier one for the same connector."""
+        found: dict[str, type[PushTarget]] = {}
+        for impl in reversed(self.pm.hook.register_push_targets.get_hookimpls()):
+            offered: list[type[PushTarget]] = []
+            try:
+                impl.function(register=offered.append)
+            except Exception as exc:
+                self._mark_broken(self.infos[impl.plugin_name], exc)
+                continue
+            found.update({cls.connector: cls for cls in offered})
+        return found
 
     def add_commands(self, cli: click.Group) -> None:
         """Let plugins add commands to ``cli`` (``register_commands``)."""

@@ -21,7 +21,8 @@ from crmlink.core import model
 #: 2: ``interactions.link_source`` and the ``correspondents`` table (mail and calendar).
 #: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
 #: 4: ``sync_runs.pid`` and ``sync_runs.host``: which process runs a sync (the sync lock).
-SCHEMA_VERSION = 4
+#: 5: ``push_runs``, ``push_writes`` and ``push_fields`` (crmlink push).
+SCHEMA_VERSION = 5
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):
@@ -151,6 +152,44 @@ skipped_records = sa.Table(
     sa.Column("stream", sa.String(200), nullable=False),
     sa.Column("remote_id", sa.Text),
     sa.Column("reason", sa.Text, nullable=False),
+)
+
+# -- crmlink push: what was written back into a CRM, and the fields crmlink created there ---
+push_runs = sa.Table(
+    "push_runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("connector", sa.String(200), nullable=False),
+    sa.Column("as_of", sa.String(10), nullable=False),
+    sa.Column("started_at", EpochSeconds(), nullable=False),
+    sa.Column("finished_at", EpochSeconds()),
+    # running | dry_run | ok | partial (refused records) | stopped (budget) | failed | interrupted
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("counts", JsonText()),
+    sa.Column("error", sa.Text),
+)
+
+push_writes = sa.Table(
+    "push_writes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("push_runs.id"), nullable=False, index=True),
+    sa.Column("object", sa.String(40), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("field", sa.String(200), nullable=False),
+    sa.Column("old", sa.Text),
+    sa.Column("new", sa.Text),
+    sa.Column("status", sa.String(20), nullable=False),  # written | refused
+    sa.Column("message", sa.Text),
+    sa.Column("at", EpochSeconds(), nullable=False),
+)
+
+push_fields = sa.Table(
+    "push_fields", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("object", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),  # the field's name in the CRM
+    sa.Column("key", sa.String(60), nullable=False),  # crmlink's name for it (health ...)
+    sa.Column("created_at", EpochSeconds(), nullable=False),
 )
 
 

@@ -127,9 +127,11 @@ DEFAULTS: dict[str, Any] = {
     # the period review, and each account's expectations by remote id (crmlink review)
     "review": REVIEW_DEFAULTS,
     "expectations": {},
+    # crmlink push: [push.<source or connector>.fields] renames a field (docs/push.md)
+    "push": {},
 }
 #: Tables whose keys are the user's own (names, ids, addresses), not settings.
-_OPEN_TABLES = ("ltc.", "tiers.", "sources.", "identity.overrides.", "expectations.")
+_OPEN_TABLES = ("ltc.", "tiers.", "sources.", "identity.overrides.", "expectations.", "push.")
 
 
 def merge(base: dict[str, Any], override: dict[str, Any], where: str = "") -> dict[str, Any]:

@@ -31,9 +31,10 @@ from crmlink import (
 
 from .client import Client
 from .doctor import diagnose
+from .push import register_push_targets
 from .streams import STREAMS
 
-__all__ = ["SalesforceConnector", "classify_error", "register_connectors"]
+__all__ = ["SalesforceConnector", "classify_error", "register_connectors", "register_push_targets"]
 
 
 class SalesforceConnector(Connector):

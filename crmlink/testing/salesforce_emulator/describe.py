@@ -60,8 +60,14 @@ def child_relationships(emu: SalesforceEmulator, od: ObjectDef) -> list[dict[str
 
 def describe_object(emu: SalesforceEmulator, od: ObjectDef, version: str,
                     username: str | None) -> dict[str, Any]:
-    fields = [f.describe() for f in od.fields.values()
-              if not emu.store.is_hidden(od.name, f.name, username)]
+    fields = []
+    for f in od.fields.values():
+        if emu.store.is_hidden(od.name, f.name, username):
+            continue
+        entry = f.describe()
+        if not emu.store.field_access(od.name, f.name, username):  # read only through a permission set
+            entry.update(createable=False, updateable=False)
+        fields.append(entry)
     out = summary(od, version)
     out.update({
         "fields": fields, "childRelationships": child_relationships(emu, od),

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import seed
+from . import metadata, seed, writes
 from .auth import ConnectedApp, UserCredentials
 from .bulk import BulkJob
 from .faults import Fault, FaultQueue
@@ -57,6 +57,10 @@ class SalesforceEmulator:
         self._thread: threading.Thread | None = None
         self._tmpdir: str | None = None
         self._seed_refs: dict[str, str] = {}
+        #: Metadata API components by type and full name (metadata.py)
+        self.metadata: dict[str, dict[str, Any]] = {}
+        #: write rules for rehearsing pushes (writes.py)
+        self.rules = writes.Rules()
         self._bootstrap()
 
     # ---- bootstrap ----------------------------------------------------------------------
@@ -79,6 +83,7 @@ class SalesforceEmulator:
                 "DefaultProbability": prob, "ForecastCategory": cat,
                 "ForecastCategoryName": cat_name, "IsClosed": closed, "IsWon": won,
                 "IsActive": True})
+        metadata.bootstrap(self)
         self.session_id = self.new_session(DEFAULT_USERNAME)
 
     # ---- clock --------------------------------------------------------------------------
@@ -137,6 +142,22 @@ class SalesforceEmulator:
 
     def unhide_field(self, obj: str, field: str) -> None:
         self.store.hidden.pop((self.store.obj(obj).name.lower(), field.lower()), None)
+
+    def add_validation_rule(self, obj: str, name: str, fails: Any, message: str,
+                            field: str | None = None) -> None:
+        """A validation rule: an API write of ``obj`` whose resulting record makes
+        ``fails(record)`` true is refused with FIELD_CUSTOM_VALIDATION_EXCEPTION."""
+        self.rules.validations.append(writes.ValidationRule(self.store.obj(obj).name, name, fails, message, field))
+
+    def lock_record(self, record_id: str, times: int | None = 1) -> None:
+        """The next ``times`` API writes of the record (None: all) fail with UNABLE_TO_LOCK_ROW,
+        as when another transaction holds it."""
+        self.rules.locks[record_id] = times
+
+    def set_field_permission(self, permission_set: str, field: str, *, editable: bool) -> None:
+        """Change one grant of a permission set (``field`` as Object.Field__c)."""
+        obj, _, name = field.partition(".")
+        self.store.grants.setdefault(permission_set, {})[(obj.lower(), name.lower())] = editable
 
     def seed_tree_json(self, path: str | Path) -> list[str]:
         """Load an sObject Tree JSON file; ``@Ref`` references resolve across loaded files."""

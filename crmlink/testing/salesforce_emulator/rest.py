@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import bulk, describe, soql_eval
+from . import bulk, describe, soql_eval, writes
 from .errors import ApiError, Response, json_response
 from .values import format_datetime, parse_datetime, to_json
 
@@ -251,6 +251,7 @@ def _check_item(ctx: Ctx, item: dict[str, Any]) -> tuple[str, ApiError | None]:
             raise ApiError(400, code, "entity is deleted" if rec else f"invalid cross reference "
                            f"id: {rid}", [])
         store.clean(store.obj(obj), values, api=True, creating=False)
+        writes.check_update(ctx.emu, ctx.username, obj, rec, values)
     except ApiError as err:
         return obj, err
     return obj, None

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import auth, rest
+from . import auth, metadata, rest
 from .errors import ApiError, Response, error_response, gateway_html, json_response
 from .faults import Fault
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .emulator import SalesforceEmulator
 
 _SOAP = re.compile(r"/services/Soap/u/(\d+\.\d+)(?:/.*)?$")
+_METADATA = re.compile(r"/services/Soap/m/(\d+\.\d+)(?:/.*)?$")
 _DATA = re.compile(r"^/services/data/v(\d+\.\d+)(?:/(.*))?$")
 
 
@@ -49,6 +50,10 @@ def route(emu: SalesforceEmulator, method: str, path: str, params: dict[str, str
     soap = _SOAP.search(path)
     if soap and method == "POST":
         return auth.soap_login(emu, body, soap.group(1))
+    if _METADATA.search(path) and method == "POST":
+        return metadata.soap(emu, body)
+    if path.rstrip("/") == "/services/oauth2/userinfo":
+        return userinfo(emu, headers)
     if path.rstrip("/") == "/services/oauth2/token" and method == "POST":
         return auth.token(emu, body, headers)
     if path.rstrip("/") == "/services/oauth2/revoke":
@@ -64,6 +69,16 @@ def route(emu: SalesforceEmulator, method: str, path: str, params: dict[str, str
         return rest_call(emu, method, data.group(1), (data.group(2) or "").split("/"), params,
                          headers, body)
     return error_response(404, "NOT_FOUND")
+
+
+def userinfo(emu: SalesforceEmulator, headers: dict[str, str]) -> Response:
+    """OpenID Connect userinfo of the session's user (the fields crmlink reads)."""
+    username = emu.sessions.get(session_of(headers))
+    if username is None:
+        return Response(401, b"Bad_OAuth_Token", "text/plain")
+    user = emu.users[username]
+    return json_response(200, {"user_id": user.user_id, "organization_id": emu.org_id,
+                               "preferred_username": username, "active": True})
 
 
 def session_of(headers: dict[str, str]) -> str:

@@ -74,6 +74,11 @@ class Store:
         self.objects: dict[str, ObjectDef] = build_objects()
         self.data: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in self.objects}
         self.hidden: dict[tuple[str, str], set[str | None]] = {}
+        #: fields under field-level security (made through the Metadata API): visible only
+        #: to users with a permission set that grants them (see metadata.py)
+        self.guarded: set[tuple[str, str]] = set()
+        #: permission set name -> {(object, field): editable}, lowercase names
+        self.grants: dict[str, dict[tuple[str, str], bool]] = {}
         self.counters: dict[str, int] = {}
         self.deleted_at: dict[str, datetime] = {}
         self.cascaded: dict[str, str] = {}
@@ -118,7 +123,23 @@ class Store:
 
     def is_hidden(self, obj: str, field: str, username: str | None) -> bool:
         who = self.hidden.get((obj.lower(), field.lower()))
-        return who is not None and (None in who or username in who)
+        if who is not None and (None in who or username in who):
+            return True
+        return self.field_access(obj, field, username) is None
+
+    def field_access(self, obj: str, field: str, username: str | None) -> bool | None:
+        """Field-level security: None (hidden), False (read only) or True (editable). Fields
+        not under it are editable when their definition says so."""
+        key = (obj.lower(), field.lower())
+        if key not in self.guarded:
+            return True
+        user = next((u["Id"] for u in self.data.get("User", {}).values() if u.get("Username") == username), None)
+        sets = {a["PermissionSetId"] for a in self.data.get("PermissionSetAssignment", {}).values()
+                if a.get("AssigneeId") == user and not a.get("IsDeleted")}
+        names = {p["Name"] for pid, p in self.data.get("PermissionSet", {}).items() if pid in sets}
+        found = [self.grants.get(name, {}).get(key) for name in names]
+        granted = [g for g in found if g is not None]
+        return any(granted) if granted else None
 
     # ---- ids ----------------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:

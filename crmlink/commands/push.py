@@ -1,0 +1,273 @@
+"""``crmlink push SOURCE``: write the audit's scores, tiers, LTC stages and findings back
+into the CRM (docs/push.md). One subcommand per connector that has a push target, and per
+named source of such a connector; the connection options are the sync's."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import click
+
+from crmlink.commands.common import (
+    as_of_option,
+    config,
+    config_option,
+    db_option,
+    host_of,
+    open_store,
+)
+from crmlink.commands.sources import source_spec, sources, with_keyring
+from crmlink.commands.sync import RAW_ARGS, _config_file_in, _option
+from crmlink.core.connector import Connector
+from crmlink.core.errors import BudgetExhausted, ConfigError, CrmlinkError, ExitCode
+from crmlink.core.push import log
+from crmlink.core.push.engine import Plan, PushEngine, PushResult
+from crmlink.core.push.fields import BY_KEY
+from crmlink.core.push.target import PushTarget
+from crmlink.core.redact import RedactingFilter, Redactor
+from crmlink.core.sync import RetryPolicy
+
+SAMPLE = 5  # changes shown per object in a dry run
+
+
+class PushGroup(click.Group):
+    """Subcommands: connectors with a push target, and the config file's sources of them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(host_of(ctx).push_targets())
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        ctx.meta[RAW_ARGS] = list(args)
+        return super().resolve_command(ctx, args)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        host = host_of(ctx)
+        if name in host.push_targets():
+            return push_command(host.connector(name), name)
+        config_file = _config_file_in(ctx.meta.get(RAW_ARGS, []))
+        if name not in sources(config_file):
+            return None
+        connector, spec = source_spec(config_file, name)
+        if connector not in host.push_targets():
+            raise ConfigError(f"source {name!r} uses the {connector} connector, which cannot push; "
+                              f"crmlink pushes to: {', '.join(sorted(host.push_targets()))}")
+        return push_command(host.connector(connector), name, preset=spec)
+
+
+def _push_options(func: Any) -> Any:
+    options = [
+        click.option("--setup", is_flag=True, help="Create crmlink's fields in the CRM (and, in Salesforce, a "
+                     "permission set for them assigned to you); nothing else is written."),
+        click.option("--dry-run", is_flag=True, help="Show what would change and write nothing [the default "
+                     "unless --apply or --yes]."),
+        click.option("--apply", is_flag=True, help="Write the changes."),
+        click.option("--yes", "-y", is_flag=True, help="The same as --apply (for CI)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="json: one document {changes, tasks, requests} (and what was written)."),
+        as_of_option,
+        click.option("-q", "--quiet", is_flag=True, help="No retry notices on stderr."),
+        db_option, config_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def push_command(cls: type[Connector], name: str, preset: dict[str, Any] | None = None) -> click.Command:
+    @_push_options
+    @click.pass_context
+    def run(ctx: click.Context, setup: bool, dry_run: bool, apply: bool, yes: bool, fmt: str,
+            as_of: date | None, quiet: bool, db_url: str | None, config_file: str | None,
+            **settings: Any) -> None:
+        values = {**(preset or {}), **{k: v for k, v in settings.items() if v is not None and v != ()}}
+        if preset is not None:
+            values = with_keyring(name, cls, values)
+        push = Push(ctx, cls, values, name, db_url, config_file, quiet=quiet)
+        with push.redacting():
+            if setup:
+                push.setup(dry_run=dry_run and not (apply or yes))
+                return
+            code = push.run(as_of, write=(apply or yes) and not dry_run, ask=not (dry_run or apply or yes),
+                            fmt=fmt)
+        if code:
+            ctx.exit(code)
+
+    params = [_option(s, cls.name) for s in cls.settings if not (preset and s.name in preset)]
+    return click.Command(name, callback=run, params=[*params, *run.__click_params__[::-1]],
+                         help=f"Push audit results into {name} ({cls.name}).",
+                         short_help=f"Push audit results into {name}.")
+
+
+def field_names(target: type[PushTarget], settings: Mapping[str, Any], source: str) -> dict[str, str]:
+    """Each field's CRM name: the target's default, or ``[push.<source>.fields]`` (or
+    ``[push.<connector>.fields]``) of the config file."""
+    table = settings.get("push") or {}
+    chosen = (table.get(source) or table.get(target.connector) or {}).get("fields") or {}
+    unknown = sorted(set(chosen) - set(BY_KEY))
+    if unknown:
+        raise ConfigError(f"unknown field {unknown[0]!r} in [push.{source}.fields] of the config file; "
+                          f"the fields are: {', '.join(BY_KEY)}")
+    return {**target.default_names, **{k: str(v) for k, v in chosen.items()}}
+
+
+class Push:
+    """One ``crmlink push`` invocation."""
+
+    def __init__(self, ctx: click.Context, cls: type[Connector], values: dict[str, Any], source: str,
+                 db_url: str | None, config_file: str | None, *, quiet: bool) -> None:
+        self.ctx, self.source, self.quiet = ctx, source, quiet
+        self.settings = config(config_file)
+        self.host = host_of(ctx)
+        target_cls = self.host.push_targets()[cls.name]
+        self.connector = cls(values)
+        self.target = target_cls(self.connector, field_names(target_cls, self.settings, source))
+        self.store = open_store(db_url)
+        self.engine = PushEngine(self.store, self.target, source, notice=self.notice,
+                                 policy=RetryPolicy.from_settings(self.settings.get("retry")))
+
+    def notice(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"crmlink: {message}", err=True)
+
+    def redacting(self) -> _Redacting:
+        return _Redacting(Redactor(self.connector.secrets))
+
+    # -- setup -------------------------------------------------------------------------------
+    def setup(self, dry_run: bool) -> None:
+        report = self.engine.call("set up the fields", lambda: self.target.setup(dry_run=dry_run))
+        keys = {self.target.field_name(f): f.key for f in self.target.fields}
+        if not dry_run:
+            log.own(self.store, self.source, [(obj, name, keys[name]) for obj, name in
+                                              report.created + report.existing])
+        verb = "Would create" if dry_run else "Created"
+        click.echo(f"{verb} {len(report.created)} field(s) in {self.source}; {len(report.existing)} were crmlink's already.")
+        for obj, name in report.created:
+            click.echo(f"  {self.target.objects[obj]}.{name}")
+        for note in report.notes:
+            click.echo(f"  {note}")
+
+    # -- push --------------------------------------------------------------------------------
+    def run(self, as_of: date | None, *, write: bool, ask: bool, fmt: str) -> int:
+        from crmlink.core.analysis.audit import Audit
+
+        if self.source not in self.store.sources():
+            raise ConfigError(f"the store has no source named {self.source!r}; run 'crmlink sync {self.source}' first")
+        self.engine.require_owned()
+        first = not log.applied_before(self.store, self.source)
+        document = Audit(self.store, self.host, self.settings, as_of).document(None)
+        run_id = log.start(self.store, self.source, self.connector.name, document.as_of)
+        try:
+            plan = self.engine.plan(document)
+            if not write and ask and not first and plan.changes and _interactive():
+                write = click.confirm(f"Write {len(plan.changes)} change(s) to {self.source}?", err=True)
+            if not write:
+                log.finish(self.store, run_id, "dry_run", self._counts(plan))
+                self._print_plan(plan, fmt, first)
+                return 0
+            result = self.engine.apply(plan, run_id)
+        except BudgetExhausted as exc:
+            log.finish(self.store, run_id, "stopped", {}, str(exc))
+            raise
+        except CrmlinkError as exc:
+            log.finish(self.store, run_id, "failed", {}, str(exc))
+            raise
+        result.status = "partial" if result.refused else "ok"
+        result.requests = self.target.requests_made()
+        log.finish(self.store, run_id, result.status, self._counts(plan, result))
+        self._print_result(result, fmt)
+        return int(ExitCode.CONNECTOR) if result.refused else 0
+
+    def _counts(self, plan: Plan, result: PushResult | None = None) -> dict[str, Any]:
+        counts: dict[str, Any] = {"records": plan.records, "changes": len(plan.changes),
+                                  "missing": len(plan.missing), "requests": self.target.requests_made()}
+        if result is not None:
+            counts.update(written=result.written, refused=len(result.refused), retries=result.retries)
+        return counts
+
+    def _print_plan(self, plan: Plan, fmt: str, first: bool) -> None:
+        if fmt == "json":
+            click.echo(json.dumps(plan.to_json(self.target.objects), ensure_ascii=False))
+            return
+        click.echo(f"Dry run: nothing was written to {self.source}"
+                   + (" (the first push to it is always a dry run)." if first else "."))
+        self._print_changes(plan)
+        click.echo(f"Writing it takes {plan.write_requests} request(s). Run again with --apply to write it.")
+
+    def _print_changes(self, plan: Plan) -> None:
+        for obj, crm_name in self.target.objects.items():
+            changes = [c for c in plan.changes if c.obj == obj]
+            records = {c.record_id for c in changes}
+            fields = sorted({c.field for c in changes})
+            click.echo(f"  {crm_name}: {len(records)} record(s) to update" +
+                       (f"; fields: {', '.join(fields)}" if fields else ""))
+            for change in changes[:SAMPLE]:
+                click.echo(f"    {change.record_id} {change.field}: {_show(change.old)} -> {_show(change.new)}")
+            if len(changes) > SAMPLE:
+                click.echo(f"    ... and {len(changes) - SAMPLE} more change(s)")
+        for obj, rid in plan.missing[:SAMPLE]:
+            click.echo(f"  {self.target.objects[obj]} {rid}: not found in the CRM, skipped")
+
+    def _print_result(self, result: PushResult, fmt: str) -> None:
+        if fmt == "json":
+            doc = result.plan.to_json(self.target.objects)
+            doc.update(written=result.written, refused=[{"object": o, "id": r, "message": m}
+                                                        for o, r, m in result.refused])
+            click.echo(json.dumps(doc, ensure_ascii=False))
+            return
+        click.echo(f"Pushed to {self.source} (push run {result.run_id}, {result.status}): "
+                   f"{result.written} record(s) written, {len(result.refused)} refused, "
+                   f"{result.requests} request(s)" + (f", {result.retries} retries" if result.retries else ""))
+        self._print_changes(result.plan)
+        for obj, rid, message in result.refused[:20]:
+            click.echo(f"  refused {obj} {rid}: {message}")
+        if len(result.refused) > 20:
+            click.echo(f"  ... and {len(result.refused) - 20} more; see 'crmlink status --push {result.run_id}'")
+
+
+def _show(value: Any) -> str:
+    return "(blank)" if value is None else json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+class _Redacting:
+    """Every log line redacted while the push runs."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.filter = RedactingFilter(redactor)
+
+    def __enter__(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self.filter)
+
+    def __exit__(self, *exc: object) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self.filter)
+
+
+@click.group("push", cls=PushGroup)
+def command() -> None:
+    """Write audit results back into the CRM: scores, tier, top-holder share, coverage and
+    the top finding on each account; LTC stage, phase and findings on each deal.
+
+    SOURCE is a connector that can push (salesforce, hubspot, or a plugin's) or a source
+    named in the config file. The first push to a CRM is a dry run; --apply (or --yes)
+    writes. Run it once with --setup to create crmlink's fields (docs/push.md).
+
+    \b
+    Examples:
+      crmlink push salesforce --target-org prod --setup
+      crmlink push salesforce --target-org prod --dry-run --format json
+      crmlink push portal --apply
+    """
+
+
+__all__ = ["command", "field_names"]
