@@ -22,6 +22,7 @@ if importlib.util.find_spec("hubspot") is None:
 from crmlink import Check, ConfigError, Connector, CrmlinkError, Setting, Stream, hookimpl
 from crmlink.plugins.hubspot.client import HubSpotApi, classify
 from crmlink.plugins.hubspot.doctor import diagnose
+from crmlink.plugins.hubspot.push import register_push_targets
 from crmlink.plugins.hubspot.streams import Session, build
 
 
@@ -92,4 +93,4 @@ def register_connectors(register: Any) -> None:
     register(HubSpotConnector)
 
 
-__all__ = ["HubSpotConnector"]
+__all__ = ["HubSpotConnector", "register_push_targets"]

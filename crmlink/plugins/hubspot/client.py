@@ -101,7 +101,8 @@ class HubSpotApi:
 
     def api(self, name: str) -> Any:
         """A cached API object: ``objects.basic``, ``objects.search``, ``objects.batch``,
-        ``associations``, ``owners``, ``pipelines``, ``properties``."""
+        ``associations``, ``owners``, ``pipelines``, ``properties``, ``properties.groups``,
+        ``properties.batch``."""
         found = self._apis.get(name)
         if found is None:
             if self._client is None:
@@ -115,6 +116,8 @@ class HubSpotApi:
                 "owners": lambda: crm.owners.owners_api,
                 "pipelines": lambda: crm.pipelines.pipelines_api,
                 "properties": lambda: crm.properties.core_api,
+                "properties.groups": lambda: crm.properties.groups_api,
+                "properties.batch": lambda: crm.properties.batch_api,
             }[name]()
             self._apis[name] = found
         return found

@@ -19,6 +19,9 @@ ALL_SCOPES = frozenset({
     "crm.objects.contacts.read", "crm.objects.companies.read", "crm.objects.deals.read",
     "crm.objects.owners.read", "crm.schemas.contacts.read", "crm.schemas.companies.read",
     "crm.schemas.deals.read", "sales-email-read", "oauth",
+    # what crmlink push writes with
+    "crm.objects.companies.write", "crm.objects.deals.write", "crm.schemas.companies.write",
+    "crm.schemas.deals.write",
 })
 
 

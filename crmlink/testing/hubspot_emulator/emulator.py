@@ -117,6 +117,16 @@ class HubSpotEmulator:
         with self._store.lock:
             self._store.add_property(object_type, name, type, options, **kwargs)
 
+    def refuse_update(self, object_type: str, object_id: str, message: str) -> None:
+        """Batch updates of this object are refused (VALIDATION_ERROR) with ``message``, as a
+        record HubSpot will not change; ``message=""`` lifts it."""
+        with self._store.lock:
+            key = (require_type(object_type), str(object_id))
+            if message:
+                self._store.refused[key] = message
+            else:
+                self._store.refused.pop(key, None)
+
     # --- associations ---------------------------------------------------------------------
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str,
                   label: str | None = None, type_id: int | None = None) -> None:

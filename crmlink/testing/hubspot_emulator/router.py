@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import meta_api, objects_api
+from . import meta_api, objects_api, write_api
 from .schema import ENGAGEMENTS, normalize_type
 from .wire import Context, Request
 
@@ -16,6 +16,14 @@ _OBJECT_SCOPE = {"contacts": "crm.objects.contacts.read", "companies": "crm.obje
                  "deals": "crm.objects.deals.read"}
 _SCHEMA_SCOPE = {"contacts": "crm.schemas.contacts.read", "companies": "crm.schemas.companies.read",
                  "deals": "crm.schemas.deals.read"}
+
+
+def _write_scopes(kind: str) -> Callable[[dict[str, str]], list[str]]:
+    """``crm.objects.<type>.write`` or ``crm.schemas.<type>.write`` of the path's type."""
+    def scopes(params: dict[str, str]) -> list[str]:
+        otype = normalize_type(params.get("type", ""))
+        return [f"crm.{kind}.{otype}.write"] if otype in _OBJECT_SCOPE else []
+    return scopes
 
 
 def _object_scopes(*names: str) -> Callable[[dict[str, str]], list[str]]:
@@ -87,6 +95,11 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", _PIPE + "/{pipeline_id}", meta_api.pipeline, scopes=_object_scopes("type")),
     _r("GET", _PIPE + "/{pipeline_id}/stages", meta_api.pipeline_stages,
        scopes=_object_scopes("type")),
+    _r("POST", _OBJ + "/batch/update", write_api.batch_update, scopes=_write_scopes("objects")),
+    _r("GET", "/crm/v3/properties/{type}/groups", write_api.groups_list, scopes=_schema_scopes),
+    _r("POST", "/crm/v3/properties/{type}/groups", write_api.group_create, scopes=_write_scopes("schemas")),
+    _r("POST", "/crm/v3/properties/{type}/batch/create", write_api.properties_batch_create,
+       scopes=_write_scopes("schemas")),
     _r("GET", "/crm/v3/properties/{type}", meta_api.properties, scopes=_schema_scopes),
     _r("GET", "/crm/v3/properties/{type}/{name}", meta_api.property_one, scopes=_schema_scopes),
 )

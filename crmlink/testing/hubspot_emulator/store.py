@@ -77,6 +77,10 @@ class Store:
         self.pipelines = Pipelines(clock.now_ms())
         self.associations = Associations()
         self.owners = Owners()
+        #: property groups made through the API, by object type and name (write_api.py)
+        self.groups: dict[str, dict[str, dict[str, Any]]] = {}
+        #: (object type, id) -> the message a batch update of it is refused with
+        self.refused: dict[tuple[str, str], str] = {}
         self._objects: dict[str, dict[int, CrmObject]] = {t: {} for t in OBJECT_TYPE_IDS}
         self._order: dict[str, list[int]] = {t: [] for t in OBJECT_TYPE_IDS}
         self._ids = itertools.count(1001)

@@ -1,0 +1,130 @@
+"""The writes ``crmlink push`` makes: property groups, properties (batch create) and
+batch update of objects, with HubSpot's multi-status answers.
+
+A batch update checks each input: an unknown or archived id is an ``OBJECT_NOT_FOUND``
+error, a value its property cannot hold (a word in a number) or a property that does not
+exist or is read-only a ``VALIDATION_ERROR``; the other inputs are written and the answer
+is 207 with ``results`` and ``errors`` (each error's ``context.ids`` names its record).
+Objects listed in ``emu.refused`` are refused with the message given there, to rehearse
+a record HubSpot will not change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clock import iso_ms
+from .errors import ApiError, error_body, validation
+from .schema import FIELD_TYPES, PropertyDef
+from .wire import Context, Request, object_type
+
+BATCH_MAX = 100
+
+
+def _inputs(req: Request) -> list[dict[str, Any]]:
+    body = req.body if isinstance(req.body, dict) else {}
+    inputs = body.get("inputs") or []
+    if len(inputs) > BATCH_MAX:
+        raise validation(f"Batch input must contain at most {BATCH_MAX} inputs; got {len(inputs)}.",
+                         context={"inputs": [str(len(inputs))]})
+    return [i for i in inputs if isinstance(i, dict)]
+
+
+# -- property groups -------------------------------------------------------------------------
+def groups_list(ctx: Context, req: Request, type_name: str) -> dict[str, Any]:
+    otype = object_type(type_name)
+    with ctx.store.lock:
+        return {"results": [dict(g) for g in ctx.store.groups.get(otype, {}).values()]}
+
+
+def group_create(ctx: Context, req: Request, type_name: str) -> tuple[int, dict[str, Any]]:
+    otype = object_type(type_name)
+    body = req.body if isinstance(req.body, dict) else {}
+    name, label = str(body.get("name") or ""), str(body.get("label") or "")
+    if not name or not label:
+        raise validation("Property group name and label are required.")
+    with ctx.store.lock:
+        groups = ctx.store.groups.setdefault(otype, {})
+        if name in groups:
+            raise ApiError(409, error_body(f"A property group named '{name}' already exists.", "CONFLICT"))
+        groups[name] = {"name": name, "label": label, "displayOrder": int(body.get("displayOrder") or -1),
+                        "archived": False}
+        return 201, dict(groups[name])
+
+
+# -- properties ------------------------------------------------------------------------------
+def properties_batch_create(ctx: Context, req: Request, type_name: str) -> tuple[int, dict[str, Any]]:
+    otype = object_type(type_name)
+    started = iso_ms(ctx.store.clock.now_ms())
+    results, errors = [], []
+    with ctx.store.lock:
+        for item in _inputs(req):
+            try:
+                results.append(_create_property(ctx, otype, item))
+            except ApiError as exc:
+                assert isinstance(exc.body, dict)
+                errors.append({**exc.body, "context": {"name": [str(item.get("name"))]}})
+    out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                           "completedAt": iso_ms(ctx.store.clock.now_ms())}
+    if errors:
+        return 207, {**out, "numErrors": len(errors), "errors": errors}
+    return 201, out
+
+
+def _create_property(ctx: Context, otype: str, item: dict[str, Any]) -> dict[str, Any]:
+    name, kind = str(item.get("name") or ""), str(item.get("type") or "")
+    group = str(item.get("groupName") or "")
+    if name in ctx.store.schema[otype]:
+        raise ApiError(409, error_body(f"A property named '{name}' already exists.", "OBJECT_ALREADY_EXISTS"))
+    if kind not in FIELD_TYPES:
+        raise validation(f"Invalid property type {kind!r}.")
+    known = {g for g in ctx.store.groups.get(otype, {})} | {d.group_name for d in ctx.store.schema[otype].values()}
+    if group not in known:
+        raise validation(f"Property group {group!r} does not exist.")
+    definition = PropertyDef(name, kind, str(item.get("fieldType") or FIELD_TYPES[kind]),
+                             str(item.get("label") or name), hubspot_defined=False, group_name=group,
+                             description=str(item.get("description") or ""))
+    ctx.store.schema[otype][name] = definition
+    return definition.to_json(ctx.store.clock.now_ms())
+
+
+# -- batch update ----------------------------------------------------------------------------
+def batch_update(ctx: Context, req: Request, type_name: str) -> tuple[int, dict[str, Any]]:
+    otype = object_type(type_name)
+    started = iso_ms(ctx.store.clock.now_ms())
+    results, errors = [], []
+    with ctx.store.lock:
+        for item in _inputs(req):
+            key = str(item.get("id") or "")
+            try:
+                results.append(_update(ctx, otype, key, item.get("properties") or {}))
+            except ApiError as exc:
+                assert isinstance(exc.body, dict)
+                body = {k: v for k, v in exc.body.items() if k != "correlationId"}
+                errors.append({**body, "context": {"ids": [key]}})
+    out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                           "completedAt": iso_ms(ctx.store.clock.now_ms())}
+    if errors:
+        return 207, {**out, "numErrors": len(errors), "errors": errors}
+    return 200, out
+
+
+def _update(ctx: Context, otype: str, key: str, properties: dict[str, Any]) -> dict[str, Any]:
+    obj = ctx.store.get(otype, key)
+    if obj is None or obj.archived:
+        raise ApiError(404, error_body(f"Object {key} of type {otype} was not found; it may be deleted.",
+                                       "OBJECT_NOT_FOUND"))
+    refused = ctx.store.refused.get((otype, key))
+    if refused:
+        raise validation(refused)
+    schema = ctx.store.schema[otype]
+    bad = [name for name in properties if name not in schema or schema[name].read_only]
+    if bad:
+        raise validation(f"Property values were not valid: [{{\"isValid\":false,\"message\":\"Property "
+                         f"\\\"{bad[0]}\\\" does not exist or is read-only\",\"name\":\"{bad[0]}\"}}]")
+    values = {name: ("" if value is None else value) for name, value in properties.items()}
+    try:
+        ctx.store.update(otype, key, values)
+    except ValueError as exc:
+        raise validation(f"Property values were not valid: {exc}") from None
+    return obj.to_json(list(properties))
