@@ -69,7 +69,16 @@ from crmlink.core.model import (
     chunked,
 )
 from crmlink.core.push import FIELDS as PUSH_FIELDS
-from crmlink.core.push import OWNER_MARK, Outcome, PushField, PushTarget, SetupReport, Update
+from crmlink.core.push import (
+    OWNER_MARK,
+    ExistingTask,
+    Outcome,
+    PushField,
+    PushTarget,
+    SetupReport,
+    TaskSpec,
+    Update,
+)
 from crmlink.core.rest import CursorPaginator, NextLinkPaginator, OffsetPaginator, RestStream
 from crmlink.core.vocab import normalize as normalize_vocabulary
 
@@ -90,6 +99,7 @@ __all__ = [
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
     "ScoreDefinition", "Departure", "Relationship", "STAGES", "LEVELS", "Signal",
     "PushTarget", "PushField", "PUSH_FIELDS", "OWNER_MARK", "Update", "Outcome", "SetupReport",
+    "TaskSpec", "ExistingTask",
     "CrmlinkError", "ConfigError", "ConnectorError", "AuthError", "RetriableError",
     "FatalError", "BudgetExhausted", "InvalidRecord", "SkippableRecordError",
 ]

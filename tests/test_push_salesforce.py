@@ -80,9 +80,12 @@ def test_setup_creates_the_fields_and_assigns_the_permission_set(emu: Salesforce
     emu.reset_log()
     result = push(emu, "--setup")
     assert result.exit_code == 0, result.output
-    assert "Created 13 field(s)" in result.output and "assigned the permission set 'crmlink'" in result.output
+    # 10 on Account, 3 on Opportunity, and the key of crmlink's tasks (on Activity: Task and Event)
+    assert "Created 14 field(s)" in result.output and "assigned the permission set 'crmlink'" in result.output
     metadata = [r for r in emu.requests if "/Soap/m/" in r.path]
-    assert len(metadata) == 2 + 2 + 1  # read 10 + 3, create 10 + 3, upsert the permission set
+    assert len(metadata) == 2 + 2 + 1  # read 10 + 4, create 10 + 4, upsert the permission set
+    assert "Written by crmlink push" in emu.metadata["CustomField"]["Activity.crmlink_Task_Key__c"]["description"]
+    assert emu.store.obj("Event").field("crmlink_Task_Key__c") is not None
     described = emu.store.obj("Account").field("crmlink_Health__c")
     assert described is not None and described.type == "double"
     assert "Written by crmlink push" in emu.metadata["CustomField"]["Account.crmlink_Health__c"]["description"]
@@ -92,7 +95,7 @@ def test_setup_creates_the_fields_and_assigns_the_permission_set(emu: Salesforce
     assert emu.store.field_access("Account", "crmlink_Health__c", DEFAULT_USERNAME) is True
     assert emu.store.field_access("Account", "crmlink_Health__c", other.username) is None
     again = push(emu, "--setup")
-    assert again.exit_code == 0 and "Created 0 field(s)" in again.output and "13 were crmlink's" in again.output
+    assert again.exit_code == 0 and "Created 0 field(s)" in again.output and "14 were crmlink's" in again.output
     assert "assigned to the running user already" in again.output
     assert len(emu.records("PermissionSetAssignment")) == 1
 

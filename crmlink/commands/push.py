@@ -25,10 +25,12 @@ from crmlink.commands.sources import source_spec, sources, with_keyring
 from crmlink.commands.sync import RAW_ARGS, _config_file_in, _option
 from crmlink.core.connector import Connector
 from crmlink.core.errors import BudgetExhausted, ConfigError, CrmlinkError, ExitCode
-from crmlink.core.push import log
+from crmlink.core.findings import SEVERITIES
+from crmlink.core.push import log, tasks
 from crmlink.core.push.engine import Plan, PushEngine, PushResult
 from crmlink.core.push.fields import BY_KEY
 from crmlink.core.push.target import PushTarget
+from crmlink.core.push.tasks import TaskPlan
 from crmlink.core.redact import RedactingFilter, Redactor
 from crmlink.core.sync import RetryPolicy
 
@@ -68,6 +70,9 @@ def _push_options(func: Any) -> Any:
                      "unless --apply or --yes]."),
         click.option("--apply", is_flag=True, help="Write the changes."),
         click.option("--yes", "-y", is_flag=True, help="The same as --apply (for CI)."),
+        click.option("--tasks", "task_severity", type=click.Choice(SEVERITIES), metavar="SEVERITY",
+                     help="Also turn each finding at or above this severity into a task for the account "
+                     "owner (high: high and critical); a finding that is gone closes its task."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="json: one document {changes, tasks, requests} (and what was written)."),
         as_of_option,
@@ -82,7 +87,8 @@ def _push_options(func: Any) -> Any:
 def push_command(cls: type[Connector], name: str, preset: dict[str, Any] | None = None) -> click.Command:
     @_push_options
     @click.pass_context
-    def run(ctx: click.Context, setup: bool, dry_run: bool, apply: bool, yes: bool, fmt: str,
+    def run(ctx: click.Context, setup: bool, dry_run: bool, apply: bool, yes: bool, task_severity: str | None,
+            fmt: str,
             as_of: date | None, quiet: bool, db_url: str | None, config_file: str | None,
             **settings: Any) -> None:
         values = {**(preset or {}), **{k: v for k, v in settings.items() if v is not None and v != ()}}
@@ -94,7 +100,7 @@ def push_command(cls: type[Connector], name: str, preset: dict[str, Any] | None 
                 push.setup(dry_run=dry_run and not (apply or yes))
                 return
             code = push.run(as_of, write=(apply or yes) and not dry_run, ask=not (dry_run or apply or yes),
-                            fmt=fmt)
+                            fmt=fmt, task_severity=task_severity)
         if code:
             ctx.exit(code)
 
@@ -142,35 +148,42 @@ class Push:
     def setup(self, dry_run: bool) -> None:
         report = self.engine.call("set up the fields", lambda: self.target.setup(dry_run=dry_run))
         keys = {self.target.field_name(f): f.key for f in self.target.fields}
+        keys[self.target.task_key_field] = "task_key"
         if not dry_run:
             log.own(self.store, self.source, [(obj, name, keys[name]) for obj, name in
                                               report.created + report.existing])
         verb = "Would create" if dry_run else "Created"
         click.echo(f"{verb} {len(report.created)} field(s) in {self.source}; {len(report.existing)} were crmlink's already.")
+        objects = {**self.target.objects, "task": self.target.task_object}
         for obj, name in report.created:
-            click.echo(f"  {self.target.objects[obj]}.{name}")
+            click.echo(f"  {objects[obj]}.{name}")
         for note in report.notes:
             click.echo(f"  {note}")
 
     # -- push --------------------------------------------------------------------------------
-    def run(self, as_of: date | None, *, write: bool, ask: bool, fmt: str) -> int:
+    def run(self, as_of: date | None, *, write: bool, ask: bool, fmt: str, task_severity: str | None = None) -> int:
         from crmlink.core.analysis.audit import Audit
 
         if self.source not in self.store.sources():
             raise ConfigError(f"the store has no source named {self.source!r}; run 'crmlink sync {self.source}' first")
-        self.engine.require_owned()
+        self.engine.require_owned(tasks=task_severity is not None)
         first = not log.applied_before(self.store, self.source)
         document = Audit(self.store, self.host, self.settings, as_of).document(None)
         run_id = log.start(self.store, self.source, self.connector.name, document.as_of)
         try:
             plan = self.engine.plan(document)
-            if not write and ask and not first and plan.changes and _interactive():
-                write = click.confirm(f"Write {len(plan.changes)} change(s) to {self.source}?", err=True)
+            task_plan = (self.engine.plan_tasks(document, tasks.threshold(task_severity))
+                         if task_severity else None)
+            work = len(plan.changes) + (len(task_plan.create) + len(task_plan.close) if task_plan else 0)
+            if not write and ask and not first and work and _interactive():
+                write = click.confirm(f"Write {work} change(s) to {self.source}?", err=True)
             if not write:
                 log.finish(self.store, run_id, "dry_run", self._counts(plan))
-                self._print_plan(plan, fmt, first)
+                self._print_plan(plan, task_plan, fmt, first)
                 return 0
             result = self.engine.apply(plan, run_id)
+            if task_plan is not None:
+                self.engine.apply_tasks(task_plan, result)
         except BudgetExhausted as exc:
             log.finish(self.store, run_id, "stopped", {}, str(exc))
             raise
@@ -180,24 +193,43 @@ class Push:
         result.status = "partial" if result.refused else "ok"
         result.requests = self.target.requests_made()
         log.finish(self.store, run_id, result.status, self._counts(plan, result))
-        self._print_result(result, fmt)
+        self._print_result(result, task_plan, fmt)
         return int(ExitCode.CONNECTOR) if result.refused else 0
 
     def _counts(self, plan: Plan, result: PushResult | None = None) -> dict[str, Any]:
         counts: dict[str, Any] = {"records": plan.records, "changes": len(plan.changes),
                                   "missing": len(plan.missing), "requests": self.target.requests_made()}
         if result is not None:
-            counts.update(written=result.written, refused=len(result.refused), retries=result.retries)
+            counts.update(written=result.written, refused=len(result.refused), retries=result.retries,
+                          tasks_created=result.tasks_created, tasks_closed=result.tasks_closed)
         return counts
 
-    def _print_plan(self, plan: Plan, fmt: str, first: bool) -> None:
+    def _document(self, plan: Plan, task_plan: TaskPlan | None) -> dict[str, Any]:
+        return plan.to_json(self.target.objects, task_plan, self.target.task_batch)
+
+    def _print_plan(self, plan: Plan, task_plan: TaskPlan | None, fmt: str, first: bool) -> None:
+        document = self._document(plan, task_plan)
         if fmt == "json":
-            click.echo(json.dumps(plan.to_json(self.target.objects), ensure_ascii=False))
+            click.echo(json.dumps(document, ensure_ascii=False))
             return
         click.echo(f"Dry run: nothing was written to {self.source}"
                    + (" (the first push to it is always a dry run)." if first else "."))
         self._print_changes(plan)
-        click.echo(f"Writing it takes {plan.write_requests} request(s). Run again with --apply to write it.")
+        self._print_tasks(task_plan)
+        click.echo(f"Writing it takes {document['requests']} request(s). Run again with --apply to write it.")
+
+    def _print_tasks(self, task_plan: TaskPlan | None) -> None:
+        if task_plan is None:
+            return
+        kind = self.target.task_object
+        click.echo(f"  {kind}: {len(task_plan.create)} to create, {len(task_plan.close)} to close "
+                   f"(their findings are gone), {len(task_plan.left_alone)} left alone")
+        for spec in task_plan.create[:SAMPLE]:
+            click.echo(f"    + {spec.subject[:100]} (for {spec.owner or 'nobody'}, on {spec.what})")
+            if spec.note:
+                click.echo(f"      {spec.note}")
+        for task in task_plan.close[:SAMPLE]:
+            click.echo(f"    - {task.id}: {task.subject}")
 
     def _print_changes(self, plan: Plan) -> None:
         for obj, crm_name in self.target.objects.items():
@@ -213,9 +245,9 @@ class Push:
         for obj, rid in plan.missing[:SAMPLE]:
             click.echo(f"  {self.target.objects[obj]} {rid}: not found in the CRM, skipped")
 
-    def _print_result(self, result: PushResult, fmt: str) -> None:
+    def _print_result(self, result: PushResult, task_plan: TaskPlan | None, fmt: str) -> None:
         if fmt == "json":
-            doc = result.plan.to_json(self.target.objects)
+            doc = self._document(result.plan, task_plan)
             doc.update(written=result.written, refused=[{"object": o, "id": r, "message": m}
                                                         for o, r, m in result.refused])
             click.echo(json.dumps(doc, ensure_ascii=False))
@@ -223,7 +255,11 @@ class Push:
         click.echo(f"Pushed to {self.source} (push run {result.run_id}, {result.status}): "
                    f"{result.written} record(s) written, {len(result.refused)} refused, "
                    f"{result.requests} request(s)" + (f", {result.retries} retries" if result.retries else ""))
+        if task_plan is not None:
+            click.echo(f"  tasks: {result.tasks_created} created, {result.tasks_closed} closed, "
+                       f"{len(task_plan.left_alone)} left alone")
         self._print_changes(result.plan)
+        self._print_tasks(task_plan)
         for obj, rid, message in result.refused[:20]:
             click.echo(f"  refused {obj} {rid}: {message}")
         if len(result.refused) > 20:

@@ -20,8 +20,9 @@ from crmlink.core import model
 
 #: 2: ``interactions.link_source`` and the ``correspondents`` table (mail and calendar).
 #: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
+#: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
 #: 4: ``sync_runs.pid`` and ``sync_runs.host``: which process runs a sync (the sync lock).
-#: 5: ``push_runs``, ``push_writes`` and ``push_fields`` (crmlink push).
+#: 5: ``push_runs``, ``push_writes``, ``push_fields`` and ``push_tasks`` (crmlink push).
 SCHEMA_VERSION = 5
 
 
@@ -190,6 +191,17 @@ push_fields = sa.Table(
     sa.Column("name", sa.String(200), primary_key=True),  # the field's name in the CRM
     sa.Column("key", sa.String(60), nullable=False),  # crmlink's name for it (health ...)
     sa.Column("created_at", EpochSeconds(), nullable=False),
+)
+
+push_tasks = sa.Table(
+    "push_tasks", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(400), primary_key=True),  # FINDING_CODE:record id
+    sa.Column("task_id", sa.String(200), nullable=False),
+    sa.Column("subject", sa.Text),  # as crmlink wrote it: a different one means a person edited it
+    sa.Column("owner", sa.String(200)),
+    sa.Column("created_at", EpochSeconds(), nullable=False),
+    sa.Column("closed_at", EpochSeconds()),
 )
 
 

@@ -7,5 +7,7 @@
 
 from crmlink.core.push.fields import FIELDS, OWNER_MARK, PushField
 from crmlink.core.push.target import Outcome, PushTarget, SetupReport, Update
+from crmlink.core.push.tasks import ExistingTask, TaskSpec
 
-__all__ = ["FIELDS", "OWNER_MARK", "PushField", "PushTarget", "Update", "Outcome", "SetupReport"]
+__all__ = ["FIELDS", "OWNER_MARK", "PushField", "PushTarget", "Update", "Outcome", "SetupReport",
+           "TaskSpec", "ExistingTask"]

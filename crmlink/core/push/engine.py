@@ -19,9 +19,11 @@ import tenacity
 
 from crmlink.core.document import AuditDocument
 from crmlink.core.errors import ConfigError, CrmlinkError, RetriableError
-from crmlink.core.push import log
+from crmlink.core.model import Account, User
+from crmlink.core.push import log, tasks
 from crmlink.core.push.fields import OBJECTS, PushField, Value, desired, fields_of
 from crmlink.core.push.target import Outcome, PushTarget, Update
+from crmlink.core.push.tasks import ExistingTask, TaskPlan, TaskSpec
 from crmlink.core.redact import Redactor
 from crmlink.core.store import Store
 from crmlink.core.sync import RetryPolicy
@@ -67,10 +69,17 @@ class Plan:
     def write_requests(self) -> int:
         return sum(math.ceil(len(self.updates(obj)) / self.write_batch) for obj in OBJECTS)
 
-    def to_json(self, objects: Mapping[str, str]) -> dict[str, Any]:
-        """The document ``--dry-run --format json`` prints."""
-        return {"changes": [c.to_json(objects) for c in self.changes], "tasks": [],
-                "requests": self.write_requests}
+    def to_json(self, objects: Mapping[str, str], task_plan: TaskPlan | None = None,
+                task_batch: int = 100) -> dict[str, Any]:
+        """The document ``--dry-run --format json`` prints: the changes, the tasks to create
+        and close, and the write requests it takes."""
+        task_requests = 0
+        if task_plan is not None:
+            task_requests = (math.ceil(len(task_plan.create) / task_batch)
+                             + math.ceil(len(task_plan.close) / task_batch))
+        return {"changes": [c.to_json(objects) for c in self.changes],
+                "tasks": task_plan.to_json() if task_plan is not None else [],
+                "requests": self.write_requests + task_requests}
 
 
 @dataclass
@@ -82,6 +91,8 @@ class PushResult:
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # object, id, message
     retries: int = 0
     requests: int = 0
+    tasks_created: int = 0
+    tasks_closed: int = 0
 
 
 class PushEngine:
@@ -97,9 +108,13 @@ class PushEngine:
         self.retries = 0
 
     # -- ownership ---------------------------------------------------------------------------
-    def require_owned(self) -> None:
-        """Refuse to write a field crmlink did not create for this source."""
+    def require_owned(self, tasks: bool = False) -> None:
+        """Refuse to write a field crmlink did not create for this source (with ``tasks``,
+        also the task key field)."""
         owned = log.owned(self.store, self.source)
+        if tasks and self.target.task_object and ("task", self.target.task_key_field) not in owned:
+            raise ConfigError(f"crmlink did not create {self.target.task_object}.{self.target.task_key_field} in "
+                              f"{self.source}; run 'crmlink push {self.source} --setup' before --tasks")
         for spec in self.target.fields:
             name = self.target.field_name(spec)
             if (spec.obj, name) not in owned:
@@ -197,6 +212,72 @@ class PushEngine:
         specs = {self.target.field_name(s): s for s in fields_of(obj)}
         return {u.record_id for u in updates if u.record_id in current and all(
             specs[name].normalize(current[u.record_id].get(name)) == value for name, value in u.values.items())}
+
+    # -- tasks -------------------------------------------------------------------------------
+    def plan_tasks(self, document: AuditDocument, severities: set[str]) -> TaskPlan:
+        """The tasks to create and close (``--tasks``)."""
+        if not self.target.task_object:
+            raise ConfigError(f"the {self.target.connector} push target does not make tasks; leave out --tasks")
+        accounts = {a.remote_id: a for a in self.store.records_of(Account, source=self.source)}
+        users = {u.remote_id: u for u in self.store.records_of(User, source=self.source)}
+        want = tasks.wanted(document, self.source, severities, accounts, users)
+        existing = self.call("read crmlink's tasks", self.target.read_tasks)
+        return tasks.reconcile(want, existing, log.recorded_tasks(self.store, self.source),
+                               tasks.present_keys(document, self.source),
+                               tasks.audited_records(document, self.source))
+
+    def apply_tasks(self, plan: TaskPlan, result: PushResult) -> None:
+        """Create and close the plan's tasks, recording each in the store."""
+        kind = self.target.task_object
+        for task, spec in plan.adopt:
+            log.task_created(self.store, self.source, spec.key, task.id, spec.subject, spec.owner)
+        by_key = {t.key: t for t in plan.create}
+        for start in range(0, len(plan.create), self.target.task_batch):
+            batch = plan.create[start:start + self.target.task_batch]
+            rows = []
+            for outcome in self._create_tasks(batch):
+                spec = by_key[outcome.record_id]
+                if outcome.ok:
+                    result.tasks_created += 1
+                    log.task_created(self.store, self.source, spec.key, outcome.created_id, spec.subject, spec.owner)
+                else:
+                    result.refused.append((kind, spec.key, self.redact(outcome.message)))
+                rows.append((kind, outcome.created_id or spec.key, "(created)", None, spec.subject,
+                             "written" if outcome.ok else "refused", outcome.message))
+            log.writes(self.store, result.run_id, rows)
+        for start in range(0, len(plan.close), self.target.task_batch):
+            closing = plan.close[start:start + self.target.task_batch]
+            outcomes = self.call(f"close {kind}", lambda c=closing: self.target.close_tasks(c))  # type: ignore[misc]
+            keys = {t.id: t.key for t in closing}
+            rows = []
+            for outcome in outcomes:
+                if outcome.ok:
+                    result.tasks_closed += 1
+                    log.task_closed(self.store, self.source, keys[outcome.record_id])
+                else:
+                    result.refused.append((kind, outcome.record_id, self.redact(outcome.message)))
+                rows.append((kind, outcome.record_id, "(closed)", None, keys[outcome.record_id],
+                             "written" if outcome.ok else "refused", outcome.message))
+            log.writes(self.store, result.run_id, rows)
+
+    def _create_tasks(self, batch: Sequence[TaskSpec]) -> list[Outcome]:
+        """Create tasks; a retry first looks them up by key, so none is made twice."""
+        pending = list(batch)
+        done: list[Outcome] = []
+        attempt = 0
+
+        def once() -> list[Outcome]:
+            nonlocal pending, attempt
+            attempt += 1
+            if attempt > 1:
+                found: dict[str, ExistingTask] = {t.key: t for t in self.target.read_tasks([s.key for s in pending])}
+                done.extend(Outcome(s.key, True, created_id=found[s.key].id) for s in pending if s.key in found)
+                pending = [s for s in pending if s.key not in found]
+            if not pending:
+                return []
+            return self.target.create_tasks(pending)
+
+        return done + self.call(f"create {self.target.task_object}", once)
 
     # -- retries -----------------------------------------------------------------------------
     def call(self, what: str, fn: Callable[[], T]) -> T:

@@ -92,3 +92,25 @@ def own(store: Store, source: str, fields: Sequence[tuple[str, str, str]]) -> No
     if rows:
         with store.transaction() as conn:
             conn.execute(table.insert(), rows)
+
+
+def recorded_tasks(store: Store, source: str) -> dict[str, dict[str, Any]]:
+    """What crmlink wrote on each of its tasks for ``source``, by key."""
+    table = schema.push_tasks
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(table.c.source == source)).mappings().all()
+    return {str(r["key"]): dict(r) for r in rows}
+
+
+def task_created(store: Store, source: str, key: str, task_id: str, subject: str, owner: str | None) -> None:
+    table = schema.push_tasks
+    with store.transaction() as conn:
+        conn.execute(table.delete().where(table.c.source == source, table.c.key == key))
+        conn.execute(table.insert().values(source=source, key=key, task_id=task_id, subject=subject,
+                                           owner=owner, created_at=_now()))
+
+
+def task_closed(store: Store, source: str, key: str) -> None:
+    table = schema.push_tasks
+    with store.transaction() as conn:
+        conn.execute(table.update().where(table.c.source == source, table.c.key == key).values(closed_at=_now()))

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from crmlink.core.connector import Connector
 from crmlink.core.push.fields import FIELDS, PushField, Value
+from crmlink.core.push.tasks import ExistingTask, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Outcome:
     record_id: str
     ok: bool
     message: str = ""
+    #: the id the CRM gave a record this write created (a task)
+    created_id: str = ""
 
 
 @dataclass
@@ -62,6 +65,12 @@ class PushTarget:
     read_batch: ClassVar[int] = 100
     write_batch: ClassVar[int] = 100
     formula: ClassVar[str] = ""
+    #: the CRM's task object (``Task``, ``tasks``); empty when the target makes no tasks
+    task_object: ClassVar[str] = ""
+    #: tasks per create or close request
+    task_batch: ClassVar[int] = 100
+    #: the name of the field holding crmlink's stable key on a task
+    task_key_field: ClassVar[str] = ""
 
     def __init__(self, connector: Connector, names: Mapping[str, str]) -> None:
         self.crm = connector
@@ -95,6 +104,20 @@ class PushTarget:
     def write(self, obj: str, updates: Sequence[Update]) -> list[Outcome]:
         """Write at most ``write_batch`` records; one :class:`Outcome` per record. A
         temporary failure of the whole request raises (the host retries)."""
+        raise NotImplementedError
+
+    # -- tasks (optional: set ``task_object``) ----------------------------------------------
+    def read_tasks(self, keys: Sequence[str] | None = None) -> list[ExistingTask]:
+        """crmlink's tasks in the CRM (those whose key field is set), or those of ``keys``."""
+        raise NotImplementedError
+
+    def create_tasks(self, tasks: Sequence[TaskSpec]) -> list[Outcome]:
+        """Create at most ``task_batch`` tasks, linked to their records; one Outcome per
+        task with ``record_id`` = the task's key and ``created_id`` = the new task's id."""
+        raise NotImplementedError
+
+    def close_tasks(self, tasks: Sequence[ExistingTask]) -> list[Outcome]:
+        """Mark at most ``task_batch`` tasks completed; ``record_id`` = the task's id."""
         raise NotImplementedError
 
     def requests_made(self) -> int:

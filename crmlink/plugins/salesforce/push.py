@@ -18,11 +18,13 @@ from crmlink import (
     OWNER_MARK,
     PUSH_FIELDS,
     ConfigError,
+    ExistingTask,
     FatalError,
     Outcome,
     PushField,
     PushTarget,
     SetupReport,
+    TaskSpec,
     Update,
     hookimpl,
 )
@@ -48,6 +50,11 @@ class SalesforcePushTarget(PushTarget):
     write_batch = 200
     formula = ("2 describes + Σ over Account and Opportunity of ceil(records / 200) queries + "
                "ceil(changed records / 200) sObject Collections PATCH requests")
+    task_object = "Task"
+    task_batch = 200
+    task_key_field = "crmlink_Task_Key__c"
+    #: a Task custom field is defined on the Activity object in the Metadata API
+    TASK_KEY = "Activity.crmlink_Task_Key__c"
 
     @property
     def client(self) -> Client:
@@ -78,13 +85,20 @@ class SalesforcePushTarget(PushTarget):
             else:
                 report.existing.append((spec.obj, self.field_name(spec)))
         report.created = [(s.obj, self.field_name(s)) for s in missing]
+        key_field = found.get(self.TASK_KEY)
+        if key_field is not None and OWNER_MARK not in str(getattr(key_field, "description", None) or ""):
+            raise ConfigError(f"{self.TASK_KEY} exists in Salesforce and crmlink did not create it; crmlink "
+                              "keeps the key of its tasks there, so delete or rename that field to use --tasks")
+        (report.existing if key_field is not None else report.created).append(("task", self.task_key_field))
         if dry_run:
             report.notes.append(f"would create {len(missing)} field(s) and the permission set {PERMISSION_SET!r}")
             return report
-        for start in range(0, len(missing), METADATA_BATCH):
-            chunk = missing[start:start + METADATA_BATCH]
-            components = [self._field_metadata(mdapi, s) for s in chunk]
-            self._metadata(lambda c=components: mdapi.CustomField.create(c))  # type: ignore[misc]
+        components = [self._field_metadata(mdapi, spec) for spec in missing]
+        if key_field is None:
+            components.append(self._key_metadata(mdapi))
+        for start in range(0, len(components), METADATA_BATCH):
+            chunk = components[start:start + METADATA_BATCH]
+            self._metadata(lambda c=chunk: mdapi.CustomField.create(c))  # type: ignore[misc]
         self._permission_set(mdapi)
         report.notes.append(self._assign())
         return report
@@ -111,8 +125,13 @@ class SalesforcePushTarget(PushTarget):
                 raise FatalError(f"the Salesforce Metadata API refused a change:{exc}".rstrip(", ")) from None
             raise
 
+    def _key_metadata(self, mdapi: Any) -> Any:
+        return mdapi.CustomField(fullName=self.TASK_KEY, label="crmlink Task Key", type="Text", length=255,
+                                 externalId=True, description=f"The key crmlink finds its tasks by. {OWNER_MARK}; "
+                                 "do not edit by hand.")
+
     def _read_fields(self, mdapi: Any) -> dict[str, Any]:
-        names = [self._full(s) for s in self.fields]
+        names = [self._full(s) for s in self.fields] + [self.TASK_KEY]
         found: dict[str, Any] = {}
         for start in range(0, len(names), METADATA_BATCH):
             chunk = names[start:start + METADATA_BATCH]
@@ -133,8 +152,8 @@ class SalesforcePushTarget(PushTarget):
         return mdapi.CustomField(**values)
 
     def _permission_set(self, mdapi: Any) -> None:
-        grants = [mdapi.PermissionSetFieldPermissions(field=self._full(s), editable=True, readable=True)
-                  for s in self.fields]
+        names = [self._full(s) for s in self.fields] + [self.TASK_KEY]
+        grants = [mdapi.PermissionSetFieldPermissions(field=name, editable=True, readable=True) for name in names]
         permission_set = mdapi.PermissionSet(
             fullName=PERMISSION_SET, label="crmlink",
             description=f"Read and edit the crmlink fields. {OWNER_MARK}.", fieldPermissions=grants)
@@ -201,6 +220,59 @@ class SalesforcePushTarget(PushTarget):
                                 for e in errors)
             outcomes.append(Outcome(update.record_id, False, message))
         return outcomes
+
+
+    # -- tasks -------------------------------------------------------------------------------
+    def read_tasks(self, keys: Sequence[str] | None = None) -> list[ExistingTask]:
+        key = self.task_key_field
+        if keys is None:
+            fields = {f["name"].lower(): f for f in self.client.describe("Task").get("fields", [])}
+            if not (fields.get(key.lower()) or {}).get("updateable"):
+                raise FatalError(f"Task.{key} does not exist or is read-only for the user crmlink runs as; "
+                                 "run 'crmlink push --setup'")
+            chunks: list[Sequence[str] | None] = [None]
+        else:
+            chunks = [keys[i:i + 200] for i in range(0, len(keys), 200)]
+        found = []
+        for chunk in chunks:
+            where = f"{key} != null" if chunk is None else f"{key} IN ({', '.join(repr_soql(k) for k in chunk)})"
+            soql = f"SELECT Id, {key}, Subject, OwnerId, IsClosed FROM Task WHERE {where}"
+            for _total, rows in self.client.pages(soql, include_deleted=False):
+                found += [ExistingTask(str(r["Id"]), str(r[key]), r.get("Subject"), r.get("OwnerId"),
+                                       bool(r.get("IsClosed"))) for r in rows]
+        return found
+
+    def create_tasks(self, tasks: Sequence[TaskSpec]) -> list[Outcome]:
+        records = []
+        for task in tasks:
+            record: dict[str, Any] = {"attributes": {"type": "Task"}, "Subject": task.subject,
+                                      "Description": task.body, "WhatId": task.what, "Status": "Not Started",
+                                      "Priority": "High" if task.severity in ("high", "critical") else "Normal",
+                                      self.task_key_field: task.key}
+            if task.owner:
+                record["OwnerId"] = task.owner
+            records.append(record)
+        answer = self.client.call(lambda sf: sf.restful(
+            "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}))
+        return [Outcome(task.key, bool(r.get("success")), _errors(r), created_id=str(r.get("id") or ""))
+                for task, r in zip(tasks, answer or [], strict=False)]
+
+    def close_tasks(self, tasks: Sequence[ExistingTask]) -> list[Outcome]:
+        records = [{"attributes": {"type": "Task"}, "id": t.id, "Status": "Completed"} for t in tasks]
+        answer = self.client.call(lambda sf: sf.restful(
+            "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}))
+        return [Outcome(t.id, bool(r.get("success")), _errors(r)) for t, r in zip(tasks, answer or [], strict=False)]
+
+
+def _errors(result: dict[str, Any]) -> str:
+    if result.get("success"):
+        return ""
+    return "; ".join(f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}".rstrip(": ")
+                     for e in result.get("errors") or [{}])
+
+
+def repr_soql(value: str) -> str:
+    return f"'{_quote(value)}'"
 
 
 def _quote(value: str) -> str:

@@ -141,6 +141,7 @@ def _lookup(emu: SalesforceEmulator, kind: str, full_name: str) -> dict[str, Any
     if kind != "CustomField" or "." not in full_name:
         return None
     obj, name = full_name.split(".", 1)
+    obj = _objects(obj)[0]
     if not emu.store.has_object(obj):
         return None
     fdef = emu.store.obj(obj).field(name)
@@ -164,8 +165,25 @@ def _create(emu: SalesforceEmulator, _call: ET.Element, items: list[ET.Element])
     return "".join(out)
 
 
+#: The Metadata API defines Task and Event custom fields on the Activity object.
+ACTIVITY = ("Task", "Event")
+
+
+def _objects(obj: str) -> tuple[str, ...]:
+    return ACTIVITY if obj.lower() == "activity" else (obj,)
+
+
 def _create_field(emu: SalesforceEmulator, full_name: str, values: dict[str, Any]) -> str:
     obj, _, name = full_name.partition(".")
+    if obj.lower() == "activity":
+        for each in ACTIVITY:
+            answer = _create_field(emu, f"{each}.{name}", values)
+            if "<success>false" in answer:
+                return answer.replace(f"{each}.{name}", full_name)
+        emu.metadata["CustomField"][f"Activity.{name}"] = values
+        for each in ACTIVITY:
+            emu.metadata["CustomField"].pop(f"{each}.{name}", None)
+        return _result(full_name, True)
     if not emu.store.has_object(obj):
         return _result(full_name, False, "INVALID_CROSS_REFERENCE_KEY", f"In field: fullName - no CustomObject named {obj} found")
     if not name.endswith("__c") or "__" in name[:-3]:
@@ -202,11 +220,12 @@ def _upsert_permission_set(emu: SalesforceEmulator, name: str, values: dict[str,
     grants: dict[tuple[str, str], bool] = {}
     for grant in _listed(values.get("fieldPermissions")):
         obj, _, field = str(grant.get("field") or "").partition(".")
-        if not emu.store.has_object(obj) or emu.store.obj(obj).field(field) is None:
-            return _result(name, False, "FIELD_INTEGRITY_EXCEPTION",
-                           f"In field: field - no CustomField named {grant.get('field')} found", created=False)
-        if str(grant.get("readable")).lower() == "true" or str(grant.get("editable")).lower() == "true":
-            grants[(obj.lower(), field.lower())] = str(grant.get("editable")).lower() == "true"
+        for each in _objects(obj):
+            if not emu.store.has_object(each) or emu.store.obj(each).field(field) is None:
+                return _result(name, False, "FIELD_INTEGRITY_EXCEPTION",
+                               f"In field: field - no CustomField named {grant.get('field')} found", created=False)
+            if str(grant.get("readable")).lower() == "true" or str(grant.get("editable")).lower() == "true":
+                grants[(each.lower(), field.lower())] = str(grant.get("editable")).lower() == "true"
     created = name not in emu.metadata.get("PermissionSet", {})
     emu.metadata.setdefault("PermissionSet", {})[name] = values
     emu.store.grants[name] = grants
