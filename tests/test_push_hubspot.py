@@ -63,8 +63,9 @@ def dry_run(emu: HubSpotEmulator) -> dict:
 def test_setup_creates_the_group_and_properties(emu: HubSpotEmulator) -> None:
     result = push(emu, "--setup")
     assert result.exit_code == 0, result.output
-    assert "Created 13 field(s)" in result.output
+    assert "Created 14 field(s)" in result.output  # 10 on companies, 3 on deals, the task key
     schema = emu._store.schema
+    assert "Written by crmlink push" in schema["tasks"]["crmlink_task_key"].description
     assert schema["companies"]["crmlink_health"].group_name == "crmlink"
     assert schema["companies"]["crmlink_health"].type == "number"
     assert schema["companies"]["crmlink_audited_on"].type == "date"
@@ -165,3 +166,39 @@ def test_an_expired_oauth_token_is_renewed_mid_push(ready: HubSpotEmulator) -> N
                      "--as-of", "2026-11-20", "--apply")
     assert result.exit_code == 0, result.output
     assert dry_run(ready)["changes"] == []
+
+
+def tasks_plan(emu: HubSpotEmulator) -> list[dict]:
+    result = push(emu, "--tasks", "high", "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["tasks"]
+
+
+def crmlink_tasks(emu: HubSpotEmulator) -> dict[str, dict]:
+    return {t["properties"]["crmlink_task_key"]: t for t in emu.objects("tasks", archived=False)
+            if t["properties"].get("crmlink_task_key")}
+
+
+def test_high_findings_become_tasks_linked_to_company_and_deal_once(ready: HubSpotEmulator,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    planned = tasks_plan(ready)
+    assert planned and all(t["action"] == "create" for t in planned)
+    monkeypatch.setenv("CRMLINK_RETRY_INITIAL", "0")
+    ready.add_fault(Fault.truncate(path="/crm/v3/objects/tasks/batch/create", method="POST", times=1))
+    result = push(ready, "--tasks", "high", "--apply")
+    assert result.exit_code == 0, result.output
+    made = crmlink_tasks(ready)
+    assert set(made) == {t["key"] for t in planned}  # none twice, though the first answer was cut off
+    for spec in planned:
+        task = made[spec["key"]]
+        assert task["properties"]["hs_task_status"] == "NOT_STARTED"
+        assert task["properties"]["hubspot_owner_id"] == (spec["owner"] or None)
+        companies = [a["toObjectId"] for a in ready.associations("tasks", task["id"], "companies")]
+        assert companies == [spec["account"]]
+        if spec["deal"]:
+            assert [a["toObjectId"] for a in ready.associations("tasks", task["id"], "deals")] == [spec["deal"]]
+    first = next(iter(made.values()))
+    ready.update("tasks", first["id"], {"hs_task_subject": "Retitled by a person"})
+    assert tasks_plan(ready) == []
+    assert push(ready, "--tasks", "high", "--apply").exit_code == 0
+    assert len(crmlink_tasks(ready)) == len(made)

@@ -17,17 +17,22 @@ from crmlink import (
     OWNER_MARK,
     PUSH_FIELDS,
     ConfigError,
+    ExistingTask,
     FatalError,
     Outcome,
     PushField,
     PushTarget,
     SetupReport,
+    TaskSpec,
     Update,
     hookimpl,
 )
 from crmlink.plugins.hubspot.client import HubSpotApi
 
 GROUP = "crmlink"
+#: HubSpot-defined association types from a task to a company and to a deal
+TASK_TO_COMPANY, TASK_TO_DEAL = 192, 216
+SEARCH_PAGE = 100
 _TYPES = {"number": ("number", "number"), "percent": ("number", "number"), "text": ("string", "text"),
           "date": ("date", "date")}
 
@@ -40,6 +45,9 @@ class HubSpotPushTarget(PushTarget):
     write_batch = 100
     formula = ("2 property listings + Σ over companies and deals of ceil(records / 100) batch reads + "
                "ceil(changed records / 100) batch updates")
+    task_object = "tasks"
+    task_batch = 100
+    task_key_field = "crmlink_task_key"
 
     @property
     def api(self) -> HubSpotApi:
@@ -74,7 +82,8 @@ class HubSpotPushTarget(PushTarget):
             report.created += [(s.obj, self.field_name(s)) for s in missing]
             if missing and not dry_run:
                 self._group(otype)
-                self._create(otype, missing)
+                self._create(otype, [self._definition(s) for s in missing])
+        self._setup_task_key(report, dry_run)
         if dry_run:
             report.notes.append(f"would create {len(report.created)} propert(ies) in the {GROUP!r} group")
         return report
@@ -86,15 +95,32 @@ class HubSpotPushTarget(PushTarget):
         self.api.call("properties.groups", "create", otype,
                       property_group_create={"name": GROUP, "label": "crmlink", "displayOrder": -1})
 
-    def _create(self, otype: str, specs: Sequence[PushField]) -> None:
-        inputs = []
-        for spec in specs:
-            kind, field_type = _TYPES[spec.kind]
-            inputs.append({"name": self.field_name(spec), "label": spec.label, "type": kind,
-                           "fieldType": field_type, "groupName": GROUP,
-                           "description": spec.description_text})
+    def _setup_task_key(self, report: SetupReport, dry_run: bool) -> None:
+        """The tasks property holding crmlink's key of each of its tasks."""
+        found = self._schema("tasks").get(self.task_key_field)
+        if found is not None and OWNER_MARK not in str(found.get("description") or ""):
+            raise ConfigError(f"the tasks property {self.task_key_field} exists in HubSpot and crmlink did not "
+                              "create it; crmlink keeps the key of its tasks there, so delete that property "
+                              "to use --tasks")
+        if found is not None:
+            report.existing.append(("task", self.task_key_field))
+            return
+        report.created.append(("task", self.task_key_field))
+        if not dry_run:
+            self._group("tasks")
+            self._create("tasks", [{"name": self.task_key_field, "label": "crmlink Task Key", "type": "string",
+                                    "fieldType": "text", "groupName": GROUP,
+                                    "description": f"The key crmlink finds its tasks by. {OWNER_MARK}; do not "
+                                                   "edit by hand."}])
+
+    def _definition(self, spec: PushField) -> dict[str, Any]:
+        kind, field_type = _TYPES[spec.kind]
+        return {"name": self.field_name(spec), "label": spec.label, "type": kind, "fieldType": field_type,
+                "groupName": GROUP, "description": spec.description_text}
+
+    def _create(self, otype: str, inputs: Sequence[dict[str, Any]]) -> None:
         answer = self.api.call("properties.batch", "create", otype,
-                               batch_input_property_create={"inputs": inputs})
+                               batch_input_property_create={"inputs": list(inputs)})
         errors = answer.get("errors") or []
         if errors:
             said = "; ".join(str(e.get("message")) for e in errors)
@@ -139,6 +165,60 @@ class HubSpotPushTarget(PushTarget):
                 outcomes.append(Outcome(update.record_id, False,
                                         refused.get(update.record_id, "HubSpot did not report this record as written")))
         return outcomes
+
+
+    # -- tasks -------------------------------------------------------------------------------
+    def read_tasks(self, keys: Sequence[str] | None = None) -> list[ExistingTask]:
+        key = self.task_key_field
+        chunks: list[Sequence[str] | None] = [None] if keys is None else [
+            keys[i:i + 100] for i in range(0, len(keys), 100)]
+        found: list[ExistingTask] = []
+        for chunk in chunks:
+            condition = ({"propertyName": key, "operator": "HAS_PROPERTY"} if chunk is None else
+                         {"propertyName": key, "operator": "IN", "values": list(chunk)})
+            after: str | None = "0"
+            while after is not None:
+                body = {"filterGroups": [{"filters": [condition]}], "limit": SEARCH_PAGE, "after": after,
+                        "properties": [key, "hs_task_subject", "hubspot_owner_id", "hs_task_status"],
+                        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]}
+                page = self.api.call("objects.search", "do_search", "tasks", public_object_search_request=body,
+                                     search=True)
+                for obj in page.get("results") or []:
+                    p = obj.get("properties") or {}
+                    found.append(ExistingTask(str(obj["id"]), str(p.get(key)), p.get("hs_task_subject"),
+                                              p.get("hubspot_owner_id") or None, p.get("hs_task_status") == "COMPLETED"))
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        return found
+
+    def create_tasks(self, tasks: Sequence[TaskSpec]) -> list[Outcome]:
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        inputs = []
+        for task in tasks:
+            props = {"hs_task_subject": task.subject, "hs_task_body": task.body, "hs_task_status": "NOT_STARTED",
+                     "hs_task_priority": "HIGH" if task.severity in ("high", "critical") else "MEDIUM",
+                     "hs_task_type": "TODO", "hs_timestamp": now, self.task_key_field: task.key}
+            if task.owner:
+                props["hubspot_owner_id"] = task.owner
+            links = [(task.account, TASK_TO_COMPANY)] + ([(task.deal, TASK_TO_DEAL)] if task.deal else [])
+            inputs.append({"properties": props, "associations": [
+                {"to": {"id": target}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": kind}]}
+                for target, kind in links]})
+        answer = self.api.call("objects.batch", "create", "tasks",
+                               batch_input_simple_public_object_batch_input_for_create={"inputs": inputs})
+        made = {str((o.get("properties") or {}).get(self.task_key_field)): str(o["id"])
+                for o in answer.get("results") or []}
+        said = "; ".join(f"{e.get('category', 'ERROR')}: {e.get('message', '')}" for e in answer.get("errors") or [])
+        return [Outcome(t.key, t.key in made, "" if t.key in made else said or "HubSpot did not create it",
+                        created_id=made.get(t.key, "")) for t in tasks]
+
+    def close_tasks(self, tasks: Sequence[ExistingTask]) -> list[Outcome]:
+        inputs = [{"id": t.id, "properties": {"hs_task_status": "COMPLETED"}} for t in tasks]
+        answer = self.api.call("objects.batch", "update", "tasks",
+                               batch_input_simple_public_object_batch_input={"inputs": inputs})
+        done = {str(o.get("id")) for o in answer.get("results") or []}
+        return [Outcome(t.id, t.id in done, "" if t.id in done else "HubSpot did not close it") for t in tasks]
 
 
 @hookimpl

@@ -96,6 +96,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", _PIPE + "/{pipeline_id}/stages", meta_api.pipeline_stages,
        scopes=_object_scopes("type")),
     _r("POST", _OBJ + "/batch/update", write_api.batch_update, scopes=_write_scopes("objects")),
+    _r("POST", _OBJ + "/batch/create", write_api.batch_create, scopes=_write_scopes("objects")),
     _r("GET", "/crm/v3/properties/{type}/groups", write_api.groups_list, scopes=_schema_scopes),
     _r("POST", "/crm/v3/properties/{type}/groups", write_api.group_create, scopes=_write_scopes("schemas")),
     _r("POST", "/crm/v3/properties/{type}/batch/create", write_api.properties_batch_create,

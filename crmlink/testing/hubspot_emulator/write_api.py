@@ -128,3 +128,52 @@ def _update(ctx: Context, otype: str, key: str, properties: dict[str, Any]) -> d
     except ValueError as exc:
         raise validation(f"Property values were not valid: {exc}") from None
     return obj.to_json(list(properties))
+
+
+# -- batch create (tasks and their associations) ----------------------------------------------
+def batch_create(ctx: Context, req: Request, type_name: str) -> tuple[int, dict[str, Any]]:
+    """Create objects with their ``associations`` (``[{to: {id}, types: [{associationCategory,
+    associationTypeId}]}]``). Like HubSpot, the results need not come in the input order."""
+    otype = object_type(type_name)
+    started = iso_ms(ctx.store.clock.now_ms())
+    inputs = _inputs(req)
+    with ctx.store.lock:
+        for item in inputs:  # everything is checked before anything is created
+            _check_links(ctx, otype, item.get("associations") or [])
+        results = []
+        for item in inputs:
+            values = {k: ("" if v is None else v) for k, v in (item.get("properties") or {}).items()}
+            try:
+                new_id = ctx.store.add(otype, values)
+            except ValueError as exc:
+                raise validation(f"Property values were not valid: {exc}") from None
+            for link in item.get("associations") or []:
+                for kind in link.get("types") or []:
+                    to_type = _target_type(otype, int(kind["associationTypeId"]))
+                    ctx.store.associations.add(otype, int(new_id), to_type, int(link["to"]["id"]),
+                                               type_id=int(kind["associationTypeId"]))
+            obj = ctx.store.get(otype, new_id)
+            assert obj is not None
+            results.append(obj.to_json(list(values)))
+    results.reverse()
+    return 201, {"status": "COMPLETE", "results": results, "startedAt": started,
+                 "completedAt": iso_ms(ctx.store.clock.now_ms())}
+
+
+def _target_type(otype: str, type_id: int) -> str:
+    from .associations import DEFAULT_TYPE_IDS, PRIMARY_TYPE_IDS
+
+    for table in (DEFAULT_TYPE_IDS, PRIMARY_TYPE_IDS):
+        for (from_type, to_type), found in table.items():
+            if from_type == otype and found == type_id:
+                return to_type
+    raise validation(f"association type {type_id} is not defined from {otype}")
+
+
+def _check_links(ctx: Context, otype: str, links: list[dict[str, Any]]) -> None:
+    for link in links:
+        for kind in link.get("types") or []:
+            to_type = _target_type(otype, int(kind.get("associationTypeId") or 0))
+            target = ctx.store.get(to_type, str((link.get("to") or {}).get("id") or ""))
+            if target is None or target.archived:
+                raise validation(f"The {to_type[:-1]} {link.get('to')} to associate with does not exist.")
