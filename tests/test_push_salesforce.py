@@ -269,3 +269,30 @@ def test_a_store_of_schema_4_gains_the_push_tables(tmp_path: Path) -> None:
     store = Store(url)
     assert store.schema_version == schema.SCHEMA_VERSION >= 5
     assert all(sa.inspect(store.engine).has_table(t) for t in ("push_runs", "push_writes", "push_fields"))
+
+
+def test_above_the_bulk_threshold_one_bulk_api_job_per_object_writes_the_same(
+        ready: SalesforceEmulator, tmp_path: Path) -> None:
+    config = tmp_path / "crmlink.toml"
+    config.write_text("[push.salesforce]\nbulk_threshold = 10\n")
+    accounts = [r["Id"] for r in ready.records("Account", include_deleted=False)]
+    ready.add_validation_rule("Account", "Tier_Needs_Review",
+                              lambda rec: rec["Id"] == accounts[0] and rec.get("crmlink_Tier__c") is not None,
+                              "Tier changes need a review first", field="crmlink_Tier__c")
+    before = ours(ready)
+    result = push(ready, "--dry-run", "--format", "json", "--config", str(config))
+    plan = json.loads(result.stdout)
+    assert plan["requests"] == 6 + 6  # docs/push.md: a Bulk API 2.0 job is 6 requests
+    ready.reset_log()
+    applied = push(ready, "--apply", "--config", str(config))
+    assert applied.exit_code == 4, applied.output
+    refusal = f"refused Account {accounts[0]}: FIELD_CUSTOM_VALIDATION_EXCEPTION:Tier changes need a review first"
+    assert refusal in applied.output
+    jobs = [r for r in ready.requests if r.path.endswith("/jobs/ingest")]
+    assert len(jobs) == 2 and not [r for r in ready.requests if r.path.endswith("composite/sobjects")]
+    assert len([r for r in ready.requests if "/jobs/ingest" in r.path]) == 12
+    expected = dict(before)
+    for change in plan["changes"]:
+        if change["id"] != accounts[0]:
+            expected[(change["object"], change["id"], change["field"])] = change["new"]
+    assert ours(ready) == expected

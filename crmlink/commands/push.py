@@ -35,6 +35,8 @@ from crmlink.core.redact import RedactingFilter, Redactor
 from crmlink.core.sync import RetryPolicy
 
 SAMPLE = 5  # changes shown per object in a dry run
+#: changed records of one object above which a target that can writes them in one bulk job
+BULK_THRESHOLD = 2000
 
 
 class PushGroup(click.Group):
@@ -110,11 +112,28 @@ def push_command(cls: type[Connector], name: str, preset: dict[str, Any] | None 
                          short_help=f"Push audit results into {name}.")
 
 
+#: the settings of a ``[push.<source>]`` table
+PUSH_SETTINGS = ("fields", "bulk_threshold")
+
+
+def push_table(target: type[PushTarget], settings: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``[push.<source>]`` of the config file, or else ``[push.<connector>]``."""
+    table = settings.get("push") or {}
+    chosen = dict(table.get(source) or table.get(target.connector) or {})
+    unknown = sorted(set(chosen) - set(PUSH_SETTINGS))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r} in [push.{source}] of the config file; it takes: "
+                          f"{', '.join(PUSH_SETTINGS)}")
+    threshold = chosen.get("bulk_threshold")
+    if threshold is not None and (not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0):
+        raise ConfigError(f"[push.{source}] bulk_threshold must be a whole number of records, not {threshold!r}")
+    return chosen
+
+
 def field_names(target: type[PushTarget], settings: Mapping[str, Any], source: str) -> dict[str, str]:
     """Each field's CRM name: the target's default, or ``[push.<source>.fields]`` (or
     ``[push.<connector>.fields]``) of the config file."""
-    table = settings.get("push") or {}
-    chosen = (table.get(source) or table.get(target.connector) or {}).get("fields") or {}
+    chosen = push_table(target, settings, source).get("fields") or {}
     unknown = sorted(set(chosen) - set(BY_KEY))
     if unknown:
         raise ConfigError(f"unknown field {unknown[0]!r} in [push.{source}.fields] of the config file; "
@@ -133,6 +152,7 @@ class Push:
         target_cls = self.host.push_targets()[cls.name]
         self.connector = cls(values)
         self.target = target_cls(self.connector, field_names(target_cls, self.settings, source))
+        self.target.bulk_threshold = push_table(target_cls, self.settings, source).get("bulk_threshold", BULK_THRESHOLD)
         self.store = open_store(db_url)
         self.engine = PushEngine(self.store, self.target, source, notice=self.notice,
                                  policy=RetryPolicy.from_settings(self.settings.get("retry")))

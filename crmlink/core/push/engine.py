@@ -56,6 +56,9 @@ class Plan:
     missing: list[tuple[str, str]] = field(default_factory=list)
     records: int = 0  # records compared
     write_batch: int = 100
+    #: above this many changed records of an object, one bulk job (None: never)
+    bulk_threshold: int | None = None
+    bulk_requests: int = 0
 
     def updates(self, obj: str) -> list[Update]:
         """The changes of ``obj`` grouped by record, in plan order."""
@@ -65,9 +68,14 @@ class Plan:
                 by_record.setdefault(change.record_id, {})[change.field] = change.new
         return [Update(rid, values) for rid, values in by_record.items()]
 
+    def bulk(self, obj: str) -> bool:
+        """Whether ``obj``'s changes go through one bulk job."""
+        return self.bulk_threshold is not None and len(self.updates(obj)) > self.bulk_threshold
+
     @property
     def write_requests(self) -> int:
-        return sum(math.ceil(len(self.updates(obj)) / self.write_batch) for obj in OBJECTS)
+        return sum(self.bulk_requests if self.bulk(obj) else math.ceil(len(self.updates(obj)) / self.write_batch)
+                   for obj in OBJECTS)
 
     def to_json(self, objects: Mapping[str, str], task_plan: TaskPlan | None = None,
                 task_batch: int = 100) -> dict[str, Any]:
@@ -129,7 +137,8 @@ class PushEngine:
         """Compare the audit's values with the CRM's current ones (read back, a batch at a
         time); only differing fields become changes."""
         self.call("check the fields", self.target.check)
-        plan = Plan(write_batch=self.target.write_batch)
+        plan = Plan(write_batch=self.target.write_batch, bulk_requests=self.target.bulk_requests,
+                    bulk_threshold=self.target.bulk_threshold if self.target.bulk_requests else None)
         wanted: dict[str, dict[str, dict[str, Value]]] = {obj: {} for obj in OBJECTS}
         for obj, rid, values in desired(document, self.source):
             wanted[obj][rid] = values
@@ -170,9 +179,10 @@ class PushEngine:
         result.refused.extend((self.target.objects[o], r, m) for o, r, m in missing)
         for obj in OBJECTS:
             updates = plan.updates(obj)
-            for start in range(0, len(updates), self.target.write_batch):
-                batch = updates[start:start + self.target.write_batch]
-                outcomes = self._write(obj, batch)
+            size = len(updates) if plan.bulk(obj) else self.target.write_batch
+            for start in range(0, len(updates), max(1, size)):
+                batch = updates[start:start + size]
+                outcomes = self._write(obj, batch, bulk=plan.bulk(obj))
                 rows = []
                 for outcome in outcomes:
                     status = "written" if outcome.ok else "refused"
@@ -188,8 +198,9 @@ class PushEngine:
         result.retries = self.retries
         return result
 
-    def _write(self, obj: str, batch: Sequence[Update]) -> list[Outcome]:
-        """One write request, retried; a retry first drops what the failed try wrote."""
+    def _write(self, obj: str, batch: Sequence[Update], bulk: bool = False) -> list[Outcome]:
+        """One write request (or bulk job), retried; a retry first drops what the failed
+        try wrote."""
         pending = list(batch)
         done: list[Outcome] = []
         attempt = 0
@@ -203,12 +214,15 @@ class PushEngine:
                 pending = [u for u in pending if u.record_id not in already]
             if not pending:
                 return []
-            return self.target.write(obj, pending)
+            return self.target.write_bulk(obj, pending) if bulk else self.target.write(obj, pending)
 
         return done + self.call(f"write {self.target.objects[obj]}", once)
 
     def _already_written(self, obj: str, updates: Sequence[Update]) -> set[str]:
-        current = self.target.read(obj, [u.record_id for u in updates])
+        ids = [u.record_id for u in updates]
+        current: dict[str, dict[str, Value]] = {}
+        for start in range(0, len(ids), self.target.read_batch):
+            current.update(self.target.read(obj, ids[start:start + self.target.read_batch]))
         specs = {self.target.field_name(s): s for s in fields_of(obj)}
         return {u.record_id for u in updates if u.record_id in current and all(
             specs[name].normalize(current[u.record_id].get(name)) == value for name, value in u.values.items())}

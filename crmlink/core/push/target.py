@@ -71,11 +71,16 @@ class PushTarget:
     task_batch: ClassVar[int] = 100
     #: the name of the field holding crmlink's stable key on a task
     task_key_field: ClassVar[str] = ""
+    #: requests one :meth:`write_bulk` of an object takes (for the dry run's count)
+    bulk_requests: ClassVar[int] = 0
 
     def __init__(self, connector: Connector, names: Mapping[str, str]) -> None:
         self.crm = connector
         #: the CRM field name of each key (defaults with the config's renames)
         self.names = dict(names)
+        #: above this many changed records of an object, :meth:`write_bulk` writes them all
+        #: at once (``[push.<source>] bulk_threshold``); None: never
+        self.bulk_threshold: int | None = None
 
     def field_name(self, spec: PushField) -> str:
         return self.names[spec.key]
@@ -118,6 +123,10 @@ class PushTarget:
 
     def close_tasks(self, tasks: Sequence[ExistingTask]) -> list[Outcome]:
         """Mark at most ``task_batch`` tasks completed; ``record_id`` = the task's id."""
+        raise NotImplementedError
+
+    def write_bulk(self, obj: str, updates: Sequence[Update]) -> list[Outcome]:
+        """Write any number of records in one bulk job (targets with ``bulk_requests``)."""
         raise NotImplementedError
 
     def requests_made(self) -> int:

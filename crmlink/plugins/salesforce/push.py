@@ -11,6 +11,8 @@ record succeeds or fails on its own). docs/push.md has the request formula.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,6 +54,8 @@ class SalesforcePushTarget(PushTarget):
                "ceil(changed records / 200) sObject Collections PATCH requests")
     task_object = "Task"
     task_batch = 200
+    #: a Bulk API 2.0 upsert: create the job, upload, UploadComplete, one poll, job info, failed results
+    bulk_requests = 6
     task_key_field = "crmlink_Task_Key__c"
     #: a Task custom field is defined on the Activity object in the Metadata API
     TASK_KEY = "Activity.crmlink_Task_Key__c"
@@ -222,6 +226,24 @@ class SalesforcePushTarget(PushTarget):
         return outcomes
 
 
+    def write_bulk(self, obj: str, updates: Sequence[Update]) -> list[Outcome]:
+        """One Bulk API 2.0 upsert job by Id; ``#N/A`` blanks a field (an empty cell would
+        leave it as it is), and a record's failure is its row of the failed results."""
+        columns = sorted({name for u in updates for name in u.values})
+        records = [{"Id": u.record_id, **{c: _bulk_value(u.values[c]) if c in u.values else "" for c in columns}}
+                   for u in updates]
+        handler = self.objects[obj]
+        wait = float(self.crm.config.get("bulk_wait") or 1)
+        jobs = self.client.call(lambda sf: getattr(sf.bulk2, handler).upsert(
+            records=records, external_id_field="Id", wait=wait))
+        failed: dict[str, str] = {}
+        for job in jobs:
+            job_id = str(job["job_id"])
+            text: str = self.client.call(lambda sf: getattr(sf.bulk2, handler).get_failed_records(job_id))  # noqa: B023
+            for row in csv.DictReader(io.StringIO(text)):
+                failed[row.get("sf__Id") or row.get("Id") or ""] = str(row.get("sf__Error") or "").removesuffix(" --")
+        return [Outcome(u.record_id, u.record_id not in failed, failed.get(u.record_id, "")) for u in updates]
+
     # -- tasks -------------------------------------------------------------------------------
     def read_tasks(self, keys: Sequence[str] | None = None) -> list[ExistingTask]:
         key = self.task_key_field
@@ -262,6 +284,10 @@ class SalesforcePushTarget(PushTarget):
         answer = self.client.call(lambda sf: sf.restful(
             "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}))
         return [Outcome(t.id, bool(r.get("success")), _errors(r)) for t, r in zip(tasks, answer or [], strict=False)]
+
+
+def _bulk_value(value: Any) -> str:
+    return "#N/A" if value is None else str(value)
 
 
 def _errors(result: dict[str, Any]) -> str:

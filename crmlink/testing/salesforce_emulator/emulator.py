@@ -14,6 +14,7 @@ from . import metadata, seed, writes
 from .auth import ConnectedApp, UserCredentials
 from .bulk import BulkJob
 from .faults import Fault, FaultQueue
+from .ingest import IngestJob
 from .schema import OPPORTUNITY_STAGES, FieldDef
 from .server import EmulatorHTTPServer, RequestRecord, make_server, tls_context
 from .store import Clock, Store, id18
@@ -49,6 +50,7 @@ class SalesforceEmulator:
         self.cursors: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         self.max_query_cursors = 10  # per user, as in Salesforce; the oldest is released
         self.bulk_jobs: dict[str, BulkJob] = {}
+        self.ingest_jobs: dict[str, IngestJob] = {}
         self.ca_path: str | None = None
         self._api_used, self._api_total = api_limit
         self._lock = threading.Lock()

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import bulk, describe, soql_eval, writes
+from . import bulk, describe, ingest, soql_eval, writes
 from .errors import ApiError, Response, json_response
 from .values import format_datetime, parse_datetime, to_json
 
@@ -56,6 +56,8 @@ def dispatch(ctx: Ctx) -> Response:
         return collections(ctx)
     if head == "jobs" and segs[1:2] == ["query"]:
         return bulk.dispatch(ctx)
+    if head == "jobs" and segs[1:2] == ["ingest"]:
+        return ingest.dispatch(ctx)
     raise ApiError(404, "NOT_FOUND")
 
 
