@@ -263,12 +263,12 @@ def test_a_store_of_schema_4_gains_the_push_tables(tmp_path: Path) -> None:
     Store(url)
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        for table in ("push_writes", "push_runs", "push_fields"):
+        for table in ("push_writes", "push_runs", "push_fields", "push_tasks"):
             conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.exec_driver_sql("UPDATE crmlink_meta SET value = '4' WHERE key = 'schema_version'")
     store = Store(url)
     assert store.schema_version == schema.SCHEMA_VERSION >= 5
-    assert all(sa.inspect(store.engine).has_table(t) for t in ("push_runs", "push_writes", "push_fields"))
+    assert all(sa.inspect(store.engine).has_table(t) for t in ("push_runs", "push_writes", "push_fields", "push_tasks"))
 
 
 def test_above_the_bulk_threshold_one_bulk_api_job_per_object_writes_the_same(

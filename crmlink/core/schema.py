@@ -20,7 +20,6 @@ from crmlink.core import model
 
 #: 2: ``interactions.link_source`` and the ``correspondents`` table (mail and calendar).
 #: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
-#: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
 #: 4: ``sync_runs.pid`` and ``sync_runs.host``: which process runs a sync (the sync lock).
 #: 5: ``push_runs``, ``push_writes``, ``push_fields`` and ``push_tasks`` (crmlink push).
 SCHEMA_VERSION = 5
