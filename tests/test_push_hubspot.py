@@ -202,3 +202,23 @@ def test_high_findings_become_tasks_linked_to_company_and_deal_once(ready: HubSp
     assert tasks_plan(ready) == []
     assert push(ready, "--tasks", "high", "--apply").exit_code == 0
     assert len(crmlink_tasks(ready)) == len(made)
+
+
+def test_an_archived_company_is_reported_not_written(ready: HubSpotEmulator) -> None:
+    companies = [o["id"] for o in ready.objects("companies", archived=False)]
+    ready.archive("companies", companies[0])
+    result = push(ready, "--apply", "--daily-budget", "1000")
+    assert result.exit_code == 4, result.output
+    assert f"refused companies {companies[0]}: not found in the CRM" in result.output
+    assert ready.token not in result.output
+
+
+def test_the_daily_budget_stops_a_push_and_the_next_one_finishes_it(ready: HubSpotEmulator) -> None:
+    plan = dry_run(ready)
+    assert plan["requests"] == 2  # one batch update each for companies and deals
+    ready.reset_log()
+    stopped = push(ready, "--apply", "--daily-budget", "5")  # 2 listings, 2 reads, 1 update
+    assert stopped.exit_code == 5, stopped.output
+    assert push(ready, "--apply").exit_code == 0
+    assert len([r for r in ready.requests if r.path.endswith("/batch/update")]) == 2
+    assert dry_run(ready)["changes"] == []

@@ -296,3 +296,23 @@ def test_above_the_bulk_threshold_one_bulk_api_job_per_object_writes_the_same(
         if change["id"] != accounts[0]:
             expected[(change["object"], change["id"], change["field"])] = change["new"]
     assert ours(ready) == expected
+
+
+def test_a_named_source_pushes_with_its_config_and_keeps_secrets_out_of_the_output(
+        emu: SalesforceEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "crmlink.toml"
+    config.write_text(f'[sources.prod]\nconnector = "salesforce"\nlogin_url = "{emu.instance_url}"\n'
+                      f'username = "{DEFAULT_USERNAME}"\n')
+    monkeypatch.setenv("SALESFORCE_PASSWORD", DEFAULT_PASSWORD)
+    monkeypatch.setenv("SALESFORCE_SECURITY_TOKEN", DEFAULT_TOKEN)
+    assert crmlink("sync", "prod", "--config", str(config)).exit_code == 0
+    setup = crmlink("push", "prod", "--config", str(config), "--setup")
+    assert setup.exit_code == 0, setup.output
+    plan = crmlink("push", "prod", "--config", str(config), "--dry-run", "--format", "json")
+    assert plan.exit_code == 0 and json.loads(plan.stdout)["changes"]
+    applied = crmlink("-v", "push", "prod", "--config", str(config), "--apply")
+    assert applied.exit_code == 0, applied.output
+    assert "Pushed to prod" in applied.output
+    for secret in (DEFAULT_PASSWORD, DEFAULT_TOKEN, emu.session_id):
+        assert secret not in setup.output + plan.output + applied.output
+    assert "push run" in crmlink("status").output
