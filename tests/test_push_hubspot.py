@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -222,3 +223,19 @@ def test_the_daily_budget_stops_a_push_and_the_next_one_finishes_it(ready: HubSp
     assert push(ready, "--apply").exit_code == 0
     assert len([r for r in ready.requests if r.path.endswith("/batch/update")]) == 2
     assert dry_run(ready)["changes"] == []
+
+
+def test_a_batch_hubspot_refuses_whole_is_written_record_by_record(ready: HubSpotEmulator) -> None:
+    ready.options.batch_errors = "400"  # the first bad input fails the batch, nothing is written
+    plan = dry_run(ready)
+    companies = sorted({c["id"] for c in plan["changes"] if c["object"] == "companies"})
+    ready.refuse_update("companies", companies[0], "This company is being merged")
+    ready.reset_log()
+    result = push(ready, "--apply")
+    assert result.exit_code == 4, result.output
+    assert f"refused companies {companies[0]}: VALIDATION_ERROR: This company is being merged" in result.output
+    # docs/push.md: one request per record of a refused batch; each record written once (a 429
+    # of the emulator's rate limit, counting the earlier commands' requests, may add a retry)
+    written = Counter(r.path for r in ready.requests if r.method == "PATCH" and r.status == 200)
+    assert len(written) == len(companies) - 1 and set(written.values()) == {1}
+    assert {c["id"] for c in dry_run(ready)["changes"]} == {companies[0]}

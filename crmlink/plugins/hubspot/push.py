@@ -27,7 +27,7 @@ from crmlink import (
     Update,
     hookimpl,
 )
-from crmlink.plugins.hubspot.client import HubSpotApi
+from crmlink.plugins.hubspot.client import HubSpotApi, _body
 
 GROUP = "crmlink"
 #: HubSpot-defined association types from a task to a company and to a deal
@@ -147,10 +147,14 @@ class HubSpotPushTarget(PushTarget):
                 for o in answer.get("results") or []}
 
     def write(self, obj: str, updates: Sequence[Update]) -> list[Outcome]:
-        inputs = [{"id": u.record_id, "properties": {k: ("" if v is None else v) for k, v in u.values.items()}}
-                  for u in updates]
-        answer = self.api.call("objects.batch", "update", self.objects[obj],
-                               batch_input_simple_public_object_batch_input={"inputs": inputs})
+        inputs = [{"id": u.record_id, "properties": _values(u)} for u in updates]
+        try:
+            answer = self.api.call("objects.batch", "update", self.objects[obj],
+                                   batch_input_simple_public_object_batch_input={"inputs": inputs})
+        except Exception as exc:
+            if getattr(exc, "status", None) != 400 or len(updates) < 2:
+                raise
+            return [self._write_one(obj, u) for u in updates]  # which record HubSpot refused
         written = {str(o.get("id")) for o in answer.get("results") or []}
         refused: dict[str, str] = {}
         for error in answer.get("errors") or []:
@@ -166,6 +170,20 @@ class HubSpotPushTarget(PushTarget):
                                         refused.get(update.record_id, "HubSpot did not report this record as written")))
         return outcomes
 
+
+    def _write_one(self, obj: str, update: Update) -> Outcome:
+        """One record through ``PATCH /crm/v3/objects/{type}/{id}``, after HubSpot refused
+        its whole batch (a 400 names only the first bad input)."""
+        try:
+            self.api.call("objects.basic", "update", self.objects[obj], update.record_id,
+                          simple_public_object_input={"properties": _values(update)})
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status is None or status >= 500 or status in (401, 403, 429):
+                raise
+            body = _body(exc)
+            return Outcome(update.record_id, False, f"{body.get('category', status)}: {body.get('message', '')}")
+        return Outcome(update.record_id, True)
 
     # -- tasks -------------------------------------------------------------------------------
     def read_tasks(self, keys: Sequence[str] | None = None) -> list[ExistingTask]:
@@ -219,6 +237,11 @@ class HubSpotPushTarget(PushTarget):
                                batch_input_simple_public_object_batch_input={"inputs": inputs})
         done = {str(o.get("id")) for o in answer.get("results") or []}
         return [Outcome(t.id, t.id in done, "" if t.id in done else "HubSpot did not close it") for t in tasks]
+
+
+def _values(update: Update) -> dict[str, Any]:
+    """HubSpot clears a property given an empty string."""
+    return {k: ("" if v is None else v) for k, v in update.values.items()}
 
 
 @hookimpl

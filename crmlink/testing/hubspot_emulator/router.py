@@ -97,6 +97,7 @@ ROUTES: tuple[Route, ...] = (
        scopes=_object_scopes("type")),
     _r("POST", _OBJ + "/batch/update", write_api.batch_update, scopes=_write_scopes("objects")),
     _r("POST", _OBJ + "/batch/create", write_api.batch_create, scopes=_write_scopes("objects")),
+    _r("PATCH", _OBJ + "/{object_id}", write_api.object_update, scopes=_write_scopes("objects")),
     _r("GET", "/crm/v3/properties/{type}/groups", write_api.groups_list, scopes=_schema_scopes),
     _r("POST", "/crm/v3/properties/{type}/groups", write_api.group_create, scopes=_write_scopes("schemas")),
     _r("POST", "/crm/v3/properties/{type}/batch/create", write_api.properties_batch_create,

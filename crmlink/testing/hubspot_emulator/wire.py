@@ -20,6 +20,9 @@ class Options:
     list_association_cap: int = 100  # associations per type inlined on v3 list/read
     association_page_size: int = 500  # v4 to-list page size
     portal_id: int = 62515
+    #: how a batch update reports failed inputs: "207" (per input, with the others written)
+    #: or "400" (the first failure fails the whole batch, nothing is written)
+    batch_errors: str = "207"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from .clock import iso_ms
 from .errors import ApiError, error_body, validation
-from .schema import FIELD_TYPES, PropertyDef
+from .schema import FIELD_TYPES, PropertyDef, normalize_value
 from .wire import Context, Request, object_type
 
 BATCH_MAX = 100
@@ -94,6 +94,12 @@ def batch_update(ctx: Context, req: Request, type_name: str) -> tuple[int, dict[
     started = iso_ms(ctx.store.clock.now_ms())
     results, errors = [], []
     with ctx.store.lock:
+        if ctx.options.batch_errors == "400":
+            for item in _inputs(req):  # checked first: a refused batch writes nothing
+                try:
+                    _check_update(ctx, otype, str(item.get("id") or ""), item.get("properties") or {})
+                except ApiError as exc:
+                    raise ApiError(400, exc.body) from None
         for item in _inputs(req):
             key = str(item.get("id") or "")
             try:
@@ -109,7 +115,16 @@ def batch_update(ctx: Context, req: Request, type_name: str) -> tuple[int, dict[
     return 200, out
 
 
-def _update(ctx: Context, otype: str, key: str, properties: dict[str, Any]) -> dict[str, Any]:
+def object_update(ctx: Context, req: Request, type_name: str, object_id: str) -> dict[str, Any]:
+    """``PATCH /crm/v3/objects/{type}/{id}``: one object's properties."""
+    otype = object_type(type_name)
+    body = req.body if isinstance(req.body, dict) else {}
+    with ctx.store.lock:
+        return _update(ctx, otype, object_id, body.get("properties") or {})
+
+
+def _check_update(ctx: Context, otype: str, key: str, properties: dict[str, Any]) -> None:
+    """Raise what an update of ``key`` would fail with, writing nothing."""
     obj = ctx.store.get(otype, key)
     if obj is None or obj.archived:
         raise ApiError(404, error_body(f"Object {key} of type {otype} was not found; it may be deleted.",
@@ -118,10 +133,20 @@ def _update(ctx: Context, otype: str, key: str, properties: dict[str, Any]) -> d
     if refused:
         raise validation(refused)
     schema = ctx.store.schema[otype]
-    bad = [name for name in properties if name not in schema or schema[name].read_only]
-    if bad:
-        raise validation(f"Property values were not valid: [{{\"isValid\":false,\"message\":\"Property "
-                         f"\\\"{bad[0]}\\\" does not exist or is read-only\",\"name\":\"{bad[0]}\"}}]")
+    for name, value in properties.items():
+        if name not in schema or schema[name].read_only:
+            raise validation(f"Property values were not valid: [{{\"isValid\":false,\"message\":\"Property "
+                             f"\\\"{name}\\\" does not exist or is read-only\",\"name\":\"{name}\"}}]")
+        try:
+            normalize_value(schema[name], "" if value is None else value)
+        except ValueError as exc:
+            raise validation(f"Property values were not valid: {exc}") from None
+
+
+def _update(ctx: Context, otype: str, key: str, properties: dict[str, Any]) -> dict[str, Any]:
+    _check_update(ctx, otype, key, properties)
+    obj = ctx.store.get(otype, key)
+    assert obj is not None
     values = {name: ("" if value is None else value) for name, value in properties.items()}
     try:
         ctx.store.update(otype, key, values)
