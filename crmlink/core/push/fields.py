@@ -121,11 +121,24 @@ def opportunity_values(entry: OpportunityEntry) -> dict[str, Value]:
     return {key: BY_KEY[key].normalize(value) for key, value in raw.items()}
 
 
+def members(entry: AccountEntry, source: str) -> list[str]:
+    """The ids, in ``source``, of the CRM records an account of the audit stands for: one
+    for an account of that source, one per record of that source for an account merged
+    from several CRM sources (``merged_from``), none otherwise."""
+    if entry.merged_from:
+        return [m.remote_id for m in entry.merged_from if m.source == source]
+    return [entry.remote_id] if entry.source == source else []
+
+
 def desired(document: AuditDocument, source: str) -> Iterator[tuple[str, str, dict[str, Value]]]:
-    """(object, remote id, values) for each account and deal of ``source`` in the audit."""
+    """(object, remote id, values) for each account and deal of ``source`` in the audit; a
+    merged account's values go to its record in each CRM."""
     for account in document.accounts:
-        if account.source == source:
-            yield "account", account.remote_id, account_values(account, document.as_of)
+        ids = members(account, source)
+        if ids:
+            values = account_values(account, document.as_of)
+            for rid in ids:
+                yield "account", rid, values
     for opportunity in document.opportunities:
         if opportunity.source == source:
             yield "opportunity", opportunity.remote_id, opportunity_values(opportunity)

@@ -19,7 +19,7 @@ from typing import Any
 from crmlink.core.document import AuditDocument
 from crmlink.core.findings import SEVERITY_RANK, Finding
 from crmlink.core.model import Account, User
-from crmlink.core.push.fields import cut
+from crmlink.core.push.fields import cut, members
 
 SUBJECT_LENGTH = 255
 
@@ -81,19 +81,20 @@ def wanted(document: AuditDocument, source: str, severities: set[str], accounts:
     """The tasks the audit asks for, by key."""
     out: dict[str, TaskSpec] = {}
     teams: dict[str, list[tuple[str, bool, float]]] = {}
+    in_source: dict[str, str] = {}  # an account's global id -> its id in this source
     for entry in document.accounts:
-        if entry.source != source:
-            continue
-        teams[entry.remote_id] = [(u.id, u.active, u.share) for u in entry.relationship_map.users]
-        owner, note = assignee(accounts.get(entry.remote_id), teams[entry.remote_id], users)
-        for finding in entry.findings:
-            if finding.severity in severities:
-                spec = _spec(finding, "account", entry.remote_id, entry.remote_id, None, owner, note)
-                out.setdefault(spec.key, spec)
+        for rid in members(entry, source):
+            in_source.setdefault(entry.id, rid)
+            teams[rid] = [(u.id, u.active, u.share) for u in entry.relationship_map.users]
+            owner, note = assignee(accounts.get(rid), teams[rid], users)
+            for finding in entry.findings:
+                if finding.severity in severities:
+                    spec = _spec(finding, "account", rid, rid, None, owner, note)
+                    out.setdefault(spec.key, spec)
     for deal in document.opportunities:
         if deal.source != source or not deal.account_id:
             continue
-        account = deal.account_id.split(":", 1)[-1]
+        account = in_source.get(deal.account_id) or deal.account_id.split(":", 1)[-1]
         owner, note = assignee(accounts.get(account), teams.get(account, []), users)
         for finding in deal.findings:
             if finding.severity in severities:
@@ -105,13 +106,13 @@ def wanted(document: AuditDocument, source: str, severities: set[str], accounts:
 def present_keys(document: AuditDocument, source: str) -> set[str]:
     """Keys of every finding of the audit, whatever its severity (a finding below the
     threshold is not resolved)."""
-    keys = {f"{f.code}:{a.remote_id}" for a in document.accounts if a.source == source for f in a.findings}
+    keys = {f"{f.code}:{rid}" for a in document.accounts for rid in members(a, source) for f in a.findings}
     keys |= {f"{f.code}:{o.remote_id}" for o in document.opportunities if o.source == source for f in o.findings}
     return keys
 
 
 def audited_records(document: AuditDocument, source: str) -> set[str]:
-    return {a.remote_id for a in document.accounts if a.source == source} | {
+    return {rid for a in document.accounts for rid in members(a, source)} | {
         o.remote_id for o in document.opportunities if o.source == source}
 
 
