@@ -216,6 +216,7 @@ def test_conflicts_are_reported_and_never_merged(tmp_path: Path, small: str) -> 
            str(tmp_path / "report.html"))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "2 sources merged (a, b)" in html and "Identity conflicts, not merged (2)" in html
+    assert "Merged from a A3 (primary) and b B2, by domain harbor.example." in html
 
 
 def test_overrides_force_and_prevent_merges(tmp_path: Path, small: str) -> None:
@@ -279,3 +280,26 @@ def test_a_message_linked_to_two_merged_sources_counts_once(tmp_path: Path) -> N
     merged = accounts_of(audit(db, cfg))["a:A3"]
     assert merged["coverage"]["interactions"] == 1 and merged["coverage"]["contacts_reached"] == 2
     assert merged["unknown_people"] == [{"address": "new@harbor.example", "name": None, "messages": 1}]
+
+
+def test_what_changed_between_saved_audits_of_merged_sources(tmp_path: Path) -> None:
+    """crmlink diff of two saved audits of the merged halves names the same moves and the
+    same relationships as the diff of the sample itself."""
+    one, two = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
+    sync(one, combined(tmp_path / "combined"), "crm")
+    sales, marketing = split(tmp_path / "split")
+    sync(two, sales, "sales")
+    sync(two, marketing, "marketing")
+    cfg = str(config(tmp_path))
+    diffs = []
+    for db in (one, two):
+        for day in ("2026-05-20", AS_OF):
+            invoke("audit", "--db", db, "--as-of", day, "--format", "json", "--config", cfg, "--save")
+        diffs.append(json.loads(invoke("diff", "--db", db, "--format", "json", "--config", cfg).stdout))
+
+    def moves(diff: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return sorted((m["remote_id"].removeprefix("M-"), m["field"], m["change"], m["reason"]) for m in diff["moved"])
+
+    assert moves(diffs[0]) and moves(diffs[1]) == moves(diffs[0])
+    shared = [m for m in diffs[1]["moved"] if m["remote_id"] in SHARED]
+    assert shared and all(m["source"] == "sales" for m in shared)

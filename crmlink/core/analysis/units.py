@@ -17,6 +17,7 @@ before merging existed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -423,9 +424,17 @@ def _translate(ids: str | None, mapping: Mapping[str, str], prefix: str) -> str 
     return ";".join(dict.fromkeys(keys))
 
 
-def _fields(record: Record) -> list[str]:
-    skip = {"remote_id", "source", "modified_at", "deleted", "extra", "raw"}
-    return [name for name in record.to_dict() if name not in skip]
+def _fields(record: Record) -> tuple[str, ...]:
+    """The fields a merged record takes from its group (its own id, source and
+    bookkeeping stay)."""
+    names = _FIELDS.get(record.entity)
+    if names is None:
+        skip = {"remote_id", "source", "modified_at", "deleted", "extra", "raw"}
+        names = _FIELDS[record.entity] = tuple(f.name for f in dataclasses.fields(record) if f.name not in skip)
+    return names
+
+
+_FIELDS: dict[str, tuple[str, ...]] = {}
 
 
 def _record(raw: Mapping[str, SourceData], ref: Ref) -> Record:

@@ -32,6 +32,7 @@ from crmlink.core.report.text import (
     coverage_lines,
     fix_first_text,
     merge_lines,
+    merged_line,
     unknown_people_line,
 )
 
@@ -237,7 +238,8 @@ def account(a: AccountEntry, deals: list[OpportunityEntry], users: dict[str, str
             "share_chart": Markup(share_chart), **_history(a, key, presentation), "deals": deals,
             "top_holder": top, "period": f"{presentation.previous_period_days:g}", "delta": None if previous is None or value is None else round(value - previous, 1),
             "evidence": _evidence_tables(a, presentation), "coverage": coverage_cell(a),
-            "coverage_text": _coverage_text(a), "unknown_people": unknown_people_line(a)}
+            "coverage_text": _coverage_text(a), "unknown_people": unknown_people_line(a),
+            "merged_from": merged_line(a)}
 
 
 def _coverage_text(a: AccountEntry) -> str:

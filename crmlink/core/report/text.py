@@ -142,6 +142,16 @@ def merge_lines(merge: MergeSummary | None, shown: int = 3) -> list[str]:
     return lines
 
 
+def merged_line(account: AccountEntry) -> str | None:
+    """"Merged from salesforce 0015g00000AbCd (primary) and hubspot 9001, by domain
+    bank.com", or ``None`` for an account of one CRM record."""
+    if not account.merged_from:
+        return None
+    parts = [f"{m.source} {m.remote_id}{' (primary)' if m.primary else ''}" for m in account.merged_from]
+    rules = sorted({f"{m.rule} {m.value}" for m in account.merged_from})
+    return f"Merged from {', '.join(parts[:-1])} and {parts[-1]}, by {'; '.join(rules)}."
+
+
 def unknown_people_line(account: AccountEntry, shown: int = 3) -> str | None:
     """"We correspond with 14 people at Pinnacle Bank who are not in the CRM: ..." (the
     ones with most messages first), or ``None`` when there are none."""
