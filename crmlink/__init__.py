@@ -55,6 +55,7 @@ from crmlink.core.ltc_execution import advance_won_stage
 from crmlink.core.mailheaders import MAIL_HEADERS, MalformedMessage, parse_headers
 from crmlink.core.model import (
     Account,
+    Competitor,
     Contact,
     Correspondent,
     ExecutionRecord,
@@ -65,8 +66,10 @@ from crmlink.core.model import (
     Record,
     Stage,
     StageChange,
+    SupportCase,
     User,
     chunked,
+    normalize_competitor,
 )
 from crmlink.core.push import FIELDS as PUSH_FIELDS
 from crmlink.core.push import (
@@ -90,6 +93,7 @@ __all__ = [
     "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord", "Correspondent",
+    "Competitor", "SupportCase", "normalize_competitor",
     "IdentityResolver", "IdentitySettings", "Directory", "Match", "PUBLIC_MAIL_DOMAINS",
     "normalize_address", "canonical_address", "normalize_domain",
     "ActivityMapper", "MailMessage", "CalendarEvent", "Attendee", "Address", "UnknownPeopleStream",

@@ -54,6 +54,16 @@ CASES: dict[str, tuple[str, bytes, str, str, bool]] = {
     "a JSON file renamed .csv": ("contacts", json.dumps([{"id": "C1", "account_id": "A1"}]).encode(),
                                  "contacts.csv:1:1", "JSON, not a CSV file", False),
 }
+CASES.update({
+    "support case without its opening date": ("cases", b"id,account_id,opened_at,type\nK1,A1,2026-01-05,complaint\n"
+                                              b"K2,A2,,complaint\n", "cases.csv:3:3", "opened_at", True),
+    "support case of a missing account": ("cases", b"id,account_id,opened_at\nK1,A1,2026-01-05\nK2,A7,2026-01-06\n",
+                                          "cases.csv:3:2", "A7", True),
+    "escalated flag not a boolean": ("cases", b"id,account_id,opened_at,escalated\nK1,A1,2026-01-05,yes\n"
+                                     b"K2,A1,2026-01-05,maybe\n", "cases.csv:3:4", "true or false", True),
+    "competitor without a name": ("competitors", b"opportunity_id,name,strengths\nO1,Acme,price\nO2, ,\n",
+                                  "competitors.csv:3:2", "needs a name", True),
+})
 CASES["unparseable date"] = ("interactions", b"id,account_id,occurred_at,kind\nI1,A1,2026-01-05,call\n"
                              b"I2,A1,2026-13-45,call\n", "interactions.csv:3:3", "occurred_at", True)
 

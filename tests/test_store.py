@@ -80,6 +80,28 @@ def test_a_store_of_schema_3_gains_the_sync_lock_columns(store_url: str) -> None
     assert store.runs()[0]["id"] == run and store.runs()[0]["pid"] == os.getpid()
 
 
+def test_a_store_of_schema_5_gains_the_competitor_and_case_tables(store_url: str) -> None:
+    import sqlalchemy as sa
+
+    from crmlink import Competitor, SupportCase
+    from crmlink.core import schema
+
+    Store(store_url)
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # make it what crmlink wrote before schema 6
+        conn.exec_driver_sql("DROP TABLE competitors")
+        conn.exec_driver_sql("DROP TABLE support_cases")
+        conn.exec_driver_sql("UPDATE crmlink_meta SET value = '5' WHERE key = 'schema_version'")
+    engine.dispose()
+    store = Store(store_url)
+    assert store.schema_version == schema.SCHEMA_VERSION >= 6
+    with store.transaction() as conn:
+        store.upsert(conn, [Competitor(remote_id="c1", source="s1", opportunity_id="o1", name="Acme")])
+        store.upsert(conn, [SupportCase(remote_id="k1", source="s1", account_id="a1", opened_at="2026-01-02")])
+    assert [c.name for c in store.records_of(Competitor)] == ["Acme"]
+    assert [c.account_id for c in store.records_of(SupportCase)] == ["a1"]
+
+
 def test_the_sqlite_audit_read_scans_the_table_rather_than_walk_an_index(tmp_path: Path) -> None:
     """The audit's read keeps nearly every row: through the occurred_at or the source index
     it would read the table in random order."""

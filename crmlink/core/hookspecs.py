@@ -141,12 +141,13 @@ def portfolio_findings(view: PortfolioView) -> list[Finding] | None:
 
 
 @hookspec
-def review_signals(store: Any, start: date, end: date) -> list[Signal] | None:
+def review_signals(store: Any, start: date, end: date, config: Mapping[str, Any]) -> list[Signal] | None:
     """Signals about accounts over a review period (``crmlink review``) beside the
     relationships: customer satisfaction from support cases and complaints, competitors
     on deals (a :class:`~crmlink.Signal` each, naming the account by global id).
 
-    Called once per review with the store and the period's first and last day. Results
+    Called once per review with the store, the period's first and last day and the
+    configuration (``config["signals"]`` holds the built-in rules' settings). Results
     from all plugins are concatenated. The review lists each account's signals, and a
     negative ``satisfaction`` signal holds back an account that would otherwise be rising.
     """

@@ -60,6 +60,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("classify", "crmlink.plugins.classify"),
     ("ltc", "crmlink.plugins.ltc"),
     ("method", "crmlink.plugins.method"),
+    ("signals", "crmlink.plugins.signals"),
 )
 
 
@@ -298,10 +299,13 @@ class PluginHost:
         """The stage and level of the first plugin that answers (``evaluate_relationship``)."""
         return cast("Relationship | None", self.pm.hook.evaluate_relationship(view=view))
 
-    def review_signals(self, store: Any, start: date, end: date) -> list[Signal]:
+    def review_signals(self, store: Any, start: date, end: date,
+                       config: Mapping[str, Any] | None = None) -> list[Signal]:
         """Every plugin's signals for a review period (``review_signals``)."""
+        if config is None:
+            from crmlink.core.analysis.config import DEFAULTS as config
         found: list[Signal] = []
-        for result in self.pm.hook.review_signals(store=store, start=start, end=end):
+        for result in self.pm.hook.review_signals(store=store, start=start, end=end, config=config):
             found.extend(result or [])
         return found
 

@@ -453,10 +453,96 @@ class ExecutionRecord(Record):
     ended_at: datetime | None = None
 
 
+def normalize_competitor(value: Any) -> str | None:
+    """A competitor's name as one spelling: spaces collapsed, surrounding punctuation
+    dropped (``"  Acme   Corp. "`` is ``"Acme Corp"``). Compare names case-insensitively."""
+    text = " ".join(str(value or "").split()).strip(" .,;:-")
+    return text or None
+
+
+def _competitor_name(value: Any) -> str:
+    name = normalize_competitor(value)
+    if name is None:
+        raise ValueError("a competitor needs a name")
+    return name
+
+
+@_entity("competitor")
+@dataclass(slots=True)
+class Competitor(Record):
+    """A competitor on one deal (Salesforce OpportunityCompetitor, a HubSpot deal property,
+    a CSV row). ``name`` is normalised (:func:`normalize_competitor`); the account is the
+    deal's. ``remote_id`` is the CRM's id, or ``<opportunity_id>:<name>`` when it has none."""
+
+    #: The deal's remote id
+    opportunity_id: str | None = None
+    #: The competitor's name, normalised
+    name: str = coerced(_competitor_name, "")
+    #: Their strengths on this deal, as the CRM records them
+    strengths: str | None = None
+    #: Their weaknesses on this deal
+    weaknesses: str | None = None
+
+
+#: Kinds of support case the satisfaction signal tells apart; others keep their own
+#: spelling in lower case with ``_`` for spaces.
+CASE_TYPES = ("complaint", "problem", "question", "request")
+
+
+def _case_type(value: Any) -> str | None:
+    text = "_".join(str(value or "").lower().split())
+    return text or None
+
+
+def _case_opened(value: Any) -> datetime:
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError("a support case needs the date it was opened (opened_at)")
+    return parsed
+
+
+@_entity("support_case")
+@dataclass(slots=True)
+class SupportCase(Record):
+    """A customer's support case or ticket (Salesforce Case, HubSpot tickets, a CSV row).
+    It is open until ``closed_at`` (or while ``is_closed`` is false when the CRM gives no
+    date); ``escalated`` is the CRM's escalation flag; ``type`` is one of
+    :data:`CASE_TYPES` when it is one of those, its own word otherwise."""
+
+    #: The customer's account (remote id)
+    account_id: str | None = None
+    #: The contact who raised it (remote id)
+    contact_id: str | None = None
+    #: The case's title
+    subject: str | None = None
+    #: When the customer raised it
+    opened_at: datetime | None = coerced(_case_opened)
+    #: When it was closed; ``None`` while open
+    closed_at: datetime | None = None
+    #: The CRM's closed flag, when it has one beside ``closed_at``
+    is_closed: bool | None = None
+    #: The CRM's own status (``New``, ``Escalated``, ``Closed`` ...)
+    status: str | None = None
+    #: The CRM's own priority (``High``, ``Medium`` ...)
+    priority: str | None = None
+    #: True when the CRM marks the case escalated
+    escalated: bool = False
+    #: complaint, problem, question, request, or the CRM's own word (lower case, ``_`` for spaces)
+    type: str | None = coerced(_case_type)
+
+    def open_at(self, when: datetime) -> bool:
+        """True when the case had been opened and was not yet closed at ``when``."""
+        if self.opened_at is None or self.opened_at > when:
+            return False
+        if self.closed_at is not None:
+            return self.closed_at > when
+        return not self.is_closed
+
+
 ENTITIES: dict[str, type[Record]] = {
     cls.entity: cls
     for cls in (Account, User, Contact, Interaction, Opportunity, OpportunityContact,
-                StageChange, Stage, Lead, ExecutionRecord, Correspondent)
+                StageChange, Stage, Lead, ExecutionRecord, Correspondent, Competitor, SupportCase)
 }
 
 

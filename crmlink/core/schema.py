@@ -22,7 +22,8 @@ from crmlink.core import model
 #: 3: the saved audits' tables (:mod:`crmlink.core.evaluation.tables`).
 #: 4: ``sync_runs.pid`` and ``sync_runs.host``: which process runs a sync (the sync lock).
 #: 5: ``push_runs``, ``push_writes``, ``push_fields`` and ``push_tasks`` (crmlink push).
-SCHEMA_VERSION = 5
+#: 6: the ``competitors`` and ``support_cases`` tables (competitors on deals, support cases).
+SCHEMA_VERSION = 6
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):

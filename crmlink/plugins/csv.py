@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, Protocol
 
 from crmlink import (
     Account,
+    Competitor,
     ConfigError,
     Connector,
     Contact,
@@ -28,9 +29,11 @@ from crmlink import (
     Record,
     Setting,
     Stream,
+    SupportCase,
     User,
     classify_title,
     hookimpl,
+    normalize_competitor,
     normalize_vocabulary,
 )
 
@@ -69,6 +72,10 @@ FILES: tuple[FileSpec, ...] = (
              refs={"account_id": "accounts", "opportunity_id": "opportunities",
                    "user_ids": "users", "contact_ids": "contacts"}),
     FileSpec("leads", Lead, refs={"owner_id": "users", "converted_opportunity_id": "opportunities"}),
+    FileSpec("competitors", Competitor, required=("opportunity_id", "name"),
+             refs={"opportunity_id": "opportunities"}),
+    FileSpec("cases", SupportCase, required=("id", "account_id", "opened_at"),
+             refs={"account_id": "accounts", "contact_id": "contacts"}),
 )
 _SOFT_VOCABULARY = {"role": "buying_role"}
 #: First bytes of files often renamed .csv by mistake.
@@ -216,6 +223,9 @@ class CsvStream(Stream):
                 extra[column] = cell
         if self.spec.entity is OpportunityContact:
             values["remote_id"] = f"{values.get('opportunity_id', '')}:{values.get('contact_id', '')}"
+        if self.spec.entity is Competitor and not values.get("remote_id"):
+            name = normalize_competitor(values.get("name")) or ""
+            values["remote_id"] = f"{values.get('opportunity_id', '')}:{name}"
         if self.spec.entity is Opportunity and values.get("stage_label"):
             values["stage_id"] = values["stage_label"]
         for name in self.spec.soft:

@@ -18,6 +18,7 @@ from crmlink.core.evaluation.settings import (
     EVALUATION_DEFAULTS,
     LEVEL_DEFAULTS,
     REVIEW_DEFAULTS,
+    SIGNALS_DEFAULTS,
     STAGE_DEFAULTS,
 )
 from crmlink.core.identity import IDENTITY_DEFAULTS
@@ -126,6 +127,8 @@ DEFAULTS: dict[str, Any] = {
     "level": LEVEL_DEFAULTS,
     # the period review, and each account's expectations by remote id (crmlink review)
     "review": REVIEW_DEFAULTS,
+    # the review's competitor and satisfaction signals (the signals plugin)
+    "signals": SIGNALS_DEFAULTS,
     "expectations": {},
     # crmlink push: [push.<source or connector>.fields] renames a field (docs/push.md)
     "push": {},

@@ -210,7 +210,7 @@ def run_review(store: Store, host: PluginHost, config: Mapping[str, Any], period
     before, after, basis = _ends(store, host, config, period, until, end_doc)
     rising, declining = trends(before, after, config["evaluation"])
     signals: dict[str, list[Signal]] = {}
-    for signal in host.review_signals(store, period.start, until):
+    for signal in host.review_signals(store, period.start, until, config):
         signals.setdefault(signal.account, []).append(signal)
     for trend in rising + declining:
         trend.signals = signals.get(trend.state.id, [])

@@ -37,6 +37,17 @@ LEVEL_DEFAULTS: dict[str, Any] = {
     "partnership_health": 70.0,    # ... with at least this health, at deep strategic cooperation
 }
 
+#: The review's competitor and satisfaction signals (the ``signals`` plugin, docs/evaluation.md).
+SIGNALS_DEFAULTS: dict[str, Any] = {
+    "escalations": 1,           # open escalations at the period's end that make satisfaction negative
+    "escalation_weight": 0.3,   # each of them lowers the satisfaction signal by this (to -1 at most)
+    "complaint_rise": 2,        # this many more complaints than in the previous period: a rising trend
+    "complaint_weight": 0.4,    # a rising trend lowers satisfaction by this, a falling one raises it
+    "complaint_types": ["complaint"],  # case types counted as complaints
+    "new_competitor_weight": 0.5,  # each competitor new to the account this period lowers its signal by this
+    "deal_weight": 0.25,        # each deal won against competitors raises it, each lost lowers it
+}
+
 #: The period review (``crmlink review``).
 REVIEW_DEFAULTS: dict[str, Any] = {
     "tasks": 10,                # tasks for the next period

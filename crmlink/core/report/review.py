@@ -53,6 +53,10 @@ def lines(review: Review, markdown: bool = False) -> list[str]:
             out += [f"{h3}{title}:"] + [f"{bullet}{_trend(t)}" for t in trends] + [""]
     if not (review.rising or review.declining or review.held_back):
         out += ["No account rose or declined.", ""]
+    if review.signals:
+        out += [f"{h2}Signals: competitors and satisfaction", ""]
+        out += [f"{bullet}[{s.kind} {s.value:+.2f}] {s.message}"
+                for gid in sorted(review.signals) for s in review.signals[gid]] + [""]
     out += [f"{h2}The {len(review.tasks)} most important tasks for the next period", ""]
     for i, task in enumerate(review.tasks, start=1):
         out.append(f"{i}. [{task.severity}] {task.account.name or task.account.remote_id} — {task.code}: {task.why}")
