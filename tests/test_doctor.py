@@ -73,7 +73,7 @@ def test_healthy_sources_show_access_budget_and_freshness(orgs: Any, tmp_path: P
     text = result.stdout
     assert "prod (salesforce)" in text and "portal (hubspot)" in text
     assert "logged in with username, password and security token" in text
-    assert "12 objects: User, Account, Contact" in text
+    assert "14 objects: User, Account, Contact" in text
     used, total = sf.api_limit
     assert f"{total - used:,} of {total:,} API requests left today" in text  # /limits, read live
     assert "13 of 13: owners, companies, contacts, deals" in text

@@ -34,7 +34,7 @@ from crmlink.testing.salesforce_emulator import (
 APEX = Path(__file__).parent / "data" / "realdata" / "sf_apex_recipes"
 PAGE = 200
 OBJECTS = ("User", "Account", "Contact", "OpportunityStage", "Opportunity", "OpportunityContactRole",
-           "OpportunityHistory", "Task", "Event", "Lead", "Contract", "Order")
+           "OpportunityHistory", "Task", "Event", "Lead", "Contract", "Order", "OpportunityCompetitor", "Case")
 
 
 @pytest.fixture

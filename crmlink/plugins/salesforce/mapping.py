@@ -13,6 +13,7 @@ from typing import Any
 
 from crmlink import (
     Account,
+    Competitor,
     Contact,
     ExecutionRecord,
     Interaction,
@@ -23,6 +24,7 @@ from crmlink import (
     Record,
     Stage,
     StageChange,
+    SupportCase,
     User,
     classify_title,
     normalize_vocabulary,
@@ -51,6 +53,9 @@ FIELDS: dict[str, list[str]] = {
     "Contract": ["AccountId", "Status", "StatusCode", "ContractNumber", "StartDate", "EndDate"],
     "Order": ["AccountId", "OpportunityId", "ContractId", "Status", "StatusCode", "OrderNumber",
               "TotalAmount", "EffectiveDate", "EndDate"],
+    "OpportunityCompetitor": ["OpportunityId", "CompetitorName", "Strengths", "Weaknesses"],
+    "Case": ["AccountId", "ContactId", "Subject", "Status", "Priority", "IsEscalated", "Type", "CreatedDate",
+             "ClosedDate", "IsClosed"],
 }
 #: Setting naming a custom field -> the objects it lives on.
 CUSTOM = {"team_role_field": ("User",), "tier_field": ("Account",), "stance_field": ("Contact",),
@@ -237,9 +242,25 @@ def order(row: Row, config: Config) -> Record:
                            started_at=row.get("EffectiveDate"), ended_at=row.get("EndDate"))
 
 
+def competitor(row: Row, config: Config) -> Record:
+    """An OpportunityCompetitor: a competitor on one deal."""
+    base = _base(row, set(FIELDS["OpportunityCompetitor"]))
+    return Competitor(**base, opportunity_id=row.get("OpportunityId"), name=row.get("CompetitorName") or "",
+                      strengths=row.get("Strengths"), weaknesses=row.get("Weaknesses"))
+
+
+def support_case(row: Row, config: Config) -> Record:
+    """A Case: opened at CreatedDate, escalated by IsEscalated (not by a status label)."""
+    base = _base(row, set(FIELDS["Case"]))
+    return SupportCase(**base, account_id=row.get("AccountId"), contact_id=row.get("ContactId"),
+                       subject=row.get("Subject"), opened_at=row.get("CreatedDate"),
+                       closed_at=row.get("ClosedDate"), is_closed=row.get("IsClosed"), status=row.get("Status"),
+                       priority=row.get("Priority"), escalated=row.get("IsEscalated") or False, type=row.get("Type"))
+
+
 MAPPERS: dict[str, Callable[..., Record]] = {
     "User": user, "Account": account, "Contact": contact, "Task": interaction,
     "Event": interaction, "Opportunity": opportunity, "OpportunityContactRole": opportunity_contact,
     "OpportunityHistory": stage_change, "OpportunityStage": stage, "Lead": lead,
-    "Contract": contract, "Order": order,
+    "Contract": contract, "Order": order, "OpportunityCompetitor": competitor, "Case": support_case,
 }

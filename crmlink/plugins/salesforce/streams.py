@@ -17,6 +17,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from crmlink import (
     Account,
+    Competitor,
     Contact,
     ExecutionRecord,
     Interaction,
@@ -28,6 +29,7 @@ from crmlink import (
     Stage,
     StageChange,
     Stream,
+    SupportCase,
     User,
 )
 
@@ -225,7 +227,20 @@ class OrderStream(OptionalStream):
     name, entity, obj = "orders", ExecutionRecord, "Order"
 
 
+class CompetitorStream(OptionalStream):
+    """OpportunityCompetitor (a user without access to it is not an error)."""
+
+    name, entity, obj = "competitors", Competitor, "OpportunityCompetitor"
+
+
+class CaseStream(OptionalStream):
+    """Case (an org or user without Service Cloud access skips it)."""
+
+    name, entity, obj = "support_cases", SupportCase, "Case"
+
+
 STREAMS: tuple[type[ObjectStream], ...] = (
     UserStream, AccountStream, ContactStream, StageStream, OpportunityStream, ContactRoleStream,
-    HistoryStream, TaskStream, EventStream, LeadStream, ContractStream, OrderStream,
+    HistoryStream, TaskStream, EventStream, LeadStream, ContractStream, OrderStream, CompetitorStream,
+    CaseStream,
 )

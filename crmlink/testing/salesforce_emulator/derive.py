@@ -36,7 +36,8 @@ CASCADE: dict[str, list[tuple[str, str]]] = {
     "Account": [("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Case", "AccountId"),
                 *ACTIVITIES],
     "Opportunity": [("OpportunityContactRole", "OpportunityId"),
-                    ("OpportunityHistory", "OpportunityId"), *ACTIVITIES],
+                    ("OpportunityHistory", "OpportunityId"), ("OpportunityCompetitor", "OpportunityId"),
+                    *ACTIVITIES],
     "Contact": [("OpportunityContactRole", "ContactId"), ("Task", "WhoId"), ("Event", "WhoId")],
     "Lead": [("Task", "WhoId"), ("Event", "WhoId")],
     "Task": [("TaskRelation", "TaskId")],
@@ -203,6 +204,10 @@ def _order(store: Store, rec: dict[str, Any], before: dict[str, Any] | None,
 def _case(store: Store, rec: dict[str, Any], before: dict[str, Any] | None,
           changed: set[str]) -> None:
     rec["IsClosed"] = rec.get("Status") == "Closed"
+    if not rec["IsClosed"]:
+        rec["ClosedDate"] = None
+    elif not rec.get("ClosedDate") or not (before or {}).get("IsClosed"):
+        rec["ClosedDate"] = rec["LastModifiedDate"]
     contact = store.get("Contact", rec.get("ContactId"))
     if contact and not rec.get("AccountId"):
         rec["AccountId"] = contact.get("AccountId")

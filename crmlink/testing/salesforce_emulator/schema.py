@@ -247,8 +247,14 @@ STANDARD: dict[str, tuple[str, str, list[str]]] = {
         "ContactId:reference(Contact)>Contact", "Subject:string", "Description:textarea",
         "Status:picklist(New|Working|Escalated|Closed)!", "Origin:picklist(Phone|Email|Web)",
         "Priority:picklist(High|Medium|Low)", "Type:picklist(Mechanical|Electrical|"
-        "Electronic|Structural|Other)", "Reason:picklist(Installation|Equipment Complexity|"
+        "Electronic|Structural|Problem|Feature Request|Question|Complaint|Other)",
+        "Reason:picklist(Installation|Equipment Complexity|"
         "Performance|Breakdown|Equipment Design|Feedback|Other)", "IsClosed:boolean!~", OWNER,
+        "IsEscalated:boolean", "ClosedDate:datetime~",
+    ]),
+    "OpportunityCompetitor": ("00J", "Opportunity Competitors", [
+        "OpportunityId:reference(Opportunity)>Opportunity!", "CompetitorName:string",
+        "Strengths:string", "Weaknesses:string",
     ]),
 }
 
