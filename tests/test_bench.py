@@ -67,7 +67,7 @@ def test_the_harness_runs_on_postgresql_with_multiparty_data(tmp_path: Path) -> 
     out = tmp_path / "bench"
     subprocess.run([sys.executable, "-m", "bench", "--sizes", "tiny", "--store", "postgresql",
                     "--people", "multiparty", "--api-contacts", "0", "--mail-messages", "0",
-                    "--graph-messages", "0", "--no-html", "--out", str(out)],
+                    "--graph-messages", "0", "--imap-messages", "0", "--no-html", "--out", str(out)],
                    cwd=ROOT, check=True, capture_output=True)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["store"].startswith("PostgreSQL ") and report["people"] == "multiparty"
