@@ -285,21 +285,13 @@ class ActivityMapper:
             return []
         key = message.key()
         people = _unique([(message.sender, True), *((a, False) for a in (*message.to, *message.cc))])
-        outcome = "not_ours"
         sender_ours = any(d.resolve(message.sender.address).ours for d in self.resolver.directories)
         self._theirs[hash(key)] = not sender_ours
-        linked: list[tuple[Directory, list[Match], dict[str, Present], int]] = []
-        for directory in self.resolver.directories:
-            matches = [(a, sent, directory.resolve(a.address)) for a, sent in people]
-            ours = [m for _, _, m in matches if m.ours]
-            if not ours:
-                continue
-            customers = _by_account(matches)
-            if not customers:
-                outcome = _without_customer(outcome, ours, matches)
-                continue
+        outcome, links = self._links(people)
+        if links:
             outcome = "bulk" if message.bulk else "interaction"
-            linked.append((directory, ours, customers, sum(1 for _, _, m in matches if not m.ours)))
+        linked = [(directory, ours, customers, sum(1 for _, _, m in matches if not m.ours))
+                  for directory, ours, customers, matches in links]
         self.outcomes[outcome] += 1
         direction = "inbound"
         if sender_ours:
@@ -323,6 +315,26 @@ class ActivityMapper:
                 if self._keep(interaction, unknown):
                     records.append(interaction)
         return records
+
+    def _links(self, people: list[tuple[Address, bool]]
+               ) -> tuple[str, list[tuple[Directory, list[Match], dict[str, Present], Present]]]:
+        """The CRM sources an item's ``people`` link it to: per directory with one of ours
+        and a customer, our people, the customers by account and every match. The outcome
+        says why no directory linked it (``not_ours``, ``internal`` or ``no_customer``);
+        the caller names a linked one."""
+        outcome = "not_ours"
+        links: list[tuple[Directory, list[Match], dict[str, Present], Present]] = []
+        for directory in self.resolver.directories:
+            matches = [(a, flag, directory.resolve(a.address)) for a, flag in people]
+            ours = [m for _, _, m in matches if m.ours]
+            if not ours:
+                continue
+            customers = _by_account(matches)
+            if customers:
+                links.append((directory, ours, customers, matches))
+            else:
+                outcome = _without_customer(outcome, ours, matches)
+        return outcome, links
 
     def _answers_theirs(self, parent: str, stored_ids: list[str]) -> bool:
         """Whether the message ``parent`` was written by their side: known when this run read
@@ -348,18 +360,11 @@ class ActivityMapper:
         key = event.key()
         people = event.present()
         records: list[Interaction] = []
-        outcome = "not_ours"
         minutes = (event.end - event.start).total_seconds() / 60.0 if event.end else None
-        for directory in self.resolver.directories:
-            matches = [(a, organised, directory.resolve(a.address)) for a, organised in people]
-            ours = [m for _, _, m in matches if m.ours]
-            if not ours:
-                continue
-            customers = _by_account(matches)
-            if not customers:
-                outcome = _without_customer(outcome, ours, matches)
-                continue
+        outcome, links = self._links(people)
+        if links:
             outcome = "interaction"
+        for directory, ours, customers, _ in links:
             for account, present in customers.items():
                 rid = f"{key}|{directory.source}|{account}"
                 interaction = Interaction(

@@ -29,6 +29,7 @@ from crmlink.core.store import Store
 from crmlink.core.sync import RetryPolicy
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 logger = logging.getLogger(__name__)
 
 
@@ -201,22 +202,14 @@ class PushEngine:
     def _write(self, obj: str, batch: Sequence[Update], bulk: bool = False) -> list[Outcome]:
         """One write request (or bulk job), retried; a retry first drops what the failed
         try wrote."""
-        pending = list(batch)
-        done: list[Outcome] = []
-        attempt = 0
+        def landed(pending: Sequence[Update]) -> dict[str, Outcome]:
+            already = self._already_written(obj, pending)
+            return {u.record_id: Outcome(u.record_id, True) for u in pending if u.record_id in already}
 
-        def once() -> list[Outcome]:
-            nonlocal pending, attempt
-            attempt += 1
-            if attempt > 1:
-                already = self._already_written(obj, pending)
-                done.extend(Outcome(u.record_id, True) for u in pending if u.record_id in already)
-                pending = [u for u in pending if u.record_id not in already]
-            if not pending:
-                return []
+        def send(pending: list[Update]) -> list[Outcome]:
             return self.target.write_bulk(obj, pending) if bulk else self.target.write(obj, pending)
 
-        return done + self.call(f"write {self.target.objects[obj]}", once)
+        return self._once_each(f"write {self.target.objects[obj]}", batch, lambda u: u.record_id, landed, send)
 
     def _already_written(self, obj: str, updates: Sequence[Update]) -> set[str]:
         ids = [u.record_id for u in updates]
@@ -276,6 +269,19 @@ class PushEngine:
 
     def _create_tasks(self, batch: Sequence[TaskSpec]) -> list[Outcome]:
         """Create tasks; a retry first looks them up by key, so none is made twice."""
+        def landed(pending: Sequence[TaskSpec]) -> dict[str, Outcome]:
+            found: dict[str, ExistingTask] = {t.key: t for t in self.target.read_tasks([s.key for s in pending])}
+            return {s.key: Outcome(s.key, True, created_id=found[s.key].id) for s in pending if s.key in found}
+
+        return self._once_each(f"create {self.target.task_object}", batch, lambda s: s.key, landed,
+                               self.target.create_tasks)
+
+    def _once_each(self, what: str, batch: Sequence[Item], key: Callable[[Item], str],
+                   landed: Callable[[Sequence[Item]], dict[str, Outcome]],
+                   send: Callable[[list[Item]], list[Outcome]]) -> list[Outcome]:
+        """``send(batch)`` under the retry policy, each item applied once: before a retry,
+        ``landed`` gives the outcomes (by ``key``) of the items the failed try applied
+        anyway, and only the others are sent again."""
         pending = list(batch)
         done: list[Outcome] = []
         attempt = 0
@@ -284,14 +290,12 @@ class PushEngine:
             nonlocal pending, attempt
             attempt += 1
             if attempt > 1:
-                found: dict[str, ExistingTask] = {t.key: t for t in self.target.read_tasks([s.key for s in pending])}
-                done.extend(Outcome(s.key, True, created_id=found[s.key].id) for s in pending if s.key in found)
-                pending = [s for s in pending if s.key not in found]
-            if not pending:
-                return []
-            return self.target.create_tasks(pending)
+                found = landed(pending)
+                done.extend(found.values())
+                pending = [item for item in pending if key(item) not in found]
+            return send(pending) if pending else []
 
-        return done + self.call(f"create {self.target.task_object}", once)
+        return done + self.call(what, once)
 
     # -- retries -----------------------------------------------------------------------------
     def call(self, what: str, fn: Callable[[], T]) -> T:
