@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord
 from crmlink.core.identity import IdentityResolver, IdentitySettings
 from crmlink.core.model import Record
+from crmlink.core.rows import RowBatch
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,19 @@ class Stream:
         there and, being incomplete, marks nothing deleted and saves no final state.
         """
         raise NotImplementedError
+
+    def batches(self, state: Mapping[str, Any] | None) -> Iterable[RowBatch | Record | InvalidRecord] | None:
+        """A faster way to read what :meth:`records` yields, or ``None`` (the default):
+        the host then reads :meth:`records`.
+
+        A stream of millions of rows can yield its records in :class:`~crmlink.RowBatch` es
+        (tuples of values, no object per record), among single records and
+        :class:`~crmlink.InvalidRecord` s, in the order :meth:`records` would: the host
+        stores them exactly as those records. A batch's values must already be valid and
+        canonical; validate them as the record's constructor would (a row that fails can
+        be built as a record, to get its exact error).
+        """
+        return None
 
     def checkpoint(self, last: Record, state: Mapping[str, Any] | None) -> dict[str, Any]:
         """The state to save after ``last`` was stored (sorted and resumable streams).

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crmlink.core import locks, model, schema
 from crmlink.core.engine import WRITE, lock_key, make_engine
 from crmlink.core.errors import StoreError
+from crmlink.core.rows import RowBatch
 from crmlink.core.upsert import Upsert, binder
 
 R = TypeVar("R", bound=model.Record)
@@ -54,7 +55,7 @@ class Store:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
         self._upserts: dict[str, Upsert] = {}
-        self._binders: dict[str, Callable[[model.Record], tuple[Any, ...]]] = {}
+        self._binders: dict[str, Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]] = {}
         self.engine = make_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             self._ensure_sqlite_dir()
@@ -132,27 +133,33 @@ class Store:
 
     def upsert(self, conn: sa.Connection, records: Sequence[model.Record],
                run_id: int | None = None) -> UpsertResult:
-        """Insert or update records of one entity, in one statement per batch
-        (:mod:`crmlink.core.upsert`).
+        """Insert or update records of one entity: :meth:`upsert_rows` of their values."""
+        if not records:
+            return UpsertResult()
+        return self.upsert_rows(conn, RowBatch.of(model.ENTITIES[records[0].entity], records), run_id)
 
-        A stored row whose values equal the record's is left as it is (only its ``run_id``
-        moves to this run) and reported in ``unchanged``, not counted as updated. With a
-        ``run_id``, a record whose key was already written by the same run is reported in
-        ``duplicates`` and not written again.
+    def upsert_rows(self, conn: sa.Connection, batch: RowBatch, run_id: int | None = None) -> UpsertResult:
+        """Insert or update the rows of one entity, in one statement per batch
+        (:mod:`crmlink.core.upsert`): every write of records to the store comes here.
+
+        A stored row whose values equal the new ones is left as it is (only its ``run_id``
+        moves to this run) and reported in ``unchanged``, not counted as updated. A key
+        given twice is written once, its first row; the repeats are reported in
+        ``duplicates``, and so is, with a ``run_id``, a key the same run already wrote.
         """
         result = UpsertResult()
-        if not records:
+        if not batch.rows:
             return result
-        writer = self._upserter(conn, records[0].entity)
-        bind = self._binders[records[0].entity]
+        entity = batch.entity.entity
+        writer = self._upserter(conn, entity)
         rows: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for record in records:
-            key = (record.source, record.remote_id)
+        for row in batch.rows:
+            key = (row[1], row[0])  # (source, remote_id): the first two fields of every record
             if key in rows:
-                result.duplicates.append(record.remote_id)
+                result.duplicates.append(row[0])
                 continue
-            rows[key] = bind(record)
-        written = writer.write(conn, list(rows.values()), run_id)
+            rows[key] = row
+        written = writer.write(conn, self._binders[entity](list(rows.values())), run_id)
         result.created, result.updated = len(written.created), len(written.updated)
         result.unchanged = [rid for _, rid in written.unchanged]
         result.duplicates.extend(rid for _, rid in written.duplicates)

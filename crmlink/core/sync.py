@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,10 +33,17 @@ from crmlink.core.connector import Connector, Stream, SyncContext
 from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError
 from crmlink.core.host import PluginHost
 from crmlink.core.redact import Redactor
+from crmlink.core.rows import Row, RowBatch, fields_of, row_of
 from crmlink.core.store import Store
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 2000
+#: Entities the engine completes record by record (contacts through the classify hook,
+#: users' seniority from their titles): row batches of them are read as records.
+PER_RECORD: tuple[type[model.Record], ...] = (model.Contact, model.User)
+Item = model.Record | RowBatch
+_SOURCE = itemgetter(fields_of(model.Record).index("source"))
+_DELETED = fields_of(model.Record).index("deleted")
 
 
 @dataclass
@@ -241,11 +249,10 @@ class SyncEngine:
         state = self.store.get_state(self.source, stream.name)  # --full cleared it at the start
         counts = result.streams.setdefault(stream.name, StreamCounts(stream.entity.entity))
         last: model.Record | None = None
-        batch: list[model.Record]
-        for batch in model.chunked(self._records(stream, state, counts, result), self.batch_size):
+        for chunk in self._chunks(self._items(stream, state, counts, result)):
             with self._txn(conn) as tx:
-                self._write(tx, batch, counts, stream, result)
-                last = batch[-1]
+                self._write(tx, chunk, counts, stream, result)
+                last = _last(chunk)
                 if stream.is_sorted or stream.resumable:
                     self.store.set_state(tx, self.source, stream.name, stream.checkpoint(last, state))
             self.progress(stream.name, counts)
@@ -267,17 +274,46 @@ class SyncEngine:
                 self.store.set_state(tx, self.source, stream.name, final)
         self.progress(stream.name, counts)
 
+    def _chunks(self, items: Iterator[Item]) -> Iterator[list[Item]]:
+        """``batch_size`` records a chunk, whether they come one by one or in row batches
+        (a row batch is cut where a chunk ends)."""
+        chunk: list[Item] = []
+        size = 0
+        for item in items:
+            if not isinstance(item, RowBatch):
+                chunk.append(item)
+                size += 1
+            else:
+                start = 0
+                while len(item.rows) - start > self.batch_size - size:
+                    end = start + self.batch_size - size
+                    chunk.append(RowBatch(item.entity, item.rows[start:end]))
+                    yield chunk
+                    chunk, size, start = [], 0, end
+                if start < len(item.rows):
+                    chunk.append(RowBatch(item.entity, item.rows[start:]) if start else item)
+                    size += len(item.rows) - start
+            if size >= self.batch_size:
+                yield chunk
+                chunk, size = [], 0
+        if chunk:
+            yield chunk
+
     def _txn(self, conn: sa.Connection | None) -> AbstractContextManager[sa.Connection]:
         if conn is not None:
             return nullcontext(conn)
         return self.store.transaction()
 
-    def _records(self, stream: Stream, state: Mapping[str, Any] | None, counts: StreamCounts,
-                 result: SyncResult) -> Iterator[model.Record]:
-        iterator = iter(stream.records(state))
+    def _items(self, stream: Stream, state: Mapping[str, Any] | None, counts: StreamCounts,
+               result: SyncResult) -> Iterator[Item]:
+        """The stream's records and row batches (:meth:`Stream.batches`, else
+        :meth:`Stream.records`), ready to store: bad records failed or skipped, the source
+        filled in, contacts and users classified."""
+        found = stream.batches(state)
+        iterator = iter(stream.records(state) if found is None else found)
         while True:
             try:
-                record = next(iterator)
+                item = next(iterator)
             except StopIteration:
                 return
             except InvalidRecord as exc:
@@ -294,19 +330,34 @@ class SyncEngine:
                 if classified is None:
                     raise
                 raise classified from exc
-            if isinstance(record, InvalidRecord):
+            if isinstance(item, InvalidRecord):
                 if self.on_error != "skip":
-                    raise record
-                self._skip(stream, record, counts, result)
-                continue
-            counts.read += 1
-            if not record.source:
-                record.source = self.source
-            if isinstance(record, model.Contact):
-                self._classify(record)
-            elif isinstance(record, model.User) and record.seniority is None:
-                record.seniority = classify_title(record.title).seniority
-            yield record
+                    raise item
+                self._skip(stream, item, counts, result)
+            elif not isinstance(item, RowBatch):
+                yield self._prepare(item, counts)
+            elif issubclass(item.entity, PER_RECORD):
+                for record in item.records():
+                    yield self._prepare(record, counts)
+            elif item.rows:
+                counts.read += len(item.rows)
+                yield self._sourced(item)
+
+    def _prepare(self, record: model.Record, counts: StreamCounts) -> model.Record:
+        counts.read += 1
+        if not record.source:
+            record.source = self.source
+        if isinstance(record, model.Contact):
+            self._classify(record)
+        elif isinstance(record, model.User) and record.seniority is None:
+            record.seniority = classify_title(record.title).seniority
+        return record
+
+    def _sourced(self, batch: RowBatch) -> RowBatch:
+        """The batch with this run's source where a row leaves it blank."""
+        if all(map(_SOURCE, batch.rows)):
+            return batch
+        return RowBatch(batch.entity, [row if row[1] else (row[0], self.source, *row[2:]) for row in batch.rows])
 
     def _skip(self, stream: Stream, exc: InvalidRecord, counts: StreamCounts, result: SyncResult) -> None:
         counts.skipped += 1
@@ -323,19 +374,23 @@ class SyncEngine:
             if getattr(contact, name) is None and getattr(found, name) is not None:
                 setattr(contact, name, getattr(found, name))
 
-    def _write(self, conn: sa.Connection, batch: list[model.Record], counts: StreamCounts,
+    def _write(self, conn: sa.Connection, chunk: list[Item], counts: StreamCounts,
                stream: Stream, result: SyncResult) -> None:
-        by_entity: dict[str, list[model.Record]] = {}
-        for record in batch:
-            by_entity.setdefault(record.entity, []).append(record)
-        for records in by_entity.values():
-            written = self.store.upsert(conn, records, run_id=result.run_id)
+        by_entity: dict[str, tuple[type[model.Record], list[Row]]] = {}
+        for item in chunk:
+            if isinstance(item, RowBatch):
+                by_entity.setdefault(item.entity.entity, (item.entity, []))[1].extend(item.rows)
+            else:
+                cls = model.ENTITIES[item.entity]
+                by_entity.setdefault(item.entity, (cls, []))[1].append(row_of(cls, item))
+        for entity, (cls, rows) in by_entity.items():
+            written = self.store.upsert_rows(conn, RowBatch(cls, rows), run_id=result.run_id)
             counts.created += written.created
             counts.updated += written.updated
             kept = {*written.duplicates, *written.unchanged}  # already stored as they are
-            counts.deleted += sum(1 for r in records if r.deleted and r.remote_id not in kept)
+            counts.deleted += sum(1 for row in rows if row[_DELETED] and row[0] not in kept)
             if written.duplicates and self.connector.atomic:
-                self._duplicates(records[0].entity, written.duplicates, stream, counts, result)
+                self._duplicates(entity, written.duplicates, stream, counts, result)
             # An API stream retried from its last cursor reads the rows at that cursor again:
             # they were stored by this run already, and are not written twice.
 
@@ -350,3 +405,9 @@ class SyncEngine:
             if self.on_error != "skip":
                 raise error
             self._skip(stream, error, counts, result)
+
+
+def _last(chunk: list[Item]) -> model.Record:
+    """The last record of a chunk, as a record object."""
+    item = chunk[-1]
+    return item.record(-1) if isinstance(item, RowBatch) else item

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,20 +58,41 @@ def value_columns(table: sa.Table) -> list[str]:
     return [c.name for c in table.columns if c.name not in ("pk", "run_id")]
 
 
-def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[model.Record], Row]:
-    """A function from a record to its row as the database stores it (the columns of
-    :func:`value_columns`, through their bind processors)."""
+def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], list[Row]]:
+    """A function from rows of canonical values (the columns of :func:`value_columns`, as
+    a :class:`~crmlink.core.rows.RowBatch` holds them) to the rows as the database stores
+    them, through the columns' bind processors, one column at a time."""
     names = value_columns(table)
-    processors = [(index, process) for index, name in enumerate(names)
+    processors = [(index, _column_processor(process))
+                  for index, name in enumerate(names)
                   if (process := table.c[name].type.bind_processor(dialect)) is not None]
 
-    def bind(record: model.Record) -> Row:
-        row = [getattr(record, name) for name in names]
+    def bind(rows: list[Row]) -> list[Row]:
+        if not processors or not rows:
+            return rows
+        columns: list[Sequence[Any]] = list(zip(*rows))
         for index, process in processors:
-            row[index] = process(row[index])
-        return tuple(row)
+            columns[index] = process(columns[index])
+        return list(zip(*columns))
 
     return bind
+
+
+def _column_processor(process: Callable[[Any], Any]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """``process`` over a column. Exports repeat a few values in whole columns (no
+    modification time, no extra fields, not deleted): such a column is processed once.
+    Canonical values make the checks exact: a column holding ``None`` holds no value
+    equal to ``None`` but ``None``, a boolean column only booleans, and an ``extra``,
+    ``raw`` or id-list column whose values are all empty stores one value for them all."""
+    def column(values: Sequence[Any]) -> Sequence[Any]:
+        first = values[0]
+        if first is None or first is True or first is False:
+            same = values.count(first) == len(values)
+        else:
+            same = (first == {} or first == ()) and not any(values)
+        return [process(first)] * len(values) if same else list(map(process, values))
+
+    return column
 
 
 def check_sqlite() -> None:
@@ -135,8 +157,8 @@ class Upsert:
             found = conn.exec_driver_sql(self._statement(with_run, 0), tuple(params)).all()
             return [((s, r), bool(inserted)) for s, r, inserted in found]
         top = conn.exec_driver_sql(f'SELECT max(pk) FROM "{self.table.name}"').scalar() or 0
-        flat = [run_id, *(value for row in rows for value in row)]
-        found = conn.exec_driver_sql(self._statement(with_run, len(rows)), tuple(flat)).all()
+        flat = (run_id, *chain.from_iterable(rows))
+        found = conn.exec_driver_sql(self._statement(with_run, len(rows)), flat).all()
         return [((s, r), pk > top) for s, r, pk in found]
 
     def _statement(self, with_run: bool, rows: int) -> str:
