@@ -83,6 +83,7 @@ from crmlink.core.push import (
     Update,
 )
 from crmlink.core.rest import CursorPaginator, NextLinkPaginator, OffsetPaginator, RestStream
+from crmlink.core.rows import RowBatch, fields_of
 from crmlink.core.vocab import normalize as normalize_vocabulary
 
 __all__ = [
@@ -93,7 +94,7 @@ __all__ = [
     "chunked",
     "Record", "Account", "Contact", "User", "Interaction", "Opportunity",
     "OpportunityContact", "StageChange", "Stage", "Lead", "ExecutionRecord", "Correspondent",
-    "Competitor", "SupportCase", "normalize_competitor",
+    "Competitor", "SupportCase", "normalize_competitor", "RowBatch", "fields_of",
     "IdentityResolver", "IdentitySettings", "Directory", "Match", "PUBLIC_MAIL_DOMAINS",
     "normalize_address", "canonical_address", "normalize_domain",
     "ActivityMapper", "MailMessage", "CalendarEvent", "Attendee", "Address", "UnknownPeopleStream",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -22,17 +21,25 @@ from crmlink.core.model import Record
 Row = tuple[Any, ...]
 
 
-@cache
+_FIELDS: dict[type[Record], tuple[str, ...]] = {}
+_GETTERS: dict[type[Record], Callable[[Record], Row]] = {}
+
+
 def fields_of(entity: type[Record]) -> tuple[str, ...]:
     """The names of a row's values for ``entity``: every field of its dataclass, in
     declaration order (``remote_id``, ``source``, ``modified_at``, ``deleted``,
     ``extra``, ``raw``, then the entity's own)."""
-    return tuple(f.name for f in dataclasses.fields(entity))
+    found = _FIELDS.get(entity)
+    if found is None:
+        found = _FIELDS[entity] = tuple(f.name for f in dataclasses.fields(entity))
+    return found
 
 
-@cache
 def _getter(entity: type[Record]) -> Callable[[Record], Row]:
-    return attrgetter(*fields_of(entity))  # type: ignore[return-value]
+    found = _GETTERS.get(entity)
+    if found is None:
+        found = _GETTERS[entity] = attrgetter(*fields_of(entity))
+    return found
 
 
 def row_of(entity: type[Record], record: Record) -> Row:

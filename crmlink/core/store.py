@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -32,6 +33,8 @@ from crmlink.core.upsert import Upsert, binder
 R = TypeVar("R", bound=model.Record)
 
 DEFAULT_DB_ENV = "CRMLINK_DB"
+#: (source, remote_id) of a row: the first two fields of every record
+_KEY = itemgetter(1, 0)
 
 
 def default_url() -> str:
@@ -152,15 +155,18 @@ class Store:
             return result
         entity = batch.entity.entity
         writer = self._upserter(conn, entity)
-        rows: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for row in batch.rows:
-            key = (row[1], row[0])  # (source, remote_id): the first two fields of every record
-            if key in rows:
-                result.duplicates.append(row[0])
-                continue
-            rows[key] = row
-        written = writer.write(conn, self._binders[entity](list(rows.values())), run_id)
-        result.created, result.updated = len(written.created), len(written.updated)
+        rows = batch.rows
+        if len(set(map(_KEY, rows))) < len(rows):
+            first: dict[tuple[str, str], tuple[Any, ...]] = {}
+            for row in rows:
+                key = _KEY(row)
+                if key in first:
+                    result.duplicates.append(row[0])
+                else:
+                    first[key] = row
+            rows = list(first.values())
+        written = writer.write(conn, self._binders[entity](rows), run_id)
+        result.created, result.updated = written.created, written.updated
         result.unchanged = [rid for _, rid in written.unchanged]
         result.duplicates.extend(rid for _, rid in written.duplicates)
         return result

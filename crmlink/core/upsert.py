@@ -21,7 +21,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,14 +40,16 @@ SQLITE_PARAMETERS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _CHUNK = 900  # keys per IN (...) list on SQLite
 #: Rows per upsert statement on SQLite.
 SQLITE_ROWS = 256
+_KEY = itemgetter(0, 1)
+_INSERTED = itemgetter(2)
 
 
 @dataclass
 class Written:
-    """What one batch did, by key."""
+    """What one batch did: how many rows it created and updated, and the other keys."""
 
-    created: list[Key] = field(default_factory=list)
-    updated: list[Key] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
     #: stored with the same values (moved to the run, when there is one)
     unchanged: list[Key] = field(default_factory=list)
     #: already written by the same run: left as they are
@@ -65,7 +68,7 @@ def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], list[R
     names = value_columns(table)
     processors = [(index, _column_processor(process))
                   for index, name in enumerate(names)
-                  if (process := table.c[name].type.bind_processor(dialect)) is not None]
+                  if (process := _processor(table.c[name].type, dialect)) is not None]
 
     def bind(rows: list[Row]) -> list[Row]:
         if not processors or not rows:
@@ -78,7 +81,18 @@ def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], list[R
     return bind
 
 
-def _column_processor(process: Callable[[Any], Any]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+def _processor(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Sequence[Any]], list[Any]] | None:
+    """The column type's bind processor over a column of values: a type decorator's own
+    ``process_bind_param`` when its underlying type needs none (one call a value, not
+    three)."""
+    if isinstance(kind, sa.types.TypeDecorator) and kind.impl_instance.bind_processor(dialect) is None:
+        method = kind.process_bind_param
+        return lambda values: list(map(method, values, repeat(dialect)))
+    process = kind.bind_processor(dialect)
+    return None if process is None else lambda values: list(map(process, values))
+
+
+def _column_processor(process: Callable[[Sequence[Any]], list[Any]]) -> Callable[[Sequence[Any]], Sequence[Any]]:
     """``process`` over a column. Exports repeat a few values in whole columns (no
     modification time, no extra fields, not deleted): such a column is processed once.
     Canonical values make the checks exact: a column holding ``None`` holds no value
@@ -90,7 +104,7 @@ def _column_processor(process: Callable[[Any], Any]) -> Callable[[Sequence[Any]]
             same = values.count(first) == len(values)
         else:
             same = (first == {} or first == ()) and not any(values)
-        return [process(first)] * len(values) if same else list(map(process, values))
+        return process([first]) * len(values) if same else process(values)
 
     return column
 
@@ -114,15 +128,21 @@ class Upsert:
         self._sql: dict[tuple[bool, int], str] = {}
 
     def write(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None) -> Written:
-        """Upsert rows (unique keys) and sort their keys into created, updated, unchanged
-        and duplicates."""
+        """Upsert rows (unique keys): count the created and updated ones, and sort the
+        keys of the others into unchanged and duplicates."""
         done = Written()
-        source_at, rid_at = self.names.index("source"), self.names.index("remote_id")
-        keys = {(row[source_at], row[rid_at]) for row in rows}
-        for chunk in self._chunks(rows):
-            for key, inserted in self._returning(conn, chunk, run_id):
-                (done.created if inserted else done.updated).append(key)
-                keys.discard(key)
+        key_of = itemgetter(self.names.index("source"), self.names.index("remote_id"))
+        keys = set(map(key_of, rows))
+        cursor = _cursor(conn)
+        try:
+            for chunk in self._chunks(rows):
+                found = self._returning(conn, cursor, chunk, run_id)
+                inserted = sum(map(_INSERTED, found))
+                done.created += inserted
+                done.updated += len(found) - inserted
+                keys.difference_update(map(_KEY, found))
+        finally:
+            cursor.close()
         if run_id is None:
             done.unchanged = sorted(keys)
             return done
@@ -149,17 +169,18 @@ class Upsert:
             start += step
         return pieces
 
-    def _returning(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None
-                   ) -> list[tuple[Key, bool]]:
+    def _returning(self, conn: sa.Connection, cursor: Any, rows: Sequence[Row], run_id: int | None
+                   ) -> list[tuple[str, str, Any]]:
+        """Write ``rows``: ``(source, remote_id, inserted)`` of each row created or updated."""
         with_run = run_id is not None
         if self.postgres:
             params: Sequence[Any] = (run_id, *([list(column) for column in zip(*rows)]))
-            found = conn.exec_driver_sql(self._statement(with_run, 0), tuple(params)).all()
-            return [((s, r), bool(inserted)) for s, r, inserted in found]
-        top = conn.exec_driver_sql(f'SELECT max(pk) FROM "{self.table.name}"').scalar() or 0
-        flat = (run_id, *chain.from_iterable(rows))
-        found = conn.exec_driver_sql(self._statement(with_run, len(rows)), flat).all()
-        return [((s, r), pk > top) for s, r, pk in found]
+            cursor.execute(self._statement(with_run, 0), tuple(params))
+            return list(cursor.fetchall())
+        cursor.execute(f'SELECT max(pk) FROM "{self.table.name}"')
+        top = cursor.fetchone()[0] or 0
+        cursor.execute(self._statement(with_run, len(rows)), (run_id, *chain.from_iterable(rows), top))
+        return list(cursor.fetchall())
 
     def _statement(self, with_run: bool, rows: int) -> str:
         found = self._sql.get((with_run, rows))
@@ -197,7 +218,7 @@ class Upsert:
         # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT
         return (f'INSERT INTO "{self.table.name}" ({columns}) SELECT ?, {picked} FROM (VALUES {values}) '
                 f"WHERE true {self._conflict(with_run, 'IS NOT')} "
-                'RETURNING "source", "remote_id", "pk"')
+                'RETURNING "source", "remote_id", "pk" > ?')
 
     # -- unchanged rows join the run ------------------------------------------------------
 
@@ -222,3 +243,12 @@ class Upsert:
                     f'AND "run_id" IS NOT ? RETURNING "remote_id"', (run_id, source, *chunk, run_id)).scalars()
                 moved.update((source, rid) for rid in found)
         return moved
+
+
+def _cursor(conn: sa.Connection) -> Any:
+    """A DB-API cursor in the connection's transaction: the upsert's rows go to the
+    driver as they are, and come back as plain tuples."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:  # pragma: no cover - a live Connection always has one
+        raise StoreError("the store connection is closed")
+    return dbapi.cursor()

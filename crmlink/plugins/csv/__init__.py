@@ -9,7 +9,7 @@ atomic: a bad row leaves the store as it was.
 from __future__ import annotations
 
 import csv
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from crmlink import (
     Opportunity,
     OpportunityContact,
     Record,
+    RowBatch,
     Setting,
     Stream,
     SupportCase,
@@ -38,6 +39,8 @@ from crmlink import (
 )
 
 #: Largest field accepted, in characters; larger ones are an error rather than a memory hog.
+from crmlink.plugins.csv.columns import Column, Plan, Rejected, referenced
+
 MAX_FIELD = 1_000_000
 csv.field_size_limit(MAX_FIELD)
 
@@ -84,6 +87,11 @@ _NOT_CSV = ((b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\xff\xd
             (b"\x1f\x8b", "a gzip archive"), (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook"),
             (b"SQLite format 3", "an SQLite database"))
 _RECENT = 10_000
+#: Rows validated together (:mod:`.columns`).
+BATCH = 2000
+#: Entities whose ids or stages are derived from other columns (:meth:`CsvStream._record`):
+#: always read one record at a time (their files are small).
+_DERIVED = (Opportunity, OpportunityContact, Competitor)
 
 
 class _Reader(Protocol):
@@ -101,20 +109,29 @@ class CsvStream(Stream):
     is_sorted = False
     snapshot = True
 
-    def __init__(self, path: Path, spec: FileSpec, known: dict[str, set[str]]) -> None:
-        self.path, self.spec, self.known = path, spec, known
+    def __init__(self, path: Path, spec: FileSpec, known: dict[str, set[str]], source: str = "") -> None:
+        self.path, self.spec, self.known, self.source = path, spec, known, source
         self.name = spec.name
         self.entity = spec.entity
-        self._recent: OrderedDict[str, int] = OrderedDict()
+        #: remote id -> line, for the batches of the last :data:`_RECENT` rows or more
+        self._recent: deque[dict[str, int]] = deque(maxlen=_RECENT // BATCH + 1)
         self._fields = set(spec.entity.__dataclass_fields__)
+        #: rows :meth:`batches` validates together
+        self.batch_rows = BATCH
 
     def locate(self, remote_id: str) -> str | None:
-        line = self._recent.get(remote_id)
-        return f"{self.path}:{line}:1" if line else None
+        for seen in reversed(self._recent):
+            line = seen.get(remote_id)
+            if line:
+                return f"{self.path}:{line}:1"
+        return None
 
     def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
+        """The file one record at a time, each row through the record's constructor: the
+        reference that :meth:`batches` (what a sync reads) must match exactly."""
         ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
         pending: list[tuple[str, int, str, str]] = []
+        seen: dict[str, int] = {}
         with self._open() as handle:
             reader = csv.reader(self._lines(handle), strict=True)
             header = self._header(reader)
@@ -127,12 +144,101 @@ class CsvStream(Stream):
                     continue
                 if ids is not None:
                     ids.add(record.remote_id)
-                self._remember(record.remote_id, line)
+                if len(seen) >= self.batch_rows:
+                    seen = {}
+                if not seen:
+                    self._recent.append(seen)
+                seen[record.remote_id] = line
                 yield record
+        self._check_pending(pending, header)
+
+    def batches(self, state: Mapping[str, Any] | None) -> Iterator[RowBatch | Record | InvalidRecord]:
+        """The file in batches of :attr:`batch_rows` rows, each validated a column at a time
+        (:mod:`.columns`); a batch with any bad row is read one record at a time."""
+        ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
+        pending: list[tuple[str, int, str, str]] = []
+        with self._open() as handle:
+            reader = csv.reader(self._lines(handle), strict=True)
+            header = self._header(reader)
+            plan = None if self.entity in _DERIVED else Plan(
+                self.entity, header, self.spec.renames,
+                {name: _SOFT_VOCABULARY.get(name, name) for name in self.spec.soft}, self.source)
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            try:
+                for row in reader:
+                    if row and (row[0].strip() or "".join(row).strip()):  # not a blank line
+                        rows.append(row)
+                        lines.append(reader.line_num)
+                        if len(rows) == self.batch_rows:
+                            yield from self._batch(plan, header, rows, lines, ids, pending)
+                            rows, lines = [], []
+            except (csv.Error, InvalidRecord) as exc:  # the rest is unreadable
+                error = self._unreadable(exc, reader) if isinstance(exc, csv.Error) else exc
+                yield from self._batch(plan, header, rows, lines, ids, pending)  # the rows before it
+                raise error from None
+            yield from self._batch(plan, header, rows, lines, ids, pending)
+        self._check_pending(pending, header)
+
+    def _check_pending(self, pending: list[tuple[str, int, str, str]], header: list[str]) -> None:
         for column, line, value, target in pending:  # self-references, e.g. parent accounts
             if value not in self.known.get(target, ()):
                 raise self._error(None, column, line, header,
                                   f"refers to {target} id {value!r}, which is not in {target}.csv")
+
+    def _batch(self, plan: Plan | None, header: list[str], rows: list[list[str]], lines: list[int],
+               ids: set[str] | None, pending: list[tuple[str, int, str, str]]
+               ) -> Iterator[RowBatch | Record | InvalidRecord]:
+        if not rows:
+            return
+        if plan is not None:
+            try:
+                batch, values = plan.batch(rows)
+                pended = self._check_columns(plan, values, lines, ids)
+            except (Rejected, ValueError, TypeError):
+                pass  # some row is bad: read them one by one below, for its exact error
+            else:
+                remote_ids = plan.column(values, "remote_id")
+                pending.extend(pended)
+                if ids is not None:
+                    ids.update(remote_ids)
+                self._recent.append(dict(zip(remote_ids, lines)))
+                yield batch
+                return
+        seen: dict[str, int] = {}
+        self._recent.append(seen)
+        for row, line in zip(rows, lines):
+            try:
+                record = self._record(header, row, line, pending)
+            except InvalidRecord as exc:
+                yield exc  # the host fails or skips it; the file goes on
+                continue
+            if ids is not None:
+                ids.add(record.remote_id)
+            seen[record.remote_id] = line
+            yield record
+
+    def _check_columns(self, plan: Plan, values: list[Column], lines: list[int],
+                       ids: set[str] | None) -> list[tuple[str, int, str, str]]:
+        """Check a batch's references (:meth:`_check_refs`, a column at a time): raise
+        :class:`Rejected` when one names a missing record; the self-references to ids
+        not read yet, to check at the end of the file."""
+        pended: list[tuple[str, int, str, str]] = []
+        for name, target in self.spec.refs.items():
+            known = self.known.get(target)
+            if known is None:
+                continue
+            column = plan.column(values, name)
+            if target != self.name:
+                if not referenced(column) <= known:
+                    raise Rejected(f"{name} names a missing {target} id")
+                continue
+            batch_ids = set(plan.column(values, "remote_id"))
+            later = referenced(column) - known - batch_ids
+            if later:
+                pended.extend((name, line, value, target)
+                              for value, line in zip(column, lines) if value in later)
+        return pended
 
     def _open(self) -> BinaryIO:
         return open(self.path, "rb")
@@ -167,11 +273,6 @@ class CsvStream(Stream):
                 f"this is {kind}, not a CSV file; export {self.name} as CSV (UTF-8, a header row)"
             )).at(f"{self.path}:1:1")
 
-    def _remember(self, remote_id: str, line: int) -> None:
-        self._recent[remote_id] = line
-        if len(self._recent) > _RECENT:
-            self._recent.popitem(last=False)
-
     def _rows(self, reader: _Reader) -> Iterator[list[str]]:
         while True:
             try:
@@ -179,11 +280,14 @@ class CsvStream(Stream):
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise InvalidRecord(self.name, None, "format", (
-                    f"not readable as CSV ({exc}); check quoting and that this is a CSV file"
-                )).at(f"{self.path}:{reader.line_num}:1") from None
+                raise self._unreadable(exc, reader) from None
             if row and any(cell.strip() for cell in row):
                 yield row
+
+    def _unreadable(self, exc: csv.Error, reader: _Reader) -> InvalidRecord:
+        return InvalidRecord(self.name, None, "format", (
+            f"not readable as CSV ({exc}); check quoting and that this is a CSV file"
+        )).at(f"{self.path}:{reader.line_num}:1")
 
     def _header(self, reader: _Reader) -> list[str]:
         try:
@@ -287,6 +391,8 @@ class CsvConnector(Connector):
     settings = (Setting("path", "The folder holding accounts.csv and the other files.",
                         required=True, argument=True),)
     atomic = True
+    #: The class of its streams.
+    stream = CsvStream
 
     def streams(self) -> Iterator[Stream]:
         folder = Path(self.config["path"])
@@ -298,7 +404,7 @@ class CsvConnector(Connector):
         for spec in FILES:
             path = folder / f"{spec.name}.csv"
             if path.is_file():
-                yield CsvStream(path, spec, known)
+                yield self.stream(path, spec, known, self.context.source)
 
 
 @hookimpl
