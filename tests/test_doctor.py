@@ -76,12 +76,12 @@ def test_healthy_sources_show_access_budget_and_freshness(orgs: Any, tmp_path: P
     assert "14 objects: User, Account, Contact" in text
     used, total = sf.api_limit
     assert f"{total - used:,} of {total:,} API requests left today" in text  # /limits, read live
-    assert "13 of 13: owners, companies, contacts, deals" in text
+    assert "15 of 15: owners, companies, contacts, deals" in text
     assert f"of {RateLimits().daily:,} API requests left today" in text  # HubSpot's daily headers
     assert "last synced" in text and "never synced" in text  # prod synced, portal not yet
     assert "What to fix:" in text and "portal: run: crmlink sync portal" in text
     status = CliRunner().invoke(cli, ["status", "--check", "--config", str(config)])
-    assert status.exit_code == 0 and "13 of 13" in status.stdout
+    assert status.exit_code == 0 and "15 of 15" in status.stdout
 
 
 def test_what_cannot_be_read_is_named_with_the_fix(orgs: Any, tmp_path: Path) -> None:

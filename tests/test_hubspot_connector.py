@@ -30,8 +30,8 @@ def sync(emu: HubSpotEmulator, db: str, *extra: str) -> Any:
 
 def expected_full_requests(counts: dict[str, int], archived: dict[str, int], owners: tuple[int, int]) -> int:
     """The documented formula (docs/connectors/hubspot.md) for a full sync."""
-    links = {"companies": 0, "contacts": 1, "deals": 2, **{k: 3 for k in ENGAGEMENTS}}
-    total = 8 + 1  # property schemas, pipelines
+    links = {"companies": 0, "contacts": 1, "deals": 2, "tickets": 2, **{k: 3 for k in ENGAGEMENTS}}
+    total = 9 + 2  # property schemas, deal and ticket pipelines
     total += max(1, math.ceil(owners[0] / 500)) + max(1, math.ceil(owners[1] / 500))
     for kind, n in counts.items():
         total += max(1, math.ceil(n / 100)) + links[kind] * math.ceil(n / 1000)
@@ -56,7 +56,7 @@ def test_full_sync_is_within_the_burst_limit_and_the_request_formula(portal: Any
     assert result.exit_code == 0, result.output
     assert emu.token not in result.output
     assert not [r for r in requests if r.status == 429]
-    counts = {k: len(ids[k]) for k in ("companies", "contacts", "deals", *ENGAGEMENTS)}
+    counts = {k: len(ids[k]) for k in ("companies", "contacts", "deals", "tickets", *ENGAGEMENTS)}
     counts["contacts"] -= 1  # one is archived
     expected = expected_full_requests(counts, {"contacts": 1}, (5, 1))
     assert len(requests) <= expected + 2, (len(requests), expected)
@@ -101,7 +101,7 @@ def test_second_run_searches_only_what_changed(portal: Any) -> None:
     searches = [r for r in emu.requests if r.path.endswith("/search")]
     lists = [r for r in emu.requests if r.method == "GET" and r.path.startswith("/crm/v3/objects/")]
     assert all(r.query.get("archived") == ["True"] for r in lists)  # only archived records listed
-    assert len(searches) == 8  # one per object type, each with its saved lower bound
+    assert len(searches) == 9  # one per object type, each with its saved lower bound
     for req in searches:
         body = req.body
         lower = body["filterGroups"][0]["filters"][0]

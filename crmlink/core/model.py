@@ -493,9 +493,10 @@ def _competitor_name(value: Any) -> str:
 @_entity("competitor")
 @dataclass(slots=True)
 class Competitor(Record):
-    """A competitor on one deal (Salesforce OpportunityCompetitor, a CSV row, or any
-    connector's plugin). ``name`` is normalised (:func:`normalize_competitor`); the account is the
-    deal's. ``remote_id`` is the CRM's id, or ``<opportunity_id>:<name>`` when it has none."""
+    """A competitor on one deal (Salesforce OpportunityCompetitor, a value of the HubSpot deal
+    property ``competitor_property`` names, a CSV row, or any connector's plugin). ``name`` is
+    normalised (:func:`normalize_competitor`); the account is the deal's. ``remote_id`` is the
+    CRM's id, or ``<opportunity_id>:<name>`` when it has none (HubSpot: the property's value)."""
 
     #: The deal's remote id
     opportunity_id: str | None = None
@@ -527,9 +528,10 @@ def _case_opened(value: Any) -> datetime:
 @_entity("support_case")
 @dataclass(slots=True)
 class SupportCase(Record):
-    """A customer's support case or ticket (Salesforce Case, a CSV row, or any connector's plugin).
-    It is open until ``closed_at`` (or while ``is_closed`` is false when the CRM gives no
-    date); ``escalated`` is the CRM's escalation flag; ``type`` is one of
+    """A customer's support case or ticket (Salesforce Case, a HubSpot ticket, a CSV row, or any
+    connector's plugin). It is open until ``closed_at`` (or while ``is_closed`` is false when
+    the CRM gives no date); ``escalated`` is the CRM's escalation flag (HubSpot: the URGENT
+    priority); ``type`` is one of
     :data:`CASE_TYPES` when it is one of those, its own word otherwise."""
 
     #: The customer's account (remote id)

@@ -1,7 +1,8 @@
 """The HubSpot connector, through hubspot-api-client (docs/connectors/hubspot.md).
 
-Owners, deal pipelines and stages, companies, contacts, deals (with stage history and
-contact roles) and calls, meetings, emails, notes and tasks, mapped to canonical records.
+Owners, deal pipelines and stages, companies, contacts, deals (with stage history, contact
+roles and, from a deal property named in config, competitors), calls, meetings, emails,
+notes and tasks, and tickets (support cases), mapped to canonical records.
 The first run lists everything; later runs search for what changed since the saved cursor.
 A client-side limiter keeps a sync under HubSpot's rate limits; errors are classified for
 the host's retry policy.
@@ -30,8 +31,8 @@ class HubSpotConnector(Connector):
     """HubSpot CRM through a private-app token or OAuth."""
 
     name = "hubspot"
-    description = ("HubSpot CRM: owners, companies, contacts, deals with stage history and "
-                   "contact roles, and engagements. Uses a private-app token or OAuth.")
+    description = ("HubSpot CRM: owners, companies, contacts, deals with stage history, contact "
+                   "roles and competitors, engagements and tickets. Uses a private-app token or OAuth.")
     settings = (
         Setting("access_token", "A private-app access token (pat-...).", secret=True,
                 envvar="HUBSPOT_ACCESS_TOKEN"),
@@ -47,6 +48,8 @@ class HubSpotConnector(Connector):
         Setting("daily_budget", "Stop cleanly after this many API requests in one run; the next "
                 "run resumes.", type=int),
         Setting("tier_property", "A company property holding the account tier (S, A, B, C)."),
+        Setting("competitor_property", "A deal property naming the deal's competitors (a multi-select's "
+                "values separated by ';'): each value becomes a competitor record."),
     )
 
     def __init__(self, config: Any) -> None:
@@ -72,7 +75,12 @@ class HubSpotConnector(Connector):
         return self._api
 
     def streams(self) -> Iterator[Stream]:
-        yield from build(Session(self.api, self.config))
+        context = self.context
+        session = Session(self.api, self.config, context.notice,
+                          lambda entity: context.records(entity, context.source))
+        if self.config.get("competitor_property"):
+            session.competitor_property()  # a wrong name stops the run before anything is read
+        yield from build(session)
 
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
         return classify(exc)

@@ -207,6 +207,11 @@ def _header(exc: BaseException, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+def lacks_scope(exc: BaseException) -> bool:
+    """True for HubSpot's 403 ``MISSING_SCOPES``: the token may not read this object type."""
+    return getattr(exc, "status", None) == 403 and _body(exc).get("category") == "MISSING_SCOPES"
+
+
 def classify(exc: BaseException) -> CrmlinkError | None:
     """Turn a hubspot-api-client or urllib3 exception into a crmlink error (never with the token)."""
     if isinstance(exc, CrmlinkError):
@@ -273,4 +278,4 @@ def _classify_status(status: int, exc: BaseException) -> CrmlinkError:
     return ConnectorError(f"HubSpot answered {status} {category}: {message}".rstrip(": "))
 
 
-__all__ = ["HubSpotApi", "WindowLimiter", "classify", "MAX_URL"]
+__all__ = ["HubSpotApi", "WindowLimiter", "classify", "lacks_scope", "MAX_URL"]

@@ -1,6 +1,7 @@
 """``crmlink doctor`` for HubSpot: one small request per object type the connector reads
-(a 403 ``MISSING_SCOPES`` names the scope to add), the deal pipelines, the property
-schemas, and the daily limit from the ``X-HubSpot-RateLimit-Daily*`` headers."""
+(a 403 ``MISSING_SCOPES`` names the scope to add; tickets are optional, so theirs is a
+warning), the deal and ticket pipelines, the property schemas, the ``competitor_property``
+setting, and the daily limit from the ``X-HubSpot-RateLimit-Daily*`` headers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from crmlink import AuthError, Check, CrmlinkError, RetriableError
 
 from .client import HubSpotApi, classify
+from .streams import unknown_property
 
 #: (what, scope it needs, request) for each thing the connector reads, owners first: that
 #: request is also the connection check.
@@ -24,7 +26,11 @@ PROBES: tuple[tuple[str, str, Callable[[HubSpotApi], Any]], ...] = (
     *((f"{kind} properties", f"crm.schemas.{kind}.read",
        lambda api, kind=kind: api.call("properties", "get_all", kind))
       for kind in ("companies", "contacts", "deals")),
+    ("tickets", "tickets", lambda api: api.call("objects.basic", "get_page", "tickets", limit=1)),
+    ("ticket pipelines", "tickets", lambda api: api.call("pipelines", "get_all", "tickets")),
 )
+#: What a sync skips, with a notice, when the token may not read it.
+OPTIONAL = frozenset({"tickets", "ticket pipelines"})
 #: Below this share of the daily limit left, the budget is a warning.
 LOW_BUDGET = 0.1
 
@@ -39,8 +45,11 @@ def diagnose(api: HubSpotApi, config: dict[str, Any]) -> Iterator[Check]:
             if index == 0 and isinstance(error, (AuthError, RetriableError)):
                 yield Check("connect", "fail", str(error))
                 return
-            yield Check("read", "fail", f"{what}: {error}", f"add the {scope} scope to the private app "
-                        "(Settings > Integrations > Private Apps > Scopes) or the OAuth app")
+            optional = what in OPTIONAL
+            yield Check("read", "warn" if optional else "fail",
+                        f"{what}: {error}{' (optional: a sync skips them)' if optional else ''}",
+                        f"add the {scope} scope to the private app (Settings > Integrations > "
+                        "Private Apps > Scopes) or the OAuth app")
             continue
         if index == 0:
             how = "a private-app token" if config.get("access_token") else "OAuth (refresh token)"
@@ -48,7 +57,17 @@ def diagnose(api: HubSpotApi, config: dict[str, Any]) -> Iterator[Check]:
         readable.append(what)
     if readable:
         yield Check("read", "ok", f"{len(readable)} of {len(PROBES)}: {', '.join(readable)}")
+    if config.get("competitor_property") and "deals properties" in readable:
+        yield _competitor_property(api, str(config["competitor_property"]))
     yield _budget(api.last_headers, config)
+
+
+def _competitor_property(api: HubSpotApi, name: str) -> Check:
+    schema = api.call("properties", "get_all", "deals").get("results") or []
+    if any(p.get("name") == name for p in schema):
+        return Check("settings", "ok", f"competitor_property: deals have the property {name!r}")
+    return Check("settings", "fail", unknown_property(name, schema),
+                 "name a deal property that exists, or remove competitor_property")
 
 
 def _budget(headers: dict[str, str], config: dict[str, Any]) -> Check:

@@ -9,6 +9,7 @@ from typing import Any
 
 from crmlink import (
     Account,
+    Competitor,
     Contact,
     Interaction,
     InvalidRecord,
@@ -17,6 +18,7 @@ from crmlink import (
     Record,
     Stage,
     StageChange,
+    SupportCase,
     User,
     classify_title,
     normalize_vocabulary,
@@ -42,6 +44,8 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
     "deals": ("dealname", "amount", "closedate", "pipeline", "dealstage", "hs_is_closed",
               "hs_is_closed_won", "hs_deal_stage_probability", "hubspot_owner_id", "createdate",
               "hs_lastmodifieddate", "dealtype", "deal_currency_code"),
+    "tickets": ("subject", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority", "hs_ticket_category",
+                "createdate", "closed_date", "hs_lastmodifieddate", "hubspot_owner_id", "source_type"),
     "calls": ("hs_call_title", "hs_call_direction", "hs_call_duration", "hs_call_status",
               "hs_call_disposition"),
     "meetings": ("hs_meeting_title", "hs_meeting_outcome", "hs_meeting_start_time",
@@ -62,6 +66,8 @@ MAPPED = {
     "deals": {"dealname", "amount", "closedate", "pipeline", "dealstage", "hs_is_closed",
               "hs_is_closed_won", "hs_deal_stage_probability", "hubspot_owner_id", "createdate",
               "hs_lastmodifieddate", "deal_currency_code"},
+    "tickets": {"subject", "hs_pipeline_stage", "hs_ticket_priority", "hs_ticket_category", "createdate",
+                "closed_date", "hs_lastmodifieddate"},
 }
 _ENGAGEMENT_MAPPED = {"hs_timestamp", "hubspot_owner_id", "hs_lastmodifieddate", "hs_call_title",
                       "hs_call_direction", "hs_call_duration", "hs_meeting_title", "hs_email_subject",
@@ -108,6 +114,28 @@ class Pipelines:
             yield Stage(remote_id=stage_id, pipeline=info.pipeline, label=info.label, order=info.order,
                         probability=info.probability, is_closed=info.is_closed, is_won=info.is_won,
                         raw={"pipeline_label": info.pipeline_label})
+
+
+@dataclass(frozen=True)
+class TicketStage:
+    pipeline: str
+    pipeline_label: str
+    label: str
+    is_closed: bool
+
+
+def ticket_stages(body: Mapping[str, Any]) -> dict[str, TicketStage]:
+    """Ticket stages by id from the pipelines API: closed when ``metadata.ticketState`` is
+    ``CLOSED`` (or, in older answers, ``isClosed`` is true)."""
+    found: dict[str, TicketStage] = {}
+    for pipeline in body.get("results") or []:
+        for stage in pipeline.get("stages") or []:
+            meta = stage.get("metadata") or {}
+            closed = (str(meta.get("ticketState") or "").upper() == "CLOSED"
+                      or str(meta.get("isClosed", "false")).lower() == "true")
+            found[str(stage["id"])] = TicketStage(str(pipeline["id"]), str(pipeline.get("label") or pipeline["id"]),
+                                                  str(stage.get("label") or stage["id"]), closed)
+    return found
 
 
 def _float(value: Any) -> float | None:
@@ -272,3 +300,51 @@ def interaction(obj: Mapping[str, Any], kind: str, links: Mapping[str, list[str]
             raw={"hubspot_type": kind, **({"deal_ids": ";".join(deals)} if len(deals) > 1 else {})})
     except InvalidRecord as exc:
         return exc
+
+
+#: Ticket priorities that make a case escalated (HubSpot tickets have no escalation flag).
+ESCALATED_PRIORITIES = frozenset({"URGENT"})
+#: HubSpot's default ticket categories -> the case types the satisfaction signal tells apart;
+#: any other category (a portal's own ``COMPLAINT`` option ...) keeps its own word.
+CATEGORY_TYPES = {"PRODUCT_ISSUE": "problem", "FEATURE_REQUEST": "request", "GENERAL_INQUIRY": "question"}
+
+
+def support_case(obj: Mapping[str, Any], links: Mapping[str, list[str]],
+                 stages: Mapping[str, TicketStage]) -> Record | InvalidRecord:
+    """A ticket: the account is its (primary) company, open or closed from its stage's
+    ``ticketState``, closed at ``closed_date``, escalated when its priority is URGENT."""
+    p = obj.get("properties") or {}
+    stage_id = str(p.get("hs_pipeline_stage") or "")
+    stage = stages.get(stage_id)
+    priority = p.get("hs_ticket_priority") or None
+    category = str(p.get("hs_ticket_category") or "").split(";")[0]
+    companies, contacts = links.get("companies") or [], links.get("contacts") or []
+    try:
+        return SupportCase(
+            remote_id=str(obj["id"]), account_id=companies[0] if companies else None,
+            contact_id=contacts[0] if contacts else None, subject=p.get("subject"),
+            opened_at=p.get("createdate") or obj.get("createdAt"), closed_at=p.get("closed_date") or None,
+            is_closed=stage.is_closed if stage else None, status=stage.label if stage else stage_id or None,
+            priority=priority, escalated=str(priority or "").upper() in ESCALATED_PRIORITIES,
+            type=CATEGORY_TYPES.get(category.upper(), category) or None,
+            modified_at=p.get("hs_lastmodifieddate") or obj.get("updatedAt"),
+            deleted=bool(obj.get("archived")), extra=_extra(p, "tickets"),
+            raw={"pipeline_label": stage.pipeline_label} if stage else {})
+    except InvalidRecord as exc:
+        return exc
+
+
+def competitor_values(value: Any) -> list[str]:
+    """The values of a competitor property: a multi-select's are separated by ``;``."""
+    return list(dict.fromkeys(v.strip() for v in str(value or "").split(";") if v.strip()))
+
+
+def competitors(deal: Mapping[str, Any], prop: str, labels: Mapping[str, str]) -> Iterator[Competitor]:
+    """One competitor per value of ``prop`` on ``deal``, named by the option's label;
+    ``remote_id`` is ``<deal id>:<value>``."""
+    p = deal.get("properties") or {}
+    for value in competitor_values(p.get(prop)):
+        yield Competitor(remote_id=f"{deal['id']}:{value}", opportunity_id=str(deal["id"]),
+                         name=labels.get(value, value),
+                         modified_at=p.get("hs_lastmodifieddate") or deal.get("updatedAt"),
+                         deleted=bool(deal.get("archived")))

@@ -9,14 +9,27 @@ record is read once, whatever the ties.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from crmlink import InvalidRecord, Opportunity, Record, Stage, Stream, User, chunked
+from crmlink import (
+    Competitor,
+    ConfigError,
+    InvalidRecord,
+    Opportunity,
+    Record,
+    Stage,
+    Stream,
+    SupportCase,
+    User,
+    chunked,
+)
 from crmlink.plugins.hubspot import mapping
-from crmlink.plugins.hubspot.client import MAX_URL, HubSpotApi
+from crmlink.plugins.hubspot.client import MAX_URL, HubSpotApi, lacks_scope
 
 SEARCH_CAP = 10_000
 SEARCH_PAGE = 200
@@ -24,6 +37,7 @@ ASSOCIATION_BATCH = 1000
 #: Association types each object type is read with: to-type list.
 LINKS: dict[str, tuple[str, ...]] = {
     "companies": (), "contacts": ("companies",), "deals": ("companies", "contacts"),
+    "tickets": ("companies", "contacts"),
     **{kind: ("contacts", "companies", "deals") for kind in mapping.ENGAGEMENTS},
 }
 
@@ -41,14 +55,22 @@ def iso(ms: int) -> str:
 
 
 class Session:
-    """What the streams of one run share: the API, settings, property lists, pipelines."""
+    """What the streams of one run share: the API, settings, property lists, pipelines.
 
-    def __init__(self, api: HubSpotApi, config: Mapping[str, Any]) -> None:
+    ``notice`` prints one line for the user; ``stored(entity)`` reads this source's live
+    records of ``entity`` from the store (the competitors a deal had before this run)."""
+
+    def __init__(self, api: HubSpotApi, config: Mapping[str, Any],
+                 notice: Callable[[str], None] = lambda message: None,
+                 stored: Callable[[str], Iterable[Record]] = lambda entity: ()) -> None:
         self.api, self.config = api, config
+        self.notice, self.stored = notice, stored
         self.page_size = max(1, min(100, int(config.get("page_size") or 100)))
         self.started_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+        self._schemas: dict[str, list[dict[str, Any]]] = {}
         self._props: dict[str, list[str]] = {}
         self._pipelines: mapping.Pipelines | None = None
+        self._ticket_stages: dict[str, mapping.TicketStage] | None = None
 
     @property
     def pipelines(self) -> mapping.Pipelines:
@@ -56,10 +78,22 @@ class Session:
             self._pipelines = mapping.Pipelines.from_json(self.api.call("pipelines", "get_all", "deals"))
         return self._pipelines
 
+    @property
+    def ticket_stages(self) -> dict[str, mapping.TicketStage]:
+        if self._ticket_stages is None:
+            self._ticket_stages = mapping.ticket_stages(self.api.call("pipelines", "get_all", "tickets"))
+        return self._ticket_stages
+
+    def schema(self, object_type: str) -> list[dict[str, Any]]:
+        """The portal's property definitions of ``object_type`` (read once a run)."""
+        if object_type not in self._schemas:
+            self._schemas[object_type] = self.api.call("properties", "get_all", object_type).get("results") or []
+        return self._schemas[object_type]
+
     def properties(self, object_type: str) -> list[str]:
         """Mapped and useful properties that exist in the portal, plus every custom property."""
         if object_type not in self._props:
-            schema = self.api.call("properties", "get_all", object_type).get("results") or []
+            schema = self.schema(object_type)
             names = {p["name"] for p in schema}
             custom = [p["name"] for p in schema if not p.get("hubspotDefined")]
             wanted = list(mapping.PROPERTIES[object_type])
@@ -68,9 +102,34 @@ class Session:
                 wanted.append(tier)
             if object_type == "deals":
                 wanted += [mapping.ENTERED + s for s in self.pipelines.stages]
+                if self.config.get("competitor_property"):
+                    wanted.append(self.competitor_property()[0])
             chosen = [p for p in wanted if p in names or p.startswith(mapping.ENTERED)]
             self._props[object_type] = list(dict.fromkeys(chosen + sorted(custom)))
         return self._props[object_type]
+
+    def competitor_property(self) -> tuple[str, dict[str, str]]:
+        """The ``competitor_property`` setting's deal property and its option labels by
+        value; a :class:`ConfigError` (exit 2) when deals have no such property."""
+        name = str(self.config.get("competitor_property") or "")
+        schema = self.schema("deals")
+        found = next((p for p in schema if p.get("name") == name), None)
+        if found is None:
+            raise ConfigError(unknown_property(name, schema))
+        return name, {str(o.get("value")): str(o.get("label") or o.get("value"))
+                      for o in found.get("options") or [] if o.get("value") not in (None, "")}
+
+
+def unknown_property(name: str, schema: list[dict[str, Any]]) -> str:
+    """The error for a ``competitor_property`` that deals do not have, with a guess."""
+    by_label = {str(p.get("label") or "").casefold(): p["name"] for p in schema}
+    guess = by_label.get(name.casefold()) or next(iter(difflib.get_close_matches(
+        name, [p["name"] for p in schema], n=1)), None)
+    hint = f" (did you mean {guess!r}?)" if guess else ""
+    return (f"hubspot: the setting competitor_property names the deal property {name!r}, but deals in "
+            f"this portal have no property with that internal name{hint}. Set competitor_property "
+            "(--competitor-property) to the internal name HubSpot shows under the property in "
+            "Settings > Properties > Deal properties, or remove the setting")
 
 
 def split_for_url(props: list[str], budget: int = MAX_URL - 300) -> tuple[list[str], list[str]]:
@@ -275,7 +334,37 @@ class ContactStream(ObjectStream):
 
 
 class DealStream(ObjectStream):
-    """Deals, their stage history (``hs_date_entered_*``) and their contacts' roles."""
+    """Deals, their stage history (``hs_date_entered_*``) and their contacts' roles, and,
+    with ``competitor_property`` set, one competitor per value of that property.
+
+    A competitor no longer on a deal read again is stored deleted. The saved state names
+    the competitor property it was read with: when the setting names another one, the
+    deals are listed again in full so every deal's competitors are read."""
+
+    def __init__(self, session: Session, object_type: str, name: str, entity: type[Record]) -> None:
+        super().__init__(session, object_type, name, entity)
+        self.competitor = session.config.get("competitor_property") or None
+        self._labels_by_value: dict[str, str] = {}
+        self._had: dict[str, dict[str, Competitor]] | None = None
+
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
+        if self.competitor:
+            self._labels_by_value = self.session.competitor_property()[1]
+            if state and state.get("competitor_property") != self.competitor:
+                self.session.notice(f"hubspot: competitor_property is now {self.competitor!r}: reading "
+                                    "every deal again for its competitors")
+                state = None
+        yield from super().records(state)
+
+    def checkpoint(self, last: Record, state: Mapping[str, Any] | None) -> dict[str, Any]:
+        return self._tagged(super().checkpoint(last, state))
+
+    def next_state(self, state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        found = super().next_state(state)
+        return self._tagged(found) if found is not None else None
+
+    def _tagged(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {**state, "competitor_property": self.competitor} if self.competitor else state
 
     def map(self, obj: dict[str, Any], links: Mapping[str, list[str]]) -> Iterator[Record]:
         pipelines = self.session.pipelines
@@ -285,6 +374,53 @@ class DealStream(ObjectStream):
         for contact_id in links.get("contacts") or []:
             labels = getattr(self, "_labels", {}).get((str(obj["id"]), contact_id), [])
             yield mapping.opportunity_contact(obj, contact_id, labels)
+        if self.competitor:
+            yield from self._competitors(obj)
+
+    def _competitors(self, deal: dict[str, Any]) -> Iterator[Competitor]:
+        assert self.competitor is not None
+        now = list(mapping.competitors(deal, self.competitor, self._labels_by_value))
+        yield from now
+        if self._had is None:  # this source's stored competitors, by deal (read once a run)
+            self._had = {}
+            for record in self.session.stored(Competitor.entity):
+                if isinstance(record, Competitor) and record.opportunity_id:
+                    self._had.setdefault(record.opportunity_id, {})[record.remote_id] = record
+        before = self._had.get(str(deal["id"]), {})
+        kept = {c.remote_id for c in now if not c.deleted}
+        modified = (deal.get("properties") or {}).get("hs_lastmodifieddate") or deal.get("updatedAt")
+        for remote_id, record in before.items():
+            if remote_id not in kept:
+                yield dataclasses.replace(record, deleted=True, modified_at=modified)
+        self._had[str(deal["id"])] = {c.remote_id: c for c in now if not c.deleted}
+
+
+class TicketStream(ObjectStream):
+    """Tickets as support cases. Optional: without the ``tickets`` scope the stream is
+    skipped with one notice, and a later run with the scope reads them all."""
+
+    skipped = False
+    stages: dict[str, mapping.TicketStage] = {}
+
+    def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
+        try:
+            self.session.properties(self.object_type)
+            self.stages = self.session.ticket_stages
+        except Exception as exc:
+            if not lacks_scope(exc):
+                raise
+            self.session.notice("hubspot: tickets skipped: the token lacks the 'tickets' scope; add it "
+                                "to the private app (Settings > Integrations > Private Apps > Scopes) "
+                                "to read support tickets")
+            self.skipped = True
+            return
+        yield from super().records(state)
+
+    def next_state(self, state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        return None if self.skipped else super().next_state(state)
+
+    def map(self, obj: dict[str, Any], links: Mapping[str, list[str]]) -> Iterator[Record | InvalidRecord]:
+        yield mapping.support_case(obj, links, self.stages)
 
 
 class EngagementStream(ObjectStream):
@@ -338,4 +474,5 @@ def build(session: Session) -> list[Stream]:
                              ContactStream(session, "contacts", "contacts", Contact),
                              DealStream(session, "deals", "deals", Opportunity)]
     streams += [EngagementStream(session, kind, kind, Interaction) for kind in mapping.ENGAGEMENTS]
+    streams.append(TicketStream(session, "tickets", "support_cases", SupportCase))
     return streams

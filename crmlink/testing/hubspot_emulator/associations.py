@@ -29,11 +29,15 @@ DEFAULT_TYPE_IDS: dict[tuple[str, str], int] = {
     ("deals", "meetings"): 211, ("meetings", "deals"): 212,
     ("deals", "notes"): 213, ("notes", "deals"): 214,
     ("deals", "tasks"): 215, ("tasks", "deals"): 216,
+    ("tickets", "companies"): 26, ("companies", "tickets"): 25,
+    ("tickets", "contacts"): 16, ("contacts", "tickets"): 15,
+    ("tickets", "deals"): 28, ("deals", "tickets"): 27,
 }
 # HubSpot-defined "Primary" labels.
 PRIMARY_TYPE_IDS: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 1, ("companies", "contacts"): 2,
     ("deals", "companies"): 5, ("companies", "deals"): 6,
+    ("tickets", "companies"): 339, ("companies", "tickets"): 340,
 }
 HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
 USER_DEFINED = "USER_DEFINED"

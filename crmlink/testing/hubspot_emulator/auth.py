@@ -18,7 +18,7 @@ DEFAULT_REFRESH_TOKEN = "na1-0000-0000-0000-0000-000000000001"
 ALL_SCOPES = frozenset({
     "crm.objects.contacts.read", "crm.objects.companies.read", "crm.objects.deals.read",
     "crm.objects.owners.read", "crm.schemas.contacts.read", "crm.schemas.companies.read",
-    "crm.schemas.deals.read", "sales-email-read", "oauth",
+    "crm.schemas.deals.read", "sales-email-read", "oauth", "tickets",
     # what crmlink push writes with
     "crm.objects.companies.write", "crm.objects.deals.write", "crm.schemas.companies.write",
     "crm.schemas.deals.write",

@@ -117,6 +117,11 @@ class HubSpotEmulator:
         with self._store.lock:
             self._store.add_property(object_type, name, type, options, **kwargs)
 
+    def property_names(self, object_type: str) -> set[str]:
+        """The names of every property ``object_type`` has (HubSpot's and custom ones)."""
+        with self._store.lock:
+            return set(self._store.schema[require_type(object_type)])
+
     def refuse_update(self, object_type: str, object_id: str, message: str) -> None:
         """Batch updates of this object are refused (VALIDATION_ERROR) with ``message``, as a
         record HubSpot will not change; ``message=""`` lifts it."""

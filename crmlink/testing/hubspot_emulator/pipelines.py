@@ -18,6 +18,13 @@ DEFAULT_DEAL_STAGES: tuple[tuple[str, str, float, bool], ...] = (
     ("closedwon", "Closed Won", 1.0, True),
     ("closedlost", "Closed Lost", 0.0, True),
 )
+# HubSpot's default ticket "Support Pipeline" (id "0"): stage id, label, closed?
+DEFAULT_TICKET_STAGES: tuple[tuple[str, str, bool], ...] = (
+    ("1", "New", False),
+    ("2", "Waiting on contact", False),
+    ("3", "Waiting on us", False),
+    ("4", "Closed", True),
+)
 
 
 @dataclass
@@ -29,10 +36,14 @@ class Stage:
     is_closed: bool
     created_ms: int
     archived: bool = False
+    #: ticket stages say OPEN or CLOSED in ``metadata.ticketState`` (no probability)
+    ticket: bool = False
 
     def to_json(self) -> dict[str, Any]:
         metadata = {"isClosed": "true" if self.is_closed else "false"}
-        if self.probability is not None:
+        if self.ticket:
+            metadata = {"ticketState": "CLOSED" if self.is_closed else "OPEN"}
+        elif self.probability is not None:
             metadata["probability"] = _prob(self.probability)
         return {
             "id": self.id, "label": self.label, "displayOrder": self.display_order,
@@ -86,6 +97,10 @@ class Pipelines:
         for order, (sid, label, prob, closed) in enumerate(DEFAULT_DEAL_STAGES):
             pipeline.stages.append(Stage(sid, label, order, prob, closed, self._created_ms))
         self._by_type["deals"] = [pipeline]
+        support = Pipeline("0", "Support Pipeline", 0, self._created_ms)
+        for order, (sid, label, closed) in enumerate(DEFAULT_TICKET_STAGES):
+            support.stages.append(Stage(sid, label, order, None, closed, self._created_ms, ticket=True))
+        self._by_type["tickets"] = [support]
 
     def ordered(self, object_type: str) -> list[Pipeline]:
         items = self._by_type.get(object_type, [])
@@ -127,6 +142,7 @@ class Pipelines:
         if probability is None and object_type == "deals":
             probability = 0.0 if is_closed else 0.1
         order = len(pipeline.stages) if display_order is None else display_order
-        stage = Stage(sid, label, order, probability, is_closed, created_ms or self._created_ms)
+        stage = Stage(sid, label, order, probability, is_closed, created_ms or self._created_ms,
+                      ticket=object_type == "tickets")
         pipeline.stages.append(stage)
         return sid

@@ -12,16 +12,19 @@ from .schema import ENGAGEMENTS, normalize_type
 from .wire import Context, Request
 
 Handler = Callable[..., Any]
+# Tickets have one scope, ``tickets``, for their records, properties and pipelines alike.
 _OBJECT_SCOPE = {"contacts": "crm.objects.contacts.read", "companies": "crm.objects.companies.read",
-                 "deals": "crm.objects.deals.read"}
+                 "deals": "crm.objects.deals.read", "tickets": "tickets"}
 _SCHEMA_SCOPE = {"contacts": "crm.schemas.contacts.read", "companies": "crm.schemas.companies.read",
-                 "deals": "crm.schemas.deals.read"}
+                 "deals": "crm.schemas.deals.read", "tickets": "tickets"}
 
 
 def _write_scopes(kind: str) -> Callable[[dict[str, str]], list[str]]:
     """``crm.objects.<type>.write`` or ``crm.schemas.<type>.write`` of the path's type."""
     def scopes(params: dict[str, str]) -> list[str]:
         otype = normalize_type(params.get("type", ""))
+        if otype == "tickets":
+            return ["tickets"]
         return [f"crm.{kind}.{otype}.write"] if otype in _OBJECT_SCOPE else []
     return scopes
 

@@ -12,6 +12,7 @@ OBJECT_TYPE_IDS: dict[str, str] = {
     "contacts": "0-1",
     "companies": "0-2",
     "deals": "0-3",
+    "tickets": "0-5",
     "tasks": "0-27",
     "notes": "0-46",
     "meetings": "0-47",
@@ -22,6 +23,7 @@ SINGULAR: dict[str, str] = {
     "contacts": "contact",
     "companies": "company",
     "deals": "deal",
+    "tickets": "ticket",
     "tasks": "task",
     "notes": "note",
     "meetings": "meeting",
@@ -38,6 +40,10 @@ DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "deals": (
         "dealname", "amount", "closedate", "pipeline", "dealstage",
         "createdate", "hs_lastmodifieddate", "hs_object_id",
+    ),
+    "tickets": (
+        "subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category",
+        "hs_ticket_priority", "createdate", "hs_lastmodifieddate", "hs_object_id",
     ),
 }
 ENGAGEMENT_DEFAULTS = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
@@ -176,6 +182,21 @@ _DEALS = [
     _p("hs_deal_stage_probability", "number", "Deal probability", read_only=True),
     _p("hs_lastmodifieddate", "datetime", "Last Modified Date", read_only=True),
 ]
+# Tickets (Service Hub): the status is the pipeline stage; HubSpot sets closed_date when a
+# ticket enters a stage whose ticketState is CLOSED.
+_TICKETS = [
+    _p("subject", label="Ticket name"),
+    _p("content", label="Ticket description", field_type="textarea"),
+    _p("hs_pipeline", "enumeration", "Pipeline"),
+    _p("hs_pipeline_stage", "enumeration", "Ticket status"),
+    _p("hs_ticket_priority", "enumeration", "Priority", "LOW MEDIUM HIGH URGENT"),
+    _p("hs_ticket_category", "enumeration", "Category",
+       "PRODUCT_ISSUE BILLING_ISSUE FEATURE_REQUEST GENERAL_INQUIRY"),
+    _p("source_type", "enumeration", "Source", "CHAT EMAIL FORM PHONE"),
+    _p("closed_date", "datetime", "Close date"),
+    _p("hs_ticket_reopened_at", "datetime", "Ticket reopen date", read_only=True),
+    _p("hs_lastmodifieddate", "datetime", "Last Modified Date", read_only=True),
+]
 _ENGAGEMENT_COMMON = [
     _p("hs_timestamp", "datetime", "Activity date"),
     _p("hs_createdate", "datetime", "Create date", read_only=True),
@@ -222,7 +243,7 @@ _ENGAGEMENTS: dict[str, list[PropertyDef]] = {
     ],
 }
 _GROUPS = {"contacts": "contactinformation", "companies": "companyinformation",
-           "deals": "dealinformation"}
+           "deals": "dealinformation", "tickets": "ticketinformation"}
 
 
 def default_schema() -> dict[str, dict[str, PropertyDef]]:
@@ -231,7 +252,8 @@ def default_schema() -> dict[str, dict[str, PropertyDef]]:
         if object_type in ENGAGEMENTS:
             defs = _COMMON + _ENGAGEMENT_COMMON + _ENGAGEMENTS[object_type]
         else:
-            specific = {"contacts": _CONTACTS, "companies": _COMPANIES, "deals": _DEALS}
+            specific = {"contacts": _CONTACTS, "companies": _COMPANIES, "deals": _DEALS,
+                        "tickets": _TICKETS}
             defs = _COMMON + _CRM_DATES + specific[object_type]
         group = _GROUPS.get(object_type, "engagement")
         out[object_type] = {d.name: _copy(d, group) for d in defs}

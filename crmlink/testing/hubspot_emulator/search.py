@@ -26,6 +26,7 @@ QUERY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "contacts": ("firstname", "lastname", "email", "phone", "company", "hs_object_id"),
     "companies": ("name", "domain", "website", "phone", "hs_object_id"),
     "deals": ("dealname", "hs_object_id"),
+    "tickets": ("subject", "content", "hs_object_id"),
 }
 _NEGATIONS = {"NEQ": "EQ", "NOT_IN": "IN", "NOT_CONTAINS_TOKEN": "CONTAINS_TOKEN"}
 AssocLookup = Callable[[CrmObject, str], set[str]]

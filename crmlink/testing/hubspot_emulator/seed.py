@@ -1,5 +1,6 @@
-"""Deterministic generated data: owners, companies, contacts, deals with stage history,
-engagements and labelled associations."""
+"""Deterministic generated data: owners, companies, contacts, deals with stage history and
+competitors (the custom multi-select deal property ``competitors``), engagements, support
+tickets and labelled associations."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ WORDS = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Ty
 ROLES = ("DECISION_MAKER", "CHAMPION", "INFLUENCER", "BUDGET_HOLDER", "END_USER", "BLOCKER")
 LABELS = ("Decision maker", "Champion", "Economic buyer", "Technical evaluator")
 TITLES = ("CEO", "CTO", "VP Sales", "Head of IT", "Procurement Manager", "Engineer", "CFO")
+#: The custom deal property the seed records competitors in (a multi-select, as portals
+#: usually have it), and its option values (labels: "Rival Inc", "Newco" ...).
+COMPETITOR_PROPERTY = "competitors"
+COMPETITORS = ("rival_inc", "newco", "acme_corp", "globex")
+TICKET_SUBJECTS = ("Login fails", "Invoice wrong", "Export is slow", "Feature: SSO", "Outage",
+                   "How do I add users?")
 
 
 def seed(emu: HubSpotEmulator, size: int, *, seed: int = 42) -> dict[str, list[str]]:
@@ -31,11 +38,18 @@ def seed(emu: HubSpotEmulator, size: int, *, seed: int = 42) -> dict[str, list[s
     owners = _owners(emu)
     companies = _companies(emu, rng, max(1, size // 5), owners, start)
     contacts = _contacts(emu, rng, size, owners, companies, start)
-    deals = _deals(emu, rng, max(1, size // 3), owners, companies, contacts, start, now)
+    if COMPETITOR_PROPERTY not in emu.property_names("deals"):
+        emu.add_property("deals", COMPETITOR_PROPERTY, "enumeration", list(COMPETITORS),
+                         label="Competitors", field_type="checkbox")
+    # competitors and tickets draw from their own generators, so the rest stays as it was
+    rivals = random.Random(seed + 1)
+    deals = _deals(emu, rng, max(1, size // 3), owners, companies, contacts, start, now, rivals)
     out = {"owners": owners, "companies": companies, "contacts": contacts, "deals": deals}
     for kind in ("calls", "meetings", "emails", "notes", "tasks"):
         out[kind] = _engagements(emu, rng, kind, max(1, size // 5), owners, contacts, deals,
                                  start, now)
+    out["tickets"] = _tickets(emu, random.Random(seed + 2), max(1, size // 10), owners, contacts,
+                              start, now)
     return out
 
 
@@ -90,7 +104,8 @@ def _contacts(emu: HubSpotEmulator, rng: random.Random, n: int, owners: list[str
 
 
 def _deals(emu: HubSpotEmulator, rng: random.Random, n: int, owners: list[str],
-           companies: list[str], contacts: list[str], start: int, now: int) -> list[str]:
+           companies: list[str], contacts: list[str], start: int, now: int,
+           rivals: random.Random) -> list[str]:
     stages = [s[0] for s in DEFAULT_DEAL_STAGES]
     ids = []
     for i in range(n):
@@ -100,6 +115,7 @@ def _deals(emu: HubSpotEmulator, rng: random.Random, n: int, owners: list[str],
             "dealstage": stages[0], "pipeline": "default", "dealtype": "newbusiness",
             "hubspot_owner_id": rng.choice(owners),
             "closedate": created + rng.randint(30, 120) * DAY_MS,
+            **_competitors(rivals),
         }, at=created)
         when = created
         for stage in _stage_path(rng, stages):
@@ -110,6 +126,12 @@ def _deals(emu: HubSpotEmulator, rng: random.Random, n: int, owners: list[str],
             emu.associate("deals", deal, "contacts", contact, label=rng.choice(LABELS))
         ids.append(deal)
     return ids
+
+
+def _competitors(rivals: random.Random) -> dict[str, str]:
+    """No competitor on about half the deals, one or two on the others."""
+    chosen = rivals.sample(COMPETITORS, k=rivals.choice((0, 0, 1, 1, 2)))
+    return {COMPETITOR_PROPERTY: ";".join(chosen)} if chosen else {}
 
 
 def _stage_path(rng: random.Random, stages: list[str]) -> list[str]:
@@ -149,4 +171,32 @@ def _engagements(emu: HubSpotEmulator, rng: random.Random, kind: str, n: int,
         if rng.random() < 0.5:
             emu.associate(kind, eid, "deals", rng.choice(deals))
         ids.append(eid)
+    return ids
+
+
+def _tickets(emu: HubSpotEmulator, rng: random.Random, n: int, owners: list[str],
+             contacts: list[str], start: int, now: int) -> list[str]:
+    """Tickets of the default Support Pipeline on the contacts' companies; about half are
+    closed some days after they were opened."""
+    ids = []
+    for i in range(n):
+        opened = _at(rng, start, now - DAY_MS)
+        contact = rng.choice(contacts)
+        ticket = emu.add("tickets", {
+            "subject": f"{rng.choice(TICKET_SUBJECTS)} ({i})", "hs_pipeline": "0",
+            "hs_pipeline_stage": rng.choice(("1", "2", "3")),
+            "hs_ticket_priority": rng.choice(("LOW", "MEDIUM", "MEDIUM", "HIGH", "URGENT")),
+            "hs_ticket_category": rng.choice(("PRODUCT_ISSUE", "BILLING_ISSUE", "FEATURE_REQUEST",
+                                              "GENERAL_INQUIRY")),
+            "source_type": rng.choice(("EMAIL", "PHONE", "FORM", "CHAT")),
+            "hubspot_owner_id": rng.choice(owners), "createdate": opened,
+        }, at=opened)
+        emu.associate("tickets", ticket, "contacts", contact)
+        company = emu.get("contacts", contact)["properties"].get("associatedcompanyid")
+        if company:
+            emu.associate("tickets", ticket, "companies", company, label="Primary")
+        if rng.random() < 0.5:
+            emu.update("tickets", ticket, {"hs_pipeline_stage": "4"},
+                       at=min(now, opened + rng.randint(1, 20) * DAY_MS))
+        ids.append(ticket)
     return ids

@@ -25,6 +25,9 @@ from .schema import (
     normalize_value,
 )
 
+#: object type -> (pipeline property, stage property)
+_PIPELINE_PROPERTIES = {"deals": ("pipeline", "dealstage"), "tickets": ("hs_pipeline", "hs_pipeline_stage")}
+
 
 @dataclass
 class CrmObject:
@@ -103,16 +106,18 @@ class Store:
 
     def property_defs(self, object_type: str) -> list[PropertyDef]:
         defs = list(self.schema[object_type].values())
-        if object_type != "deals":
+        names = _PIPELINE_PROPERTIES.get(object_type)
+        if names is None:
             return defs
+        pipeline_prop, stage_prop = names
         out = []
-        for d in defs:  # pipeline/dealstage options follow the pipelines
-            if d.name == "dealstage":
-                stages = self.pipelines.all_stages("deals")
+        for d in defs:  # the pipeline and stage options follow the pipelines
+            if d.name == stage_prop:
+                stages = self.pipelines.all_stages(object_type)
                 d = PropertyDef(d.name, d.type, d.field_type, d.label, [s.id for s in stages],
                                 {s.id: s.label for s in stages}, group_name=d.group_name)
-            elif d.name == "pipeline":
-                pipes = self.pipelines.ordered("deals")
+            elif d.name == pipeline_prop:
+                pipes = self.pipelines.ordered(object_type)
                 d = PropertyDef(d.name, d.type, d.field_type, d.label, [p.id for p in pipes],
                                 {p.id: p.label for p in pipes}, group_name=d.group_name)
             out.append(d)
@@ -158,6 +163,8 @@ class Store:
             values["hs_timestamp"] = values.get("hs_meeting_start_time") or iso_ms(created)
         if object_type == "deals":
             self._deal_rules(obj, values, created)
+        elif object_type == "tickets":
+            self._ticket_rules(obj, values, created)
         self._apply(obj, values, created)
         self._objects[object_type][obj.id] = obj
         self._order[object_type].append(obj.id)
@@ -174,6 +181,8 @@ class Store:
         values[modified_prop] = iso_ms(modified)
         if object_type == "deals":
             self._deal_rules(obj, values, now)
+        elif object_type == "tickets":
+            self._ticket_rules(obj, values, now)
         self._apply(obj, values, now)
         obj.updated_ms = modified
 
@@ -266,3 +275,26 @@ class Store:
         if stage.probability is not None:
             values["hs_deal_stage_probability"] = normalize_value(
                 self.schema["deals"]["hs_deal_stage_probability"], stage.probability)
+
+    def _ticket_rules(self, obj: CrmObject, values: dict[str, str | None], now: int) -> None:
+        """Default pipeline and first stage, stage validation, and ``closed_date``: set when
+        the ticket enters a CLOSED stage (unless given), cleared when it is reopened."""
+        current = obj.properties
+        pipeline_id = values.get("hs_pipeline") or current.get("hs_pipeline") or "0"
+        values.setdefault("hs_pipeline", pipeline_id)
+        pipeline = self.pipelines.get("tickets", pipeline_id)
+        if pipeline is None:
+            raise ValueError(f"{pipeline_id!r} is not a tickets pipeline")
+        stage_id = values.get("hs_pipeline_stage") or current.get("hs_pipeline_stage")
+        if not stage_id:
+            stage_id = values["hs_pipeline_stage"] = pipeline.to_json()["stages"][0]["id"]
+        stage = pipeline.stage(stage_id)
+        if stage is None:
+            raise ValueError(f"{stage_id!r} is not a valid stage of ticket pipeline {pipeline_id!r}")
+        was = self.pipelines.find_stage("tickets", current.get("hs_pipeline_stage") or "")
+        was_closed = was is not None and was[1].is_closed
+        if stage.is_closed and not was_closed and not values.get("closed_date"):
+            values["closed_date"] = iso_ms(now)
+        elif not stage.is_closed and was_closed:
+            values["closed_date"] = ""
+            values["hs_ticket_reopened_at"] = iso_ms(now)
