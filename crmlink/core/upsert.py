@@ -5,8 +5,10 @@ remote_id) DO UPDATE ... WHERE <the row changed> RETURNING``: a stored row whose
 equal the new ones is not rewritten, and the rows the statement returns are exactly the
 created and the updated ones, so no row is looked up before it is written.
 
-- PostgreSQL takes the batch as one array per column (``unnest``), one statement and one
-  round trip per batch; it tells an insert from an update by ``xmax = 0``.
+- PostgreSQL takes the batch by ``COPY`` into a temporary table, then upserts it from there
+  in one statement; it tells an insert from an update by ``xmax = 0``. (An earlier
+  version passed one array per column to ``unnest``: three times the client's CPU, and
+  slower on the server.)
 - SQLite takes it as multi-row ``VALUES`` (as many rows as its parameter limit allows); a
   row is new when its ``pk`` is above the table's largest before the statement (SQLite
   has one writer at a time, so nothing else inserts in between).
@@ -126,6 +128,8 @@ class Upsert:
         if not self.postgres and dialect.name != "sqlite":
             raise StoreError(f"upserts are not implemented for {dialect.name}; use SQLite or PostgreSQL")
         self._sql: dict[tuple[bool, int], str] = {}
+        #: PostgreSQL: the temporary table a batch is copied into
+        self._staging = f'"crmlink_staging_{table.name}"'
 
     def write(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None) -> Written:
         """Upsert rows (unique keys): count the created and updated ones, and sort the
@@ -174,8 +178,8 @@ class Upsert:
         """Write ``rows``: ``(source, remote_id, inserted)`` of each row created or updated."""
         with_run = run_id is not None
         if self.postgres:
-            params: Sequence[Any] = (run_id, *([list(column) for column in zip(*rows)]))
-            cursor.execute(self._statement(with_run, 0), tuple(params))
+            self._stage(cursor, rows)
+            cursor.execute(self._statement(with_run, 0), (run_id,))
             return list(cursor.fetchall())
         cursor.execute(f'SELECT max(pk) FROM "{self.table.name}"')
         top = cursor.fetchone()[0] or 0
@@ -203,12 +207,21 @@ class Upsert:
         return f'ON CONFLICT ("source", "remote_id") DO UPDATE SET {sets} WHERE {where}'
 
     def _postgres_sql(self, with_run: bool) -> str:
-        arrays = ", ".join(f"CAST(%s AS {self.table.c[n].type.compile(dialect=self.dialect)}[])"
-                           for n in self.names)
-        columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
-        return (f'INSERT INTO "{self.table.name}" ({columns}) SELECT CAST(%s AS INTEGER), u.* '
-                f"FROM unnest({arrays}) AS u {self._conflict(with_run, 'IS DISTINCT FROM')} "
+        columns = ", ".join(f'"{n}"' for n in self.names)
+        return (f'INSERT INTO "{self.table.name}" ("run_id", {columns}) SELECT CAST(%s AS INTEGER), {columns} '
+                f"FROM {self._staging} {self._conflict(with_run, 'IS DISTINCT FROM')} "
                 'RETURNING "source", "remote_id", (xmax = 0)')
+
+    def _stage(self, cursor: Any, rows: Sequence[Row]) -> None:
+        """PostgreSQL: ``COPY`` the rows into a temporary table of the transaction (made
+        the first time, emptied each time), whence one statement upserts them."""
+        columns = ", ".join(f'"{n}"' for n in self.names)
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self._staging} ON COMMIT DROP AS "
+                       f'SELECT {columns} FROM "{self.table.name}" WITH NO DATA')
+        cursor.execute(f"TRUNCATE {self._staging}")
+        with cursor.copy(f"COPY {self._staging} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _sqlite_sql(self, with_run: bool, rows: int) -> str:
         columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
