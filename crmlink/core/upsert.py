@@ -84,12 +84,14 @@ def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], list[R
 
 
 def _processor(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Sequence[Any]], list[Any]] | None:
-    """The column type's bind processor over a column of values: a type decorator's own
-    ``process_bind_param`` when its underlying type needs none (one call a value, not
-    three)."""
-    if isinstance(kind, sa.types.TypeDecorator) and kind.impl_instance.bind_processor(dialect) is None:
-        method = kind.process_bind_param
-        return lambda values: list(map(method, values, repeat(dialect)))
+    """The column type's bind processor over a column of values. For a type decorator,
+    its ``process_bind_param`` then its underlying type's processor, as SQLAlchemy's
+    own processor does, but each mapped over the column (no wrapper call a value)."""
+    if isinstance(kind, sa.types.TypeDecorator):
+        method, after = kind.process_bind_param, kind.impl_instance.bind_processor(dialect)
+        if after is None:
+            return lambda values: list(map(method, values, repeat(dialect)))
+        return lambda values: list(map(after, map(method, values, repeat(dialect))))
     process = kind.bind_processor(dialect)
     return None if process is None else lambda values: list(map(process, values))
 
