@@ -9,7 +9,6 @@ atomic: a bad row leaves the store as it was.
 from __future__ import annotations
 
 import csv
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -91,9 +90,6 @@ _NOT_CSV = ((b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\xff\xd
 _RECENT = 10_000
 #: Rows validated together (:mod:`.columns`).
 BATCH = 2000
-#: Rows the reading thread reads before it lets another thread take the interpreter: a
-#: thread that waits for it otherwise waits up to the switch interval (5 ms).
-_YIELD = 250
 #: Entities whose ids or stages are derived from other columns (:meth:`CsvStream._record`):
 #: always read one record at a time (their files are small).
 _DERIVED = (Opportunity, OpportunityContact, Competitor)
@@ -179,11 +175,9 @@ class CsvStream(Stream):
                     if row and (row[0].strip() or "".join(row).strip()):  # not a blank line
                         rows.append(row)
                         lines.append(reader.line_num)
-                        if len(rows) >= self.batch_rows:
+                        if len(rows) == self.batch_rows:
                             yield from self._batch(plan, header, rows, lines, ids, pending)
                             rows, lines = [], []
-                        elif not len(rows) % _YIELD:
-                            time.sleep(0)  # let the writing thread on, if it waits
             except (csv.Error, InvalidRecord) as exc:  # the rest is unreadable
                 error = self._unreadable(exc, reader) if isinstance(exc, csv.Error) else exc
                 yield from self._batch(plan, header, rows, lines, ids, pending)  # the rows before it
