@@ -101,6 +101,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 def _register_builtin_commands() -> None:
     from crmlink.commands import (
+        aggregate,
         audit,
         diff,
         doctor,
@@ -114,7 +115,7 @@ def _register_builtin_commands() -> None:
         sync,
     )
 
-    for module in (plugins, sync, audit, history, diff, review, ltc, push, status, doctor, login):
+    for module in (plugins, sync, audit, aggregate, history, diff, review, ltc, push, status, doctor, login):
         cli.add_command(module.command)
     cli.add_command(__import__("crmlink.commands.new_plugin", fromlist=["command"]).command)
 

@@ -149,3 +149,62 @@ def test_killed_csv_import_leaves_the_store_exactly_as_before(tmp_path: Path, st
 @pytest.fixture(autouse=True)
 def _show_seed(request: pytest.FixtureRequest) -> None:
     request.node.user_properties.append(("crash_seed", SEED))
+
+
+def audits(url: str) -> tuple[dict[str, object], dict[str, object], int]:
+    """The audit document through the aggregates and through the raw fold, and how many
+    accounts the first folded from their rows."""
+    from crmlink.core.analysis.audit import Audit
+    from crmlink.core.analysis.config import load_config
+    from crmlink.core.host import get_plugin_host
+
+    store, host = Store(url), get_plugin_host(load_entrypoints=False)
+    settings = load_config()
+    fast = Audit(store, host, settings)
+    through = fast.run(history=False)
+    raw = Audit(store, host, settings | {"audit": {"aggregates": False}}).run(history=False)
+    for document in (through, raw):
+        document.pop("generated_at")
+    return through, raw, fast.fold_counts.raw
+
+
+def stale_marks(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql("select count(*) from aggregate_stale").scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_sync_killed_while_it_refreshes_the_aggregates_leaves_marks_that_are_repaired(
+        tmp_path: Path, store_url: str) -> None:
+    """A sync commits its data, then rebuilds the aggregates it made stale: killed in
+    between, the marks stay, an audit folds those accounts from their rows, and
+    ``crmlink aggregate`` or the next sync rebuilds them."""
+    print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
+    rng = random.Random(SEED + 2)
+    db = store_url
+    first = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(SAMPLE), "--db", db, "-q"],
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert stale_marks(db) == 0  # the sync refreshed the aggregates as it ended
+    through, raw, folded = audits(db)
+    assert through == raw and folded == 0
+    for copies, repair in ((2, ["aggregate", "--db", db]), (3, ["sync", "csv", "FOLDER", "--db", db, "-q"])):
+        folder = big_export(tmp_path / f"big{copies}", copies)
+        runs = len(Store(db).runs(1000))
+        proc = crmlink("sync", "csv", str(folder), "--db", db, "-q")
+        wait_for(lambda n=runs: sum(r["status"] == "ok" for r in Store(db).runs(1000)) > n, proc,
+                 "the import to commit")
+        time.sleep(rng.uniform(0.0, 0.1))
+        kill(proc)
+        assert integrity(db) == "ok" and stale_marks(db) > 0, f"seed {SEED}"
+        through, raw, folded = audits(db)
+        assert through == raw and folded > 0, f"seed {SEED}: after the kill"
+        argv = [str(folder) if arg == "FOLDER" else arg for arg in repair]
+        done = subprocess.run([sys.executable, "-m", "crmlink", *argv], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"seed {SEED}: {done.stderr}"
+        assert stale_marks(db) == 0, f"seed {SEED}: {repair[0]} left stale marks"
+        through, raw, folded = audits(db)
+        assert through == raw and folded == 0, f"seed {SEED}: {repair[0]}"

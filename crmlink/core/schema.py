@@ -23,7 +23,9 @@ from crmlink.core import model
 #: 4: ``sync_runs.pid`` and ``sync_runs.host``: which process runs a sync (the sync lock).
 #: 5: ``push_runs``, ``push_writes``, ``push_fields`` and ``push_tasks`` (crmlink push).
 #: 6: the ``competitors`` and ``support_cases`` tables (competitors on deals, support cases).
-SCHEMA_VERSION = 6
+#: 7: the audit's aggregates (``aggregates``, ``aggregate_sources``, ``aggregate_stale``) and
+#:    the trigger that marks an account's aggregate stale when an interaction of it changes.
+SCHEMA_VERSION = 7
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):
@@ -205,6 +207,72 @@ push_tasks = sa.Table(
 )
 
 
+# -- the audit's aggregates (crmlink.core.aggregate_store) ----------------------------------
+aggregates = sa.Table(
+    "aggregates", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),  # the audited source
+    sa.Column("account_id", sa.String(400), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # crmlink.core.analysis.aggregates
+    sa.Column("people", JsonText()),  # who was an executive when it was built
+)
+
+aggregate_sources = sa.Table(
+    "aggregate_sources", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    # the settings and plugins the aggregates were built with: another one means stale
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("built_at", EpochSeconds(), nullable=False),
+)
+
+aggregate_stale = sa.Table(
+    "aggregate_stale", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    # '' for "contacts or users of the source changed": check every aggregate's people
+    sa.Column("account_id", sa.String(400), primary_key=True),
+    # raised by every write that marks it: a refresh clears only the mark it saw
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+
+#: The interaction columns the fold reads (with ``source``, ``link_source`` and ``deleted``):
+#: an update that changes one of them makes the old and the new account's aggregate stale.
+_FOLDED = ("source", "link_source", "account_id", "deleted", "kind", "direction", "method", "occurred_at",
+           "user_ids", "contact_ids", "recipient_count", "opportunity_id", "subject", "campaign")
+_TRIGGER = "interactions_mark_aggregates"
+
+
+def _trigger_sql(dialect: str) -> list[str]:
+    """The trigger that marks stale, in the transaction of any update of an interaction
+    (an upsert that changed it, a deletion), the aggregates of its old and its new
+    account, own and linked. Inserts are marked by :func:`crmlink.core.aggregate_store.note`."""
+    name = TABLES["interaction"].name
+    keys = ", ".join(f"({side}.{column}, {side}.account_id)" for side in ("OLD", "NEW")
+                     for column in ("source", "link_source"))
+    if dialect == "sqlite":
+        changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _FOLDED)
+        rows = " UNION ".join(f"SELECT {side}.{column} AS s, {side}.account_id AS a" for side in ("OLD", "NEW")
+                              for column in ("source", "link_source"))
+        return [f"CREATE TRIGGER IF NOT EXISTS {_TRIGGER} AFTER UPDATE ON {name} WHEN {changed} BEGIN "
+                f"INSERT INTO aggregate_stale (source, account_id, generation) SELECT s, a, 1 FROM ({rows}) "
+                "WHERE s IS NOT NULL AND a IS NOT NULL AND a != '' "
+                "ON CONFLICT (source, account_id) DO UPDATE SET generation = generation + 1; END"]
+    changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _FOLDED)
+    return [f"CREATE OR REPLACE FUNCTION {_TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"INSERT INTO aggregate_stale (source, account_id, generation) SELECT DISTINCT s, a, 1 FROM "
+            f"(VALUES {keys}) AS k(s, a) WHERE s IS NOT NULL AND a IS NOT NULL AND a <> '' ORDER BY 1, 2 "
+            "ON CONFLICT (source, account_id) DO UPDATE SET generation = aggregate_stale.generation + 1; "
+            "RETURN NULL; END $$",
+            f"DROP TRIGGER IF EXISTS {_TRIGGER} ON {name}",
+            f"CREATE TRIGGER {_TRIGGER} AFTER UPDATE ON {name} FOR EACH ROW WHEN ({changed}) "
+            f"EXECUTE FUNCTION {_TRIGGER}()"]
+
+
+def create_triggers(conn: sa.Connection) -> None:
+    """Create (or replace) the store's triggers; SQLite and PostgreSQL."""
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        for statement in _trigger_sql(conn.dialect.name):
+            conn.exec_driver_sql(statement)
+
+
 def upgrade(conn: sa.Connection) -> list[str]:
     """Bring a store made by an earlier crmlink up to this schema: new tables are made by
     ``create_all``; this adds the columns and indexes a table gained since (every such
@@ -225,6 +293,7 @@ def upgrade(conn: sa.Connection) -> list[str]:
         for index in table.indexes:
             if index.name not in indexes:
                 index.create(conn)
+    create_triggers(conn)
     return added
 
 

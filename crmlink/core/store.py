@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crmlink.core import locks, model, schema
+from crmlink.core import aggregate_store, locks, model, schema
 from crmlink.core.engine import WRITE, lock_key, make_engine
 from crmlink.core.errors import StoreError
 from crmlink.core.rows import RowBatch
@@ -80,6 +80,7 @@ class Store:
                 if conn.dialect.name == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key("crmlink schema"))))
                 schema.metadata.create_all(conn)
+                schema.create_triggers(conn)
                 found = conn.execute(sa.select(schema.meta_table.c.value).where(
                     schema.meta_table.c.key == "schema_version")).scalar()
                 if found is None:
@@ -166,6 +167,7 @@ class Store:
                     first[key] = row
             rows = list(first.values())
         written = writer.write(conn, self._binders[entity](rows), run_id)
+        aggregate_store.note(conn, batch.entity, rows, {*written.unchanged, *written.duplicates})
         result.created, result.updated = written.created, written.updated
         result.unchanged = [rid for _, rid in written.unchanged]
         result.duplicates.extend(rid for _, rid in written.duplicates)
@@ -183,9 +185,12 @@ class Store:
         """Mark deleted every live row of ``source`` that run ``run_id`` did not write
         (a full export no longer contains it)."""
         table = schema.TABLES[entity]
-        return conn.execute(table.update().where(
+        done = conn.execute(table.update().where(
             table.c.source == source, table.c.deleted.is_(False),
             sa.or_(table.c.run_id.is_(None), table.c.run_id != run_id)).values(deleted=True)).rowcount
+        if done:
+            aggregate_store.note_deleted(conn, entity, source)
+        return int(done)
 
     def mark_seen(self, conn: sa.Connection, entity: str, source: str, remote_ids: Sequence[str],
                   run_id: int) -> None:
@@ -203,6 +208,8 @@ class Store:
             done += conn.execute(table.update().where(
                 table.c.source == source, table.c.remote_id.in_(chunk), table.c.deleted.is_(False)
             ).values(deleted=True)).rowcount
+        if done:
+            aggregate_store.note_deleted(conn, entity, source)
         return done
 
     # -- cursors and runs ------------------------------------------------------------------

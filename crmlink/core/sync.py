@@ -197,7 +197,21 @@ class SyncEngine:
             raise
         result.status = "partial" if result.skips else "ok"
         self.store.finish_run(run_id, result.status, self._counts(result), None, result.skips)
+        self._refresh_aggregates()
         return result
+
+    def _refresh_aggregates(self) -> None:
+        """Rebuild the audit's aggregates this sync made stale (and any a killed sync or
+        another source's left), unless ``[audit] aggregates = false``."""
+        if not self.config.get("audit", {}).get("aggregates", True):
+            return
+        from crmlink.core.analysis.aggregates import refresh
+
+        self.status("updating the audit's aggregates")
+        for done in refresh(self.store, self.host, self.config):
+            if done.built or done.left:
+                log.info("aggregates of %s: %d rebuilt%s, %d left stale", done.source, done.built,
+                         " (all)" if done.full else "", done.left)
 
     def context(self) -> SyncContext:
         """What the connector may know of this run (:meth:`Connector.prepare`)."""

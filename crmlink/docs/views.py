@@ -88,7 +88,7 @@ NOTES = {
     ("AccountData", "pairs"): "(our user id, contact id) -> `Pair`.",
     ("AccountData", "user_last"): "Our user id -> their last counted interaction on the account.",
     ("AccountData", "exec_links"): "Times of executive-to-executive interactions within "
-                                   "`findings.exec_link_days`.",
+                                   "`findings.exec_link_days`, earliest first.",
     ("AccountData", "effort"): "Sum of the decayed weights of the counted interactions.",
     ("AccountData", "interactions"): "Counted interactions.",
     ("AccountData", "window"): "Counts of the external interactions within the coverage "

@@ -9,7 +9,7 @@ previous period at once.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,11 @@ class AccountData:
         return clock.days_since(moment, self.as_of)
 
 
+#: A row as :meth:`Accumulator.classify` gives it.
+Classified = tuple[str, float, float, tuple[str, ...], tuple[str, ...], bool, bool, bool, "str | None", bool,
+                   "str | None", bool, bool]
+
+
 def _later(a: float | None, b: float) -> float:
     return b if a is None or b > a else a
 
@@ -124,15 +129,36 @@ class Accumulator:
         """Add each row (as :meth:`Store.interaction_rows
         <crmlink.core.store.Store.interaction_rows>` gives them) to every slot of its
         account whose date it precedes. What does not depend on the date is worked out
-        once per row; rows of accounts not in ``slots`` are ignored. A row without an
-        account belongs to ``account_of(its contacts)``."""
+        once per row (:meth:`classify`); rows of accounts not in ``slots`` are ignored. A
+        row without an account belongs to ``account_of(its contacts)``. Each slot's
+        ``exec_links`` come out in time order."""
+        for (account, at, base, users, contacts, theirs, ours, two_way, method, link, opportunity,
+             external, has_user) in self.classify(rows, slots, account_of):
+            targets = slots[account]
+            if base == 0.0:
+                self._excluded(targets, at, external, bool(contacts), has_user)
+                continue
+            for data in targets:
+                if at <= data.as_of:
+                    self._add(data, at, base, users, contacts, theirs, ours, two_way, method, link, opportunity)
+        for targets in slots.values():
+            for data in targets:
+                data.exec_links.sort()
+
+    def classify(self, rows: Iterable[Sequence[Any]], accounts: Container[str],
+                 account_of: Callable[[tuple[str, ...]], str | None]) -> Iterator[Classified]:
+        """Each row of an account in ``accounts`` with what the fold needs of it, none of
+        which depends on the as-of date: ``(account, at, base, users, contacts, theirs,
+        ours, two_way, method, executive_link, opportunity, external, has_user)``. A base of
+        0 means the row is excluded (internal-only, mass email, no recipients); then only
+        ``contacts``, ``external`` and ``has_user`` mean anything."""
         weights: dict[tuple[str, str, int], float] = {}
         links: dict[tuple[str, str], bool] = {}
         for (account_id, kind, direction, method, at, user_ids, contact_ids, recipients,
              opportunity, subject, campaign) in rows:
             contacts = tuple(contact_ids.split(";")) if contact_ids else ()
-            targets = slots.get(account_id or account_of(contacts) or "")
-            if not targets:
+            account = account_id or account_of(contacts) or ""
+            if account not in accounts:
                 continue
             direction = infer_direction(kind, direction, bool(contacts))
             recipients = recipients or len(contacts)
@@ -141,7 +167,8 @@ class Accumulator:
             if base is None:
                 base = weights[key] = self.weight(kind, direction, recipients)
             if base == 0.0:
-                self._excluded(targets, at, direction != "internal", bool(contacts), bool(user_ids))
+                yield (account, at, 0.0, (), contacts, False, False, False, None, False, None,
+                       direction != "internal", bool(user_ids))
                 continue
             users = tuple(user_ids.split(";")) if user_ids else ()
             two_way = direction == "two_way" or direction == "inbound"
@@ -152,12 +179,9 @@ class Accumulator:
                 if cached is None:
                     cached = links[pair_key] = self._executive_link(users, contacts)
                 link = cached
-            row = (at, base, users, contacts, direction in ("inbound", "two_way"),
+            yield (account, at, base, users, contacts, direction in ("inbound", "two_way"),
                    direction in ("outbound", "two_way"), two_way,
-                   self.method_of(kind, method, subject, campaign), link, opportunity)
-            for data in targets:
-                if at <= data.as_of:
-                    self._add(data, *row)
+                   self.method_of(kind, method, subject, campaign), link, opportunity or None, True, bool(users))
 
     def _excluded(self, targets: Sequence[AccountData], at: float, external: bool,
                   contact: bool, user: bool) -> None:

@@ -6,6 +6,7 @@ hooks, and build the audit document (:mod:`.assemble`,
 from __future__ import annotations
 
 import gc
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
+from crmlink.core.analysis.aggregates import FoldCounts, classifiers, fingerprint, fold_unit
 from crmlink.core.analysis.assemble import (
     account_entry,
     by_attention,
@@ -42,6 +44,8 @@ from crmlink.core.identity import IdentitySettings
 from crmlink.core.merge import MatchRules
 from crmlink.core.store import Store
 
+log = logging.getLogger(__name__)
+
 
 def as_of_timestamp(day: date | None) -> float:
     """The end of ``day`` (UTC) in epoch seconds; today when ``None``."""
@@ -59,44 +63,42 @@ class Audit:
         self.as_of_date = as_of or datetime.now(timezone.utc).date()
         self.as_of = as_of_timestamp(self.as_of_date)
         self.previous = self.as_of - config["findings"]["previous_period_days"] * 86400.0
+        #: where the folded accounts came from, over every fold of this audit
+        self.fold_counts = FoldCounts()
+        self._fingerprint: str | None = None
 
     # -- folding interactions ---------------------------------------------------------------
 
     def fold(self, unit: Unit) -> tuple[dict[str, AccountData], dict[str, AccountData]]:
-        """One pass over the interactions: aggregates now and at the previous period."""
-        data = unit.data
-        acc = Accumulator(self.config, data.users, data.contacts, self.host.interaction_method)
-        now: dict[str, AccountData] = {a: AccountData(self.as_of) for a in data.accounts}
-        before: dict[str, AccountData] = {a: AccountData(self.previous) for a in data.accounts}
-        slots = {a: (now[a], before[a]) for a in data.accounts}
-        with self.store.engine.connect() as conn:
-            acc.fold(unit.rows(conn, self.as_of), slots, lambda contacts: self._account_of(data, contacts))
-        return now, before
+        """Each account's aggregates now and at the previous period."""
+        folded = self._fold(unit, [self.as_of, self.previous])
+        return {a: found[0] for a, found in folded.items()}, {a: found[1] for a, found in folded.items()}
 
     def fold_at(self, unit: Unit, views: Sequence[AccountView], days: Sequence[date]) -> list[list[AccountData]]:
-        """One pass over ``unit``'s interactions into each account's aggregates as of the
-        end of each of ``days`` (ascending), in the order of ``views``."""
-        stamps = [as_of_timestamp(day) for day in days]
-        users: Mapping[str, Any] = views[0].users if views else {}
-        contacts = {c.remote_id: c for v in views for c in v.contacts}
-        acc = Accumulator(self.config, users, contacts, self.host.interaction_method)
-        data = {unit.key(v): [AccountData(stamp) for stamp in stamps] for v in views}
-        if stamps:
-            def account_of(contact_ids: tuple[str, ...]) -> str | None:
-                return next((contacts[c].account_id for c in contact_ids
-                             if c in contacts and contacts[c].account_id), None)
+        """Each account's aggregates as of the end of each of ``days`` (ascending), in the
+        order of ``views``."""
+        folded = self._fold(unit, [as_of_timestamp(day) for day in days])
+        return [folded[unit.key(v)] for v in views]
 
-            with self.store.engine.connect() as conn:
-                acc.fold(unit.rows(conn, stamps[-1]), data, account_of)
-        return [data[unit.key(v)] for v in views]
-
-    @staticmethod
-    def _account_of(data: SourceData, contacts: tuple[str, ...]) -> str | None:
-        for contact_id in contacts:
-            contact = data.contacts.get(contact_id)
-            if contact is not None and contact.account_id:
-                return contact.account_id
-        return None
+    def _fold(self, unit: Unit, stamps: list[float]) -> dict[str, list[AccountData]]:
+        """Each account of ``unit`` as of each of ``stamps``: from the aggregates the
+        store keeps where they are fresh, else from the interactions
+        (:func:`.aggregates.fold_unit`); :attr:`fold_counts` adds up where they came from."""
+        data = unit.data
+        acc = Accumulator(self.config, data.users, data.contacts, self.host.interaction_method)
+        print_ = None
+        if self.config.get("audit", {}).get("aggregates", True):
+            print_ = self._fingerprint = self._fingerprint or fingerprint(self.config, classifiers(self.host))
+        with self.store.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one snapshot for the marks, aggregates and rows
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                folded, counts = fold_unit(conn, unit, acc, stamps, print_)
+        log.info("folded %s as of %d date(s): %d account(s) from aggregates, %d from interactions%s",
+                 "+".join(unit.sources), len(stamps), counts.aggregated, counts.raw,
+                 f" ({'; '.join(counts.reasons)})" if counts.reasons else "")
+        self.fold_counts.add(counts)
+        return folded
 
     # -- scoring ----------------------------------------------------------------------------
 

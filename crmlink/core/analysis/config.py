@@ -108,6 +108,10 @@ DEFAULTS: dict[str, Any] = {
         "s_revenue": 1_000_000_000, "a_revenue": 100_000_000, "b_revenue": 10_000_000,
         "s_growth": 0.2,
     },
+    # how the audit reads the interactions (crmlink.core.analysis.aggregates, docs/scaling.md)
+    "audit": {
+        "aggregates": True,  # from the aggregates syncs keep; false folds every interaction
+    },
     # the sync engine's retry policy (crmlink.core.sync.RetryPolicy; env CRMLINK_RETRY_*)
     "retry": {"attempts": 6, "initial": 1.0, "maximum": 60.0, "total": 600.0},
     "ltc": {

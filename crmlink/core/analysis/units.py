@@ -134,6 +134,13 @@ class Unit:
         """The unit's interaction rows up to ``until``, in the unit's ids."""
         return interaction_rows(conn, self.sources[0], until)
 
+    def rows_of(self, conn: sa.Connection, until: float, accounts: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of :meth:`rows` of ``accounts`` alone, and those naming no account
+        (which belong to the account of their contacts), through the account index."""
+        from crmlink.core.aggregate_store import account_rows
+
+        return account_rows(conn, self.sources[0], accounts, until, accountless=True)
+
     def correspondents(self, until: float) -> list[tuple[str, str, str | None, float, bool]]:
         """The unknown people's rows up to ``until``, keyed by the unit's account keys."""
         return self.store.correspondent_rows(self.sources[0], until)

@@ -1,0 +1,205 @@
+"""Where the audit's aggregates live in the store, and how a write marks them stale.
+
+Three tables (:mod:`crmlink.core.schema`): ``aggregates`` (one row per audited source and
+account: the encoded aggregate of :mod:`crmlink.core.analysis.aggregates` and who was an
+executive when it was built), ``aggregate_sources`` (the fingerprint of the settings and
+plugins a source's aggregates were built with) and ``aggregate_stale`` (the accounts whose
+aggregate no longer matches their interactions).
+
+A mark is written in the transaction of the write that makes it: :func:`note` for new
+and changed interactions (their accounts, own and linked) and for contacts and users (a
+mark with the account ``''``: check the executives of every aggregate of the source),
+the store's trigger for every update of an interaction (its old and new account:
+a changed row, a deletion). A mark's ``generation`` rises with every write that marks it,
+so a refresh clears only the marks it saw (:func:`clear`).
+
+This module only reads and writes these tables and the interactions they are made of;
+building and reading aggregates is :mod:`crmlink.core.analysis.aggregates`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Container, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crmlink.core import model, schema
+from crmlink.core.rows import fields_of
+
+#: The account of a mark that means "contacts or users of the source changed".
+PEOPLE = ""
+_CHUNK = 500  # accounts per query
+
+
+def note(conn: sa.Connection, entity: type[model.Record], rows: Sequence[tuple[Any, ...]],
+         kept: Container[tuple[str, str]]) -> None:
+    """The store's write hook: mark what the written ``rows`` of ``entity`` (values in
+    :func:`~crmlink.core.rows.fields_of` order) make stale, in the caller's transaction,
+    except the rows whose ``(source, remote_id)`` is in ``kept`` (stored unchanged)."""
+    name = entity.entity
+    if name not in ("interaction", "contact", "user") or not rows:
+        return
+    fields = fields_of(entity)
+    rid, source = fields.index("remote_id"), fields.index("source")
+    written = [row for row in rows if (row[source], row[rid]) not in kept]
+    if name != "interaction":
+        mark(conn, {(row[source], PEOPLE) for row in written})
+        return
+    account, link = fields.index("account_id"), fields.index("link_source")
+    marks = {(row[source], row[account]) for row in written if row[account]}
+    marks.update((row[link], row[account]) for row in written if row[account] and row[link])
+    mark(conn, marks)
+
+
+def note_deleted(conn: sa.Connection, entity: str, source: str) -> None:
+    """The store's hook for records of ``entity`` marked deleted in bulk: contacts and
+    users change who is an executive (interactions are marked by the trigger)."""
+    if entity in ("contact", "user"):
+        mark(conn, [(source, PEOPLE)])
+
+
+def mark(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> None:
+    """Mark ``(source, account_id)`` stale, raising the generation of a mark already there
+    (in sorted order, so that two writers on PostgreSQL take the rows' locks in one order)."""
+    rows = [{"source": s, "account_id": a} for s, a in sorted(set(keys))]
+    if not rows:
+        return
+    table = schema.aggregate_stale
+    insert = (postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table))
+    statement = insert.values(generation=1).on_conflict_do_update(
+        index_elements=["source", "account_id"], set_={"generation": table.c.generation + 1})
+    conn.execute(statement, rows)
+
+
+def mark_all(conn: sa.Connection, source: str) -> None:
+    """Mark every account with interactions of ``source`` (own or linked) stale."""
+    table = schema.TABLES["interaction"]
+    own = sa.select(table.c.source, table.c.account_id).where(table.c.source == source)
+    linked = sa.select(sa.literal(source), table.c.account_id).where(
+        table.c.link_source == source, table.c.source != source)
+    found: set[tuple[str, str]] = set()
+    for query in (own, linked):
+        found.update((source, a) for (_, a) in conn.execute(
+            query.where(table.c.account_id.is_not(None), table.c.account_id != "").distinct()))
+    mark(conn, found)
+
+
+def marks(conn: sa.Connection, source: str) -> dict[str, int]:
+    """The stale marks of ``source``: account id -> generation."""
+    table = schema.aggregate_stale
+    return dict(conn.execute(sa.select(table.c.account_id, table.c.generation).where(table.c.source == source)).all())
+
+
+def marked_sources(conn: sa.Connection) -> list[str]:
+    table = schema.aggregate_stale
+    return sorted(conn.execute(sa.select(table.c.source).distinct()).scalars())
+
+
+def clear(conn: sa.Connection, source: str, account: str, generation: int) -> bool:
+    """Remove the mark of ``account`` if it still has ``generation`` (no write marked it
+    since it was read); whether it did."""
+    table = schema.aggregate_stale
+    return bool(conn.execute(table.delete().where(
+        table.c.source == source, table.c.account_id == account, table.c.generation == generation)).rowcount)
+
+
+def drop_marks(conn: sa.Connection, sources: Iterable[str]) -> None:
+    """Forget the marks of sources that are not audited (a mailbox's own rows)."""
+    table = schema.aggregate_stale
+    for source in sources:
+        conn.execute(table.delete().where(table.c.source == source))
+
+
+def built(conn: sa.Connection, source: str) -> str | None:
+    """The fingerprint ``source``'s aggregates were built with, or ``None``."""
+    table = schema.aggregate_sources
+    return conn.execute(sa.select(table.c.fingerprint).where(table.c.source == source)).scalar()
+
+
+def restart(conn: sa.Connection, source: str, fingerprint: str) -> None:
+    """Start ``source``'s aggregates over for ``fingerprint``: drop them, mark every
+    account with interactions stale, and record the fingerprint (one transaction)."""
+    conn.execute(schema.aggregates.delete().where(schema.aggregates.c.source == source))
+    mark_all(conn, source)
+    table = schema.aggregate_sources
+    conn.execute(table.delete().where(table.c.source == source))
+    conn.execute(table.insert().values(source=source, fingerprint=fingerprint,
+                                       built_at=datetime.fromtimestamp(time.time(), timezone.utc)))
+
+
+def write(conn: sa.Connection, source: str, account: str, data: bytes | None,
+          people: dict[str, Any] | None) -> None:
+    """Store (or, with no ``data``, remove) one account's aggregate."""
+    table = schema.aggregates
+    conn.execute(table.delete().where(table.c.source == source, table.c.account_id == account))
+    if data is not None:
+        conn.execute(table.insert().values(source=source, account_id=account, data=data, people=people))
+
+
+def stored(conn: sa.Connection, source: str) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+    """``(account_id, data, people)`` of every stored aggregate of ``source``, streamed."""
+    table = schema.aggregates
+    query = sa.select(table.c.account_id, table.c.data, table.c.people).where(table.c.source == source)
+    for account, data, people in conn.execution_options(yield_per=500).execute(query):
+        yield account, bytes(data), people or {}
+
+
+def people_of(conn: sa.Connection, source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(account_id, people)`` of every stored aggregate of ``source``."""
+    table = schema.aggregates
+    query = sa.select(table.c.account_id, table.c.people).where(table.c.source == source)
+    for account, people in conn.execute(query):
+        yield account, people or {}
+
+
+# -- the interactions of some accounts ----------------------------------------------------------
+
+def account_rows(conn: sa.Connection, source: str, accounts: Sequence[str], until: float | None = None,
+                 *, accountless: bool = False) -> Iterator[tuple[Any, ...]]:
+    """The live interaction rows (:data:`~crmlink.core.store.INTERACTION_COLUMNS`, as
+    :meth:`Store.interaction_rows <crmlink.core.store.Store.interaction_rows>` gives them)
+    of ``accounts`` of ``source``, own and linked to it, at or before ``until`` (every one
+    when ``None``); with ``accountless``, also the rows naming no account. Read through
+    the ``account_id`` index, a chunk of accounts at a time."""
+    ids = [a for a in dict.fromkeys(accounts) if a]
+    chunks = [ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+    for chunk in chunks:
+        yield from _select(conn, source, until, chunk)
+    if accountless:
+        yield from _select(conn, source, until, None)
+
+
+def _select(conn: sa.Connection, source: str, until: float | None, accounts: list[str] | None) -> Iterator[tuple[Any, ...]]:
+    from crmlink.core.store import INTERACTION_COLUMNS
+
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    name = schema.TABLES["interaction"].name
+    table = f"{name} INDEXED BY ix_{name}_account_id" if not postgres else name
+    values: list[Any]
+    if accounts is None:
+        which, values = "(account_id IS NULL OR account_id = '')", []
+    elif postgres:
+        which, values = f"account_id = ANY({mark})", [accounts]
+    else:
+        which, values = f"account_id IN ({', '.join(mark * len(accounts))})", list(accounts)
+    if until is not None:
+        which += f" AND occurred_at <= {mark}"
+        values.append(until)
+    columns = ", ".join(INTERACTION_COLUMNS)
+    base = f"SELECT {columns} FROM {table} WHERE NOT deleted AND {which}"
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    for sql, extra in ((f"{base} AND source = {mark}", [source]),
+                       (f"{base} AND link_source = {mark} AND source <> {mark}", [source, source])):
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(sql, (*values, *extra))
+            while batch := cursor.fetchmany(5000):
+                yield from batch
+        finally:
+            cursor.close()

@@ -1,0 +1,579 @@
+"""Per-account aggregates of the interactions: the fold of :mod:`.accumulate` for any
+as-of date at a cost per (pair of people, date) instead of per (interaction, pair).
+
+Time decay factors out of a sum: ``sum(b * 2^(-(as_of - t)/h)) = 2^(-(as_of - T)/h) *
+sum(b * 2^((t - T)/h))`` for any reference time ``T``. So each account keeps, for every
+pair of our person and their contact, the pair's interactions sorted by their exact time
+with prefix arrays (the factored weight with the pair's latest time as ``T``, inbound and
+outbound counts, the latest two-way time so far); the same for each of our people, each
+contact, each method, each deal and each deal's contact, and for the account as a whole
+(counts, window counts, effort). The :class:`~.accumulate.AccountData` of any date is
+then a binary search per series: counts within a window are the difference of two
+prefix counts, the last time is the entry before the date.
+
+:class:`Builder` makes one account's aggregate from its classified rows
+(:meth:`.Accumulator.classify`, the raw fold's own decisions) and encodes it as bytes:
+a JSON header (ids, segment lengths) and arrays of machine numbers (:mod:`array`),
+nothing a reader executes. :class:`Aggregate` decodes them and answers
+:meth:`Aggregate.at`. What it answers equals the raw fold's ``AccountData`` exactly
+(counts, times, sets) and within rounding for the weights and effort (summed in another
+order). :mod:`crmlink.core.aggregate_store` keeps them in the store and fresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import struct
+import sys
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crmlink.core import aggregate_store
+from crmlink.core.analysis.accumulate import (
+    AccountData,
+    Accumulator,
+    Classified,
+    Pair,
+    WindowCounts,
+    is_executive_user,
+    is_senior,
+)
+from crmlink.core.model import Contact, User
+
+if TYPE_CHECKING:
+    from crmlink.core.analysis.units import Unit
+    from crmlink.core.host import PluginHost
+    from crmlink.core.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The layout of an encoded aggregate; a new one makes every stored aggregate stale.
+FORMAT = 1
+_MAGIC = b"CLAG"
+_NONE = -math.inf  # "no such time yet" in a running-maximum array
+_LITTLE = sys.byteorder == "little"
+
+#: The encoded arrays, in order: name and typecode ('d' float64, 'q' int64). Account
+#: series ``a*`` (every row, by time): times, then running counts from 0 (one longer
+#: than the times): external, unlinked, excluded, counted, external naming a contact,
+#: external naming one of ours, counted naming both, and the factored effort.
+_ARRAYS = (("at", "d"), ("ext", "q"), ("unl", "q"), ("exc", "q"), ("cnt", "q"), ("wc", "q"),
+           ("wu", "q"), ("pd", "q"), ("ew", "d"), ("xl", "d"),
+           # pairs: times, factored weight so far (per pair), running inbound and outbound
+           # counts (over all pairs, from 0), latest two-way time so far (per pair), and
+           # each pair's reference time
+           ("pt", "d"), ("pw", "d"), ("pi", "q"), ("po", "q"), ("pm", "d"), ("pr", "d"),
+           # our people: times; contacts: times and latest two-way so far; methods: times;
+           # deals: times and latest inbound so far; a deal's contacts: times, latest two-way
+           ("ut", "d"), ("ct", "d"), ("cm", "d"), ("mt", "d"), ("ot", "d"), ("om", "d"),
+           ("qt", "d"), ("qm", "d"))
+
+
+def fingerprint(config: Mapping[str, Any], classifiers: Iterable[tuple[str, str | None]]) -> str:
+    """What an aggregate depends on besides the rows and the people: the base weights,
+    the half-life, the mass email limit, the meeting group size, the plugins that
+    classify methods (name and version) and this code's version. Windows are applied
+    when an aggregate is read, so they are not in it."""
+    from crmlink import __version__
+
+    strength = config["strength"]
+    parts = {"format": FORMAT, "crmlink": __version__, "weights": config["weights"],
+             "half_life_days": strength["half_life_days"], "mass_email_limit": strength["mass_email_limit"],
+             "meeting_group_size": strength["meeting_group_size"], "classifiers": sorted(classifiers)}
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Builder:
+    """One account's classified rows, collected in any order, encoded by :meth:`encode`."""
+
+    def __init__(self) -> None:
+        # (at, external, contact, user, counted, base, link)
+        self.rows: list[tuple[float, bool, bool, bool, bool, float, bool]] = []
+        self.pairs: dict[tuple[str, str], list[tuple[float, float, bool, bool, bool]]] = {}
+        self.users: dict[str, list[float]] = {}
+        self.contacts: dict[str, list[tuple[float, bool]]] = {}
+        self.methods: dict[str, list[float]] = {}
+        self.opps: dict[str, list[tuple[float, bool]]] = {}
+        self.opp_contacts: dict[tuple[str, str], list[tuple[float, bool]]] = {}
+        self.first_two_way: float | None = None
+        self.two_way_users: set[str] = set()
+        self.two_way_contacts: set[str] = set()
+
+    def add(self, row: Classified) -> None:
+        """Add one row as :meth:`.Accumulator.classify` gives it."""
+        (_, at, base, users, contacts, theirs, ours, two_way, method, link, opportunity,
+         external, has_user) = row
+        counted = base != 0.0
+        self.rows.append((at, external, bool(contacts), has_user, counted, base, link))
+        if not counted:
+            return
+        share = base / max(1, len(users))
+        for user in users:
+            self.users.setdefault(user, []).append(at)
+            for contact in contacts:
+                self.pairs.setdefault((user, contact), []).append((at, share, theirs, ours, two_way))
+        for contact in contacts:
+            self.contacts.setdefault(contact, []).append((at, two_way))
+        if two_way:
+            if self.first_two_way is None or at < self.first_two_way:
+                self.first_two_way = at
+            self.two_way_users.update(users)
+            self.two_way_contacts.update(contacts)
+        if method:
+            self.methods.setdefault(method, []).append(at)
+        if opportunity:
+            self.opps.setdefault(opportunity, []).append((at, theirs))
+            for contact in contacts:
+                self.opp_contacts.setdefault((opportunity, contact), []).append((at, two_way))
+
+    def people(self, users: Mapping[str, User], contacts: Mapping[str, Contact]) -> dict[str, list[str]]:
+        """Who was in the account's two-way rows and who of them was an executive (ours)
+        or senior (theirs) when it was built: its executive links hold while they are."""
+        tu, tc = sorted(self.two_way_users), sorted(self.two_way_contacts)
+        return {"tu": tu, "xu": [u for u in tu if is_executive_user(users.get(u))],
+                "tc": tc, "sc": [c for c in tc if is_senior(contacts.get(c))]}
+
+    def encode(self, half_life: float) -> bytes:
+        """The aggregate as bytes (see :data:`_ARRAYS`); ``half_life`` in seconds."""
+        out: dict[str, array[Any]] = {name: array(code) for name, code in _ARRAYS}
+        header: dict[str, Any] = {"ftw": self.first_two_way}
+        self._account(out, header, half_life)
+        user_ids = sorted({u for u, _ in self.pairs} | set(self.users))
+        contact_ids = sorted({c for _, c in self.pairs} | set(self.contacts))
+        uix = {u: i for i, u in enumerate(user_ids)}
+        cix = {c: i for i, c in enumerate(contact_ids)}
+        header["users"], header["contacts"] = user_ids, contact_ids
+        header["pairs"] = [[uix[u], cix[c], len(self.pairs[(u, c)])] for u, c in sorted(self.pairs)]
+        running_in = running_out = 0
+        out["pi"].append(0)
+        out["po"].append(0)
+        for key in sorted(self.pairs):
+            entries = sorted(self.pairs[key])
+            ref = entries[-1][0]
+            weight, latest = 0.0, _NONE
+            out["pr"].append(ref)
+            for at, share, theirs, ours, two_way in entries:
+                weight += share * 2.0 ** ((at - ref) / half_life)
+                running_in += theirs
+                running_out += ours
+                if two_way and at > latest:
+                    latest = at
+                out["pt"].append(at)
+                out["pw"].append(weight)
+                out["pi"].append(running_in)
+                out["po"].append(running_out)
+                out["pm"].append(latest)
+        header["ulast"] = [[uix[u], _times(out["ut"], self.users[u])] for u in sorted(self.users)]
+        header["clast"] = [[cix[c], _flagged(out["ct"], out["cm"], self.contacts[c])] for c in sorted(self.contacts)]
+        header["meth"] = [[m, _times(out["mt"], self.methods[m])] for m in sorted(self.methods)]
+        opps = sorted(self.opps)
+        oix = {o: i for i, o in enumerate(opps)}
+        header["opps"] = [[o, _flagged(out["ot"], out["om"], self.opps[o])] for o in opps]
+        header["oppc"] = [[oix[o], cix[c], _flagged(out["qt"], out["qm"], self.opp_contacts[(o, c)])]
+                          for o, c in sorted(self.opp_contacts)]
+        header["n"] = [len(out[name]) for name, _ in _ARRAYS]
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        parts = [_MAGIC, struct.pack("<I", len(text)), text]
+        for name, _ in _ARRAYS:
+            values = out[name]
+            if not _LITTLE:  # pragma: no cover - stored little-endian everywhere
+                values.byteswap()
+            parts.append(values.tobytes())
+        return b"".join(parts)
+
+    def _account(self, out: dict[str, array[Any]], header: dict[str, Any], half_life: float) -> None:
+        rows = sorted(self.rows, key=lambda r: r[0])
+        counted = [r[0] for r in rows if r[4]]
+        ref = max(counted) if counted else 0.0
+        header["T"] = ref
+        totals = [0] * 7
+        effort = 0.0
+        for name in ("ext", "unl", "exc", "cnt", "wc", "wu", "pd"):
+            out[name].append(0)
+        out["ew"].append(0.0)
+        for at, external, contact, user, count, base, link in rows:
+            out["at"].append(at)
+            flags = (external, external and not contact, not count, count, external and contact,
+                     external and user, count and contact and user)
+            for k, (name, flag) in enumerate(zip(("ext", "unl", "exc", "cnt", "wc", "wu", "pd"), flags)):
+                totals[k] += flag
+                out[name].append(totals[k])
+            if count:
+                effort += base * 2.0 ** ((at - ref) / half_life)
+                if link:
+                    out["xl"].append(at)
+            out["ew"].append(effort)
+
+
+def _times(target: array[Any], times: list[float]) -> int:
+    target.extend(sorted(times))
+    return len(times)
+
+
+def _flagged(times: array[Any], latest: array[Any], entries: list[tuple[float, bool]]) -> int:
+    """Append sorted times and the running latest time whose flag is set."""
+    best = _NONE
+    for at, flag in sorted(entries):
+        if flag and at > best:
+            best = at
+        times.append(at)
+        latest.append(best)
+    return len(entries)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The read-time settings of :meth:`Aggregate.at` (seconds), from an accumulator."""
+
+    half_life: float
+    reciprocity: float
+    cadence: float
+    executive: float
+    coverage: float
+
+    @classmethod
+    def of(cls, acc: Accumulator) -> Windows:
+        return cls(acc.half_life, acc.reciprocity, acc.cadence_window, acc.exec_window, acc.coverage_window)
+
+
+class Aggregate:
+    """A decoded aggregate: :meth:`at` gives the account's ``AccountData`` of any date."""
+
+    def __init__(self, blob: bytes) -> None:
+        view = memoryview(blob)
+        if bytes(view[:4]) != _MAGIC:
+            raise ValueError("not an encoded aggregate")
+        (size,) = struct.unpack_from("<I", view, 4)
+        header = json.loads(bytes(view[8:8 + size]))
+        position = 8 + size
+        self.a: dict[str, array[Any]] = {}
+        for (name, code), count in zip(_ARRAYS, header["n"], strict=True):
+            values = array(code)
+            end = position + count * values.itemsize
+            values.frombytes(view[position:end])
+            if not _LITTLE:  # pragma: no cover
+                values.byteswap()
+            self.a[name] = values
+            position = end
+        self.h = header
+
+    def at(self, as_of: float, w: Windows) -> AccountData:
+        """The account's aggregates as of ``as_of`` (epoch seconds)."""
+        data = AccountData(as_of)
+        a = self.a
+        times = a["at"]
+        n = bisect_right(times, as_of)
+        if n == 0:
+            return data
+        ext, cnt = a["ext"], a["cnt"]
+        data.external, data.unlinked, data.excluded, data.interactions = ext[n], a["unl"][n], a["exc"][n], cnt[n]
+        j = _since(times, as_of, w.coverage, 0, n)
+        data.window = WindowCounts(ext[n] - ext[j], a["wc"][n] - a["wc"][j], a["wu"][n] - a["wu"][j],
+                                   a["pd"][n] - a["pd"][j])
+        data.recent = cnt[n] - cnt[_since(times, as_of, w.cadence, 0, n)]
+        if cnt[n]:
+            data.effort = a["ew"][n] * 2.0 ** ((self.h["T"] - as_of) / w.half_life)
+        first = self.h["ftw"]
+        if first is not None and first <= as_of:
+            data.first_two_way = first
+        links = a["xl"]
+        i = bisect_right(links, as_of)
+        if i:
+            data.exec_links = links[_since(links, as_of, w.executive, 0, i):i].tolist()
+        self._pairs(data, as_of, w)
+        self._people(data, as_of)
+        self._deals(data, as_of)
+        return data
+
+    def _pairs(self, data: AccountData, as_of: float, w: Windows) -> None:
+        a, h = self.a, self.h
+        times, weights, inbound, outbound, latest, refs = a["pt"], a["pw"], a["pi"], a["po"], a["pm"], a["pr"]
+        users, contacts = h["users"], h["contacts"]
+        pairs = data.pairs
+        start = 0
+        half_life, reciprocity = w.half_life, w.reciprocity
+        for k, (u, c, count) in enumerate(h["pairs"]):
+            end = start + count
+            i = bisect_right(times, as_of, start, end)
+            if i > start:
+                j = start if as_of - times[start] <= reciprocity else _since(times, as_of, reciprocity, start, i)
+                two_way = latest[i - 1]
+                pairs[(users[u], contacts[c])] = Pair(
+                    weights[i - 1] * 2.0 ** ((refs[k] - as_of) / half_life), inbound[i] - inbound[j],
+                    outbound[i] - outbound[j], None if two_way == _NONE else two_way, times[i - 1])
+            start = end
+
+    def _people(self, data: AccountData, as_of: float) -> None:
+        a, h = self.a, self.h
+        users, contacts = h["users"], h["contacts"]
+        times, start = a["ut"], 0
+        for u, count in h["ulast"]:
+            i = bisect_right(times, as_of, start, start + count)
+            if i > start:
+                data.user_last[users[u]] = times[i - 1]
+            start += count
+        times, latest, start = a["ct"], a["cm"], 0
+        for c, count in h["clast"]:
+            i = bisect_right(times, as_of, start, start + count)
+            if i > start:
+                data.contact_last[contacts[c]] = [times[i - 1], _time(latest[i - 1])]
+            start += count
+        times, start = a["mt"], 0
+        for method, count in h["meth"]:
+            i = bisect_right(times, as_of, start, start + count)
+            if i > start:
+                data.methods[method] = times[i - 1]
+            start += count
+
+    def _deals(self, data: AccountData, as_of: float) -> None:
+        a, h = self.a, self.h
+        opps = h["opps"]
+        times, latest, start = a["ot"], a["om"], 0
+        for opp, count in opps:
+            i = bisect_right(times, as_of, start, start + count)
+            if i > start:
+                data.opp_contacts[opp] = {}
+                data.opp_last_any[opp] = times[i - 1]
+                if latest[i - 1] != _NONE:
+                    data.opp_last_inbound[opp] = latest[i - 1]
+            start += count
+        times, latest, start = a["qt"], a["qm"], 0
+        contacts = h["contacts"]
+        for o, c, count in h["oppc"]:
+            i = bisect_right(times, as_of, start, start + count)
+            if i > start:
+                data.opp_contacts[opps[o][0]][contacts[c]] = [times[i - 1], _time(latest[i - 1])]
+            start += count
+
+
+def people_hold(people: Mapping[str, Any], users: Mapping[str, User], contacts: Mapping[str, Contact]) -> bool:
+    """Whether who was an executive (ours) or senior (theirs) when an aggregate was built,
+    as :meth:`Builder.people` recorded it, still is: else its executive links are stale."""
+    executives = set(people.get("xu", ()))
+    if any(is_executive_user(users.get(u)) != (u in executives) for u in people.get("tu", ())):
+        return False
+    senior = set(people.get("sc", ()))
+    return all(is_senior(contacts.get(c)) == (c in senior) for c in people.get("tc", ()))
+
+
+def _time(value: float) -> float | None:
+    return None if value == _NONE else value
+
+
+def _since(times: array[Any], as_of: float, window: float, lo: int, hi: int) -> int:
+    """The first index in ``[lo, hi)`` whose time is within ``window`` seconds before
+    ``as_of`` (``as_of - t <= window``, compared exactly as the raw fold does), else ``hi``."""
+    k = bisect_left(times, as_of - window, lo, hi)
+    while k > lo and as_of - times[k - 1] <= window:
+        k -= 1
+    while k < hi and as_of - times[k] > window:
+        k += 1
+    return k
+
+
+# -- the audit's side: each account's AccountData from its aggregate or its rows -------------
+
+#: Above this share of accounts to fold from their rows, reading the whole table once is
+#: cheaper than reading their rows through the account index.
+RAW_SHARE = 0.3
+
+
+@dataclass
+class FoldCounts:
+    """Where a fold's accounts came from (the audit says it with ``--verbose``)."""
+
+    aggregated: int = 0
+    raw: int = 0
+    #: why every account was folded from its rows, when it was
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, other: FoldCounts) -> None:
+        self.aggregated += other.aggregated
+        self.raw += other.raw
+        self.reasons.extend(r for r in other.reasons if r not in self.reasons)
+
+
+def classifiers(host: PluginHost) -> list[tuple[str, str | None]]:
+    """The plugins that classify an interaction's method, with their versions."""
+    found = []
+    for impl in host.pm.hook.classify_interaction.get_hookimpls():
+        info = host.infos.get(impl.plugin_name)
+        found.append((impl.plugin_name, info.version if info else None))
+    return found
+
+
+def fold_unit(conn: sa.Connection, unit: Unit, acc: Accumulator, stamps: Sequence[float],
+              fingerprint: str | None) -> tuple[dict[str, list[AccountData]], FoldCounts]:
+    """Each account of ``unit`` as of each of ``stamps``: from its stored aggregate when
+    it is fresh (built with ``fingerprint``, not marked stale, its executives unchanged),
+    else from its rows; the rows naming no account are folded from the table every time.
+    ``fingerprint`` ``None`` folds every row (aggregates off); so do merged units."""
+    data = unit.data
+    slots = {a: [AccountData(stamp) for stamp in stamps] for a in data.accounts}
+    counts = FoldCounts()
+    if not stamps:
+        return slots, counts
+    until = max(stamps)
+
+    def account_of(contact_ids: tuple[str, ...]) -> str | None:
+        for contact_id in contact_ids:
+            contact = data.contacts.get(contact_id)
+            if contact is not None and contact.account_id:
+                return contact.account_id
+        return None
+
+    reason = _raw_reason(conn, unit, fingerprint)
+    if reason is None:
+        source = unit.sources[0]
+        stale = aggregate_store.marks(conn, source)
+        raw = [a for a in slots if a in stale]
+        if len(raw) <= RAW_SHARE * len(slots):
+            raw += _from_aggregates(conn, source, slots, stale, Windows.of(acc), data.users, data.contacts)
+            if len(raw) <= RAW_SHARE * len(slots):
+                counts.aggregated, counts.raw = len(slots) - len(raw), len(raw)
+                acc.fold(unit.rows_of(conn, until, raw), slots, account_of)
+                return slots, counts
+            slots = {a: [AccountData(stamp) for stamp in stamps] for a in data.accounts}
+        reason = f"{len(raw)} of {len(slots)} accounts stale"
+    counts.raw, counts.reasons = len(slots), [reason]
+    acc.fold(unit.rows(conn, until), slots, account_of)
+    return slots, counts
+
+
+def _raw_reason(conn: sa.Connection, unit: Unit, fingerprint: str | None) -> str | None:
+    """Why no account of ``unit`` can come from aggregates, or ``None``."""
+    if fingerprint is None:
+        return "aggregates are off ([audit] aggregates = false)"
+    if unit.merged:
+        return "merged sources are folded from their rows"
+    found = aggregate_store.built(conn, unit.sources[0])
+    if found is None:
+        return f"no aggregates of {unit.sources[0]!r} yet (crmlink aggregate builds them)"
+    if found != fingerprint:
+        return (f"the aggregates of {unit.sources[0]!r} were built with other settings or plugins "
+                "(crmlink aggregate rebuilds them)")
+    return None
+
+
+def _from_aggregates(conn: sa.Connection, source: str, slots: dict[str, list[AccountData]],
+                     stale: Mapping[str, int], windows: Windows, users: Mapping[str, User],
+                     contacts: Mapping[str, Contact]) -> list[str]:
+    """Fill ``slots`` from the stored aggregates; the accounts whose executives changed."""
+    changed = []
+    for account, blob, people in aggregate_store.stored(conn, source):
+        targets = slots.get(account)
+        if targets is None or account in stale:
+            continue
+        if not people_hold(people, users, contacts):
+            changed.append(account)
+            continue
+        aggregate = Aggregate(blob)
+        for k, data in enumerate(targets):
+            targets[k] = aggregate.at(data.as_of, windows)
+    return changed
+
+
+# -- the refresh: rebuild the stale aggregates from their rows ------------------------------------
+
+@dataclass
+class Refreshed:
+    """What :func:`refresh` did for one source."""
+
+    source: str
+    #: every aggregate was rebuilt (first build, ``--rebuild``, other settings or plugins)
+    full: bool = False
+    #: aggregates rebuilt from their rows
+    built: int = 0
+    #: marks left for the next refresh: a write marked the account again meanwhile
+    left: int = 0
+    #: aggregates whose executives no longer held, rebuilt among ``built``
+    people_changed: int = 0
+
+
+def refresh(store: Store, host: PluginHost, config: Mapping[str, Any], sources: Sequence[str] | None = None,
+            *, rebuild: bool = False) -> list[Refreshed]:
+    """Bring the aggregates of ``sources`` (every audited source when ``None``) up to
+    date with their interactions and with ``config``'s settings and the host's plugins:
+    a source built with another fingerprint (or never, or ``rebuild``) is rebuilt
+    whole, otherwise only its stale accounts. Marks of sources nothing audits (a
+    mailbox's own rows) are dropped. Safe beside a sync: a mark written meanwhile stays."""
+    print_ = fingerprint(config, classifiers(host))
+    audited = store.sources()
+    with store.engine.connect() as conn:
+        orphans = [s for s in aggregate_store.marked_sources(conn) if s not in audited]
+    if orphans:
+        with store.transaction() as conn:
+            aggregate_store.drop_marks(conn, orphans)
+    return [_refresh(store, host, config, print_, source, rebuild)
+            for source in (sources if sources is not None else audited) if source in audited]
+
+
+class _People:
+    """A source's users and contacts, loaded when a refresh first needs them."""
+
+    def __init__(self, store: Store, source: str) -> None:
+        from crmlink.core.model import Contact, User
+
+        self.users = {u.remote_id: u for u in store.records_of(User, source=source, include_deleted=True)}
+        self.contacts = {c.remote_id: c for c in store.records_of(Contact, source=source)}
+
+
+def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: str, source: str,
+             rebuild: bool) -> Refreshed:
+    done = Refreshed(source)
+    with store.engine.connect() as conn:
+        done.full = rebuild or aggregate_store.built(conn, source) != print_
+    if done.full:
+        with store.transaction() as conn:
+            aggregate_store.restart(conn, source, print_)
+    with store.engine.connect() as conn:
+        stale = aggregate_store.marks(conn, source)
+    people: _People | None = None
+    if aggregate_store.PEOPLE in stale:
+        people = _People(store, source)
+        with store.engine.connect() as conn:
+            changed = [a for a, found in aggregate_store.people_of(conn, source)
+                       if a not in stale and not people_hold(found, people.users, people.contacts)]
+        with store.transaction() as conn:
+            aggregate_store.mark(conn, [(source, a) for a in changed])
+            aggregate_store.clear(conn, source, aggregate_store.PEOPLE, stale[aggregate_store.PEOPLE])
+        done.people_changed = len(changed)
+        with store.engine.connect() as conn:
+            stale = aggregate_store.marks(conn, source)
+    stale.pop(aggregate_store.PEOPLE, None)
+    if not stale:
+        return done
+    people = people or _People(store, source)
+    acc = Accumulator(config, people.users, people.contacts, host.interaction_method)
+    accounts = sorted(stale)
+    for start in range(0, len(accounts), 500):
+        chunk = accounts[start:start + 500]
+        encoded = _build(store, acc, source, chunk, people)
+        with store.transaction() as conn:
+            for account in chunk:
+                if aggregate_store.clear(conn, source, account, stale[account]):
+                    aggregate_store.write(conn, source, account, *encoded[account])
+                    done.built += 1
+                else:
+                    done.left += 1
+    return done
+
+
+def _build(store: Store, acc: Accumulator, source: str, accounts: list[str],
+           people: _People) -> dict[str, tuple[bytes | None, dict[str, Any] | None]]:
+    """The encoded aggregates of ``accounts`` from their rows (``None`` for no rows)."""
+    builders = {a: Builder() for a in accounts}
+    with store.engine.connect() as conn:
+        for row in acc.classify(aggregate_store.account_rows(conn, source, accounts), builders, lambda _: None):
+            builders[row[0]].add(row)
+    return {a: (b.encode(acc.half_life), b.people(people.users, people.contacts)) if b.rows else (None, None)
+            for a, b in builders.items()}
