@@ -64,12 +64,80 @@ def read_floor(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def audit(args: argparse.Namespace) -> dict[str, Any]:
-    _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", args.format, "--output", args.output])
+    extra = ["--config", args.config] if args.config else []
+    _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", args.format, "--output", args.output, *extra])
     if args.format != "json":
         return {}
     document = json.loads(Path(args.output).read_text(encoding="utf-8"))
     return {"accounts": document["summary"]["accounts"],
             "findings": sum(document["summary"]["findings_by_severity"].values())}
+
+
+def fold(args: argparse.Namespace) -> dict[str, Any]:
+    """The fold alone (the records of each unit loaded untimed): the audit date with the
+    previous period, and the eleven earlier month ends of the health history, through the
+    aggregates and through every row."""
+    from datetime import date
+
+    from crmlink.core.analysis.audit import Audit, as_of_timestamp
+    from crmlink.core.analysis.config import load_config
+    from crmlink.core.analysis.history import month_ends
+    from crmlink.core.host import get_plugin_host
+
+    store, host, settings = Store(args.db), get_plugin_host(), load_config()
+    day = date.fromisoformat(AS_OF)
+    ends = [as_of_timestamp(end) for end in month_ends(day)[:-1]]
+    result: dict[str, Any] = {}
+    for name, config in (("aggregates", settings), ("rows", settings | {"audit": {"aggregates": False}})):
+        audit = Audit(store, host, config, day)
+        spent = [0.0, 0.0]
+        for unit in audit.units(None):
+            start = time.perf_counter()
+            audit.fold(unit)
+            middle = time.perf_counter()
+            audit._fold(unit, ends)
+            spent[0] += middle - start
+            spent[1] += time.perf_counter() - middle
+        result[name] = {"audit_date_seconds": round(spent[0], 3), "history_seconds": round(spent[1], 3),
+                        "from_aggregates": audit.fold_counts.aggregated, "from_rows": audit.fold_counts.raw}
+    return result
+
+
+def aggregate(args: argparse.Namespace) -> dict[str, Any]:
+    """``crmlink aggregate --rebuild``: every aggregate built from the interactions."""
+    _cli(["aggregate", "--db", args.db, "--rebuild"])
+    return {}
+
+
+def change(args: argparse.Namespace) -> dict[str, Any]:
+    """A small sync's worth of changes: ``--changes`` interactions (seeded choice) moved a
+    day earlier with their direction turned, written through the store's write path in one
+    transaction, then the refresh a sync ends with, then the audit (both timed)."""
+    import dataclasses
+    import random
+    from datetime import timedelta
+
+    from crmlink.core.analysis.aggregates import refresh
+    from crmlink.core.analysis.config import load_config
+    from crmlink.core.host import get_plugin_host
+
+    store = Store(args.db)
+    source = store.sources()[0]
+    with store.engine.connect() as conn:
+        ids = sorted(store.live_ids(conn, "interaction", source))
+    chosen = random.Random(7).sample(ids, min(args.changes, len(ids)))
+    turned = {"inbound": "outbound", "outbound": "inbound", "two_way": "outbound"}
+    records = [dataclasses.replace(r, occurred_at=r.occurred_at - timedelta(days=1),
+                                   direction=turned.get(r.direction or "", "inbound"))
+               for r in store.find("interaction", chosen, [source])]
+    with store.transaction() as conn:
+        store.upsert(conn, records)
+    start = time.perf_counter()
+    done = refresh(store, get_plugin_host(), load_config())
+    refreshed = time.perf_counter()
+    _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", "json", "--output", args.output])
+    return {"changed": len(records), "rebuilt": sum(d.built for d in done),
+            "refresh_seconds": round(refreshed - start, 3), "audit_seconds": round(time.perf_counter() - refreshed, 3)}
 
 
 def html_directory(args: argparse.Namespace) -> dict[str, Any]:
@@ -161,6 +229,7 @@ def imap_sync(args: argparse.Namespace) -> dict[str, Any]:
 
 PHASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "generate": generate, "import": csv_import, "floor": read_floor, "audit": audit, "api": api_sync,
+    "aggregate": aggregate, "change": change, "fold": fold,
     "mailgen": mail_generate, "mail": mail_sync,
     "htmldir": html_directory, "graph": graph_sync, "imap": imap_sync}
 
@@ -186,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mailboxes")
     parser.add_argument("--messages", type=int)
     parser.add_argument("--people", default="default")
+    parser.add_argument("--config")
+    parser.add_argument("--changes", type=int, default=300)
     args = parser.parse_args(argv)
     profiler = cProfile.Profile() if args.profile else None
     start, cpu = time.perf_counter(), _cpu_seconds()

@@ -24,6 +24,19 @@ def render(report: dict[str, Any]) -> str:
           r["import"]["rate"], r["import"]["peak_mib"], f"{r['floor']['seconds']:.2f}",
           f"{r['audit']['seconds']:.2f}", r["audit"]["peak_mib"], r["audit"]["floor_ratio"]]
          for r in report["sizes"]])
+    if all("audit_raw" in r for r in report["sizes"]):
+        lines += _table(
+            ["size", "read table s", "audit, aggregates s", "/ read", "audit, every row s", "/ read",
+             "rebuild all aggregates s", "300 changes: refresh s", "then audit s", "refresh + audit / read"],
+            [[r["size"], f"{r['floor']['seconds']:.2f}", f"{r['audit']['seconds']:.2f}", r["audit"]["floor_ratio"],
+              f"{r['audit_raw']['seconds']:.2f}", r["audit_raw"]["floor_ratio"], f"{r['aggregate']['seconds']:.2f}",
+              r["change"]["refresh_seconds"], r["change"]["audit_seconds"], r["change"]["floor_ratio"]]
+             for r in report["sizes"]])
+    if all("fold" in r for r in report["sizes"]):
+        lines += _table(
+            ["size", "fold from", "audit date + previous s", "/ read", "11 month ends s", "accounts (aggregates, rows)"],
+            [[r["size"], name, f["audit_date_seconds"], f["floor_ratio"], f["history_seconds"],
+              f"{f['from_aggregates']}, {f['from_rows']}"] for r in report["sizes"] for name, f in r["fold"].items()])
     steps = [[phase, s["from"], s["to"], s["data_ratio"], s["time_ratio"], s["exponent"]]
              for phase in ("import", "audit") for s in report["growth"][phase]]
     if steps:

@@ -111,14 +111,27 @@ def run_size(size: Size, out: Path, profile: bool, stores: Stores | None = None,
     floors = [child("floor", "--db", db)]
     audited = child("audit", "--db", db, "--output", str(out / f"audit-{size.name}.json"),
                     profile=prof("audit"))
+    raw_config = out / "raw-fold.toml"
+    raw_config.write_text("[audit]\naggregates = false\n", encoding="utf-8")
+    raw = child("audit", "--db", db, "--output", str(out / f"audit-{size.name}-raw.json"),
+                "--config", str(raw_config), profile=prof("audit-raw"))
+    folded = child("fold", "--db", db, profile=prof("fold"))
+    built = child("aggregate", "--db", db)
+    changed = child("change", "--db", db, "--changes", "300", "--output", str(out / f"audit-{size.name}-changed.json"))
     floors.append(child("floor", "--db", db))
     floor = min(floors, key=lambda f: f["seconds"])
     n = imported["interactions"]
+    again = changed["refresh_seconds"] + changed["audit_seconds"]
     return {
         "size": size.name, "db": db, "accounts": size.accounts, "contacts": size.contacts, "interactions": n,
         "import": {**imported, "rate": round(n / imported["seconds"])},
         "floor": floor,
         "audit": {**audited, "floor_ratio": round(audited["seconds"] / floor["seconds"], 2)},
+        "audit_raw": {**raw, "floor_ratio": round(raw["seconds"] / floor["seconds"], 2)},
+        "aggregate": {**built, "floor_ratio": round(built["seconds"] / floor["seconds"], 2)},
+        "fold": {name: {**f, "floor_ratio": round(f["audit_date_seconds"] / floor["seconds"], 2)}
+                 for name, f in folded.items() if isinstance(f, dict)},
+        "change": {**changed, "seconds": round(again, 3), "floor_ratio": round(again / floor["seconds"], 2)},
     }
 
 

@@ -37,6 +37,9 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
                     IMPORT_RATE_POSTGRESQL if str(report.get("store", "")).startswith("PostgreSQL")
                     else IMPORT_RATE_SQLITE, at_most=False),
         ]
+        if "change" in largest:
+            found.append(_target(f"re-audit {label} after a small change: (refresh + audit) / read",
+                                 largest["change"]["floor_ratio"], 1.0))
         smallest = report["sizes"][0]
         if smallest is not largest:
             growth = round(largest["import"]["peak_mib"] / smallest["import"]["peak_mib"], 2)

@@ -160,7 +160,8 @@ def test_a_store_of_schema_1_gains_the_new_column(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     Store(url)
     engine = sa.create_engine(url)
-    with engine.begin() as conn:  # make it what crmlink wrote before schema 2
+    with engine.begin() as conn:  # make it what crmlink wrote before schema 2 (and 7: no trigger)
+        conn.exec_driver_sql("DROP TRIGGER interactions_mark_aggregates")
         conn.exec_driver_sql("DROP INDEX ix_interactions_link_source")
         conn.exec_driver_sql("ALTER TABLE interactions DROP COLUMN link_source")
         conn.exec_driver_sql("DROP TABLE correspondents")

@@ -26,6 +26,14 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     for phase in ("import", "floor", "audit"):
         assert run[phase]["seconds"] > 0 and run[phase]["peak_mib"] > report["idle_peak_mib"] / 2
     assert run["import"]["rate"] > 0 and run["audit"]["floor_ratio"] > 0
+    # the audit through the aggregates and through every row: the same document
+    assert run["audit_raw"]["accounts"] == run["accounts"] and run["audit_raw"]["floor_ratio"] > 0
+    documents = [json.loads((out / f"audit-tiny{suffix}.json").read_text(encoding="utf-8")) for suffix in ("", "-raw")]
+    for document in documents:
+        document.pop("generated_at")
+    assert documents[0] == documents[1]
+    assert run["change"]["changed"] == 300 and 0 < run["change"]["rebuilt"] <= run["accounts"]
+    assert run["aggregate"]["seconds"] > 0 and run["change"]["floor_ratio"] > 0
     assert [a["crm"] for a in report["api"]] == ["hubspot", "salesforce"]
     for sync in report["api"]:
         assert sync["errors"] == 0 and sync["requests"] >= sync["min_requests"] > 0
