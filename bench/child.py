@@ -120,6 +120,7 @@ def change(args: argparse.Namespace) -> dict[str, Any]:
     from crmlink.core.analysis.aggregates import refresh
     from crmlink.core.analysis.config import load_config
     from crmlink.core.host import get_plugin_host
+    from crmlink.core.model import Interaction
 
     store = Store(args.db)
     source = store.sources()[0]
@@ -127,9 +128,9 @@ def change(args: argparse.Namespace) -> dict[str, Any]:
         ids = sorted(store.live_ids(conn, "interaction", source))
     chosen = random.Random(7).sample(ids, min(args.changes, len(ids)))
     turned = {"inbound": "outbound", "outbound": "inbound", "two_way": "outbound"}
-    records = [dataclasses.replace(r, occurred_at=r.occurred_at - timedelta(days=1),
-                                   direction=turned.get(r.direction or "", "inbound"))
-               for r in store.find("interaction", chosen, [source])]
+    found = [r for r in store.find("interaction", chosen, [source]) if isinstance(r, Interaction)]
+    records = [dataclasses.replace(r, occurred_at=r.occurred_at - timedelta(days=1) if r.occurred_at else None,
+                                   direction=turned.get(r.direction or "", "inbound")) for r in found]
     with store.transaction() as conn:
         store.upsert(conn, records)
     start = time.perf_counter()
