@@ -257,6 +257,14 @@ class PluginHost:
         """Which of the five methods ``interaction`` is, by the first plugin that knows."""
         return cast("str | None", self.pm.hook.classify_interaction(interaction=interaction))
 
+    def implementers(self, hook: str) -> list[tuple[str, str | None]]:
+        """The plugins that implement ``hook``, each with its version (``None`` when unknown)."""
+        found = []
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            info = self.infos.get(impl.plugin_name)
+            found.append((impl.plugin_name, info.version if info else None))
+        return found
+
     def interaction_method(self, kind: str, subject: str | None, campaign: str | None) -> str | None:
         """:meth:`classify_interaction` for an interaction known by its kind, subject and
         campaign alone (what the analysis reads of each row)."""

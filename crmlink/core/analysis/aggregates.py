@@ -30,7 +30,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -268,6 +268,19 @@ class Aggregate:
 
     def at(self, as_of: float, w: Windows) -> AccountData:
         """The account's aggregates as of ``as_of`` (epoch seconds)."""
+        return self.at_each([as_of], w)[0]
+
+    def at_each(self, stamps: Sequence[float], w: Windows) -> list[AccountData]:
+        """The account's aggregates as of each of ``stamps``, one pass over each series."""
+        datas = [self._account(as_of, w) for as_of in stamps]
+        live = [d for d in datas if d.external or d.excluded]  # any row at or before the date
+        if live:
+            self._pairs(live, w)
+            self._people(live)
+            self._deals(live)
+        return datas
+
+    def _account(self, as_of: float, w: Windows) -> AccountData:
         data = AccountData(as_of)
         a = self.a
         times = a["at"]
@@ -289,70 +302,78 @@ class Aggregate:
         i = bisect_right(links, as_of)
         if i:
             data.exec_links = links[_since(links, as_of, w.executive, 0, i):i].tolist()
-        self._pairs(data, as_of, w)
-        self._people(data, as_of)
-        self._deals(data, as_of)
         return data
 
-    def _pairs(self, data: AccountData, as_of: float, w: Windows) -> None:
+    def _pairs(self, datas: list[AccountData], w: Windows) -> None:
         a, h = self.a, self.h
         times, weights, inbound, outbound, latest, refs = a["pt"], a["pw"], a["pi"], a["po"], a["pm"], a["pr"]
         users, contacts = h["users"], h["contacts"]
-        pairs = data.pairs
-        start = 0
         half_life, reciprocity = w.half_life, w.reciprocity
+        start = 0
         for k, (u, c, count) in enumerate(h["pairs"]):
             end = start + count
-            i = bisect_right(times, as_of, start, end)
-            if i > start:
-                j = start if as_of - times[start] <= reciprocity else _since(times, as_of, reciprocity, start, i)
+            first, last, ref = times[start], times[end - 1], refs[k]
+            key = (users[u], contacts[c])
+            for data in datas:
+                as_of = data.as_of
+                if as_of < first:
+                    continue
+                i = end if as_of >= last else bisect_right(times, as_of, start, end)
+                j = start if as_of - first <= reciprocity else _since(times, as_of, reciprocity, start, i)
                 two_way = latest[i - 1]
-                pairs[(users[u], contacts[c])] = Pair(
-                    weights[i - 1] * 2.0 ** ((refs[k] - as_of) / half_life), inbound[i] - inbound[j],
+                data.pairs[key] = Pair(
+                    weights[i - 1] * 2.0 ** ((ref - as_of) / half_life), inbound[i] - inbound[j],
                     outbound[i] - outbound[j], None if two_way == _NONE else two_way, times[i - 1])
             start = end
 
-    def _people(self, data: AccountData, as_of: float) -> None:
+    def _people(self, datas: list[AccountData]) -> None:
         a, h = self.a, self.h
         users, contacts = h["users"], h["contacts"]
-        times, start = a["ut"], 0
-        for u, count in h["ulast"]:
-            i = bisect_right(times, as_of, start, start + count)
-            if i > start:
-                data.user_last[users[u]] = times[i - 1]
-            start += count
-        times, latest, start = a["ct"], a["cm"], 0
-        for c, count in h["clast"]:
-            i = bisect_right(times, as_of, start, start + count)
-            if i > start:
-                data.contact_last[contacts[c]] = [times[i - 1], _time(latest[i - 1])]
-            start += count
-        times, start = a["mt"], 0
-        for method, count in h["meth"]:
-            i = bisect_right(times, as_of, start, start + count)
-            if i > start:
-                data.methods[method] = times[i - 1]
-            start += count
+        for (u, count), start in _segments(h["ulast"]):
+            times, user = a["ut"], users[u]
+            for data in datas:
+                i = bisect_right(times, data.as_of, start, start + count)
+                if i > start:
+                    data.user_last[user] = times[i - 1]
+        for (c, count), start in _segments(h["clast"]):
+            times, latest, contact = a["ct"], a["cm"], contacts[c]
+            for data in datas:
+                i = bisect_right(times, data.as_of, start, start + count)
+                if i > start:
+                    data.contact_last[contact] = [times[i - 1], _time(latest[i - 1])]
+        for (method, count), start in _segments(h["meth"]):
+            times = a["mt"]
+            for data in datas:
+                i = bisect_right(times, data.as_of, start, start + count)
+                if i > start:
+                    data.methods[method] = times[i - 1]
 
-    def _deals(self, data: AccountData, as_of: float) -> None:
+    def _deals(self, datas: list[AccountData]) -> None:
         a, h = self.a, self.h
-        opps = h["opps"]
-        times, latest, start = a["ot"], a["om"], 0
-        for opp, count in opps:
-            i = bisect_right(times, as_of, start, start + count)
-            if i > start:
-                data.opp_contacts[opp] = {}
-                data.opp_last_any[opp] = times[i - 1]
-                if latest[i - 1] != _NONE:
-                    data.opp_last_inbound[opp] = latest[i - 1]
-            start += count
-        times, latest, start = a["qt"], a["qm"], 0
-        contacts = h["contacts"]
-        for o, c, count in h["oppc"]:
-            i = bisect_right(times, as_of, start, start + count)
-            if i > start:
-                data.opp_contacts[opps[o][0]][contacts[c]] = [times[i - 1], _time(latest[i - 1])]
-            start += count
+        opps, contacts = h["opps"], h["contacts"]
+        times, latest = a["ot"], a["om"]
+        for (opp, count), start in _segments(opps):
+            for data in datas:
+                i = bisect_right(times, data.as_of, start, start + count)
+                if i > start:
+                    data.opp_contacts[opp] = {}
+                    data.opp_last_any[opp] = times[i - 1]
+                    if latest[i - 1] != _NONE:
+                        data.opp_last_inbound[opp] = latest[i - 1]
+        times, latest = a["qt"], a["qm"]
+        for (o, c, count), start in _segments(h["oppc"]):
+            for data in datas:
+                i = bisect_right(times, data.as_of, start, start + count)
+                if i > start:
+                    data.opp_contacts[opps[o][0]][contacts[c]] = [times[i - 1], _time(latest[i - 1])]
+
+
+def _segments(entries: list[list[Any]]) -> Iterator[tuple[list[Any], int]]:
+    """Each header entry (its last item the segment's length) with its segment's start."""
+    start = 0
+    for entry in entries:
+        yield entry, start
+        start += entry[-1]
 
 
 def people_hold(people: Mapping[str, Any], users: Mapping[str, User], contacts: Mapping[str, Contact]) -> bool:
@@ -404,11 +425,7 @@ class FoldCounts:
 
 def classifiers(host: PluginHost) -> list[tuple[str, str | None]]:
     """The plugins that classify an interaction's method, with their versions."""
-    found = []
-    for impl in host.pm.hook.classify_interaction.get_hookimpls():
-        info = host.infos.get(impl.plugin_name)
-        found.append((impl.plugin_name, info.version if info else None))
-    return found
+    return host.implementers("classify_interaction")
 
 
 def fold_unit(conn: sa.Connection, unit: Unit, acc: Accumulator, stamps: Sequence[float],
@@ -476,9 +493,7 @@ def _from_aggregates(conn: sa.Connection, source: str, slots: dict[str, list[Acc
         if not people_hold(people, users, contacts):
             changed.append(account)
             continue
-        aggregate = Aggregate(blob)
-        for k, data in enumerate(targets):
-            targets[k] = aggregate.at(data.as_of, windows)
+        targets[:] = Aggregate(blob).at_each([data.as_of for data in targets], windows)
     return changed
 
 
