@@ -128,7 +128,7 @@ def restart(conn: sa.Connection, source: str, fingerprint: str) -> None:
     table = schema.aggregate_sources
     conn.execute(table.delete().where(table.c.source == source))
     conn.execute(table.insert().values(source=source, fingerprint=fingerprint,
-                                       built_at=datetime.fromtimestamp(time.time(), timezone.utc)))
+                                       updated_at=datetime.fromtimestamp(time.time(), timezone.utc)))
 
 
 def write(conn: sa.Connection, source: str, account: str, data: bytes | None,

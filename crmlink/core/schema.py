@@ -221,7 +221,7 @@ aggregate_sources = sa.Table(
     sa.Column("source", sa.String(200), primary_key=True),
     # the settings and plugins the aggregates were built with: another one means stale
     sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("built_at", EpochSeconds(), nullable=False),
+    sa.Column("updated_at", EpochSeconds(), nullable=False),
 )
 
 aggregate_stale = sa.Table(
