@@ -32,6 +32,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -153,25 +155,19 @@ class Builder:
         cix = {c: i for i, c in enumerate(contact_ids)}
         header["users"], header["contacts"] = user_ids, contact_ids
         header["pairs"] = [[uix[u], cix[c], len(self.pairs[(u, c)])] for u, c in sorted(self.pairs)]
-        running_in = running_out = 0
-        out["pi"].append(0)
-        out["po"].append(0)
+        theirs: list[bool] = []
+        ours: list[bool] = []
         for key in sorted(self.pairs):
             entries = sorted(self.pairs[key])
             ref = entries[-1][0]
-            weight, latest = 0.0, _NONE
             out["pr"].append(ref)
-            for at, share, theirs, ours, two_way in entries:
-                weight += share * 2.0 ** ((at - ref) / half_life)
-                running_in += theirs
-                running_out += ours
-                if two_way and at > latest:
-                    latest = at
-                out["pt"].append(at)
-                out["pw"].append(weight)
-                out["pi"].append(running_in)
-                out["po"].append(running_out)
-                out["pm"].append(latest)
+            out["pt"].extend([e[0] for e in entries])
+            out["pw"].extend(accumulate([e[1] * 2.0 ** ((e[0] - ref) / half_life) for e in entries]))
+            theirs.extend([e[2] for e in entries])
+            ours.extend([e[3] for e in entries])
+            out["pm"].extend(accumulate([e[0] if e[4] else _NONE for e in entries], max))
+        out["pi"].extend(accumulate(theirs, initial=0))
+        out["po"].extend(accumulate(ours, initial=0))
         header["ulast"] = [[uix[u], _times(out["ut"], self.users[u])] for u in sorted(self.users)]
         header["clast"] = [[cix[c], _flagged(out["ct"], out["cm"], self.contacts[c])] for c in sorted(self.contacts)]
         header["meth"] = [[m, _times(out["mt"], self.methods[m])] for m in sorted(self.methods)]
@@ -191,27 +187,20 @@ class Builder:
         return b"".join(parts)
 
     def _account(self, out: dict[str, array[Any]], header: dict[str, Any], half_life: float) -> None:
-        rows = sorted(self.rows, key=lambda r: r[0])
+        rows = sorted(self.rows, key=itemgetter(0))
         counted = [r[0] for r in rows if r[4]]
-        ref = max(counted) if counted else 0.0
-        header["T"] = ref
-        totals = [0] * 7
-        effort = 0.0
-        for name in ("ext", "unl", "exc", "cnt", "wc", "wu", "pd"):
-            out[name].append(0)
-        out["ew"].append(0.0)
-        for at, external, contact, user, count, base, link in rows:
-            out["at"].append(at)
-            flags = (external, external and not contact, not count, count, external and contact,
-                     external and user, count and contact and user)
-            for k, (name, flag) in enumerate(zip(("ext", "unl", "exc", "cnt", "wc", "wu", "pd"), flags)):
-                totals[k] += flag
-                out[name].append(totals[k])
-            if count:
-                effort += base * 2.0 ** ((at - ref) / half_life)
-                if link:
-                    out["xl"].append(at)
-            out["ew"].append(effort)
+        ref = header["T"] = max(counted) if counted else 0.0
+        out["at"].extend([r[0] for r in rows])
+        # (at, external, contact, user, counted, base, link)
+        flags = {"ext": [r[1] for r in rows], "unl": [r[1] and not r[2] for r in rows],
+                 "exc": [not r[4] for r in rows], "cnt": [r[4] for r in rows],
+                 "wc": [r[1] and r[2] for r in rows], "wu": [r[1] and r[3] for r in rows],
+                 "pd": [r[4] and r[2] and r[3] for r in rows]}
+        for name, values in flags.items():
+            out[name].extend(accumulate(values, initial=0))
+        out["ew"].extend(accumulate([r[5] * 2.0 ** ((r[0] - ref) / half_life) if r[4] else 0.0 for r in rows],
+                                    initial=0.0))
+        out["xl"].extend([r[0] for r in rows if r[4] and r[6]])
 
 
 def _times(target: array[Any], times: list[float]) -> int:
