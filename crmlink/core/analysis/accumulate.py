@@ -102,6 +102,8 @@ class Accumulator:
         self.users, self.contacts = users, contacts
         self.classify_method = classify_method
         self._method_cache: dict[tuple[Any, ...], str | None] = {}
+        self._executives: dict[str, bool] = {}
+        self._seniors: dict[str, bool] = {}
 
     def weight(self, kind: str, direction: str, recipients: int) -> float:
         """Base weight of one interaction before decay; 0 means it does not count."""
@@ -256,8 +258,24 @@ class Accumulator:
             data.opp_last_inbound[opp] = _later(data.opp_last_inbound.get(opp), at)
 
     def _executive_link(self, users: tuple[str, ...], contacts: tuple[str, ...]) -> bool:
-        ours = any(is_executive_user(self.users.get(u)) for u in users)
-        return ours and any(is_senior(self.contacts.get(c)) for c in contacts)
+        """Whether one of ours is an executive and one of theirs senior (each person's
+        answer cached: multi-party rows rarely repeat the same people)."""
+        executives, seniors = self._executives, self._seniors
+        for user in users:
+            found = executives.get(user)
+            if found is None:
+                found = executives[user] = is_executive_user(self.users.get(user))
+            if found:
+                break
+        else:
+            return False
+        for contact in contacts:
+            found = seniors.get(contact)
+            if found is None:
+                found = seniors[contact] = is_senior(self.contacts.get(contact))
+            if found:
+                return True
+        return False
 
 
 def is_senior(person: Contact | User | None, rank: str = "vp") -> bool:
