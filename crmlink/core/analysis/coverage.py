@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from crmlink.core import clock
+from crmlink.core.clock import DAY
 from crmlink.core.document import ASSESSMENTS, FixFirst, PortfolioCoverage
 
 if TYPE_CHECKING:
@@ -93,9 +93,10 @@ def account_coverage(view: AccountView) -> Coverage:
     window = float(settings["window_days"])
     contacts = [c for c in view.contacts if c.active and not c.deleted]
     counts = view.data.window
+    as_of = view.as_of  # times are epoch seconds: (as_of - t) / DAY is clock.days_between(t, as_of)
     reached = sum(1 for last in view.data.contact_last.values()
-                  if last[0] is not None and clock.days_between(last[0], view.as_of) <= window)
-    people = sum(1 for last in view.data.user_last.values() if clock.days_between(last, view.as_of) <= window)
+                  if last[0] is not None and (as_of - last[0]) / DAY <= window)
+    people = sum(1 for last in view.data.user_last.values() if (as_of - last) / DAY <= window)
     open_deals = view.open_opportunities()
     classified = sum(1 for c in contacts if _classified(c))
     return Coverage(

@@ -8,18 +8,21 @@ one of our people had never been there: the departure simulation.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from crmlink.core import clock, vocab
 from crmlink.core.analysis.accumulate import AccountData, is_senior
 from crmlink.core.analysis.coverage import Coverage, account_coverage, assessment
 from crmlink.core.analysis.people import UnknownPerson
+from crmlink.core.clock import DAY
 from crmlink.core.evaluation.relationship import Relationship
 from crmlink.core.findings import Finding
 from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact, Stage, User
+
+T = TypeVar("T")
 
 #: The roles the method calls "decision makers" (决策者): the key layer's point. Approvers
 #: (finance, legal) have decision power for a deal (``is_power``) but are a role of their own.
@@ -90,7 +93,7 @@ def pair_strength(pair: Any, as_of: float, strength: Mapping[str, Any]) -> float
         value = min(value, strength["one_way_cap"])
     last = pair.last_any  # the latest contact of any kind (one-way alone is capped above)
     if last is not None:
-        silent = max(0.0, clock.days_between(last, as_of) - strength["freshness_grace_days"])
+        silent = max(0.0, (as_of - last) / DAY - strength["freshness_grace_days"])
         value *= math.pow(2.0, -silent / strength["freshness_half_life_days"])
     return float(value)
 
@@ -126,7 +129,20 @@ class AccountView:
         return self.account.tier
 
     def days_since(self, moment: float | None) -> float | None:
+        if moment is None:
+            return None
+        if isinstance(moment, float):
+            return (self.data.as_of - moment) / DAY  # what clock.days_between does, without its checks
         return self.data.days_since(moment)
+
+    def derived(self, key: Hashable, compute: Callable[[AccountView], T]) -> T:
+        """``compute(self)``, computed once per view and ``key``: for a plugin's values
+        that follow from the view alone and that several hooks read (the built-in method's
+        scores, read again by its departure simulation). Key them by the plugin's name."""
+        memo: dict[Hashable, Any] = self.__dict__.setdefault("_derived", {})  # not a field: not compared
+        if key not in memo:
+            memo[key] = compute(self)
+        return memo[key]  # type: ignore[no-any-return]
 
     @cached_property
     def coverage(self) -> Coverage:
@@ -142,27 +158,32 @@ class AccountView:
 
     @cached_property
     def pair_strengths(self) -> dict[tuple[str, str], float]:
-        strength = self.config["strength"]
+        strength, as_of, excluded = self.config["strength"], self.as_of, self.excluded_users
         # in (user, contact) order, not the order the store returned the interactions in:
         # the sums and products over them, and so every tie, come out the same on every store
-        return {key: pair_strength(pair, self.as_of, strength)
-                for key, pair in sorted(self.data.pairs.items()) if key[0] not in self.excluded_users}
+        return {key: pair_strength(pair, as_of, strength)
+                for key, pair in sorted(self.data.pairs.items()) if key[0] not in excluded}
 
     @cached_property
     def contact_stats(self) -> dict[str, ContactStat]:
         threshold = self.config["strength"]["holder_threshold"]
         per_contact: dict[str, dict[str, float]] = {}
         for (user, contact_id), value in self.pair_strengths.items():
-            per_contact.setdefault(contact_id, {})[user] = value
+            if contact_id in per_contact:
+                per_contact[contact_id][user] = value
+            else:
+                per_contact[contact_id] = {user: value}
+        contact_last, days_since, none = self.data.contact_last.get, self.days_since, (None, None)
         stats = {}
-        for contact in sorted(self.contacts, key=lambda c: c.remote_id):  # same order whatever the store's
-            strengths = per_contact.get(contact.remote_id, {})
+        for contact in sorted(self.contacts, key=_remote_id):  # same order whatever the store's
+            rid = contact.remote_id
+            strengths = per_contact.get(rid, {})
             team = 100.0 * (1.0 - math.prod(1.0 - s / 100.0 for s in strengths.values()))
-            last = self.data.contact_last.get(contact.remote_id, [None, None])
-            stats[contact.remote_id] = ContactStat(
+            last = contact_last(rid, none)
+            stats[rid] = ContactStat(
                 contact, infer_role(contact), strengths, team,
                 tuple(sorted(u for u, s in strengths.items() if s >= threshold)),
-                self.days_since(last[1]), self.days_since(last[0]))
+                days_since(last[1]), days_since(last[0]))
         return stats
 
     def engaged(self, within_days: float | None = None) -> list[ContactStat]:
@@ -209,15 +230,24 @@ class AccountView:
 
     def without_user(self, user_id: str) -> AccountView:
         """The same account as if ``user_id`` held none of its relationships."""
-        return AccountView(self.account, self.data, self.contacts, self.users, self.opportunities,
-                           self.config, self.excluded_users | {user_id}, unknown_people=self.unknown_people)
+        other = AccountView(self.account, self.data, self.contacts, self.users, self.opportunities,
+                            self.config, self.excluded_users | {user_id}, unknown_people=self.unknown_people)
+        if "pair_strengths" in self.__dict__:  # the same values, less the user's: not computed again
+            other.__dict__["pair_strengths"] = {key: value for key, value in self.pair_strengths.items()
+                                                if key[0] != user_id}
+        return other
 
     def engaged_users(self, within_days: float) -> list[str]:
+        as_of, excluded = self.as_of, self.excluded_users
         return sorted(u for u, last in self.data.user_last.items()
-                      if u not in self.excluded_users and clock.days_between(last, self.as_of) <= within_days)
+                      if u not in excluded and (as_of - last) / DAY <= within_days)
 
     def open_opportunities(self) -> list[Opportunity]:
         return [o for o in self.opportunities if not o.is_closed and not o.deleted]
+
+
+def _remote_id(contact: Contact) -> str:
+    return contact.remote_id
 
 
 @dataclass

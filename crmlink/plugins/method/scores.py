@@ -114,12 +114,15 @@ def iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
     ``window`` days, with a counterpart (see ``COUNTERPARTS``)."""
     threshold = view.config["strength"]["engaged_threshold"]
     done = dict.fromkeys(COUNTERPARTS, False)
+    users, stats, pairs = view.users, view.contact_stats, view.data.pairs
     for (user_id, contact_id), strength in view.pair_strengths.items():
-        user = view.users.get(user_id)
-        stat = view.contact_stats.get(contact_id)
-        if user is None or stat is None or user.team_role not in COUNTERPARTS or strength < threshold:
+        if strength < threshold:
             continue
-        last = view.data.pairs[(user_id, contact_id)].last_two_way
+        user = users.get(user_id)
+        stat = stats.get(contact_id)
+        if user is None or stat is None or user.team_role not in COUNTERPARTS:
+            continue
+        last = pairs[(user_id, contact_id)].last_two_way
         if last is None or (view.as_of - last) / 86400.0 > window:
             continue
         departments, roles = COUNTERPARTS[user.team_role]
@@ -194,6 +197,12 @@ SCORERS = {"key": key_score, "broad": broad_score, "org": org_score}
 
 
 def score_all(view: AccountView) -> list[Score]:
+    """Every score of the method, computed once per view (the departure simulation and
+    its finding read the health again)."""
+    return list(view.derived(("method", "scores"), _score_all))
+
+
+def _score_all(view: AccountView) -> list[Score]:
     missing = missing_evidence(view)
     parts = [_unscored(name, missing[name]) if name in missing else SCORERS[name](view)
              for name in LAYERS]
@@ -206,7 +215,13 @@ def health_of(view: AccountView) -> float | None:
 
 def departure(view: AccountView, user_id: str) -> dict[str, Any]:
     """What the account loses if ``user_id`` leaves: the health drop and the decision
-    makers left with no relationship above the one-way cap, with the sentence to say it."""
+    makers left with no relationship above the one-way cap, with the sentence to say it
+    (computed once per view and user: the hook and the personalisation finding ask)."""
+    found = view.derived(("method", "departure", user_id), lambda v: _departure(v, user_id))
+    return {**found, "decision_makers_losing_all_coverage": list(found["decision_makers_losing_all_coverage"])}
+
+
+def _departure(view: AccountView, user_id: str) -> dict[str, Any]:
     after = view.without_user(user_id)
     cap = view.config["strength"]["one_way_cap"]
     lost = sorted(c for c, stat in view.contact_stats.items()
