@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 import click
 
@@ -38,19 +39,22 @@ FAILING_ASSESSMENTS = ASSESSMENTS[1:]
 
 class Format(NamedTuple):
     """An output format: a function of the typed audit document and the number of
-    accounts to list (None: all; only the table and Markdown reports limit it), and
-    whether it draws the monthly health history (which costs one more fold, so only those
-    formats get it)."""
+    accounts to list (None: all; only the table and Markdown reports limit it), whether
+    it draws the monthly health history (which costs one more fold, so only those
+    formats get it), and whether it reads nothing of an account's relationship map and
+    score evidence (then the audit keeps neither: :meth:`Audit.stream`)."""
 
     render: Callable[[AuditDocument, int | None], str]
     history: bool = False
+    slim: bool = False
 
 
 def render_json(document: AuditDocument) -> str:
     """The audit document as JSON: indented when a person runs crmlink at a terminal,
     compact otherwise (for a large portfolio it runs to hundreds of megabytes, and the
-    indenting encoder is several times slower than the compact one)."""
-    return document.dumps(indent=2 if sys.stdout.isatty() else None)
+    indenting encoder is several times slower than the compact one). ``crmlink audit``
+    itself streams it (:func:`json_output`)."""
+    return document.dumps(indent=json_indent())
 
 
 def render_html(document: AuditDocument) -> str:
@@ -75,9 +79,39 @@ def write_html_directory(document: AuditDocument, output: str) -> None:
     click.echo(f"Wrote {target / htmldir.INDEX} and {pages} account page(s) in {target / htmldir.PAGES}", err=True)
 
 
-BUILTIN_FORMATS = {"table": Format(table.render), "json": Format(lambda d, _limit: render_json(d)),
-                   "markdown": Format(markdown.render),
+#: ``--format json``: written as the audit makes it (:func:`json_output`, :meth:`Audit.stream`)
+JSON = Format(lambda d, _limit: render_json(d))
+BUILTIN_FORMATS = {"table": Format(table.render, slim=True), "json": JSON,
+                   "markdown": Format(markdown.render, slim=True),
                    "html": Format(lambda d, _limit: render_html(d), history=True)}
+
+
+def json_indent() -> int | None:
+    """Indented JSON when a person runs crmlink at a terminal (:func:`render_json`)."""
+    return 2 if sys.stdout.isatty() else None
+
+
+@contextmanager
+def json_output(output: str | None) -> Iterator[TextIO]:
+    """Where the streamed JSON goes: ``output`` (written to a temporary file beside it
+    and moved into place once complete, as :func:`write_output` does) or stdout."""
+    if not output or output == "-":
+        stream = click.get_text_stream("stdout")
+        yield stream
+        stream.write("\n")  # as click.echo ends the text
+        stream.flush()
+        return
+    path = Path(output)
+    if path.parent and not path.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {path.parent} does not exist")
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        with temp.open("w", encoding="utf-8") as handle:
+            yield handle
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+    click.echo(f"Wrote {output}", err=True)
 
 
 def plugin_format(render: Callable[[dict[str, Any]], str]) -> Format:
@@ -162,20 +196,31 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
             return
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
-    document = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge).document(source, history=chosen.history)
-    snap = snapshot_of(document, label)
-    document.changes = changes_since_saved(store, host_of(ctx), settings, snap)
+    audit = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge)
+    if chosen is JSON:  # written as it is made; what changed since a saved audit is not in the JSON
+        with json_output(output) as out:
+            document = audit.stream(source, out, indent=json_indent())
+        snap = snapshot_of(document, label)
+    else:
+        document = audit.stream(source) if chosen.slim else audit.document(source, history=chosen.history)
+        snap = snapshot_of(document, label)
+        document.changes = changes_since_saved(store, host_of(ctx), settings, snap)
     if chosen.history:
         saved_trend(SavedAudits(store), document)
     if save or label or settings["evaluation"]["save"]:
         save_audit(store, snap)
+    if chosen is not JSON:
+        _write(document, chosen, fmt, output, list_all)
+    if (fail_on and _worst(document) >= SEVERITY_RANK[fail_on]) or (
+            fail_on_coverage and _least_assessed(document) >= ASSESSMENTS.index(fail_on_coverage)):
+        ctx.exit(int(ExitCode.FINDINGS))
+
+
+def _write(document: AuditDocument, chosen: Format, fmt: str, output: str | None, list_all: bool) -> None:
     if fmt == "html" and output and output != "-" and html_directory(output):
         write_html_directory(document, output)
     else:
         write_output(chosen.render(document, None if list_all else ACCOUNT_LIMIT), output)
-    if (fail_on and _worst(document) >= SEVERITY_RANK[fail_on]) or (
-            fail_on_coverage and _least_assessed(document) >= ASSESSMENTS.index(fail_on_coverage)):
-        ctx.exit(int(ExitCode.FINDINGS))
 
 
 def _worst(document: AuditDocument) -> int:

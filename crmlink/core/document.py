@@ -18,9 +18,11 @@ every report shows it as "–", never as 0.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from crmlink.core.evaluation.changes import Changes
 from crmlink.core.evaluation.vocab import LEVELS, STAGES
@@ -385,6 +387,42 @@ class AuditDocument(JsonObject):
     def dumps(self, indent: int | None = None) -> str:
         """The JSON text of the document."""
         return json.dumps(self.to_json(), indent=indent, ensure_ascii=False)
+
+    def write_json(self, out: TextIO, indent: int | None = None, accounts: Iterable[str] | None = None) -> None:
+        """Write :meth:`dumps` to ``out`` one account at a time, never the whole text (or
+        the whole JSON data) at once. ``accounts``, when given, are the account entries'
+        texts (:func:`account_json`, in the document's order) to write in place of
+        :attr:`accounts`: an audit that spooled each entry as it finished them
+        (:meth:`crmlink.core.analysis.audit.Audit.stream`)."""
+        head = dataclasses.replace(self, accounts=[]).to_json()
+        head["accounts"] = _ACCOUNTS_MARK
+        text = json.dumps(head, indent=indent, ensure_ascii=False)
+        mark = json.dumps(_ACCOUNTS_MARK)
+        before, found, after = text.partition(mark)
+        if not found or mark in after:
+            raise ValueError("the audit document holds the text that marks where its accounts go")
+        texts = (account_json(a, indent) for a in self.accounts) if accounts is None else accounts
+        out.write(before)
+        separator, first = (", ", "[") if indent is None else (",\n" + " " * (2 * indent), "[\n" + " " * (2 * indent))
+        written = False
+        for entry in texts:
+            out.write(separator if written else first)
+            out.write(entry)
+            written = True
+        out.write(("]" if indent is None else "\n" + " " * indent + "]") if written else "[]")
+        out.write(after)
+
+
+#: what :meth:`AuditDocument.write_json` writes the accounts in place of (control
+#: characters: no name, id or message of a CRM holds it)
+_ACCOUNTS_MARK = "\x00crmlink:accounts\x00"
+
+
+def account_json(entry: AccountEntry, indent: int | None = None) -> str:
+    """One account entry's JSON text as it stands in the document's ``accounts`` array
+    (with ``indent``, indented for that depth)."""
+    text = json.dumps(entry.to_json(), indent=indent, ensure_ascii=False)
+    return text if indent is None else text.replace("\n", "\n" + " " * (2 * indent))
 
 
 def audit_schema() -> dict[str, Any]:

@@ -36,15 +36,17 @@ TIER_RANK = {"S": 0, "A": 1, "B": 2, "C": 3}
 
 
 def by_attention(views: Sequence[AccountView], overall: str | None) -> list[AccountView]:
-    """The accounts that need attention first: worst finding, then tier, then the
-    overall score (lowest first; a missing one, for want of evidence, after every known
-    one), then remote id."""
-    def key(view: AccountView) -> tuple[int, int, bool, float, str]:
-        score = view.scores.get(overall) if overall else None
-        return (-_worst(view.findings), TIER_RANK.get(view.tier or "", 4), score is None, score or 0.0,
-                view.account.remote_id)
+    """The accounts that need attention first (:func:`attention_key`)."""
+    return sorted(views, key=lambda view: attention_key(view, overall))
 
-    return sorted(views, key=key)
+
+def attention_key(view: AccountView, overall: str | None) -> tuple[int, int, bool, float, str]:
+    """Where an account stands among those that need attention first: worst finding,
+    then tier, then the overall score (lowest first; a missing one, for want of
+    evidence, after every known one), then remote id."""
+    score = view.scores.get(overall) if overall else None
+    return (-_worst(view.findings), TIER_RANK.get(view.tier or "", 4), score is None, score or 0.0,
+            view.account.remote_id)
 
 
 def _worst(findings: Sequence[Finding]) -> int:

@@ -5,19 +5,20 @@ hooks, and build the audit document (:mod:`.assemble`,
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, TextIO
 
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.aggregates import FoldCounts, classifiers, fingerprint, fold_unit
 from crmlink.core.analysis.assemble import (
     account_entry,
-    by_attention,
+    attention_key,
     conflict_findings,
     merge_summary,
     opportunity_entry,
@@ -27,15 +28,18 @@ from crmlink.core.analysis.assemble import (
 from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.history import health_history
 from crmlink.core.analysis.people import unknown_people
+from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.units import MergedUnit, SourceData, Unit, units
-from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
+from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView, forget_derived
 from crmlink.core.document import (
     SCHEMA_VERSION,
+    AccountEntry,
     AuditDocument,
     Departure,
     OpportunityEntry,
     Presentation,
+    RelationshipMap,
 )
 from crmlink.core.evaluation.relationship import with_crm_override
 from crmlink.core.findings import SEVERITY_RANK, Finding
@@ -109,11 +113,16 @@ class Audit:
         view.score_evidence = {name: s.evidence for name, s in merged.items()}
 
     def account_views(self, unit: Unit) -> list[AccountView]:
+        """Every account of ``unit``, scored and judged (:meth:`scored_views`)."""
+        return list(self.scored_views(unit))
+
+    def scored_views(self, unit: Unit) -> Iterator[AccountView]:
+        """Each account of ``unit`` by remote id, scored, with its stage, level and
+        findings, one at a time (its view of the previous period in ``previous``)."""
         data = unit.data
         now, before = self.fold(unit)
         people_now = unknown_people(unit.correspondents(self.as_of))
         people_before = unknown_people(unit.correspondents(self.previous))
-        views = []
         for remote_id, account in sorted(data.accounts.items()):
             assign_tier(account, self.config["tiers"])
             args = (data.contacts_by_account.get(remote_id, []), data.users,
@@ -126,10 +135,11 @@ class Audit:
             self.score(view)
             view.relationship = with_crm_override(view, self.host.evaluate_relationship(view))
             view.findings = _by_severity(self.host.account_findings(view))
-            views.append(view)
-        return views
+            yield view
 
     def opportunity_views(self, data: SourceData, views: Mapping[str, AccountView]) -> list[OpportunityView]:
+        """The deals of ``data`` by remote id, each with its account's view in ``views``
+        (by the deal's account id) and its LTC stage."""
         result = []
         for opp in sorted(data.opportunities.values(), key=lambda o: o.remote_id):
             stage = data.stages.get(opp.stage_id or "") or data.stages.get(opp.stage_label or "")
@@ -169,51 +179,129 @@ class Audit:
         with _without_cycle_collection():
             return self._document(source, history, __version__)
 
+    def stream(self, source: str | None = None, out: TextIO | None = None, *,
+               indent: int | None = None) -> AuditDocument:
+        """The audit of :meth:`document` for a large portfolio: each account's entry is
+        made as soon as the account is judged and is not kept, so the audit never holds
+        every account's relationship map. With ``out``, the document's JSON is written
+        there (exactly ``document(source).dumps(indent)``: each entry's text goes to a
+        temporary file, then out in the document's order). Returns the document with
+        each account's ``relationship_map`` and ``score_evidence`` left empty (what the
+        table and Markdown reports, saving and ``--fail-on`` read is all there); no
+        ``health_history``."""
+        from crmlink import __version__
+
+        with _without_cycle_collection(), AccountSpool(indent) as spool:
+            document, order = self._audit(source, False, __version__, spool if out is not None else None, slim=True)
+            if out is not None:
+                document.write_json(out, indent, spool.texts(order))
+            return document
+
     def run(self, source: str | None = None, *, history: bool = True) -> dict[str, Any]:
         """The audit document as JSON data (see :meth:`document`)."""
         return self.document(source, history=history).to_json()
 
     def _document(self, source: str | None, history: bool, version: str) -> AuditDocument:
+        return self._audit(source, history, version)[0]
+
+    def _audit(self, source: str | None, history: bool, version: str, spool: AccountSpool | None = None,
+               *, slim: bool = False) -> tuple[AuditDocument, list[int]]:
+        """The document, and the order of its accounts as numbered in the order they were
+        audited (and added to ``spool``, when given, as each is done); ``slim`` keeps
+        each account's entry without its map and score evidence (:func:`slim_entry`)."""
         presentation = Presentation(self.host.score_definitions(),
                                     self.config["findings"]["previous_period_days"])
-        overall = presentation.overall
+        overall = presentation.overall.name if presentation.overall else None
         accounts: list[AccountView] = []
+        entries: list[tuple[tuple[int, int, bool, float, str], int, AccountEntry]] = []
         opportunities: list[OpportunityEntry] = []
         deal_views: list[OpportunityView] = []
         groups: list[tuple[Unit, list[AccountView]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
-            views = self.account_views(unit)
+            deals = _UnitDeals(self, unit)
+            views: list[AccountView] = []
+            for view in self.scored_views(unit):
+                views.append(view)
+                joins = (unit.merged_from(view), unit.contacts_from(view)) if unit.merged else (None, None)
+                entry = account_entry(view, self.departure(view), None, *joins)
+                deals.judge(unit.key(view), view)
+                if spool is not None:
+                    spool.add(entry)
+                entries.append((attention_key(view, overall), len(entries), slim_entry(entry) if slim else entry))
+                forget_derived(view)
+            deals.judge_rest()
             groups.append((unit, views))
             accounts.extend(views)
-            by_key = {unit.key(v): v for v in views}
-            for deals in unit.deal_sets():
-                for opp_view in self.opportunity_views(deals, by_key):
-                    deal_views.append(opp_view)
-                    opportunities.append(opportunity_entry(
-                        opp_view, _by_severity(self.host.opportunity_findings(opp_view)),
-                        deals.entry_ids(opp_view.opportunity)))
+            deal_views.extend(deals.views())
+            opportunities.extend(deals.entries())
             if isinstance(unit, MergedUnit):
                 merged = unit
         portfolio = PortfolioView(accounts, self.config, self.as_of, deal_views)
         portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio)
                                           + (conflict_findings(merged.conflicts) if merged else []))
-        series = (health_history(groups, self.as_of_date, [s.name for s in presentation.headline],
-                                 self.fold_at, self.score) if history else {})
-        joins = {v.account.id: (unit.merged_from(v), unit.contacts_from(v)) for unit, views in groups
-                 for v in views if unit.merged}
-        return AuditDocument(
+        entries.sort(key=lambda item: (item[0], item[1]))
+        if history:
+            series = health_history(groups, self.as_of_date, [s.name for s in presentation.headline],
+                                    self.fold_at, self.score)
+            for _, _, entry in entries:
+                entry.health_history = series.get(entry.id, [])
+        document = AuditDocument(
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             as_of=self.as_of_date.isoformat(),
             summary=summary(accounts, opportunities, portfolio_findings, portfolio_coverage(
                 accounts, self.config["coverage"], sum(1 for v in deal_views if v.contact_roles), len(deal_views))),
-            accounts=[account_entry(v, self.departure(v), series.get(v.account.id, []) if history else None,
-                                    *joins.get(v.account.id, (None, None)))
-                      for v in by_attention(accounts, overall.name if overall else None)],
+            accounts=[entry for _, _, entry in entries],
             opportunities=opportunities, portfolio_findings=portfolio_findings,
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
             presentation=presentation)
+        return document, [number for _, number, _ in entries]
+
+
+class _UnitDeals:
+    """The deals of one unit, judged as their accounts are: each deal's findings are
+    asked for as soon as its account's view is scored (so the view's derived values are
+    used while they are at hand), the deals of accounts outside the unit at the end; the
+    entries keep the order of :meth:`Audit.opportunity_views` over ``deal_sets()``."""
+
+    def __init__(self, audit: Audit, unit: Unit) -> None:
+        self.audit = audit
+        self.sets = [(deals, audit.opportunity_views(deals, {})) for deals in unit.deal_sets()]
+        self.waiting: dict[str, list[tuple[SourceData, OpportunityView]]] = defaultdict(list)
+        for deals, views in self.sets:
+            for view in views:
+                self.waiting[view.opportunity.account_id or ""].append((deals, view))
+        self.found: dict[int, OpportunityEntry] = {}
+
+    def judge(self, key: str, account: AccountView) -> None:
+        """Judge the deals of the account ``key`` (its view ``account``)."""
+        for deals, view in self.waiting.pop(key, ()):
+            view.account = account
+            self._judge(deals, view)
+
+    def judge_rest(self) -> None:
+        """Judge the deals whose account is not in the unit."""
+        for waiting in self.waiting.values():
+            for deals, view in waiting:
+                self._judge(deals, view)
+        self.waiting.clear()
+
+    def _judge(self, deals: SourceData, view: OpportunityView) -> None:
+        findings = _by_severity(self.audit.host.opportunity_findings(view))
+        self.found[id(view)] = opportunity_entry(view, findings, deals.entry_ids(view.opportunity))
+
+    def views(self) -> list[OpportunityView]:
+        return [view for _, views in self.sets for view in views]
+
+    def entries(self) -> list[OpportunityEntry]:
+        return [self.found[id(view)] for _, views in self.sets for view in views]
+
+
+def slim_entry(entry: AccountEntry) -> AccountEntry:
+    """``entry`` without its relationship map and score evidence: what the table and
+    Markdown reports, saving and the exit status never read."""
+    return dataclasses.replace(entry, score_evidence={}, relationship_map=RelationshipMap([], [], [], None))
 
 
 @contextmanager

@@ -246,6 +246,21 @@ class AccountView:
         return [o for o in self.opportunities if not o.is_closed and not o.deleted]
 
 
+#: what a view computes from its aggregates and keeps; :func:`forget_derived` drops them
+_DERIVED = ("pair_strengths", "contact_stats", "user_strength", "_derived")
+
+
+def forget_derived(view: AccountView) -> None:
+    """Drop what ``view`` (and its previous period's view) computed from the aggregates
+    and kept, but its coverage and personalisation (the portfolio's parts read them):
+    once its account's entry is made, the audit keeps the view for the portfolio hooks
+    alone. Anything dropped is computed again, the same, if read."""
+    for one in (view, view.previous):
+        if one is not None:
+            for name in _DERIVED:
+                one.__dict__.pop(name, None)
+
+
 def _remote_id(contact: Contact) -> str:
     return contact.remote_id
 

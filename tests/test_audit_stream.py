@@ -1,0 +1,127 @@
+"""The streamed audit (``Audit.stream``, what ``crmlink audit --format json`` runs) writes
+exactly the JSON of the whole document, for one source, merged sources and sources side
+by side, compact and indented; its returned document is the whole one less each
+account's relationship map and score evidence."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crmlink.cli import cli
+from crmlink.core.analysis.audit import Audit
+from crmlink.core.analysis.config import load_config
+from crmlink.core.analysis.spool import AccountSpool
+from crmlink.core.document import AccountEntry, account_json
+from crmlink.core.host import get_plugin_host
+from crmlink.core.store import Store
+from tests.conftest import AS_OF, SAMPLE
+from tests.mergefixtures import split
+
+MERGE = '[identity.match]\nsource_order = ["sales", "marketing"]\n'
+
+
+def _invoke(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _without_time(text: str) -> str:
+    return re.sub(r'"generated_at": "[^"]*"', '"generated_at": ""', text, count=1)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("stream")
+    one, two = f"sqlite:///{tmp / 'one.db'}", f"sqlite:///{tmp / 'two.db'}"
+    _invoke("sync", "csv", str(SAMPLE), "--db", one)
+    sales, marketing = split(tmp / "split")
+    _invoke("sync", "csv", str(marketing), "--source", "marketing", "--db", two)
+    _invoke("sync", "csv", str(sales), "--source", "sales", "--db", two)
+    return {"one": one, "two": two}
+
+
+def _audit(url: str, merge: bool, tmp_path: Path) -> Audit:
+    config_file = tmp_path / "crmlink.toml"
+    config_file.write_text(MERGE, encoding="utf-8")
+    return Audit(Store(url), get_plugin_host(), load_config(str(config_file)), date.fromisoformat(AS_OF),
+                 merge=merge)
+
+
+@pytest.mark.parametrize(("store", "merge"), [("one", True), ("two", True), ("two", False)])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_streamed_json_is_the_whole_documents(stores: dict[str, str], store: str, merge: bool,
+                                              indent: int | None, tmp_path: Path) -> None:
+    whole = _audit(stores[store], merge, tmp_path).document()
+    out = io.StringIO()
+    streamed = _audit(stores[store], merge, tmp_path).stream(None, out, indent=indent)
+    assert _without_time(out.getvalue()) == _without_time(whole.dumps(indent))
+    if store == "two" and merge:
+        assert whole.merge is not None and whole.merge.accounts_joined > 0  # the merged path ran
+    assert [a.id for a in streamed.accounts] == [a.id for a in whole.accounts]
+
+
+def test_the_returned_document_lacks_maps_and_evidence_alone(stores: dict[str, str], tmp_path: Path) -> None:
+    whole = _audit(stores["one"], True, tmp_path).document()
+    slim = _audit(stores["one"], True, tmp_path).stream()
+    assert len(slim.accounts) == len(whole.accounts) == 50
+    for kept, full in zip(slim.accounts, whole.accounts):
+        assert kept.score_evidence == {} and kept.relationship_map.contacts == []
+        assert full.relationship_map.contacts  # the sample's accounts all have contacts
+        assert _rest(kept) == _rest(full)
+    assert slim.summary == whole.summary and slim.opportunities == whole.opportunities
+    assert slim.portfolio_findings == whole.portfolio_findings
+
+
+def _rest(entry: AccountEntry) -> dict[str, object]:
+    data = entry.to_json()
+    del data["score_evidence"], data["relationship_map"]
+    return data
+
+
+def test_write_json_of_a_whole_document_is_dumps(stores: dict[str, str], tmp_path: Path) -> None:
+    document = _audit(stores["one"], True, tmp_path).document()
+    for indent in (None, 2, 4):
+        out = io.StringIO()
+        document.write_json(out, indent)
+        assert out.getvalue() == document.dumps(indent)
+    empty = io.StringIO()
+    document.accounts = []
+    text = document.dumps()
+    document.write_json(empty)
+    assert empty.getvalue() == text and '"accounts": []' in text
+
+
+def test_spool_reads_entries_back_in_any_order(stores: dict[str, str], tmp_path: Path) -> None:
+    entries = _audit(stores["one"], True, tmp_path).document().accounts[:5]
+    with AccountSpool(2) as spool:
+        numbers = [spool.add(e) for e in entries]
+        assert list(spool.texts(reversed(numbers))) == [account_json(e, 2) for e in reversed(entries)]
+        spool.add(entries[0])  # adding after reading goes to the end, not over an entry
+        assert list(spool.texts([0, 5])) == [account_json(entries[0], 2)] * 2
+
+
+def test_cli_json_to_stdout_and_to_a_file(stores: dict[str, str], tmp_path: Path) -> None:
+    printed = _invoke("audit", "--db", stores["one"], "--as-of", AS_OF, "--format", "json")
+    target = tmp_path / "audit.json"
+    _invoke("audit", "--db", stores["one"], "--as-of", AS_OF, "--format", "json", "--output", str(target))
+    written = target.read_text(encoding="utf-8")
+    assert _without_time(printed) == _without_time(written) + "\n"
+    assert json.loads(written)["summary"]["accounts"] == 50
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.json"]  # no temporary file left
+
+
+def test_cli_json_into_a_missing_folder_says_so(stores: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "nowhere" / "audit.json"
+    result = CliRunner().invoke(cli, ["audit", "--db", stores["one"], "--as-of", AS_OF, "--format", "json",
+                                      "--output", str(target)])
+    assert result.exit_code != 0
+    assert f"folder {target.parent} does not exist" in result.output
+    assert not target.parent.exists()
