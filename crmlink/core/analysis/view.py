@@ -177,13 +177,15 @@ class AccountView:
         stats = {}
         for contact in sorted(self.contacts, key=_remote_id):  # same order whatever the store's
             rid = contact.remote_id
-            strengths = per_contact.get(rid, {})
-            team = 100.0 * (1.0 - math.prod(1.0 - s / 100.0 for s in strengths.values()))
+            strengths = per_contact.get(rid)
+            if strengths:
+                team = 100.0 * (1.0 - math.prod([1.0 - s / 100.0 for s in strengths.values()]))
+                holders = tuple(sorted([u for u, s in strengths.items() if s >= threshold]))
+            else:  # what the lines above give for no strengths
+                strengths, team, holders = {}, 0.0, ()
             last = contact_last(rid, none)
-            stats[rid] = ContactStat(
-                contact, infer_role(contact), strengths, team,
-                tuple(sorted(u for u, s in strengths.items() if s >= threshold)),
-                days_since(last[1]), days_since(last[0]))
+            stats[rid] = ContactStat(contact, infer_role(contact), strengths, team, holders,
+                                     days_since(last[1]), days_since(last[0]))
         return stats
 
     def engaged(self, within_days: float | None = None) -> list[ContactStat]:
@@ -235,6 +237,8 @@ class AccountView:
         if "pair_strengths" in self.__dict__:  # the same values, less the user's: not computed again
             other.__dict__["pair_strengths"] = {key: value for key, value in self.pair_strengths.items()
                                                 if key[0] != user_id}
+        if "coverage" in self.__dict__:  # the evidence counts do not depend on who is left out
+            other.__dict__["coverage"] = self.coverage
         return other
 
     def engaged_users(self, within_days: float) -> list[str]:

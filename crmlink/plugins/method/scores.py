@@ -28,11 +28,6 @@ def _role_group(stat: ContactStat) -> str | None:
     return "power" if stat.is_decision_maker else stat.role
 
 
-def _stance_factor(view: AccountView, stance: int | None) -> float:
-    table = view.config["key"]["stance_factor"]
-    return float(table["unknown" if stance is None else str(stance)])
-
-
 LAYERS = ("key", "broad", "org")
 
 
@@ -66,13 +61,15 @@ def key_score(view: AccountView) -> Score:
     best: dict[str, float] = dict.fromkeys(weights, 0.0)
     who: dict[str, str] = {}
     contacts: dict[str, dict[str, Any]] = {}
+    factors = view.config["key"]["stance_factor"]
     for stat in view.contact_stats.values():
         group = _role_group(stat)
         if group not in weights or not stat.contact.active:
             continue
         contacts[stat.contact.remote_id] = {"role": group, "team": round(stat.team, 1),
                                             "best_holder": stat.best_holder, "holders": len(stat.holders)}
-        quality = stat.team / 100.0 * _stance_factor(view, stat.contact.stance)
+        stance = stat.contact.stance
+        quality = stat.team / 100.0 * float(factors["unknown" if stance is None else str(stance)])
         if quality > best[group]:
             best[group], who[group] = quality, stat.contact.remote_id
     value = 100.0 * sum(weights[r] * best[r] for r in weights) / sum(weights.values())

@@ -16,13 +16,22 @@ def severity(view: AccountView, if_strategic: str, otherwise: str) -> str:
 
 
 def decision_makers(view: AccountView) -> list[ContactStat]:
-    """Active decision makers and economic buyers, by id."""
+    """Active decision makers and economic buyers, by id (found once per view: most
+    rules ask)."""
+    return list(view.derived(("method", "decision_makers"), _decision_makers))
+
+
+def _decision_makers(view: AccountView) -> list[ContactStat]:
     return sorted((s for s in view.contact_stats.values() if s.is_decision_maker and s.contact.active),
                   key=lambda s: s.contact.remote_id)
 
 
 def executives(view: AccountView) -> list[ContactStat]:
-    """Active contacts at VP level or above, by id."""
+    """Active contacts at VP level or above, by id (found once per view)."""
+    return list(view.derived(("method", "executives"), _executives))
+
+
+def _executives(view: AccountView) -> list[ContactStat]:
     return sorted((s for s in view.contact_stats.values()
                    if s.contact.active and band_of(s.contact.seniority) == "executive"),
                   key=lambda s: s.contact.remote_id)
