@@ -191,11 +191,13 @@ class Audit:
         ``health_history``."""
         from crmlink import __version__
 
-        with _without_cycle_collection(), AccountSpool(indent) as spool:
-            document, order = self._audit(source, False, __version__, spool if out is not None else None, slim=True)
-            if out is not None:
+        with _without_cycle_collection():
+            if out is None:
+                return self._audit(source, False, __version__, slim=True)[0]
+            with AccountSpool(indent) as spool:
+                document, order = self._audit(source, False, __version__, spool, slim=True)
                 document.write_json(out, indent, spool.texts(order))
-            return document
+                return document
 
     def run(self, source: str | None = None, *, history: bool = True) -> dict[str, Any]:
         """The audit document as JSON data (see :meth:`document`)."""
