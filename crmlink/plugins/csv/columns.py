@@ -17,7 +17,15 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, repeat
 from typing import Any
 
-from crmlink import Account, Record, RowBatch, classify_title, fields_of, normalize_vocabulary
+from crmlink import (
+    Account,
+    Interaction,
+    Record,
+    RowBatch,
+    classify_title,
+    fields_of,
+    normalize_vocabulary,
+)
 
 #: Fields a CSV column never fills (they go to ``extra``): the host sets them.
 RESERVED = ("extra", "raw", "source", "deleted")
@@ -35,14 +43,17 @@ class Rejected(Exception):
 class _Cached:
     """A coercer applied once per distinct cell, while the column repeats itself."""
 
-    def __init__(self, coerce: Callable[[Any], Any]) -> None:
+    def __init__(self, coerce: Callable[[Any], Any],
+                 every: Callable[[Column], list[Any]] | None = None) -> None:
         self.coerce = coerce
+        #: the coercer over a whole column, where there is a faster one than a call a cell
+        self.every = every or (lambda cells: list(map(coerce, cells)))
         self.seen: dict[str, Any] | None = {}
 
     def __call__(self, cells: Column) -> list[Any]:
         seen = self.seen
         if seen is None:
-            return list(map(self.coerce, cells))
+            return self.every(cells)
         out = list(map(seen.get, cells, repeat(_MISSING)))
         if _MISSING in out:
             for index, cell in enumerate(cells):
@@ -56,6 +67,12 @@ class _Cached:
 def _stripped(cells: Column) -> list[str | None]:
     """``str | None`` fields: the record's ``parse_str`` of a cell."""
     return [cell.strip() or None for cell in cells]
+
+
+def _split(cells: Column) -> list[tuple[str, ...]]:
+    """Id-list fields: the record's ``parse_list`` of a cell."""
+    strip = str.strip
+    return [tuple(filter(None, map(strip, cell.split(";")))) if cell else () for cell in cells]
 
 
 class Plan:
@@ -102,7 +119,7 @@ class Plan:
                 return _Always()
         if coerce is _STR:
             return lambda columns: _stripped(columns[index])
-        cached = _Cached(coerce)
+        cached = _Cached(coerce, _split if coerce is _LIST else None)
         return lambda columns: cached(columns[index])
 
     def _ids(self, columns: list[Column]) -> Column:
@@ -182,3 +199,5 @@ class _Always:
 
 #: The coercer of ``str | None`` fields (strip, blank is ``None``), applied inline.
 _STR = Account.coercer("name")
+#: The coercer of id-list fields (``tuple[str, ...]``).
+_LIST = Interaction.coercer("user_ids")
