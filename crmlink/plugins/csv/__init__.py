@@ -39,7 +39,6 @@ from crmlink import (
 )
 
 #: Largest field accepted, in characters; larger ones are an error rather than a memory hog.
-from crmlink.plugins.csv.ahead import ahead
 from crmlink.plugins.csv.columns import Column, Plan, Rejected, referenced
 
 MAX_FIELD = 1_000_000
@@ -121,7 +120,7 @@ class CsvStream(Stream):
         self.batch_rows = BATCH
 
     def locate(self, remote_id: str) -> str | None:
-        for seen in reversed(tuple(self._recent)):  # a copy: the reading thread appends
+        for seen in reversed(self._recent):
             line = seen.get(remote_id)
             if line:
                 return f"{self.path}:{line}:1"
@@ -155,11 +154,7 @@ class CsvStream(Stream):
 
     def batches(self, state: Mapping[str, Any] | None) -> Iterator[RowBatch | Record | InvalidRecord]:
         """The file in batches of :attr:`batch_rows` rows, each validated a column at a time
-        (:mod:`.columns`); a batch with any bad row is read one record at a time. A thread
-        reads ahead (:mod:`.ahead`) while the store writes."""
-        return ahead(self._batches())
-
-    def _batches(self) -> Iterator[RowBatch | Record | InvalidRecord]:
+        (:mod:`.columns`); a batch with any bad row is read one record at a time."""
         ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
         pending: list[tuple[str, int, str, str]] = []
         with self._open() as handle:
