@@ -96,7 +96,7 @@ def json_output(output: str | None) -> Iterator[TextIO]:
     """Where the streamed JSON goes: ``output`` (written to a temporary file beside it
     and moved into place once complete, as :func:`write_output` does) or stdout."""
     if not output or output == "-":
-        stream = click.get_text_stream("stdout")
+        stream = sys.stdout
         yield stream
         stream.write("\n")  # as click.echo ends the text
         stream.flush()

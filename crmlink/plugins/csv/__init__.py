@@ -131,25 +131,11 @@ class CsvStream(Stream):
         reference that :meth:`batches` (what a sync reads) must match exactly."""
         ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
         pending: list[tuple[str, int, str, str]] = []
-        seen: dict[str, int] = {}
         with self._open() as handle:
             reader = csv.reader(self._lines(handle), strict=True)
             header = self._header(reader)
-            for row in self._rows(reader):
-                line = reader.line_num
-                try:
-                    record = self._record(header, row, line, pending)
-                except InvalidRecord as exc:
-                    yield exc  # the host fails or skips it; the file goes on
-                    continue
-                if ids is not None:
-                    ids.add(record.remote_id)
-                if len(seen) >= self.batch_rows:
-                    seen = {}
-                if not seen:
-                    self._recent.append(seen)
-                seen[record.remote_id] = line
-                yield record
+            numbered = ((row, reader.line_num) for row in self._rows(reader))
+            yield from self._one_by_one(header, numbered, ids, pending)
         self._check_pending(pending, header)
 
     def batches(self, state: Mapping[str, Any] | None) -> Iterator[RowBatch | Record | InvalidRecord]:
@@ -205,9 +191,16 @@ class CsvStream(Stream):
                 self._recent.append(dict(zip(remote_ids, lines)))
                 yield batch
                 return
+        yield from self._one_by_one(header, zip(rows, lines), ids, pending)
+
+    def _one_by_one(self, header: list[str], numbered: Iterable[tuple[list[str], int]],
+                    ids: set[str] | None, pending: list[tuple[str, int, str, str]]
+                    ) -> Iterator[Record | InvalidRecord]:
+        """Rows (with their line numbers) through the record's constructor, one at a time,
+        as they are read; :meth:`locate` keeps the lines of the last few thousand."""
         seen: dict[str, int] = {}
         self._recent.append(seen)
-        for row, line in zip(rows, lines):
+        for row, line in numbered:
             try:
                 record = self._record(header, row, line, pending)
             except InvalidRecord as exc:
@@ -215,6 +208,9 @@ class CsvStream(Stream):
                 continue
             if ids is not None:
                 ids.add(record.remote_id)
+            if len(seen) >= self.batch_rows:
+                seen = {}
+                self._recent.append(seen)
             seen[record.remote_id] = line
             yield record
 
