@@ -64,13 +64,37 @@ def read_floor(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def audit(args: argparse.Namespace) -> dict[str, Any]:
+    """``crmlink audit`` (with ``--workers`` when given); the worker count it used, and
+    the peak memory of its largest worker (the parent's own comes from ``os.wait4``)."""
     extra = ["--config", args.config] if args.config else []
+    extra += ["--workers", str(args.workers)] if args.workers else []
     _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", args.format, "--output", args.output, *extra])
+    figures = {"workers": _audit_workers(args), "worker_peak_mib": _worker_peak_mib()}
     if args.format != "json":
-        return {}
+        return figures
     document = json.loads(Path(args.output).read_text(encoding="utf-8"))
     return {"accounts": document["summary"]["accounts"],
-            "findings": sum(document["summary"]["findings_by_severity"].values())}
+            "findings": sum(document["summary"]["findings_by_severity"].values()), **figures}
+
+
+def _audit_workers(args: argparse.Namespace) -> int:
+    """The processes the audit scored the largest unit with ([audit] workers, --workers)."""
+    from crmlink.core.analysis.audit import Audit
+    from crmlink.core.analysis.config import load_config
+    from crmlink.core.host import get_plugin_host
+
+    settings = load_config(args.config)
+    if args.workers:
+        settings["audit"]["workers"] = args.workers
+    store = Store(args.db)
+    accounts = max((store.count("account", source=s) for s in store.sources()), default=0)
+    return Audit(store, get_plugin_host(), settings).workers(accounts)
+
+
+def _worker_peak_mib() -> float | None:
+    """The peak resident memory of the largest finished child process (a worker), if any."""
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(peak / 1024, 1) if peak else None
 
 
 def fold(args: argparse.Namespace) -> dict[str, Any]:
@@ -257,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int)
     parser.add_argument("--people", default="default")
     parser.add_argument("--config")
+    parser.add_argument("--workers", type=int)
     parser.add_argument("--changes", type=int, default=300)
     args = parser.parse_args(argv)
     profiler = cProfile.Profile() if args.profile else None

@@ -1,7 +1,7 @@
 """The audit's output, byte for byte, against files recorded before the audit was made
 faster: the JSON of the bundled sample and of a generated 10k multi-party export, and
-the sample's Markdown and table reports. A speed-up (caching, streaming, another fold)
-must not change a single byte; a change of results must come with new golden files.
+the sample's Markdown and table reports, each in one process and in two worker processes.
+A speed-up (caching, streaming, another fold, workers) must not change a single byte; a change of results must come with new golden files.
 
 To record new golden files after an intended change of results or of the document's
 shape: ``PYTHONPATH=$PWD python -m tests.test_audit_golden`` (then review the diff of
@@ -94,17 +94,25 @@ def generated_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return _store(folder / "export", folder / "store.db")
 
 
-def test_sample_json_is_unchanged(sample_db: str, tmp_path: Path) -> None:
-    _check(_audit(sample_db, "json", tmp_path / "audit.json"), "sample-audit.json")
+#: the audit in one process, and in two worker processes (forced: the stores are small)
+WORKERS = pytest.mark.parametrize("workers", ["1", "2"])
 
 
-def test_generated_multiparty_json_is_unchanged(generated_db: str, tmp_path: Path) -> None:
-    _check(_audit(generated_db, "json", tmp_path / "audit.json"), "generated-10k-multiparty-audit.json")
+@WORKERS
+def test_sample_json_is_unchanged(sample_db: str, tmp_path: Path, workers: str) -> None:
+    _check(_audit(sample_db, "json", tmp_path / "audit.json", "--workers", workers), "sample-audit.json")
 
 
+@WORKERS
+def test_generated_multiparty_json_is_unchanged(generated_db: str, tmp_path: Path, workers: str) -> None:
+    _check(_audit(generated_db, "json", tmp_path / "audit.json", "--workers", workers),
+           "generated-10k-multiparty-audit.json")
+
+
+@WORKERS
 @pytest.mark.parametrize(("fmt", "name"), [("markdown", "sample-audit.md"), ("table", "sample-audit.txt")])
-def test_sample_reports_are_unchanged(sample_db: str, tmp_path: Path, fmt: str, name: str) -> None:
-    _check(_audit(sample_db, fmt, tmp_path / name, "--all"), name)
+def test_sample_reports_are_unchanged(sample_db: str, tmp_path: Path, fmt: str, name: str, workers: str) -> None:
+    _check(_audit(sample_db, fmt, tmp_path / name, "--all", "--workers", workers), name)
 
 
 def _record(work: Path) -> None:

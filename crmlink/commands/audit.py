@@ -158,13 +158,17 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @click.option("--no-merge", "no_merge", is_flag=True,
               help="Audit several CRM sources side by side instead of merging the same companies and "
                    "people into one portfolio ([identity.match] in the config file).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Score the accounts in N processes [default: [audit] workers in the config file, "
+                   "auto: one per usable CPU for a large portfolio].")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the audit document (--format json) and exit.")
 @config_option
 @click.pass_context
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
             fmt: str, output: str | None, fail_on: str | None, fail_on_coverage: str | None,
-            list_all: bool, save: bool, label: str | None, no_merge: bool, config_file: str | None) -> None:
+            list_all: bool, save: bool, label: str | None, no_merge: bool, workers: int | None,
+            config_file: str | None) -> None:
     """Audit relationships: key, broad and organisational scores, personalisation,
     trends, tiers and LTC stages, with findings and what to do about them.
 
@@ -185,6 +189,8 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     if fmt not in choices:
         raise ConfigError(f"unknown format {fmt!r}; choose one of: {', '.join(sorted(choices))}")
     settings = config(config_file)
+    if workers is not None:
+        settings["audit"]["workers"] = workers
     if path is not None:
         source = sync_folder(ctx, path, source, db_url)
     store = open_store(db_url)

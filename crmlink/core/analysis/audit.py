@@ -14,11 +14,10 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TextIO
 
+from crmlink.core import parallel
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.aggregates import FoldCounts, classifiers, fingerprint, fold_unit
 from crmlink.core.analysis.assemble import (
-    account_entry,
-    attention_key,
     conflict_findings,
     merge_summary,
     opportunity_entry,
@@ -27,11 +26,10 @@ from crmlink.core.analysis.assemble import (
 )
 from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.history import health_history
-from crmlink.core.analysis.people import unknown_people
 from crmlink.core.analysis.spool import AccountSpool
-from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.units import MergedUnit, SourceData, Unit, units
-from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView, forget_derived
+from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
+from crmlink.core.analysis.workers import PARALLEL_FROM, UnitWork, workers_setting
 from crmlink.core.document import (
     SCHEMA_VERSION,
     AccountEntry,
@@ -112,6 +110,15 @@ class Audit:
         view.scores = {name: None if s.value is None else round(s.value, 1) for name, s in merged.items()}
         view.score_evidence = {name: s.evidence for name, s in merged.items()}
 
+    def judge(self, view: AccountView) -> None:
+        """Score ``view`` and its previous period's, then ask for its stage, level and
+        findings."""
+        assert view.previous is not None, "the audit's views have a previous period"
+        self.score(view.previous)
+        self.score(view)
+        view.relationship = with_crm_override(view, self.host.evaluate_relationship(view))
+        view.findings = _by_severity(self.host.account_findings(view))
+
     def account_views(self, unit: Unit) -> list[AccountView]:
         """Every account of ``unit``, scored and judged (:meth:`scored_views`)."""
         return list(self.scored_views(unit))
@@ -119,23 +126,13 @@ class Audit:
     def scored_views(self, unit: Unit) -> Iterator[AccountView]:
         """Each account of ``unit`` by remote id, scored, with its stage, level and
         findings, one at a time (its view of the previous period in ``previous``)."""
-        data = unit.data
-        now, before = self.fold(unit)
-        people_now = unknown_people(unit.correspondents(self.as_of))
-        people_before = unknown_people(unit.correspondents(self.previous))
-        for remote_id, account in sorted(data.accounts.items()):
-            assign_tier(account, self.config["tiers"])
-            args = (data.contacts_by_account.get(remote_id, []), data.users,
-                    data.opps_by_account.get(remote_id, []), self.config)
-            previous = AccountView(account, before[remote_id], *args,
-                                   unknown_people=people_before.get(remote_id, ()))
-            view = AccountView(account, now[remote_id], *args, previous=previous,
-                               unknown_people=people_now.get(remote_id, ()))
-            self.score(previous)
-            self.score(view)
-            view.relationship = with_crm_override(view, self.host.evaluate_relationship(view))
-            view.findings = _by_severity(self.host.account_findings(view))
-            yield view
+        work = UnitWork(self, unit, None, None, None, False)
+        for key in work.keys:
+            yield work.scored(key)
+
+    def workers(self, accounts: int) -> int:
+        """The processes to audit a unit of ``accounts`` accounts with (``[audit] workers``)."""
+        return parallel.worker_count(accounts, PARALLEL_FROM, workers_setting(self.config))
 
     def opportunity_views(self, data: SourceData, views: Mapping[str, AccountView]) -> list[OpportunityView]:
         """The deals of ``data`` by remote id, each with its account's view in ``views``
@@ -223,15 +220,10 @@ class Audit:
         for unit in self.units(source):
             deals = _UnitDeals(self, unit)
             views: list[AccountView] = []
-            for view in self.scored_views(unit):
+            work = UnitWork(self, unit, deals, overall, spool, slim)
+            for judged, view in work.results(self.workers(len(work.keys))):
                 views.append(view)
-                joins = (unit.merged_from(view), unit.contacts_from(view)) if unit.merged else (None, None)
-                entry = account_entry(view, self.departure(view), None, *joins)
-                deals.judge(unit.key(view), view)
-                if spool is not None:
-                    spool.add(entry)
-                entries.append((attention_key(view, overall), len(entries), slim_entry(entry) if slim else entry))
-                forget_derived(view)
+                entries.append((judged.attention, len(entries), judged.entry))
             deals.judge_rest()
             groups.append((unit, views))
             accounts.extend(views)
@@ -264,40 +256,49 @@ class Audit:
 class _UnitDeals:
     """The deals of one unit, judged as their accounts are: each deal's findings are
     asked for as soon as its account's view is scored (so the view's derived values are
-    used while they are at hand), the deals of accounts outside the unit at the end; the
-    entries keep the order of :meth:`Audit.opportunity_views` over ``deal_sets()``."""
+    used while they are at hand; in the worker that has the account, when there are
+    workers), the deals of accounts outside the unit at the end; the entries keep the
+    order of :meth:`Audit.opportunity_views` over ``deal_sets()``, each deal's position."""
 
     def __init__(self, audit: Audit, unit: Unit) -> None:
         self.audit = audit
         self.sets = [(deals, audit.opportunity_views(deals, {})) for deals in unit.deal_sets()]
-        self.waiting: dict[str, list[tuple[SourceData, OpportunityView]]] = defaultdict(list)
-        for deals, views in self.sets:
-            for view in views:
-                self.waiting[view.opportunity.account_id or ""].append((deals, view))
+        self.waiting: dict[str, list[tuple[SourceData, OpportunityView, int]]] = defaultdict(list)
+        for position, (deals, view) in enumerate((d, v) for d, views in self.sets for v in views):
+            self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
         self.found: dict[int, OpportunityEntry] = {}
 
-    def judge(self, key: str, account: AccountView) -> None:
-        """Judge the deals of the account ``key`` (its view ``account``)."""
-        for deals, view in self.waiting.pop(key, ()):
+    def judge(self, key: str, account: AccountView) -> list[tuple[int, OpportunityEntry]]:
+        """The entries of the deals of the account ``key`` (its view ``account``), by position."""
+        judged = []
+        for deals, view, position in self.waiting.get(key, ()):
             view.account = account
-            self._judge(deals, view)
+            judged.append((position, self._judge(deals, view)))
+        return judged
+
+    def adopt(self, key: str, account: AccountView, judged: Sequence[tuple[int, OpportunityEntry]]) -> None:
+        """Keep the entries :meth:`judge` made for the account ``key`` (here or in a
+        worker), its deals now with ``account``, the portfolio's view of it."""
+        for _, view, _ in self.waiting.pop(key, ()):
+            view.account = account
+        self.found.update(judged)
 
     def judge_rest(self) -> None:
         """Judge the deals whose account is not in the unit."""
         for waiting in self.waiting.values():
-            for deals, view in waiting:
-                self._judge(deals, view)
+            for deals, view, position in waiting:
+                self.found[position] = self._judge(deals, view)
         self.waiting.clear()
 
-    def _judge(self, deals: SourceData, view: OpportunityView) -> None:
+    def _judge(self, deals: SourceData, view: OpportunityView) -> OpportunityEntry:
         findings = _by_severity(self.audit.host.opportunity_findings(view))
-        self.found[id(view)] = opportunity_entry(view, findings, deals.entry_ids(view.opportunity))
+        return opportunity_entry(view, findings, deals.entry_ids(view.opportunity))
 
     def views(self) -> list[OpportunityView]:
         return [view for _, views in self.sets for view in views]
 
     def entries(self) -> list[OpportunityEntry]:
-        return [self.found[id(view)] for _, views in self.sets for view in views]
+        return [self.found[position] for position in range(len(self.found))]
 
 
 def slim_entry(entry: AccountEntry) -> AccountEntry:

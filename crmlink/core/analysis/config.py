@@ -111,6 +111,9 @@ DEFAULTS: dict[str, Any] = {
     # how the audit reads the interactions (crmlink.core.analysis.aggregates, docs/scaling.md)
     "audit": {
         "aggregates": True,  # from the aggregates syncs keep; false folds every interaction
+        # processes that score the accounts: "auto" = one per usable CPU from 500 accounts
+        # (one below that, or where fork is not available), or a number (crmlink audit --workers)
+        "workers": "auto",
     },
     # the sync engine's retry policy (crmlink.core.sync.RetryPolicy; env CRMLINK_RETRY_*)
     "retry": {"attempts": 6, "initial": 1.0, "maximum": 60.0, "total": 600.0},

@@ -12,34 +12,64 @@ from types import TracebackType
 
 from crmlink.core.document import AccountEntry, account_json
 
+#: where one entry's text is: the spool's file, offset and length
+Span = tuple[int, int, int]
+
 
 class AccountSpool:
-    """The JSON texts of account entries in a temporary file (deleted on :meth:`close`),
-    each as :func:`~crmlink.core.document.account_json` with ``indent`` makes it."""
+    """The JSON texts of account entries in temporary files (deleted on :meth:`close`),
+    each as :func:`~crmlink.core.document.account_json` with ``indent`` makes it.
+
+    Worker processes write to files of their own (:meth:`part`, opened before they are
+    forked) and hand back where each text is; :meth:`adopt` numbers them as if added here."""
 
     def __init__(self, indent: int | None = None) -> None:
         self.indent = indent
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or the with block
-        self._spans: list[tuple[int, int]] = []
+        self._files = [tempfile.TemporaryFile()]  # noqa: SIM115 - closed by close() or the with block
+        self._spans: list[Span] = []
 
     def add(self, entry: AccountEntry) -> int:
         """Write ``entry``'s text; its number for :meth:`texts`."""
+        return self.adopt(self.write(entry))
+
+    def write(self, entry: AccountEntry, part: int = 0) -> Span:
+        """Write ``entry``'s text to file ``part`` (0: the spool's own; or one of
+        :meth:`part`, from the worker that has it) and say where it is."""
         data = account_json(entry, self.indent).encode("utf-8")
-        self._spans.append((self._file.tell(), len(data)))
-        self._file.write(data)
+        file = self._files[part]
+        offset = file.tell()
+        file.write(data)
+        return part, offset, len(data)
+
+    def flush(self, part: int) -> None:
+        """Make what was written to file ``part`` readable by another process."""
+        self._files[part].flush()
+
+    def part(self) -> int:
+        """A new file for one worker to :meth:`write` to (open it before forking)."""
+        self._files.append(tempfile.TemporaryFile())  # noqa: SIM115 - closed by close()
+        return len(self._files) - 1
+
+    def adopt(self, span: Span) -> int:
+        """Number the text at ``span`` (from :meth:`write`) for :meth:`texts`."""
+        self._spans.append(span)
         return len(self._spans) - 1
 
     def texts(self, order: Iterable[int]) -> Iterator[str]:
         """The texts of the entries numbered ``order``, in that order."""
-        self._file.flush()
+        for file in self._files:
+            file.flush()
         for number in order:
-            offset, length = self._spans[number]
-            self._file.seek(offset)
-            yield self._file.read(length).decode("utf-8")
-        self._file.seek(0, 2)  # where the next add() writes
+            part, offset, length = self._spans[number]
+            file = self._files[part]
+            file.seek(offset)
+            yield file.read(length).decode("utf-8")
+        for file in self._files:
+            file.seek(0, 2)  # where the next write() goes
 
     def close(self) -> None:
-        self._file.close()
+        for file in self._files:
+            file.close()
 
     def __enter__(self) -> AccountSpool:
         return self

@@ -24,6 +24,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from crmlink.core import parallel
 from crmlink.core.document import ASSESSMENTS, AccountEntry, AuditDocument
 from crmlink.core.errors import ConfigError
 from crmlink.core.findings import SEVERITIES
@@ -113,12 +114,9 @@ PARALLEL_FROM = 400
 
 
 def default_workers(accounts: int) -> int:
-    """Processes to draw ``accounts`` pages with: one per usable CPU (at most 8) for a
-    large portfolio where the system can fork, else 1. Drawing a page is pure Python
-    (templates and SVG), so processes, not threads, make it faster."""
-    if accounts < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    """Processes to draw ``accounts`` pages with (:func:`crmlink.core.parallel.worker_count`):
+    one per usable CPU for a large portfolio where the system can fork, else 1."""
+    return parallel.worker_count(accounts, PARALLEL_FROM)
 
 
 #: what forked workers draw from: (document, pages folder, page names), set before forking
@@ -132,11 +130,10 @@ def _write_pages(doc: AuditDocument, folder: Path, names: dict[str, str], worker
     if workers <= 1:
         _write_range(doc, folder, names, 0, count)
         return
-    bounds = [count * i // workers for i in range(workers + 1)]
     _JOB = (doc, folder, names)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for done in [pool.submit(_forked_range, low, high) for low, high in zip(bounds, bounds[1:])]:
+            for done in [pool.submit(_forked_range, low, high) for low, high in parallel.slices(count, workers)]:
                 done.result()
     finally:
         _JOB = None

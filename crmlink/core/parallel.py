@@ -1,0 +1,177 @@
+"""Forked worker processes: how many to use (the one place that decides, for the audit's
+accounts and the HTML report's pages), and :func:`forked`, which runs a range of items
+in worker processes and hands their results back in item order.
+
+The work is pure Python (scoring, templates), so processes, not threads, make it faster.
+Workers are forked: they start with the parent's memory (the records, the folded
+interactions) instead of receiving it, which only ``fork`` allows; where it is not
+available (Windows, macOS defaults aside) the work stays in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: never more workers than this, however many CPUs: the parent merges their results alone
+MOST_WORKERS = 8
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    """Whether worker processes can be forked here."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def worker_count(items: int, parallel_from: int, setting: int | str | None = None) -> int:
+    """How many processes to work on ``items`` items with: ``setting`` when it is a
+    number (at least 1), else (``None`` or ``"auto"``) one per usable CPU (at most
+    :data:`MOST_WORKERS`), or 1 below ``parallel_from`` items, where starting workers
+    costs more than it saves. Always 1 where processes cannot be forked, and never more
+    than there are items."""
+    if not can_fork() or items < 2:
+        return 1
+    if setting is None or setting == "auto":
+        wanted = 1 if items < parallel_from else min(MOST_WORKERS, usable_cpus())
+    else:
+        wanted = int(setting)
+    return max(1, min(wanted, items))
+
+
+def slices(count: int, workers: int) -> list[tuple[int, int]]:
+    """``range(count)`` cut into ``workers`` contiguous slices as equal as can be."""
+    bounds = [count * i // workers for i in range(workers + 1)]
+    return list(zip(bounds, bounds[1:]))
+
+
+class WorkerFailed(Exception):
+    """A worker ended without finishing its slice (it raised, or it was killed)."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(reason)
+        self.position = position
+
+
+def forked(count: int, workers: int, work: Callable[[int, int], Iterator[Sequence[T]]],
+           redo: Callable[[int, int], Iterator[T]]) -> Iterator[T]:
+    """The results of items ``0 .. count - 1`` in order, worked on by ``workers`` forked
+    processes, each over one contiguous slice: ``work(low, high)`` runs in the worker
+    and yields the results of items ``low`` to ``high`` a batch at a time (they must
+    pickle). Where a worker fails (its work raised, or the process died) the parent
+    works out the rest of its slice itself with ``redo(low, high)``, in order: a failure
+    that is the work's own (a plugin raising) then raises in this process exactly as it
+    would have without workers, and a worker lost otherwise costs time, not results.
+    The workers are stopped when the caller stops reading."""
+    context = multiprocessing.get_context("fork")
+    parts = slices(count, workers)
+    readers: list[Connection] = []
+    processes: list[Any] = []
+    try:
+        for low, high in parts:
+            reader, writer = context.Pipe(duplex=False)
+            process = context.Process(target=_work_in_child, args=(work, low, high, writer), daemon=True)
+            process.start()
+            writer.close()  # the child's end: reading sees the end of it when the child goes
+            readers.append(reader)
+            processes.append(process)
+        yield from _in_order(parts, readers, processes, redo)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        for reader in readers:
+            reader.close()
+
+
+def _in_order(parts: list[tuple[int, int]], readers: list[Connection], processes: list[Any],
+              redo: Callable[[int, int], Iterator[T]]) -> Iterator[T]:
+    """Each slice's results in turn, reading every worker's pipe as it fills (a worker
+    whose pipe is full waits, so all of them are read while the first is consumed)."""
+    inbox = _Inbox(parts, readers, processes)
+    for current, (_, high) in enumerate(parts):
+        while True:
+            item = inbox.next_of(current)
+            if item is _DONE:
+                break
+            if isinstance(item, WorkerFailed):
+                log.warning("worker %d failed (%s): finishing its items in this process", current + 1, item)
+                yield from redo(item.position, high)
+                break
+            yield from item
+
+
+_DONE = object()
+
+
+class _Inbox:
+    """What the workers sent, by slice."""
+
+    def __init__(self, parts: list[tuple[int, int]], readers: list[Connection], processes: list[Any]) -> None:
+        self.readers, self.processes = readers, processes
+        self.pending: list[deque[Any]] = [deque() for _ in parts]
+        self.sent = [low for low, _ in parts]  # the first item each worker has not sent yet
+        self.open = set(range(len(parts)))
+
+    def next_of(self, index: int) -> Any:
+        """The next batch of slice ``index`` (a list), :data:`_DONE` or a :class:`WorkerFailed`."""
+        while not self.pending[index]:
+            self._receive(block=True)
+        self._receive(block=False)  # keep every worker's pipe flowing
+        return self.pending[index].popleft()
+
+    def _receive(self, *, block: bool) -> None:
+        if not self.open:
+            return
+        for reader in wait([self.readers[i] for i in sorted(self.open)], None if block else 0):
+            index = self.readers.index(reader)  # type: ignore[arg-type]
+            try:
+                kind, payload = self.readers[index].recv()
+            except EOFError:  # the worker died without a word
+                self.processes[index].join()
+                self._end(index, WorkerFailed(
+                    self.sent[index], f"the process ended with exit code {self.processes[index].exitcode}"))
+                continue
+            if kind == "batch":
+                self.pending[index].append(payload)
+                self.sent[index] += len(payload)
+            elif kind == "done":
+                self._end(index, _DONE)
+            else:  # "failed": the first item not sent, and why
+                self._end(index, WorkerFailed(payload[0], payload[1]))
+
+    def _end(self, index: int, last: Any) -> None:
+        self.pending[index].append(last)
+        self.open.discard(index)
+
+
+def _work_in_child(work: Callable[[int, int], Iterator[Sequence[Any]]], low: int, high: int,
+                   conn: Connection) -> None:
+    """In the worker: send each batch of results, then ``done``; on an exception, where
+    it stopped and the exception's type (not its message: the parent redoes the item and
+    raises the real one, so nothing of it is printed twice or out of place)."""
+    sent = low
+    try:
+        for batch in work(low, high):
+            conn.send(("batch", list(batch)))
+            sent += len(batch)
+        conn.send(("done", None))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which redoes the item
+        conn.send(("failed", (sent, f"{type(exc).__name__} in the worker")))
+    finally:
+        conn.close()

@@ -1,0 +1,193 @@
+"""The audit in worker processes (``[audit] workers``, ``crmlink audit --workers``) gives
+the documents of one process, byte for byte: JSON (streamed and whole, with the health
+history), Markdown and table, on SQLite and PostgreSQL, for one source and for two
+sources merged into one portfolio; a plugin that raises in a worker raises exactly as in
+one process, and a worker that dies costs time, not results."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from crmlink import AccountView, Finding, PortfolioView, hookimpl
+from crmlink.cli import cli
+from crmlink.core import parallel
+from crmlink.core.analysis.audit import Audit
+from crmlink.core.analysis.config import load_config
+from crmlink.core.errors import ConfigError
+from crmlink.core.host import PluginHost, get_plugin_host
+from crmlink.core.store import Store
+from tests.conftest import AS_OF, SAMPLE
+from tests.mergefixtures import split
+
+pytestmark = pytest.mark.skipif(not parallel.can_fork(), reason="workers are forked processes")
+
+MERGE = '[identity.match]\nsource_order = ["sales", "marketing"]\n'
+
+
+def _normalised(text: str) -> str:
+    return re.sub(r'"generated_at": "[^"]*"', '"generated_at": ""', text, count=1)
+
+
+def _invoke(*args: str, host: PluginHost | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), obj={"host": host} if host else None)
+
+
+def _ok(*args: str) -> None:
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+
+
+def _sync(url: str, tmp_path: Path, merged: bool) -> None:
+    if not merged:
+        _ok("sync", "csv", str(SAMPLE), "--db", url)
+        return
+    sales, marketing = split(tmp_path / "split")
+    _ok("sync", "csv", str(marketing), "--source", "marketing", "--db", url)
+    _ok("sync", "csv", str(sales), "--source", "sales", "--db", url)
+
+
+def _documents(url: str, tmp_path: Path, workers: int, host: PluginHost | None = None) -> dict[str, str]:
+    """The JSON, Markdown and table audits of ``url`` with ``--workers workers``."""
+    found = {}
+    for fmt in ("json", "markdown", "table"):
+        out = tmp_path / f"audit-{workers}.{fmt}"
+        result = _invoke("audit", "--db", url, "--as-of", AS_OF, "--format", fmt, "--output", str(out), "--all",
+                         "--workers", str(workers), "--config", str(tmp_path / "crmlink.toml"), host=host)
+        assert result.exit_code == 0, result.output
+        found[fmt] = _normalised(out.read_text(encoding="utf-8"))
+    return found
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["one-source", "merged"])
+def test_two_workers_write_the_documents_of_one(store_url: str, tmp_path: Path, merged: bool,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "crmlink.toml").write_text(MERGE, encoding="utf-8")
+    _sync(store_url, tmp_path, merged)
+    one = _documents(store_url, tmp_path, 1)
+    with caplog.at_level(logging.INFO, "crmlink.core.analysis.workers"):
+        two = _documents(store_url, tmp_path, 2)
+    assert "in 2 processes" in caplog.text  # the workers ran
+    assert ('"accounts_joined": 10' in one["json"]) is merged  # the merged path ran, or did not
+    for fmt in one:
+        assert two[fmt] == one[fmt], fmt
+    three = _documents(store_url, tmp_path, 3)  # slices of 16 and 17 accounts, three spool files
+    assert three["json"] == one["json"]
+
+
+def _audit(url: str, workers: int, host: PluginHost | None = None, merge: bool = True) -> Audit:
+    config = load_config(None)
+    config["audit"]["workers"] = workers
+    return Audit(Store(url), host or get_plugin_host(), config, date.fromisoformat(AS_OF), merge=merge)
+
+
+def test_the_whole_document_with_its_history_is_the_same(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    _sync(url, tmp_path, True)
+    for merge in (True, False):  # one merged unit; two sources side by side, each in workers
+        one = _audit(url, 1, merge=merge).document(history=True)
+        two = _audit(url, 2, merge=merge).document(history=True)
+        assert any(a.health_history for a in one.accounts)
+        assert _normalised(two.dumps(2)) == _normalised(one.dumps(2))
+
+
+class Watcher:
+    """A portfolio plugin that reads what the worker computed and what the parent derives
+    again from the account's data (the ``PortfolioView.accounts`` contract)."""
+
+    seen: list[tuple[Any, ...]]
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    @hookimpl
+    def portfolio_findings(self, view: PortfolioView) -> list[Finding]:
+        for a in view.accounts:
+            assert a.previous is not None
+            self.seen.append((a.account.remote_id, a.scores, a.previous.scores, a.findings, a.relationship,
+                              a.personalization, a.coverage, sorted(a.contact_stats), a.user_strength,
+                              a.pair_strengths, a.score_evidence, a.assessment, a.previous.personalization))
+        return []
+
+
+def test_portfolio_plugins_see_the_same_account_views(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    _sync(url, tmp_path, False)
+    seen = []
+    for workers in (1, 2):
+        host, watcher = get_plugin_host(load_entrypoints=False), Watcher()
+        host.register("watcher", watcher)
+        _audit(url, workers, host).stream()
+        seen.append(watcher.seen)
+    assert len(seen[0]) == 50 and seen[1] == seen[0]
+
+
+class Raising:
+    """A findings plugin that fails on one account (in the second worker's slice)."""
+
+    def __init__(self, account: str, die: bool = False) -> None:
+        self.account, self.die, self.parent = account, die, os.getpid()
+
+    @hookimpl
+    def account_findings(self, view: AccountView) -> list[Finding]:
+        if view.account.remote_id == self.account:
+            if self.die and os.getpid() != self.parent:
+                os._exit(3)  # the worker is lost, as if the system killed it
+            if not self.die:
+                raise LookupError(f"no rule for account {self.account} (token s3cr3t-not-printed)")
+        return []
+
+
+def _raising_host(plugin: Raising) -> PluginHost:
+    host = get_plugin_host(load_entrypoints=False)
+    host.register("raising", plugin)
+    return host
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_plugin_raising_in_a_worker_raises_as_in_one_process(tmp_path: Path, workers: int) -> None:
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    _sync(url, tmp_path, False)
+    with pytest.raises(LookupError, match=r"^no rule for account ACC-040 \(token s3cr3t-not-printed\)$"):
+        _audit(url, workers, _raising_host(Raising("ACC-040"))).stream()
+    result = _invoke("audit", "--db", url, "--as-of", AS_OF, "--format", "json", "--output",
+                     str(tmp_path / "audit.json"), "--workers", str(workers), host=_raising_host(Raising("ACC-040")))
+    assert result.exit_code == 70, result.output
+    assert result.output == ("Error: internal error (LookupError: no rule for account ACC-040 (token "
+                             "s3cr3t-not-printed)); run with --debug for the traceback and report it\n")
+    assert not (tmp_path / "audit.json").exists()
+
+
+def test_a_lost_worker_costs_time_not_results(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    _sync(url, tmp_path, False)
+    (tmp_path / "crmlink.toml").write_text("", encoding="utf-8")
+    want = _documents(url, tmp_path, 1)
+    got = _documents(url, tmp_path, 2, host=_raising_host(Raising("ACC-040", die=True)))
+    assert got == want
+    assert "worker 2 failed (the process ended with exit code 3): finishing its items in this process" in caplog.text
+
+
+def test_the_worker_count() -> None:
+    assert parallel.worker_count(10_000, 500, 3) == 3
+    assert parallel.worker_count(100, 500, "auto") == 1
+    assert parallel.worker_count(10_000, 500, "auto") == min(parallel.MOST_WORKERS, parallel.usable_cpus())
+    assert parallel.worker_count(2, 500, 4) == 2  # never more workers than accounts
+    assert parallel.slices(33, 2) == [(0, 16), (16, 33)]
+
+
+@pytest.mark.parametrize("value", ["many", 0, 1.5, True])
+def test_a_bad_workers_setting_says_what_to_give(tmp_path: Path, value: object) -> None:
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    _sync(url, tmp_path, False)
+    audit = _audit(url, 1)
+    audit.config["audit"]["workers"] = value
+    with pytest.raises(ConfigError, match=r'\[audit\] workers = .* give "auto" .* or a whole number'):
+        audit.stream()
