@@ -19,10 +19,11 @@ def render(report: dict[str, Any]) -> str:
              f"{report['idle_peak_mib']} MiB.", ""]
     lines += _table(
         ["size", "accounts", "contacts", "interactions", "import s", "import/s", "import MiB",
-         "read table s", "audit s", "audit MiB", "audit / read"],
+         "read table s", "audit s", "audit MiB", "audit / read", "audit workers"],
         [[r["size"], r["accounts"], r["contacts"], r["interactions"], f"{r['import']['seconds']:.2f}",
           r["import"]["rate"], r["import"]["peak_mib"], f"{r['floor']['seconds']:.2f}",
-          f"{r['audit']['seconds']:.2f}", r["audit"]["peak_mib"], r["audit"]["floor_ratio"]]
+          f"{r['audit']['seconds']:.2f}", r["audit"]["peak_mib"], r["audit"]["floor_ratio"],
+          r["audit"].get("workers", "")]
          for r in report["sizes"]])
     if all("audit_raw" in r for r in report["sizes"]):
         lines += _table(

@@ -99,8 +99,9 @@ class Stores:
 
 
 def run_size(size: Size, out: Path, profile: bool, stores: Stores | None = None,
-             people: str = "default") -> dict[str, Any]:
-    """Import, read floor and audit at one size (the floor before and after the audit)."""
+             people: str = "default", workers: int | None = None) -> dict[str, Any]:
+    """Import, read floor and audit at one size (the floor before and after the audit);
+    ``workers``: the audits' ``--workers`` (default: the config's ``[audit] workers``)."""
     folder = _data(size, out, people)
     db = stores.fresh(size.name) if stores else _fresh_db(out / f"{size.name}.db")
 
@@ -109,12 +110,13 @@ def run_size(size: Size, out: Path, profile: bool, stores: Stores | None = None,
 
     imported = child("import", "--folder", str(folder), "--db", db, profile=prof("import"))
     floors = [child("floor", "--db", db)]
-    audited = child("audit", "--db", db, "--output", str(out / f"audit-{size.name}.json"),
+    several = ("--workers", str(workers)) if workers else ()
+    audited = child("audit", "--db", db, "--output", str(out / f"audit-{size.name}.json"), *several,
                     profile=prof("audit"))
     raw_config = out / "raw-fold.toml"
     raw_config.write_text("[audit]\naggregates = false\n", encoding="utf-8")
     raw = child("audit", "--db", db, "--output", str(out / f"audit-{size.name}-raw.json"),
-                "--config", str(raw_config), profile=prof("audit-raw"))
+                "--config", str(raw_config), *several, profile=prof("audit-raw"))
     folded = child("fold", "--db", db, profile=prof("fold"))
     built = child("aggregate", "--db", db)
     changed = child("change", "--db", db, "--changes", "300", "--output", str(out / f"audit-{size.name}-changed.json"))
@@ -194,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--graph-messages", type=int, default=100_000,
                         help="messages in the Graph emulator for the Graph sync, also run at a "
                              "tenth of it (0: skip it)")
+    parser.add_argument("--workers", type=int,
+                        help="processes the audits score accounts in (crmlink audit --workers) "
+                             "[default: the config's [audit] workers, auto]")
     parser.add_argument("--imap-messages", type=int, default=2_000,
                         help="messages in the local IMAP server for the IMAP sync (0: skip it)")
     args = parser.parse_args(argv)
@@ -213,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run(args: argparse.Namespace, out: Path, stores: Stores) -> dict[str, Any]:
     runs = []
     for name in args.sizes.split(","):
-        runs.append(run_size(SIZES[name.strip()], out, args.profile, stores, args.people))
+        runs.append(run_size(SIZES[name.strip()], out, args.profile, stores, args.people, args.workers))
         print(f"bench: {name} done", file=sys.stderr)
     report: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
