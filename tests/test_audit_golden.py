@@ -1,7 +1,9 @@
 """The audit's output, byte for byte, against files recorded before the audit was made
-faster: the JSON of the bundled sample and of a generated 10k multi-party export, and
-the sample's Markdown and table reports, each in one process and in two worker processes.
-A speed-up (caching, streaming, another fold, workers) must not change a single byte; a change of results must come with new golden files.
+faster: the JSON of the bundled sample and of a generated 10k multi-party export, the
+sample's whole document with its health history, and its Markdown and table reports,
+each in one process and in two worker processes. A speed-up (caching, streaming,
+another fold, workers) must not change a single byte; a change of results must come
+with new golden files.
 
 To record new golden files after an intended change of results or of the document's
 shape: ``PYTHONPATH=$PWD python -m tests.test_audit_golden`` (then review the diff of
@@ -14,12 +16,17 @@ import gzip
 import json
 import re
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from crmlink.cli import cli
+from crmlink.core.analysis.audit import Audit
+from crmlink.core.analysis.config import load_config
+from crmlink.core.host import get_plugin_host
+from crmlink.core.store import Store
 from crmlink.testing.generate import generate
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -115,6 +122,20 @@ def test_sample_reports_are_unchanged(sample_db: str, tmp_path: Path, fmt: str, 
     _check(_audit(sample_db, fmt, tmp_path / name, "--all", "--workers", workers), name)
 
 
+def _history(db: str, workers: str) -> bytes:
+    """The sample's whole document with each account's health history (what the HTML
+    report and plugin formats get), indented."""
+    config = load_config(None)
+    config["audit"]["workers"] = int(workers)
+    document = Audit(Store(db), get_plugin_host(), config, date.fromisoformat(AS_OF)).document(history=True)
+    return _normalised(document.dumps(2).encode("utf-8"))
+
+
+@WORKERS
+def test_sample_history_is_unchanged(sample_db: str, workers: str) -> None:
+    _check(_history(sample_db, workers), "sample-audit-history.json")
+
+
 def _record(work: Path) -> None:
     """Write the golden files from the code as it is now."""
     sample = _store(SAMPLE, work / "sample.db")
@@ -123,7 +144,8 @@ def _record(work: Path) -> None:
     outputs = {"sample-audit.json": _audit(sample, "json", work / "a.json"),
                "generated-10k-multiparty-audit.json": _audit(generated, "json", work / "b.json"),
                "sample-audit.md": _audit(sample, "markdown", work / "c.md", "--all"),
-               "sample-audit.txt": _audit(sample, "table", work / "d.txt", "--all")}
+               "sample-audit.txt": _audit(sample, "table", work / "d.txt", "--all"),
+               "sample-audit-history.json": _history(sample, "1")}
     for name, data in outputs.items():
         with gzip.GzipFile(GOLDEN / f"{name}.gz", "wb", mtime=0) as out:
             out.write(data)

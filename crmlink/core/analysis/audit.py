@@ -25,7 +25,6 @@ from crmlink.core.analysis.assemble import (
     tier_target,
 )
 from crmlink.core.analysis.coverage import portfolio_coverage
-from crmlink.core.analysis.history import health_history
 from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.units import MergedUnit, SourceData, Unit, units
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
@@ -79,8 +78,13 @@ class Audit:
     def fold_at(self, unit: Unit, views: Sequence[AccountView], days: Sequence[date]) -> list[list[AccountData]]:
         """Each account's aggregates as of the end of each of ``days`` (ascending), in the
         order of ``views``."""
-        folded = self._fold(unit, [as_of_timestamp(day) for day in days])
+        folded = self.fold_keys(unit, days)
         return [folded[unit.key(v)] for v in views]
+
+    def fold_keys(self, unit: Unit, days: Sequence[date]) -> dict[str, list[AccountData]]:
+        """Each account's aggregates as of the end of each of ``days`` (ascending), by
+        its key in the unit."""
+        return self._fold(unit, [as_of_timestamp(day) for day in days])
 
     def _fold(self, unit: Unit, stamps: list[float]) -> dict[str, list[AccountData]]:
         """Each account of ``unit`` as of each of ``stamps``: from the aggregates the
@@ -215,17 +219,16 @@ class Audit:
         entries: list[tuple[tuple[int, int, bool, float, str], int, AccountEntry]] = []
         opportunities: list[OpportunityEntry] = []
         deal_views: list[OpportunityView] = []
-        groups: list[tuple[Unit, list[AccountView]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
             deals = _UnitDeals(self, unit)
             views: list[AccountView] = []
-            work = UnitWork(self, unit, deals, overall, spool, slim)
+            work = UnitWork(self, unit, deals, overall, spool, slim,
+                            [s.name for s in presentation.headline] if history else None)
             for judged, view in work.results(self.workers(len(work.keys))):
                 views.append(view)
                 entries.append((judged.attention, len(entries), judged.entry))
             deals.judge_rest()
-            groups.append((unit, views))
             accounts.extend(views)
             deal_views.extend(deals.views())
             opportunities.extend(deals.entries())
@@ -235,11 +238,6 @@ class Audit:
         portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio)
                                           + (conflict_findings(merged.conflicts) if merged else []))
         entries.sort(key=lambda item: (item[0], item[1]))
-        if history:
-            series = health_history(groups, self.as_of_date, [s.name for s in presentation.headline],
-                                    self.fold_at, self.score)
-            for _, _, entry in entries:
-                entry.health_history = series.get(entry.id, [])
         document = AuditDocument(
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

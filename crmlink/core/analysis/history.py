@@ -40,14 +40,21 @@ def health_history(groups: Sequence[tuple[Any, Sequence[AccountView]]], as_of: d
     for unit, group in groups:
         folded = fold(unit, group, ends[:-1])  # the audit date is the view itself
         for view, past_data in zip(group, folded, strict=True):
-            series = []
-            for day, data in zip(ends[:-1], past_data, strict=True):
-                past = AccountView(view.account, data, view.contacts, view.users, view.opportunities, view.config)
-                score(past)
-                series.append(_point(day, past, names))
-            series.append(_point(ends[-1], view, names))
-            result[view.account.id] = series
+            result[view.account.id] = account_history(view, past_data, ends, names, score)
     return result
+
+
+def account_history(view: AccountView, past: Sequence[AccountData], ends: Sequence[date], names: Sequence[str],
+                    score: Callable[[AccountView], None]) -> list[HistoryPoint]:
+    """The scores ``names`` of one account at each of ``ends`` (:func:`month_ends`): from
+    its data ``past`` at each but the last, scored with ``score``, then from ``view``."""
+    series = []
+    for day, data in zip(ends[:-1], past, strict=True):
+        then = AccountView(view.account, data, view.contacts, view.users, view.opportunities, view.config)
+        score(then)
+        series.append(_point(day, then, names))
+    series.append(_point(ends[-1], view, names))
+    return series
 
 
 def _point(day: date, view: AccountView, names: Sequence[str]) -> HistoryPoint:

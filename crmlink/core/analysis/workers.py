@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key
 from crmlink.core.analysis.coverage import Coverage
+from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
 from crmlink.core.analysis.spool import AccountSpool, Span
 from crmlink.core.analysis.tiers import assign_tier
@@ -102,9 +103,11 @@ class UnitWork:
     """One unit's accounts, folded, to be judged in this process or in workers."""
 
     def __init__(self, audit: Audit, unit: Unit, deals: _UnitDeals | None, overall: str | None,
-                 spool: AccountSpool | None, slim: bool) -> None:
+                 spool: AccountSpool | None, slim: bool, history: Sequence[str] | None = None) -> None:
+        """``history``: the scores each entry's ``health_history`` gives at each month
+        end (:mod:`.history`), folded here too; ``None`` leaves it empty."""
         self.audit, self.unit, self.deals, self.overall = audit, unit, deals, overall
-        self.spool, self.slim = spool, slim
+        self.spool, self.slim, self.history = spool, slim, history
         data = unit.data
         self.keys = sorted(data.accounts)
         for key in self.keys:  # before any view, and before forking: the workers' views read it
@@ -112,6 +115,8 @@ class UnitWork:
         self.now, self.before = audit.fold(unit)
         self.people_now = unknown_people(unit.correspondents(audit.as_of))
         self.people_before = unknown_people(unit.correspondents(audit.previous))
+        self.ends = month_ends(audit.as_of_date)
+        self.past = audit.fold_keys(unit, self.ends[:-1]) if history is not None else {}
 
     # -- one account ---------------------------------------------------------------------------
 
@@ -142,6 +147,8 @@ class UnitWork:
         unit = self.unit
         joins = (unit.merged_from(view), unit.contacts_from(view)) if unit.merged else (None, None)
         entry = account_entry(view, self.audit.departure(view), None, *joins)
+        if self.history is not None:
+            entry.health_history = account_history(view, self.past[key], self.ends, self.history, self.audit.score)
         assert self.deals is not None, "made with the unit's deals"
         deals = self.deals.judge(unit.key(view), view)
         span = self.spool.write(entry, part) if self.spool is not None else None
