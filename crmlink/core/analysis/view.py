@@ -166,6 +166,9 @@ class AccountView:
 
     @cached_property
     def contact_stats(self) -> dict[str, ContactStat]:
+        left: tuple[dict[str, ContactStat], str] | None = self.__dict__.get("_left_out")
+        if left is not None:  # without_user() of a view whose stats were computed
+            return _stats_without(left[0], left[1], self.config["strength"]["holder_threshold"])
         threshold = self.config["strength"]["holder_threshold"]
         per_contact: dict[str, dict[str, float]] = {}
         for (user, contact_id), value in self.pair_strengths.items():
@@ -239,6 +242,8 @@ class AccountView:
                                                 if key[0] != user_id}
         if "coverage" in self.__dict__:  # the evidence counts do not depend on who is left out
             other.__dict__["coverage"] = self.coverage
+        if "contact_stats" in self.__dict__ and "pair_strengths" in self.__dict__:
+            other.__dict__["_left_out"] = (self.contact_stats, user_id)
         return other
 
     def engaged_users(self, within_days: float) -> list[str]:
@@ -251,7 +256,7 @@ class AccountView:
 
 
 #: what a view computes from its aggregates and keeps; :func:`forget_derived` drops them
-_DERIVED = ("pair_strengths", "contact_stats", "user_strength", "_derived")
+_DERIVED = ("pair_strengths", "contact_stats", "user_strength", "_derived", "_left_out")
 
 
 def forget_derived(view: AccountView) -> None:
@@ -263,6 +268,27 @@ def forget_derived(view: AccountView) -> None:
         if one is not None:
             for name in _DERIVED:
                 one.__dict__.pop(name, None)
+
+
+def _stats_without(stats: Mapping[str, ContactStat], user_id: str, threshold: float) -> dict[str, ContactStat]:
+    """``stats`` as :attr:`AccountView.contact_stats` gives them with ``user_id`` left
+    out: a contact ``user_id`` had no pair with keeps its stat (the same strengths in the
+    same order, so the same values); the others are computed again from their strengths
+    less the user's, exactly as ``contact_stats`` computes them."""
+    result = {}
+    for rid, stat in stats.items():
+        if user_id not in stat.strengths:
+            result[rid] = stat
+            continue
+        strengths = {u: s for u, s in stat.strengths.items() if u != user_id}
+        if strengths:
+            team = 100.0 * (1.0 - math.prod([1.0 - s / 100.0 for s in strengths.values()]))
+            holders = tuple(sorted([u for u, s in strengths.items() if s >= threshold]))
+        else:
+            team, holders = 0.0, ()
+        result[rid] = ContactStat(stat.contact, stat.role, strengths, team, holders, stat.days_since_two_way,
+                                  stat.days_since_any)
+    return result
 
 
 def _remote_id(contact: Contact) -> str:
