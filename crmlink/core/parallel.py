@@ -5,7 +5,7 @@ in worker processes and hands their results back in item order.
 The work is pure Python (scoring, templates), so processes, not threads, make it faster.
 Workers are forked: they start with the parent's memory (the records, the folded
 interactions) instead of receiving it, which only ``fork`` allows; where it is not
-available (Windows, macOS defaults aside) the work stays in one process.
+available (Windows) the work stays in one process.
 """
 
 from __future__ import annotations

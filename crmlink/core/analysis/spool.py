@@ -41,9 +41,11 @@ class AccountSpool:
         file.write(data)
         return part, offset, len(data)
 
-    def flush(self, part: int) -> None:
-        """Make what was written to file ``part`` readable by another process."""
-        self._files[part].flush()
+    def flush(self, part: int | None = None) -> None:
+        """Make what was written to file ``part`` (every file: ``None``) readable by
+        another process; before forking, so that no worker holds a copy of unwritten text."""
+        for file in self._files if part is None else [self._files[part]]:
+            file.flush()
 
     def part(self) -> int:
         """A new file for one worker to :meth:`write` to (open it before forking)."""

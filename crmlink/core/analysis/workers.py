@@ -16,7 +16,7 @@ With one worker (small portfolios, or no ``fork``) the same steps run in this pr
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -182,8 +182,12 @@ class UnitWork:
             forget_derived(view)
             yield judged, view
 
-    def _in_worker(self, workers: int) -> Any:
+    def _in_worker(self, workers: int) -> Callable[[int, int], Iterator[list[tuple[Judged, Seed]]]]:
+        """What each of ``workers`` workers runs over its slice: judge each account,
+        write its text to the worker's own spool file, send it back with its seed."""
         parts = [self.spool.part() if self.spool is not None else 0 for _ in range(workers)]
+        if self.spool is not None:
+            self.spool.flush()
         starts = [low for low, _ in parallel.slices(len(self.keys), workers)]
 
         def work(low: int, high: int) -> Iterator[list[tuple[Judged, Seed]]]:
