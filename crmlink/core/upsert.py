@@ -138,7 +138,7 @@ class Upsert:
         keys of the others into unchanged and duplicates."""
         done = Written()
         key_of = itemgetter(self.names.index("source"), self.names.index("remote_id"))
-        keys = set(map(key_of, rows))
+        keys: set[Key] = set()  # the rows the statements did not write
         cursor = _cursor(conn)
         try:
             for chunk in self._chunks(rows):
@@ -146,7 +146,8 @@ class Upsert:
                 inserted = sum(map(_INSERTED, found))
                 done.created += inserted
                 done.updated += len(found) - inserted
-                keys.difference_update(map(_KEY, found))
+                if len(found) < len(chunk):  # a first import writes every row: no keys to sort
+                    keys.update(set(map(key_of, chunk)).difference(map(_KEY, found)))
         finally:
             cursor.close()
         if run_id is None:

@@ -31,9 +31,9 @@ from crmlink import (
     normalize_address,
 )
 
+# the client module imports msal and requests only when it signs in; the streams and the
+# doctor are imported when a Graph sync or doctor runs
 from .client import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, GraphClient, classify_error
-from .doctor import diagnose
-from .streams import EventsStream, MessagesStream
 
 #: Inbox first: a reply of ours is then read after the customer's message it answers.
 DEFAULT_FOLDERS = ("inbox", "sentitems")
@@ -96,6 +96,8 @@ class GraphConnector(Connector):
     def streams(self) -> Iterator[Stream]:
         """Messages, then meetings, each with the unknown people its items named (one
         mapper, so a run yields each interaction once)."""
+        from .streams import EventsStream, MessagesStream
+
         ours = {m.split("@", 1)[1] for m in self.mailboxes}
         domains = [*ours, *_strings(self.config.get("internal_domain"))]
         mapper = ActivityMapper.for_run(self.context, domains, "mail and meetings")
@@ -112,6 +114,8 @@ class GraphConnector(Connector):
 
     def diagnose(self) -> Iterable[Check]:
         """Sign in, then read one message and one event of each mailbox."""
+        from .doctor import diagnose
+
         return diagnose(self.client, self.mailboxes)
 
     def secrets(self) -> list[str]:

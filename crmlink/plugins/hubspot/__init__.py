@@ -11,20 +11,30 @@ the host's retry policy.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 # Without hubspot-api-client the plugin must not load (``crmlink plugins`` and ``crmlink
 # sync hubspot`` then say how to install it) rather than fail in the middle of a sync; it is
 # looked for here, and imported only where a request is made (importing it takes ~0.1 s).
+# This plugin's own modules (the client, streams, mapping, doctor and push target) are
+# imported when a HubSpot sync, doctor or push runs, not by every command.
 if importlib.util.find_spec("hubspot") is None:
     raise ModuleNotFoundError("No module named 'hubspot'", name="hubspot")
 
-from crmlink import Check, ConfigError, Connector, CrmlinkError, Setting, Stream, hookimpl
-from crmlink.plugins.hubspot.client import HubSpotApi, classify
-from crmlink.plugins.hubspot.doctor import diagnose
-from crmlink.plugins.hubspot.push import register_push_targets
-from crmlink.plugins.hubspot.streams import Session, build
+from crmlink import (
+    Check,
+    ConfigError,
+    Connector,
+    CrmlinkError,
+    PushTarget,
+    Setting,
+    Stream,
+    hookimpl,
+)
+
+if TYPE_CHECKING:
+    from crmlink.plugins.hubspot.client import HubSpotApi
 
 
 class HubSpotConnector(Connector):
@@ -65,6 +75,8 @@ class HubSpotConnector(Connector):
     @property
     def api(self) -> HubSpotApi:
         if self._api is None:
+            from crmlink.plugins.hubspot.client import HubSpotApi
+
             c = self.config
             self._api = HubSpotApi(
                 access_token=c.get("access_token"), base_url=c.get("base_url") or "https://api.hubapi.com",
@@ -75,6 +87,8 @@ class HubSpotConnector(Connector):
         return self._api
 
     def streams(self) -> Iterator[Stream]:
+        from crmlink.plugins.hubspot.streams import Session, build
+
         context = self.context
         session = Session(self.api, self.config, context.notice,
                           lambda entity: context.records(entity, context.source))
@@ -83,10 +97,14 @@ class HubSpotConnector(Connector):
         yield from build(session)
 
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
+        from crmlink.plugins.hubspot.client import classify
+
         return classify(exc)
 
     def diagnose(self) -> Iterable[Check]:
         """Probe each object type, the pipelines and property schemas; read the daily limit."""
+        from crmlink.plugins.hubspot.doctor import diagnose
+
         return diagnose(self.api, self.config)
 
     def secrets(self) -> list[str]:
@@ -99,6 +117,14 @@ class HubSpotConnector(Connector):
 @hookimpl
 def register_connectors(register: Any) -> None:
     register(HubSpotConnector)
+
+
+@hookimpl
+def register_push_targets(register: Callable[[type[PushTarget]], None]) -> None:
+    """The HubSpot push target (:mod:`.push`, imported when a push asks for targets)."""
+    from crmlink.plugins.hubspot.push import register_push_targets as register_target
+
+    register_target(register)
 
 
 __all__ = ["HubSpotConnector", "register_push_targets"]

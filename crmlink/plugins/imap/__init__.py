@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Without IMAPClient the plugin must not load (``crmlink plugins`` and ``crmlink sync imap``
-# then say how to install it); it is imported when the first connection is made.
+# then say how to install it); it is imported when the first connection is made, and this
+# plugin's own modules when an IMAP sync or doctor runs.
 if importlib.util.find_spec("imapclient") is None:
     raise ModuleNotFoundError("No module named 'imapclient'", name="imapclient")
 
@@ -29,9 +30,8 @@ from crmlink import (
     hookimpl,
 )
 
-from .client import ImapSession, classify_error, unique
-from .doctor import diagnose
-from .streams import MessagesStream
+if TYPE_CHECKING:
+    from .client import ImapSession
 
 SECURITY_FLAGS = ("ssl", "starttls", "plain")
 
@@ -84,10 +84,14 @@ class ImapConnector(Connector):
                               "imap: give --password or --oauth2-token, not both")
         if int(c.get("fetch_size") or 0) < 1:
             raise ConfigError("imap: --fetch-size must be at least 1")
+        from .client import unique
+
         self.folders = unique(_strings(c.get("folder"))) or None
 
     def session(self) -> ImapSession:
         """A new connection (not yet open) with this source's settings."""
+        from .client import ImapSession
+
         c = self.config
         budget = c.get("api_budget")
         return ImapSession(host=str(c["host"]), port=c.get("port"), security=self.security,
@@ -97,6 +101,8 @@ class ImapConnector(Connector):
                            budget=int(budget) if budget is not None else None)
 
     def streams(self) -> Iterator[Stream]:
+        from .streams import MessagesStream
+
         own = str(self.config["username"]).rpartition("@")[2]
         domains = [*([own] if own else []), *_strings(self.config.get("internal_domain"))]
         mapper = ActivityMapper.for_run(self.context, domains, "mail")
@@ -112,12 +118,16 @@ class ImapConnector(Connector):
                              notice=self.context.notice, progress=self.context.progress)
 
     def classify_error(self, exc: BaseException) -> CrmlinkError | None:
+        from .client import classify_error
+
         c = self.config
         port = c.get("port") or {"ssl": 993}.get(self.security, 143)
         return classify_error(exc, f"the IMAP server {c['host']}:{port}", str(c["username"]))
 
     def diagnose(self) -> Iterable[Check]:
         """Log in, list the folders, and select the ones a sync would read."""
+        from .doctor import diagnose
+
         return diagnose(self.session(), self.folders, self.classify_error)
 
 

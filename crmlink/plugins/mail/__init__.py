@@ -29,7 +29,6 @@ from crmlink import (
     hookimpl,
     parse_headers,
 )
-from crmlink.plugins.mail.mailboxes import messages
 
 #: Seconds between progress lines.
 PROGRESS_EVERY = 0.5
@@ -51,6 +50,8 @@ class MessagesStream(Stream):
         self.path, self.mapper, self.context = path, mapper, context
 
     def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
+        from crmlink.plugins.mail.mailboxes import messages  # the email package, when a sync reads
+
         read, malformed, shown = 0, 0, time.monotonic()
         for item in messages(self.path):
             read += 1

@@ -1,20 +1,24 @@
-"""The Salesforce connector, through simple-salesforce (docs/connectors/salesforce.md)."""
+"""The Salesforce connector, through simple-salesforce (docs/connectors/salesforce.md).
+
+simple-salesforce (with zeep) and requests take about a fifth of a second to import, so
+this module imports them, and the modules that use them, only when a Salesforce sync,
+doctor or push runs: every other command (a CSV sync, an audit, ``--help``) loads the
+connector's name and settings without them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from simple_salesforce.exceptions import (
-    SalesforceAuthenticationFailed,
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceOperationError,
-)
+# Without simple-salesforce the plugin must not load (``crmlink plugins`` and ``crmlink sync
+# salesforce`` then say how to install it) rather than fail in the middle of a sync.
+if importlib.util.find_spec("simple_salesforce") is None:
+    raise ModuleNotFoundError("No module named 'simple_salesforce'", name="simple_salesforce")
 
 from crmlink import (
     AuthError,
@@ -23,16 +27,17 @@ from crmlink import (
     Connector,
     CrmlinkError,
     FatalError,
+    PushTarget,
     RetriableError,
     Setting,
     Stream,
     hookimpl,
 )
 
-from .client import Client
-from .doctor import diagnose
-from .push import register_push_targets
-from .streams import STREAMS
+if TYPE_CHECKING:
+    from simple_salesforce.exceptions import SalesforceError
+
+    from .client import Client
 
 __all__ = ["SalesforceConnector", "classify_error", "register_connectors", "register_push_targets"]
 
@@ -77,15 +82,21 @@ class SalesforceConnector(Connector):
     @property
     def client(self) -> Client:
         if self._client is None:
+            from .client import Client
+
             self._client = Client(self.config)
         return self._client
 
     def streams(self) -> Iterable[Stream]:
+        from .streams import STREAMS
+
         for cls in STREAMS:
             yield cls(self.client, self.config, self.run_start)
 
     def diagnose(self) -> Iterable[Check]:
         """Log in, describe the objects the sync reads, and read the org's API limits."""
+        from .doctor import diagnose
+
         return diagnose(self.client, self.config)
 
     def secrets(self) -> list[str]:
@@ -126,6 +137,14 @@ def classify_error(exc: BaseException, *, direct: bool = False, cli: bool = Fals
     """
     if isinstance(exc, CrmlinkError):
         return exc
+    import requests
+    from simple_salesforce.exceptions import (
+        SalesforceAuthenticationFailed,
+        SalesforceError,
+        SalesforceExpiredSession,
+        SalesforceOperationError,
+    )
+
     if isinstance(exc, SalesforceAuthenticationFailed):
         code = str(getattr(exc, "code", "") or "")
         if code in ("invalid_client_id", "invalid_client"):
@@ -182,3 +201,11 @@ def _classify_status(exc: SalesforceError) -> CrmlinkError:
 @hookimpl
 def register_connectors(register: Callable[[type[Connector]], None]) -> None:
     register(SalesforceConnector)
+
+
+@hookimpl
+def register_push_targets(register: Callable[[type[PushTarget]], None]) -> None:
+    """The Salesforce push target (:mod:`.push`, imported when a push asks for targets)."""
+    from .push import register_push_targets as register_target
+
+    register_target(register)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmlink import (
     OWNER_MARK,
@@ -31,7 +31,8 @@ from crmlink import (
     hookimpl,
 )
 
-from .client import Client
+if TYPE_CHECKING:
+    from .client import Client
 
 PERMISSION_SET = "crmlink"
 #: Metadata API calls take at most 10 components each.
