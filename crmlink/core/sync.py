@@ -14,11 +14,12 @@ the server's Retry-After, within a total time limit.
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -169,7 +170,7 @@ class SyncEngine:
     def run(self) -> SyncResult:
         """Run the sync, holding the source's sync lock in the store: a second sync of
         the same source meanwhile stops with :class:`~crmlink.core.errors.SyncBusyError` (exit 9)."""
-        with self.store.sync_lock(self.source):
+        with self.store.sync_lock(self.source), _collector_spared():
             return self._run()
 
     def _run(self) -> SyncResult:
@@ -419,6 +420,22 @@ class SyncEngine:
             if self.on_error != "skip":
                 raise error
             self._skip(stream, error, counts, result)
+
+
+@contextmanager
+def _collector_spared() -> Iterator[None]:
+    """Leave the objects alive when a sync starts (the loaded modules, the plugins, the
+    store's engine) out of Python's cyclic garbage collections while it runs
+    (``gc.freeze``). A sync allocates millions of short-lived rows, and each of the
+    collections they trigger would otherwise walk all of those objects again: measured
+    on the CSV import's reading and checking of the rows, that walking was about a third
+    of its time. Nothing is kept alive longer by this; the objects rejoin the collector
+    when the sync ends."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _last(chunk: list[Item]) -> model.Record:

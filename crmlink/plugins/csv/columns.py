@@ -14,7 +14,9 @@ one record at a time, which gives each bad row its exact, located error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 from itertools import chain, repeat
+from operator import attrgetter
 from typing import Any
 
 from crmlink import (
@@ -69,10 +71,48 @@ def _stripped(cells: Column) -> list[str | None]:
     return [cell.strip() or None for cell in cells]
 
 
+#: The ASCII characters ``str.strip`` strips.
+_ASCII_BLANKS = tuple(c for c in map(chr, range(128)) if c.isspace())
+
+
+def _tidy(cells: Column) -> bool:
+    """Whether ``parse_list`` of each cell is a mere split at ``;``: ASCII cells with no
+    blank to strip and no empty id (``;`` next to another or at a cell's ends). The cells
+    are checked joined by NUL, which no cell holds (the reader refuses such a line)."""
+    joined = "\x00".join(cells)
+    return (joined.isascii() and not any(blank in joined for blank in _ASCII_BLANKS)
+            and not joined.startswith(";") and not joined.endswith(";")
+            and ";;" not in joined and ";\x00" not in joined and "\x00;" not in joined)
+
+
 def _split(cells: Column) -> list[tuple[str, ...]]:
-    """Id-list fields: the record's ``parse_list`` of a cell."""
+    """Id-list fields: the record's ``parse_list`` of a cell; a plain split when the
+    column is :func:`_tidy` (an export's usual spelling)."""
+    if _tidy(cells):
+        return [tuple(cell.split(";")) if cell else () for cell in cells]
     strip = str.strip
     return [tuple(filter(None, map(strip, cell.split(";")))) if cell else () for cell in cells]
+
+
+_TZINFO = attrgetter("tzinfo")
+
+
+def _timer(coerce: Callable[[Any], Any]) -> Callable[[Column], list[Any]]:
+    """Time fields: ``coerce`` (the record's ``parse_datetime``) over a column. A cell that
+    ``datetime.fromisoformat`` reads as a UTC time (``2024-03-31T09:30:00Z``, ``...+00:00``)
+    is what ``parse_datetime`` makes of it, so a column of such cells is read by that
+    alone; any other column (a blank, another offset, a bad cell) goes cell by cell
+    through ``coerce``."""
+    def every(cells: Column) -> list[Any]:
+        try:
+            times = list(map(datetime.fromisoformat, cells))
+        except ValueError:
+            return list(map(coerce, cells))
+        if set(map(_TZINFO, times)) == {timezone.utc}:
+            return times
+        return list(map(coerce, cells))
+
+    return every
 
 
 class Plan:
@@ -119,7 +159,8 @@ class Plan:
                 return _Always()
         if coerce is _STR:
             return lambda columns: _stripped(columns[index])
-        cached = _Cached(coerce, _split if coerce is _LIST else None)
+        every = _split if coerce is _LIST else _timer(coerce) if coerce in _TIMES else None
+        cached = _Cached(coerce, every)
         return lambda columns: cached(columns[index])
 
     def _ids(self, columns: list[Column]) -> Column:
@@ -201,3 +242,5 @@ class _Always:
 _STR = Account.coercer("name")
 #: The coercer of id-list fields (``tuple[str, ...]``).
 _LIST = Interaction.coercer("user_ids")
+#: The coercers of time fields, optional (``parse_datetime``) and required.
+_TIMES = (Account.coercer("modified_at"), Interaction.coercer("occurred_at"))
