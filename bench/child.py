@@ -141,7 +141,7 @@ def change(args: argparse.Namespace) -> dict[str, Any]:
     import random
     from datetime import timedelta
 
-    from crmlink.core.analysis.aggregates import refresh
+    from crmlink.core.analysis.aggregate_build import refresh
     from crmlink.core.analysis.config import load_config
     from crmlink.core.host import get_plugin_host
     from crmlink.core.model import Interaction

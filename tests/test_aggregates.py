@@ -26,14 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
+from crmlink.core.analysis.aggregate_build import Builder, refresh
 from crmlink.core.analysis.aggregates import (
     Aggregate,
-    Builder,
     FoldCounts,
     classifiers,
     fingerprint,
     fold_unit,
-    refresh,
 )
 from crmlink.core.analysis.config import DEFAULTS
 from crmlink.core.analysis.units import Unit

@@ -7,7 +7,7 @@ import time
 import click
 
 from crmlink.commands.common import config, config_option, db_option, host_of, open_store
-from crmlink.core.analysis.aggregates import refresh
+from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.errors import ConfigError
 
 

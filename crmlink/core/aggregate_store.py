@@ -14,7 +14,8 @@ a changed row, a deletion). A mark's ``generation`` rises with every write that 
 so a refresh clears only the marks it saw (:func:`clear`).
 
 This module only reads and writes these tables and the interactions they are made of;
-building and reading aggregates is :mod:`crmlink.core.analysis.aggregates`.
+building them is :mod:`crmlink.core.analysis.aggregate_build`, reading them
+:mod:`crmlink.core.analysis.aggregates`.
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ class SyncEngine:
         another source's left), unless ``[audit] aggregates = false``."""
         if not self.config.get("audit", {}).get("aggregates", True):
             return
-        from crmlink.core.analysis.aggregates import refresh
+        from crmlink.core.analysis.aggregate_build import refresh
 
         self.status("updating the audit's aggregates")
         for done in refresh(self.store, self.host, self.config):
