@@ -141,6 +141,36 @@ def write(conn: sa.Connection, source: str, account: str, data: bytes | None,
         conn.execute(table.insert().values(source=source, account_id=account, data=data, people=people))
 
 
+def replace(conn: sa.Connection, source: str,
+            built: Sequence[tuple[str, int, bytes | None, dict[str, Any] | None]]) -> set[str]:
+    """Store the aggregates of a refresh, ``(account, generation of its mark as read,
+    data, people)`` (no ``data``: remove it), in a few statements: only those whose mark
+    still has that generation, clearing it (as :func:`clear`, then :func:`write`); the
+    accounts left, marked again meanwhile."""
+    if not built:
+        return set()
+    stale, table = schema.aggregate_stale, schema.aggregates
+    seen = [(account, generation) for account, generation, _, _ in built]
+    cleared = set(conn.execute(stale.delete().where(
+        stale.c.source == source, sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen))
+        .returning(stale.c.account_id)).scalars())
+    done = [item for item in built if item[0] in cleared]
+    if done:
+        conn.execute(table.delete().where(table.c.source == source,
+                                          table.c.account_id.in_([item[0] for item in done])))
+        rows = [{"source": source, "account_id": account, "data": data, "people": people}
+                for account, _, data, people in done if data is not None]
+        if rows:
+            conn.execute(table.insert(), rows)
+    return {item[0] for item in built} - cleared
+
+
+def count(conn: sa.Connection, source: str) -> int:
+    """How many aggregates ``source`` has."""
+    table = schema.aggregates
+    return int(conn.execute(sa.select(sa.func.count()).where(table.c.source == source)).scalar_one())
+
+
 def stored(conn: sa.Connection, source: str) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
     """``(account_id, data, people)`` of every stored aggregate of ``source``, streamed."""
     table = schema.aggregates
@@ -172,6 +202,53 @@ def account_rows(conn: sa.Connection, source: str, accounts: Sequence[str], unti
         yield from _select(conn, source, until, chunk)
     if accountless:
         yield from _select(conn, source, until, None)
+
+
+def rows_by_account(conn: sa.Connection, source: str, accounts: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
+    """The live interaction rows (:data:`~crmlink.core.store.INTERACTION_COLUMNS`) of
+    ``source`` that name an account, own and linked to it, each account's rows together
+    (and in the order they were stored), for a build that hands each account on as soon
+    as its rows are in. Every account: one read of the table, sorted by the database
+    (on SQLite in its sorter, which spills to a temporary file, so memory stays flat);
+    ``accounts``: theirs alone, through the ``account_id`` index, a chunk at a time. On
+    PostgreSQL through a server-side cursor."""
+    if accounts is None:
+        yield from _ordered(conn, source, None)
+        return
+    ids = sorted({a for a in accounts if a})
+    for start in range(0, len(ids), _CHUNK):
+        yield from _ordered(conn, source, ids[start:start + _CHUNK])
+
+
+def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> Iterator[tuple[Any, ...]]:
+    from crmlink.core.store import INTERACTION_COLUMNS
+
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    name = schema.TABLES["interaction"].name
+    values: list[Any] = [source, source, source]
+    which = f"(source = {mark} OR (link_source = {mark} AND source <> {mark}))"
+    if accounts is None:
+        table = name if postgres else f"{name} NOT INDEXED"
+        which += " AND account_id IS NOT NULL AND account_id <> ''"
+    elif postgres:
+        table, which = name, f"account_id = ANY({mark}) AND {which}"
+        values.insert(0, accounts)
+    else:
+        table = f"{name} INDEXED BY ix_{name}_account_id"
+        which = f"account_id IN ({', '.join(mark * len(accounts))}) AND {which}"
+        values[:0] = accounts
+    sql = (f"SELECT {', '.join(INTERACTION_COLUMNS)} FROM {table} WHERE NOT deleted AND {which} "
+           "ORDER BY account_id, pk")
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor(name="crmlink_rows_by_account") if postgres else dbapi.cursor()
+    try:
+        cursor.execute(sql, values)
+        while batch := cursor.fetchmany(5000):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 def _select(conn: sa.Connection, source: str, until: float | None, accounts: list[str] | None) -> Iterator[tuple[Any, ...]]:

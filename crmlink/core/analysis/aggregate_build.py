@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import struct
 from array import array
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from itertools import accumulate, chain, compress, groupby, islice, repeat
+from operator import and_, itemgetter, not_
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from crmlink.core import aggregate_store
+import sqlalchemy as sa
+
+from crmlink.core import aggregate_store, schema, vocab
 from crmlink.core.analysis.accumulate import Accumulator, Classified, is_executive_user, is_senior
 from crmlink.core.analysis.aggregates import (
     _ARRAYS,
@@ -36,49 +39,70 @@ if TYPE_CHECKING:
     from crmlink.core.host import PluginHost
     from crmlink.core.store import Store
 
+P = TypeVar("P", User, Contact)
+
 
 class Builder:
-    """One account's classified rows, collected in any order, encoded by :meth:`encode`."""
+    """One account's classified rows, collected in any order, encoded by :meth:`encode`.
+
+    A row's entry is one tuple shared by every series it belongs to (each pair of its
+    people, each contact, its deal); the encoding sorts each series by its entries, so
+    the bytes do not depend on the order the rows came in, except for ties in time in
+    the running sums (rounding only). The series are encoded together, a segment each,
+    by iterator pipelines rather than a Python loop per series."""
 
     def __init__(self) -> None:
         # (at, external, contact, user, counted, base, link)
         self.rows: list[tuple[float, bool, bool, bool, bool, float, bool]] = []
-        self.pairs: dict[tuple[str, str], list[tuple[float, float, bool, bool, bool]]] = {}
-        self.users: dict[str, list[float]] = {}
-        self.contacts: dict[str, list[tuple[float, bool]]] = {}
-        self.methods: dict[str, list[float]] = {}
-        self.opps: dict[str, list[tuple[float, bool]]] = {}
-        self.opp_contacts: dict[tuple[str, str], list[tuple[float, bool]]] = {}
+        # our person -> their contact -> (at, share, theirs, ours, two_way)
+        self.pairs: defaultdict[str, defaultdict[str, list[tuple[float, float, bool, bool, bool]]]] = \
+            defaultdict(lambda: defaultdict(list))
+        self.users: defaultdict[str, list[float]] = defaultdict(list)
+        self.contacts: defaultdict[str, list[tuple[float, bool]]] = defaultdict(list)
+        self.methods: defaultdict[str, list[float]] = defaultdict(list)
+        self.opps: defaultdict[str, list[tuple[float, bool]]] = defaultdict(list)
+        self.opp_contacts: defaultdict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
         self.first_two_way: float | None = None
         self.two_way_users: set[str] = set()
         self.two_way_contacts: set[str] = set()
 
     def add(self, row: Classified) -> None:
         """Add one row as :meth:`.Accumulator.classify` gives it."""
-        (_, at, base, users, contacts, theirs, ours, two_way, method, link, opportunity,
-         external, has_user) = row
-        counted = base != 0.0
-        self.rows.append((at, external, bool(contacts), has_user, counted, base, link))
-        if not counted:
-            return
-        share = base / max(1, len(users))
-        for user in users:
-            self.users.setdefault(user, []).append(at)
+        self.add_all((row,))
+
+    def add_all(self, rows: Iterable[Classified]) -> None:
+        """Add each row as :meth:`.Accumulator.classify` gives them (one loop, its
+        lookups bound once: this runs once per interaction)."""
+        everything, pairs, times, series = self.rows.append, self.pairs, self.users, self.contacts
+        methods, opps, deal = self.methods, self.opps, self.opp_contacts
+        first = self.first_two_way
+        for (_, at, base, users, contacts, theirs, ours, two_way, method, link, opportunity,
+             external, has_user) in rows:
+            if base == 0.0:
+                everything((at, external, bool(contacts), has_user, False, base, link))
+                continue
+            everything((at, external, bool(contacts), has_user, True, base, link))
+            entry = (at, base / max(1, len(users)), theirs, ours, two_way)
+            for user in users:
+                times[user].append(at)
+                mine = pairs[user]
+                for contact in contacts:
+                    mine[contact].append(entry)
+            flagged = (at, two_way)
             for contact in contacts:
-                self.pairs.setdefault((user, contact), []).append((at, share, theirs, ours, two_way))
-        for contact in contacts:
-            self.contacts.setdefault(contact, []).append((at, two_way))
-        if two_way:
-            if self.first_two_way is None or at < self.first_two_way:
-                self.first_two_way = at
-            self.two_way_users.update(users)
-            self.two_way_contacts.update(contacts)
-        if method:
-            self.methods.setdefault(method, []).append(at)
-        if opportunity:
-            self.opps.setdefault(opportunity, []).append((at, theirs))
-            for contact in contacts:
-                self.opp_contacts.setdefault((opportunity, contact), []).append((at, two_way))
+                series[contact].append(flagged)
+            if two_way:
+                if first is None or at < first:
+                    first = at
+                self.two_way_users.update(users)
+                self.two_way_contacts.update(contacts)
+            if method:
+                methods[method].append(at)
+            if opportunity:
+                opps[opportunity].append((at, theirs))
+                for contact in contacts:
+                    deal[(opportunity, contact)].append(flagged)
+        self.first_two_way = first
 
     def people(self, users: Mapping[str, User], contacts: Mapping[str, Contact]) -> dict[str, list[str]]:
         """Who was in the account's two-way rows and who of them was an executive (ours)
@@ -89,79 +113,112 @@ class Builder:
 
     def encode(self, half_life: float) -> bytes:
         """The aggregate as bytes (see :data:`_ARRAYS`); ``half_life`` in seconds."""
-        out: dict[str, array[Any]] = {name: array(code) for name, code in _ARRAYS}
+        out: dict[str, list[Any]] = {name: [] for name, _ in _ARRAYS}  # arrays at the end: faster
         header: dict[str, Any] = {"ftw": self.first_two_way}
         self._account(out, header, half_life)
-        user_ids = sorted({u for u, _ in self.pairs} | set(self.users))
-        contact_ids = sorted({c for _, c in self.pairs} | set(self.contacts))
+        pairs = {u: sorted(by.items()) for u, by in self.pairs.items()}
+        user_ids = sorted(pairs.keys() | self.users.keys())
+        contact_ids = sorted({c for by in pairs.values() for c, _ in by} | self.contacts.keys())
         uix = {u: i for i, u in enumerate(user_ids)}
         cix = {c: i for i, c in enumerate(contact_ids)}
         header["users"], header["contacts"] = user_ids, contact_ids
-        header["pairs"] = [[uix[u], cix[c], len(self.pairs[(u, c)])] for u, c in sorted(self.pairs)]
-        theirs: list[bool] = []
-        ours: list[bool] = []
-        for key in sorted(self.pairs):
-            entries = sorted(self.pairs[key])
-            ref = entries[-1][0]
-            out["pr"].append(ref)
-            out["pt"].extend([e[0] for e in entries])
-            out["pw"].extend(accumulate([e[1] * 2.0 ** ((e[0] - ref) / half_life) for e in entries]))
-            theirs.extend([e[2] for e in entries])
-            ours.extend([e[3] for e in entries])
-            out["pm"].extend(accumulate([e[0] if e[4] else _NONE for e in entries], max))
-        out["pi"].extend(accumulate(theirs, initial=0))
-        out["po"].extend(accumulate(ours, initial=0))
-        header["ulast"] = [[uix[u], _times(out["ut"], self.users[u])] for u in sorted(self.users)]
-        header["clast"] = [[cix[c], _flagged(out["ct"], out["cm"], self.contacts[c])] for c in sorted(self.contacts)]
-        header["meth"] = [[m, _times(out["mt"], self.methods[m])] for m in sorted(self.methods)]
+        keys = [(uix[u], cix[c]) for u in sorted(pairs) for c, _ in pairs[u]]
+        lengths = _pairs(out, [entries for u in sorted(pairs) for _, entries in pairs[u]], half_life)
+        header["pairs"] = [[u, c, n] for (u, c), n in zip(keys, lengths, strict=True)]
+        users = sorted(self.users)
+        header["ulast"] = [[uix[u], n] for u, n in zip(users, _times(out["ut"], [self.users[u] for u in users]),
+                                                       strict=True)]
+        contacts = sorted(self.contacts)
+        header["clast"] = [[cix[c], n] for c, n in zip(
+            contacts, _flagged(out["ct"], out["cm"], [self.contacts[c] for c in contacts]), strict=True)]
+        methods = sorted(self.methods)
+        header["meth"] = [[m, n] for m, n in zip(methods, _times(out["mt"], [self.methods[m] for m in methods]),
+                                                 strict=True)]
         opps = sorted(self.opps)
         oix = {o: i for i, o in enumerate(opps)}
-        header["opps"] = [[o, _flagged(out["ot"], out["om"], self.opps[o])] for o in opps]
-        header["oppc"] = [[oix[o], cix[c], _flagged(out["qt"], out["qm"], self.opp_contacts[(o, c)])]
-                          for o, c in sorted(self.opp_contacts)]
+        header["opps"] = [[o, n] for o, n in zip(opps, _flagged(out["ot"], out["om"], [self.opps[o] for o in opps]),
+                                                 strict=True)]
+        deals = sorted(self.opp_contacts)
+        header["oppc"] = [[oix[o], cix[c], n] for (o, c), n in zip(
+            deals, _flagged(out["qt"], out["qm"], [self.opp_contacts[k] for k in deals]), strict=True)]
         header["n"] = [len(out[name]) for name, _ in _ARRAYS]
         text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
         parts = [_MAGIC, struct.pack("<I", len(text)), text]
-        for name, _ in _ARRAYS:
-            values = out[name]
+        for name, code in _ARRAYS:
+            values = array(code, out[name])
             if not _LITTLE:  # pragma: no cover - stored little-endian everywhere
                 values.byteswap()
             parts.append(values.tobytes())
         return b"".join(parts)
 
-    def _account(self, out: dict[str, array[Any]], header: dict[str, Any], half_life: float) -> None:
+    def _account(self, out: dict[str, list[Any]], header: dict[str, Any], half_life: float) -> None:
         rows = sorted(self.rows, key=itemgetter(0))
-        counted = [r[0] for r in rows if r[4]]
-        ref = header["T"] = max(counted) if counted else 0.0
-        out["at"].extend([r[0] for r in rows])
         # (at, external, contact, user, counted, base, link)
-        flags = {"ext": [r[1] for r in rows], "unl": [r[1] and not r[2] for r in rows],
-                 "exc": [not r[4] for r in rows], "cnt": [r[4] for r in rows],
-                 "wc": [r[1] and r[2] for r in rows], "wu": [r[1] and r[3] for r in rows],
-                 "pd": [r[4] and r[2] and r[3] for r in rows]}
+        times, external, contact, user, counted, base, link = zip(*rows, strict=True) if rows else ((),) * 7
+        counted_times = list(compress(times, counted))
+        ref = header["T"] = max(counted_times) if counted_times else 0.0
+        out["at"].extend(times)
+        flags = {"ext": external, "unl": map(and_, external, map(not_, contact)), "exc": map(not_, counted),
+                 "cnt": counted, "wc": map(and_, external, contact), "wu": map(and_, external, user),
+                 "pd": map(and_, counted, map(and_, contact, user))}
         for name, values in flags.items():
             out[name].extend(accumulate(values, initial=0))
-        out["ew"].extend(accumulate([r[5] * 2.0 ** ((r[0] - ref) / half_life) if r[4] else 0.0 for r in rows],
-                                    initial=0.0))
-        out["xl"].extend([r[0] for r in rows if r[4] and r[6]])
+        out["ew"].extend(accumulate([b * 2.0 ** ((t - ref) / half_life) if c else 0.0
+                                     for t, b, c in zip(times, base, counted)], initial=0.0))
+        out["xl"].extend(compress(times, map(and_, counted, link)))
 
 
-def _times(target: array[Any], times: list[float]) -> int:
-    target.extend(sorted(times))
-    return len(times)
+def _segments(values: Iterable[Any], lengths: Iterable[int], *how: Any) -> Iterator[Any]:
+    """``accumulate(segment, *how)`` of each consecutive segment of ``values`` of the
+    given lengths, chained: running sums (or maxima) that start again at each series."""
+    shared = iter(values)
+    return chain.from_iterable(map(accumulate, map(islice, repeat(shared), lengths), *(repeat(h) for h in how)))
 
 
-def _flagged(times: array[Any], latest: array[Any], entries: list[tuple[float, bool]]) -> int:
-    """Append sorted times and the running latest time whose flag is set."""
-    best = _NONE
-    for at, flag in sorted(entries):
-        if flag and at > best:
-            best = at
-        times.append(at)
-        latest.append(best)
-    return len(entries)
+def _pairs(out: dict[str, list[Any]], series: list[list[tuple[float, float, bool, bool, bool]]],
+           half_life: float) -> list[int]:
+    """Append the pairs' series (each sorted) to ``out``: times, factored weights so far
+    (each pair's reference time its latest), running inbound and outbound counts over
+    all pairs, latest two-way time so far, reference times. Their lengths."""
+    pt, pw, pm, pr = out["pt"], out["pw"], out["pm"], out["pr"]
+    theirs: list[bool] = []
+    ours: list[bool] = []
+    none = _NONE
+    for entries in series:
+        entries.sort()
+        times, shares, inbound, outbound, two_way = zip(*entries, strict=True)
+        ref = times[-1]
+        pr.append(ref)
+        pt.extend(times)
+        pw.extend(accumulate([w * 2.0 ** ((t - ref) / half_life) for t, w in zip(times, shares)]))
+        theirs.extend(inbound)
+        ours.extend(outbound)
+        pm.extend(accumulate([t if f else none for t, f in zip(times, two_way)], max))
+    out["pi"].extend(accumulate(theirs, initial=0))
+    out["po"].extend(accumulate(ours, initial=0))
+    return list(map(len, series))
 
 
+def _times(target: list[float], series: list[list[float]]) -> list[int]:
+    """Append each series sorted; their lengths."""
+    for times in series:
+        times.sort()
+    target.extend(chain.from_iterable(series))
+    return list(map(len, series))
+
+
+def _flagged(times: list[float], latest: list[float], series: list[list[tuple[float, bool]]]) -> list[int]:
+    """Append each series' sorted times and its running latest time whose flag is set;
+    their lengths."""
+    for entries in series:
+        entries.sort()
+    lengths = list(map(len, series))
+    if series:
+        found, flags = zip(*chain.from_iterable(series), strict=True)
+        times.extend(found)
+        none = _NONE
+        latest.extend(_segments([t if f else none for t, f in zip(found, flags)], lengths, max))
+    return lengths
 
 
 # -- the refresh: rebuild the stale aggregates from their rows ----------------------------------
@@ -200,13 +257,49 @@ def refresh(store: Store, host: PluginHost, config: Mapping[str, Any], sources: 
 
 
 class _People:
-    """A source's users and contacts, loaded when a refresh first needs them."""
+    """What the classification needs of a source's people: our executives (deleted ones
+    too, as the audit loads them) and their senior contacts (live ones). Nobody else is
+    loaded: for :func:`.is_executive_user` and :func:`.is_senior` a person who is neither
+    answers as one not found. The database is asked for the seniorities and roles those
+    two accept (a superset: each person found is tested again), and people of the same
+    seniority and role share one record of those fields alone (all those tests read)."""
 
     def __init__(self, store: Store, source: str) -> None:
-        from crmlink.core.model import Contact, User
+        users, contacts = schema.TABLES["user"], schema.TABLES["contact"]
+        senior = [s for s in vocab.SENIORITIES if is_senior(_person(Contact, source, s, None))]
+        roles = [r for r in vocab.TEAM_ROLES if is_executive_user(_person(User, source, None, r))]
+        with store.engine.connect() as conn:
+            found = conn.execute(sa.select(users.c.remote_id, users.c.seniority, users.c.team_role).where(
+                users.c.source == source, sa.or_(users.c.seniority.in_(senior), users.c.team_role.in_(roles))))
+            self.users: dict[str, User] = _who(User, source, found, is_executive_user)
+            found = conn.execute(sa.select(contacts.c.remote_id, contacts.c.seniority, sa.null()).where(
+                contacts.c.source == source, contacts.c.deleted.is_(False), contacts.c.seniority.in_(senior)))
+            self.contacts: dict[str, Contact] = _who(Contact, source, found, is_senior)
 
-        self.users = {u.remote_id: u for u in store.records_of(User, source=source, include_deleted=True)}
-        self.contacts = {c.remote_id: c for c in store.records_of(Contact, source=source)}
+
+def _who(cls: type[P], source: str, found: Iterable[Sequence[Any]], test: Callable[[P], bool]) -> dict[str, P]:
+    """The people of ``found`` (remote id, seniority, team role) who pass ``test``."""
+    shared: dict[tuple[str | None, str | None], P | None] = {}
+    chosen: dict[str, P] = {}
+    for remote_id, seniority, role in found:
+        key = (seniority, role)
+        if key not in shared:
+            made = _person(cls, source, seniority, role)
+            shared[key] = made if test(made) else None
+        if (person := shared[key]) is not None:
+            chosen[remote_id] = person
+    return chosen
+
+
+def _person(cls: type[P], source: str, seniority: str | None, role: str | None) -> P:
+    """A record of ``cls`` with its seniority (and team role) alone, unchecked."""
+    person = cls.__new__(cls)
+    values = {"remote_id": "", "source": source, "seniority": seniority}
+    if cls is User:
+        values["team_role"] = role
+    for key, value in values.items():
+        object.__setattr__(person, key, value)
+    return person
 
 
 def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: str, source: str,
@@ -236,26 +329,58 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
         return done
     people = people or _People(store, source)
     acc = Accumulator(config, people.users, people.contacts, host.interaction_method)
-    accounts = sorted(stale)
-    for start in range(0, len(accounts), 500):
-        chunk = accounts[start:start + 500]
-        encoded = _build(store, acc, source, chunk, people)
-        with store.transaction() as conn:
-            for account in chunk:
-                if aggregate_store.clear(conn, source, account, stale[account]):
-                    aggregate_store.write(conn, source, account, *encoded[account])
-                    done.built += 1
-                else:
-                    done.left += 1
+    with store.engine.connect() as conn:
+        scan = done.full or len(stale) > SCAN_SHARE * aggregate_store.count(conn, source)
+    _build(store, acc, source, stale, None if scan else sorted(stale), people, done)
     return done
 
 
-def _build(store: Store, acc: Accumulator, source: str, accounts: list[str],
-           people: _People) -> dict[str, tuple[bytes | None, dict[str, Any] | None]]:
-    """The encoded aggregates of ``accounts`` from their rows (``None`` for no rows)."""
-    builders = {a: Builder() for a in accounts}
+#: Above this share of a source's aggregates to rebuild, one sorted read of the whole
+#: table is cheaper than reading their rows through the account index.
+SCAN_SHARE = 0.2
+#: Aggregates written per transaction, and the bytes after which a batch is written anyway.
+_BATCH, _BATCH_BYTES = 500, 16 << 20
+
+
+def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], accounts: list[str] | None,
+           people: _People, done: Refreshed) -> None:
+    """Rebuild the aggregates of the ``stale`` accounts (their generations as read) from
+    their rows, read in one pass grouped by account (``accounts``: theirs alone, else
+    the whole table), each account encoded as soon as its rows are in and written in
+    batches: memory holds one account's rows and one batch. A stale account with no
+    rows left loses its aggregate."""
+    pending: list[tuple[str, int, bytes | None, dict[str, Any] | None]] = []
+    seen: set[str] = set()
+    size = 0
     with store.engine.connect() as conn:
-        for row in acc.classify(aggregate_store.account_rows(conn, source, accounts), builders, lambda _: None):
-            builders[row[0]].add(row)
-    return {a: (b.encode(acc.half_life), b.people(people.users, people.contacts)) if b.rows else (None, None)
-            for a, b in builders.items()}
+        rows = aggregate_store.rows_by_account(conn, source, accounts)
+        for account, group in groupby(rows, key=itemgetter(0)):
+            if account not in stale:
+                continue
+            builder = Builder()
+            # one classification per account: what it caches lasts as long as the account
+            builder.add_all(acc.classify(group, stale, _no_account))
+            data = builder.encode(acc.half_life)
+            pending.append((account, stale[account], data, builder.people(people.users, people.contacts)))
+            seen.add(account)
+            size += len(data)
+            if len(pending) >= _BATCH or size >= _BATCH_BYTES:
+                _write(store, source, pending, done)
+                size = 0
+    pending.extend((account, generation, None, None) for account, generation in stale.items() if account not in seen)
+    for start in range(0, len(pending), _BATCH):
+        _write(store, source, pending[start:start + _BATCH], done)
+
+
+def _no_account(_: tuple[str, ...]) -> None:
+    """Rows that name no account are never in an aggregate (the audit reads them)."""
+    return None
+
+
+def _write(store: Store, source: str, pending: list[tuple[str, int, bytes | None, dict[str, Any] | None]],
+           done: Refreshed) -> None:
+    with store.transaction() as conn:
+        left = aggregate_store.replace(conn, source, pending)
+    done.built += len(pending) - len(left)
+    done.left += len(left)
+    pending.clear()
