@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Container, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -212,15 +213,14 @@ def rows_by_account(conn: sa.Connection, source: str, accounts: Sequence[str] | 
     (on SQLite in its sorter, which spills to a temporary file, so memory stays flat);
     ``accounts``: theirs alone, through the ``account_id`` index, a chunk at a time. On
     PostgreSQL through a server-side cursor."""
-    if accounts is None:
-        yield from _ordered(conn, source, None)
-        return
-    ids = sorted({a for a in accounts if a})
-    for start in range(0, len(ids), _CHUNK):
-        yield from _ordered(conn, source, ids[start:start + _CHUNK])
+    chunks: list[list[str] | None] = [None]
+    if accounts is not None:
+        ids = sorted({a for a in accounts if a})
+        chunks = [ids[start:start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
+    return chain.from_iterable(chain.from_iterable(_ordered(conn, source, chunk) for chunk in chunks))
 
 
-def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> Iterator[tuple[Any, ...]]:
+def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> Iterator[Sequence[tuple[Any, ...]]]:
     from crmlink.core.store import INTERACTION_COLUMNS
 
     postgres = conn.dialect.name == "postgresql"
@@ -246,7 +246,7 @@ def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> It
     try:
         cursor.execute(sql, values)
         while batch := cursor.fetchmany(5000):
-            yield from batch
+            yield batch
     finally:
         cursor.close()
 

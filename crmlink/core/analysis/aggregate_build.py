@@ -76,6 +76,8 @@ class Builder:
         everything, pairs, times, series = self.rows.append, self.pairs, self.users, self.contacts
         methods, opps, deal = self.methods, self.opps, self.opp_contacts
         first = self.first_two_way
+        two_way_users: list[tuple[str, ...]] = []
+        two_way_contacts: list[tuple[str, ...]] = []
         for (_, at, base, users, contacts, theirs, ours, two_way, method, link, opportunity,
              external, has_user) in rows:
             if base == 0.0:
@@ -94,8 +96,8 @@ class Builder:
             if two_way:
                 if first is None or at < first:
                     first = at
-                self.two_way_users.update(users)
-                self.two_way_contacts.update(contacts)
+                two_way_users.append(users)
+                two_way_contacts.append(contacts)
             if method:
                 methods[method].append(at)
             if opportunity:
@@ -103,6 +105,8 @@ class Builder:
                 for contact in contacts:
                     deal[(opportunity, contact)].append(flagged)
         self.first_two_way = first
+        self.two_way_users.update(chain.from_iterable(two_way_users))
+        self.two_way_contacts.update(chain.from_iterable(two_way_contacts))
 
     def people(self, users: Mapping[str, User], contacts: Mapping[str, Contact]) -> dict[str, list[str]]:
         """Who was in the account's two-way rows and who of them was an executive (ours)
