@@ -343,7 +343,7 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
 #: table is cheaper than reading their rows through the account index.
 SCAN_SHARE = 0.2
 #: Aggregates written per transaction, and the bytes after which a batch is written anyway.
-_BATCH, _BATCH_BYTES = 500, 16 << 20
+_BATCH, _BATCH_BYTES = 200, 4 << 20
 
 
 def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], accounts: list[str] | None,
