@@ -35,6 +35,8 @@ from crmlink.core.rows import fields_of
 #: The account of a mark that means "contacts or users of the source changed".
 PEOPLE = ""
 _CHUNK = 500  # accounts per query
+#: SQLite's page cache for the build's read, in KiB: SQLite's default
+_READ_CACHE_KIB = 2000
 
 
 def note(conn: sa.Connection, entity: type[model.Record], rows: Sequence[tuple[Any, ...]],
@@ -244,6 +246,11 @@ def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> It
     assert dbapi is not None
     cursor = dbapi.cursor(name="crmlink_rows_by_account") if postgres else dbapi.cursor()
     try:
+        if not postgres:
+            # the page cache, and the sorter's memory before it spills to a temporary
+            # file, of a pooled connection a write transaction enlarged: 1M rows sorted
+            # with 64 MiB took 151 MiB of memory, with this 25 MiB
+            cursor.execute(f"PRAGMA cache_size = -{_READ_CACHE_KIB}")
         cursor.execute(sql, values)
         while batch := cursor.fetchmany(5000):
             yield batch
