@@ -127,6 +127,7 @@ def built(conn: sa.Connection, source: str) -> str | None:
 def restart(conn: sa.Connection, source: str, fingerprint: str) -> None:
     """Start ``source``'s aggregates over for ``fingerprint``: drop them, mark every
     account with interactions stale, and record the fingerprint (one transaction)."""
+    small_cache(conn)  # deleting every aggregate of a source would fill a 64 MiB cache
     conn.execute(schema.aggregates.delete().where(schema.aggregates.c.source == source))
     mark_all(conn, source)
     table = schema.aggregate_sources
