@@ -68,8 +68,10 @@ def audit(args: argparse.Namespace) -> dict[str, Any]:
     the peak memory of its largest worker (the parent's own comes from ``os.wait4``)."""
     extra = ["--config", args.config] if args.config else []
     extra += ["--workers", str(args.workers)] if args.workers else []
+    start = time.perf_counter()
     _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", args.format, "--output", args.output, *extra])
-    figures = {"workers": _audit_workers(args), "worker_peak_mib": _worker_peak_mib()}
+    figures: dict[str, Any] = {"timed_seconds": time.perf_counter() - start,  # the command alone
+                               "workers": _audit_workers(args), "worker_peak_mib": _worker_peak_mib()}
     if args.format != "json":
         return figures
     document = json.loads(Path(args.output).read_text(encoding="utf-8"))
@@ -291,7 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     figures = PHASES[args.phase](args)
     if profiler:
         profiler.disable()
-    figures["seconds"] = time.perf_counter() - start
+    # a phase that does more than it measures (the audit reads its document back to count
+    # it) says what it timed; otherwise the whole phase is the figure
+    figures["seconds"] = figures.pop("timed_seconds", time.perf_counter() - start)
     figures["cpu_seconds"] = round(_cpu_seconds() - cpu, 2)  # this process's (not a database server's)
     Path(args.result).write_text(json.dumps(figures), encoding="utf-8")
     if profiler:
