@@ -30,6 +30,11 @@ from crmlink.testing.generate import PROFILES
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: where each finished phase's figures go as one JSON line (set by :func:`main`), so a
+#: run that fails or is stopped later keeps what it measured
+PHASE_LOG: list[Path] = []
+
+
 def child(phase: str, *args: str, profile: Path | None = None) -> dict[str, Any]:
     """Run one phase in a fresh interpreter; its figures plus its own peak memory."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
@@ -45,6 +50,9 @@ def child(phase: str, *args: str, profile: Path | None = None) -> dict[str, Any]
     figures = json.loads(result.read_text(encoding="utf-8"))
     result.unlink()
     figures["peak_mib"] = round(usage.ru_maxrss / 1024, 1)  # KiB on Linux
+    for log in PHASE_LOG:
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"phase": phase, "args": list(args), **figures}) + "\n")
     return figures
 
 
@@ -204,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    PHASE_LOG[:] = [out / "phases.jsonl"]
     stores = Stores(args.store, out)
     try:
         report = _run(args, out, stores)

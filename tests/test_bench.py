@@ -64,6 +64,10 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     assert "| target |" in (out / "report.md").read_text(encoding="utf-8")
     assert "| mail: messages |" in (out / "report.md").read_text(encoding="utf-8")
     assert "| graph sync: messages |" in (out / "report.md").read_text(encoding="utf-8")
+    # each phase's figures were kept as it finished, for a run that fails later
+    logged = [json.loads(line) for line in (out / "phases.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [p["phase"] for p in logged][:3] == ["generate", "import", "floor"]
+    assert [p["seconds"] for p in logged if p["phase"] == "import"][0] == run["import"]["seconds"]
 
 
 def test_the_harness_runs_on_postgresql_with_multiparty_data(tmp_path: Path) -> None:
