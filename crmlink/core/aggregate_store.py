@@ -232,7 +232,7 @@ def rows_by_account(conn: sa.Connection, source: str, accounts: Sequence[str] | 
 
 
 def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> Iterator[Sequence[tuple[Any, ...]]]:
-    from crmlink.core.store import INTERACTION_COLUMNS
+    from crmlink.core.store import INTERACTION_COLUMNS, cursor_batches
 
     postgres = conn.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
@@ -251,24 +251,16 @@ def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> It
         values[:0] = accounts
     sql = (f"SELECT {', '.join(INTERACTION_COLUMNS)} FROM {table} WHERE NOT deleted AND {which} "
            "ORDER BY account_id, pk")
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
     if not postgres:
         # the page cache, and the sorter's memory before it spills to a temporary file,
         # of a pooled connection a write transaction enlarged: 1M rows sorted with 64 MiB
         # took 151 MiB of memory, with this 25 MiB
         small_cache(conn)
-    cursor = dbapi.cursor(name="crmlink_rows_by_account") if postgres else dbapi.cursor()
-    try:
-        cursor.execute(sql, values)
-        while batch := cursor.fetchmany(5000):
-            yield batch
-    finally:
-        cursor.close()
+    yield from cursor_batches(conn, sql, values, 5000, name="crmlink_rows_by_account")
 
 
 def _select(conn: sa.Connection, source: str, until: float | None, accounts: list[str] | None) -> Iterator[tuple[Any, ...]]:
-    from crmlink.core.store import INTERACTION_COLUMNS
+    from crmlink.core.store import INTERACTION_COLUMNS, cursor_batches
 
     postgres = conn.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
@@ -286,14 +278,7 @@ def _select(conn: sa.Connection, source: str, until: float | None, accounts: lis
         values.append(until)
     columns = ", ".join(INTERACTION_COLUMNS)
     base = f"SELECT {columns} FROM {table} WHERE NOT deleted AND {which}"
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
     for sql, extra in ((f"{base} AND source = {mark}", [source]),
                        (f"{base} AND link_source = {mark} AND source <> {mark}", [source, source])):
-        cursor = dbapi.cursor()
-        try:
-            cursor.execute(sql, (*values, *extra))
-            while batch := cursor.fetchmany(5000):
-                yield from batch
-        finally:
-            cursor.close()
+        for batch in cursor_batches(conn, sql, (*values, *extra), 5000):
+            yield from batch

@@ -437,13 +437,21 @@ def _batches(conn: sa.Connection, query: sa.Select[Any], values: dict[str, Any],
         name = schema.TABLES["interaction"].name
         sql = re.sub(rf"\bFROM {name}\b", f"FROM {name} NOT INDEXED", sql, count=1)
     args = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
+    return cursor_batches(conn, sql, args, 20_000)
+
+
+def cursor_batches(conn: sa.Connection, sql: str, args: Any, size: int, *,
+                   name: str | None = None) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """The rows of ``sql`` (in the DB-API's parameter style) as plain tuples from the
+    DB-API cursor of ``conn``, ``size`` at a time: no SQLAlchemy row per row. ``name``
+    makes it a server-side cursor on PostgreSQL (the rows are not all sent at once)."""
     dbapi = conn.connection.dbapi_connection
     if dbapi is None:  # pragma: no cover - a live Connection always has one
         raise StoreError("the store connection is closed")
-    cursor = dbapi.cursor()
+    cursor = dbapi.cursor(name=name) if name and conn.dialect.name == "postgresql" else dbapi.cursor()
     try:
         cursor.execute(sql, args)
-        while batch := cursor.fetchmany(20_000):
+        while batch := cursor.fetchmany(size):
             yield batch
     finally:
         cursor.close()
