@@ -32,6 +32,12 @@ SEED = int(os.environ.get("CRMLINK_CRASH_SEED") or random.SystemRandom().randran
 KILLS = 3
 
 
+def finish(*args: str, timeout: float = 120) -> None:
+    """Run ``crmlink *args`` to its end; it must succeed."""
+    done = subprocess.run([sys.executable, "-m", "crmlink", *args], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"seed {SEED}: {done.stderr}"
+
+
 def crmlink(*args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CRMLINK_BATCH_SIZE": "40", "CRMLINK_RETRY_INITIAL": "0.01",
            "CRMLINK_RETRY_MAXIMUM": "0.05"}
@@ -92,9 +98,7 @@ def test_killed_hubspot_sync_resumes_to_exactly_the_portal(store_url: str) -> No
             wait_for(lambda t=target: len(emu.requests) >= t, proc, f"request {target}")
             kill(proc)
             assert integrity(db) == "ok", f"seed {SEED}, kill {number + 1}"
-        finished = subprocess.run([sys.executable, "-m", "crmlink", *args], capture_output=True, text=True,
-                                  timeout=120)
-        assert finished.returncode == 0, f"seed {SEED}: {finished.stderr}"
+        finish(*args)
         assert integrity(db) == "ok"
         store = Store(db)
         for kind, entity in (("companies", "account"), ("contacts", "contact"), ("deals", "opportunity"),
@@ -127,9 +131,7 @@ def test_killed_csv_import_leaves_the_store_exactly_as_before(tmp_path: Path, st
     print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
     rng = random.Random(SEED + 1)
     db = store_url
-    first = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(SAMPLE), "--db", db, "-q"],
-                           capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr
+    finish("sync", "csv", str(SAMPLE), "--db", db, "-q")
     before = dump(db, skip=("sync_runs",))
     folder = big_export(tmp_path / "big", copies=4)
     for number in range(KILLS):
@@ -140,9 +142,7 @@ def test_killed_csv_import_leaves_the_store_exactly_as_before(tmp_path: Path, st
         kill(proc)
         assert integrity(db) == "ok", f"seed {SEED}, kill {number + 1}"
         assert dump(db, skip=("sync_runs",)) == before, f"seed {SEED}, kill {number + 1}"
-    done = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(folder), "--db", db, "-q"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    finish("sync", "csv", str(folder), "--db", db, "-q")
     assert Store(db).count("interaction") == 5 * (len((SAMPLE / "interactions.csv").read_text().splitlines()) - 1)
 
 
@@ -185,9 +185,7 @@ def test_a_sync_killed_while_it_refreshes_the_aggregates_leaves_marks_that_are_r
     print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
     rng = random.Random(SEED + 2)
     db = store_url
-    first = subprocess.run([sys.executable, "-m", "crmlink", "sync", "csv", str(SAMPLE), "--db", db, "-q"],
-                           capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr
+    finish("sync", "csv", str(SAMPLE), "--db", db, "-q")
     assert stale_marks(db) == 0  # the sync refreshed the aggregates as it ended
     through, raw, folded = audits(db)
     assert through == raw and folded == 0
@@ -203,8 +201,7 @@ def test_a_sync_killed_while_it_refreshes_the_aggregates_leaves_marks_that_are_r
         through, raw, folded = audits(db)
         assert through == raw and folded > 0, f"seed {SEED}: after the kill"
         argv = [str(folder) if arg == "FOLDER" else arg for arg in repair]
-        done = subprocess.run([sys.executable, "-m", "crmlink", *argv], capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"seed {SEED}: {done.stderr}"
+        finish(*argv, timeout=300)
         assert stale_marks(db) == 0, f"seed {SEED}: {repair[0]} left stale marks"
         through, raw, folded = audits(db)
         assert through == raw and folded == 0, f"seed {SEED}: {repair[0]}"
