@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from crmlink.core.document import (
     Personalization,
     PortfolioCoverage,
     RelationshipEntry,
+    RelationshipMap,
     Summary,
     UnknownPersonEntry,
 )
@@ -115,6 +117,12 @@ def opportunity_entry(view: OpportunityView, findings: list[Finding],
 
 def _ids(record: Record) -> tuple[str, str, str]:
     return record.id, record.source, record.remote_id
+
+
+def slim_entry(entry: AccountEntry) -> AccountEntry:
+    """``entry`` without its relationship map and score evidence: what the table and
+    Markdown reports, saving and the exit status never read."""
+    return dataclasses.replace(entry, score_evidence={}, relationship_map=RelationshipMap([], [], [], None))
 
 
 def summary(accounts: Sequence[AccountView], opportunities: Sequence[OpportunityEntry],

@@ -5,7 +5,6 @@ hooks, and build the audit document (:mod:`.assemble`,
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 from collections import defaultdict
@@ -36,7 +35,6 @@ from crmlink.core.document import (
     Departure,
     OpportunityEntry,
     Presentation,
-    RelationshipMap,
 )
 from crmlink.core.evaluation.relationship import with_crm_override
 from crmlink.core.findings import SEVERITY_RANK, Finding
@@ -211,7 +209,7 @@ class Audit:
                *, slim: bool = False) -> tuple[AuditDocument, list[int]]:
         """The document, and the order of its accounts as numbered in the order they were
         audited (and added to ``spool``, when given, as each is done); ``slim`` keeps
-        each account's entry without its map and score evidence (:func:`slim_entry`)."""
+        each account's entry without its map and score evidence (:func:`.assemble.slim_entry`)."""
         presentation = Presentation(self.host.score_definitions(),
                                     self.config["findings"]["previous_period_days"])
         overall = presentation.overall.name if presentation.overall else None
@@ -297,12 +295,6 @@ class _UnitDeals:
 
     def entries(self) -> list[OpportunityEntry]:
         return [self.found[position] for position in range(len(self.found))]
-
-
-def slim_entry(entry: AccountEntry) -> AccountEntry:
-    """``entry`` without its relationship map and score evidence: what the table and
-    Markdown reports, saving and the exit status never read."""
-    return dataclasses.replace(entry, score_evidence={}, relationship_map=RelationshipMap([], [], [], None))
 
 
 @contextmanager

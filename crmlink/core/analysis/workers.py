@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crmlink.core import parallel
-from crmlink.core.analysis.assemble import account_entry, attention_key
+from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
 from crmlink.core.analysis.coverage import Coverage
 from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
@@ -61,7 +61,7 @@ class Judged:
 
     key: str  #: the account's key in the unit's records
     attention: tuple[int, int, bool, float, str]  #: :func:`~.assemble.attention_key`
-    entry: AccountEntry  #: slim when the audit is (:func:`~.audit.slim_entry`)
+    entry: AccountEntry  #: slim when the audit is (:func:`~.assemble.slim_entry`)
     span: Span | None  #: where the spool has the entry's JSON text
     deals: list[tuple[int, OpportunityEntry]]  #: the account's deals' entries, by position
 
@@ -152,7 +152,7 @@ class UnitWork:
         assert self.deals is not None, "made with the unit's deals"
         deals = self.deals.judge(unit.key(view), view)
         span = self.spool.write(entry, part) if self.spool is not None else None
-        slim = _slim(entry) if self.slim else entry
+        slim = slim_entry(entry) if self.slim else entry
         return Judged(key, attention_key(view, self.overall), slim, span, deals), view
 
     # -- every account -------------------------------------------------------------------------
@@ -208,12 +208,6 @@ class UnitWork:
         if self.spool is not None:
             self.spool.flush(part)  # the parent reads the texts once the worker is done
         return batch
-
-
-def _slim(entry: AccountEntry) -> AccountEntry:
-    from crmlink.core.analysis.audit import slim_entry
-
-    return slim_entry(entry)
 
 
 __all__ = ["PARALLEL_FROM", "Judged", "Seed", "UnitWork", "workers_setting"]
