@@ -35,8 +35,6 @@ from crmlink.core.rows import fields_of
 #: The account of a mark that means "contacts or users of the source changed".
 PEOPLE = ""
 _CHUNK = 500  # accounts per query
-#: SQLite's page cache for the build's reads and writes, in KiB: SQLite's default
-_SMALL_CACHE_KIB = 2000
 
 
 def note(conn: sa.Connection, entity: type[model.Record], rows: Sequence[tuple[Any, ...]],
@@ -127,7 +125,6 @@ def built(conn: sa.Connection, source: str) -> str | None:
 def restart(conn: sa.Connection, source: str, fingerprint: str) -> None:
     """Start ``source``'s aggregates over for ``fingerprint``: drop them, mark every
     account with interactions stale, and record the fingerprint (one transaction)."""
-    small_cache(conn)  # deleting every aggregate of a source would fill a 64 MiB cache
     conn.execute(schema.aggregates.delete().where(schema.aggregates.c.source == source))
     mark_all(conn, source)
     table = schema.aggregate_sources
@@ -208,14 +205,6 @@ def account_rows(conn: sa.Connection, source: str, accounts: Sequence[str], unti
         yield from _select(conn, source, until, None)
 
 
-def small_cache(conn: sa.Connection) -> None:
-    """Give an SQLite connection SQLite's default page cache again (a no-op elsewhere):
-    the store's write transactions enlarge it for imports, and the build's sorted read
-    and its appends of aggregates need no more, so its memory stays flat."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{_SMALL_CACHE_KIB}")
-
-
 def rows_by_account(conn: sa.Connection, source: str, accounts: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
     """The live interaction rows (:data:`~crmlink.core.store.INTERACTION_COLUMNS`) of
     ``source`` that name an account, own and linked to it, each account's rows together
@@ -251,11 +240,6 @@ def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> It
         values[:0] = accounts
     sql = (f"SELECT {', '.join(INTERACTION_COLUMNS)} FROM {table} WHERE NOT deleted AND {which} "
            "ORDER BY account_id, pk")
-    if not postgres:
-        # the page cache, and the sorter's memory before it spills to a temporary file,
-        # of a pooled connection a write transaction enlarged: 1M rows sorted with 64 MiB
-        # took 151 MiB of memory, with this 25 MiB
-        small_cache(conn)
     yield from cursor_batches(conn, sql, values, 5000, name="crmlink_rows_by_account")
 
 

@@ -35,12 +35,15 @@ R = TypeVar("R", bound=model.Record)
 DEFAULT_DB_ENV = "CRMLINK_DB"
 #: (source, remote_id) of a row: the first two fields of every record
 _KEY = itemgetter(1, 0)
-#: SQLite's page cache for a write transaction, in KiB (SQLite's default is 2 MiB). One
-#: big transaction, a CSV import, keeps its changed pages there until they no longer fit,
-#: then writes them to the WAL and reads them back as it goes on; building the indexes
-#: at its end sorts within this much memory too. A bound, not a growing cost: measured
-#: at 1M interactions, 64 MiB took about a fifth off the import's CPU time.
+#: SQLite's page cache, in KiB, for a write transaction once it writes records
+#: (:meth:`Store.upsert_rows`). One big transaction, a CSV import, keeps its changed pages
+#: there until they no longer fit, then writes them to the WAL and reads them back as it
+#: goes on; building the indexes at its end sorts within this much memory too. A bound,
+#: not a growing cost: measured at 1M interactions, 64 MiB took about a fifth off the
+#: import's CPU time.
 SQLITE_CACHE_KIB = 64 * 1024
+#: SQLite's own default page cache, in KiB, which every connection has outside that
+SQLITE_DEFAULT_CACHE_KIB = 2000
 
 
 def default_url() -> str:
@@ -129,21 +132,23 @@ class Store:
     def transaction(self) -> Iterator[sa.Connection]:
         """A write transaction (on SQLite it takes the write lock when it begins).
 
-        On SQLite, a table that is empty when the transaction first writes to it gets its
-        secondary indexes back only at the end (:class:`_Deferred`): a first import then
-        builds each index once, sorted, instead of maintaining it row by row, with a page
-        cache of :data:`SQLITE_CACHE_KIB`."""
+        On SQLite, once the transaction writes records its page cache is
+        :data:`SQLITE_CACHE_KIB` (SQLite's default again when it ends, so the pooled
+        connection does not keep it), and a table that is empty when the transaction first
+        writes to it gets its secondary indexes back only at the end (:class:`_Deferred`):
+        a first import then builds each index once, sorted, instead of maintaining it row
+        by row."""
         with self.engine.connect() as conn:
             conn.execution_options(**WRITE)
-            with conn.begin():
-                if conn.dialect.name == "sqlite":
-                    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-                deferred = self._deferred[conn] = _Deferred()
-                try:
+            deferred = self._deferred[conn] = _Deferred()
+            try:
+                with conn.begin():
                     yield conn
                     deferred.restore(conn)
-                finally:
-                    del self._deferred[conn]
+            finally:
+                del self._deferred[conn]
+                if deferred.seen and conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_DEFAULT_CACHE_KIB}")
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -497,9 +502,12 @@ class _Deferred:
         it and it has no rows."""
         if table.name in self.seen:
             return
-        self.seen.add(table.name)
         if conn.dialect.name != "sqlite":
+            self.seen.add(table.name)
             return
+        if not self.seen:  # the transaction's first write of records
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        self.seen.add(table.name)
         if conn.exec_driver_sql(f'SELECT 1 FROM "{table.name}" LIMIT 1').first() is not None:
             return
         indexes = conn.exec_driver_sql(

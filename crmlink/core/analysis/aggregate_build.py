@@ -384,7 +384,6 @@ def _no_account(_: tuple[str, ...]) -> None:
 def _write(store: Store, source: str, pending: list[tuple[str, int, bytes | None, dict[str, Any] | None]],
            done: Refreshed) -> None:
     with store.transaction() as conn:
-        aggregate_store.small_cache(conn)
         left = aggregate_store.replace(conn, source, pending)
     done.built += len(pending) - len(left)
     done.left += len(left)
