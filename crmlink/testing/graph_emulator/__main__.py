@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import threading
+
+from crmlink.testing.emulation import serve_until_interrupted
 
 from .emulator import GraphEmulator
 from .faults import Limits
@@ -46,12 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"CA bundle:     {emu.ca_path}   (export REQUESTS_CA_BUNDLE={emu.ca_path})")
     print("mailboxes:     " + ", ".join(b.address for b in emu.directory.mailboxes.values()))
     print("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
+    serve_until_interrupted(emu)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from crmlink.testing.emulation import Reply
+
 from . import calendar
 from .auth import CALENDAR_ROLES, MAIL_ROLES, USER_ROLES, Auth, Grant, openid_configuration
 from .calendar import EVENTS
@@ -13,7 +15,7 @@ from .delta import Collection, Sequence, State
 from .errors import aadsts, bad_request, graph_error
 from .mail import MESSAGES, Directory
 from .shapes import parse_time
-from .wire import Reply, Request, context, link, page_size
+from .wire import Request, context, link, page_size
 
 #: Properties Mail.ReadBasic(.All) does not grant.
 _NOT_BASIC = ("body", "bodyPreview", "uniqueBody")

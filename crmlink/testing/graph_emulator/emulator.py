@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from crmlink.testing.emulation import EmulatorControls, ServerThread
 from crmlink.testing.hubspot_emulator.clock import Clock
 
 from . import calendar
@@ -16,10 +17,10 @@ from .api import Api
 from .auth import DEFAULT_CLIENT_ID, DEFAULT_TENANT_ID, READ_ROLES, App, Auth
 from .calendar import Attendee, Calendar
 from .delta import Collection, Sequence
-from .engine import Engine, LoggedRequest
-from .faults import Fault, Limiter, Limits
+from .engine import Engine
+from .faults import Limiter, Limits
 from .mail import Directory, Mailbox, NewMessage, message_json, touched
-from .server import ServerThread, tls_context
+from .server import server_thread, tls_context
 from .shapes import AddressLike, item_id, recipient
 
 #: What ``add_event`` and ``add_meeting`` take for attendees: an address (accepted), or
@@ -27,7 +28,7 @@ from .shapes import AddressLike, item_id, recipient
 AttendeeLike = AddressLike | tuple[str, str] | tuple[str, str, str] | Attendee
 
 
-class GraphEmulator:
+class GraphEmulator(EmulatorControls):
     """Microsoft Graph (mail and calendar) and the identity platform's token endpoint for
     one tenant, on 127.0.0.1.
 
@@ -38,6 +39,9 @@ class GraphEmulator:
     ``tls=True`` (the default) serves https with a certificate from a fresh test CA
     (``emu.ca_path``): msal only talks to an https authority.
     """
+
+    clock: Clock
+    _engine: Engine
 
     def __init__(self, *, tls: bool = True, host: str = "127.0.0.1", port: int = 0,
                  tenant_id: str = DEFAULT_TENANT_ID, clock: Clock | None = None,
@@ -65,7 +69,7 @@ class GraphEmulator:
             if self.tls:
                 self._tmpdir = tempfile.mkdtemp(prefix="graph-emulator-")
                 context, self.ca_path = tls_context(self._tmpdir)
-            self._server = ServerThread(self._engine, self._host, self._port, context)
+            self._server = server_thread(self._engine, self._host, self._port, context)
             scheme = "https" if self.tls else "http"
             self.url = f"{scheme}://{self._host}:{self._server.port}"
             self._server.start(self.url)
@@ -78,13 +82,6 @@ class GraphEmulator:
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
-
-    def __enter__(self) -> GraphEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
@@ -292,42 +289,9 @@ class GraphEmulator:
                     folder.messages.invalidate()
                 self.calendars[box.id].events.invalidate()
 
-    # --- time, faults, limits, log --------------------------------------------------------
-    @property
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
-    @property
-    def faults(self) -> list[Fault]:
-        return self._engine.faults.rules
-
-    def add_fault(self, fault: Fault) -> Fault:
-        self._engine.faults.rules.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        self._engine.faults.rules.clear()
-
+    # --- limits and errors (time, faults, delay and the log: EmulatorControls) ------------
     def reset_limits(self) -> None:
         self._limiter.reset()
-
-    @property
-    def delay(self) -> float:
-        return self._engine.delay
-
-    @delay.setter
-    def delay(self, seconds: float) -> None:
-        self._engine.delay = seconds
-
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        return self._engine.log()
-
-    def reset_log(self) -> None:
-        self._engine.reset_log()
 
     @property
     def errors(self) -> list[str]:

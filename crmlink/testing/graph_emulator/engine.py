@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
+
+from crmlink.testing.emulation import EmulatorEngine, LoggedRequest, PathFault, Reply
 
 from . import router
 from .api import Api
@@ -22,55 +22,31 @@ from .errors import (
     throttled,
     token_expired,
 )
-from .faults import Fault, Faults, Limiter
-from .wire import Reply, Request
+from .faults import Limiter
+from .wire import Request
 
 JSON_TYPE = ("application/json;odata.metadata=minimal;odata.streaming=true;"
              "IEEE754Compatible=false;charset=utf-8")
 
 
-@dataclass
-class LoggedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    status: int  # 0: no answer (yet): in flight, dropped or timed out
-    time: float  # emulator-clock epoch seconds at arrival
-    duration: float = 0.0
-    fault: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Engine:
+class Engine(EmulatorEngine):
     def __init__(self, api: Api, limiter: Limiter) -> None:
+        super().__init__()
         self.api = api
         self.limiter = limiter
-        self.faults = Faults()
-        self.delay = 0.0
         self.errors: list[str] = []
-        self.stopping = threading.Event()
-        self._log: list[LoggedRequest] = []
-        self._log_lock = threading.Lock()
 
-    # --- log ------------------------------------------------------------------------------
-    def record(self, entry: LoggedRequest) -> None:
-        with self._log_lock:
-            self._log.append(entry)
+    def now(self) -> float:
+        return self.api.auth.clock.time()
 
-    def log(self) -> list[LoggedRequest]:
-        with self._log_lock:
-            return list(self._log)
+    def encode(self, body: dict[str, Any] | str | None) -> tuple[bytes, str]:
+        if body is None:
+            return b"", JSON_TYPE
+        if isinstance(body, str):
+            return body.encode("utf-8"), "text/html"
+        return json.dumps(body, separators=(",", ":")).encode("utf-8"), JSON_TYPE
 
-    def reset_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.stopping.wait(seconds)
-
-    # --- processing -----------------------------------------------------------------------
-    def process(self, req: Request, fault: Fault | None) -> Reply:
+    def process(self, req: Request, fault: PathFault | None) -> Reply:
         request_id = str(uuid.uuid4())
         client_id = req.headers.get("client-request-id") or request_id
         try:
@@ -93,7 +69,7 @@ class Engine:
                                                   "RoleInstance": "EMU0"}})})
         return reply
 
-    def _fault(self, req: Request, fault: Fault) -> Reply | None:
+    def _fault(self, req: Request, fault: PathFault) -> Reply | None:
         if fault.kind == "throttle":
             raise throttled(fault.retry_after)
         if fault.kind == "error":
@@ -135,9 +111,4 @@ class Engine:
         return result
 
 
-def encode(body: dict[str, Any] | str | None) -> tuple[bytes, str]:
-    if body is None:
-        return b"", JSON_TYPE
-    if isinstance(body, str):
-        return body.encode("utf-8"), "text/html"
-    return json.dumps(body, separators=(",", ":")).encode("utf-8"), JSON_TYPE
+__all__ = ["Engine", "LoggedRequest"]

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+
+from crmlink.testing.emulation import EmulatorError
 
 
-class GraphError(Exception):
+class GraphError(EmulatorError):
     """Raised by a handler; the server answers ``status`` with ``body`` and ``headers``."""
-
-    def __init__(self, status: int, body: dict[str, Any] | str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(f"{status}: {body}")
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
 
 
 def new_id() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote
 
 from .errors import bad_request
@@ -48,13 +47,6 @@ class Request:
         """``Prefer: odata.maxpagesize=N``, if the request prefers one."""
         found = _MAXPAGESIZE.search(self.headers.get("prefer", ""))
         return int(found.group(1)) if found else None
-
-
-@dataclass
-class Reply:
-    status: int
-    body: dict[str, Any] | str | None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def page_size(req: Request, default: int, top: bool = True) -> tuple[int, dict[str, str]]:

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import threading
+
+from crmlink.testing.emulation import serve_until_interrupted
 
 from .emulator import HubSpotEmulator
 from .limits import RateLimits
@@ -39,12 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"oauth client_id={emu.client_id} client_secret={emu.client_secret} "
           f"refresh_token={emu.refresh_token}")
     print("seeded: " + ", ".join(f"{k}={len(v)}" for k, v in counts.items()), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
+    serve_until_interrupted(emu)
 
 
 if __name__ == "__main__":

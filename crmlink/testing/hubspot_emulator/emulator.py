@@ -6,23 +6,28 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from crmlink.testing.emulation import EmulatorControls, ServerThread
+
 from .auth import DEFAULT_TOKEN, Auth
 from .clock import Clock, to_ms
-from .engine import Engine, LoggedRequest
-from .limits import Fault, RateLimiter, RateLimits
+from .engine import Engine
+from .limits import RateLimiter, RateLimits
 from .pipelines import Pipelines
-from .server import ServerThread
+from .server import server_thread
 from .store import Store, require_type
 from .wire import Context, Options
 
 
-class HubSpotEmulator:
+class HubSpotEmulator(EmulatorControls):
     """An in-process HubSpot CRM API on 127.0.0.1 for the real hubspot-api-client.
 
     >>> with HubSpotEmulator() as emu:
     ...     cid = emu.add("contacts", {"email": "ada@example.com"})
     ...     client = HubSpot(access_token=emu.token, host=emu.url)
     """
+
+    clock: Clock
+    _engine: Engine
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
                  rate_limits: RateLimits | None = None, clock: Clock | None = None,
@@ -43,7 +48,7 @@ class HubSpotEmulator:
     def start(self) -> str:
         """Start serving; returns the base URL ``http://127.0.0.1:PORT``."""
         if self._server is None:
-            self._server = ServerThread(self._engine, self._host, self._port)
+            self._server = server_thread(self._engine, self._host, self._port)
             self._server.start()
             self.url = f"http://{self._host}:{self._server.port}"
         return self.url
@@ -53,24 +58,9 @@ class HubSpotEmulator:
             self._server.stop()
             self._server = None
 
-    def __enter__(self) -> HubSpotEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def port(self) -> int:
         return self._server.port if self._server else 0
-
-    # --- time -----------------------------------------------------------------------------
-    @property
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
 
     # --- objects --------------------------------------------------------------------------
     def add(self, object_type: str, properties: Mapping[str, Any] | None = None, *,
@@ -234,18 +224,7 @@ class HubSpotEmulator:
     def refresh_token(self) -> str:
         return next(iter(self.auth.refresh_tokens))
 
-    # --- faults, limits, log --------------------------------------------------------------
-    @property
-    def faults(self) -> list[Fault]:
-        return self._engine.faults
-
-    def add_fault(self, fault: Fault) -> Fault:
-        self._engine.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        self._engine.faults.clear()
-
+    # --- limits (time, faults, delay and the log: EmulatorControls) -----------------------
     def reset_rate_limits(self) -> None:
         self._limiter.reset()
 
@@ -256,14 +235,6 @@ class HubSpotEmulator:
     @daily_used.setter
     def daily_used(self, value: int) -> None:
         self._limiter.daily_used = value
-
-    @property
-    def delay(self) -> float:
-        return self._engine.delay
-
-    @delay.setter
-    def delay(self, seconds: float) -> None:
-        self._engine.delay = seconds
 
     @property
     def max_url_length(self) -> int:
@@ -280,13 +251,6 @@ class HubSpotEmulator:
     @search_lag.setter
     def search_lag(self, seconds: float) -> None:
         self.options.search_lag = seconds
-
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        return self._engine.log()
-
-    def reset_log(self) -> None:
-        self._engine.reset_log()
 
 
 def _ms(value: datetime | float | str | None) -> int | None:

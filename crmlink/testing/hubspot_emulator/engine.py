@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
+
+from crmlink.testing.emulation import EmulatorEngine, LoggedRequest, PathFault, Reply
 
 from . import router
 from .errors import (
@@ -22,7 +22,7 @@ from .errors import (
     status_error,
     validation,
 )
-from .limits import DAILY, SECONDLY, TEN_SECONDLY, Fault, RateLimiter, pick_fault
+from .limits import DAILY, SECONDLY, TEN_SECONDLY, RateLimiter
 from .wire import Context, Request
 
 JsonBody = dict[str, Any] | str | None
@@ -31,59 +31,24 @@ _GROUPS = {TEN_SECONDLY: "publicapi:private-app-api-calls-ten-secondly",
            DAILY: "publicapi:private-app-api-calls-daily", SECONDLY: "publicapi:crm-search-secondly"}
 
 
-@dataclass
-class LoggedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    status: int  # 0: no response (yet): in flight, dropped connection or timeout
-    time: float  # emulator-clock epoch seconds when the request arrived
-    duration: float = 0.0
-    body: Any = None
-    fault: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Reply:
-    status: int
-    body: JsonBody
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Engine:
+class Engine(EmulatorEngine):
     def __init__(self, ctx: Context, limiter: RateLimiter) -> None:
+        super().__init__()
         self.ctx = ctx
         self.limiter = limiter
-        self.faults: list[Fault] = []
-        self.delay = 0.0
         self.max_url_length = 8192
-        self.stopping = threading.Event()
-        self._log: list[LoggedRequest] = []
-        self._log_lock = threading.Lock()
 
-    # --- log ------------------------------------------------------------------------------
-    def record(self, entry: LoggedRequest) -> None:
-        with self._log_lock:
-            self._log.append(entry)
+    def now(self) -> float:
+        return self.ctx.store.clock.time()
 
-    def log(self) -> list[LoggedRequest]:
-        with self._log_lock:
-            return list(self._log)
+    def encode(self, body: JsonBody) -> tuple[bytes, str]:
+        if body is None:
+            return b"", "application/json;charset=utf-8"
+        if isinstance(body, str):
+            return body.encode("utf-8"), "text/html"
+        return json.dumps(body, separators=(",", ":")).encode("utf-8"), "application/json;charset=utf-8"
 
-    def reset_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.stopping.wait(seconds)
-
-    # --- processing -----------------------------------------------------------------------
-    def fault_for(self, method: str, path: str) -> Fault | None:
-        return pick_fault(self.faults, method, path)
-
-    def process(self, req: Request, fault: Fault | None) -> Reply:
+    def process(self, req: Request, fault: PathFault | None) -> Reply:
         try:
             if fault is not None and fault.kind == "expired":
                 raise expired(0)
@@ -127,7 +92,7 @@ class Engine:
         status, body = result if isinstance(result, tuple) else (200, result)
         return Reply(status, body, headers)
 
-    def _fault_reply(self, fault: Fault, path: str) -> Reply:
+    def _fault_reply(self, fault: PathFault, path: str) -> Reply:
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = _number(fault.retry_after)
@@ -168,13 +133,8 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         raise validation("Invalid input JSON on line 1", context={"body": [text[:200]]}) from None
 
 
-def encode(body: JsonBody) -> tuple[bytes, str]:
-    if body is None:
-        return b"", "application/json;charset=utf-8"
-    if isinstance(body, str):
-        return body.encode("utf-8"), "text/html"
-    return json.dumps(body, separators=(",", ":")).encode("utf-8"), "application/json;charset=utf-8"
-
-
 def new_correlation_id() -> str:
     return correlation_id()
+
+
+__all__ = ["Engine", "JsonBody", "LoggedRequest", "Reply", "new_correlation_id", "parse_body"]

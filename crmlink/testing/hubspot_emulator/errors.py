@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from crmlink.testing.emulation import EmulatorError
+
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
@@ -19,15 +21,8 @@ def correlation_id() -> str:
     return str(uuid.uuid4())
 
 
-class ApiError(Exception):
+class ApiError(EmulatorError):
     """Raised by handlers; the server turns it into an HTTP error response."""
-
-    def __init__(self, status: int, body: dict[str, Any] | str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(f"{status}: {body}")
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
 
 
 def error_body(message: str, category: str, **extra: Any) -> dict[str, Any]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import threading
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from crmlink.testing.emulation import PathFault
 
 from .clock import Clock, day_key
 
@@ -107,33 +107,12 @@ def _purge(window: deque[int], cutoff: int) -> None:
         window.popleft()
 
 
-FAULT_KINDS = ("rate_limit", "daily_limit", "secondly_limit", "error", "expired", "delay",
-               "timeout", "drop", "truncate")
+class Fault(PathFault):
+    """An injected fault (:class:`~crmlink.testing.emulation.PathFault` says how ``path``,
+    ``method``, ``after`` and ``times`` choose the requests)."""
 
-
-@dataclass
-class Fault:
-    """An injected fault.
-
-    ``path`` is a prefix (or an fnmatch pattern when it holds ``*?[``) of the request path,
-    ``method`` an HTTP verb. The rule skips its first ``after`` matching requests, then fires
-    ``times`` times (``None``: forever).
-    """
-
-    kind: str
-    status: int = 0
-    seconds: float = 0.0
-    retry_after: float | None = None
-    path: str | None = None
-    method: str | None = None
-    after: int = 0
-    times: int | None = None
-    seen: int = field(default=0, compare=False)
-    fired: int = field(default=0, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}")
+    KINDS = ("rate_limit", "daily_limit", "secondly_limit", "error", "expired", "delay",
+             "timeout", "drop", "truncate")
 
     @classmethod
     def rate_limit(cls, retry_after: float | None = None, **kw: Any) -> Fault:
@@ -157,53 +136,3 @@ class Fault:
     def expired_token(cls, **kw: Any) -> Fault:
         """401 EXPIRED_AUTHENTICATION, as when an OAuth access token runs out mid-sync."""
         return cls("expired", 401, **kw)
-
-    @classmethod
-    def delay(cls, seconds: float, **kw: Any) -> Fault:
-        """Answer normally, ``seconds`` late."""
-        return cls("delay", seconds=seconds, **kw)
-
-    @classmethod
-    def timeout(cls, seconds: float = 10.0, **kw: Any) -> Fault:
-        """Sleep ``seconds`` (past the client's read timeout), then close without answering."""
-        return cls("timeout", seconds=seconds, **kw)
-
-    @classmethod
-    def drop(cls, **kw: Any) -> Fault:
-        """Close the connection without sending a response."""
-        return cls("drop", **kw)
-
-    @classmethod
-    def truncate(cls, **kw: Any) -> Fault:
-        """Send full headers (Content-Length) but only half the body, then close."""
-        return cls("truncate", **kw)
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.method and self.method.upper() != method.upper():
-            return False
-        if not self.path:
-            return True
-        if any(c in self.path for c in "*?["):
-            return fnmatch.fnmatchcase(path, self.path)
-        return path.startswith(self.path)
-
-    @property
-    def exhausted(self) -> bool:
-        return self.times is not None and self.fired >= self.times
-
-
-_FAULT_LOCK = threading.Lock()
-
-
-def pick_fault(faults: Iterable[Fault], method: str, path: str) -> Fault | None:
-    """Count the request against every matching rule; return the first one that fires."""
-    chosen: Fault | None = None
-    with _FAULT_LOCK:
-        for fault in list(faults):
-            if not fault.matches(method, path):
-                continue
-            fault.seen += 1
-            if chosen is None and fault.seen > fault.after and not fault.exhausted:
-                fault.fired += 1
-                chosen = fault
-    return chosen

@@ -12,7 +12,7 @@ from typing import Any
 from .associations import Associations
 from .clock import Clock, iso_ms, to_ms
 from .owners import Owners
-from .pipelines import Pipelines
+from .pipelines import Pipeline, Pipelines
 from .schema import (
     ENGAGEMENTS,
     FIELD_TYPES,
@@ -251,14 +251,22 @@ class Store:
             obj.properties[name] = value
             obj.history.setdefault(name, []).append((value, now))
 
+    def _pipeline(self, kind: str, field: str, default: str, values: dict[str, str | None],
+                  current: dict[str, str | None]) -> tuple[str, Pipeline]:
+        """The pipeline an object of ``kind`` is in once ``values`` apply (``field`` names
+        it; ``default`` when neither says), written into ``values``; a ValueError for an
+        unknown one, as HubSpot refuses it."""
+        pipeline_id = values.get(field) or current.get(field) or default
+        values.setdefault(field, pipeline_id)
+        pipeline = self.pipelines.get(kind, pipeline_id)
+        if pipeline is None:
+            raise ValueError(f"{pipeline_id!r} is not a {kind} pipeline")
+        return pipeline_id, pipeline
+
     def _deal_rules(self, obj: CrmObject, values: dict[str, str | None], now: int) -> None:
         """Default pipeline, stage validation, closed flags and hs_date_entered_<stage>."""
         current = obj.properties
-        pipeline_id = values.get("pipeline") or current.get("pipeline") or "default"
-        values.setdefault("pipeline", pipeline_id)
-        pipeline = self.pipelines.get("deals", pipeline_id)
-        if pipeline is None:
-            raise ValueError(f"{pipeline_id!r} is not a deals pipeline")
+        pipeline_id, pipeline = self._pipeline("deals", "pipeline", "default", values, current)
         stage_id = values.get("dealstage", current.get("dealstage"))
         if not stage_id:
             return
@@ -280,11 +288,7 @@ class Store:
         """Default pipeline and first stage, stage validation, and ``closed_date``: set when
         the ticket enters a CLOSED stage (unless given), cleared when it is reopened."""
         current = obj.properties
-        pipeline_id = values.get("hs_pipeline") or current.get("hs_pipeline") or "0"
-        values.setdefault("hs_pipeline", pipeline_id)
-        pipeline = self.pipelines.get("tickets", pipeline_id)
-        if pipeline is None:
-            raise ValueError(f"{pipeline_id!r} is not a tickets pipeline")
+        pipeline_id, pipeline = self._pipeline("tickets", "hs_pipeline", "0", values, current)
         stage_id = values.get("hs_pipeline_stage") or current.get("hs_pipeline_stage")
         if not stage_id:
             stage_id = values["hs_pipeline_stage"] = pipeline.to_json()["stages"][0]["id"]

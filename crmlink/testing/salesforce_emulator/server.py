@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from crmlink.testing.emulation import tls_context as _tls_context
+
 from . import auth, metadata, rest
 from .errors import ApiError, Response, error_response, gateway_html, json_response
 from .faults import Fault
@@ -263,14 +265,4 @@ def make_server(emu: SalesforceEmulator, host: str, port: int,
 
 def tls_context(directory: str) -> tuple[ssl.SSLContext, str]:
     """A server SSLContext with a fresh trustme CA; returns (context, CA PEM path)."""
-    import os
-
-    import trustme  # lazy: only needed when TLS is requested
-
-    ca = trustme.CA(organization_name="crmlink emulator CA")
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_path = os.path.join(directory, "ca.pem")
-    ca.cert_pem.write_to_path(ca_path)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    cert.configure_cert(ctx)
-    return ctx, ca_path
+    return _tls_context(directory, "crmlink emulator CA")
