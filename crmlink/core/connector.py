@@ -94,6 +94,11 @@ class Stream:
 
     name: str = ""
     entity: type[Record] = Record
+    #: Other record types the stream yields beside its entity, each stored as its own
+    #: kind: a deal's stage changes read with the deal, the unknown people a page of
+    #: messages names. They ride on the stream's cursor; ``is_sorted``, ``snapshot``
+    #: deletions and the conformance kit's order checks concern the entity's records.
+    companions: ClassVar[tuple[type[Record], ...]] = ()
     is_sorted: ClassVar[bool] = False
     #: True when the host should also call :meth:`checkpoint` after every stored batch of
     #: a stream that is not sorted: its cursor is a position (a page link of a delta

@@ -71,18 +71,25 @@ class StreamRun:
     entity: type[Record]
     is_sorted: bool
     state_in: Mapping[str, Any] | None
+    #: every record yielded, the entity's and its companions', in order
     records: list[Record] = field(default_factory=list)
     #: records the stream yielded as :class:`~crmlink.InvalidRecord` (a fixture should have none)
     invalid: list[InvalidRecord] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     state_out: dict[str, Any] | None = None
     truncated: bool = False
+    #: the other record types the stream declares (:attr:`crmlink.Stream.companions`)
+    companions: tuple[type[Record], ...] = ()
+
+    def own(self) -> list[Record]:
+        """The records of the stream's entity, without its companions."""
+        return [r for r in self.records if isinstance(r, self.entity)]
 
 
 def read_stream(stream: Stream, state: Mapping[str, Any] | None, max_records: int) -> StreamRun:
     """Read one stream like the sync engine, checkpointing after every record of a
     sorted stream (the strictest batch size)."""
-    run = StreamRun(stream.name, stream.entity, stream.is_sorted, state)
+    run = StreamRun(stream.name, stream.entity, stream.is_sorted, state, companions=stream.companions)
     iterator = iter(stream.records(state))
     try:
         for record in iterator:
@@ -269,9 +276,11 @@ class ConnectorContract:
                 f"stream {name!r} yielded {len(run.invalid)} invalid record(s), the first: "
                 f"{run.invalid[0]}; fix the fixture or the mapping")
             for record in run.records:
-                assert isinstance(record, run.entity), (
+                assert isinstance(record, (run.entity, *run.companions)), (
                     f"stream {name!r} yielded {type(record).__name__} {getattr(record, 'remote_id', '?')!r}; "
-                    f"it declares entity {run.entity.__name__}")
+                    f"it declares entity {run.entity.__name__}"
+                    + (f" and companions {', '.join(c.__name__ for c in run.companions)}" if run.companions
+                       else " (list other types it yields in Stream.companions)"))
                 assert isinstance(record.remote_id, str) and record.remote_id, (
                     f"stream {name!r}: field 'remote_id' is empty")
                 assert isinstance(record.deleted, bool), (
@@ -283,18 +292,20 @@ class ConnectorContract:
 
     def test_primary_keys_are_unique(self, first_run: dict[str, StreamRun]) -> None:
         for name, run in first_run.items():
-            seen: set[str] = set()
+            seen: set[tuple[str, str]] = set()
             for record in run.records:
-                assert record.remote_id not in seen, (
-                    f"stream {name!r}: field 'remote_id' value {record.remote_id!r} is yielded twice")
-                seen.add(record.remote_id)
+                key = (record.entity, record.remote_id)
+                assert key not in seen, (
+                    f"stream {name!r}: field 'remote_id' value {record.remote_id!r} of a "
+                    f"{type(record).__name__} is yielded twice")
+                seen.add(key)
 
     def test_sorted_streams_are_sorted(self, first_run: dict[str, StreamRun]) -> None:
         for name, run in first_run.items():
             if not run.is_sorted:
                 continue
             previous: datetime | None = None
-            for record in run.records:
+            for record in run.own():
                 stamp = record.modified_at
                 assert stamp is not None, (
                     f"sorted stream {name!r}, record {record.remote_id!r}: field 'modified_at' is "
@@ -320,7 +331,7 @@ class ConnectorContract:
     def test_deleted_records_are_marked(self, first_run: dict[str, StreamRun]) -> None:
         for name, expected in self.suite.expected_deleted.items():
             assert name in first_run, f"SuiteConfig.expected_deleted names stream {name!r}, which does not exist"
-            found = {r.remote_id: r for r in first_run[name].records}
+            found = {r.remote_id: r for r in first_run[name].own()}
             for remote_id in expected:
                 assert remote_id in found, f"stream {name!r}: deleted record {remote_id!r} was not yielded"
                 assert found[remote_id].deleted is True, (
@@ -337,10 +348,10 @@ class ConnectorContract:
                 continue
             if run.truncated:
                 continue  # the boundary is unknown when the first run was cut short
-            stamps = [r.modified_at for r in run.records if r.modified_at is not None]
+            stamps = [r.modified_at for r in run.own() if r.modified_at is not None]
             boundary = max(stamps) if stamps else None
-            seen = {(r.remote_id, r.modified_at) for r in run.records}
-            for record in second_run[name].records:
+            seen = {(r.remote_id, r.modified_at) for r in run.own()}
+            for record in second_run[name].own():
                 if (record.remote_id, record.modified_at) not in seen:
                     continue  # new or changed since
                 assert boundary is not None and record.modified_at == boundary, (

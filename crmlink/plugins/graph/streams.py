@@ -21,7 +21,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from crmlink import ActivityMapper, CalendarEvent, Interaction, InvalidRecord, Record, Stream
+from crmlink import (
+    ActivityMapper,
+    CalendarEvent,
+    Correspondent,
+    Interaction,
+    InvalidRecord,
+    Record,
+    Stream,
+)
 
 from . import convert
 from .client import GraphClient, SyncReset
@@ -40,6 +48,7 @@ class DeltaStream(Stream):
     time, never loses them."""
 
     entity = Interaction
+    companions: ClassVar[tuple[type[Record], ...]] = (Correspondent,)
     resumable: ClassVar[bool] = True
     key: ClassVar[str] = ""  # the state's table of parts
 

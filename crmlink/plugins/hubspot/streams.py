@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from crmlink import (
@@ -21,8 +21,10 @@ from crmlink import (
     ConfigError,
     InvalidRecord,
     Opportunity,
+    OpportunityContact,
     Record,
     Stage,
+    StageChange,
     Stream,
     SupportCase,
     User,
@@ -144,10 +146,30 @@ def split_for_url(props: list[str], budget: int = MAX_URL - 300) -> tuple[list[s
     return fits, []
 
 
-class ObjectStream(Stream):
-    """One CRM object type; yields its records, then its archived ones as deleted."""
+#: how far HubSpot's clock (``archivedAt``) may be behind ours (the saved ``since``)
+#: without an archived record being skipped that the previous run did not see: those
+#: archived in the margin before ``since`` are stored again, which changes nothing
+CLOCK_MARGIN_MS = 3_600_000
 
-    is_sorted = True
+
+def _archived_before(obj: Mapping[str, Any], since: int) -> bool:
+    """Whether the archived object was archived well before ``since`` (epoch ms), by
+    :data:`CLOCK_MARGIN_MS`; one without ``archivedAt`` is not."""
+    archived = obj.get("archivedAt")
+    return bool(archived) and to_ms(archived) < since - CLOCK_MARGIN_MS
+
+
+class ObjectStream(Stream):
+    """One CRM object type; yields its records, then its archived ones as deleted.
+
+    The cursor is a position, not a ``modified_at`` (a first run lists in id order and
+    the archived come last), so the stream is resumable rather than sorted: a
+    checkpoint after each stored batch names the list page or search time to go on
+    from, and the final ``since`` is saved only once the archived are read. An
+    incremental run skips the archived ones archived before its ``since``: the run that
+    saved it stored them (with a margin for the two clocks: :data:`CLOCK_MARGIN_MS`)."""
+
+    resumable: ClassVar[bool] = True
 
     def __init__(self, session: Session, object_type: str, name: str, entity: type[Record]) -> None:
         self.session, self.object_type = session, object_type
@@ -167,6 +189,7 @@ class ObjectStream(Stream):
     def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         props = self.session.properties(self.object_type)
         state = dict(state or {})
+        since: int | None = None
         if state.get("since") and state.get("mode") != "list":
             since = to_ms(state["since"])
             source = self._search(props, since, self.session.started_ms)
@@ -182,9 +205,10 @@ class ObjectStream(Stream):
                 if "since" in marker:
                     final_since = max(final_since, to_ms(marker["since"]))
                 yield from self._safe(obj, {k: v.get(obj["id"], []) for k, v in links.items()})
-        self._marker = {"since": iso(final_since)}
         for obj in self._pages(props, None, archived=True):
-            yield from self._safe(obj, {})
+            if since is None or not _archived_before(obj, since):
+                yield from self._safe(obj, {})
+        self._marker = {"since": iso(final_since)}
 
     def _safe(self, obj: dict[str, Any], links: Mapping[str, list[str]]) -> Iterator[Record | InvalidRecord]:
         try:
@@ -340,6 +364,8 @@ class DealStream(ObjectStream):
     A competitor no longer on a deal read again is stored deleted. The saved state names
     the competitor property it was read with: when the setting names another one, the
     deals are listed again in full so every deal's competitors are read."""
+
+    companions: ClassVar[tuple[type[Record], ...]] = (StageChange, OpportunityContact, Competitor)
 
     def __init__(self, session: Session, object_type: str, name: str, entity: type[Record]) -> None:
         super().__init__(session, object_type, name, entity)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from crmlink import (
     ActivityMapper,
+    Correspondent,
     Interaction,
     InvalidRecord,
     MalformedMessage,
@@ -36,6 +37,7 @@ class MessagesStream(Stream):
 
     name = "messages"
     entity = Interaction
+    companions: ClassVar[tuple[type[Record], ...]] = (Correspondent,)
     resumable: ClassVar[bool] = True
 
     def __init__(self, session: Callable[[], ImapSession], mapper: ActivityMapper,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from crmlink import (
     ActivityMapper,
     ConfigError,
     Connector,
+    Correspondent,
     Interaction,
     InvalidRecord,
     MalformedMessage,
@@ -45,6 +46,7 @@ class MessagesStream(Stream):
 
     name = "messages"
     entity = Interaction
+    companions: ClassVar[tuple[type[Record], ...]] = (Correspondent,)
 
     def __init__(self, path: Path, mapper: ActivityMapper, context: SyncContext) -> None:
         self.path, self.mapper, self.context = path, mapper, context
