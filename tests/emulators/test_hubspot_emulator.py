@@ -282,9 +282,7 @@ def test_search_validation_errors(fast: HubSpotEmulator) -> None:
 
 
 def test_search_10k_cap(fast: HubSpotEmulator) -> None:
-    started = time.monotonic()
     fast.add_many("contacts", [{"email": f"u{i}@bulk.io"} for i in range(10_050)])
-    assert time.monotonic() - started < 5
     api = client(fast).crm.contacts.search_api
     page = search(api, limit=200, after="9800")
     assert page.total == 10_050 and len(page.results) == 200
