@@ -19,6 +19,7 @@ from crmlink.core.activity import (
     message_key,
 )
 from crmlink.core.analysis.coverage import Coverage
+from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
@@ -100,6 +101,7 @@ __all__ = [
     "ActivityMapper", "MailMessage", "CalendarEvent", "Attendee", "Address", "UnknownPeopleStream",
     "message_key", "parse_headers", "MalformedMessage", "MAIL_HEADERS",
     "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
+    "AccountSummary", "OpportunitySummary",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
     "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
     "ScoreDefinition", "Departure", "Relationship", "STAGES", "LEVELS", "Signal",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from crmlink import AccountView, Finding, PortfolioView, hookimpl
+from crmlink import AccountView, Finding, OpportunityView, PortfolioView, hookimpl
 from crmlink.cli import cli
 from crmlink.core import parallel
 from crmlink.core.analysis.audit import Audit
@@ -98,35 +98,59 @@ def test_the_whole_document_with_its_history_is_the_same(tmp_path: Path) -> None
         assert _normalised(two.dumps(2)) == _normalised(one.dumps(2))
 
 
+def _account_values(a: AccountView) -> tuple[Any, ...]:
+    """What a portfolio plugin may read of an account's full view: what judging it set
+    (scores, stage and level, findings) and what the view derives from its data."""
+    assert a.previous is not None
+    return (a.account.remote_id, a.scores, a.previous.scores, a.findings, a.relationship,
+            a.personalization, a.coverage, sorted(a.contact_stats), a.user_strength,
+            a.pair_strengths, a.score_evidence, a.previous.score_evidence, a.assessment,
+            a.previous.personalization)
+
+
+def _deal_values(o: OpportunityView) -> tuple[Any, ...]:
+    return (o.opportunity.remote_id, o.account.account.remote_id if o.account else None, o.ltc_stage,
+            o.days_in_stage, o.engaged_contacts(90), o.linked_contacts, dict(o.typical_days_in_stage),
+            o.source_contact_roles, len(o.contact_roles))
+
+
 class Watcher:
-    """A portfolio plugin that reads what the worker computed and what the parent derives
-    again from the account's data (the ``PortfolioView.accounts`` contract)."""
+    """A portfolio plugin that reads the full views (``PortfolioView.accounts`` and
+    ``opportunities``): what the audit built again for it, not what judged the accounts."""
 
     seen: list[tuple[Any, ...]]
+    deals: list[tuple[Any, ...]]
 
     def __init__(self) -> None:
-        self.seen = []
+        self.seen, self.deals = [], []
 
     @hookimpl
     def portfolio_findings(self, view: PortfolioView) -> list[Finding]:
-        for a in view.accounts:
-            assert a.previous is not None
-            self.seen.append((a.account.remote_id, a.scores, a.previous.scores, a.findings, a.relationship,
-                              a.personalization, a.coverage, sorted(a.contact_stats), a.user_strength,
-                              a.pair_strengths, a.score_evidence, a.assessment, a.previous.personalization))
+        accounts = {id(a) for a in view.accounts}
+        self.seen = [_account_values(a) for a in view.accounts]
+        self.deals = [_deal_values(o) for o in view.opportunities]
+        assert all(o.account is None or id(o.account) in accounts for o in view.opportunities)
         return []
 
 
 def test_portfolio_plugins_see_the_same_account_views(tmp_path: Path) -> None:
+    """At 1 and 2 workers a plugin reading the full views gets what judging each account
+    afresh in one process gives (``Audit.account_views``), deals pointing at them."""
     url = f"sqlite:///{tmp_path / 'one.db'}"
     _sync(url, tmp_path, False)
-    seen = []
+    audit = _audit(url, 1)
+    (unit,) = audit.units(None)
+    fresh = audit.account_views(unit)
+    by_key = {unit.key(v): v for v in fresh}
+    deals = [o for d in unit.deal_sets() for o in audit.opportunity_views(d, by_key)]
     for workers in (1, 2):
         host, watcher = get_plugin_host(load_entrypoints=False), Watcher()
         host.register("watcher", watcher)
         _audit(url, workers, host).stream()
-        seen.append(watcher.seen)
-    assert len(seen[0]) == 50 and seen[1] == seen[0]
+        assert len(watcher.seen) == 50 and len(watcher.deals) == len(deals) > 0
+        assert watcher.seen == [_account_values(v) for v in fresh], workers
+        assert watcher.deals == [_deal_values(o) for o in deals], workers
+        assert any(d[1] is not None and d[5] for d in watcher.deals)  # deals linked to their accounts' data
 
 
 class Raising:

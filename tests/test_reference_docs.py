@@ -14,6 +14,7 @@ import pytest
 from crmlink import docs
 from crmlink.core import vocab
 from crmlink.core.analysis.accumulate import AccountData, Pair
+from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
 from crmlink.core.model import ENTITIES, Record
 from crmlink.core.sync import RETRY_ENV
@@ -21,7 +22,8 @@ from crmlink.docs import cli, introspect, records, views
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-VIEWS = (AccountView, ContactStat, OpportunityView, PortfolioView, AccountData, Pair)
+VIEWS = (AccountView, ContactStat, OpportunityView, PortfolioView, AccountSummary, OpportunitySummary,
+         AccountData, Pair)
 
 
 @pytest.mark.parametrize("name", sorted(docs.pages()))

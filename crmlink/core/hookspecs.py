@@ -84,8 +84,9 @@ def ltc_stage(opportunity: Opportunity, stage: Stage | None, config: Mapping[str
 def score_account(view: AccountView) -> list[Score] | None:
     """Return named scores (0..100) for one account.
 
-    Called once per account per audit. Scores from all plugins are merged by name; the
-    later-registered plugin wins a clash.
+    Called once per account per audit (and once more for each account when a
+    ``portfolio_findings`` hook reads ``PortfolioView.accounts``). Scores from all
+    plugins are merged by name; the later-registered plugin wins a clash.
     """
 
 
@@ -137,7 +138,14 @@ def opportunity_findings(view: OpportunityView) -> list[Finding] | None:
 @hookspec
 def portfolio_findings(view: PortfolioView) -> list[Finding] | None:
     """Return findings about the whole portfolio (for example effort per tier).
-    Called once per audit, after every account was scored."""
+    Called once per audit, after every account and deal was judged.
+
+    Read ``view.summaries`` and ``view.deal_summaries`` (a :class:`~crmlink.AccountSummary`
+    per account, a :class:`~crmlink.OpportunitySummary` per deal), which the audit keeps.
+    ``view.accounts`` and ``view.opportunities`` give the full views, but they are built
+    only when read, and then every account is derived again (the ``score_account`` hooks
+    run once more, for the score evidence): about the cost of scoring the portfolio again.
+    """
 
 
 @hookspec

@@ -18,6 +18,16 @@ the records ([records.md](records.md)); `days_since(moment)` converts. Everythin
 of the audit date, `view.as_of`: interactions after it do not count. To build an
 `AccountView` from records in a unit test, use `crmlink.testing.account_view`
 ([plugins/testing.md](plugins/testing.md)).
+
+A `PortfolioView` holds every judged account and deal twice over. `view.summaries`
+(`AccountSummary`) and `view.deal_summaries` (`OpportunitySummary`) are what judging each
+one left: scores, findings, stage and level, coverage, effort, LTC stage. The audit keeps
+them, so reading them is free. `view.accounts` and `view.opportunities` are the full
+views, for what a summary lacks (contact stats, pair strengths, score evidence). Nothing
+builds them until a plugin reads one of them. The first read then builds every account's
+view again from the store's records and folded interactions, and runs the scoring hooks
+once more for the score evidence, which costs about as much as scoring the portfolio
+again. A portfolio hook that needs only what the summaries hold should read the summaries.
 """
 
 
@@ -81,7 +91,6 @@ NOTES = {
     ("OpportunityView", "days_in_stage"): "Days in the current stage at the audit instant: "
                                           "from `stage_entered_at`, else the stage history, "
                                           "else `created_at`.",
-    ("PortfolioView", "accounts"): "Every audited account's view, scored, with its findings.",
     ("PortfolioView", "config"): "The settings, as for `AccountView.config`.",
     ("PortfolioView", "as_of"): "The audit instant, epoch seconds (UTC).",
     ("AccountData", "as_of"): "The instant these aggregates are as of, epoch seconds.",
@@ -113,9 +122,11 @@ def documented(cls: type) -> list[tuple[str, list[Member]]]:
 
 def page() -> str:
     from crmlink.core.analysis.accumulate import AccountData, Pair
+    from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
     from crmlink.core.analysis.view import AccountView, ContactStat, OpportunityView, PortfolioView
 
-    public: tuple[type, ...] = (AccountView, ContactStat, OpportunityView, PortfolioView)
+    public: tuple[type, ...] = (AccountView, ContactStat, OpportunityView, PortfolioView, AccountSummary,
+                                OpportunitySummary)
     parts = [INTRO, *(section(cls, f"crmlink.{cls.__name__}") for cls in public)]
     parts.append("## The aggregates behind an account view\n\n"
                  "`view.data` holds the folded interactions the view derives everything from. "

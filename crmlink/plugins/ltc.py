@@ -18,6 +18,7 @@ from crmlink import (
     ExecutionRecord,
     Finding,
     Opportunity,
+    OpportunitySummary,
     OpportunityView,
     PortfolioView,
     Stage,
@@ -139,22 +140,20 @@ def opportunity_findings(view: OpportunityView) -> list[Finding]:
     return found + role_gate_findings(view)
 
 
-def has_relationship_data(view: OpportunityView) -> bool:
+def has_relationship_data(deal: OpportunityView | OpportunitySummary) -> bool:
     """Whether the deal's people can be judged at all: its CRM records contact roles on
     some deal, or interactions linked to this deal name a contact. Without either, "no
-    decision maker engaged" says nothing about the deal, only about the data."""
-    if view.source_contact_roles != 0 or view.contact_roles:
-        return True
-    account = view.account
-    return account is not None and bool(account.data.opp_contacts.get(view.opportunity.remote_id))
+    decision maker engaged" says nothing about the deal, only about the data. Of a deal's
+    view or its summary (``contact_roles`` is the roles there, their count here)."""
+    return deal.source_contact_roles != 0 or bool(deal.contact_roles) or deal.linked_contacts
 
 
 @hookimpl
 def portfolio_findings(view: PortfolioView) -> list[Finding]:
     """One finding for the CRMs that record no contact roles on any deal, with the open
-    deals whose relationship checks were skipped for it."""
+    deals whose relationship checks were skipped for it (from the deals' summaries)."""
     skipped: dict[str, list[str]] = {}
-    for deal in view.opportunities:
+    for deal in view.deal_summaries:
         if deal.opportunity.is_closed or deal.ltc_stage not in OPEN_STAGES or has_relationship_data(deal):
             continue
         skipped.setdefault(deal.opportunity.source, []).append(deal.opportunity.remote_id)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crmlink.core.analysis.detail import relationship_map
+from crmlink.core.analysis.summary import AccountSummary
 from crmlink.core.analysis.view import AccountView, OpportunityView
 from crmlink.core.document import (
     AccountCoverage,
@@ -37,18 +38,13 @@ if TYPE_CHECKING:
 TIER_RANK = {"S": 0, "A": 1, "B": 2, "C": 3}
 
 
-def by_attention(views: Sequence[AccountView], overall: str | None) -> list[AccountView]:
-    """The accounts that need attention first (:func:`attention_key`)."""
-    return sorted(views, key=lambda view: attention_key(view, overall))
-
-
-def attention_key(view: AccountView, overall: str | None) -> tuple[int, int, bool, float, str]:
-    """Where an account stands among those that need attention first: worst finding,
-    then tier, then the overall score (lowest first; a missing one, for want of
-    evidence, after every known one), then remote id."""
-    score = view.scores.get(overall) if overall else None
-    return (-_worst(view.findings), TIER_RANK.get(view.tier or "", 4), score is None, score or 0.0,
-            view.account.remote_id)
+def attention_key(account: AccountView | AccountSummary, overall: str | None) -> tuple[int, int, bool, float, str]:
+    """Where an account (its view, or its summary) stands among those that need
+    attention first: worst finding, then tier, then the overall score (lowest first; a
+    missing one, for want of evidence, after every known one), then remote id."""
+    score = account.scores.get(overall) if overall else None
+    return (-_worst(account.findings), TIER_RANK.get(account.tier or "", 4), score is None, score or 0.0,
+            account.account.remote_id)
 
 
 def _worst(findings: Sequence[Finding]) -> int:
@@ -125,9 +121,11 @@ def slim_entry(entry: AccountEntry) -> AccountEntry:
     return dataclasses.replace(entry, score_evidence={}, relationship_map=RelationshipMap([], [], [], None))
 
 
-def summary(accounts: Sequence[AccountView], opportunities: Sequence[OpportunityEntry],
+def summary(accounts: Sequence[AccountSummary], opportunities: Sequence[OpportunityEntry],
             portfolio: Sequence[Finding], coverage: PortfolioCoverage) -> Summary:
-    everything = ([f for v in accounts for f in v.findings] + [f for o in opportunities for f in o.findings]
+    """The document's summary: counts of findings by severity and code, effort and
+    accounts per tier, and ``coverage``."""
+    everything = ([f for a in accounts for f in a.findings] + [f for o in opportunities for f in o.findings]
                   + list(portfolio))
     counts = dict.fromkeys(reversed(SEVERITIES), 0)
     by_code: dict[str, int] = defaultdict(int)
@@ -138,20 +136,20 @@ def summary(accounts: Sequence[AccountView], opportunities: Sequence[Opportunity
                    effort_share(accounts), _tier_counts(accounts), coverage)
 
 
-def effort_share(accounts: Sequence[AccountView]) -> dict[str, float]:
+def effort_share(accounts: Sequence[AccountSummary]) -> dict[str, float]:
     """Share of the decayed interaction weight spent on each tier (``none`` = no tier)."""
     totals: dict[str, float] = {"S": 0.0, "A": 0.0, "B": 0.0, "C": 0.0}
-    for view in accounts:
-        key = view.tier or "none"
-        totals[key] = totals.get(key, 0.0) + view.data.effort
+    for account in accounts:
+        key = account.tier or "none"
+        totals[key] = totals.get(key, 0.0) + account.effort
     grand = sum(totals.values())
     return {tier: round(value / grand, 4) if grand else 0.0 for tier, value in totals.items()}
 
 
-def _tier_counts(accounts: Sequence[AccountView]) -> dict[str, int]:
+def _tier_counts(accounts: Sequence[AccountSummary]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
-    for view in accounts:
-        counts[view.tier or "none"] += 1
+    for account in accounts:
+        counts[account.tier or "none"] += 1
     return dict(counts)
 
 

@@ -10,7 +10,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cached_property
 from typing import Any, TextIO
 
 from crmlink.core import parallel
@@ -25,6 +27,12 @@ from crmlink.core.analysis.assemble import (
 )
 from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.spool import AccountSpool
+from crmlink.core.analysis.summary import (
+    AccountSummary,
+    OnDemand,
+    OpportunitySummary,
+    opportunity_summary,
+)
 from crmlink.core.analysis.units import MergedUnit, SourceData, Unit, units
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
 from crmlink.core.analysis.workers import PARALLEL_FROM, UnitWork, workers_setting
@@ -213,26 +221,29 @@ class Audit:
         presentation = Presentation(self.host.score_definitions(),
                                     self.config["findings"]["previous_period_days"])
         overall = presentation.overall.name if presentation.overall else None
-        accounts: list[AccountView] = []
+        summaries: list[AccountSummary] = []
         entries: list[tuple[tuple[int, int, bool, float, str], int, AccountEntry]] = []
         opportunities: list[OpportunityEntry] = []
-        deal_views: list[OpportunityView] = []
+        deal_summaries: list[OpportunitySummary] = []
+        works: list[tuple[UnitWork, list[AccountSummary]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
             deals = _UnitDeals(self, unit)
-            views: list[AccountView] = []
             work = UnitWork(self, unit, deals, overall, spool, slim,
                             [s.name for s in presentation.headline] if history else None)
-            for judged, view in work.results(self.workers(len(work.keys))):
-                views.append(view)
+            judged_here = []
+            for judged in work.results(self.workers(len(work.keys))):
+                judged_here.append(judged.summary)
                 entries.append((judged.attention, len(entries), judged.entry))
             deals.judge_rest()
-            accounts.extend(views)
-            deal_views.extend(deals.views())
+            work.done()
+            works.append((work, judged_here))
+            summaries.extend(judged_here)
+            deal_summaries.extend(deals.summaries())
             opportunities.extend(deals.entries())
             if isinstance(unit, MergedUnit):
                 merged = unit
-        portfolio = PortfolioView(accounts, self.config, self.as_of, deal_views)
+        portfolio = self._portfolio(works, summaries, deal_summaries)
         portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio)
                                           + (conflict_findings(merged.conflicts) if merged else []))
         entries.sort(key=lambda item: (item[0], item[1]))
@@ -240,21 +251,53 @@ class Audit:
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             as_of=self.as_of_date.isoformat(),
-            summary=summary(accounts, opportunities, portfolio_findings, portfolio_coverage(
-                accounts, self.config["coverage"], sum(1 for v in deal_views if v.contact_roles), len(deal_views))),
+            summary=summary(summaries, opportunities, portfolio_findings, portfolio_coverage(
+                summaries, self.config["coverage"], sum(1 for d in deal_summaries if d.contact_roles),
+                len(deal_summaries))),
             accounts=[entry for _, _, entry in entries],
             opportunities=opportunities, portfolio_findings=portfolio_findings,
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
             presentation=presentation)
         return document, [number for _, number, _ in entries]
 
+    def _portfolio(self, works: Sequence[tuple[UnitWork, Sequence[AccountSummary]]],
+                   summaries: Sequence[AccountSummary], deals: Sequence[OpportunitySummary]) -> PortfolioView:
+        """The portfolio's view: the summaries, and the full views built only if a plugin
+        reads ``accounts`` or ``opportunities`` (:class:`_FullViews`)."""
+        full = _FullViews(self, works)
+        return PortfolioView(OnDemand(lambda: full.views[0]), self.config, self.as_of,
+                             OnDemand(lambda: full.views[1]), summaries, deals)
+
+
+class _FullViews:
+    """Every account's and deal's full view, for ``PortfolioView.accounts`` and
+    ``opportunities``, made on first read: each unit's accounts built again from its
+    work (:meth:`.UnitWork.rebuilt`), then its deals as :meth:`Audit.opportunity_views`
+    gives them, each with its account's view among those."""
+
+    def __init__(self, audit: Audit, works: Sequence[tuple[UnitWork, Sequence[AccountSummary]]]) -> None:
+        self.audit, self.works = audit, works
+
+    @cached_property
+    def views(self) -> tuple[list[AccountView], list[OpportunityView]]:
+        accounts: list[AccountView] = []
+        opportunities: list[OpportunityView] = []
+        for work, judged in self.works:
+            rebuilt = work.rebuilt(judged)
+            by_key = {summary.key: view for summary, view in zip(judged, rebuilt, strict=True)}
+            accounts.extend(rebuilt)
+            for deal_set in work.unit.deal_sets():
+                opportunities.extend(self.audit.opportunity_views(deal_set, by_key))
+        return accounts, opportunities
+
 
 class _UnitDeals:
     """The deals of one unit, judged as their accounts are: each deal's findings are
     asked for as soon as its account's view is scored (so the view's derived values are
     used while they are at hand; in the worker that has the account, when there are
-    workers), the deals of accounts outside the unit at the end; the entries keep the
-    order of :meth:`Audit.opportunity_views` over ``deal_sets()``, each deal's position."""
+    workers), the deals of accounts outside the unit at the end; the entries and
+    summaries keep the order of :meth:`Audit.opportunity_views` over ``deal_sets()``,
+    each deal's position. No deal view keeps its account's view once judged."""
 
     def __init__(self, audit: Audit, unit: Unit) -> None:
         self.audit = audit
@@ -262,22 +305,26 @@ class _UnitDeals:
         self.waiting: dict[str, list[tuple[SourceData, OpportunityView, int]]] = defaultdict(list)
         for position, (deals, view) in enumerate((d, v) for d, views in self.sets for v in views):
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
-        self.found: dict[int, OpportunityEntry] = {}
+        self.found: dict[int, tuple[OpportunityEntry, OpportunitySummary]] = {}
 
-    def judge(self, key: str, account: AccountView) -> list[tuple[int, OpportunityEntry]]:
-        """The entries of the deals of the account ``key`` (its view ``account``), by position."""
+    def judge(self, key: str, account: AccountView) -> list[tuple[int, OpportunityEntry, OpportunitySummary]]:
+        """The entries and summaries of the deals of the account ``key`` (its view
+        ``account``), by position."""
         judged = []
         for deals, view, position in self.waiting.get(key, ()):
             view.account = account
-            judged.append((position, self._judge(deals, view)))
+            judged.append((position, *self._judge(deals, view)))
+            view.account = None
         return judged
 
-    def adopt(self, key: str, account: AccountView, judged: Sequence[tuple[int, OpportunityEntry]]) -> None:
-        """Keep the entries :meth:`judge` made for the account ``key`` (here or in a
-        worker), its deals now with ``account``, the portfolio's view of it."""
-        for _, view, _ in self.waiting.pop(key, ()):
-            view.account = account
-        self.found.update(judged)
+    def adopt(self, key: str, judged: Sequence[tuple[int, OpportunityEntry, OpportunitySummary]]) -> None:
+        """Keep what :meth:`judge` made for the account ``key`` (here or in a worker),
+        each summary with this process's deal record (one copy of it in memory)."""
+        records = {position: view.opportunity for _, view, position in self.waiting.pop(key, ())}
+        for position, entry, deal in judged:
+            if deal.opportunity is not records[position]:
+                deal = replace(deal, opportunity=records[position])
+            self.found[position] = (entry, deal)
 
     def judge_rest(self) -> None:
         """Judge the deals whose account is not in the unit."""
@@ -286,15 +333,15 @@ class _UnitDeals:
                 self.found[position] = self._judge(deals, view)
         self.waiting.clear()
 
-    def _judge(self, deals: SourceData, view: OpportunityView) -> OpportunityEntry:
+    def _judge(self, deals: SourceData, view: OpportunityView) -> tuple[OpportunityEntry, OpportunitySummary]:
         findings = _by_severity(self.audit.host.opportunity_findings(view))
-        return opportunity_entry(view, findings, deals.entry_ids(view.opportunity))
-
-    def views(self) -> list[OpportunityView]:
-        return [view for _, views in self.sets for view in views]
+        return opportunity_entry(view, findings, deals.entry_ids(view.opportunity)), opportunity_summary(view, findings)
 
     def entries(self) -> list[OpportunityEntry]:
-        return [self.found[position] for position in range(len(self.found))]
+        return [self.found[position][0] for position in range(len(self.found))]
+
+    def summaries(self) -> list[OpportunitySummary]:
+        return [self.found[position][1] for position in range(len(self.found))]
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from crmlink.core.clock import DAY
 from crmlink.core.document import ASSESSMENTS, FixFirst, PortfolioCoverage
 
 if TYPE_CHECKING:
+    from crmlink.core.analysis.summary import AccountSummary
     from crmlink.core.analysis.view import AccountView
 
 
@@ -163,14 +164,14 @@ def assessment(scores: Mapping[str, float | None], coverage: Coverage) -> str:
     return "partial" if coverage.gaps else "assessable"
 
 
-def portfolio_coverage(views: Sequence[AccountView], settings: Mapping[str, Any],
+def portfolio_coverage(accounts: Sequence[AccountSummary], settings: Mapping[str, Any],
                        deals_with_roles: int, deals: int) -> PortfolioCoverage:
     """The portfolio's data coverage: accounts per assessment, the shares of described
     contacts and linked interactions, and what to fix first."""
     verdicts = dict.fromkeys(ASSESSMENTS, 0)
-    for view in views:
-        verdicts[view.assessment] += 1
-    covs = [v.coverage for v in views]
+    for account in accounts:
+        verdicts[account.assessment] += 1
+    covs = [a.coverage for a in accounts]
     contacts = sum(c.contacts for c in covs)
     interactions = sum(c.interactions for c in covs)
 
@@ -186,14 +187,14 @@ def portfolio_coverage(views: Sequence[AccountView], settings: Mapping[str, Any]
         linked_to_our_people_share=share(sum(c.with_user for c in covs), interactions),
         paired_share=share(sum(c.paired for c in covs), interactions),
         opportunities=deals, opportunities_with_contact_roles=deals_with_roles,
-        fix_first=fix_first(views, int(settings["fix_first"])))
+        fix_first=fix_first(accounts, int(settings["fix_first"])))
 
 
-def fix_first(views: Sequence[AccountView], limit: int) -> list[FixFirst]:
+def fix_first(accounts: Sequence[AccountSummary], limit: int) -> list[FixFirst]:
     """Accounts not fully assessable or with thin evidence: the most open pipeline first,
     then the least evidence (lowest ratio), then by remote id."""
-    weak = [v for v in views if v.assessment != "assessable" or v.coverage.thin]
-    weak.sort(key=lambda v: (-v.coverage.open_pipeline, v.coverage.ratio, v.account.remote_id))
-    return [FixFirst(v.account.id, v.account.source, v.account.remote_id, v.account.name, v.assessment,
-                     v.coverage.ratio, v.coverage.open_pipeline, list(v.coverage.gaps), list(v.coverage.thin))
-            for v in weak[:limit]]
+    weak = [a for a in accounts if a.assessment != "assessable" or a.coverage.thin]
+    weak.sort(key=lambda a: (-a.coverage.open_pipeline, a.coverage.ratio, a.account.remote_id))
+    return [FixFirst(a.account.id, a.account.source, a.account.remote_id, a.account.name, a.assessment,
+                     a.coverage.ratio, a.coverage.open_pipeline, list(a.coverage.gaps), list(a.coverage.thin))
+            for a in weak[:limit]]

@@ -17,6 +17,7 @@ from crmlink.core import clock, vocab
 from crmlink.core.analysis.accumulate import AccountData, is_senior
 from crmlink.core.analysis.coverage import Coverage, account_coverage, assessment
 from crmlink.core.analysis.people import UnknownPerson
+from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.clock import DAY
 from crmlink.core.evaluation.relationship import Relationship
 from crmlink.core.findings import Finding
@@ -25,7 +26,7 @@ from crmlink.core.model import Account, Contact, Opportunity, OpportunityContact
 T = TypeVar("T")
 
 #: The roles the method calls "decision makers" (决策者): the key layer's point. Approvers
-#: (finance, legal) have decision power for a deal (``is_power``) but are a role of their own.
+#: (finance, legal) have decision power for a deal (`is_power`) but are a role of their own.
 DECISION_ROLES = frozenset({"economic_buyer", "decision_maker"})
 
 
@@ -116,7 +117,7 @@ class AccountView:
     #: People at the account we corresponded or met with who are not contacts (from mail
     #: and calendar sources), most messages first.
     unknown_people: Sequence[UnknownPerson] = ()
-    #: The strategic stage and relationship level (the ``evaluate_relationship`` hook and
+    #: The strategic stage and relationship level (the `evaluate_relationship` hook and
     #: the CRM's override), set after the scores and before the findings.
     relationship: Relationship | None = None
 
@@ -255,21 +256,6 @@ class AccountView:
         return [o for o in self.opportunities if not o.is_closed and not o.deleted]
 
 
-#: what a view computes from its aggregates and keeps; :func:`forget_derived` drops them
-_DERIVED = ("pair_strengths", "contact_stats", "user_strength", "_derived", "_left_out")
-
-
-def forget_derived(view: AccountView) -> None:
-    """Drop what ``view`` (and its previous period's view) computed from the aggregates
-    and kept, but its coverage and personalisation (the portfolio's parts read them):
-    once its account's entry is made, the audit keeps the view for the portfolio hooks
-    alone. Anything dropped is computed again, the same, if read."""
-    for one in (view, view.previous):
-        if one is not None:
-            for name in _DERIVED:
-                one.__dict__.pop(name, None)
-
-
 def _stats_without(stats: Mapping[str, ContactStat], user_id: str, threshold: float) -> dict[str, ContactStat]:
     """``stats`` as :attr:`AccountView.contact_stats` gives them with ``user_id`` left
     out: a contact ``user_id`` had no pair with keeps its stat (the same strengths in the
@@ -323,6 +309,13 @@ class OpportunityView:
             entered = self.opportunity.created_at
         return None if entered is None else max(0.0, clock.days_between(entered, self.as_of))
 
+    @property
+    def linked_contacts(self) -> bool:
+        """Whether interactions linked to this deal name one of its account's contacts
+        (``False`` when the account is not in the audit)."""
+        account = self.account
+        return account is not None and bool(account.data.opp_contacts.get(self.opportunity.remote_id))
+
     def engaged_contacts(self, within_days: float) -> dict[str, list[float | None]]:
         """Contacts of this deal heard from two-way within ``within_days``: from
         interactions linked to the deal and, failing that, its contact roles."""
@@ -341,10 +334,26 @@ class OpportunityView:
 
 @dataclass
 class PortfolioView:
-    """Every account of the audit, scored."""
+    """Every account and deal of the audit, judged.
 
+    Read ``summaries`` and ``deal_summaries``: what each account's and deal's judging
+    left (scores, findings, coverage, effort, LTC stage), kept by the audit, free to
+    read. ``accounts`` and ``opportunities`` give the full views instead, for what a
+    summary does not hold (contact stats, pair strengths, score evidence): the audit
+    builds them only when a plugin first reads them, and then derives every account
+    again (its view from the records and folded interactions, its scores' evidence from
+    the scoring hooks), which costs about as much as scoring the portfolio again.
+    """
+
+    #: Every account's view, judged, in the order of `summaries`; built on first read.
     accounts: Sequence[AccountView]
     config: Mapping[str, Any]
     as_of: float
-    #: every deal of the audit, with its LTC stage (portfolio-level deal findings)
+    #: Every deal's view with its LTC stage, each with its account's view from
+    #: `accounts` (`None` when the account is not in the audit), in the order of
+    #: `deal_summaries`; built on first read.
     opportunities: Sequence[OpportunityView] = ()
+    #: Every account, judged, as a small summary (`AccountSummary`), by unit and key.
+    summaries: Sequence[AccountSummary] = ()
+    #: Every deal, judged, as a small summary (`OpportunitySummary`).
+    deal_summaries: Sequence[OpportunitySummary] = ()

@@ -5,33 +5,32 @@ each take a contiguous slice of its accounts (by key, the order of the audit), b
 views, call the scoring, relationship and findings hooks, judge the accounts' deals, make
 each entry and its JSON text (into a spool file of the worker's own), and send back what
 the parent needs: the account's place among those that need attention, its entry (slim
-when the audit is), its deals' entries, and what the portfolio's hooks read
-(:class:`Seed`). The parent builds each :class:`~.view.AccountView` of the portfolio from
-the records and folded data it holds and seeds it with what the worker computed; anything
-else a portfolio plugin reads is computed lazily from the same data, so it is the same.
+when the audit is), its deals' entries, and the account's and deals' summaries
+(:class:`~.summary.AccountSummary`, :class:`~.summary.OpportunitySummary`), all the
+portfolio step reads. No account's view comes back: a portfolio plugin that reads
+``PortfolioView.accounts`` has them built again (:meth:`UnitWork.rebuilt`).
 
-With one worker (small portfolios, or no ``fork``) the same steps run in this process.
+With one worker (small portfolios, or no ``fork``) the same steps run in this process,
+and each view is dropped once its summary is made.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
-from crmlink.core.analysis.coverage import Coverage
 from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
 from crmlink.core.analysis.spool import AccountSpool, Span
+from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary, account_summary
 from crmlink.core.analysis.tiers import assign_tier
-from crmlink.core.analysis.view import AccountView, forget_derived
+from crmlink.core.analysis.view import AccountView
 from crmlink.core.document import AccountEntry, OpportunityEntry
 from crmlink.core.errors import ConfigError
-from crmlink.core.evaluation.relationship import Relationship
-from crmlink.core.findings import Finding
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -63,40 +62,9 @@ class Judged:
     attention: tuple[int, int, bool, float, str]  #: :func:`~.assemble.attention_key`
     entry: AccountEntry  #: slim when the audit is (:func:`~.assemble.slim_entry`)
     span: Span | None  #: where the spool has the entry's JSON text
-    deals: list[tuple[int, OpportunityEntry]]  #: the account's deals' entries, by position
-
-
-@dataclass
-class Seed:
-    """What a worker computed of an account's view that the parent's view is given
-    instead of computing it again: the scores of both periods, the relationship and the
-    findings (hooks' answers, set on the view, not derived from it), and the coverage
-    and personalisation (the summary and the portfolio read them)."""
-
-    scores: dict[str, float | None]
-    evidence: dict[str, dict[str, Any]]
-    previous_scores: dict[str, float | None]
-    previous_evidence: dict[str, dict[str, Any]]
-    findings: list[Finding]
-    relationship: Relationship | None
-    coverage: Coverage
-    personalization: dict[str, Any]
-
-    @classmethod
-    def of(cls, view: AccountView) -> Seed:
-        previous = view.previous
-        assert previous is not None, "the audit's views have a previous period"
-        return cls(view.scores, view.score_evidence, previous.scores, previous.score_evidence, view.findings,
-                   view.relationship, view.coverage, view.personalization)
-
-    def apply(self, view: AccountView) -> None:
-        previous = view.previous
-        assert previous is not None, "the audit's views have a previous period"
-        view.scores, view.score_evidence = self.scores, self.evidence
-        previous.scores, previous.score_evidence = self.previous_scores, self.previous_evidence
-        view.findings, view.relationship = self.findings, self.relationship
-        view.__dict__["coverage"] = self.coverage  # what the cached properties would compute
-        view.__dict__["personalization"] = self.personalization
+    #: the account's deals' entries and summaries, by position (:meth:`.audit._UnitDeals.judge`)
+    deals: list[tuple[int, OpportunityEntry, OpportunitySummary]]
+    summary: AccountSummary  #: what the portfolio step reads of the account
 
 
 class UnitWork:
@@ -140,9 +108,9 @@ class UnitWork:
         self.audit.judge(view)
         return view
 
-    def judged(self, key: str, part: int = 0) -> tuple[Judged, AccountView]:
+    def judged(self, key: str, part: int = 0) -> Judged:
         """Score and judge the account ``key``, its deals, and make its entry (its text
-        written to the spool's file ``part``)."""
+        written to the spool's file ``part``) and its summary; the view is not kept."""
         view = self.scored(key)
         unit = self.unit
         joins = (unit.merged_from(view), unit.contacts_from(view)) if unit.merged else (None, None)
@@ -150,52 +118,71 @@ class UnitWork:
         if self.history is not None:
             entry.health_history = account_history(view, self.past[key], self.ends, self.history, self.audit.score)
         assert self.deals is not None, "made with the unit's deals"
-        deals = self.deals.judge(unit.key(view), view)
+        deals = self.deals.judge(key, view)
         span = self.spool.write(entry, part) if self.spool is not None else None
         slim = slim_entry(entry) if self.slim else entry
-        return Judged(key, attention_key(view, self.overall), slim, span, deals), view
+        return Judged(key, attention_key(view, self.overall), slim, span, deals, account_summary(view, key))
+
+    def rebuilt(self, summaries: Sequence[AccountSummary]) -> list[AccountView]:
+        """The views of the accounts of ``summaries`` (of this unit), judged as they were:
+        each built again from the unit's records and folded interactions, with the
+        scores, stage and level and findings of its summary, and its score evidence from
+        the scoring hooks (for ``PortfolioView.accounts``)."""
+        views = []
+        for summary in summaries:
+            view = self.view(summary.key)
+            previous = view.previous
+            assert previous is not None, "the audit's views have a previous period"
+            self.audit.score(previous)
+            self.audit.score(view)
+            previous.scores, view.scores = dict(summary.previous_scores), dict(summary.scores)
+            view.relationship, view.findings = summary.relationship, list(summary.findings)
+            views.append(view)
+        return views
+
+    def done(self) -> None:
+        """Drop what only judging needed (the month ends' folds, the deals' views): the
+        audit keeps this unit's work for :meth:`rebuilt` alone."""
+        self.past, self.deals = {}, None
 
     # -- every account -------------------------------------------------------------------------
 
-    def results(self, workers: int) -> Iterator[tuple[Judged, AccountView]]:
-        """Each account judged, in key order, with its view as the portfolio sees it;
-        the deals and spool texts of each adopted as it comes."""
+    def results(self, workers: int) -> Iterator[Judged]:
+        """Each account judged, in key order; the deals and spool texts of each adopted
+        as it comes."""
         if workers > 1:
             log.info("scoring the %d account(s) of %s in %d processes", len(self.keys),
                      "+".join(self.unit.sources), workers)
-        found: Iterator[tuple[Judged, Any]] = (
+        found: Iterator[Judged] = (
             self._here(0, len(self.keys)) if workers <= 1
             else parallel.forked(len(self.keys), workers, self._in_worker(workers), self._here))
-        for judged, view in found:
-            if isinstance(view, Seed):  # from a worker
-                seed, view = view, self.view(judged.key)
-                seed.apply(view)
+        accounts = self.unit.data.accounts
+        for judged in found:
+            if judged.summary.account is not accounts[judged.key]:  # a worker's copy: keep one record
+                judged.summary = replace(judged.summary, account=accounts[judged.key])
             if self.spool is not None and judged.span is not None:
                 self.spool.adopt(judged.span)
             assert self.deals is not None, "made with the unit's deals"
-            self.deals.adopt(self.unit.key(view), view, judged.deals)
-            yield judged, view
+            self.deals.adopt(judged.key, judged.deals)
+            yield judged
 
-    def _here(self, low: int, high: int) -> Iterator[tuple[Judged, AccountView]]:
+    def _here(self, low: int, high: int) -> Iterator[Judged]:
         for key in self.keys[low:high]:
-            judged, view = self.judged(key)
-            forget_derived(view)
-            yield judged, view
+            yield self.judged(key)
 
-    def _in_worker(self, workers: int) -> Callable[[int, int], Iterator[list[tuple[Judged, Seed]]]]:
+    def _in_worker(self, workers: int) -> Callable[[int, int], Iterator[list[Judged]]]:
         """What each of ``workers`` workers runs over its slice: judge each account,
-        write its text to the worker's own spool file, send it back with its seed."""
+        write its text to the worker's own spool file, send it back with its summary."""
         parts = [self.spool.part() if self.spool is not None else 0 for _ in range(workers)]
         if self.spool is not None:
             self.spool.flush()
         starts = [low for low, _ in parallel.slices(len(self.keys), workers)]
 
-        def work(low: int, high: int) -> Iterator[list[tuple[Judged, Seed]]]:
+        def work(low: int, high: int) -> Iterator[list[Judged]]:
             part = parts[starts.index(low)]
-            batch: list[tuple[Judged, Seed]] = []
+            batch: list[Judged] = []
             for key in self.keys[low:high]:
-                judged, view = self.judged(key, part)
-                batch.append((judged, Seed.of(view)))
+                batch.append(self.judged(key, part))
                 if len(batch) == BATCH:
                     yield self._sent(batch, part)
                     batch = []
@@ -204,10 +191,10 @@ class UnitWork:
 
         return work
 
-    def _sent(self, batch: list[tuple[Judged, Seed]], part: int) -> list[tuple[Judged, Seed]]:
+    def _sent(self, batch: list[Judged], part: int) -> list[Judged]:
         if self.spool is not None:
             self.spool.flush(part)  # the parent reads the texts once the worker is done
         return batch
 
 
-__all__ = ["PARALLEL_FROM", "Judged", "Seed", "UnitWork", "workers_setting"]
+__all__ = ["PARALLEL_FROM", "Judged", "UnitWork", "workers_setting"]

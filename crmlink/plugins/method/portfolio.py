@@ -1,10 +1,12 @@
 """Portfolio findings: effort per tier against the target ratio (选择, 聚焦). Not judged
 while a tier the target wants effort on has no recorded relationship evidence at all: its
-effort is unknown, and the accounts' data findings say so."""
+effort is unknown, and the accounts' data findings say so.
+
+Reads the portfolio's summaries (``view.summaries``) alone: never the full views."""
 
 from __future__ import annotations
 
-from crmlink import AccountView, Finding, PortfolioView
+from crmlink import AccountSummary, Finding, PortfolioView
 from crmlink.plugins.method.words import join
 
 #: accounts named as the biggest consumers of effort in an over-served tier
@@ -14,15 +16,15 @@ NAMED_ACCOUNTS = 3
 def effort_by_tier(view: PortfolioView) -> dict[str, float]:
     """Decayed interaction weight spent on each tier of the target (untiered accounts aside)."""
     effort: dict[str, float] = dict.fromkeys(view.config["tiers"]["target"], 0.0)
-    for account in view.accounts:
+    for account in view.summaries:
         if account.tier in effort:
-            effort[account.tier] += account.data.effort
+            effort[account.tier] += account.effort
     return effort
 
 
-def _biggest(view: PortfolioView, tiers: list[str]) -> list[AccountView]:
-    chosen = [a for a in view.accounts if a.tier in tiers and a.data.effort > 0]
-    return sorted(chosen, key=lambda a: (-a.data.effort, a.account.remote_id))[:NAMED_ACCOUNTS]
+def _biggest(view: PortfolioView, tiers: list[str]) -> list[AccountSummary]:
+    chosen = [a for a in view.summaries if a.tier in tiers and a.effort > 0]
+    return sorted(chosen, key=lambda a: (-a.effort, a.account.remote_id))[:NAMED_ACCOUNTS]
 
 
 def unrecorded_tiers(view: PortfolioView) -> list[str]:
@@ -30,7 +32,7 @@ def unrecorded_tiers(view: PortfolioView) -> list[str]:
     their effort is unknown, not zero."""
     target = view.config["tiers"]["target"]
     return [tier for tier, wanted in target.items() if wanted > 0
-            and (members := [a for a in view.accounts if a.tier == tier])
+            and (members := [a for a in view.summaries if a.tier == tier])
             and not any(a.coverage.has_relationship_evidence for a in members)]
 
 
