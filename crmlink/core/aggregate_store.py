@@ -172,12 +172,41 @@ def count(conn: sa.Connection, source: str) -> int:
     return int(conn.execute(sa.select(sa.func.count()).where(table.c.source == source)).scalar_one())
 
 
-def stored(conn: sa.Connection, source: str) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
-    """``(account_id, data, people)`` of every stored aggregate of ``source``, streamed."""
+def stored(conn: sa.Connection, source: str,
+           accounts: Sequence[str] | None = None) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+    """``(account_id, data, people)`` of every stored aggregate of ``source``, streamed;
+    with ``accounts``, of those accounts alone (through the primary key)."""
     table = schema.aggregates
     query = sa.select(table.c.account_id, table.c.data, table.c.people).where(table.c.source == source)
-    for account, data, people in conn.execution_options(yield_per=500).execute(query):
-        yield account, bytes(data), people or {}
+    queries = [query] if accounts is None else [
+        query.where(table.c.account_id.in_(chunk)) for chunk in model.chunked(list(accounts), _CHUNK)]
+    for each in queries:
+        for account, data, people in conn.execution_options(yield_per=500).execute(each):
+            yield account, bytes(data), people or {}
+
+
+def stale_of(conn: sa.Connection, source: str, accounts: Sequence[str]) -> set[str]:
+    """Which of ``accounts`` of ``source`` are marked stale."""
+    table = schema.aggregate_stale
+    found: set[str] = set()
+    for chunk in model.chunked(list(accounts), _CHUNK):
+        found.update(conn.execute(sa.select(table.c.account_id).where(
+            table.c.source == source, table.c.account_id.in_(chunk))).scalars())
+    return found
+
+
+def has_accountless(conn: sa.Connection, source: str, until: float) -> bool:
+    """Whether ``source`` has live interactions at or before ``until`` that name no
+    account, own or linked to it (a HubSpot portal's engagements, say): they belong to
+    the account of their first contact that has one, which only every contact knows."""
+    table = schema.TABLES["interaction"]
+    at = sa.type_coerce(table.c.occurred_at, sa.Float())
+    no_account = sa.and_(sa.or_(table.c.account_id.is_(None), table.c.account_id == ""),
+                         table.c.deleted.is_(False), at <= until)
+    for which in (table.c.source == source, sa.and_(table.c.link_source == source, table.c.source != source)):
+        if conn.execute(sa.select(sa.literal(1)).where(no_account, which).limit(1)).first() is not None:
+            return True
+    return False
 
 
 def people_of(conn: sa.Connection, source: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -392,17 +392,59 @@ class Store:
         """``(account_id, address, name, occurred_at, sent)`` of the live unknown people
         (:class:`~crmlink.core.model.Correspondent`) linked to ``link_source`` at or before
         ``until`` (epoch seconds): one row per person and message or meeting."""
-        table = schema.TABLES["correspondent"]
-        at = sa.type_coerce(table.c.occurred_at, sa.Float())
-        query = sa.select(table.c.account_id, table.c.address, table.c.name, at, table.c.sent).where(
-            table.c.link_source == link_source, table.c.deleted.is_(False), at <= until)
         with self.engine.connect() as conn:
-            return [(str(a), str(addr), name, float(t), bool(sent))
-                    for a, addr, name, t, sent in conn.execute(query)]
+            return correspondent_rows(conn, link_source, until)
 
     def _interaction_batches(self, source: str | None, until: float) -> Iterator[Sequence[tuple[Any, ...]]]:
         with self.engine.connect() as conn:
             yield from interaction_batches(conn, source, until)
+
+
+def correspondent_rows(conn: sa.Connection, link_source: str, until: float,
+                       accounts: Sequence[str] | None = None) -> list[tuple[str, str, str | None, float, bool]]:
+    """:meth:`Store.correspondent_rows` on a connection the caller holds; with
+    ``accounts``, the rows of those accounts alone (through the ``account_id`` index, in
+    the order they were stored: an unknown person's name is the last one seen)."""
+    table = schema.TABLES["correspondent"]
+    at = sa.type_coerce(table.c.occurred_at, sa.Float())
+    query = sa.select(table.c.account_id, table.c.address, table.c.name, at, table.c.sent).where(
+        table.c.link_source == link_source, table.c.deleted.is_(False), at <= until)
+    if accounts is None:
+        return [(str(a), str(addr), name, float(t), bool(sent)) for a, addr, name, t, sent in conn.execute(query)]
+    found: list[tuple[str, str, str | None, float, bool]] = []
+    for chunk in model.chunked(list(accounts), _IN_CHUNK):
+        found.extend((str(a), str(addr), name, float(t), bool(sent)) for a, addr, name, t, sent in conn.execute(
+            query.where(table.c.account_id.in_(chunk)).order_by(table.c.pk)))
+    return found
+
+
+#: values in one ``IN (...)`` of a read by keys (SQLite's older builds take 999 at most)
+_IN_CHUNK = 500
+
+
+def records_where(conn: sa.Connection, cls: type[R], source: str, where: Any = None, *,
+                  include_deleted: bool = False) -> Iterator[R]:
+    """The records of ``cls`` in ``source`` on a connection the caller holds (its
+    snapshot), those matching the SQL condition ``where`` on ``cls``'s table when given
+    (:data:`crmlink.core.schema.TABLES`), in the order they were stored."""
+    table = schema.TABLES[cls.entity]
+    query = sa.select(*[table.c[f.name] for f in dataclasses.fields(cls)]).where(table.c.source == source)
+    if where is not None:
+        query = query.where(where)
+    if not include_deleted:
+        query = query.where(table.c.deleted.is_(False))
+    rows = conn.execution_options(yield_per=5000).execute(query.order_by(table.c.pk))
+    return cast(Iterator[R], _records_of_rows(cls, rows))
+
+
+def records_in(conn: sa.Connection, cls: type[R], source: str, column: str, values: Iterable[str], *,
+               include_deleted: bool = False) -> Iterator[R]:
+    """The records of ``cls`` in ``source`` whose ``column`` is one of ``values``: a read
+    through that column's index, a few hundred values a query, each query's records in
+    the order they were stored (so the records of one value are in stored order)."""
+    column_of = schema.TABLES[cls.entity].c[column]
+    for chunk in model.chunked(list(dict.fromkeys(v for v in values if v)), _IN_CHUNK):
+        yield from records_where(conn, cls, source, column_of.in_(chunk), include_deleted=include_deleted)
 
 
 #: The columns of :meth:`Store.interaction_rows`, in order.

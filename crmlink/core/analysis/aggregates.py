@@ -30,7 +30,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -328,16 +328,105 @@ def fold_unit(conn: sa.Connection, unit: Unit, acc: Accumulator, stamps: Sequenc
 
 def _raw_reason(conn: sa.Connection, unit: Unit, fingerprint: str | None) -> str | None:
     """Why no account of ``unit`` can come from aggregates, or ``None``."""
+    if unit.merged and fingerprint is not None:
+        return "merged sources are folded from their rows"
+    return _source_reason(conn, unit.sources[0], fingerprint)
+
+
+def _source_reason(conn: sa.Connection, source: str, fingerprint: str | None) -> str | None:
     if fingerprint is None:
         return "aggregates are off ([audit] aggregates = false)"
-    if unit.merged:
-        return "merged sources are folded from their rows"
-    found = aggregate_store.built(conn, unit.sources[0])
+    found = aggregate_store.built(conn, source)
     if found is None:
-        return f"no aggregates of {unit.sources[0]!r} yet (crmlink aggregate builds them)"
+        return f"no aggregates of {source!r} yet (crmlink aggregate builds them)"
     if found != fingerprint:
-        return (f"the aggregates of {unit.sources[0]!r} were built with other settings or plugins "
+        return (f"the aggregates of {source!r} were built with other settings or plugins "
                 "(crmlink aggregate rebuilds them)")
+    return None
+
+
+# -- the fold of a chunk of accounts (the chunked audit, :mod:`.chunks`) ----------------------
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """What a source's fold reads, decided once for all its chunks as :func:`fold_unit`
+    decides it for the whole source: every account from its rows (``reason`` says why),
+    or each from its aggregate but those in ``raw`` (marked stale, or their executives
+    changed: found by the parent only when a contact or one of ours changed since the
+    last refresh, else by each chunk as it reads its aggregates)."""
+
+    source: str
+    reason: str | None
+    raw: frozenset[str]
+
+
+def plan_fold(conn: sa.Connection, source: str, accounts: Sequence[str], fingerprint: str | None,
+              users: Mapping[str, User]) -> FoldPlan:
+    """The :class:`FoldPlan` of the live ``accounts`` of ``source``, on ``conn``'s snapshot."""
+    reason = _source_reason(conn, source, fingerprint)
+    if reason is not None:
+        return FoldPlan(source, reason, frozenset())
+    stale = aggregate_store.marks(conn, source)
+    live = set(accounts)
+    raw = {a for a in stale if a in live}
+    if aggregate_store.PEOPLE in stale and len(raw) <= RAW_SHARE * len(live):
+        seniors = _senior_contacts(conn, source)
+        raw.update(a for a, people in aggregate_store.people_of(conn, source)
+                   if a in live and a not in stale and not people_hold(people, users, seniors))
+    if len(raw) > RAW_SHARE * len(live):
+        return FoldPlan(source, f"{len(raw)} of {len(live)} accounts stale", frozenset())
+    return FoldPlan(source, None, frozenset(raw))
+
+
+def _senior_contacts(conn: sa.Connection, source: str) -> dict[str, Contact]:
+    """The live contacts of ``source`` that :func:`.is_senior` accepts (for
+    :func:`people_hold`, a contact who is not senior answers as one not found)."""
+    from crmlink.core import schema, vocab
+    from crmlink.core.store import records_where
+
+    table = schema.TABLES["contact"]
+    ranks = [s for s in vocab.SENIORITIES if vocab.SENIORITY_RANK[s] >= vocab.SENIORITY_RANK["vp"]]
+    return {c.remote_id: c for c in records_where(conn, Contact, source, table.c.seniority.in_(ranks))
+            if is_senior(c)}
+
+
+def fold_chunk(conn: sa.Connection, plan: FoldPlan, accounts: Sequence[str], acc: Accumulator,
+               stamps: Sequence[float], more_contacts: Callable[[Iterable[str]], None]) -> tuple[
+                   dict[str, list[AccountData]], FoldCounts]:
+    """Each of ``accounts`` (a chunk of the source's) as of each of ``stamps``, as
+    :func:`fold_unit` folds it for the whole source: from its aggregate where ``plan``
+    allows and its executives hold, else from its rows (read through the account index:
+    each account's rows in the order the whole table gives them). The source has no
+    rows naming no account (the chunked audit checks that first). ``acc``'s contacts
+    are the chunk's; ``more_contacts(ids)`` adds those of other accounts among ``ids``
+    (an aggregate's or a row's people) before they are asked for."""
+    slots = {a: [AccountData(stamp) for stamp in stamps] for a in accounts}
+    counts = FoldCounts()
+    if not stamps or not accounts:
+        return slots, counts
+    if plan.reason is not None:
+        raw, counts.reasons = list(accounts), [plan.reason]
+    else:
+        raw = [a for a in accounts if a in plan.raw]
+        found = list(aggregate_store.stored(conn, plan.source, [a for a in accounts if a not in plan.raw]))
+        more_contacts(c for _, _, people in found for c in people.get("tc", ()))
+        windows = Windows.of(acc)
+        for account, blob, people in found:
+            if not people_hold(people, acc.users, acc.contacts):
+                raw.append(account)
+                continue
+            targets = slots[account]
+            targets[:] = Aggregate(blob).at_each([data.as_of for data in targets], windows)
+    counts.aggregated, counts.raw = len(accounts) - len(raw), len(raw)
+    if raw:
+        rows = list(aggregate_store.account_rows(conn, plan.source, [a for a in accounts if a in set(raw)],
+                                                 max(stamps)))
+        more_contacts(c for row in rows if row[6] for c in row[6].split(";"))
+        acc.fold(rows, slots, _no_account)
+    return slots, counts
+
+
+def _no_account(contact_ids: tuple[str, ...]) -> str | None:
     return None
 
 

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -111,6 +112,51 @@ class SourceData:
                    load(Contact), load(Opportunity), load(Stage),
                    ExecutionIndex(store.records_of(ExecutionRecord, source=source)), roles, history)
 
+    @classmethod
+    def load_chunk(cls, conn: sa.Connection, source: str, accounts: Sequence[str], users: dict[str, User],
+                   stages: dict[str, Stage]) -> SourceData:
+        """The records of :meth:`load` that belong to ``accounts`` (remote ids) of
+        ``source``, read on ``conn`` (its snapshot): those accounts (also one marked
+        deleted since they were listed), their contacts and deals, and the deals' contact
+        roles, stage history and execution records; ``users`` and ``stages`` are the
+        source's, whole. Each account's contacts and deals, and each deal's roles and
+        history, are those of :meth:`load`, in the same order."""
+        from crmlink.core.store import records_in
+
+        found = {r.remote_id: r for r in records_in(conn, Account, source, "remote_id", accounts,
+                                                    include_deleted=True)}
+        contacts = {r.remote_id: r for r in records_in(conn, Contact, source, "account_id", accounts)}
+        deals = {r.remote_id: r for r in records_in(conn, Opportunity, source, "account_id", accounts)}
+        return cls._with_deals(conn, source, found, users, contacts, deals, stages)
+
+    @classmethod
+    def load_deals(cls, conn: sa.Connection, source: str, stages: dict[str, Stage]) -> SourceData:
+        """The deals of ``source`` whose account is not one of its live accounts (none,
+        or deleted, or unknown), with their roles, history and execution records, read
+        on ``conn``: the deals a chunked audit judges at the end."""
+        from crmlink.core.store import records_where
+
+        table, accounts = schema.TABLES["opportunity"], schema.TABLES["account"]
+        live = sa.select(accounts.c.remote_id).where(accounts.c.source == source, accounts.c.deleted.is_(False))
+        outside = sa.or_(table.c.account_id.is_(None), table.c.account_id.not_in(live))
+        deals = {r.remote_id: r for r in records_where(conn, Opportunity, source, outside)}
+        return cls._with_deals(conn, source, {}, {}, {}, deals, stages)
+
+    @classmethod
+    def _with_deals(cls, conn: sa.Connection, source: str, accounts: dict[str, Account], users: dict[str, User],
+                    contacts: dict[str, Contact], deals: dict[str, Opportunity],
+                    stages: dict[str, Stage]) -> SourceData:
+        from crmlink.core.store import records_in
+
+        roles: dict[str, list[OpportunityContact]] = defaultdict(list)
+        for role in records_in(conn, OpportunityContact, source, "opportunity_id", deals):
+            roles[role.opportunity_id or ""].append(role)
+        history: dict[str, list[StageChange]] = defaultdict(list)
+        for change in records_in(conn, StageChange, source, "opportunity_id", deals):
+            history[change.opportunity_id or ""].append(change)
+        return cls(accounts, users, contacts, deals, stages, execution_of(conn, source, deals.values()),
+                   roles, history)
+
     def entry_ids(self, opp: Opportunity) -> tuple[str, str, str, str | None]:
         """The deal's global id, source and remote id as its CRM has them, and its
         account's global id in the audit."""
@@ -120,15 +166,55 @@ class SourceData:
         return original.id, original.source, original.remote_id, opp.account_id
 
 
+def execution_of(conn: sa.Connection, source: str, deals: Iterable[Opportunity]) -> ExecutionIndex:
+    """The execution index of ``source`` restricted to what :meth:`ExecutionIndex.of
+    <crmlink.core.ltc.ExecutionIndex.of>` finds for ``deals``: the records naming them,
+    the contracts they or those records name, and the records under those contracts."""
+    from crmlink.core.ltc import CONTRACT_LINK_FIELDS
+    from crmlink.core.store import records_in
+
+    deals = list(deals)
+    found = {r.remote_id: r for r in records_in(conn, ExecutionRecord, source, "opportunity_id",
+                                                [d.remote_id for d in deals])}
+    contracts = {r.contract_id for r in found.values() if r.contract_id}
+    contracts |= {str(d.extra[k]) for d in deals for k in CONTRACT_LINK_FIELDS if d.extra.get(k)}
+    for column in ("remote_id", "contract_id"):
+        for record in records_in(conn, ExecutionRecord, source, column, sorted(contracts)):
+            found.setdefault(record.remote_id, record)
+    return ExecutionIndex(found.values())
+
+
+def account_keys(conn: sa.Connection, source: str) -> list[str]:
+    """The remote ids of the live accounts of ``source``, sorted (the audit's order)."""
+    table = schema.TABLES["account"]
+    return sorted(conn.execute(sa.select(table.c.remote_id).where(
+        table.c.source == source, table.c.deleted.is_(False))).scalars())
+
+
+def small_tables(conn: sa.Connection, source: str) -> tuple[dict[str, User], dict[str, Stage]]:
+    """The users (deleted ones too) and the stages of ``source``, whole, as :meth:`SourceData.load`
+    has them."""
+    from crmlink.core.store import records_where
+
+    users = {r.remote_id: r for r in records_where(conn, User, source, include_deleted=True)}
+    return users, {r.remote_id: r for r in records_where(conn, Stage, source)}
+
+
 class Unit:
-    """One CRM source audited on its own (and the mail and calendar sources linked to it)."""
+    """One CRM source audited on its own (and the mail and calendar sources linked to it).
+    Its records (:attr:`data`) are loaded when first read: a chunked audit
+    (:mod:`.chunks`) never reads them whole."""
 
     merged = False
 
     def __init__(self, store: Store, source: str) -> None:
         self.store = store
         self.sources: tuple[str, ...] = (source,)
-        self.data = SourceData.load(store, source)
+
+    @cached_property
+    def data(self) -> SourceData:
+        """Every record of the source (:meth:`SourceData.load`)."""
+        return SourceData.load(self.store, self.sources[0])
 
     def rows(self, conn: sa.Connection, until: float) -> Iterator[tuple[Any, ...]]:
         """The unit's interaction rows up to ``until``, in the unit's ids."""
