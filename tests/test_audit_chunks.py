@@ -243,3 +243,40 @@ def test_each_account_read_once_however_the_chunks_fall(store_and_source: tuple[
             assert [c.keys for c in chunks.chunks(2, 9, size)] == [
                 chunks.keys[s:min(s + size, 9)] for s in range(2, 9, size)]
     assert Account  # the records module is what the loaders read
+
+
+def _document(url: str, workers: int, *, history: bool, whole: bool, size: int,
+              monkeypatch: pytest.MonkeyPatch) -> str:
+    """The audit document of ``url`` (normalised) with ``workers`` processes, audited
+    whole (``whole``) or in chunks of ``size`` accounts."""
+    from crmlink.core.analysis import audit as audit_module
+    from crmlink.core.analysis import chunks as chunks_module
+    from crmlink.core.analysis.audit import Audit
+
+    with monkeypatch.context() as patch:
+        patch.setattr(chunks_module, "CHUNK", size)
+        if whole:
+            patch.setattr(audit_module, "whole_reason", lambda *_: "whole, to compare")
+        config = load_config()
+        config["audit"]["workers"] = workers
+        document = Audit(Store(url), HOST, config, DAY).document(history=history)
+    text = document.dumps(2)
+    return text.replace(document.generated_at, "")
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_the_chunked_audit_is_the_whole_audit(store_and_source: tuple[Store, str], workers: int,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    store, _ = store_and_source
+    url = store.url
+    for history in (False, True):
+        whole = _document(url, 1, history=history, whole=True, size=1, monkeypatch=monkeypatch)
+        assert '"D-NONE"' in whole and '"D-GONE"' in whole and "x@acme.example" in whole
+        for size in (1, 3, 1000):
+            with caplog.at_level("INFO", "crmlink.core.analysis.audit"):
+                caplog.clear()
+                chunked = _document(url, workers, history=history, whole=False, size=size, monkeypatch=monkeypatch)
+            assert f"in chunks of {size} accounts" in caplog.text
+            assert "2 from interactions" in caplog.text  # the stale accounts
+            assert chunked == whole, (history, size)

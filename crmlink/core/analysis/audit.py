@@ -9,7 +9,7 @@ import gc
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
@@ -25,7 +25,15 @@ from crmlink.core.analysis.assemble import (
     summary,
     tier_target,
 )
+from crmlink.core.analysis.chunks import (
+    MERGED_WHOLE,
+    Reader,
+    SourceChunks,
+    stage_percentiles,
+    whole_reason,
+)
 from crmlink.core.analysis.coverage import portfolio_coverage
+from crmlink.core.analysis.history import month_ends
 from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.summary import (
     AccountSummary,
@@ -73,6 +81,8 @@ class Audit:
         #: where the folded accounts came from, over every fold of this audit
         self.fold_counts = FoldCounts()
         self._fingerprint: str | None = None
+        #: the store readers of the units audited in chunks, open until the document is done
+        self._readers = ExitStack()
 
     # -- folding interactions ---------------------------------------------------------------
 
@@ -144,9 +154,12 @@ class Audit:
         """The processes to audit a unit of ``accounts`` accounts with (``[audit] workers``)."""
         return parallel.worker_count(accounts, PARALLEL_FROM, workers_setting(self.config))
 
-    def opportunity_views(self, data: SourceData, views: Mapping[str, AccountView]) -> list[OpportunityView]:
+    def opportunity_views(self, data: SourceData, views: Mapping[str, AccountView], *,
+                          whole: tuple[dict[str, float], int] | None = None) -> list[OpportunityView]:
         """The deals of ``data`` by remote id, each with its account's view in ``views``
-        (by the deal's account id) and its LTC stage."""
+        (by the deal's account id) and its LTC stage. What each reads of its source's
+        deals (the typical days in each stage, the count of contact roles) is worked out
+        from ``data``, or given as ``whole`` when ``data`` is a chunk of the source."""
         result = []
         for opp in sorted(data.opportunities.values(), key=lambda o: o.remote_id):
             stage = data.stages.get(opp.stage_id or "") or data.stages.get(opp.stage_label or "")
@@ -156,8 +169,7 @@ class Audit:
                 opp, views.get(opp.account_id or ""), stage, ltc, data.roles.get(opp.remote_id, []),
                 sorted(data.history.get(opp.remote_id, []), key=lambda h: (h.entered_at, h.remote_id)),
                 self.config, self.as_of))
-        typical = typical_days_in_stage(result)
-        roles = sum(len(found) for found in data.roles.values())
+        typical, roles = whole or (typical_days_in_stage(result), sum(len(found) for found in data.roles.values()))
         for view in result:
             view.typical_days_in_stage = typical
             view.source_contact_roles = roles
@@ -167,6 +179,34 @@ class Audit:
         """The departure simulation for the account's top holder, if a plugin offers one."""
         top = view.personalization.get("top_holder")
         return self.host.simulate_departure(view, top) if top else None
+
+    # -- in chunks of accounts -----------------------------------------------------------------
+
+    def _chunked(self, unit: Unit, history: bool) -> SourceChunks | None:
+        """How the audit reads ``unit``: in chunks of accounts (:mod:`.chunks`), on one
+        snapshot held until the document is done, or whole (``None``) where chunks cannot
+        work; ``crmlink -v audit`` says which, and why."""
+        name = "+".join(unit.sources)
+        reader, reason = None, MERGED_WHOLE if unit.merged else None
+        if reason is None:
+            reader = self._readers.enter_context(Reader(self.store))
+            reason = whole_reason(reader.here, unit, self.as_of)
+        if reason is not None or reader is None:
+            if reader is not None:
+                reader.close()
+            log.info("auditing %s whole: %s", name, reason)
+            return None
+        print_ = None
+        if self.config.get("audit", {}).get("aggregates", True):
+            print_ = self._fingerprint = self._fingerprint or fingerprint(self.config, classifiers(self.host))
+        ends = [as_of_timestamp(day) for day in month_ends(self.as_of_date)[:-1]] if history else []
+        chunks = SourceChunks(reader, unit.sources[0], self.config, self.host.interaction_method, print_,
+                              [self.as_of, self.previous], ends)
+        counts = chunks.counts()
+        log.info("auditing %s in chunks of %d accounts: %d account(s) from aggregates, %d from interactions%s",
+                 name, chunks.size, counts.aggregated, counts.raw, f" ({'; '.join(counts.reasons)})" if counts.reasons else "")
+        self.fold_counts.add(counts)
+        return chunks
 
     # -- the document ------------------------------------------------------------------------
 
@@ -183,7 +223,7 @@ class Audit:
         each account's ``health_history`` (one more fold, for the formats that draw it)."""
         from crmlink import __version__
 
-        with _without_cycle_collection():
+        with _without_cycle_collection(), self._readers:
             return self._document(source, history, __version__)
 
     def stream(self, source: str | None = None, out: TextIO | None = None, *,
@@ -198,7 +238,7 @@ class Audit:
         ``health_history``."""
         from crmlink import __version__
 
-        with _without_cycle_collection():
+        with _without_cycle_collection(), self._readers:
             if out is None:
                 return self._audit(source, False, __version__, slim=True)[0]
             with AccountSpool(indent) as spool:
@@ -228,9 +268,10 @@ class Audit:
         works: list[tuple[UnitWork, list[AccountSummary]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
-            deals = _UnitDeals(self, unit)
+            chunks = self._chunked(unit, history)
+            deals = _UnitDeals(self, unit) if chunks is None else _ChunkedDeals(self, chunks)
             work = UnitWork(self, unit, deals, overall, spool, slim,
-                            [s.name for s in presentation.headline] if history else None)
+                            [s.name for s in presentation.headline] if history else None, chunks)
             judged_here = []
             for judged in work.results(self.workers(len(work.keys))):
                 judged_here.append(judged.summary)
@@ -272,8 +313,8 @@ class Audit:
 class _FullViews:
     """Every account's and deal's full view, for ``PortfolioView.accounts`` and
     ``opportunities``, made on first read: each unit's accounts built again from its
-    work (:meth:`.UnitWork.rebuilt`), then its deals as :meth:`Audit.opportunity_views`
-    gives them, each with its account's view among those."""
+    work, then its deals as :meth:`Audit.opportunity_views` gives them, each with its
+    account's view among those (:meth:`.UnitWork.full_views`)."""
 
     def __init__(self, audit: Audit, works: Sequence[tuple[UnitWork, Sequence[AccountSummary]]]) -> None:
         self.audit, self.works = audit, works
@@ -283,11 +324,9 @@ class _FullViews:
         accounts: list[AccountView] = []
         opportunities: list[OpportunityView] = []
         for work, judged in self.works:
-            rebuilt = work.rebuilt(judged)
-            by_key = {summary.key: view for summary, view in zip(judged, rebuilt, strict=True)}
-            accounts.extend(rebuilt)
-            for deal_set in work.unit.deal_sets():
-                opportunities.extend(self.audit.opportunity_views(deal_set, by_key))
+            views, deals = work.full_views(judged)
+            accounts.extend(views)
+            opportunities.extend(deals)
         return accounts, opportunities
 
 
@@ -306,6 +345,10 @@ class _UnitDeals:
         for position, (deals, view) in enumerate((d, v) for d, views in self.sets for v in views):
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
         self.found: dict[int, tuple[OpportunityEntry, OpportunitySummary]] = {}
+
+    def add(self, data: SourceData) -> None:
+        """Take the deals of a chunk of the unit's accounts (:class:`_ChunkedDeals`):
+        the whole unit's deals are all here from the start."""
 
     def judge(self, key: str, account: AccountView) -> list[tuple[int, OpportunityEntry, OpportunitySummary]]:
         """The entries and summaries of the deals of the account ``key`` (its view
@@ -344,6 +387,44 @@ class _UnitDeals:
         return [self.found[position][1] for position in range(len(self.found))]
 
 
+class _ChunkedDeals(_UnitDeals):
+    """The deals of a source audited in chunks: each chunk's deals are added when the
+    chunk is read (:meth:`add`, in the process that judges its accounts) and let go once
+    judged, each at its place among the source's deals by remote id; the deals whose
+    account is not one of the source's live accounts are read and judged at the end."""
+
+    def __init__(self, audit: Audit, chunks: SourceChunks) -> None:
+        self.audit, self.chunks = audit, chunks
+        self.sets = []
+        self.waiting = defaultdict(list)
+        self.found = {}
+        self.position = {deal: i for i, deal in enumerate(chunks.deal_ids)}
+
+    def add(self, data: SourceData) -> None:
+        for view in self.audit.opportunity_views(data, {}, whole=(self.chunks.typical, self.chunks.roles)):
+            position = self.position.get(view.opportunity.remote_id)
+            if position is not None:  # else written after the audit listed the deals (a later snapshot)
+                self.waiting[view.opportunity.account_id or ""].append((data, view, position))
+
+    def judge(self, key: str, account: AccountView) -> list[tuple[int, OpportunityEntry, OpportunitySummary]]:
+        judged = super().judge(key, account)
+        self.waiting.pop(key, None)
+        return judged
+
+    def adopt(self, key: str, judged: Sequence[tuple[int, OpportunityEntry, OpportunitySummary]]) -> None:
+        self.found.update((position, (entry, deal)) for position, entry, deal in judged)
+
+    def judge_rest(self) -> None:
+        self.add(self.chunks.outside())
+        super().judge_rest()
+
+    def entries(self) -> list[OpportunityEntry]:
+        return [self.found[position][0] for position in sorted(self.found)]
+
+    def summaries(self) -> list[OpportunitySummary]:
+        return [self.found[position][1] for position in sorted(self.found)]
+
+
 @contextmanager
 def _without_cycle_collection() -> Iterator[None]:
     """Pause the cyclic garbage collector: the audit makes millions of small objects and
@@ -360,19 +441,7 @@ def _without_cycle_collection() -> Iterator[None]:
 
 def typical_days_in_stage(views: list[OpportunityView]) -> dict[str, float]:
     """The 75th percentile of days won deals spent in each native stage, from history."""
-    spans: dict[str, list[float]] = defaultdict(list)
-    for view in views:
-        if not view.opportunity.is_won:
-            continue
-        history = list(view.stage_history)
-        for current, following in zip(history, history[1:]):
-            days = (following.entered_at - current.entered_at).total_seconds() / 86400.0
-            spans[current.stage_label or current.stage_id or ""].append(days)
-    result = {}
-    for stage, values in spans.items():
-        values.sort()
-        result[stage] = values[min(len(values) - 1, int(0.75 * len(values)))]
-    return result
+    return stage_percentiles(list(view.stage_history) for view in views if view.opportunity.is_won)
 
 
 def _by_severity(findings: list[Finding]) -> list[Finding]:

@@ -39,6 +39,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,11 +63,15 @@ log = logging.getLogger(__name__)
 CHUNK = 250
 
 
+#: why several CRM sources merged into one portfolio are audited whole
+MERGED_WHOLE = "merged sources: matching identities needs every record of every source"
+
+
 def whole_reason(conn: sa.Connection, unit: Unit, until: float) -> str | None:
     """Why ``unit`` must be audited whole (loaded and folded at once), or ``None`` when
-    it can be audited in chunks."""
+    it can be audited in chunks (on ``conn``'s snapshot, up to ``until``)."""
     if unit.merged:
-        return "merged sources: matching identities needs every record of every source"
+        return MERGED_WHOLE
     if aggregate_store.has_accountless(conn, unit.sources[0], until):
         return (f"{unit.sources[0]!r} has interactions that name no account (they belong to the account "
                 "of their contacts, which only every contact tells)")
@@ -96,8 +101,23 @@ class Reader:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Read in the block: on the open transaction, or on a new one when the reader
+        was closed (the audit is done and a plugin kept its portfolio's view: that read
+        sees the store as it is then)."""
         if self.conn is not None:
-            self.conn.close()  # a read: rolled back
+            yield
+            return
+        with self:
+            yield
+
+    def close(self) -> None:
+        """End the audit's process's transaction (a read: rolled back)."""
+        if self.conn is not None:
+            self.conn.close()
             self.conn = None
 
     @property
@@ -163,9 +183,18 @@ class SourceChunks:
         self.typical = stage_percentiles(won_histories(conn, source))
         self.roles = role_count(conn, source)
         self.deal_ids = deal_keys(conn, source)
+        #: accounts a chunk (:data:`CHUNK`)
+        self.size = CHUNK
 
-    def slices(self, size: int = CHUNK) -> list[tuple[int, int]]:
+    def counts(self) -> FoldCounts:
+        """Where the accounts' folded data comes from, as the plan has it (a chunk may
+        also find an account whose executives changed: :func:`.aggregates.fold_chunk`)."""
+        raw = len(self.keys) if self.plan.reason is not None else len(self.plan.raw)
+        return FoldCounts(len(self.keys) - raw, raw, [self.plan.reason] if self.plan.reason else [])
+
+    def slices(self, size: int | None = None) -> list[tuple[int, int]]:
         """The chunks of :attr:`keys`, as ``(low, high)`` index ranges."""
+        size = size or self.size
         return [(low, min(low + size, len(self.keys))) for low in range(0, len(self.keys), size)]
 
     def chunk(self, keys: Sequence[str]) -> Chunk:
@@ -186,8 +215,9 @@ class SourceChunks:
                      unknown_people(correspondent_rows(conn, source, as_of, keys)),
                      unknown_people(correspondent_rows(conn, source, previous, keys)), counts)
 
-    def chunks(self, low: int, high: int, size: int = CHUNK) -> Iterator[Chunk]:
+    def chunks(self, low: int, high: int, size: int | None = None) -> Iterator[Chunk]:
         """The chunks of the accounts ``keys[low:high]``, one at a time."""
+        size = size or self.size
         for start in range(low, high, size):
             yield self.chunk(self.keys[start:min(start + size, high)])
 
@@ -240,4 +270,4 @@ def deal_keys(conn: sa.Connection, source: str) -> list[str]:
         table.c.source == source, table.c.deleted.is_(False))).scalars())
 
 
-__all__ = ["CHUNK", "Chunk", "Reader", "SourceChunks", "stage_percentiles", "whole_reason"]
+__all__ = ["CHUNK", "MERGED_WHOLE", "Chunk", "Reader", "SourceChunks", "stage_percentiles", "whole_reason"]

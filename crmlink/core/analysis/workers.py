@@ -28,12 +28,14 @@ from crmlink.core.analysis.people import UnknownPerson, unknown_people
 from crmlink.core.analysis.spool import AccountSpool, Span
 from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary, account_summary
 from crmlink.core.analysis.tiers import assign_tier
-from crmlink.core.analysis.view import AccountView
+from crmlink.core.analysis.units import SourceData
+from crmlink.core.analysis.view import AccountView, OpportunityView
 from crmlink.core.document import AccountEntry, OpportunityEntry
 from crmlink.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
+    from crmlink.core.analysis.chunks import Chunk, SourceChunks
     from crmlink.core.analysis.units import Unit
 
 log = logging.getLogger(__name__)
@@ -71,26 +73,60 @@ class UnitWork:
     """One unit's accounts, folded, to be judged in this process or in workers."""
 
     def __init__(self, audit: Audit, unit: Unit, deals: _UnitDeals | None, overall: str | None,
-                 spool: AccountSpool | None, slim: bool, history: Sequence[str] | None = None) -> None:
+                 spool: AccountSpool | None, slim: bool, history: Sequence[str] | None = None,
+                 chunks: SourceChunks | None = None) -> None:
         """``history``: the scores each entry's ``health_history`` gives at each month
-        end (:mod:`.history`), folded here too; ``None`` leaves it empty."""
+        end (:mod:`.history`), folded here too; ``None`` leaves it empty. ``chunks``:
+        read and fold the unit a chunk of accounts at a time, where they are judged
+        (:mod:`.chunks`), instead of all of it here and now."""
         self.audit, self.unit, self.deals, self.overall = audit, unit, deals, overall
-        self.spool, self.slim, self.history = spool, slim, history
-        data = unit.data
+        self.spool, self.slim, self.history, self.chunks = spool, slim, history, chunks
+        self.ends = month_ends(audit.as_of_date)
+        if chunks is not None:
+            self.keys = chunks.keys
+            self._take(None)
+            return
+        self.data = data = unit.data
         self.keys = sorted(data.accounts)
         for key in self.keys:  # before any view, and before forking: the workers' views read it
             assign_tier(data.accounts[key], audit.config["tiers"])
         self.now, self.before = audit.fold(unit)
         self.people_now = unknown_people(unit.correspondents(audit.as_of))
         self.people_before = unknown_people(unit.correspondents(audit.previous))
-        self.ends = month_ends(audit.as_of_date)
         self.past = audit.fold_keys(unit, self.ends[:-1]) if history is not None else {}
+
+    def _take(self, chunk: Chunk | None) -> None:
+        """Judge the accounts of ``chunk`` from now on (``None``: let the last one go)."""
+        empty: dict[str, Any] = {}
+        self.data = chunk.data if chunk is not None else SourceData()
+        self.data_keys = chunk.keys if chunk is not None else []
+        self.now, self.before = (chunk.now, chunk.before) if chunk is not None else (empty, empty)
+        self.people_now = chunk.people_now if chunk is not None else empty
+        self.people_before = chunk.people_before if chunk is not None else empty
+        self.past = chunk.past if chunk is not None else empty
+        if chunk is None:
+            return
+        for key in chunk.keys:
+            assign_tier(chunk.data.accounts[key], self.audit.config["tiers"])
+        if self.deals is not None:
+            self.deals.add(chunk.data)
+
+    def _keys(self, low: int, high: int) -> Iterator[str]:
+        """The keys ``keys[low:high]`` in order; with chunks, each chunk read and folded
+        before its first key, and let go after its last."""
+        if self.chunks is None:
+            yield from self.keys[low:high]
+            return
+        for chunk in self.chunks.chunks(low, high):
+            self._take(chunk)
+            yield from chunk.keys
+        self._take(None)
 
     # -- one account ---------------------------------------------------------------------------
 
     def view(self, key: str) -> AccountView:
         """The account ``key``'s view (and its previous period's), not yet scored."""
-        data = self.unit.data
+        data = self.data
         args = (data.contacts_by_account.get(key, []), data.users, data.opps_by_account.get(key, []),
                 self.audit.config)
         previous = AccountView(data.accounts[key], self.before[key], *args,
@@ -128,17 +164,40 @@ class UnitWork:
         each built again from the unit's records and folded interactions, with the
         scores, stage and level and findings of its summary, and its score evidence from
         the scoring hooks (for ``PortfolioView.accounts``)."""
-        views = []
-        for summary in summaries:
-            view = self.view(summary.key)
-            previous = view.previous
-            assert previous is not None, "the audit's views have a previous period"
-            self.audit.score(previous)
-            self.audit.score(view)
-            previous.scores, view.scores = dict(summary.previous_scores), dict(summary.scores)
-            view.relationship, view.findings = summary.relationship, list(summary.findings)
-            views.append(view)
-        return views
+        return self.full_views(summaries)[0]
+
+    def full_views(self, summaries: Sequence[AccountSummary]) -> tuple[list[AccountView], list[OpportunityView]]:
+        """:meth:`rebuilt`, and the unit's deals as :meth:`.Audit.opportunity_views`
+        gives them, each with its account's view among those. A unit audited in chunks
+        is read again from the store, a chunk at a time (its reader's snapshot)."""
+        if self.chunks is None:
+            views = [self._rebuilt(summary) for summary in summaries]
+            by_key = {summary.key: view for summary, view in zip(summaries, views, strict=True)}
+            return views, [deal for deals in self.unit.deal_sets() for deal in self.audit.opportunity_views(deals, by_key)]
+        found = {summary.key: summary for summary in summaries}
+        views, deals = [], []
+        whole = (self.chunks.typical, self.chunks.roles)
+        with self.chunks.reader.reading():
+            for key in self._keys(0, len(self.keys)):
+                views.append(self._rebuilt(found[key]))
+                if key == self.data_keys[-1]:  # the chunk's last account: its deals, with their accounts' views
+                    by_key = {view.account.remote_id: view for view in views[-len(self.data_keys):]}
+                    deals.extend(self.audit.opportunity_views(self.data, by_key, whole=whole))
+            deals.extend(self.audit.opportunity_views(self.chunks.outside(), {}, whole=whole))
+        position = {deal: i for i, deal in enumerate(self.chunks.deal_ids)}
+        deals = sorted((d for d in deals if d.opportunity.remote_id in position),
+                       key=lambda d: position[d.opportunity.remote_id])
+        return views, deals
+
+    def _rebuilt(self, summary: AccountSummary) -> AccountView:
+        view = self.view(summary.key)
+        previous = view.previous
+        assert previous is not None, "the audit's views have a previous period"
+        self.audit.score(previous)
+        self.audit.score(view)
+        previous.scores, view.scores = dict(summary.previous_scores), dict(summary.scores)
+        view.relationship, view.findings = summary.relationship, list(summary.findings)
+        return view
 
     def done(self) -> None:
         """Drop what only judging needed (the month ends' folds, the deals' views): the
@@ -156,10 +215,10 @@ class UnitWork:
         found: Iterator[Judged] = (
             self._here(0, len(self.keys)) if workers <= 1
             else parallel.forked(len(self.keys), workers, self._in_worker(workers), self._here))
-        accounts = self.unit.data.accounts
+        accounts = self.unit.data.accounts if self.chunks is None else None  # in chunks: the only copy
         for judged in found:
-            if judged.summary.account is not accounts[judged.key]:  # a worker's copy: keep one record
-                judged.summary = replace(judged.summary, account=accounts[judged.key])
+            if accounts is not None and judged.summary.account is not accounts[judged.key]:
+                judged.summary = replace(judged.summary, account=accounts[judged.key])  # a worker's copy: keep one
             if self.spool is not None and judged.span is not None:
                 self.spool.adopt(judged.span)
             assert self.deals is not None, "made with the unit's deals"
@@ -167,7 +226,7 @@ class UnitWork:
             yield judged
 
     def _here(self, low: int, high: int) -> Iterator[Judged]:
-        for key in self.keys[low:high]:
+        for key in self._keys(low, high):
             yield self.judged(key)
 
     def _in_worker(self, workers: int) -> Callable[[int, int], Iterator[list[Judged]]]:
@@ -181,13 +240,17 @@ class UnitWork:
         def work(low: int, high: int) -> Iterator[list[Judged]]:
             part = parts[starts.index(low)]
             batch: list[Judged] = []
-            for key in self.keys[low:high]:
-                batch.append(self.judged(key, part))
-                if len(batch) == BATCH:
+            try:
+                for key in self._keys(low, high):
+                    batch.append(self.judged(key, part))
+                    if len(batch) == BATCH:
+                        yield self._sent(batch, part)
+                        batch = []
+                if batch:
                     yield self._sent(batch, part)
-                    batch = []
-            if batch:
-                yield self._sent(batch, part)
+            finally:
+                if self.chunks is not None:
+                    self.chunks.reader.close_worker()
 
         return work
 
