@@ -25,7 +25,6 @@ from crmlink.core.analysis.people import unknown_people
 from crmlink.core.analysis.units import SourceData, Unit
 from crmlink.core.host import get_plugin_host
 from crmlink.core.model import (
-    Account,
     Correspondent,
     ExecutionRecord,
     Interaction,
@@ -242,7 +241,6 @@ def test_each_account_read_once_however_the_chunks_fall(store_and_source: tuple[
             assert [k for low, high in slices for k in chunks.keys[low:high]] == chunks.keys
             assert [c.keys for c in chunks.chunks(2, 9, size)] == [
                 chunks.keys[s:min(s + size, 9)] for s in range(2, 9, size)]
-    assert Account  # the records module is what the loaders read
 
 
 def _document(url: str, workers: int, *, history: bool, whole: bool, size: int,
@@ -280,3 +278,41 @@ def test_the_chunked_audit_is_the_whole_audit(store_and_source: tuple[Store, str
             assert f"in chunks of {size} accounts" in caplog.text
             assert "2 from interactions" in caplog.text  # the stale accounts
             assert chunked == whole, (history, size)
+
+
+def _verbose_audit(url: str, out: Path, *extra: str) -> str:
+    """The log of ``crmlink -v audit`` (a process of its own, as a user runs it), its
+    document written to ``out``."""
+    import subprocess
+    import sys
+
+
+    done = subprocess.run([sys.executable, "-m", "crmlink", "-v", "audit", "--db", url, "--as-of", AS_OF,
+                           "--format", "json", "--output", str(out), *extra],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_crmlink_v_audit_says_which_path_each_unit_takes(tmp_path: Path) -> None:
+    from tests.mergefixtures import split
+
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    store, source = synced(url)
+    assert (f"auditing {source} in chunks of 100 accounts: 50 account(s) from aggregates, 0 from interactions"
+            in _verbose_audit(url, tmp_path / "audit.json"))
+    write(store, [Interaction(remote_id="E-1", source=source, kind="email", occurred_at=WHEN,
+                              contact_ids=("C0001",), user_ids=("U01",))])  # as HubSpot stores engagements
+    assert (f"auditing {source} whole: {source!r} has interactions that name no account"
+            in _verbose_audit(url, tmp_path / "audit.json"))
+    merged = f"sqlite:///{tmp_path / 'two.db'}"
+    sales, marketing = split(tmp_path / "split")
+    for name, folder in (("marketing", marketing), ("sales", sales)):
+        result = CliRunner().invoke(cli, ["sync", "csv", str(folder), "--source", name, "--db", merged, "-q"])
+        assert result.exit_code == 0, result.output
+    config = tmp_path / "crmlink.toml"
+    config.write_text('[identity.match]\nsource_order = ["sales", "marketing"]\n', encoding="utf-8")
+    log = _verbose_audit(merged, tmp_path / "audit.json", "--config", str(config))
+    assert "auditing sales+marketing whole: merged sources: matching identities needs every record" in log
+    log = _verbose_audit(merged, tmp_path / "audit.json", "--config", str(config), "--no-merge")
+    assert "auditing marketing in chunks of" in log and "auditing sales in chunks of" in log

@@ -200,11 +200,19 @@ def has_accountless(conn: sa.Connection, source: str, until: float) -> bool:
     account, own or linked to it (a HubSpot portal's engagements, say): they belong to
     the account of their first contact that has one, which only every contact knows."""
     table = schema.TABLES["interaction"]
-    at = sa.type_coerce(table.c.occurred_at, sa.Float())
+
+    def column(name: str, kind: Any) -> Any:
+        # on SQLite through the account_id index alone (a unary plus keeps a term off the
+        # indexes): without statistics it would walk the source's rows
+        if conn.dialect.name == "sqlite":
+            return sa.literal_column(f"+{table.name}.{name}", kind)
+        return sa.type_coerce(table.c[name], kind)
+
     no_account = sa.and_(sa.or_(table.c.account_id.is_(None), table.c.account_id == ""),
-                         table.c.deleted.is_(False), at <= until)
-    for which in (table.c.source == source, sa.and_(table.c.link_source == source, table.c.source != source)):
-        if conn.execute(sa.select(sa.literal(1)).where(no_account, which).limit(1)).first() is not None:
+                         table.c.deleted.is_(False), column("occurred_at", sa.Float()) <= until)
+    for which in (column("source", sa.Text()) == source,
+                  sa.and_(column("link_source", sa.Text()) == source, table.c.source != source)):
+        if conn.execute(sa.select(sa.literal(1)).select_from(table).where(no_account, which).limit(1)).first():
             return True
     return False
 

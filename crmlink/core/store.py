@@ -423,12 +423,18 @@ _IN_CHUNK = 500
 
 
 def records_where(conn: sa.Connection, cls: type[R], source: str, where: Any = None, *,
-                  include_deleted: bool = False) -> Iterator[R]:
+                  include_deleted: bool = False, by_where: bool = False) -> Iterator[R]:
     """The records of ``cls`` in ``source`` on a connection the caller holds (its
     snapshot), those matching the SQL condition ``where`` on ``cls``'s table when given
-    (:data:`crmlink.core.schema.TABLES`), in the order they were stored."""
+    (:data:`crmlink.core.schema.TABLES`), in the order they were stored. ``by_where``:
+    ``where`` picks few rows through an index, which SQLite must use rather than the
+    ``(source, remote_id)`` index (without statistics it would walk every row of the
+    source: ten times slower for a chunk of contacts, measured)."""
     table = schema.TABLES[cls.entity]
-    query = sa.select(*[table.c[f.name] for f in dataclasses.fields(cls)]).where(table.c.source == source)
+    of_source = table.c.source == source
+    if by_where and conn.dialect.name == "sqlite":  # SQLite's unary plus: no index for this term
+        of_source = sa.literal_column(f"+{table.name}.source", sa.Text()) == source
+    query = sa.select(*[table.c[f.name] for f in dataclasses.fields(cls)]).where(of_source)
     if where is not None:
         query = query.where(where)
     if not include_deleted:
@@ -443,8 +449,10 @@ def records_in(conn: sa.Connection, cls: type[R], source: str, column: str, valu
     through that column's index, a few hundred values a query, each query's records in
     the order they were stored (so the records of one value are in stored order)."""
     column_of = schema.TABLES[cls.entity].c[column]
+    indexed = column != "remote_id" and column_of.index
     for chunk in model.chunked(list(dict.fromkeys(v for v in values if v)), _IN_CHUNK):
-        yield from records_where(conn, cls, source, column_of.in_(chunk), include_deleted=include_deleted)
+        yield from records_where(conn, cls, source, column_of.in_(chunk), include_deleted=include_deleted,
+                                 by_where=bool(indexed))
 
 
 #: The columns of :meth:`Store.interaction_rows`, in order.

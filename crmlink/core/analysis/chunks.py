@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 #: people, and the rows of its stale accounts), so a chunk of a few hundred accounts
 #: makes that a small share of judging them, while the records and folded data of a
 #: chunk stay a few megabytes (measured: bench/RESULTS.md).
-CHUNK = 250
+CHUNK = 100
 
 
 #: why several CRM sources merged into one portfolio are audited whole
