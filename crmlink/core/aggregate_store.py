@@ -185,16 +185,6 @@ def stored(conn: sa.Connection, source: str,
             yield account, bytes(data), people or {}
 
 
-def stale_of(conn: sa.Connection, source: str, accounts: Sequence[str]) -> set[str]:
-    """Which of ``accounts`` of ``source`` are marked stale."""
-    table = schema.aggregate_stale
-    found: set[str] = set()
-    for chunk in model.chunked(list(accounts), _CHUNK):
-        found.update(conn.execute(sa.select(table.c.account_id).where(
-            table.c.source == source, table.c.account_id.in_(chunk))).scalars())
-    return found
-
-
 def has_accountless(conn: sa.Connection, source: str, until: float) -> bool:
     """Whether ``source`` has live interactions at or before ``until`` that name no
     account, own or linked to it (a HubSpot portal's engagements, say): they belong to

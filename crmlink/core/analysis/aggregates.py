@@ -419,7 +419,8 @@ def fold_chunk(conn: sa.Connection, plan: FoldPlan, accounts: Sequence[str], acc
             targets[:] = Aggregate(blob).at_each([data.as_of for data in targets], windows)
     counts.aggregated, counts.raw = len(accounts) - len(raw), len(raw)
     if raw:
-        rows = list(aggregate_store.account_rows(conn, plan.source, [a for a in accounts if a in set(raw)],
+        from_rows = set(raw)
+        rows = list(aggregate_store.account_rows(conn, plan.source, [a for a in accounts if a in from_rows],
                                                  max(stamps)))
         more_contacts(c for row in rows if row[6] for c in row[6].split(";"))
         acc.fold(rows, slots, _no_account)

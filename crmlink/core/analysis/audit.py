@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -398,12 +399,13 @@ class _ChunkedDeals(_UnitDeals):
         self.sets = []
         self.waiting = defaultdict(list)
         self.found = {}
-        self.position = {deal: i for i, deal in enumerate(chunks.deal_ids)}
 
     def add(self, data: SourceData) -> None:
+        ids = self.chunks.deal_ids
         for view in self.audit.opportunity_views(data, {}, whole=(self.chunks.typical, self.chunks.roles)):
-            position = self.position.get(view.opportunity.remote_id)
-            if position is not None:  # else written after the audit listed the deals (a later snapshot)
+            deal = view.opportunity.remote_id
+            position = bisect_left(ids, deal)
+            if position < len(ids) and ids[position] == deal:  # else written after the audit listed the deals
                 self.waiting[view.opportunity.account_id or ""].append((data, view, position))
 
     def judge(self, key: str, account: AccountView) -> list[tuple[int, OpportunityEntry, OpportunitySummary]]:

@@ -184,10 +184,9 @@ class UnitWork:
                     by_key = {view.account.remote_id: view for view in views[-len(self.data_keys):]}
                     deals.extend(self.audit.opportunity_views(self.data, by_key, whole=whole))
             deals.extend(self.audit.opportunity_views(self.chunks.outside(), {}, whole=whole))
-        position = {deal: i for i, deal in enumerate(self.chunks.deal_ids)}
-        deals = sorted((d for d in deals if d.opportunity.remote_id in position),
-                       key=lambda d: position[d.opportunity.remote_id])
-        return views, deals
+        listed = set(self.chunks.deal_ids)  # not those written after the audit listed them
+        return views, sorted((d for d in deals if d.opportunity.remote_id in listed),
+                             key=lambda d: d.opportunity.remote_id)
 
     def _rebuilt(self, summary: AccountSummary) -> AccountView:
         view = self.view(summary.key)
