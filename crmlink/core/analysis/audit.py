@@ -206,7 +206,8 @@ class Audit:
         counts = chunks.counts()
         log.info("auditing %s in chunks of %d accounts: %d account(s) from aggregates, %d from interactions%s",
                  name, chunks.size, counts.aggregated, counts.raw, f" ({'; '.join(counts.reasons)})" if counts.reasons else "")
-        self.fold_counts.add(counts)
+        for _ in range(2 if history else 1):  # as many folds as the whole unit's: the dates, the history
+            self.fold_counts.add(counts)
         return chunks
 
     # -- the document ------------------------------------------------------------------------
