@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from crmlink import __version__
@@ -112,3 +116,32 @@ def test_named_source_from_config_option(tmp_path: Path) -> None:
         assert synced.exit_code == 0, synced.output
     status = invoke("status", "--db", db, "--json")
     assert [r["source"] for r in json.loads(status.output)] == ["export", "export"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown"])
+def test_output_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(tmp_path: Path, fmt: str) -> None:
+    """A device or a pipe (``/dev/null``, a FIFO) is written in place: the atomic move
+    that protects a regular file would replace the device itself."""
+    where = tmp_path / "out"
+    where.mkdir()
+    fifo = where / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = invoke("audit", str(SAMPLE), "--as-of", AS_OF, "--format", fmt, "--output", str(fifo))
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert received and received[0].startswith(b"{" if fmt == "json" else b"# Relationship audit")
+    assert [p.name for p in where.iterdir()] == ["pipe"]  # no temporary file left beside it
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown"])
+def test_output_to_a_folder_is_one_clear_error(tmp_path: Path, fmt: str) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    result = invoke("audit", str(SAMPLE), "--as-of", AS_OF, "--format", fmt, "--output", str(folder))
+    assert result.exit_code != 0
+    assert f"cannot write {folder}: it is a folder; give a file name" in result.output
+    assert folder.is_dir() and not list(folder.iterdir())

@@ -18,6 +18,7 @@ from crmlink.commands.common import (
     db_option,
     host_of,
     open_store,
+    output_file,
     write_output,
 )
 from crmlink.commands.sync import nothing_synced, sync_folder
@@ -93,24 +94,16 @@ def json_indent() -> int | None:
 
 @contextmanager
 def json_output(output: str | None) -> Iterator[TextIO]:
-    """Where the streamed JSON goes: ``output`` (written to a temporary file beside it
-    and moved into place once complete, as :func:`write_output` does) or stdout."""
+    """Where the streamed JSON goes: the file ``output`` names
+    (:func:`~crmlink.commands.common.output_file`) or stdout."""
     if not output or output == "-":
         stream = sys.stdout
         yield stream
         stream.write("\n")  # as click.echo ends the text
         stream.flush()
         return
-    path = Path(output)
-    if path.parent and not path.parent.exists():
-        raise ConfigError(f"cannot write {output}: folder {path.parent} does not exist")
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        with temp.open("w", encoding="utf-8") as handle:
-            yield handle
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)
+    with output_file(output) as handle:
+        yield handle
     click.echo(f"Wrote {output}", err=True)
 
 

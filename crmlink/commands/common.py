@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -63,17 +64,38 @@ def config(config_file: str | None) -> dict[str, Any]:
 
 
 def write_output(text: str, output: str | None) -> None:
-    """Write to ``output`` (atomically) or stdout."""
+    """Write to ``output`` (:func:`output_file`) or stdout."""
     if not output or output == "-":
         click.echo(text, nl=not text.endswith("\n"))
         return
+    with output_file(output) as handle:
+        handle.write(text)
+    click.echo(f"Wrote {output}", err=True)
+
+
+@contextmanager
+def output_file(output: str) -> Iterator[TextIO]:
+    """A text handle on the file ``output`` names. A regular file (or a new one) is
+    written beside itself and moved into place once complete, so a reader never sees
+    half a report and a failure leaves the old one; anything else that exists, a device
+    or a pipe (``/dev/null``, ``/dev/stdout``, a FIFO), is written in place, as moving a
+    file over it would replace the device itself."""
     path = Path(output)
+    if path.is_dir():
+        raise ConfigError(f"cannot write {output}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8") as handle:
+            yield handle
+        return
     if path.parent and not path.parent.exists():
         raise ConfigError(f"cannot write {output}: folder {path.parent} does not exist")
     temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    temp.replace(path)
-    click.echo(f"Wrote {output}", err=True)
+    try:
+        with temp.open("w", encoding="utf-8") as handle:
+            yield handle
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def stderr_is_terminal() -> bool:
