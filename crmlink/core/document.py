@@ -421,7 +421,8 @@ _ACCOUNTS_MARK = "\x00crmlink:accounts\x00"
 def account_json(entry: AccountEntry, indent: int | None = None) -> str:
     """One account entry's JSON text as it stands in the document's ``accounts`` array
     (with ``indent``, indented for that depth)."""
-    text = json.dumps(entry.to_json(), indent=indent, ensure_ascii=False)
+    # an entry is a tree (no object in it twice): the encoder need not check for cycles
+    text = json.dumps(entry.to_json(), indent=indent, ensure_ascii=False, check_circular=False)
     return text if indent is None else text.replace("\n", "\n" + " " * (2 * indent))
 
 

@@ -8,7 +8,7 @@ one of our people had never been there: the departure simulation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
@@ -50,9 +50,11 @@ class ContactStat:
     def best_holder(self) -> str | None:
         """Our strongest holder; of equally strong ones, the smallest id (whatever the
         store's row order)."""
-        if not self.strengths:
+        strengths = self.strengths
+        if not strengths:
             return None
-        return min(self.strengths, key=lambda user: (-self.strengths[user], user))
+        best = max(strengths.values())
+        return min(user for user, value in strengths.items() if value == best)
 
     @property
     def is_power(self) -> bool:
@@ -87,16 +89,37 @@ def infer_role(contact: Contact) -> str | None:
 
 def pair_strength(pair: Any, as_of: float, strength: Mapping[str, Any]) -> float:
     """0..100 from decayed weight, reciprocity and freshness (docs/method.md)."""
-    saturation = 1.0 - math.exp(-pair.weight / strength["k"])
-    reciprocity = min(1.0, pair.inbound / max(1, pair.outbound))
-    value = 100.0 * saturation * (0.4 + 0.6 * reciprocity)
-    if pair.inbound == 0:
-        value = min(value, strength["one_way_cap"])
-    last = pair.last_any  # the latest contact of any kind (one-way alone is capped above)
-    if last is not None:
-        silent = max(0.0, (as_of - last) / DAY - strength["freshness_grace_days"])
-        value *= math.pow(2.0, -silent / strength["freshness_half_life_days"])
-    return float(value)
+    return pair_strengths_of({("", ""): pair}, as_of, strength)[("", "")]
+
+
+def pair_strengths_of(pairs: Mapping[tuple[str, str], Any], as_of: float, strength: Mapping[str, Any],
+                      excluded: Container[str] = ()) -> dict[tuple[str, str], float]:
+    """:func:`pair_strength` of each pair whose user is not in ``excluded``, in (user,
+    contact) order, not the order the store returned the interactions in: the sums and
+    products over them, and so every tie, come out the same on every store. The
+    settings are read once for all the pairs; each value is the formula's, operation for
+    operation (the comments say which step a shortcut stands for)."""
+    k, cap = strength["k"], float(strength["one_way_cap"])
+    grace, half_life = strength["freshness_grace_days"], strength["freshness_half_life_days"]
+    exp, pow_ = math.exp, math.pow
+    items = sorted(pairs.items())
+    if excluded:
+        items = [item for item in items if item[0][0] not in excluded]
+    found = {}
+    for key, pair in items:
+        inbound, outbound = pair.inbound, pair.outbound
+        ratio = inbound / (outbound if outbound > 1 else 1)  # inbound / max(1, outbound)
+        # 100 x saturation x (0.4 + 0.6 x reciprocity), reciprocity = min(1.0, ratio)
+        value = 100.0 * (1.0 - exp(-pair.weight / k)) * (0.4 + 0.6 * (ratio if ratio < 1.0 else 1.0))
+        if inbound == 0 and cap < value:  # min(value, cap): one-way contact alone is capped
+            value = cap
+        last = pair.last_any  # the latest contact of any kind
+        if last is not None:
+            silent = (as_of - last) / DAY - grace  # the freshness factor is 1 within the grace period
+            if silent > 0.0:
+                value *= pow_(2.0, -silent / half_life)
+        found[key] = value
+    return found
 
 
 @dataclass
@@ -159,11 +182,7 @@ class AccountView:
 
     @cached_property
     def pair_strengths(self) -> dict[tuple[str, str], float]:
-        strength, as_of, excluded = self.config["strength"], self.as_of, self.excluded_users
-        # in (user, contact) order, not the order the store returned the interactions in:
-        # the sums and products over them, and so every tie, come out the same on every store
-        return {key: pair_strength(pair, as_of, strength)
-                for key, pair in sorted(self.data.pairs.items()) if key[0] not in excluded}
+        return pair_strengths_of(self.data.pairs, self.as_of, self.config["strength"], self.excluded_users)
 
     @cached_property
     def contact_stats(self) -> dict[str, ContactStat]:
@@ -173,24 +192,44 @@ class AccountView:
         threshold = self.config["strength"]["holder_threshold"]
         per_contact: dict[str, dict[str, float]] = {}
         for (user, contact_id), value in self.pair_strengths.items():
-            if contact_id in per_contact:
-                per_contact[contact_id][user] = value
-            else:
+            found = per_contact.get(contact_id)
+            if found is None:
                 per_contact[contact_id] = {user: value}
+            else:
+                found[user] = value
         contact_last, days_since, none = self.data.contact_last.get, self.days_since, (None, None)
         stats = {}
-        for contact in sorted(self.contacts, key=_remote_id):  # same order whatever the store's
+        for contact, role in self._contact_roster().contacts:
             rid = contact.remote_id
             strengths = per_contact.get(rid)
             if strengths:
-                team = 100.0 * (1.0 - math.prod([1.0 - s / 100.0 for s in strengths.values()]))
-                holders = tuple(sorted([u for u, s in strengths.items() if s >= threshold]))
-            else:  # what the lines above give for no strengths
+                team, holders = _team(strengths, threshold)
+            else:  # what _team gives for no strengths
                 strengths, team, holders = {}, 0.0, ()
             last = contact_last(rid, none)
-            stats[rid] = ContactStat(contact, infer_role(contact), strengths, team, holders,
-                                     days_since(last[1]), days_since(last[0]))
+            stats[rid] = _stat(contact, role, strengths, team, holders, days_since(last[1]), days_since(last[0]))
         return stats
+
+    def contacts_derived(self, key: Hashable, compute: Callable[[Sequence[Contact]], T]) -> T:
+        """``compute(contacts)``, computed once per ``key`` for the view, its previous
+        period's and its departure simulations (:meth:`without_user`), which hold the same
+        contacts: for a plugin's values that follow from the contacts alone, not from the
+        date or the people left out. Key them by the plugin's name."""
+        memo = self._contact_roster().memo
+        if key not in memo:
+            memo[key] = compute(self.contacts)
+        return memo[key]  # type: ignore[no-any-return]
+
+    def _contact_roster(self) -> _Roster:
+        """The contacts in id order with their roles: the view's previous period's when it
+        holds the same contacts (the audit's views do), else made here."""
+        roster: _Roster | None = self.__dict__.get("_roster")
+        if roster is None:
+            previous = self.previous
+            shared = previous is not None and previous.contacts is self.contacts
+            roster = previous._contact_roster() if shared else _Roster.of(self.contacts)  # type: ignore[union-attr]
+            self.__dict__["_roster"] = roster
+        return roster
 
     def engaged(self, within_days: float | None = None) -> list[ContactStat]:
         """Contacts whose team strength reaches the engaged threshold (and, if given,
@@ -243,6 +282,7 @@ class AccountView:
                                                 if key[0] != user_id}
         if "coverage" in self.__dict__:  # the evidence counts do not depend on who is left out
             other.__dict__["coverage"] = self.coverage
+        other.__dict__["_roster"] = self._contact_roster()  # nor do the contacts
         if "contact_stats" in self.__dict__ and "pair_strengths" in self.__dict__:
             other.__dict__["_left_out"] = (self.contact_stats, user_id)
         return other
@@ -267,14 +307,49 @@ def _stats_without(stats: Mapping[str, ContactStat], user_id: str, threshold: fl
             result[rid] = stat
             continue
         strengths = {u: s for u, s in stat.strengths.items() if u != user_id}
-        if strengths:
-            team = 100.0 * (1.0 - math.prod([1.0 - s / 100.0 for s in strengths.values()]))
-            holders = tuple(sorted([u for u, s in strengths.items() if s >= threshold]))
-        else:
-            team, holders = 0.0, ()
-        result[rid] = ContactStat(stat.contact, stat.role, strengths, team, holders, stat.days_since_two_way,
-                                  stat.days_since_any)
+        team, holders = _team(strengths, threshold)
+        result[rid] = _stat(stat.contact, stat.role, strengths, team, holders, stat.days_since_two_way,
+                            stat.days_since_any)
     return result
+
+
+def _team(strengths: Mapping[str, float], threshold: float) -> tuple[float, tuple[str, ...]]:
+    """The team strength with one contact, the noisy-OR of our users' pair strengths
+    ``100 x (1 - prod(1 - s / 100))`` (multiplied in the order of ``strengths``), and
+    the users at or above ``threshold``, by id."""
+    rest, holders = 1.0, []
+    for user, value in strengths.items():
+        rest *= 1.0 - value / 100.0
+        if value >= threshold:
+            holders.append(user)
+    holders.sort()
+    return 100.0 * (1.0 - rest), tuple(holders)
+
+
+def _stat(contact: Contact, role: str | None, strengths: Mapping[str, float], team: float,
+          holders: tuple[str, ...], days_since_two_way: float | None, days_since_any: float | None) -> ContactStat:
+    """``ContactStat(contact, role, ...)``: the same fields, set in the instance's dict as
+    the frozen dataclass's ``__init__`` sets them, without its ``object.__setattr__`` call
+    per field (a view makes one per contact, and that call was most of the cost)."""
+    stat = object.__new__(ContactStat)
+    stat.__dict__.update(contact=contact, role=role, strengths=strengths, team=team, holders=holders,
+                         days_since_two_way=days_since_two_way, days_since_any=days_since_any)
+    return stat
+
+
+@dataclass(frozen=True)
+class _Roster:
+    """What views derive from an account's contacts alone, whatever their date and
+    whoever they leave out: the contacts in id order (the same order whatever the
+    store's) with their roles (:func:`infer_role`), and the values of
+    :meth:`AccountView.contacts_derived`. Views that hold the same contacts share one."""
+
+    contacts: tuple[tuple[Contact, str | None], ...]
+    memo: dict[Hashable, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, contacts: Sequence[Contact]) -> _Roster:
+        return cls(tuple((c, infer_role(c)) for c in sorted(contacts, key=_remote_id)))
 
 
 def _remote_id(contact: Contact) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from crmlink import AccountView, ContactStat, Score
+from crmlink import AccountView, Contact, Score
 
 #: seniority -> band; bands are ordered from individual contributor to executive
 BANDS = {"intern": "ic", "entry": "ic", "senior": "ic", "manager": "manager", "head": "director",
@@ -22,10 +23,6 @@ COUNTERPARTS: dict[str, tuple[set[str], set[str]]] = {
 
 def band_of(seniority: str | None) -> str | None:
     return BANDS.get(seniority or "")
-
-
-def _role_group(stat: ContactStat) -> str | None:
-    return "power" if stat.is_decision_maker else stat.role
 
 
 LAYERS = ("key", "broad", "org")
@@ -46,9 +43,14 @@ def missing_evidence(view: AccountView) -> dict[str, str]:
     missing = {}
     if not coverage.classified:
         missing["key"] = "no contact has a title, level, department or buying role"
-    if not any((c.department or c.seniority) for c in view.contacts if c.active):
+    if not view.contacts_derived(("method", "placed"), _any_placed):
         missing["broad"] = "no contact has a department or level"
     return missing
+
+
+def _any_placed(contacts: Sequence[Contact]) -> bool:
+    """Whether an active contact has a department or a level."""
+    return any((c.department or c.seniority) for c in contacts if c.active)
 
 
 def _unscored(name: str, reason: str) -> Score:
@@ -58,24 +60,44 @@ def _unscored(name: str, reason: str) -> Score:
 def key_score(view: AccountView) -> Score:
     """Per role group, the best active contact's team strength x stance factor, weighted."""
     weights: dict[str, float] = view.config["key"]["role_weights"]
+    contacts: dict[str, dict[str, Any]] = {}
+    best, who = _key_best(view, weights, contacts)
+    return Score("key", _key_value(weights, best), {"by_role": {r: round(v, 3) for r, v in best.items()},
+                                                    "best_contact_by_role": who, "role_weights": weights,
+                                                    "key_contacts": contacts})
+
+
+def _key_best(view: AccountView, weights: dict[str, float], contacts: dict[str, dict[str, Any]] | None
+              ) -> tuple[dict[str, float], dict[str, str]]:
+    """The best quality (team strength x stance factor) per role group of ``weights`` and
+    the contact who has it (of equals, the first by id); ``contacts``, when given, gets
+    each active key contact's evidence."""
     best: dict[str, float] = dict.fromkeys(weights, 0.0)
     who: dict[str, str] = {}
-    contacts: dict[str, dict[str, Any]] = {}
     factors = view.config["key"]["stance_factor"]
     for stat in view.contact_stats.values():
-        group = _role_group(stat)
-        if group not in weights or not stat.contact.active:
+        group = "power" if stat.is_decision_maker else stat.role  # the role weights' group
+        contact = stat.contact
+        if group not in weights or not contact.active:
             continue
-        contacts[stat.contact.remote_id] = {"role": group, "team": round(stat.team, 1),
-                                            "best_holder": stat.best_holder, "holders": len(stat.holders)}
-        stance = stat.contact.stance
+        if contacts is not None:
+            contacts[contact.remote_id] = {"role": group, "team": round(stat.team, 1),
+                                           "best_holder": stat.best_holder, "holders": len(stat.holders)}
+        stance = contact.stance
         quality = stat.team / 100.0 * float(factors["unknown" if stance is None else str(stance)])
         if quality > best[group]:
-            best[group], who[group] = quality, stat.contact.remote_id
-    value = 100.0 * sum(weights[r] * best[r] for r in weights) / sum(weights.values())
-    return Score("key", value, {"by_role": {r: round(v, 3) for r, v in best.items()},
-                                "best_contact_by_role": who, "role_weights": weights,
-                                "key_contacts": contacts})
+            best[group], who[group] = quality, contact.remote_id
+    return best, who
+
+
+def _key_value(weights: dict[str, float], best: dict[str, float]) -> float:
+    return 100.0 * sum(weights[r] * best[r] for r in weights) / sum(weights.values())
+
+
+def key_value(view: AccountView) -> float:
+    """:func:`key_score`'s value alone, without its evidence."""
+    weights: dict[str, float] = view.config["key"]["role_weights"]
+    return _key_value(weights, _key_best(view, weights, None)[0])
 
 
 def broad_score(view: AccountView) -> Score:
@@ -108,7 +130,12 @@ def _unknown_people_counted(view: AccountView, window: float) -> int:
 
 def iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
     """Whether our AR, SR and FR each hold an engaged relationship, two-way within
-    ``window`` days, with a counterpart (see ``COUNTERPARTS``)."""
+    ``window`` days, with a counterpart (see ``COUNTERPARTS``); found once per view and
+    window (the org score and the thin-team finding ask)."""
+    return dict(view.derived(("method", "iron_triangle", window), lambda v: _iron_triangle(v, window)))
+
+
+def _iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
     threshold = view.config["strength"]["engaged_threshold"]
     done = dict.fromkeys(COUNTERPARTS, False)
     users, stats, pairs = view.users, view.contact_stats, view.data.pairs
@@ -210,6 +237,18 @@ def health_of(view: AccountView) -> float | None:
     return score_all(view)[-1].value
 
 
+#: each layer's value alone, without its evidence (the departure simulation's health)
+VALUES: dict[str, Callable[[AccountView], float | None]] = {
+    "key": key_value, "broad": lambda view: broad_score(view).value, "org": lambda view: org_score(view).value}
+
+
+def _health_value(view: AccountView) -> float | None:
+    """What :func:`health_of` gives, computing only the layers' values."""
+    missing = missing_evidence(view)
+    parts = {name: None if name in missing else VALUES[name](view) for name in LAYERS}
+    return health(view, parts).value
+
+
 def departure(view: AccountView, user_id: str) -> dict[str, Any]:
     """What the account loses if ``user_id`` leaves: the health drop and the decision
     makers left with no relationship above the one-way cap, with the sentence to say it
@@ -224,7 +263,7 @@ def _departure(view: AccountView, user_id: str) -> dict[str, Any]:
     lost = sorted(c for c, stat in view.contact_stats.items()
                   if stat.is_decision_maker and stat.contact.active and stat.team > cap
                   and after.contact_stats[c].team <= cap)
-    before_health, after_health = health_of(view) or 0.0, health_of(after) or 0.0
+    before_health, after_health = health_of(view) or 0.0, _health_value(after) or 0.0
     user = view.users.get(user_id)
     name = (user.name if user else None) or user_id
     drop = before_health - after_health
