@@ -88,32 +88,46 @@ def evidence_ratio(contacts: int, classified: int, interactions: int, paired: in
     return round(sum(parts) / len(parts), 3)
 
 
+def _described(contacts: Sequence[Any]) -> tuple[int, int, int, int, int, int]:
+    """Of ``contacts``, how many are active, and of those how many are classified,
+    titled, with a department, with a level and with a buying role (one pass)."""
+    active = classified = titled = department = seniority = role = 0
+    for c in contacts:
+        if c.active and not c.deleted:
+            active += 1
+            classified += _classified(c)
+            titled += bool(c.title)
+            department += bool(c.department)
+            seniority += bool(c.seniority)
+            role += bool(c.buying_role)
+    return active, classified, titled, department, seniority, role
+
+
 def account_coverage(view: AccountView) -> Coverage:
     """Count the evidence of one account (see the module docstring)."""
     settings = view.config["coverage"]
     window = float(settings["window_days"])
-    contacts = [c for c in view.contacts if c.active and not c.deleted]
+    # the contacts' counts follow from the contacts alone: once for the account's views
+    contacts, classified, titled, with_department, with_seniority, with_role = view.contacts_derived(
+        ("coverage", "described"), _described)
     counts = view.data.window
     as_of = view.as_of  # times are epoch seconds: (as_of - t) / DAY is clock.days_between(t, as_of)
     reached = sum(1 for last in view.data.contact_last.values()
                   if last[0] is not None and (as_of - last[0]) / DAY <= window)
     people = sum(1 for last in view.data.user_last.values() if (as_of - last) / DAY <= window)
     open_deals = view.open_opportunities()
-    classified = sum(1 for c in contacts if _classified(c))
     return Coverage(
-        window_days=window, contacts=len(contacts), classified=classified,
-        titled=sum(1 for c in contacts if c.title), with_department=sum(1 for c in contacts if c.department),
-        with_seniority=sum(1 for c in contacts if c.seniority),
-        with_role=sum(1 for c in contacts if c.buying_role),
+        window_days=window, contacts=contacts, classified=classified, titled=titled,
+        with_department=with_department, with_seniority=with_seniority, with_role=with_role,
         interactions=counts.interactions, with_contact=counts.with_contact, with_user=counts.with_user,
         paired=counts.paired, contacts_reached=reached, our_people=people,
         opportunities=sum(1 for o in view.opportunities if not o.deleted),
         open_opportunities=len(open_deals),
         open_pipeline=round(sum((_amount(o.amount) for o in open_deals), 0.0), 2),
-        gaps=_gaps(len(contacts), classified, counts.interactions, counts.with_contact,
+        gaps=_gaps(contacts, classified, counts.interactions, counts.with_contact,
                    counts.with_user, counts.paired),
-        thin=_thin(len(contacts), classified, counts.interactions, counts.paired, settings),
-        ratio=evidence_ratio(len(contacts), classified, counts.interactions, counts.paired, settings))
+        thin=_thin(contacts, classified, counts.interactions, counts.paired, settings),
+        ratio=evidence_ratio(contacts, classified, counts.interactions, counts.paired, settings))
 
 
 def _gaps(contacts: int, classified: int, interactions: int, with_contact: int,

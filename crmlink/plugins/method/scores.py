@@ -80,13 +80,14 @@ def _key_best(view: AccountView, weights: dict[str, float], contacts: dict[str, 
         contact = stat.contact
         if group not in weights or not contact.active:
             continue
+        rid, team = contact.remote_id, stat.team
         if contacts is not None:
-            contacts[contact.remote_id] = {"role": group, "team": round(stat.team, 1),
-                                           "best_holder": stat.best_holder, "holders": len(stat.holders)}
+            contacts[rid] = {"role": group, "team": round(team, 1), "best_holder": stat.best_holder,
+                             "holders": len(stat.holders)}
         stance = contact.stance
-        quality = stat.team / 100.0 * float(factors["unknown" if stance is None else str(stance)])
+        quality = team / 100.0 * float(factors["unknown" if stance is None else str(stance)])
         if quality > best[group]:
-            best[group], who[group] = quality, contact.remote_id
+            best[group], who[group] = quality, rid
     return best, who
 
 
@@ -143,15 +144,18 @@ def _iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
         if strength < threshold:
             continue
         user = users.get(user_id)
+        role = user.team_role if user is not None else None
+        if role not in COUNTERPARTS or done[role]:  # a role found once is found
+            continue
         stat = stats.get(contact_id)
-        if user is None or stat is None or user.team_role not in COUNTERPARTS:
+        if stat is None:
             continue
         last = pairs[(user_id, contact_id)].last_two_way
         if last is None or (view.as_of - last) / 86400.0 > window:
             continue
-        departments, roles = COUNTERPARTS[user.team_role]
+        departments, roles = COUNTERPARTS[role]
         if stat.contact.department in departments or stat.role in roles:
-            done[user.team_role] = True
+            done[role] = True
     return done
 
 
