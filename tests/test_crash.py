@@ -205,3 +205,44 @@ def test_a_sync_killed_while_it_refreshes_the_aggregates_leaves_marks_that_are_r
         assert stale_marks(db) == 0, f"seed {SEED}: {repair[0]} left stale marks"
         through, raw, folded = audits(db)
         assert through == raw and folded == 0, f"seed {SEED}: {repair[0]}"
+
+
+def aggregate_rows(url: str) -> list[tuple[str, bytes]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return sorted((a, bytes(d)) for a, d in conn.exec_driver_sql("select account_id, data from aggregates"))
+    finally:
+        engine.dispose()
+
+
+def test_a_build_killed_in_its_workers_leaves_marks_that_are_repaired(tmp_path: Path, store_url: str) -> None:
+    """``crmlink aggregate --rebuild`` in two worker processes, killed at a random point
+    (the parent with SIGKILL; its workers end when they next send): the aggregates
+    written are whole and their marks cleared, the others still marked, so the audit
+    is the same as through the rows; the next build in two workers writes the bytes of
+    a build in one process."""
+    from crmlink.testing.generate import generate
+
+    print(f"crash seed: {SEED} (replay with CRMLINK_CRASH_SEED={SEED})")
+    rng = random.Random(SEED + 3)
+    db = store_url
+    generate(tmp_path / "export", 200, 40_000, contacts=2000, profile="multiparty")
+    configs = {}
+    for workers in (1, 2):
+        configs[workers] = str(tmp_path / f"workers{workers}.toml")
+        Path(configs[workers]).write_text(f"[audit]\nworkers = {workers}\n", encoding="utf-8")
+    finish("sync", "csv", str(tmp_path / "export"), "--db", db, "--config", configs[1], "-q", timeout=300)
+    want = aggregate_rows(db)
+    assert len(want) == 200 and stale_marks(db) == 0
+    proc = crmlink("aggregate", "--rebuild", "--db", db, "--config", configs[2])
+    wait_for(lambda: 0 < len(aggregate_rows(db)) < len(want), proc, "the first aggregates to be written")
+    time.sleep(rng.uniform(0.0, 0.05))
+    kill(proc)
+    assert integrity(db) == "ok" and stale_marks(db) > 0, f"seed {SEED}"
+    written = aggregate_rows(db)
+    assert 0 < len(written) < len(want) and set(written) <= set(want), f"seed {SEED}: {len(written)} written"
+    through, raw, folded = audits(db)
+    assert through == raw and folded > 0, f"seed {SEED}: after the kill"
+    finish("aggregate", "--db", db, "--config", configs[2], timeout=300)
+    assert stale_marks(db) == 0 and aggregate_rows(db) == want, f"seed {SEED}"

@@ -232,22 +232,35 @@ def account_rows(conn: sa.Connection, source: str, accounts: Sequence[str], unti
         yield from _select(conn, source, until, None)
 
 
-def rows_by_account(conn: sa.Connection, source: str, accounts: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
+def rows_by_account(conn: sa.Connection, source: str, accounts: Sequence[str] | None = None,
+                    between: tuple[str, str] | None = None) -> Iterator[tuple[Any, ...]]:
     """The live interaction rows (:data:`~crmlink.core.store.INTERACTION_COLUMNS`) of
-    ``source`` that name an account, own and linked to it, each account's rows together
-    (and in the order they were stored), for a build that hands each account on as soon
-    as its rows are in. Every account: one read of the table, sorted by the database
-    (on SQLite in its sorter, which spills to a temporary file, so memory stays flat);
-    ``accounts``: theirs alone, through the ``account_id`` index, a chunk at a time. On
-    PostgreSQL through a server-side cursor."""
+    ``source`` that name an account, own and linked to it, sorted by account (in the
+    order of Python's ``sorted`` of the ids, code point by code point, on every store)
+    and each account's rows in the order they were stored, for a build that hands each
+    account on as soon as its rows are in. Every account: one read of the table, sorted
+    by the database (on SQLite in its sorter, which spills to a temporary file, so
+    memory stays flat); ``between``: of those, the accounts from the first id to the
+    second, both included (a worker's share of a build); ``accounts``: theirs alone,
+    through the ``account_id`` index, a chunk at a time. On PostgreSQL through a
+    server-side cursor."""
     chunks: list[list[str] | None] = [None]
     if accounts is not None:
         ids = sorted({a for a in accounts if a})
         chunks = [ids[start:start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
-    return chain.from_iterable(chain.from_iterable(_ordered(conn, source, chunk) for chunk in chunks))
+    return chain.from_iterable(chain.from_iterable(_ordered(conn, source, chunk, between) for chunk in chunks))
 
 
-def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> Iterator[Sequence[tuple[Any, ...]]]:
+def rows_per_account(conn: sa.Connection) -> dict[str, int]:
+    """How many interaction rows name each account, of every source, deleted or not:
+    an estimate of each account's share of a build (the count reads only the
+    ``account_id`` index where the database can)."""
+    table = schema.TABLES["interaction"]
+    return dict(conn.execute(sa.select(table.c.account_id, sa.func.count()).group_by(table.c.account_id)).all())
+
+
+def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None,
+             between: tuple[str, str] | None) -> Iterator[Sequence[tuple[Any, ...]]]:
     from crmlink.core.store import INTERACTION_COLUMNS, cursor_batches
 
     postgres = conn.dialect.name == "postgresql"
@@ -255,9 +268,14 @@ def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> It
     name = schema.TABLES["interaction"].name
     values: list[Any] = [source, source, source]
     which = f"(source = {mark} OR (link_source = {mark} AND source <> {mark}))"
+    # code point order: SQLite compares text as UTF-8 bytes, PostgreSQL as collation "C" does
+    account = 'account_id COLLATE "C"' if postgres else "account_id"
     if accounts is None:
         table = name if postgres else f"{name} NOT INDEXED"
         which += " AND account_id IS NOT NULL AND account_id <> ''"
+        if between is not None:
+            which += f" AND {account} >= {mark} AND {account} <= {mark}"
+            values.extend(between)
     elif postgres:
         table, which = name, f"account_id = ANY({mark}) AND {which}"
         values.insert(0, accounts)
@@ -266,7 +284,7 @@ def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None) -> It
         which = f"account_id IN ({', '.join(mark * len(accounts))}) AND {which}"
         values[:0] = accounts
     sql = (f"SELECT {', '.join(INTERACTION_COLUMNS)} FROM {table} WHERE NOT deleted AND {which} "
-           "ORDER BY account_id, pk")
+           f"ORDER BY {account}, pk")
     yield from cursor_batches(conn, sql, values, 5000, name="crmlink_rows_by_account")
 
 

@@ -10,13 +10,18 @@ available (Windows) the work stays in one process.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
+
+from crmlink.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +58,41 @@ def worker_count(items: int, parallel_from: int, setting: int | str | None = Non
     return max(1, min(wanted, items))
 
 
+def workers_setting(config: Any) -> int | str:
+    """``[audit] workers``: ``"auto"`` or a number of processes (at least 1). The audit's
+    accounts and the build of its aggregates (at the end of a sync, ``crmlink aggregate``)
+    both use it."""
+    value = config.get("audit", {}).get("workers", "auto")
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"[audit] workers = {value!r} in the config file: give \"auto\" (one process per "
+                      f"usable CPU for a large portfolio) or a whole number of processes, at least 1")
+
+
 def slices(count: int, workers: int) -> list[tuple[int, int]]:
     """``range(count)`` cut into ``workers`` contiguous slices as equal as can be."""
     bounds = [count * i // workers for i in range(workers + 1)]
+    return list(zip(bounds, bounds[1:]))
+
+
+def weighted_slices(weights: Sequence[float], workers: int) -> list[tuple[int, int]]:
+    """``range(len(weights))`` cut into ``workers`` contiguous slices (none empty, when
+    there are enough items) whose weights add up to shares as equal as the cuts allow."""
+    count = len(weights)
+    workers = max(1, min(workers, count))
+    total = float(sum(weights)) or 1.0
+    bounds = [0]
+    running, index = 0.0, 0
+    for part in range(1, workers):
+        while index < count and running + weights[index] / 2 < total * part / workers:
+            running += weights[index]
+            index += 1
+        cut = min(max(index, bounds[-1] + 1), count - (workers - part))
+        while index < cut:  # pushed on so that no slice is empty
+            running += weights[index]
+            index += 1
+        bounds.append(cut)
+    bounds.append(count)
     return list(zip(bounds, bounds[1:]))
 
 
@@ -68,7 +105,8 @@ class WorkerFailed(Exception):
 
 
 def forked(count: int, workers: int, work: Callable[[int, int], Iterator[Sequence[T]]],
-           redo: Callable[[int, int], Iterator[T]]) -> Iterator[T]:
+           redo: Callable[[int, int], Iterator[T]], *, ordered: bool = True,
+           weights: Sequence[float] | None = None) -> Iterator[T]:
     """The results of items ``0 .. count - 1`` in order, worked on by ``workers`` forked
     processes, each over one contiguous slice: ``work(low, high)`` runs in the worker
     and yields the results of items ``low`` to ``high`` a batch at a time (they must
@@ -76,20 +114,28 @@ def forked(count: int, workers: int, work: Callable[[int, int], Iterator[Sequenc
     works out the rest of its slice itself with ``redo(low, high)``, in order: a failure
     that is the work's own (a plugin raising) then raises in this process exactly as it
     would have without workers, and a worker lost otherwise costs time, not results.
-    The workers are stopped when the caller stops reading."""
+    The workers are stopped when the caller stops reading.
+
+    ``ordered=False``: each batch as soon as it comes, whichever worker sent it (each
+    slice's results still in their order), for results that can be used in any order:
+    memory then holds what the workers sent and the caller has not taken yet, not every
+    later slice's results while the first one is read. ``weights``: each item's share of
+    the work, for slices of equal work rather than of equal numbers of items
+    (:func:`weighted_slices`)."""
     context = multiprocessing.get_context("fork")
-    parts = slices(count, workers)
+    parts = slices(count, workers) if weights is None else weighted_slices(weights, workers)
     readers: list[Connection] = []
     processes: list[Any] = []
     try:
         for low, high in parts:
             reader, writer = context.Pipe(duplex=False)
-            process = context.Process(target=_work_in_child, args=(work, low, high, writer), daemon=True)
+            process = context.Process(target=_work_in_child, args=(work, low, high, writer, list(readers)),
+                                      daemon=True)
             process.start()
             writer.close()  # the child's end: reading sees the end of it when the child goes
             readers.append(reader)
             processes.append(process)
-        yield from _in_order(parts, readers, processes, redo)
+        yield from (_in_order if ordered else _as_sent)(parts, readers, processes, redo)
     finally:
         for process in processes:
             if process.is_alive():
@@ -116,6 +162,23 @@ def _in_order(parts: list[tuple[int, int]], readers: list[Connection], processes
             yield from item
 
 
+def _as_sent(parts: list[tuple[int, int]], readers: list[Connection], processes: list[Any],
+             redo: Callable[[int, int], Iterator[T]]) -> Iterator[T]:
+    """The results of every slice as they come (:func:`forked` with ``ordered=False``)."""
+    inbox = _Inbox(parts, readers, processes)
+    running = set(range(len(parts)))
+    while running:
+        index, item = inbox.next_of_any(running)
+        if item is _DONE:
+            running.discard(index)
+        elif isinstance(item, WorkerFailed):
+            running.discard(index)
+            log.warning("worker %d failed (%s): finishing its items in this process", index + 1, item)
+            yield from redo(item.position, parts[index][1])
+        else:
+            yield from item
+
+
 _DONE = object()
 
 
@@ -134,6 +197,15 @@ class _Inbox:
             self._receive(block=True)
         self._receive(block=False)  # keep every worker's pipe flowing
         return self.pending[index].popleft()
+
+    def next_of_any(self, indexes: set[int]) -> tuple[int, Any]:
+        """The next batch (or end) of any slice of ``indexes``, and its slice: the first
+        one that has something, waiting for the workers when none has."""
+        while True:
+            for index in sorted(indexes):
+                if self.pending[index]:
+                    return index, self.pending[index].popleft()
+            self._receive(block=True)
 
     def _receive(self, *, block: bool) -> None:
         if not self.open:
@@ -161,10 +233,19 @@ class _Inbox:
 
 
 def _work_in_child(work: Callable[[int, int], Iterator[Sequence[Any]]], low: int, high: int,
-                   conn: Connection) -> None:
+                   conn: Connection, others: list[Connection]) -> None:
     """In the worker: send each batch of results, then ``done``; on an exception, where
     it stopped and the exception's type (not its message: the parent redoes the item and
-    raises the real one, so nothing of it is printed twice or out of place)."""
+    raises the real one, so nothing of it is printed twice or out of place).
+
+    The worker ends with the parent: it closes its copies of the earlier workers' pipes
+    (so that a worker whose parent is gone fails at its next send instead of waiting on
+    a pipe another worker keeps open), and on Linux asks to be killed when the parent
+    dies, so that nothing the parent held open (a database session and its locks) lives
+    on in it."""
+    for other in others:
+        other.close()
+    _die_with_parent()
     sent = low
     try:
         for batch in work(low, high):
@@ -175,3 +256,21 @@ def _work_in_child(work: Callable[[int, int], Iterator[Sequence[Any]]], low: int
         conn.send(("failed", (sent, f"{type(exc).__name__} in the worker")))
     finally:
         conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send this process SIGKILL when its parent ends
+    (``prctl(PR_SET_PDEATHSIG)``); elsewhere nothing (the next send fails instead)."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return
+    if os.getppid() != parent:  # pragma: no cover - the parent ended before the request
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from crmlink.core import aggregate_store, schema, vocab
+from crmlink.core import aggregate_store, parallel, schema, vocab
 from crmlink.core.analysis.accumulate import Accumulator, Classified, is_executive_user, is_senior
 from crmlink.core.analysis.aggregates import (
     _ARRAYS,
@@ -33,6 +33,7 @@ from crmlink.core.analysis.aggregates import (
     fingerprint,
     people_hold,
 )
+from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact, User
 
 if TYPE_CHECKING:
@@ -335,7 +336,7 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
     acc = Accumulator(config, people.users, people.contacts, host.interaction_method)
     with store.engine.connect() as conn:
         scan = done.full or len(stale) > SCAN_SHARE * aggregate_store.count(conn, source)
-    _build(store, acc, source, stale, None if scan else sorted(stale), people, done)
+    _build(store, acc, source, stale, scan, people, done, parallel.workers_setting(config))
     return done
 
 
@@ -344,36 +345,109 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
 SCAN_SHARE = 0.2
 #: Aggregates written per transaction, and the bytes after which a batch is written anyway.
 _BATCH, _BATCH_BYTES = 200, 4 << 20
+#: Below this many accounts to rebuild a build stays in one process with ``[audit]
+#: workers = "auto"``: forking and connecting cost more than the workers save.
+PARALLEL_FROM = 200
+#: Aggregates a worker sends back at a time.
+_SEND = 16
+
+#: One account's rebuilt aggregate: ``(account, generation of its mark as read, data,
+#: people)``; no data when it has no rows left (its aggregate goes).
+Built = tuple[str, int, bytes | None, dict[str, Any] | None]
 
 
-def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], accounts: list[str] | None,
-           people: _People, done: Refreshed) -> None:
+def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], scan: bool,
+           people: _People, done: Refreshed, workers: int | str = "auto") -> None:
     """Rebuild the aggregates of the ``stale`` accounts (their generations as read) from
-    their rows, read in one pass grouped by account (``accounts``: theirs alone, else
-    the whole table), each account encoded as soon as its rows are in and written in
-    batches: memory holds one account's rows and one batch. A stale account with no
-    rows left loses its aggregate."""
-    pending: list[tuple[str, int, bytes | None, dict[str, Any] | None]] = []
-    seen: set[str] = set()
+    their rows, read grouped by account (``scan``: in one read of the whole table, else
+    theirs alone through the account index), each account encoded as soon as its rows
+    are in and written in batches: memory holds one account's rows and one batch.
+    ``workers`` (``[audit] workers``): the sorted accounts are cut into contiguous
+    slices, each read and encoded in a forked process (:func:`.parallel.forked`), and
+    this process alone writes what they send, as it comes (a slice of a worker that
+    fails is finished here). The bytes are the same whatever the number of workers."""
+    work = _Slices(store, acc, source, stale, scan, people)
+    count = parallel.worker_count(len(work.keys), PARALLEL_FROM, workers)
+    built: Iterator[Built] = work.here(0, len(work.keys))
+    if count > 1:
+        weights = work.weights()
+        store.engine.dispose()  # no pooled connection of this process goes to the workers
+        built = parallel.forked(len(work.keys), count, work.in_worker, work.here, ordered=False, weights=weights)
+    pending: list[Built] = []
     size = 0
-    with store.engine.connect() as conn:
-        rows = aggregate_store.rows_by_account(conn, source, accounts)
+    for item in built:
+        pending.append(item)
+        size += len(item[2] or b"")
+        if len(pending) >= _BATCH or size >= _BATCH_BYTES:
+            _write(store, source, pending, done)
+            size = 0
+    if pending:
+        _write(store, source, pending, done)
+
+
+class _Slices:
+    """The build of contiguous slices of the stale accounts in sorted order, each
+    account's result (:data:`Built`) in that order, one for each, in this process or
+    in a forked worker."""
+
+    def __init__(self, store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], scan: bool,
+                 people: _People) -> None:
+        self.store, self.acc, self.source, self.stale = store, acc, source, stale
+        self.scan, self.people = scan, people
+        self.keys = sorted(stale)
+
+    def weights(self) -> list[int]:
+        """Each account's rows (:func:`.aggregate_store.rows_per_account`), at least one:
+        the workers' slices hold about as many rows each, not as many accounts (a few
+        large accounts can hold most of the rows)."""
+        with self.store.engine.connect() as conn:
+            counts = aggregate_store.rows_per_account(conn)
+        return [counts.get(account, 0) + 1 for account in self.keys]
+
+    def here(self, low: int, high: int) -> Iterator[Built]:
+        """The results of the accounts ``keys[low:high]``, read on a connection of this process."""
+        if low >= high:
+            return
+        with self.store.engine.connect() as conn:
+            yield from self._built(conn, self.keys[low:high])
+
+    def in_worker(self, low: int, high: int) -> Iterator[list[Built]]:
+        """:meth:`here` in a forked worker, a few accounts at a time, on a connection of
+        its own (any the parent's pool held are left alone, not closed)."""
+        self.store.engine.dispose(close=False)
+        batch: list[Built] = []
+        for item in self.here(low, high):
+            batch.append(item)
+            if len(batch) >= _SEND:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _built(self, conn: sa.Connection, keys: list[str]) -> Iterator[Built]:
+        """Walk the rows of ``keys``' accounts, sorted by account, beside ``keys``: an
+        account without rows gets no data."""
+        acc, stale, people = self.acc, self.stale, self.people
+        rows = aggregate_store.rows_by_account(conn, self.source, None if self.scan else keys,
+                                               (keys[0], keys[-1]) if self.scan else None)
+        position, last = 0, ""
         for account, group in groupby(rows, key=itemgetter(0)):
-            if account not in stale:
-                continue
+            if account <= last:  # the read's order is what the walk relies on
+                raise StoreError(f"the store returned account {account!r} after {last!r}: the aggregates' "
+                                 "build needs the rows sorted by account")
+            last = account
+            while position < len(keys) and keys[position] < account:
+                yield keys[position], stale[keys[position]], None, None
+                position += 1
+            if position == len(keys) or keys[position] != account:
+                continue  # not stale
             builder = Builder()
             # one classification per account: what it caches lasts as long as the account
             builder.add_all(acc.classify(group, stale, _no_account))
-            data = builder.encode(acc.half_life)
-            pending.append((account, stale[account], data, builder.people(people.users, people.contacts)))
-            seen.add(account)
-            size += len(data)
-            if len(pending) >= _BATCH or size >= _BATCH_BYTES:
-                _write(store, source, pending, done)
-                size = 0
-    pending.extend((account, generation, None, None) for account, generation in stale.items() if account not in seen)
-    for start in range(0, len(pending), _BATCH):
-        _write(store, source, pending[start:start + _BATCH], done)
+            yield account, stale[account], builder.encode(acc.half_life), builder.people(people.users, people.contacts)
+            position += 1
+        for account in keys[position:]:
+            yield account, stale[account], None, None
 
 
 def _no_account(_: tuple[str, ...]) -> None:
@@ -381,8 +455,7 @@ def _no_account(_: tuple[str, ...]) -> None:
     return None
 
 
-def _write(store: Store, source: str, pending: list[tuple[str, int, bytes | None, dict[str, Any] | None]],
-           done: Refreshed) -> None:
+def _write(store: Store, source: str, pending: list[Built], done: Refreshed) -> None:
     with store.transaction() as conn:
         left = aggregate_store.replace(conn, source, pending)
     done.built += len(pending) - len(left)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
@@ -31,7 +31,7 @@ from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.units import SourceData
 from crmlink.core.analysis.view import AccountView, OpportunityView
 from crmlink.core.document import AccountEntry, OpportunityEntry
-from crmlink.core.errors import ConfigError
+from crmlink.core.parallel import workers_setting
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -45,15 +45,6 @@ log = logging.getLogger(__name__)
 PARALLEL_FROM = 500
 #: accounts a worker sends back at a time
 BATCH = 32
-
-
-def workers_setting(config: Any) -> int | str:
-    """``[audit] workers``: ``"auto"`` or a number of processes (at least 1)."""
-    value = config.get("audit", {}).get("workers", "auto")
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        return value  # type: ignore[no-any-return]
-    raise ConfigError(f"[audit] workers = {value!r} in the config file: give \"auto\" (one process per "
-                      f"usable CPU for a large portfolio) or a whole number of processes, at least 1")
 
 
 @dataclass
