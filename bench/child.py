@@ -39,8 +39,12 @@ def _cli(argv: list[str]) -> None:
 
 
 def csv_import(args: argparse.Namespace) -> dict[str, Any]:
+    """The import, and the peaks of this process and of its largest worker (the
+    aggregates' build at the end of the sync forks them, ``[audit] workers``)."""
     _cli(["sync", "csv", args.folder, "--db", args.db])
-    return {"interactions": Store(args.db).count("interaction")}
+    return {"interactions": Store(args.db).count("interaction"),
+            "own_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "worker_peak_mib": _worker_peak_mib()}
 
 
 def read_floor(args: argparse.Namespace) -> dict[str, Any]:

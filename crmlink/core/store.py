@@ -184,6 +184,7 @@ class Store:
         deferred = self._deferred.get(conn)
         if deferred is not None:
             deferred.first_write(conn, schema.TABLES[entity])
+        fresh = deferred is not None and schema.TABLES[entity].name in deferred.fresh
         rows = batch.rows
         if len(set(map(_KEY, rows))) < len(rows):
             first: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -194,7 +195,7 @@ class Store:
                 else:
                     first[key] = row
             rows = list(first.values())
-        written = writer.write(conn, self._binders[entity](rows), run_id)
+        written = writer.write(conn, self._binders[entity](rows), run_id, fresh=fresh)
         aggregate_store.note(conn, batch.entity, rows, {*written.unchanged, *written.duplicates})
         result.created, result.updated = written.created, written.updated
         result.unchanged = [rid for _, rid in written.unchanged]
@@ -544,21 +545,25 @@ class _Deferred:
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
+        #: the tables that had no rows when the transaction first wrote to them (on
+        #: PostgreSQL their batches are copied in, :meth:`.Upsert.write`)
+        self.fresh: set[str] = set()
         #: (name, the SQL that creates it) of the dropped indexes, in the order dropped
         self.dropped: list[tuple[str, str]] = []
 
     def first_write(self, conn: sa.Connection, table: sa.Table) -> None:
-        """Drop ``table``'s secondary indexes if this is the transaction's first write to
-        it and it has no rows."""
+        """On the transaction's first write to ``table``, note whether it has no rows,
+        and if so on SQLite drop its secondary indexes."""
         if table.name in self.seen:
             return
-        if conn.dialect.name != "sqlite":
-            self.seen.add(table.name)
-            return
-        if not self.seen:  # the transaction's first write of records
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite and not self.seen:  # the transaction's first write of records
             conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         self.seen.add(table.name)
         if conn.exec_driver_sql(f'SELECT 1 FROM "{table.name}" LIMIT 1').first() is not None:
+            return
+        self.fresh.add(table.name)
+        if not sqlite:
             return
         indexes = conn.exec_driver_sql(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "

@@ -8,7 +8,9 @@ created and the updated ones, so no row is looked up before it is written.
 - PostgreSQL takes the batch by ``COPY`` into a temporary table, then upserts it from there
   in one statement; it tells an insert from an update by ``xmax = 0``. (An earlier
   version passed one array per column to ``unnest``: three times the client's CPU, and
-  slower on the server.)
+  slower on the server.) Into a table that was empty when the transaction first wrote
+  to it (a first import), the batch is copied straight into the table instead, and
+  upserted as above only when that finds a key already stored.
 - SQLite takes it as multi-row ``VALUES`` (as many rows as its parameter limit allows); a
   row is new when its ``pk`` is above the table's largest before the statement (SQLite
   has one writer at a time, so nothing else inserts in between).
@@ -133,9 +135,13 @@ class Upsert:
         #: PostgreSQL: the temporary table a batch is copied into
         self._staging = f'"crmlink_staging_{table.name}"'
 
-    def write(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None) -> Written:
+    def write(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None, *, fresh: bool = False) -> Written:
         """Upsert rows (unique keys): count the created and updated ones, and sort the
-        keys of the others into unchanged and duplicates."""
+        keys of the others into unchanged and duplicates. ``fresh``: the table had no
+        rows when this transaction first wrote to it, so on PostgreSQL the rows are
+        first tried as a plain ``COPY`` into the table (:meth:`_copy_fresh`)."""
+        if fresh and self.postgres and self._copy_fresh(conn, rows, run_id):
+            return Written(created=len(rows))
         done = Written()
         key_of = itemgetter(self.names.index("source"), self.names.index("remote_id"))
         keys: set[Key] = set()  # the rows the statements did not write
@@ -225,6 +231,30 @@ class Upsert:
         with cursor.copy(f"COPY {self._staging} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def _copy_fresh(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None) -> bool:
+        """PostgreSQL, a table the transaction found empty: ``COPY`` the rows straight
+        into it, which skips the staging table, the conflict checks and the rows sent
+        back. Whether it did: a key already stored (by this transaction: the same id in
+        two batches) undoes the copy to a savepoint, and the caller upserts the batch as
+        usual, which reports the key as a duplicate."""
+        from psycopg import errors
+
+        columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
+        cursor = _cursor(conn)
+        try:
+            cursor.execute("SAVEPOINT crmlink_copy")
+            try:
+                with cursor.copy(f'COPY "{self.table.name}" ({columns}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row((run_id, *row))
+            except errors.UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT crmlink_copy")
+                return False
+            cursor.execute("RELEASE SAVEPOINT crmlink_copy")
+            return True
+        finally:
+            cursor.close()
 
     def _sqlite_sql(self, with_run: bool, rows: int) -> str:
         columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])

@@ -112,7 +112,8 @@ DEFAULTS: dict[str, Any] = {
     "audit": {
         "aggregates": True,  # from the aggregates syncs keep; false folds every interaction
         # processes that score the accounts: "auto" = one per usable CPU from 500 accounts
-        # (one below that, or where fork is not available), or a number (crmlink audit --workers)
+        # (one below that, or where fork is not available), or a number (crmlink audit --workers);
+        # also the processes that build the aggregates (auto: from 200 accounts to rebuild)
         "workers": "auto",
     },
     # the sync engine's retry policy (crmlink.core.sync.RetryPolicy; env CRMLINK_RETRY_*)
