@@ -149,3 +149,20 @@ def test_the_slices_of_a_build_hold_about_equal_rows() -> None:
 def test_a_build_below_the_threshold_stays_in_one_process() -> None:
     assert parallel.worker_count(aggregate_build.PARALLEL_FROM - 1, aggregate_build.PARALLEL_FROM, "auto") == 1
     assert parallel.worker_count(30, aggregate_build.PARALLEL_FROM, 2) == 2
+
+
+def test_a_store_in_memory_is_built_in_one_process() -> None:
+    """Forked workers could not see an SQLite database that lives in this process's memory."""
+    from crmlink import Account
+
+    store = Store("sqlite://")
+    with store.transaction() as conn:
+        store.upsert(conn, [Account(remote_id=f"A{k}", source="csv", name=f"A{k}") for k in range(3)])
+        store.upsert(conn, [Interaction(remote_id=f"I{k}", source="csv", kind="call", account_id=f"A{k % 3}",
+                                        occurred_at="2026-01-0{}T10:00:00Z".format(1 + k % 9), user_ids=("U1",),
+                                        contact_ids=("C1",)) for k in range(9)])
+    assert not aggregate_build._other_processes_see(store)
+    (done,) = refresh(store, get_plugin_host(load_entrypoints=False), settings(2))
+    assert (done.built, done.left) == (3, 0)
+    with store.engine.connect() as conn:
+        assert aggregate_store.count(conn, "csv") == 3

@@ -367,7 +367,7 @@ def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int]
     this process alone writes what they send, as it comes (a slice of a worker that
     fails is finished here). The bytes are the same whatever the number of workers."""
     work = _Slices(store, acc, source, stale, scan, people)
-    count = parallel.worker_count(len(work.keys), PARALLEL_FROM, workers)
+    count = parallel.worker_count(len(work.keys), PARALLEL_FROM, workers) if _other_processes_see(store) else 1
     built: Iterator[Built] = work.here(0, len(work.keys))
     if count > 1:
         weights = work.weights()
@@ -383,6 +383,15 @@ def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int]
             size = 0
     if pending:
         _write(store, source, pending, done)
+
+
+def _other_processes_see(store: Store) -> bool:
+    """Whether another process opening the store sees its data: not an SQLite database
+    in memory, which only this process's connection holds."""
+    url = store.engine.url
+    if url.get_backend_name() != "sqlite":
+        return True
+    return url.database not in (None, "", ":memory:") and "mode=memory" not in str(url.query)
 
 
 class _Slices:
