@@ -159,7 +159,7 @@ def test_a_store_in_memory_is_built_in_one_process() -> None:
     with store.transaction() as conn:
         store.upsert(conn, [Account(remote_id=f"A{k}", source="csv", name=f"A{k}") for k in range(3)])
         store.upsert(conn, [Interaction(remote_id=f"I{k}", source="csv", kind="call", account_id=f"A{k % 3}",
-                                        occurred_at="2026-01-0{}T10:00:00Z".format(1 + k % 9), user_ids=("U1",),
+                                        occurred_at=f"2026-01-0{1 + k % 9}T10:00:00Z", user_ids=("U1",),
                                         contact_ids=("C1",)) for k in range(9)])
     assert not aggregate_build._other_processes_see(store)
     (done,) = refresh(store, get_plugin_host(load_entrypoints=False), settings(2))
