@@ -184,6 +184,20 @@ class EmulatorEngine:
         raise NotImplementedError
 
 
+def server_side_tls(context: ssl.SSLContext | None, request: Any) -> Any:
+    """``request``'s socket wrapped in TLS with ``context`` (as it is without one), or
+    ``None`` when the handshake fails or stalls past 10 s: that client is dropped."""
+    if context is None:
+        return request
+    try:
+        request.settimeout(10)
+        wrapped = context.wrap_socket(request, server_side=True)
+        wrapped.settimeout(None)
+    except (ssl.SSLError, OSError):
+        return None
+    return wrapped
+
+
 class EmulatorHTTPServer(ThreadingHTTPServer):
     """A threading HTTP(S) server on one engine; ``context`` wraps each connection in TLS."""
 
@@ -200,14 +214,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.context is not None:
-            try:
-                request.settimeout(10)
-                request = self.context.wrap_socket(request, server_side=True)
-                request.settimeout(None)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        request = server_side_tls(self.context, request)
+        if request is not None:
+            super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away (killed, timed out) is normal here; anything else is not."""

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from crmlink.testing.emulation import server_side_tls
 from crmlink.testing.emulation import tls_context as _tls_context
 
 from . import auth, metadata, rest
@@ -224,13 +225,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.ssl_context is not None:
-            try:
-                request.settimeout(10)
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-                request.settimeout(None)
-            except (ssl.SSLError, OSError):
-                return
+        request = server_side_tls(self.ssl_context, request)
+        if request is None:
+            return
         with contextlib.suppress(OSError):
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.conn_lock:
