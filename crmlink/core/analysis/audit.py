@@ -44,7 +44,7 @@ from crmlink.core.analysis.summary import (
 )
 from crmlink.core.analysis.units import MergedUnit, SourceData, Unit, units
 from crmlink.core.analysis.view import AccountView, OpportunityView, PortfolioView
-from crmlink.core.analysis.workers import PARALLEL_FROM, UnitWork, workers_setting
+from crmlink.core.analysis.workers import PARALLEL_FROM, UnitWork
 from crmlink.core.document import (
     SCHEMA_VERSION,
     AccountEntry,
@@ -153,7 +153,7 @@ class Audit:
 
     def workers(self, accounts: int) -> int:
         """The processes to audit a unit of ``accounts`` accounts with (``[audit] workers``)."""
-        return parallel.worker_count(accounts, PARALLEL_FROM, workers_setting(self.config))
+        return parallel.worker_count(accounts, PARALLEL_FROM, parallel.workers_setting(self.config))
 
     def opportunity_views(self, data: SourceData, views: Mapping[str, AccountView], *,
                           whole: tuple[dict[str, float], int] | None = None) -> list[OpportunityView]:

@@ -31,7 +31,6 @@ from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.units import SourceData
 from crmlink.core.analysis.view import AccountView, OpportunityView
 from crmlink.core.document import AccountEntry, OpportunityEntry
-from crmlink.core.parallel import workers_setting
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -250,4 +249,4 @@ class UnitWork:
         return batch
 
 
-__all__ = ["PARALLEL_FROM", "Judged", "UnitWork", "workers_setting"]
+__all__ = ["PARALLEL_FROM", "Judged", "UnitWork"]
