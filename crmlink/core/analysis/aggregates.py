@@ -164,68 +164,92 @@ class Aggregate:
             data.exec_links = links[_since(links, as_of, w.executive, 0, i):i].tolist()
         return data
 
+    # The loops below run once per pair, person, method or deal of every account of the
+    # audit (millions at 1M interactions): each reads its arrays and the dates into locals
+    # once and inlines :func:`_since`, which halves their time (measured).
+
     def _pairs(self, datas: list[AccountData], w: Windows) -> None:
         a, h = self.a, self.h
         times, weights, inbound, outbound, latest, refs = a["pt"], a["pw"], a["pi"], a["po"], a["pm"], a["pr"]
         users, contacts = h["users"], h["contacts"]
         half_life, reciprocity = w.half_life, w.reciprocity
+        dates = [(data.as_of, data.as_of - reciprocity, data.pairs) for data in datas]
         start = 0
         for k, (u, c, count) in enumerate(h["pairs"]):
             end = start + count
             first, last, ref = times[start], times[end - 1], refs[k]
             key = (users[u], contacts[c])
-            for data in datas:
-                as_of = data.as_of
+            for as_of, low, pairs in dates:
                 if as_of < first:
                     continue
                 i = end if as_of >= last else bisect_right(times, as_of, start, end)
-                j = start if as_of - first <= reciprocity else _since(times, as_of, reciprocity, start, i)
+                if as_of - first <= reciprocity:
+                    j = start
+                else:  # _since(times, as_of, reciprocity, start, i)
+                    j = bisect_left(times, low, start, i)
+                    while j > start and as_of - times[j - 1] <= reciprocity:
+                        j -= 1
+                    while j < i and as_of - times[j] > reciprocity:
+                        j += 1
                 two_way = latest[i - 1]
-                data.pairs[key] = Pair(
-                    weights[i - 1] * 2.0 ** ((ref - as_of) / half_life), inbound[i] - inbound[j],
-                    outbound[i] - outbound[j], None if two_way == _NONE else two_way, times[i - 1])
+                pairs[key] = Pair(weights[i - 1] * 2.0 ** ((ref - as_of) / half_life), inbound[i] - inbound[j],
+                                  outbound[i] - outbound[j], None if two_way == _NONE else two_way, times[i - 1])
             start = end
 
     def _people(self, datas: list[AccountData]) -> None:
         a, h = self.a, self.h
         users, contacts = h["users"], h["contacts"]
-        for (u, count), start in _segments(h["ulast"]):
-            times, user = a["ut"], users[u]
-            for data in datas:
-                i = bisect_right(times, data.as_of, start, start + count)
+        dates = [(data.as_of, data) for data in datas]
+        times, start = a["ut"], 0
+        for u, count in h["ulast"]:
+            end, user = start + count, users[u]
+            for as_of, data in dates:
+                i = end if as_of >= times[end - 1] else bisect_right(times, as_of, start, end)
                 if i > start:
                     data.user_last[user] = times[i - 1]
-        for (c, count), start in _segments(h["clast"]):
-            times, latest, contact = a["ct"], a["cm"], contacts[c]
-            for data in datas:
-                i = bisect_right(times, data.as_of, start, start + count)
+            start = end
+        times, latest, start = a["ct"], a["cm"], 0
+        for c, count in h["clast"]:
+            end, contact = start + count, contacts[c]
+            for as_of, data in dates:
+                i = end if as_of >= times[end - 1] else bisect_right(times, as_of, start, end)
                 if i > start:
-                    data.contact_last[contact] = [times[i - 1], _time(latest[i - 1])]
-        for (method, count), start in _segments(h["meth"]):
-            times = a["mt"]
-            for data in datas:
-                i = bisect_right(times, data.as_of, start, start + count)
+                    two_way = latest[i - 1]
+                    data.contact_last[contact] = [times[i - 1], None if two_way == _NONE else two_way]
+            start = end
+        times, start = a["mt"], 0
+        for method, count in h["meth"]:
+            end = start + count
+            for as_of, data in dates:
+                i = end if as_of >= times[end - 1] else bisect_right(times, as_of, start, end)
                 if i > start:
                     data.methods[method] = times[i - 1]
+            start = end
 
     def _deals(self, datas: list[AccountData]) -> None:
         a, h = self.a, self.h
         opps, contacts = h["opps"], h["contacts"]
-        times, latest = a["ot"], a["om"]
-        for (opp, count), start in _segments(opps):
-            for data in datas:
-                i = bisect_right(times, data.as_of, start, start + count)
+        dates = [(data.as_of, data) for data in datas]
+        times, latest, start = a["ot"], a["om"], 0
+        for opp, count in opps:
+            end = start + count
+            for as_of, data in dates:
+                i = end if as_of >= times[end - 1] else bisect_right(times, as_of, start, end)
                 if i > start:
                     data.opp_contacts[opp] = {}
                     data.opp_last_any[opp] = times[i - 1]
                     if latest[i - 1] != _NONE:
                         data.opp_last_inbound[opp] = latest[i - 1]
-        times, latest = a["qt"], a["qm"]
-        for (o, c, count), start in _segments(h["oppc"]):
-            for data in datas:
-                i = bisect_right(times, data.as_of, start, start + count)
+            start = end
+        times, latest, start = a["qt"], a["qm"], 0
+        for o, c, count in h["oppc"]:
+            end, opp, contact = start + count, opps[o][0], contacts[c]
+            for as_of, data in dates:
+                i = end if as_of >= times[end - 1] else bisect_right(times, as_of, start, end)
                 if i > start:
-                    data.opp_contacts[opps[o][0]][contacts[c]] = [times[i - 1], _time(latest[i - 1])]
+                    two_way = latest[i - 1]
+                    data.opp_contacts[opp][contact] = [times[i - 1], None if two_way == _NONE else two_way]
+            start = end
 
 
 def _segments(entries: list[list[Any]]) -> Iterator[tuple[list[Any], int]]:
