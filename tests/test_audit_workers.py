@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def test_two_workers_write_the_documents_of_one(store_url: str, tmp_path: Path, 
     assert ('"accounts_joined": 10' in one["json"]) is merged  # the merged path ran, or did not
     for fmt in one:
         assert two[fmt] == one[fmt], fmt
-    three = _documents(store_url, tmp_path, 3)  # slices of 16 and 17 accounts, three spool files
+    three = _documents(store_url, tmp_path, 3)  # parts of 4 accounts taken by three processes
     assert three["json"] == one["json"]
 
 
@@ -154,18 +155,18 @@ def test_portfolio_plugins_see_the_same_account_views(tmp_path: Path) -> None:
 
 
 class Raising:
-    """A findings plugin that fails on one account (in the second worker's slice)."""
+    """A findings plugin that fails on one account (in whichever process judges it), or
+    with ``die`` kills each forked worker at its first account."""
 
     def __init__(self, account: str, die: bool = False) -> None:
         self.account, self.die, self.parent = account, die, os.getpid()
 
     @hookimpl
     def account_findings(self, view: AccountView) -> list[Finding]:
-        if view.account.remote_id == self.account:
-            if self.die and os.getpid() != self.parent:
-                os._exit(3)  # the worker is lost, as if the system killed it
-            if not self.die:
-                raise LookupError(f"no rule for account {self.account} (token s3cr3t-not-printed)")
+        if self.die and os.getpid() != self.parent:
+            os._exit(3)  # the worker is lost, as if the system killed it
+        if view.account.remote_id == self.account and not self.die:
+            raise LookupError(f"no rule for account {self.account} (token s3cr3t-not-printed)")
         return []
 
 
@@ -205,6 +206,47 @@ def test_the_worker_count() -> None:
     assert parallel.worker_count(10_000, 500, "auto") == min(parallel.MOST_WORKERS, parallel.usable_cpus())
     assert parallel.worker_count(2, 500, 4) == 2  # never more workers than accounts
     assert parallel.slices(33, 2) == [(0, 16), (16, 33)]
+    assert parallel.parts(50, 2, 100) == [(low, min(low + 6, 50)) for low in range(0, 50, 6)]
+    assert parallel.parts(10_000, 2, 100) == [(low, low + 100) for low in range(0, 10_000, 100)]
+    assert parallel.parts(3, 4, 100) == [(0, 1), (1, 2), (2, 3)]
+
+
+def _tagged(low: int, high: int, process: int, fail: Any = None) -> Iterator[tuple[int, int]]:
+    """Each item of a part with the process that worked on it (``fail(item, process)``
+    may raise, or end the process)."""
+    for item in range(low, high):
+        if fail is not None:
+            fail(item, process)
+        yield item, process
+
+
+def test_shared_parts_come_back_in_order_from_every_process() -> None:
+    parts = parallel.parts(90, 3, 100)
+    found = list(parallel.shared(parts, 3, _tagged))
+    assert [item for item, _ in found] == list(range(90))
+    by_part = {process for item, process in found if parts[1][0] <= item < parts[1][1]}
+    assert by_part == {1} and {process for item, process in found if item < parts[0][1]} == {0}  # first parts
+    assert {process for _, process in found} == {0, 1, 2}
+
+
+def test_a_shared_part_that_fails_is_worked_again_here_in_its_turn() -> None:
+    parts = parallel.parts(40, 2, 100)
+
+    def lost(item: int, process: int) -> None:
+        if process:
+            os._exit(5)  # every forked process dies at its first item: this one does it all
+
+    assert [item for item, _ in parallel.shared(parts, 2, lambda lo, hi, p: _tagged(lo, hi, p, lost))] == list(range(40))
+
+    def raising(item: int, process: int) -> None:
+        if item == 27:
+            raise LookupError("no rule for item 27")
+
+    got: list[int] = []
+    with pytest.raises(LookupError, match="^no rule for item 27$"):
+        for item, _ in parallel.shared(parts, 2, lambda lo, hi, p: _tagged(lo, hi, p, raising)):
+            got.append(item)
+    assert got == list(range(27))  # raised in its turn, as in one process
 
 
 @pytest.mark.parametrize("value", ["many", 0, 1.5, True])

@@ -1,6 +1,8 @@
 """Forked worker processes: how many to use (the one place that decides, for the audit's
-accounts and the HTML report's pages), and :func:`forked`, which runs a range of items
-in worker processes and hands their results back in item order.
+accounts and the HTML report's pages), :func:`forked`, which runs a range of items in
+worker processes and hands their results back in item order, and :func:`shared`, which
+runs parts of a range in this process and forked ones, each taking the next part as it
+is free.
 
 The work is pure Python (scoring, templates), so processes, not threads, make it faster.
 Workers are forked: they start with the parent's memory (the records, the folded
@@ -14,8 +16,10 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
@@ -230,6 +234,194 @@ class _Inbox:
     def _end(self, index: int, last: Any) -> None:
         self.pending[index].append(last)
         self.open.discard(index)
+
+
+def parts(count: int, workers: int, most: int) -> list[tuple[int, int]]:
+    """``range(count)`` cut into contiguous parts for :func:`shared`: at most ``most``
+    items each, and at least four parts a process where there are enough items (so
+    that whoever is free takes the next one, and no process waits long for another at
+    the end)."""
+    size = max(1, min(most, count // (4 * max(1, workers))))
+    return [(low, min(low + size, count)) for low in range(0, count, size)]
+
+
+def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, int, int], Iterator[T]],
+           done: Callable[[], None] | None = None) -> Iterator[T]:
+    """The results of each part of ``parts`` (``(low, high)`` item ranges), in the order
+    of the parts, worked on by ``workers`` processes: this one (process 0) and
+    ``workers - 1`` forked ones (1, 2 ...). ``work(low, high, process)`` yields a part's
+    results in whichever process runs it (a forked one's must pickle).
+
+    Each process starts with the part of its own number, then takes the next part no
+    one has taken whenever it is done with one (a counter in shared memory), so that
+    they all finish together however uneven the parts' costs. A forked process writes
+    each part's results, pickled, to a file of its own and says where (a few bytes
+    through a pipe, which never fills): it never waits for this process, which reads
+    them when their turn comes. This process works on the next part itself when that
+    part is not done yet and no one has taken it; when another process has it, it works
+    on a later one meanwhile, and keeps what it made until its turn.
+
+    ``done()`` runs in each forked process once it has no part left.
+
+    Failures are as :func:`forked` has them: a part whose forked process failed (its
+    work raised, or the process died) is worked on again here when its turn comes (a
+    failure that is the work's own then raises here, in order, exactly as it would have
+    without workers; a lost process costs time, not results), and so is a part this
+    process worked on ahead of its turn whose work raised. The forked processes are
+    stopped when the caller stops reading."""
+    workers = max(1, min(workers, len(parts)))
+    if workers == 1:
+        for low, high in parts:
+            yield from work(low, high, 0)
+        return
+    context = multiprocessing.get_context("fork")
+    #: [0]: the next part no one has taken; [n]: the part process n works on (-1: none)
+    board = context.Array("q", [workers, *range(1, workers)])
+    readers: list[Connection] = []
+    processes: list[Any] = []
+    files: list[Any] = []
+    try:
+        for number in range(1, workers):
+            reader, writer = context.Pipe(duplex=False)
+            file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+            files.append(file)
+            process = context.Process(target=_share_in_child, daemon=True, args=(
+                work, done, parts, number, board, writer, file, list(readers)))
+            process.start()
+            writer.close()  # the child's end: reading sees the end of it when the child goes
+            readers.append(reader)
+            processes.append(process)
+        yield from _Shared(parts, board, readers, processes, files, work).results()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        for reader in readers:
+            reader.close()
+        for file in files:
+            file.close()
+
+
+def _take(board: Any, number: int, count: int) -> int:
+    """Take the next part no one has taken for process ``number`` (``count``: none left)."""
+    with board.get_lock():
+        taken = board[0]
+        board[0] = taken + 1 if taken < count else taken
+        if number:
+            board[number] = taken if taken < count else -1
+    return int(taken)
+
+
+class _Shared:
+    """This process's side of :func:`shared`."""
+
+    def __init__(self, parts: Sequence[tuple[int, int]], board: Any, readers: list[Connection],
+                 processes: list[Any], files: list[Any], work: Callable[[int, int, int], Iterator[Any]]) -> None:
+        self.parts, self.board, self.work = parts, board, work
+        self.readers, self.processes, self.files = readers, processes, files
+        self.open = set(range(len(readers)))
+        self.mine = {0}  #: the parts this process took
+        self.ahead: dict[int, list[Any] | None] = {}  #: its results of later parts (None: the work raised)
+        self.sent: dict[int, tuple[int, int, int]] = {}  #: part -> (file, offset, length)
+        self.lost: dict[int, str] = {}  #: parts to work on here, and why
+
+    def results(self) -> Iterator[Any]:
+        count = len(self.parts)
+        for current in range(count):
+            while True:
+                self._receive(block=False)
+                if current in self.sent:
+                    yield from self._load(*self.sent.pop(current))
+                elif current in self.ahead:
+                    found = self.ahead.pop(current)
+                    yield from self.work(*self.parts[current], 0) if found is None else found
+                elif current in self.lost:
+                    log.warning("%s: finishing its items in this process", self.lost.pop(current))
+                    yield from self.work(*self.parts[current], 0)
+                elif current in self.mine:
+                    yield from self.work(*self.parts[current], 0)
+                else:  # another process has it: work on a later part meanwhile, or wait
+                    self._ahead(current, count)
+                    continue
+                break
+
+    def _ahead(self, current: int, count: int) -> None:
+        taken = _take(self.board, 0, count)
+        if taken >= count:
+            if self.open:
+                self._receive(block=True)
+            else:  # pragma: no cover - every worker ended, none with this part: cannot be
+                self.lost[current] = "no worker finished its part"
+            return
+        self.mine.add(taken)
+        try:
+            self.ahead[taken] = list(self.work(*self.parts[taken], 0))
+        except Exception:  # noqa: BLE001 - raised again in its turn (worked on again then)
+            self.ahead[taken] = None
+
+    def _load(self, index: int, offset: int, length: int) -> list[Any]:
+        fd, data = self.files[index].fileno(), bytearray()
+        while len(data) < length:  # os.pread: the file's offset is the writer's, shared with it
+            block = os.pread(fd, length - len(data), offset + len(data))
+            if not block:
+                raise OSError("a worker's results file ended early")
+            data += block
+        return pickle.loads(data)  # type: ignore[no-any-return]
+
+    def _receive(self, *, block: bool) -> None:
+        if not self.open:
+            return
+        for reader in wait([self.readers[i] for i in sorted(self.open)], None if block else 0):
+            index = self.readers.index(reader)  # type: ignore[arg-type]
+            try:
+                kind, payload = self.readers[index].recv()
+            except EOFError:  # the worker died without a word
+                self.processes[index].join()
+                self._end(index, f"the process ended with exit code {self.processes[index].exitcode}")
+                continue
+            if kind == "part":
+                part, offset, length = payload
+                self.sent[part] = (index, offset, length)
+            elif kind == "done":
+                self.open.discard(index)
+            else:  # "failed": why
+                self._end(index, str(payload))
+
+    def _end(self, index: int, reason: str) -> None:
+        """Worker ``index`` (process ``index + 1``) ended without finishing its part."""
+        self.open.discard(index)
+        part = int(self.board[index + 1])
+        if 0 <= part < len(self.parts) and part not in self.sent:
+            self.lost[part] = f"worker {index + 2} failed ({reason})"
+
+
+def _share_in_child(work: Callable[[int, int, int], Iterator[Any]], done: Callable[[], None] | None,
+                    parts: Sequence[tuple[int, int]], number: int, board: Any, conn: Connection, file: Any,
+                    others: list[Connection]) -> None:
+    """Process ``number`` of :func:`shared`: work on its part, write the results to
+    ``file``, say where, take the next part, until none is left; on an exception, why
+    (not its message: the part is worked on again where it raises for real)."""
+    for other in others:
+        other.close()
+    _die_with_parent()
+    count = len(parts)
+    try:
+        part = number
+        while part < count:
+            results = list(work(*parts[part], number))
+            offset = file.tell()
+            pickle.dump(results, file, protocol=pickle.HIGHEST_PROTOCOL)
+            file.flush()
+            conn.send(("part", (part, offset, file.tell() - offset)))
+            part = _take(board, number, count)
+        if done is not None:
+            done()
+        conn.send(("done", None))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which works the part again
+        conn.send(("failed", f"{type(exc).__name__} in the worker"))
+    finally:
+        conn.close()
 
 
 def _work_in_child(work: Callable[[int, int], Iterator[Sequence[Any]]], low: int, high: int,

@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 #: below this many accounts a unit is audited in one process: forking and sending the
 #: results back cost more than the workers save (measured: docs/scaling.md)
 PARALLEL_FROM = 500
-#: accounts a worker sends back at a time
-BATCH = 32
+#: accounts a part of a unit audited whole (the chunked audit's parts are its chunks)
+CHUNK = 100
 
 
 @dataclass
@@ -197,13 +197,16 @@ class UnitWork:
 
     def results(self, workers: int) -> Iterator[Judged]:
         """Each account judged, in key order; the deals and spool texts of each adopted
-        as it comes."""
+        as it comes. With ``workers`` processes, this one and forked ones take the unit's
+        accounts a part at a time (:func:`.parallel.shared`; a part is one chunk, when
+        the unit is read in chunks)."""
         if workers > 1:
             log.info("scoring the %d account(s) of %s in %d processes", len(self.keys),
                      "+".join(self.unit.sources), workers)
         found: Iterator[Judged] = (
             self._here(0, len(self.keys)) if workers <= 1
-            else parallel.forked(len(self.keys), workers, self._in_worker(workers), self._here))
+            else parallel.shared(parallel.parts(len(self.keys), workers, self.chunks.size if self.chunks else CHUNK),
+                                 workers, self._part(workers), self._worker_done))
         accounts = self.unit.data.accounts if self.chunks is None else None  # in chunks: the only copy
         for judged in found:
             if accounts is not None and judged.summary.account is not accounts[judged.key]:
@@ -218,35 +221,26 @@ class UnitWork:
         for key in self._keys(low, high):
             yield self.judged(key)
 
-    def _in_worker(self, workers: int) -> Callable[[int, int], Iterator[list[Judged]]]:
-        """What each of ``workers`` workers runs over its slice: judge each account,
-        write its text to the worker's own spool file, send it back with its summary."""
-        parts = [self.spool.part() if self.spool is not None else 0 for _ in range(workers)]
+    def _part(self, workers: int) -> Callable[[int, int, int], Iterator[Judged]]:
+        """What each process of :func:`.parallel.shared` runs over a part: judge each
+        account, write its text to the process's own spool file (this process's: the
+        spool's own), and hand it on with its summary."""
+        files = [0, *(self.spool.part() if self.spool is not None else 0 for _ in range(1, workers))]
         if self.spool is not None:
-            self.spool.flush()
-        starts = [low for low, _ in parallel.slices(len(self.keys), workers)]
+            self.spool.flush()  # before forking: no worker holds a copy of unwritten text
 
-        def work(low: int, high: int) -> Iterator[list[Judged]]:
-            part = parts[starts.index(low)]
-            batch: list[Judged] = []
-            try:
-                for key in self._keys(low, high):
-                    batch.append(self.judged(key, part))
-                    if len(batch) == BATCH:
-                        yield self._sent(batch, part)
-                        batch = []
-                if batch:
-                    yield self._sent(batch, part)
-            finally:
-                if self.chunks is not None:
-                    self.chunks.reader.close_worker()
+        def work(low: int, high: int, process: int) -> Iterator[Judged]:
+            for key in self._keys(low, high):
+                yield self.judged(key, files[process])
+            if process and self.spool is not None:
+                self.spool.flush(files[process])  # this process reads the texts once the audit is done
 
         return work
 
-    def _sent(self, batch: list[Judged], part: int) -> list[Judged]:
-        if self.spool is not None:
-            self.spool.flush(part)  # the parent reads the texts once the worker is done
-        return batch
+    def _worker_done(self) -> None:
+        """In a worker, once it has no part left: end its transaction."""
+        if self.chunks is not None:
+            self.chunks.reader.close_worker()
 
 
 __all__ = ["PARALLEL_FROM", "Judged", "UnitWork"]
