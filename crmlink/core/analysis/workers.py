@@ -1,10 +1,12 @@
 """The audit's accounts in worker processes (``[audit] workers``, ``--workers``).
 
-The parent loads a unit's records and folds its interactions once; forked workers then
-each take a contiguous slice of its accounts (by key, the order of the audit), build the
-views, call the scoring, relationship and findings hooks, judge the accounts' deals, make
-each entry and its JSON text (into a spool file of the worker's own), and send back what
-the parent needs: the account's place among those that need attention, its entry (slim
+The audit's process and forked workers share a unit's accounts a part at a time
+(:func:`~crmlink.core.parallel.shared`: each takes the next part in key order that no one
+has taken; a part is one chunk of a unit audited in chunks, read and folded where it is
+judged, else a slice of the unit the parent loaded and folded before forking). Each
+builds the views, calls the scoring, relationship and findings hooks, judges the
+accounts' deals, makes each entry and its JSON text (into a spool file of its own), and
+hands on what the parent needs: the account's place among those that need attention, its entry (slim
 when the audit is), its deals' entries, and the account's and deals' summaries
 (:class:`~.summary.AccountSummary`, :class:`~.summary.OpportunitySummary`), all the
 portfolio step reads. No account's view comes back: a portfolio plugin that reads
