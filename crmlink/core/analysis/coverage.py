@@ -111,23 +111,41 @@ def account_coverage(view: AccountView) -> Coverage:
     contacts, classified, titled, with_department, with_seniority, with_role = view.contacts_derived(
         ("coverage", "described"), _described)
     counts = view.data.window
+    interactions, paired = counts.interactions, counts.paired
     as_of = view.as_of  # times are epoch seconds: (as_of - t) / DAY is clock.days_between(t, as_of)
-    reached = sum(1 for last in view.data.contact_last.values()
-                  if last[0] is not None and (as_of - last[0]) / DAY <= window)
-    people = sum(1 for last in view.data.user_last.values() if (as_of - last) / DAY <= window)
-    open_deals = view.open_opportunities()
-    return Coverage(
+    reached = 0
+    for last in view.data.contact_last.values():
+        if last[0] is not None and (as_of - last[0]) / DAY <= window:
+            reached += 1
+    people = 0
+    for moment in view.data.user_last.values():
+        if (as_of - moment) / DAY <= window:
+            people += 1
+    deals = 0
+    amounts = []
+    for o in view.opportunities:  # as open_opportunities() and the sums over them
+        if not o.deleted:
+            deals += 1
+            if not o.is_closed:
+                amounts.append(_amount(o.amount))
+    pipeline = round(sum(amounts, 0.0), 2)
+    return _coverage(
         window_days=window, contacts=contacts, classified=classified, titled=titled,
         with_department=with_department, with_seniority=with_seniority, with_role=with_role,
-        interactions=counts.interactions, with_contact=counts.with_contact, with_user=counts.with_user,
-        paired=counts.paired, contacts_reached=reached, our_people=people,
-        opportunities=sum(1 for o in view.opportunities if not o.deleted),
-        open_opportunities=len(open_deals),
-        open_pipeline=round(sum((_amount(o.amount) for o in open_deals), 0.0), 2),
-        gaps=_gaps(contacts, classified, counts.interactions, counts.with_contact,
-                   counts.with_user, counts.paired),
-        thin=_thin(contacts, classified, counts.interactions, counts.paired, settings),
-        ratio=evidence_ratio(contacts, classified, counts.interactions, counts.paired, settings))
+        interactions=interactions, with_contact=counts.with_contact, with_user=counts.with_user,
+        paired=paired, contacts_reached=reached, our_people=people,
+        opportunities=deals, open_opportunities=len(amounts), open_pipeline=pipeline,
+        gaps=_gaps(contacts, classified, interactions, counts.with_contact, counts.with_user, paired),
+        thin=_thin(contacts, classified, interactions, paired, settings),
+        ratio=evidence_ratio(contacts, classified, interactions, paired, settings))
+
+
+def _coverage(**fields: Any) -> Coverage:
+    """``Coverage(**fields)``: set in the instance's dict as the frozen dataclass's
+    ``__init__`` sets them, without its ``object.__setattr__`` call per field."""
+    made = object.__new__(Coverage)
+    made.__dict__.update(fields)
+    return made
 
 
 def _gaps(contacts: int, classified: int, interactions: int, with_contact: int,

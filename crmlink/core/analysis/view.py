@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from crmlink.core import clock, vocab
 from crmlink.core.analysis.accumulate import AccountData, is_senior
@@ -30,6 +30,25 @@ T = TypeVar("T")
 DECISION_ROLES = frozenset({"economic_buyer", "decision_maker"})
 
 
+class _once(cached_property[T]):  # noqa: N801 - a decorator, named as cached_property is
+    """:func:`functools.cached_property` without the lock Python 3.11 takes on each
+    first read (one lock for all the instances of a class; Python 3.12 dropped it): a
+    view is read by one thread, and the audit makes hundreds of thousands of views."""
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> _once[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> T: ...
+
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> T | _once[T]:
+        if instance is None:
+            return self
+        value: T = self.func(instance)
+        instance.__dict__[self.attrname] = value  # type: ignore[index]  # read from there on, as cached_property
+        return value
+
+
 @dataclass(frozen=True)
 class ContactStat:
     """The team's relationship with one contact."""
@@ -46,7 +65,7 @@ class ContactStat:
     def best(self) -> float:
         return max(self.strengths.values(), default=0.0)
 
-    @property
+    @_once
     def best_holder(self) -> str | None:
         """Our strongest holder; of equally strong ones, the smallest id (whatever the
         store's row order)."""
@@ -168,7 +187,7 @@ class AccountView:
             memo[key] = compute(self)
         return memo[key]  # type: ignore[no-any-return]
 
-    @cached_property
+    @_once
     def coverage(self) -> Coverage:
         """The evidence behind this account, counted before any score: read it to leave
         a score ``None`` where its layer has no evidence (docs/method.md, "Evidence coverage")."""
@@ -180,34 +199,51 @@ class AccountView:
         returned (``None`` = no evidence for that layer)."""
         return assessment(self.scores, self.coverage)
 
-    @cached_property
+    @_once
     def pair_strengths(self) -> dict[tuple[str, str], float]:
         return pair_strengths_of(self.data.pairs, self.as_of, self.config["strength"], self.excluded_users)
 
-    @cached_property
+    @_once
     def contact_stats(self) -> dict[str, ContactStat]:
         left: tuple[dict[str, ContactStat], str] | None = self.__dict__.get("_left_out")
-        if left is not None:  # without_user() of a view whose stats were computed
-            return _stats_without(left[0], left[1], self.config["strength"]["holder_threshold"])
         threshold = self.config["strength"]["holder_threshold"]
-        per_contact: dict[str, dict[str, float]] = {}
+        if left is not None:  # without_user() of a view whose stats were computed
+            return _stats_without(left[0], left[1], threshold)
+        # one pass over the pairs: each contact's strengths by user, the product of
+        # (1 - s / 100) in that order and the holders, which is what _team gives for those
+        # strengths, operation for operation (its first factor 1.0 x (1 - s / 100) is 1 - s / 100)
+        # (and the best holder: the first of the strongest, as max() finds them, and of
+        # equally strong ones the smallest id)
+        per_contact: dict[str, list[Any]] = {}
         for (user, contact_id), value in self.pair_strengths.items():
             found = per_contact.get(contact_id)
             if found is None:
-                per_contact[contact_id] = {user: value}
-            else:
-                found[user] = value
-        contact_last, days_since, none = self.data.contact_last.get, self.days_since, (None, None)
+                per_contact[contact_id] = [{user: value}, 1.0 - value / 100.0, [user] if value >= threshold else [],
+                                           value, user]
+                continue
+            found[0][user] = value
+            found[1] *= 1.0 - value / 100.0
+            if value >= threshold:
+                found[2].append(user)
+            if value > found[3] or (value == found[3] and user < found[4]):
+                found[3], found[4] = value, user
+        contact_last, as_of, none, days_since = self.data.contact_last.get, self.data.as_of, (None, None), self.days_since
         stats = {}
         for contact, role in self._contact_roster().contacts:
             rid = contact.remote_id
-            strengths = per_contact.get(rid)
-            if strengths:
-                team, holders = _team(strengths, threshold)
-            else:  # what _team gives for no strengths
+            found = per_contact.get(rid)
+            if found is None:  # what _team gives for no strengths
                 strengths, team, holders = {}, 0.0, ()
-            last = contact_last(rid, none)
-            stats[rid] = _stat(contact, role, strengths, team, holders, days_since(last[1]), days_since(last[0]))
+            else:
+                found[2].sort()  # already in order from pair_strengths_of; for strengths set otherwise
+                strengths, team, holders = found[0], 100.0 * (1.0 - found[1]), tuple(found[2])
+            any_, two_way = contact_last(rid, none)
+            stat = stats[rid] = _stat(
+                contact, role, strengths, team, holders,
+                (as_of - two_way) / DAY if type(two_way) is float else days_since(two_way),  # days_since, inlined
+                (as_of - any_) / DAY if type(any_) is float else days_since(any_))
+            if found is not None and found[3] == found[3]:  # else (NaN) as the property finds it
+                stat.__dict__["best_holder"] = found[4]
         return stats
 
     def contacts_derived(self, key: Hashable, compute: Callable[[Sequence[Contact]], T]) -> T:
@@ -239,7 +275,7 @@ class AccountView:
                 and (within_days is None or (s.days_since_two_way is not None
                                              and s.days_since_two_way <= within_days))]
 
-    @cached_property
+    @_once
     def user_strength(self) -> dict[str, float]:
         """Sum of pair strengths held by each of our users."""
         totals: dict[str, float] = {}
@@ -247,7 +283,7 @@ class AccountView:
             totals[user] = totals.get(user, 0.0) + value
         return totals
 
-    @cached_property
+    @_once
     def personalization(self) -> dict[str, Any]:
         """Concentration of the account's relationship strength on our side."""
         total = sum(self.user_strength.values())

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from crmlink import AccountView, Contact, Score
+from crmlink import AccountView, Contact, ContactStat, Score
 
 #: seniority -> band; bands are ordered from individual contributor to executive
 BANDS = {"intern": "ic", "entry": "ic", "senior": "ic", "manager": "manager", "head": "director",
@@ -77,8 +77,10 @@ def _key_best(view: AccountView, weights: dict[str, float], contacts: dict[str, 
     factors = view.config["key"]["stance_factor"]
     for stat in view.contact_stats.values():
         group = "power" if stat.is_decision_maker else stat.role  # the role weights' group
+        if group not in weights:
+            continue
         contact = stat.contact
-        if group not in weights or not contact.active:
+        if not contact.active:
             continue
         rid, team = contact.remote_id, stat.team
         if contacts is not None:
@@ -104,21 +106,30 @@ def key_value(view: AccountView) -> float:
 def broad_score(view: AccountView) -> Score:
     """Department coverage, level coverage and breadth of the engaged contacts."""
     cfg = view.config["broad"]
+    engaged, departments, bands, unknown, coverages, value = _broad(view, cfg)
+    dept_cov, level_cov, breadth = coverages
+    return Score("broad", value, {"departments": sorted(departments), "department_coverage": round(dept_cov, 3),
+                                  "levels": sorted(bands, key=BAND_ORDER.index), "level_coverage": round(level_cov, 3),
+                                  "engaged_contacts": len(engaged), "breadth": round(breadth, 3),
+                                  "parts": cfg["parts"], **({"unknown_people_engaged": unknown} if unknown else {})})
+
+
+def _broad(view: AccountView, cfg: dict[str, Any]
+           ) -> tuple[list[ContactStat], set[str], set[str], int, tuple[float, float, float], float]:
+    """The engaged contacts, their departments and bands, the unknown people counted,
+    the three coverages and the broad value (:func:`broad_score` without its evidence)."""
     parts = cfg["parts"]
     engaged = view.engaged(cfg["window_days"])
-    departments = sorted({s.contact.department for s in engaged if s.contact.department})
+    departments = {s.contact.department for s in engaged if s.contact.department}
     expected = cfg["expected_departments"]
-    dept_cov = min(1.0, len(set(departments) & set(expected)) / len(expected)) if expected else 1.0
-    bands = sorted({b for s in engaged if (b := band_of(s.contact.seniority))}, key=BAND_ORDER.index)
+    dept_cov = min(1.0, len(departments & set(expected)) / len(expected)) if expected else 1.0
+    bands = {b for s in engaged if (b := band_of(s.contact.seniority))}
     level_cov = len(bands) / len(BAND_ORDER)
     unknown = _unknown_people_counted(view, cfg["window_days"])
     breadth = 1.0 - math.exp(-(len(engaged) + unknown) / cfg["active_contacts_scale"])
     value = 100.0 * (parts["departments"] * dept_cov + parts["levels"] * level_cov
                      + parts["contacts"] * breadth) / sum(parts.values())
-    return Score("broad", value, {"departments": departments, "department_coverage": round(dept_cov, 3),
-                                  "levels": bands, "level_coverage": round(level_cov, 3),
-                                  "engaged_contacts": len(engaged), "breadth": round(breadth, 3),
-                                  "parts": parts, **({"unknown_people_engaged": unknown} if unknown else {})})
+    return engaged, departments, bands, unknown, (dept_cov, level_cov, breadth), value
 
 
 def _unknown_people_counted(view: AccountView, window: float) -> int:
@@ -186,7 +197,13 @@ def programs_within(view: AccountView, days: float) -> list[str]:
 
 def activity(view: AccountView) -> tuple[float, float | None]:
     """How recently the account as a whole spoke with us: 1.0 within the grace period,
-    then halving every ``freshness_half_life_days`` of silence (docs/method.md)."""
+    then halving every ``freshness_half_life_days`` of silence (docs/method.md); and the
+    days since its last two-way interaction. Found once per view (health, the stage and
+    the departure simulation ask)."""
+    return view.derived(("method", "activity"), _activity)
+
+
+def _activity(view: AccountView) -> tuple[float, float | None]:
     cfg = view.config["strength"]
     last = max((t[1] for t in view.data.contact_last.values() if t[1] is not None), default=None)
     days = view.days_since(last)
@@ -200,16 +217,11 @@ def health(view: AccountView, parts: dict[str, float | None]) -> Score:
     """The layers weighted by tier, times the account's activity factor. Layers without
     evidence (``None``) are left out and the others' weights scaled up to the same total;
     with no layer scored, health has no evidence either."""
-    weights = dict(zip(LAYERS, view.config["health"][view.tier or "none"]))
-    scored = {name: value for name, value in parts.items() if value is not None}
-    if not scored:
-        return _unscored("health", "no layer has evidence")
-    total = sum(weights.values())
-    used = sum(weights[name] for name in scored)
-    if not used:
+    weights, scored, layers = _layers(view, parts)
+    if layers is None:
+        if not scored:
+            return _unscored("health", "no layer has evidence")
         return _unscored("health", f"the layers with evidence weigh nothing for tier {view.tier or 'none'}")
-    scale = total / used
-    layers = scale * sum(weights[name] * value for name, value in scored.items())
     factor, days = activity(view)
     evidence: dict[str, Any] = {
         "weights": weights, "tier": view.tier,
@@ -219,6 +231,22 @@ def health(view: AccountView, parts: dict[str, float | None]) -> Score:
     if len(scored) < len(parts):
         evidence["without_evidence"] = sorted(set(parts) - set(scored))
     return Score("health", min(100.0, layers * factor), evidence)
+
+
+def _layers(view: AccountView, parts: dict[str, float | None]
+            ) -> tuple[dict[str, float], dict[str, float], float | None]:
+    """The tier's weights, the layers scored, and their weighted sum scaled up to the
+    weights' total (``None`` when no layer is scored or those scored weigh nothing)."""
+    weights = dict(zip(LAYERS, view.config["health"][view.tier or "none"]))
+    scored = {name: value for name, value in parts.items() if value is not None}
+    if not scored:
+        return weights, scored, None
+    total = sum(weights.values())
+    used = sum(weights[name] for name in scored)
+    if not used:
+        return weights, scored, None
+    scale = total / used
+    return weights, scored, scale * sum(weights[name] * value for name, value in scored.items())
 
 
 SCORERS = {"key": key_score, "broad": broad_score, "org": org_score}
@@ -243,14 +271,16 @@ def health_of(view: AccountView) -> float | None:
 
 #: each layer's value alone, without its evidence (the departure simulation's health)
 VALUES: dict[str, Callable[[AccountView], float | None]] = {
-    "key": key_value, "broad": lambda view: broad_score(view).value, "org": lambda view: org_score(view).value}
+    "key": key_value, "broad": lambda view: _broad(view, view.config["broad"])[-1],
+    "org": lambda view: org_score(view).value}
 
 
-def _health_value(view: AccountView) -> float | None:
-    """What :func:`health_of` gives, computing only the layers' values."""
+def _health_value(view: AccountView, factor: float) -> float | None:
+    """What :func:`health_of` gives, computing only the layers' values, with ``factor``
+    the view's activity factor (:func:`activity`)."""
     missing = missing_evidence(view)
-    parts = {name: None if name in missing else VALUES[name](view) for name in LAYERS}
-    return health(view, parts).value
+    layers = _layers(view, {name: None if name in missing else VALUES[name](view) for name in LAYERS})[2]
+    return None if layers is None else min(100.0, layers * factor)
 
 
 def departure(view: AccountView, user_id: str) -> dict[str, Any]:
@@ -267,7 +297,8 @@ def _departure(view: AccountView, user_id: str) -> dict[str, Any]:
     lost = sorted(c for c, stat in view.contact_stats.items()
                   if stat.is_decision_maker and stat.contact.active and stat.team > cap
                   and after.contact_stats[c].team <= cap)
-    before_health, after_health = health_of(view) or 0.0, _health_value(after) or 0.0
+    # the account's activity is the same without the user: it follows from its data alone
+    before_health, after_health = health_of(view) or 0.0, _health_value(after, activity(view)[0]) or 0.0
     user = view.users.get(user_id)
     name = (user.name if user else None) or user_id
     drop = before_health - after_health
