@@ -270,10 +270,14 @@ class AccountView:
     def engaged(self, within_days: float | None = None) -> list[ContactStat]:
         """Contacts whose team strength reaches the engaged threshold (and, if given,
         who engaged two-way within ``within_days``)."""
-        threshold = self.config["strength"]["engaged_threshold"]
-        return [s for s in self.contact_stats.values() if s.team >= threshold and s.contact.active
-                and (within_days is None or (s.days_since_two_way is not None
-                                             and s.days_since_two_way <= within_days))]
+        memo: dict[float | None, list[ContactStat]] = self.__dict__.setdefault("_engaged", {})  # not a field
+        found = memo.get(within_days)
+        if found is None:  # once per view and window: the broad score and two findings ask
+            threshold = self.config["strength"]["engaged_threshold"]
+            found = memo[within_days] = [
+                s for s in self.contact_stats.values() if s.team >= threshold and s.contact.active
+                and (within_days is None or (s.days_since_two_way is not None and s.days_since_two_way <= within_days))]
+        return list(found)
 
     @_once
     def user_strength(self) -> dict[str, float]:

@@ -150,7 +150,8 @@ def iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
 def _iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
     threshold = view.config["strength"]["engaged_threshold"]
     done = dict.fromkeys(COUNTERPARTS, False)
-    users, stats, pairs = view.users, view.contact_stats, view.data.pairs
+    left = len(done)
+    users, stats, pairs, as_of = view.users, view.contact_stats, view.data.pairs, view.as_of
     for (user_id, contact_id), strength in view.pair_strengths.items():
         if strength < threshold:
             continue
@@ -162,11 +163,14 @@ def _iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
         if stat is None:
             continue
         last = pairs[(user_id, contact_id)].last_two_way
-        if last is None or (view.as_of - last) / 86400.0 > window:
+        if last is None or (as_of - last) / 86400.0 > window:
             continue
         departments, roles = COUNTERPARTS[role]
         if stat.contact.department in departments or stat.role in roles:
             done[role] = True
+            left -= 1
+            if not left:  # every role found: the rest of the pairs cannot change it
+                break
     return done
 
 
