@@ -199,7 +199,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     if chosen is JSON:  # written as it is made; what changed since a saved audit is not in the JSON
         with json_output(output) as out:
             document = audit.stream(source, out, indent=json_indent())
-        snap = snapshot_of(document, label)
+        snap = None  # made only to be saved: a snapshot holds a little of every account
     else:
         document = audit.stream(source) if chosen.slim else audit.document(source, history=chosen.history)
         snap = snapshot_of(document, label)
@@ -207,7 +207,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     if chosen.history:
         saved_trend(SavedAudits(store), document)
     if save or label or settings["evaluation"]["save"]:
-        save_audit(store, snap)
+        save_audit(store, snap or snapshot_of(document, label))
     if chosen is not JSON:
         _write(document, chosen, fmt, output, list_all)
     if (fail_on and _worst(document) >= SEVERITY_RANK[fail_on]) or (

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -373,9 +373,9 @@ class AuditDocument(JsonObject):
     generated_at: str = prop("When the document was made (UTC, ISO 8601).")
     as_of: str = prop("The audit date, YYYY-MM-DD: scores as of the end of that day (UTC).")
     summary: Summary = prop("Counts over the whole audit.")
-    accounts: list[AccountEntry] = prop(
+    accounts: Sequence[AccountEntry] = prop(
         "Every account, the ones that need attention first (worst finding, then tier, then overall score).")
-    opportunities: list[OpportunityEntry] = prop("Every deal, by remote id.")
+    opportunities: Sequence[OpportunityEntry] = prop("Every deal, by remote id.")
     portfolio_findings: list[Finding] = prop("Findings about the whole portfolio.")
     tier_target: dict[str, float] = prop("The target ratio of effort per tier (config tiers.target).")
     merge: MergeSummary | None = prop("How several CRM sources were merged into one portfolio (added in 1.4; "
@@ -389,38 +389,54 @@ class AuditDocument(JsonObject):
         return json.dumps(self.to_json(), indent=indent, ensure_ascii=False)
 
     def write_json(self, out: TextIO, indent: int | None = None, accounts: Iterable[str] | None = None) -> None:
-        """Write :meth:`dumps` to ``out`` one account at a time, never the whole text (or
-        the whole JSON data) at once. ``accounts``, when given, are the account entries'
-        texts (:func:`account_json`, in the document's order) to write in place of
-        :attr:`accounts`: an audit that spooled each entry as it finished them
+        """Write :meth:`dumps` to ``out`` one account and one deal at a time, never the
+        whole text (or the whole JSON data) at once. ``accounts``, when given, are the
+        account entries' texts (:func:`account_json`, in the document's order) to write in
+        place of :attr:`accounts`: an audit that spooled each entry as it finished them
         (:meth:`crmlink.core.analysis.audit.Audit.stream`)."""
-        head = dataclasses.replace(self, accounts=[]).to_json()
-        head["accounts"] = _ACCOUNTS_MARK
+        head = dataclasses.replace(self, accounts=[], opportunities=[]).to_json()
+        head["accounts"], head["opportunities"] = _ACCOUNTS_MARK, _DEALS_MARK
         text = json.dumps(head, indent=indent, ensure_ascii=False)
-        mark = json.dumps(_ACCOUNTS_MARK)
-        before, found, after = text.partition(mark)
-        if not found or mark in after:
-            raise ValueError("the audit document holds the text that marks where its accounts go")
-        texts = (account_json(a, indent) for a in self.accounts) if accounts is None else accounts
+        before, middle, after = _split(text, json.dumps(_ACCOUNTS_MARK), json.dumps(_DEALS_MARK))
         out.write(before)
-        separator, first = (", ", "[") if indent is None else (",\n" + " " * (2 * indent), "[\n" + " " * (2 * indent))
-        written = False
-        for entry in texts:
-            out.write(separator if written else first)
-            out.write(entry)
-            written = True
-        out.write(("]" if indent is None else "\n" + " " * indent + "]") if written else "[]")
+        _write_array(out, (account_json(a, indent) for a in self.accounts) if accounts is None else accounts,
+                     indent)
+        out.write(middle)
+        _write_array(out, (account_json(o, indent) for o in self.opportunities), indent)
         out.write(after)
 
 
-#: what :meth:`AuditDocument.write_json` writes the accounts in place of (control
-#: characters: no name, id or message of a CRM holds it)
+#: what :meth:`AuditDocument.write_json` writes the accounts and the deals in place of
+#: (control characters: no name, id or message of a CRM holds them)
 _ACCOUNTS_MARK = "\x00crmlink:accounts\x00"
+_DEALS_MARK = "\x00crmlink:opportunities\x00"
 
 
-def account_json(entry: AccountEntry, indent: int | None = None) -> str:
-    """One account entry's JSON text as it stands in the document's ``accounts`` array
-    (with ``indent``, indented for that depth)."""
+def _split(text: str, first: str, second: str) -> tuple[str, str, str]:
+    """``text`` before ``first``, between it and ``second``, and after ``second``; each
+    mark must be there exactly once."""
+    before, found, rest = text.partition(first)
+    middle, found_too, after = rest.partition(second)
+    if not (found and found_too) or first in after or second in after or second in before:
+        raise ValueError("the audit document holds the text that marks where its accounts or deals go")
+    return before, middle, after
+
+
+def _write_array(out: TextIO, texts: Iterable[str], indent: int | None) -> None:
+    """A JSON array at the document's first level, of items already in JSON (each as
+    :func:`account_json` makes it)."""
+    separator, first = (", ", "[") if indent is None else (",\n" + " " * (2 * indent), "[\n" + " " * (2 * indent))
+    written = False
+    for text in texts:
+        out.write(separator if written else first)
+        out.write(text)
+        written = True
+    out.write(("]" if indent is None else "\n" + " " * indent + "]") if written else "[]")
+
+
+def account_json(entry: AccountEntry | OpportunityEntry, indent: int | None = None) -> str:
+    """One account's (or deal's) entry's JSON text as it stands in the document's
+    ``accounts`` (or ``opportunities``) array (with ``indent``, indented for that depth)."""
     # an entry is a tree (no object in it twice): the encoder need not check for cycles
     text = json.dumps(entry.to_json(), indent=indent, ensure_ascii=False, check_circular=False)
     return text if indent is None else text.replace("\n", "\n" + " " * (2 * indent))

@@ -8,13 +8,15 @@ in the schema); ``flatten`` (a
 allowed values; ``json=False`` keeps it out of the JSON and the schema.
 
 The schema generator knows exactly the types the documents use: ``str``, ``int``,
-``float``, ``bool``, ``None``, ``Any``, ``X | None``, ``list[X]``, ``dict[str, X]`` and
+``float``, ``bool``, ``None``, ``Any``, ``X | None``, ``list[X]`` (or ``Sequence[X]``, the
+same JSON array, for a field that may hold a sequence kept on disk), ``dict[str, X]`` and
 nested :class:`JsonObject` dataclasses (which become ``$defs``). Anything else is a
 :class:`TypeError` when the schema is built, so a test catches it.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import types
 import typing
@@ -77,11 +79,15 @@ def _value_code(expr: str, hint: Any) -> str:
     optional = inner is not hint
     if isinstance(inner, type) and issubclass(inner, JsonObject):
         code = f"{expr}.to_json()"
-    elif typing.get_origin(inner) is list and _is_object(typing.get_args(inner)[0]):
+    elif typing.get_origin(inner) in _ARRAYS and _is_object(typing.get_args(inner)[0]):
         code = f"[v.to_json() for v in {expr}]"
     else:
         return expr
     return f"(None if {expr} is None else {code})" if optional else code
+
+
+#: the types that are a JSON array
+_ARRAYS = (list, collections.abc.Sequence)
 
 
 def _is_object(hint: Any) -> bool:
@@ -157,7 +163,7 @@ def _type_schema(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
         if all(set(o) == {"type"} for o in options):
             return {"type": [o["type"] for o in options]}
         return {"anyOf": options}
-    if origin is list:
+    if origin in _ARRAYS:
         return {"type": "array", "items": _type_schema(args[0], defs)}
     if origin is dict and args[0] is str:
         value = _type_schema(args[1], defs)

@@ -35,6 +35,7 @@ from crmlink.core.analysis.chunks import (
 )
 from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.history import month_ends
+from crmlink.core.analysis.spill import Spilled
 from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.summary import (
     AccountSummary,
@@ -263,33 +264,38 @@ class Audit:
         presentation = Presentation(self.host.score_definitions(),
                                     self.config["findings"]["previous_period_days"])
         overall = presentation.overall.name if presentation.overall else None
-        summaries: list[AccountSummary] = []
-        entries: list[tuple[tuple[int, int, bool, float, str], int, AccountEntry]] = []
-        opportunities: list[OpportunityEntry] = []
-        deal_summaries: list[OpportunitySummary] = []
-        works: list[tuple[UnitWork, list[AccountSummary]]] = []
+        # every account's and deal's entry and summary on disk: the audit's memory stays
+        # flat in the number of accounts (:mod:`.spill`); only the order is kept here
+        summaries: Spilled[AccountSummary] = Spilled()
+        entries: Spilled[AccountEntry] = Spilled()
+        order: list[tuple[tuple[int, int, bool, float, str], int]] = []
+        opportunities: Spilled[OpportunityEntry] = Spilled()
+        deal_summaries: Spilled[OpportunitySummary] = Spilled()
+        works: list[tuple[UnitWork, Sequence[AccountSummary]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
             chunks = self._chunked(unit, history)
             deals = _UnitDeals(self, unit) if chunks is None else _ChunkedDeals(self, chunks)
             work = UnitWork(self, unit, deals, overall, spool, slim,
                             [s.name for s in presentation.headline] if history else None, chunks)
-            judged_here = []
+            first = len(summaries)
             for judged in work.results(self.workers(len(work.keys))):
-                judged_here.append(judged.summary)
-                entries.append((judged.attention, len(entries), judged.entry))
+                summaries.append(judged.summary)
+                order.append((judged.attention, len(entries)))
+                entries.append(judged.entry)
             deals.judge_rest()
             work.done()
-            works.append((work, judged_here))
-            summaries.extend(judged_here)
+            works.append((work, summaries.view(range(first, len(summaries)))))
             deal_summaries.extend(deals.summaries())
             opportunities.extend(deals.entries())
+            deals.judged.close()
             if isinstance(unit, MergedUnit):
                 merged = unit
         portfolio = self._portfolio(works, summaries, deal_summaries)
         portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio)
                                           + (conflict_findings(merged.conflicts) if merged else []))
-        entries.sort(key=lambda item: (item[0], item[1]))
+        order.sort()
+        accounts = entries.view([number for _, number in order])
         document = AuditDocument(
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -297,11 +303,13 @@ class Audit:
             summary=summary(summaries, opportunities, portfolio_findings, portfolio_coverage(
                 summaries, self.config["coverage"], sum(1 for d in deal_summaries if d.contact_roles),
                 len(deal_summaries))),
-            accounts=[entry for _, _, entry in entries],
-            opportunities=opportunities, portfolio_findings=portfolio_findings,
+            # a slim document (:meth:`stream`) reads its entries from disk; a whole one
+            # (:meth:`document`) has them in lists, to be changed like any document
+            accounts=accounts if slim else list(accounts),
+            opportunities=opportunities if slim else list(opportunities), portfolio_findings=portfolio_findings,
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
             presentation=presentation)
-        return document, [number for _, number, _ in entries]
+        return document, [number for _, number in order]
 
     def _portfolio(self, works: Sequence[tuple[UnitWork, Sequence[AccountSummary]]],
                    summaries: Sequence[AccountSummary], deals: Sequence[OpportunitySummary]) -> PortfolioView:
@@ -346,7 +354,8 @@ class _UnitDeals:
         self.waiting: dict[str, list[tuple[SourceData, OpportunityView, int]]] = defaultdict(list)
         for position, (deals, view) in enumerate((d, v) for d, views in self.sets for v in views):
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
-        self.found: dict[int, tuple[OpportunityEntry, OpportunitySummary]] = {}
+        self.found: dict[int, int] = {}  # each judged deal's number in :attr:`judged`, by position
+        self.judged: Spilled[tuple[OpportunityEntry, OpportunitySummary]] = Spilled()
 
     def add(self, data: SourceData) -> None:
         """Take the deals of a chunk of the unit's accounts (:class:`_ChunkedDeals`):
@@ -369,24 +378,34 @@ class _UnitDeals:
         for position, entry, deal in judged:
             if deal.opportunity is not records[position]:
                 deal = replace(deal, opportunity=records[position])
-            self.found[position] = (entry, deal)
+            self.keep(position, entry, deal)
+
+    def keep(self, position: int, entry: OpportunityEntry, deal: OpportunitySummary) -> None:
+        """Keep the deal at ``position``'s entry and summary (on disk: :mod:`.spill`)."""
+        self.found[position] = len(self.judged)
+        self.judged.append((entry, deal))
 
     def judge_rest(self) -> None:
         """Judge the deals whose account is not in the unit."""
         for waiting in self.waiting.values():
             for deals, view, position in waiting:
-                self.found[position] = self._judge(deals, view)
+                self.keep(position, *self._judge(deals, view))
         self.waiting.clear()
 
     def _judge(self, deals: SourceData, view: OpportunityView) -> tuple[OpportunityEntry, OpportunitySummary]:
         findings = _by_severity(self.audit.host.opportunity_findings(view))
         return opportunity_entry(view, findings, deals.entry_ids(view.opportunity)), opportunity_summary(view, findings)
 
-    def entries(self) -> list[OpportunityEntry]:
-        return [self.found[position][0] for position in range(len(self.found))]
+    def entries(self) -> Iterator[OpportunityEntry]:
+        """The deals' entries, by position."""
+        return (entry for entry, _ in self._in_order())
 
-    def summaries(self) -> list[OpportunitySummary]:
-        return [self.found[position][1] for position in range(len(self.found))]
+    def summaries(self) -> Iterator[OpportunitySummary]:
+        """The deals' summaries, by position."""
+        return (deal for _, deal in self._in_order())
+
+    def _in_order(self) -> Iterator[tuple[OpportunityEntry, OpportunitySummary]]:
+        return self.judged.picked([self.found[position] for position in sorted(self.found)])
 
 
 class _ChunkedDeals(_UnitDeals):
@@ -399,7 +418,7 @@ class _ChunkedDeals(_UnitDeals):
         self.audit, self.chunks = audit, chunks
         self.sets = []
         self.waiting = defaultdict(list)
-        self.found = {}
+        self.found, self.judged = {}, Spilled()
 
     def add(self, data: SourceData) -> None:
         ids = self.chunks.deal_ids
@@ -415,17 +434,13 @@ class _ChunkedDeals(_UnitDeals):
         return judged
 
     def adopt(self, key: str, judged: Sequence[tuple[int, OpportunityEntry, OpportunitySummary]]) -> None:
-        self.found.update((position, (entry, deal)) for position, entry, deal in judged)
+        for position, entry, deal in judged:
+            self.keep(position, entry, deal)
 
     def judge_rest(self) -> None:
         self.add(self.chunks.outside())
         super().judge_rest()
 
-    def entries(self) -> list[OpportunityEntry]:
-        return [self.found[position][0] for position in sorted(self.found)]
-
-    def summaries(self) -> list[OpportunitySummary]:
-        return [self.found[position][1] for position in sorted(self.found)]
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from crmlink.core.document import (
     AccountEntry,
     AuditDocument,
@@ -18,7 +20,7 @@ NO_SCORE = "–"
 ACCOUNT_LIMIT = 50
 
 
-def listed(doc: AuditDocument, limit: int | None) -> list[AccountEntry]:
+def listed(doc: AuditDocument, limit: int | None) -> Sequence[AccountEntry]:
     """The accounts a text report lists: the first ``limit`` in attention order (every
     account when ``limit`` is None)."""
     return doc.accounts if limit is None else doc.accounts[:limit]

@@ -1,0 +1,78 @@
+"""The audit's on-disk sequences (crmlink.core.analysis.spill) behave as lists of the
+same items, in any order a view asks for, and the streamed document that holds them
+reads and compares like the whole one."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmlink.core.analysis.spill import Spilled, SpilledView
+from tests.conftest import SAMPLE
+
+items = st.lists(st.one_of(st.integers(), st.text(max_size=30), st.binary(max_size=3000),
+                           st.tuples(st.integers(), st.dictionaries(st.text(max_size=5), st.floats(allow_nan=False)))),
+                 max_size=60)
+
+
+@given(items, st.data())
+def test_a_spilled_sequence_reads_like_the_list_it_was_given(values: list[Any], data: st.DataObject) -> None:
+    spilled = Spilled(values)
+    assert len(spilled) == len(values) and list(spilled) == values and spilled == values and values == spilled
+    if values:
+        index = data.draw(st.integers(-len(values), len(values) - 1))
+        assert spilled[index] == values[index]
+    low, high, step = data.draw(st.tuples(st.integers(-70, 70), st.integers(-70, 70), st.sampled_from([1, 2, -1, 3])))
+    assert spilled[low:high:step] == values[low:high:step]
+    order = data.draw(st.lists(st.integers(0, len(values) - 1), max_size=80)) if values else []
+    view = spilled.view(order)
+    assert isinstance(view, SpilledView)
+    assert list(view) == [values[n] for n in order] and len(view) == len(order) and view == [values[n] for n in order]
+    if order:
+        assert view[-1] == values[order[-1]] and view[1:] == [values[n] for n in order[1:]]
+    assert list(view) == list(view)  # read again, from the start
+    spilled.close()
+
+
+def test_items_larger_than_a_read_and_reads_that_interleave() -> None:
+    big = [bytes([n]) * (1 << 20) + b"x" * n for n in range(5)]
+    spilled = Spilled(big)
+    first, second = iter(spilled), iter(spilled.view([4, 0, 3]))
+    assert next(first) == big[0] and next(second) == big[4] and next(first) == big[1] and next(second) == big[0]
+    spilled.append(b"late")
+    assert spilled[-1] == b"late" and list(spilled)[:5] == big
+    assert spilled != big and spilled != "not a sequence" and Spilled([]) == []
+
+
+def test_each_read_is_a_new_object() -> None:
+    spilled = Spilled([{"a": 1}])
+    spilled[0]["a"] = 2
+    assert spilled[0] == {"a": 1}
+
+
+def test_the_streamed_document_holds_its_entries_on_disk_and_equals_the_whole_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from crmlink.cli import cli
+    from crmlink.core.analysis.assemble import slim_entry
+    from crmlink.core.analysis.audit import Audit
+    from crmlink.core.analysis.config import load_config
+    from crmlink.core.host import get_plugin_host
+    from crmlink.core.store import Store
+
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert CliRunner().invoke(cli, ["sync", "csv", str(SAMPLE), "--db", store_url]).exit_code == 0
+
+    def audit() -> Audit:
+        return Audit(Store(store_url), get_plugin_host(load_entrypoints=False), load_config(None), date(2026, 11, 20))
+
+    streamed, whole = audit().stream(), audit().document()
+    assert isinstance(streamed.accounts, SpilledView) and isinstance(streamed.opportunities, Spilled)
+    assert isinstance(whole.accounts, list) and isinstance(whole.opportunities, list)
+    assert streamed.opportunities == whole.opportunities and len(whole.opportunities) > 0
+    assert list(streamed.accounts) == [slim_entry(e) for e in whole.accounts] and len(whole.accounts) == 50
+    assert streamed.accounts[3:5] == [slim_entry(e) for e in whole.accounts[3:5]]
