@@ -75,6 +75,8 @@ def audit(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", args.format, "--output", args.output, *extra])
     figures: dict[str, Any] = {"timed_seconds": time.perf_counter() - start,  # the command alone
+                               # the command's peak, not the document's reading back below
+                               "own_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                                "workers": _audit_workers(args), "worker_peak_mib": _worker_peak_mib()}
     if args.format != "json":
         return figures

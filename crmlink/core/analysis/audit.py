@@ -11,7 +11,6 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
 from typing import Any, TextIO
@@ -372,12 +371,9 @@ class _UnitDeals:
         return judged
 
     def adopt(self, key: str, judged: Sequence[tuple[int, OpportunityEntry, OpportunitySummary]]) -> None:
-        """Keep what :meth:`judge` made for the account ``key`` (here or in a worker),
-        each summary with this process's deal record (one copy of it in memory)."""
-        records = {position: view.opportunity for _, view, position in self.waiting.pop(key, ())}
+        """Keep what :meth:`judge` made for the account ``key`` (here or in a worker)."""
+        self.waiting.pop(key, None)
         for position, entry, deal in judged:
-            if deal.opportunity is not records[position]:
-                deal = replace(deal, opportunity=records[position])
             self.keep(position, entry, deal)
 
     def keep(self, position: int, entry: OpportunityEntry, deal: OpportunitySummary) -> None:
@@ -432,10 +428,6 @@ class _ChunkedDeals(_UnitDeals):
         judged = super().judge(key, account)
         self.waiting.pop(key, None)
         return judged
-
-    def adopt(self, key: str, judged: Sequence[tuple[int, OpportunityEntry, OpportunitySummary]]) -> None:
-        for position, entry, deal in judged:
-            self.keep(position, entry, deal)
 
     def judge_rest(self) -> None:
         self.add(self.chunks.outside())
