@@ -4,13 +4,17 @@ reads and compares like the whole one."""
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crmlink.core.analysis import spill
 from crmlink.core.analysis.spill import Spilled, SpilledView
 from tests.conftest import SAMPLE
 
@@ -21,7 +25,7 @@ items = st.lists(st.one_of(st.integers(), st.text(max_size=30), st.binary(max_si
 
 @given(items, st.data())
 def test_a_spilled_sequence_reads_like_the_list_it_was_given(values: list[Any], data: st.DataObject) -> None:
-    spilled = Spilled(values)
+    spilled = Spilled(values, keep=data.draw(st.sampled_from([0, 1, 5, 100])))
     assert len(spilled) == len(values) and list(spilled) == values and spilled == values and values == spilled
     if values:
         index = data.draw(st.integers(-len(values), len(values) - 1))
@@ -40,7 +44,7 @@ def test_a_spilled_sequence_reads_like_the_list_it_was_given(values: list[Any], 
 
 def test_items_larger_than_a_read_and_reads_that_interleave() -> None:
     big = [bytes([n]) * (1 << 20) + b"x" * n for n in range(5)]
-    spilled = Spilled(big)
+    spilled = Spilled(big, keep=1)
     first, second = iter(spilled), iter(spilled.view([4, 0, 3]))
     assert next(first) == big[0] and next(second) == big[4] and next(first) == big[1] and next(second) == big[0]
     spilled.append(b"late")
@@ -48,13 +52,17 @@ def test_items_larger_than_a_read_and_reads_that_interleave() -> None:
     assert spilled != big and spilled != "not a sequence" and Spilled([]) == []
 
 
-def test_each_read_is_a_new_object() -> None:
-    spilled = Spilled([{"a": 1}])
-    spilled[0]["a"] = 2
-    assert spilled[0] == {"a": 1}
+def test_the_first_items_stay_in_memory_and_the_rest_go_to_disk() -> None:
+    first, second = {"a": 1}, {"b": 2}
+    spilled = Spilled([first, second], keep=1)
+    assert spilled[0] is first and spilled[1] == second and spilled[1] is not second
+    assert spilled._file is not None and Spilled([first], keep=1)._file is None
+    spilled.close()
 
 
-def test_the_streamed_document_holds_its_entries_on_disk_and_equals_the_whole_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep", [0, 7, None])
+def test_the_streamed_document_holds_its_entries_on_disk_and_equals_the_whole_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: int | None) -> None:
     from click.testing import CliRunner
 
     from crmlink.cli import cli
@@ -70,9 +78,20 @@ def test_the_streamed_document_holds_its_entries_on_disk_and_equals_the_whole_on
     def audit() -> Audit:
         return Audit(Store(store_url), get_plugin_host(load_entrypoints=False), load_config(None), date(2026, 11, 20))
 
-    streamed, whole = audit().stream(), audit().document()
+    whole = audit().document()
+    if keep is not None:  # past this many accounts and deals, on disk
+        monkeypatch.setattr(spill, "KEEP", keep)
+    streamed = audit().stream()
+    written, spilled_text = io.StringIO(), io.StringIO()
+    audit().stream(None, spilled_text, indent=2)
+    whole.write_json(written, indent=2)
+    assert _without_time(spilled_text.getvalue()) == _without_time(written.getvalue())
     assert isinstance(streamed.accounts, SpilledView) and isinstance(streamed.opportunities, Spilled)
     assert isinstance(whole.accounts, list) and isinstance(whole.opportunities, list)
     assert streamed.opportunities == whole.opportunities and len(whole.opportunities) > 0
     assert list(streamed.accounts) == [slim_entry(e) for e in whole.accounts] and len(whole.accounts) == 50
     assert streamed.accounts[3:5] == [slim_entry(e) for e in whole.accounts[3:5]]
+
+
+def _without_time(text: str) -> str:
+    return re.sub(r'"generated_at": "[^"]*"', '"generated_at": ""', text, count=1)

@@ -1,12 +1,13 @@
-"""Sequences kept on disk: what the audit keeps of every account and deal (their
-summaries for the portfolio step, their slim entries and deal entries for the document)
-grows with the portfolio, so it is pickled to a temporary file as it comes and read back
-when it is read. The audit's process then holds a few numbers per account, not the
-account's findings and coverage: its memory stays flat from a thousand accounts to a
-hundred thousand.
+"""Sequences kept on disk past a bound: what the audit keeps of every account and deal
+(their summaries for the portfolio step, their slim entries and deal entries for the
+document) grows with the portfolio. The first :data:`KEEP` items stay in memory as they
+are; the rest are pickled to a temporary file as they come and read back when they are
+read. The audit's process then holds at most :data:`KEEP` accounts' findings, coverage
+and summaries, whatever the portfolio's size: its memory is flat past that many
+accounts, and a portfolio under it pays nothing for the disk.
 
-Reading costs an unpickling per item and read (the built-in portfolio hooks read the
-summaries a few times: a small share of judging each account).
+Reading a spilled item unpickles it (about 45 microseconds for an account's summary on
+the benchmark's machine); the built-in portfolio hooks read the summaries a few times.
 """
 
 from __future__ import annotations
@@ -16,26 +17,38 @@ import pickle
 import tempfile
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Generic, TypeVar, overload
+from typing import IO, Generic, TypeVar, overload
 
 T = TypeVar("T")
 
+#: items a sequence keeps in memory before it spills the rest to disk: about 90 MiB of an
+#: audit's summaries, slim entries and deals (measured: bench/RESULTS.md); a portfolio of
+#: 10,000 accounts (a million interactions in the benchmark) spills nothing
+KEEP = 10_000
 #: bytes read from the file at a time when items are read in order
 _READ = 1 << 20
 
 
 class Spilled(Sequence[T], Generic[T]):
-    """A sequence whose items are pickled to an unlinked temporary file as they are
-    :meth:`append`-ed; indexing and iteration unpickle them again (a new object each
-    read). The file goes when :meth:`close` is called or the sequence is collected."""
+    """A sequence of the items :meth:`append`-ed: the first ``keep`` (:data:`KEEP`) in a
+    list, each later one pickled to an unlinked temporary file and unpickled again when
+    read (a new object each read: items are read, never changed in place). The file
+    goes when :meth:`close` is called or the sequence is collected."""
 
-    def __init__(self, items: Iterable[T] = ()) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or when collected
-        self._ends = array("q")
+    def __init__(self, items: Iterable[T] = (), keep: int | None = None) -> None:
+        self._keep = KEEP if keep is None else keep
+        self._held: list[T] = []
+        self._file: IO[bytes] | None = None
+        self._ends = array("q")  # where each spilled item's pickle ends in the file
         self._size = 0
         self.extend(items)
 
     def append(self, item: T) -> None:
+        if len(self._held) < self._keep:
+            self._held.append(item)
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or when collected
         data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
         self._file.write(data)
         self._size += len(data)
@@ -46,7 +59,7 @@ class Spilled(Sequence[T], Generic[T]):
             self.append(item)
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return len(self._held) + len(self._ends)
 
     @overload
     def __getitem__(self, index: int) -> T: ...
@@ -69,17 +82,23 @@ class Spilled(Sequence[T], Generic[T]):
     __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
 
     def picked(self, numbers: Iterable[int]) -> Iterator[T]:
-        """The items numbered ``numbers``, in that order (read a megabyte at a time where
-        they follow each other in the file)."""
-        self._file.flush()
-        fd, ends = self._file.fileno(), self._ends
+        """The items numbered ``numbers``, in that order (the spilled ones read a
+        megabyte at a time where they follow each other in the file)."""
+        held, kept, ends = self._held, len(self._held), self._ends
+        if self._file is not None:
+            self._file.flush()
         buffer, low = b"", 0
         for number in numbers:
+            if number < kept:
+                yield held[number]
+                continue
+            number -= kept
             start = ends[number - 1] if number else 0
             end = ends[number]
             if not low <= start or end > low + len(buffer):
+                assert self._file is not None, "an item past those held is in the file"
                 low = start
-                buffer = os.pread(fd, max(_READ, end - start), start)
+                buffer = os.pread(self._file.fileno(), max(_READ, end - start), start)
             yield pickle.loads(buffer[start - low:end - low])  # noqa: S301 - written by this process
 
     def _read(self, number: int) -> T:
@@ -91,7 +110,9 @@ class Spilled(Sequence[T], Generic[T]):
         return SpilledView(self, array("q", numbers))
 
     def close(self) -> None:
-        self._file.close()
+        self._held = []  # the sequence is done with: nothing more is read from it
+        if self._file is not None:
+            self._file.close()
 
 
 class SpilledView(Sequence[T], Generic[T]):
