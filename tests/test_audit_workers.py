@@ -249,6 +249,28 @@ def test_a_shared_part_that_fails_is_worked_again_here_in_its_turn() -> None:
     assert got == list(range(27))  # raised in its turn, as in one process
 
 
+def test_a_process_killed_while_it_takes_a_part_does_not_stop_the_others() -> None:
+    """A forked process killed (for memory, say) while it holds the lock on the board of
+    parts takes the lock with it: the others still take parts, nobody waits forever."""
+    import fcntl
+    import multiprocessing
+    import signal
+    import threading
+
+    board = parallel._Board(multiprocessing.get_context("fork"), 2)
+    child = os.fork()
+    if child == 0:  # holds the lock as a process in the middle of taking a part, and is killed
+        fcntl.flock(board._lock_file(), fcntl.LOCK_EX)
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.waitpid(child, 0)
+    taken: list[int] = []
+    taker = threading.Thread(target=lambda: taken.append(board.take(0, 5)), daemon=True)
+    taker.start()
+    taker.join(30)
+    assert taken == [2]  # the board starts with parts 0 and 1 given to processes 0 and 1
+    board.close()
+
+
 @pytest.mark.parametrize("value", ["many", 0, 1.5, True])
 def test_a_bad_workers_setting_says_what_to_give(tmp_path: Path, value: object) -> None:
     url = f"sqlite:///{tmp_path / 'one.db'}"

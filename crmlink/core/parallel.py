@@ -275,8 +275,7 @@ def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, 
             yield from work(low, high, 0)
         return
     context = multiprocessing.get_context("fork")
-    #: [0]: the next part no one has taken; [n]: the part process n works on (-1: none)
-    board = context.Array("q", [workers, *range(1, workers)])
+    board = _Board(context, workers)
     readers: list[Connection] = []
     processes: list[Any] = []
     files: list[Any] = []
@@ -301,22 +300,56 @@ def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, 
             reader.close()
         for file in files:
             file.close()
+        board.close()
 
 
-def _take(board: Any, number: int, count: int) -> int:
-    """Take the next part no one has taken for process ``number`` (``count``: none left)."""
-    with board.get_lock():
-        taken = board[0]
-        board[0] = taken + 1 if taken < count else taken
-        if number:
-            board[number] = taken if taken < count else -1
-    return int(taken)
+class _Board:
+    """Which part each process of :func:`shared` works on, in shared memory: ``cells[0]``
+    the next part no one has taken, ``cells[n]`` the part process ``n`` works on (-1:
+    none). Taking a part holds an advisory lock (``flock``) on a file of the board's own,
+    which the system lets go when the process holding it dies: a multiprocessing lock
+    held by a process that was killed (for memory, say) would never be let go, and every
+    other process would wait for it forever."""
+
+    def __init__(self, context: Any, workers: int) -> None:
+        self.cells = context.Array("q", [workers, *range(1, workers)], lock=False)
+        handle, self.path = tempfile.mkstemp(prefix="crmlink-parts-")
+        os.close(handle)
+        self._fd, self._pid = -1, -1
+
+    def take(self, number: int, count: int) -> int:
+        """Take the next part no one has taken for process ``number`` (``count``: none left)."""
+        import fcntl  # POSIX, as forking is
+
+        fd = self._lock_file()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            taken = int(self.cells[0])
+            self.cells[0] = taken + 1 if taken < count else taken
+            if number:
+                self.cells[number] = taken if taken < count else -1
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return taken
+
+    def _lock_file(self) -> int:
+        """This process's own open file of the lock (``flock`` excludes open files from
+        each other, and a forked process shares its parent's unless it opens its own)."""
+        if self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDWR), os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        """In the process that made the board, once its processes are gone."""
+        if self._pid == os.getpid():
+            os.close(self._fd)
+        os.unlink(self.path)
 
 
 class _Shared:
     """This process's side of :func:`shared`."""
 
-    def __init__(self, parts: Sequence[tuple[int, int]], board: Any, readers: list[Connection],
+    def __init__(self, parts: Sequence[tuple[int, int]], board: _Board, readers: list[Connection],
                  processes: list[Any], files: list[Any], work: Callable[[int, int, int], Iterator[Any]]) -> None:
         self.parts, self.board, self.work = parts, board, work
         self.readers, self.processes, self.files = readers, processes, files
@@ -347,7 +380,7 @@ class _Shared:
                 break
 
     def _ahead(self, current: int, count: int) -> None:
-        taken = _take(self.board, 0, count)
+        taken = self.board.take(0, count)
         if taken >= count:
             if self.open:
                 self._receive(block=True)
@@ -391,13 +424,13 @@ class _Shared:
     def _end(self, index: int, reason: str) -> None:
         """Worker ``index`` (process ``index + 1``) ended without finishing its part."""
         self.open.discard(index)
-        part = int(self.board[index + 1])
+        part = int(self.board.cells[index + 1])
         if 0 <= part < len(self.parts) and part not in self.sent:
             self.lost[part] = f"worker {index + 2} failed ({reason})"
 
 
 def _share_in_child(work: Callable[[int, int, int], Iterator[Any]], done: Callable[[], None] | None,
-                    parts: Sequence[tuple[int, int]], number: int, board: Any, conn: Connection, file: Any,
+                    parts: Sequence[tuple[int, int]], number: int, board: _Board, conn: Connection, file: Any,
                     others: list[Connection]) -> None:
     """Process ``number`` of :func:`shared`: work on its part, write the results to
     ``file``, say where, take the next part, until none is left; on an exception, why
@@ -414,7 +447,7 @@ def _share_in_child(work: Callable[[int, int, int], Iterator[Any]], done: Callab
             pickle.dump(results, file, protocol=pickle.HIGHEST_PROTOCOL)
             file.flush()
             conn.send(("part", (part, offset, file.tell() - offset)))
-            part = _take(board, number, count)
+            part = board.take(number, count)
         if done is not None:
             done()
         conn.send(("done", None))
