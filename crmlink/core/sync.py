@@ -33,6 +33,7 @@ from crmlink.core.classify import classify as classify_title
 from crmlink.core.connector import Connector, Stream, SyncContext
 from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError
 from crmlink.core.host import PluginHost
+from crmlink.core.readahead import ReadAhead
 from crmlink.core.redact import Redactor
 from crmlink.core.rows import Row, RowBatch, fields_of, row_of
 from crmlink.core.store import Store
@@ -264,13 +265,15 @@ class SyncEngine:
         state = self.store.get_state(self.source, stream.name)  # --full cleared it at the start
         counts = result.streams.setdefault(stream.name, StreamCounts(stream.entity.entity))
         last: model.Record | None = None
-        for chunk in self._chunks(self._items(stream, state, counts, result)):
-            with self._txn(conn) as tx:
-                self._write(tx, chunk, counts, stream, result)
-                last = _last(chunk)
-                if stream.is_sorted or stream.resumable:
-                    self.store.set_state(tx, self.source, stream.name, stream.checkpoint(last, state))
-            self.progress(stream.name, counts)
+        chunks = self._chunks(self._items(stream, state, counts, result))
+        with self._ahead(chunks, conn) as (ahead, paused):
+            for chunk in ahead:
+                with self._txn(conn) as tx:
+                    self._write(tx, chunk, counts, stream, result, paused)
+                    last = _last(chunk)
+                    if stream.is_sorted or stream.resumable:
+                        self.store.set_state(tx, self.source, stream.name, stream.checkpoint(last, state))
+                self.progress(stream.name, counts)
         if stream.name in self._cut:
             return  # no deletions and no final cursor from a stream that was cut short
         if stream.snapshot:
@@ -313,6 +316,16 @@ class SyncEngine:
                 chunk, size = [], 0
         if chunk:
             yield chunk
+
+    def _ahead(self, chunks: Iterator[list[Item]], conn: sa.Connection | None
+               ) -> AbstractContextManager[tuple[Iterator[list[Item]], AbstractContextManager[Any]]]:
+        """The chunks, read ahead in a thread (:class:`~crmlink.core.readahead.ReadAhead`)
+        when the run is one transaction (a file import): the next chunk is read and
+        checked while the store writes this one. ``paused``: a context in which the
+        stream is not being read (to ask it where an id was)."""
+        if conn is None:
+            return nullcontext((chunks, nullcontext()))
+        return ReadAhead(chunks)
 
     def _txn(self, conn: sa.Connection | None) -> AbstractContextManager[sa.Connection]:
         if conn is not None:
@@ -390,7 +403,7 @@ class SyncEngine:
                 setattr(contact, name, getattr(found, name))
 
     def _write(self, conn: sa.Connection, chunk: list[Item], counts: StreamCounts,
-               stream: Stream, result: SyncResult) -> None:
+               stream: Stream, result: SyncResult, paused: AbstractContextManager[Any]) -> None:
         by_entity: dict[str, tuple[type[model.Record], list[Row]]] = {}
         for item in chunk:
             if isinstance(item, RowBatch):
@@ -405,7 +418,8 @@ class SyncEngine:
             kept = {*written.duplicates, *written.unchanged}  # already stored as they are
             counts.deleted += sum(1 for row in rows if row[_DELETED] and row[0] not in kept)
             if written.duplicates and self.connector.atomic:
-                self._duplicates(entity, written.duplicates, stream, counts, result)
+                with paused:
+                    self._duplicates(entity, written.duplicates, stream, counts, result)
             # An API stream retried from its last cursor reads the rows at that cursor again:
             # they were stored by this run already, and are not written twice.
 

@@ -131,7 +131,7 @@ class Upsert:
         self.postgres = dialect.name == "postgresql"
         if not self.postgres and dialect.name != "sqlite":
             raise StoreError(f"upserts are not implemented for {dialect.name}; use SQLite or PostgreSQL")
-        self._sql: dict[tuple[bool, int], str] = {}
+        self._sql: dict[tuple[bool | None, int], str] = {}
         #: PostgreSQL: the temporary table a batch is copied into
         self._staging = f'"crmlink_staging_{table.name}"'
 
@@ -143,6 +143,9 @@ class Upsert:
         if fresh and self.postgres and self._copy_fresh(conn, rows, run_id):
             return Written(created=len(rows))
         done = Written()
+        if fresh and not self.postgres:
+            done.created = self._insert_fresh(conn, rows, run_id)
+            rows = rows[done.created:]
         key_of = itemgetter(self.names.index("source"), self.names.index("remote_id"))
         keys: set[Key] = set()  # the rows the statements did not write
         cursor = _cursor(conn)
@@ -255,6 +258,37 @@ class Upsert:
             return True
         finally:
             cursor.close()
+
+    def _insert_fresh(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None) -> int:
+        """SQLite, a table the transaction found empty: write the rows by plain ``INSERT``
+        statements, which SQLite runs in one step each (no row sent back, no conflict
+        clause), until one finds a key already stored (this transaction's: the same id in
+        two batches). SQLite undoes that statement alone; how many rows were written
+        before it, the rest being the caller's to upsert as usual, which reports the key
+        as a duplicate."""
+        cursor = _cursor(conn)
+        written = 0
+        try:
+            for chunk in self._chunks(rows):
+                try:
+                    cursor.execute(self._insert_sql(len(chunk)), (run_id, *chain.from_iterable(chunk)))
+                except sqlite3.IntegrityError:
+                    return written
+                written += len(chunk)
+        finally:
+            cursor.close()
+        return written
+
+    def _insert_sql(self, rows: int) -> str:
+        found = self._sql.get((None, rows))
+        if found is None:
+            columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
+            picked = ", ".join(f"column{i + 1}" for i in range(len(self.names)))
+            one = "(" + ", ".join("?" * len(self.names)) + ")"
+            found = self._sql[(None, rows)] = (
+                f'INSERT INTO "{self.table.name}" ({columns}) SELECT ?, {picked} FROM (VALUES '
+                f'{", ".join([one] * rows)})')
+        return found
 
     def _sqlite_sql(self, with_run: bool, rows: int) -> str:
         columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
