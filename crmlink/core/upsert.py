@@ -131,7 +131,7 @@ class Upsert:
         self.postgres = dialect.name == "postgresql"
         if not self.postgres and dialect.name != "sqlite":
             raise StoreError(f"upserts are not implemented for {dialect.name}; use SQLite or PostgreSQL")
-        self._sql: dict[tuple[bool | None, int], str] = {}
+        self._sql: dict[tuple[bool | None, int, tuple[int, ...]], str] = {}
         #: PostgreSQL: the temporary table a batch is copied into
         self._staging = f'"crmlink_staging_{table.name}"'
 
@@ -143,15 +143,16 @@ class Upsert:
         if fresh and self.postgres and self._copy_fresh(conn, rows, run_id):
             return Written(created=len(rows))
         done = Written()
+        shared = () if self.postgres else _shared(rows)
         if fresh and not self.postgres:
-            done.created = self._insert_fresh(conn, rows, run_id)
+            done.created = self._insert_fresh(conn, rows, run_id, shared)
             rows = rows[done.created:]
         key_of = itemgetter(self.names.index("source"), self.names.index("remote_id"))
         keys: set[Key] = set()  # the rows the statements did not write
         cursor = _cursor(conn)
         try:
             for chunk in self._chunks(rows):
-                found = self._returning(conn, cursor, chunk, run_id)
+                found = self._returning(conn, cursor, chunk, run_id, shared)
                 inserted = sum(map(_INSERTED, found))
                 done.created += inserted
                 done.updated += len(found) - inserted
@@ -185,9 +186,10 @@ class Upsert:
             start += step
         return pieces
 
-    def _returning(self, conn: sa.Connection, cursor: Any, rows: Sequence[Row], run_id: int | None
-                   ) -> list[tuple[str, str, Any]]:
-        """Write ``rows``: ``(source, remote_id, inserted)`` of each row created or updated."""
+    def _returning(self, conn: sa.Connection, cursor: Any, rows: Sequence[Row], run_id: int | None,
+                   shared: tuple[int, ...] = ()) -> list[tuple[str, str, Any]]:
+        """Write ``rows``: ``(source, remote_id, inserted)`` of each row created or updated
+        (SQLite: the columns ``shared`` bound once, :func:`_shared`)."""
         with_run = run_id is not None
         if self.postgres:
             self._stage(cursor, rows)
@@ -195,14 +197,33 @@ class Upsert:
             return list(cursor.fetchall())
         cursor.execute(f'SELECT max(pk) FROM "{self.table.name}"')
         top = cursor.fetchone()[0] or 0
-        cursor.execute(self._statement(with_run, len(rows)), (run_id, *chain.from_iterable(rows), top))
+        cursor.execute(self._statement(with_run, len(rows), shared), (*self._values(run_id, rows, shared), top))
         return list(cursor.fetchall())
 
-    def _statement(self, with_run: bool, rows: int) -> str:
-        found = self._sql.get((with_run, rows))
+    def _values(self, run_id: int | None, rows: Sequence[Row], shared: tuple[int, ...]) -> list[Any]:
+        """SQLite: a statement's parameters: the run, the ``shared`` columns' values (from
+        the first row), then each row's other values."""
+        if not shared:
+            return [run_id, *chain.from_iterable(rows)]
+        first = rows[0]
+        values = [run_id, *(first[index] for index in shared)]
+        rest = [index for index in range(len(self.names)) if index not in shared]
+        pick = itemgetter(*rest)
+        values.extend(chain.from_iterable(map(pick, rows)) if len(rest) > 1 else map(pick, rows))
+        return values
+
+    def _statement(self, with_run: bool | None, rows: int, shared: tuple[int, ...] = ()) -> str:
+        """The statement's SQL, built once: PostgreSQL's upsert from the staging table;
+        SQLite's upsert (``with_run`` ``None``: plain insert) of ``rows`` rows."""
+        found = self._sql.get((with_run, rows, shared))
         if found is None:
-            found = self._sql[(with_run, rows)] = (
-                self._postgres_sql(with_run) if self.postgres else self._sqlite_sql(with_run, rows))
+            if self.postgres:
+                found = self._postgres_sql(bool(with_run))
+            elif with_run is None:
+                found = self._insert_sql(rows, shared)
+            else:
+                found = self._sqlite_sql(with_run, rows, shared)
+            self._sql[(with_run, rows, shared)] = found
         return found
 
     def _conflict(self, with_run: bool, distinct: str) -> str:
@@ -259,7 +280,8 @@ class Upsert:
         finally:
             cursor.close()
 
-    def _insert_fresh(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None) -> int:
+    def _insert_fresh(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None,
+                      shared: tuple[int, ...]) -> int:
         """SQLite, a table the transaction found empty: write the rows by plain ``INSERT``
         statements, which SQLite runs in one step each (no row sent back, no conflict
         clause), until one finds a key already stored (this transaction's: the same id in
@@ -271,7 +293,7 @@ class Upsert:
         try:
             for chunk in self._chunks(rows):
                 try:
-                    cursor.execute(self._insert_sql(len(chunk)), (run_id, *chain.from_iterable(chunk)))
+                    cursor.execute(self._statement(None, len(chunk), shared), self._values(run_id, chunk, shared))
                 except sqlite3.IntegrityError:
                     return written
                 written += len(chunk)
@@ -279,24 +301,23 @@ class Upsert:
             cursor.close()
         return written
 
-    def _insert_sql(self, rows: int) -> str:
-        found = self._sql.get((None, rows))
-        if found is None:
-            columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
-            picked = ", ".join(f"column{i + 1}" for i in range(len(self.names)))
-            one = "(" + ", ".join("?" * len(self.names)) + ")"
-            found = self._sql[(None, rows)] = (
-                f'INSERT INTO "{self.table.name}" ({columns}) SELECT ?, {picked} FROM (VALUES '
-                f'{", ".join([one] * rows)})')
-        return found
+    def _select(self, rows: int, shared: tuple[int, ...]) -> str:
+        """SQLite: ``SELECT ?, <each column> FROM (VALUES ...)`` of ``rows`` rows, the run
+        and the ``shared`` columns a parameter each, the others a column of the values."""
+        picked: list[str] = []
+        for index in range(len(self.names)):
+            picked.append("?" if index in shared else f"column{index + 1 - sum(s < index for s in shared)}")
+        one = "(" + ", ".join("?" * (len(self.names) - len(shared))) + ")"
+        return f"SELECT ?, {', '.join(picked)} FROM (VALUES {', '.join([one] * rows)})"
 
-    def _sqlite_sql(self, with_run: bool, rows: int) -> str:
+    def _insert_sql(self, rows: int, shared: tuple[int, ...]) -> str:
         columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
-        picked = ", ".join(f"column{i + 1}" for i in range(len(self.names)))
-        one = "(" + ", ".join("?" * len(self.names)) + ")"
-        values = ", ".join([one] * rows)
+        return f'INSERT INTO "{self.table.name}" ({columns}) {self._select(rows, shared)}'
+
+    def _sqlite_sql(self, with_run: bool, rows: int, shared: tuple[int, ...]) -> str:
+        columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
         # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT
-        return (f'INSERT INTO "{self.table.name}" ({columns}) SELECT ?, {picked} FROM (VALUES {values}) '
+        return (f'INSERT INTO "{self.table.name}" ({columns}) {self._select(rows, shared)} '
                 f"WHERE true {self._conflict(with_run, 'IS NOT')} "
                 'RETURNING "source", "remote_id", "pk" > ?')
 
@@ -323,6 +344,28 @@ class Upsert:
                     f'AND "run_id" IS NOT ? RETURNING "remote_id"', (run_id, source, *chunk, run_id)).scalars()
                 moved.update((source, rid) for rid in found)
         return moved
+
+
+#: Types of values a column may hold once for every row of a batch (:func:`_shared`).
+_ONCE = (str, int, bool, bytes)
+
+
+def _shared(rows: Sequence[Row]) -> tuple[int, ...]:
+    """SQLite: the columns holding the same value in every row of a batch of two or more
+    (the source, an empty ``extra``, no modification time): each statement binds such a
+    value once rather than once a row, which was most of SQLite's time on a first
+    import. The same value means the same stored value: equal, and of one type (``1``,
+    ``True`` and ``1.0`` are equal in Python but not stored alike); floats are not shared."""
+    if len(rows) < 2:
+        return ()
+    found: list[int] = []
+    for index, column in enumerate(zip(*rows)):
+        first = column[0]
+        if first is not None and type(first) not in _ONCE:
+            continue
+        if column.count(first) == len(column) and (first is None or len(set(map(type, column))) == 1):
+            found.append(index)
+    return tuple(found)
 
 
 def _cursor(conn: sa.Connection) -> Any:
