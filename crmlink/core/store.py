@@ -28,7 +28,7 @@ from crmlink.core import aggregate_store, locks, model, schema
 from crmlink.core.engine import WRITE, lock_key, make_engine
 from crmlink.core.errors import StoreError
 from crmlink.core.rows import RowBatch
-from crmlink.core.upsert import Upsert, binder
+from crmlink.core.upsert import Bound, Upsert, binder
 
 R = TypeVar("R", bound=model.Record)
 
@@ -67,7 +67,7 @@ class Store:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
         self._upserts: dict[str, Upsert] = {}
-        self._binders: dict[str, Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]] = {}
+        self._binders: dict[str, Callable[[list[tuple[Any, ...]]], Bound]] = {}
         #: the open transactions of :meth:`transaction`, and the indexes each set aside
         self._deferred: dict[sa.Connection, _Deferred] = {}
         self.engine = make_engine(self.url)

@@ -65,24 +65,75 @@ def value_columns(table: sa.Table) -> list[str]:
     return [c.name for c in table.columns if c.name not in ("pk", "run_id")]
 
 
-def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], list[Row]]:
+@dataclass
+class Bound:
+    """A batch's rows as the database stores them (:func:`binder`)."""
+
+    #: every column of :func:`value_columns`
+    rows: Sequence[Row]
+    #: SQLite: the columns holding one value in every row (:func:`_shared`), bound once a
+    #: statement rather than once a row
+    shared: tuple[int, ...] = ()
+    #: their values
+    values: tuple[Any, ...] = ()
+    #: the rows without the shared columns (``rows`` when none is shared)
+    narrow: Sequence[Row] = ()
+
+    def __post_init__(self) -> None:
+        if not self.shared:
+            self.narrow = self.rows
+
+
+def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], Bound]:
     """A function from rows of canonical values (the columns of :func:`value_columns`, as
     a :class:`~crmlink.core.rows.RowBatch` holds them) to the rows as the database stores
-    them, through the columns' bind processors, one column at a time."""
+    them, through the columns' bind processors, one column at a time; on SQLite with the
+    columns that hold one value throughout (:func:`_shared`) set apart."""
     names = value_columns(table)
     processors = [(index, _column_processor(process))
                   for index, name in enumerate(names)
                   if (process := _processor(table.c[name].type, dialect)) is not None]
+    sqlite = dialect.name == "sqlite"
 
-    def bind(rows: list[Row]) -> list[Row]:
-        if not processors or not rows:
-            return rows
+    def bind(rows: list[Row]) -> Bound:
+        if not rows or not (processors or sqlite):
+            return Bound(rows)
         columns: list[Sequence[Any]] = list(zip(*rows))
         for index, process in processors:
             columns[index] = process(columns[index])
-        return list(zip(*columns))
+        bound = list(zip(*columns)) if processors else rows
+        shared = _shared(columns) if sqlite else ()
+        if not shared:
+            return Bound(bound)
+        narrow = list(zip(*(column for index, column in enumerate(columns) if index not in shared)))
+        return Bound(bound, shared, tuple(columns[index][0] for index in shared), narrow)
 
     return bind
+
+
+#: Types of values a column may hold once for every row of a batch (:func:`_shared`).
+_ONCE = (str, int, bool, bytes)
+
+
+def _shared(columns: Sequence[Sequence[Any]]) -> tuple[int, ...]:
+    """SQLite: the columns of a batch of two rows or more that hold the same value in
+    every row (the source, an empty ``extra``, no modification time): each statement
+    binds such a value once rather than once a row, which was most of SQLite's time on a
+    first import. The same value means the same stored value: equal, and of one type
+    (``1``, ``True`` and ``1.0`` are equal in Python but not stored alike); floats are
+    never shared."""
+    if not columns or len(columns[0]) < 2:
+        return ()
+    found: list[int] = []
+    for index, column in enumerate(columns):
+        first = column[0]
+        if first is not None and type(first) not in _ONCE:
+            continue
+        if column[-1] != first or column[len(column) // 2] != first or column.count(first) != len(column):
+            continue
+        if first is None or type(first) is str or len(set(map(type, column))) == 1:
+            found.append(index)
+    return tuple(found)
 
 
 def _processor(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Sequence[Any]], list[Any]] | None:
@@ -135,29 +186,32 @@ class Upsert:
         #: PostgreSQL: the temporary table a batch is copied into
         self._staging = f'"crmlink_staging_{table.name}"'
 
-    def write(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None, *, fresh: bool = False) -> Written:
-        """Upsert rows (unique keys): count the created and updated ones, and sort the
-        keys of the others into unchanged and duplicates. ``fresh``: the table had no
-        rows when this transaction first wrote to it, so on PostgreSQL the rows are
-        first tried as a plain ``COPY`` into the table (:meth:`_copy_fresh`)."""
+    def write(self, conn: sa.Connection, bound: Bound | Sequence[Row], run_id: int | None, *,
+              fresh: bool = False) -> Written:
+        """Upsert rows (unique keys; bound, :func:`binder`): count the created and updated
+        ones, and sort the keys of the others into unchanged and duplicates. ``fresh``: the
+        table had no rows when this transaction first wrote to it, so the rows are first
+        written without the upsert's checks (PostgreSQL: :meth:`_copy_fresh`, SQLite:
+        :meth:`_insert_fresh`)."""
+        if not isinstance(bound, Bound):
+            bound = Bound(bound)
+        rows = bound.rows
         if fresh and self.postgres and self._copy_fresh(conn, rows, run_id):
             return Written(created=len(rows))
         done = Written()
-        shared = () if self.postgres else _shared(rows)
-        if fresh and not self.postgres:
-            done.created = self._insert_fresh(conn, rows, run_id, shared)
-            rows = rows[done.created:]
+        start = self._insert_fresh(conn, bound, run_id) if fresh and not self.postgres else 0
+        done.created = start
         key_of = itemgetter(self.names.index("source"), self.names.index("remote_id"))
         keys: set[Key] = set()  # the rows the statements did not write
         cursor = _cursor(conn)
         try:
-            for chunk in self._chunks(rows):
-                found = self._returning(conn, cursor, chunk, run_id, shared)
+            for low, high in self._pieces(len(rows), start):
+                found = self._returning(conn, cursor, bound, low, high, run_id)
                 inserted = sum(map(_INSERTED, found))
                 done.created += inserted
                 done.updated += len(found) - inserted
-                if len(found) < len(chunk):  # a first import writes every row: no keys to sort
-                    keys.update(set(map(key_of, chunk)).difference(map(_KEY, found)))
+                if len(found) < high - low:  # a first import writes every row: no keys to sort
+                    keys.update(set(map(key_of, rows[low:high])).difference(map(_KEY, found)))
         finally:
             cursor.close()
         if run_id is None:
@@ -170,47 +224,38 @@ class Upsert:
 
     # -- the upsert statement -------------------------------------------------------------
 
-    def _chunks(self, rows: Sequence[Row]) -> list[Sequence[Row]]:
-        """PostgreSQL: the batch in one statement. SQLite: pieces of :data:`SQLITE_ROWS`
+    def _pieces(self, count: int, start: int = 0) -> list[tuple[int, int]]:
+        """The rows ``start`` to ``count`` of a batch, as ``(low, high)`` a statement.
+        PostgreSQL: the batch in one statement. SQLite: pieces of :data:`SQLITE_ROWS`
         rows (within its parameter limit), the rest in power-of-two pieces, so that a few
         statements of each size serve every batch (SQLite compiles each distinct one)."""
+        if start >= count:
+            return []
         if self.postgres:
-            return [rows]
+            return [(start, count)]
         size = max(1, min(SQLITE_ROWS, (SQLITE_PARAMETERS - 1) // len(self.names)))
-        pieces: list[Sequence[Row]] = []
-        start = 0
-        while start < len(rows):
-            left = len(rows) - start
+        pieces: list[tuple[int, int]] = []
+        while start < count:
+            left = count - start
             step = size if left >= size else 1 << (left.bit_length() - 1)
-            pieces.append(rows[start:start + step])
+            pieces.append((start, start + step))
             start += step
         return pieces
 
-    def _returning(self, conn: sa.Connection, cursor: Any, rows: Sequence[Row], run_id: int | None,
-                   shared: tuple[int, ...] = ()) -> list[tuple[str, str, Any]]:
-        """Write ``rows``: ``(source, remote_id, inserted)`` of each row created or updated
-        (SQLite: the columns ``shared`` bound once, :func:`_shared`)."""
+    def _returning(self, conn: sa.Connection, cursor: Any, bound: Bound, low: int, high: int,
+                   run_id: int | None) -> list[tuple[str, str, Any]]:
+        """Write the rows ``low`` to ``high``: ``(source, remote_id, inserted)`` of each
+        row created or updated."""
         with_run = run_id is not None
         if self.postgres:
-            self._stage(cursor, rows)
+            self._stage(cursor, bound.rows[low:high])
             cursor.execute(self._statement(with_run, 0), (run_id,))
             return list(cursor.fetchall())
         cursor.execute(f'SELECT max(pk) FROM "{self.table.name}"')
         top = cursor.fetchone()[0] or 0
-        cursor.execute(self._statement(with_run, len(rows), shared), (*self._values(run_id, rows, shared), top))
+        cursor.execute(self._statement(with_run, high - low, bound.shared),
+                       (run_id, *bound.values, *chain.from_iterable(bound.narrow[low:high]), top))
         return list(cursor.fetchall())
-
-    def _values(self, run_id: int | None, rows: Sequence[Row], shared: tuple[int, ...]) -> list[Any]:
-        """SQLite: a statement's parameters: the run, the ``shared`` columns' values (from
-        the first row), then each row's other values."""
-        if not shared:
-            return [run_id, *chain.from_iterable(rows)]
-        first = rows[0]
-        values = [run_id, *(first[index] for index in shared)]
-        rest = [index for index in range(len(self.names)) if index not in shared]
-        pick = itemgetter(*rest)
-        values.extend(chain.from_iterable(map(pick, rows)) if len(rest) > 1 else map(pick, rows))
-        return values
 
     def _statement(self, with_run: bool | None, rows: int, shared: tuple[int, ...] = ()) -> str:
         """The statement's SQL, built once: PostgreSQL's upsert from the staging table;
@@ -280,26 +325,24 @@ class Upsert:
         finally:
             cursor.close()
 
-    def _insert_fresh(self, conn: sa.Connection, rows: Sequence[Row], run_id: int | None,
-                      shared: tuple[int, ...]) -> int:
+    def _insert_fresh(self, conn: sa.Connection, bound: Bound, run_id: int | None) -> int:
         """SQLite, a table the transaction found empty: write the rows by plain ``INSERT``
         statements, which SQLite runs in one step each (no row sent back, no conflict
         clause), until one finds a key already stored (this transaction's: the same id in
-        two batches). SQLite undoes that statement alone; how many rows were written
-        before it, the rest being the caller's to upsert as usual, which reports the key
-        as a duplicate."""
+        two batches). SQLite undoes that statement alone. How many rows were written
+        before it; the caller upserts the rest as usual, which reports the key as a
+        duplicate."""
         cursor = _cursor(conn)
-        written = 0
         try:
-            for chunk in self._chunks(rows):
+            for low, high in self._pieces(len(bound.rows)):
                 try:
-                    cursor.execute(self._statement(None, len(chunk), shared), self._values(run_id, chunk, shared))
+                    cursor.execute(self._statement(None, high - low, bound.shared),
+                                   (run_id, *bound.values, *chain.from_iterable(bound.narrow[low:high])))
                 except sqlite3.IntegrityError:
-                    return written
-                written += len(chunk)
+                    return low
         finally:
             cursor.close()
-        return written
+        return len(bound.rows)
 
     def _select(self, rows: int, shared: tuple[int, ...]) -> str:
         """SQLite: ``SELECT ?, <each column> FROM (VALUES ...)`` of ``rows`` rows, the run
@@ -344,28 +387,6 @@ class Upsert:
                     f'AND "run_id" IS NOT ? RETURNING "remote_id"', (run_id, source, *chunk, run_id)).scalars()
                 moved.update((source, rid) for rid in found)
         return moved
-
-
-#: Types of values a column may hold once for every row of a batch (:func:`_shared`).
-_ONCE = (str, int, bool, bytes)
-
-
-def _shared(rows: Sequence[Row]) -> tuple[int, ...]:
-    """SQLite: the columns holding the same value in every row of a batch of two or more
-    (the source, an empty ``extra``, no modification time): each statement binds such a
-    value once rather than once a row, which was most of SQLite's time on a first
-    import. The same value means the same stored value: equal, and of one type (``1``,
-    ``True`` and ``1.0`` are equal in Python but not stored alike); floats are not shared."""
-    if len(rows) < 2:
-        return ()
-    found: list[int] = []
-    for index, column in enumerate(zip(*rows)):
-        first = column[0]
-        if first is not None and type(first) not in _ONCE:
-            continue
-        if column.count(first) == len(column) and (first is None or len(set(map(type, column))) == 1):
-            found.append(index)
-    return tuple(found)
 
 
 def _cursor(conn: sa.Connection) -> Any:
