@@ -323,7 +323,7 @@ class SyncEngine:
         when the run is one transaction (a file import): the next chunk is read and
         checked while the store writes this one. ``paused``: a context in which the
         stream is not being read (to ask it where an id was)."""
-        if conn is None or os.environ.get("XX_NO_AHEAD"):
+        if conn is None:
             return nullcontext((chunks, nullcontext()))
         return ReadAhead(chunks)
 
