@@ -121,14 +121,15 @@ class Builder:
         out: dict[str, list[Any]] = {name: [] for name, _ in _ARRAYS}  # arrays at the end: faster
         header: dict[str, Any] = {"ftw": self.first_two_way}
         self._account(out, header, half_life)
-        pairs = {u: sorted(by.items()) for u, by in self.pairs.items()}
-        user_ids = sorted(pairs.keys() | self.users.keys())
-        contact_ids = sorted({c for by in pairs.values() for c, _ in by} | self.contacts.keys())
+        ours = sorted(self.pairs)
+        theirs = [sorted(self.pairs[u]) for u in ours]  # each one's contacts (text sorts fastest alone)
+        user_ids = sorted(self.pairs.keys() | self.users.keys())
+        contact_ids = sorted(set(chain.from_iterable(theirs)) | self.contacts.keys())
         uix = {u: i for i, u in enumerate(user_ids)}
         cix = {c: i for i, c in enumerate(contact_ids)}
         header["users"], header["contacts"] = user_ids, contact_ids
-        keys = [(uix[u], cix[c]) for u in sorted(pairs) for c, _ in pairs[u]]
-        lengths = _pairs(out, [entries for u in sorted(pairs) for _, entries in pairs[u]], half_life)
+        keys = [(uix[u], cix[c]) for u, contacts in zip(ours, theirs) for c in contacts]
+        lengths = _pairs(out, [self.pairs[u][c] for u, contacts in zip(ours, theirs) for c in contacts], half_life)
         header["pairs"] = [[u, c, n] for (u, c), n in zip(keys, lengths, strict=True)]
         users = sorted(self.users)
         header["ulast"] = [[uix[u], n] for u, n in zip(users, _times(out["ut"], [self.users[u] for u in users]),
@@ -150,7 +151,8 @@ class Builder:
         text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
         parts = [_MAGIC, struct.pack("<I", len(text)), text]
         for name, code in _ARRAYS:
-            values = array(code, out[name])
+            values = array(code)
+            values.fromlist(out[name])  # twice as fast as array(code, list)
             if not _LITTLE:  # pragma: no cover - stored little-endian everywhere
                 values.byteswap()
             parts.append(values.tobytes())
