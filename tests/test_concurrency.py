@@ -33,7 +33,7 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def test_a_second_sync_of_a_source_refuses_while_the_first_runs(tmp_path: Path, store_url: str) -> None:
-    folder = big_export(tmp_path / "big", copies=6)
+    folder = big_export(tmp_path / "big", copies=20)  # long enough to be still writing when the second starts
     first = crmlink("sync", "csv", str(folder), "--db", store_url, "-q")
     wait_for(lambda: any(r["status"] == "running" for r in Store(store_url).runs()), first,  # type: ignore[arg-type]
              "the first run to start")
@@ -48,7 +48,7 @@ def test_a_second_sync_of_a_source_refuses_while_the_first_runs(tmp_path: Path, 
     assert finish(first)[0] == 0
     runs = Store(store_url).runs()
     assert [r["status"] for r in runs] == ["ok"] and runs[0]["pid"] == first.pid
-    assert Store(store_url).count("interaction") == 7 * INTERACTIONS
+    assert Store(store_url).count("interaction") == 21 * INTERACTIONS
 
 
 def open_at_once(url: str, processes: int = 4) -> None:
