@@ -24,7 +24,7 @@ import time
 from collections.abc import Container, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -175,14 +175,31 @@ def count(conn: sa.Connection, source: str) -> int:
 def stored(conn: sa.Connection, source: str,
            accounts: Sequence[str] | None = None) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
     """``(account_id, data, people)`` of every stored aggregate of ``source``, streamed;
-    with ``accounts``, of those accounts alone (through the primary key)."""
+    with ``accounts``, of those accounts alone (through the primary key, straight from
+    the DB-API cursor: a chunked audit reads them a hundred at a time)."""
     table = schema.aggregates
+    if accounts is not None:
+        yield from _stored_of(conn, source, accounts)
+        return
     query = sa.select(table.c.account_id, table.c.data, table.c.people).where(table.c.source == source)
-    queries = [query] if accounts is None else [
-        query.where(table.c.account_id.in_(chunk)) for chunk in model.chunked(list(accounts), _CHUNK)]
-    for each in queries:
-        for account, data, people in conn.execution_options(yield_per=500).execute(each):
-            yield account, bytes(data), people or {}
+    for account, data, people in conn.execution_options(yield_per=500).execute(query):
+        yield account, bytes(data), people or {}
+
+
+def _stored_of(conn: sa.Connection, source: str, accounts: Sequence[str]) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+    from crmlink.core.store import cursor_batches
+
+    table = schema.aggregates
+    people_of_text = cast(schema.JsonText, table.c.people.type).process_result_value  # as SQLAlchemy reads it
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    for chunk in model.chunked(list(accounts), _CHUNK):
+        which = f"account_id = ANY({mark})" if postgres else f"account_id IN ({', '.join(mark * len(chunk))})"
+        values = [source, chunk] if postgres else [source, *chunk]
+        sql = f"SELECT account_id, data, people FROM {table.name} WHERE source = {mark} AND {which}"
+        for batch in cursor_batches(conn, sql, values, 500):
+            for account, data, people in batch:
+                yield account, bytes(data), people_of_text(people, conn.dialect) or {}
 
 
 def has_accountless(conn: sa.Connection, source: str, until: float) -> bool:

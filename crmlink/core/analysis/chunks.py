@@ -210,10 +210,11 @@ class SourceChunks:
         acc = Accumulator(self.config, self.users, contacts, self.classify)
         folded, counts = fold_chunk(conn, self.plan, keys, acc, [*self.stamps, *self.history], more_contacts)
         as_of, previous = self.stamps
+        people = correspondent_rows(conn, source, max(as_of, previous), keys)  # both dates' in one read
         return Chunk(list(keys), data, {a: f[0] for a, f in folded.items()}, {a: f[1] for a, f in folded.items()},
                      {a: f[2:] for a, f in folded.items()} if self.history else {},
-                     unknown_people(correspondent_rows(conn, source, as_of, keys)),
-                     unknown_people(correspondent_rows(conn, source, previous, keys)), counts)
+                     unknown_people(row for row in people if row[3] <= as_of),
+                     unknown_people(row for row in people if row[3] <= previous), counts)
 
     def chunks(self, low: int, high: int, size: int | None = None) -> Iterator[Chunk]:
         """The chunks of the accounts ``keys[low:high]``, one at a time."""
