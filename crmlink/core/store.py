@@ -525,18 +525,21 @@ def _shape(conn: sa.Connection, cls: type[model.Record]) -> _Shape:
 
 def _maker(cls: type[model.Record], processors: Sequence[Callable[[Any], Any] | None]) -> Callable[[Sequence[Any]], Any]:
     """A function ``row -> record of cls``: each field's slot set to its value in the row
-    (in field order), through its processor where it has one (not called for ``None``
-    when it makes ``None`` of it: most such values are empty dates). Written as Python
-    source for the entity's fields and compiled, as :mod:`dataclasses` makes ``__init__``."""
+    (in field order), through its processor where it has one. A processor is not called
+    for ``None`` (most such values are empty: dates, JSON, id lists) when what it makes
+    of it is ``None``, a new empty dict each time or the empty tuple: the function makes
+    that itself. Written as Python source for the entity's fields and compiled, as
+    :mod:`dataclasses` makes ``__init__``."""
     env: dict[str, Any] = {"new": object.__new__, "cls": cls}
     lines = ["def make(row):", "    record = new(cls)"]
     for i, (field_, processor) in enumerate(zip(dataclasses.fields(cls), processors)):
         value = f"row[{i}]"
         if processor is not None:
             env[f"convert{i}"] = processor
-            if processor(None) is None:
+            empty = _empty(processor)
+            if empty is not None:
                 lines.append(f"    value = {value}")
-                value = f"None if value is None else convert{i}(value)"
+                value = f"{empty} if value is None else convert{i}(value)"
             else:
                 value = f"convert{i}({value})"
         lines.append(f"    record.{field_.name} = {value}")
@@ -607,6 +610,20 @@ def cursor_batches(conn: sa.Connection, sql: str, args: Any, size: int, *,
             yield batch
     finally:
         cursor.close()
+
+
+def _empty(processor: Callable[[Any], Any]) -> str | None:
+    """The Python expression of what ``processor`` makes of ``None``, where it is one
+    that makes an equal value each time (``None``; ``{}``, a new dict each time; ``()``),
+    else ``None``."""
+    first, second = processor(None), processor(None)
+    if first is None:
+        return "None"
+    if first == {} and type(first) is dict and first is not second:
+        return "{}"
+    if first == () and type(first) is tuple:
+        return "()"
+    return None
 
 
 class _Deferred:
