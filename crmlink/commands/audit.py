@@ -154,6 +154,9 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Score the accounts in N processes [default: [audit] workers in the config file, "
                    "auto: one per usable CPU for a large portfolio].")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Judge every account again instead of reusing the entries of accounts nothing changed in "
+                   "since an earlier audit ([audit] cache in the config file).")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the audit document (--format json) and exit.")
 @config_option
@@ -161,7 +164,7 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
             fmt: str, output: str | None, fail_on: str | None, fail_on_coverage: str | None,
             list_all: bool, save: bool, label: str | None, no_merge: bool, workers: int | None,
-            config_file: str | None) -> None:
+            no_cache: bool, config_file: str | None) -> None:
     """Audit relationships: key, broad and organisational scores, personalisation,
     trends, tiers and LTC stages, with findings and what to do about them.
 
@@ -184,6 +187,8 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     settings = config(config_file)
     if workers is not None:
         settings["audit"]["workers"] = workers
+    if no_cache:
+        settings["audit"]["cache"] = False
     if path is not None:
         source = sync_folder(ctx, path, source, db_url)
     store = open_store(db_url)

@@ -25,7 +25,9 @@ from crmlink.core import model
 #: 6: the ``competitors`` and ``support_cases`` tables (competitors on deals, support cases).
 #: 7: the audit's aggregates (``aggregates``, ``aggregate_sources``, ``aggregate_stale``) and
 #:    the trigger that marks an account's aggregate stale when an interaction of it changes.
-SCHEMA_VERSION = 7
+#: 8: the incremental audit (:mod:`crmlink.core.revisions`, :mod:`crmlink.core.analysis.cache`):
+#:    ``audit_revisions``, ``audit_cache`` and the triggers that raise an account's revision.
+SCHEMA_VERSION = 8
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):
@@ -266,10 +268,34 @@ def _trigger_sql(dialect: str) -> list[str]:
             f"EXECUTE FUNCTION {_TRIGGER}()"]
 
 
+# -- the incremental audit (crmlink.core.revisions, crmlink.core.analysis.cache) ------------
+audit_revisions = sa.Table(
+    "audit_revisions", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),  # the audited source
+    # an account's remote id; '' for what every account of the source reads
+    sa.Column("account_id", sa.String(400), primary_key=True),
+    # raised in the transaction of every write that can change what the audit makes of it
+    sa.Column("revision", sa.Integer, nullable=False),
+)
+
+audit_cache = sa.Table(
+    "audit_cache", metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("account_id", sa.String(400), primary_key=True),
+    # everything else the account's entry depends on (dates, settings, plugins ...)
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),  # the account's revision it was judged at
+    sa.Column("text", sa.LargeBinary, nullable=False),  # the entry's JSON text, compressed
+    sa.Column("judged", sa.LargeBinary, nullable=False),  # what the portfolio step reads, compressed
+)
+
+
 def create_triggers(conn: sa.Connection) -> None:
     """Create (or replace) the store's triggers; SQLite and PostgreSQL."""
+    from crmlink.core import revisions
+
     if conn.dialect.name in ("sqlite", "postgresql"):
-        for statement in _trigger_sql(conn.dialect.name):
+        for statement in _trigger_sql(conn.dialect.name) + revisions.trigger_sql(conn.dialect.name):
             conn.exec_driver_sql(statement)
 
 

@@ -25,6 +25,7 @@ from crmlink.core.analysis.assemble import (
     summary,
     tier_target,
 )
+from crmlink.core.analysis.cache import unit_cache
 from crmlink.core.analysis.chunks import (
     MERGED_WHOLE,
     Reader,
@@ -274,16 +275,20 @@ class Audit:
         merged: MergedUnit | None = None
         for unit in self.units(source):
             chunks = self._chunked(unit, history)
+            cache = unit_cache(self, chunks, spool, overall, slim, history)  # takes its hits out of chunks
             deals = _UnitDeals(self, unit) if chunks is None else _ChunkedDeals(self, chunks)
             work = UnitWork(self, unit, deals, overall, spool, slim,
                             [s.name for s in presentation.headline] if history else None, chunks)
             first = len(summaries)
-            for judged in work.results(self.workers(len(work.keys))):
+            found = work.results(self.workers(len(work.keys)))
+            for judged in found if cache is None else cache.judged(found, deals):
                 summaries.append(judged.summary)
                 order.append((judged.attention, len(entries)))
                 entries.append(judged.entry)
             deals.judge_rest()
             work.done()
+            if cache is not None:
+                cache.store()
             works.append((work, summaries.view(range(first, len(summaries)))))
             deal_summaries.extend(deals.summaries())
             opportunities.extend(deals.entries())

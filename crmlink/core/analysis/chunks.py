@@ -183,6 +183,9 @@ class SourceChunks:
         self.typical = stage_percentiles(won_histories(conn, source))
         self.roles = role_count(conn, source)
         self.deal_ids = deal_keys(conn, source)
+        #: the accounts to read and judge, sorted: :attr:`keys` but those whose entries
+        #: the audit takes from its cache (:mod:`.cache`)
+        self.todo = self.keys
         #: accounts a chunk (:data:`CHUNK`)
         self.size = CHUNK
 
@@ -216,11 +219,11 @@ class SourceChunks:
                      unknown_people(row for row in people if row[3] <= as_of),
                      unknown_people(row for row in people if row[3] <= previous), counts)
 
-    def chunks(self, low: int, high: int, size: int | None = None) -> Iterator[Chunk]:
-        """The chunks of the accounts ``keys[low:high]``, one at a time."""
-        size = size or self.size
+    def chunks(self, low: int, high: int, size: int | None = None, keys: Sequence[str] | None = None) -> Iterator[Chunk]:
+        """The chunks of the accounts ``keys[low:high]`` (:attr:`todo` when ``None``), one at a time."""
+        size, keys = size or self.size, self.todo if keys is None else keys
         for start in range(low, high, size):
-            yield self.chunk(self.keys[start:min(start + size, high)])
+            yield self.chunk(keys[start:min(start + size, high)])
 
     def outside(self) -> SourceData:
         """The deals whose account is not one of the source's live accounts."""

@@ -115,6 +115,9 @@ DEFAULTS: dict[str, Any] = {
         # (one below that, or where fork is not available), or a number (crmlink audit --workers);
         # also the processes that build the aggregates (auto: from 200 accounts to rebuild)
         "workers": "auto",
+        # reuse the entries of accounts nothing changed in since an audit with the same
+        # settings (crmlink.core.analysis.cache; crmlink audit --no-cache)
+        "cache": True,
     },
     # the sync engine's retry policy (crmlink.core.sync.RetryPolicy; env CRMLINK_RETRY_*)
     "retry": {"attempts": 6, "initial": 1.0, "maximum": 60.0, "total": 600.0},

@@ -41,6 +41,25 @@ class AccountSpool:
         file.write(data)
         return part, offset, len(data)
 
+    def add_text(self, text: str) -> int:
+        """Add an entry's text made by an earlier audit (:mod:`.cache`), exactly as
+        :meth:`write` wrote it then; its number for :meth:`texts`."""
+        data = text.encode("utf-8")
+        file = self._files[0]
+        offset = file.tell()
+        file.write(data)
+        return self.adopt((0, offset, len(data)))
+
+    def text(self, span: Span) -> str:
+        """The text at ``span`` (once the worker that wrote it is done)."""
+        part, offset, length = span
+        file = self._files[part]
+        file.flush()
+        file.seek(offset)
+        data = file.read(length)
+        file.seek(0, 2)  # where the next write() goes
+        return data.decode("utf-8")
+
     def flush(self, part: int | None = None) -> None:
         """Make what was written to file ``part`` (every file: ``None``) readable by
         another process; before forking, so that no worker holds a copy of unwritten text."""

@@ -75,7 +75,7 @@ class UnitWork:
         self.spool, self.slim, self.history, self.chunks = spool, slim, history, chunks
         self.ends = month_ends(audit.as_of_date)
         if chunks is not None:
-            self.keys = chunks.keys
+            self.keys = chunks.todo
             self._take(None)
             return
         self.data = data = unit.data
@@ -103,13 +103,13 @@ class UnitWork:
         if self.deals is not None:
             self.deals.add(chunk.data)
 
-    def _keys(self, low: int, high: int) -> Iterator[str]:
-        """The keys ``keys[low:high]`` in order; with chunks, each chunk read and folded
-        before its first key, and let go after its last."""
+    def _keys(self, low: int, high: int, keys: Sequence[str] | None = None) -> Iterator[str]:
+        """The keys ``keys[low:high]`` in order (:attr:`keys` when ``None``); with chunks,
+        each chunk read and folded before its first key, and let go after its last."""
         if self.chunks is None:
             yield from self.keys[low:high]
             return
-        for chunk in self.chunks.chunks(low, high):
+        for chunk in self.chunks.chunks(low, high, keys=keys):
             self._take(chunk)
             yield from chunk.keys
         self._take(None)
@@ -170,7 +170,8 @@ class UnitWork:
         views, deals = [], []
         whole = (self.chunks.typical, self.chunks.roles)
         with self.chunks.reader.reading():
-            for key in self._keys(0, len(self.keys)):
+            every = self.chunks.keys  # also those the audit took from its cache
+            for key in self._keys(0, len(every), every):
                 views.append(self._rebuilt(found[key]))
                 if key == self.data_keys[-1]:  # the chunk's last account: its deals, with their accounts' views
                     by_key = {view.account.remote_id: view for view in views[-len(self.data_keys):]}

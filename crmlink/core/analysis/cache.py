@@ -1,0 +1,340 @@
+"""The incremental audit: an account whose inputs did not change since an audit with
+the same settings is not read, folded or judged again; its entry's JSON text and what
+the portfolio step reads of it come from the store's ``audit_cache`` table.
+
+An account's entry is reused when all of these hold, else it is judged as usual (and
+stored for the next audit):
+
+- its revision (:mod:`crmlink.core.revisions`: raised by every write of its row, its
+  contacts, deals, deal contact roles and stage history, its interactions and
+  aggregate, the unknown people linked to it) is the one it was judged at;
+- the :func:`fingerprint` is the same: the audit date, the settings, the plugins and
+  their versions, crmlink's version, the source-wide revision (our people, stages,
+  execution records), the values the audit works out for the whole source (the typical
+  days won deals spend in each stage, the count of deal contact roles), the output's
+  indentation;
+- it comes from its aggregate (a fresh one, whose executives still hold): an account
+  folded from its rows (stale, or aggregates off or out of date) is always judged.
+
+Only the JSON output of one CRM source audited in chunks (:mod:`.chunks`) uses the
+cache: merged sources and sources audited whole are judged in full every time.
+
+**What is stored, and when.** The audit reads the revisions on the snapshot it reads
+everything else on. It stores its new entries at the end of each unit, in one
+transaction that first reads the revisions again: an account whose revision moved
+meanwhile (a sync committed while the audit ran) is not stored, and nothing is when the
+source-wide revision or any contact changed (workers on SQLite read on snapshots of
+their own, taken later). An entry is thus never stored under a revision it was not
+judged at. A store that cannot be written (busy for more than a moment, read-only) only
+costs the next audit the work; a killed audit's transaction is rolled back.
+
+**The stored form.** The entry's text, compressed, and the entry (slim), its place among
+the accounts that need attention, its deals' entries and summaries and its
+:class:`~.summary.AccountSummary`, pickled and compressed. Only crmlink's own dataclasses
+and a few standard types are unpickled (:class:`_Unpickler`): any other object in the
+table is refused, and the account judged again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import logging
+import pickle
+import sys
+import zlib
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crmlink.core import aggregate_store, revisions, schema
+from crmlink.core.analysis.aggregates import _senior_contacts, people_hold
+from crmlink.core.engine import BUSY_SECONDS, WRITE
+from crmlink.core.errors import StoreError
+
+if TYPE_CHECKING:
+    from crmlink.core.analysis.audit import Audit, _UnitDeals
+    from crmlink.core.analysis.chunks import SourceChunks
+    from crmlink.core.analysis.spool import AccountSpool, Span
+    from crmlink.core.analysis.workers import Judged
+    from crmlink.core.host import PluginHost
+
+log = logging.getLogger(__name__)
+
+#: the stored form's version: another one is a miss
+FORMAT = 1
+#: accounts a query or write of the cache takes at a time
+BATCH = 200
+#: what the fingerprint leaves out of the settings: credentials, and what does not
+#: change an entry
+_NOT_READ = ("sources", "push", "retry", "config_file")
+#: milliseconds the write of the cache waits for another process's write on SQLite
+_SQLITE_WAIT_MS = 2000
+
+
+def enabled(config: Mapping[str, Any]) -> bool:
+    """Whether ``[audit] cache`` is on (``crmlink audit --no-cache`` turns it off)."""
+    return bool(config.get("audit", {}).get("cache", True))
+
+
+def plugins(host: PluginHost) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """Each hook with the plugins that implement it and their versions."""
+    hooks = sorted(name for name in vars(host.pm.hook) if not name.startswith("_"))
+    return [(hook, sorted(host.implementers(hook), key=repr)) for hook in hooks]
+
+
+@functools.cache
+def code() -> str:
+    """A hash of crmlink's own code: a build whose code differs (a development tree that
+    keeps its version number) never takes another's entries."""
+    import crmlink
+
+    digest = hashlib.sha256()
+    root = Path(crmlink.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode("utf-8"))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(audit: Audit, chunks: SourceChunks, source_revision: int, indent: int | None,
+                overall: str | None, slim: bool) -> str:
+    """Everything an account's entry depends on besides its own revision (see the
+    module's docstring), hashed."""
+    from crmlink import __version__
+
+    config = {key: value for key, value in audit.config.items() if key not in _NOT_READ}
+    config["audit"] = {k: v for k, v in config.get("audit", {}).items() if k not in ("workers", "cache")}
+    parts = {"format": FORMAT, "crmlink": __version__, "code": code(), "python": list(sys.version_info[:2]),
+             "source": chunks.source, "as_of": audit.as_of_date.isoformat(), "stamps": [audit.as_of, audit.previous],
+             "config": config, "plugins": plugins(audit.host), "typical": sorted(chunks.typical.items()),
+             "roles": chunks.roles, "revision": source_revision, "indent": indent, "overall": overall, "slim": slim}
+    text = json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Kept:
+    """A judged account to store: its revision as read, where its text is, what else to keep."""
+
+    key: str
+    revision: int
+    span: Span
+    judged: bytes
+
+
+class UnitCache:
+    """The cache of one source audited in chunks: which accounts it has (:attr:`hits`,
+    taken out of the chunks to read), the judged accounts in key order with the hits
+    among them (:meth:`judged`), and the store of the new ones (:meth:`store`)."""
+
+    def __init__(self, audit: Audit, chunks: SourceChunks, spool: AccountSpool, overall: str | None,
+                 slim: bool) -> None:
+        self.audit, self.chunks, self.spool = audit, chunks, spool
+        self.source = chunks.source
+        conn = chunks.reader.here
+        self.revisions = revisions.of_source(conn, self.source)
+        self.fingerprint = fingerprint(audit, chunks, self.revisions.get(revisions.SOURCE_WIDE, 0),
+                                       spool.indent, overall, slim)
+        #: the accounts that can be stored once judged: from a fresh aggregate
+        self.storable = self._from_aggregates(conn, chunks)
+        table = schema.audit_cache
+        stored = dict(conn.execute(sa.select(table.c.account_id, table.c.revision).where(
+            table.c.source == self.source, table.c.fingerprint == self.fingerprint)).all())
+        self.hits = {key for key in chunks.keys
+                     if key in self.storable and stored.get(key) == self.revisions.get(key, 0)}
+        chunks.todo = [key for key in chunks.keys if key not in self.hits]
+        self.kept: list[_Kept] = []
+        log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
+                 len(self.hits), len(chunks.todo))
+
+    @staticmethod
+    def _from_aggregates(conn: sa.Connection, chunks: SourceChunks) -> set[str]:
+        """The accounts the chunks fold from their stored aggregates, as the fold decides
+        (:func:`.aggregates.fold_chunk`): not stale, their executives unchanged."""
+        plan = chunks.plan
+        fresh = {key for key in chunks.keys if key not in plan.raw}
+        seniors = _senior_contacts(conn, chunks.source)
+        for account, people in aggregate_store.people_of(conn, chunks.source):
+            if account in fresh and not people_hold(people, chunks.users, seniors):
+                fresh.discard(account)
+        return fresh
+
+    # -- the audit's accounts ------------------------------------------------------------------
+
+    def judged(self, found: Iterator[Judged], deals: _UnitDeals) -> Iterator[Judged]:
+        """Every account of the source in key order: those judged now (``found``, the
+        others', in key order), each kept to be stored, and the hits, each with its text
+        added to the spool and its deals given to ``deals`` as ``found``'s are."""
+        stored = self._stored()
+        for key in self.chunks.keys:
+            if key in self.hits:
+                yield self._hit(key, next(stored), deals)
+                continue
+            judged = next(found)
+            assert judged.key == key, "the judged accounts come in key order"
+            self._keep(judged)
+            yield judged
+        for extra in found:  # ends the workers
+            raise AssertionError(f"account {extra.key!r} was judged but not listed")
+
+    def _stored(self) -> Iterator[tuple[str, bytes, bytes]]:
+        """The stored text and judged form of each hit, in key order, a batch at a time."""
+        table = schema.audit_cache
+        hits = [key for key in self.chunks.keys if key in self.hits]
+        with self.chunks.reader.reading():
+            conn = self.chunks.reader.here
+            for start in range(0, len(hits), BATCH):
+                batch = hits[start:start + BATCH]
+                rows = {key: (text, judged) for key, text, judged in conn.execute(
+                    sa.select(table.c.account_id, table.c.text, table.c.judged).where(
+                        table.c.source == self.source, table.c.account_id.in_(batch)))}
+                for key in batch:
+                    yield key, *rows[key]
+
+    def _hit(self, key: str, stored: tuple[str, bytes, bytes], deals: _UnitDeals) -> Judged:
+        from crmlink.core.analysis.workers import Judged
+
+        found, text, blob = stored
+        assert found == key, "the stored entries come in key order"
+        try:
+            attention, entry, deal_entries, summary = _loads(blob)
+        except (pickle.UnpicklingError, zlib.error, ValueError, TypeError, EOFError) as exc:
+            self._clear()
+            raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
+                             "cache of that source was cleared: run the audit again") from None
+        ids = self.chunks.deal_ids
+        placed = []
+        for deal_entry, deal in deal_entries:
+            position = bisect_left(ids, deal.opportunity.remote_id)
+            if position < len(ids) and ids[position] == deal.opportunity.remote_id:
+                placed.append((position, deal_entry, deal))
+        self.spool.add_text(zlib.decompress(text).decode("utf-8"))
+        deals.adopt(key, placed)
+        return Judged(key, attention, entry, None, placed, summary)
+
+    def _keep(self, judged: Judged) -> None:
+        if judged.key not in self.storable or judged.span is None:
+            return
+        deal_entries = [(entry, deal) for _, entry, deal in judged.deals]
+        blob = _dumps((judged.attention, judged.entry, deal_entries, judged.summary))
+        self.kept.append(_Kept(judged.key, self.revisions.get(judged.key, 0), judged.span, blob))
+
+    def _clear(self) -> None:
+        with self.audit.store.transaction() as conn:
+            conn.execute(schema.audit_cache.delete().where(schema.audit_cache.c.source == self.source))
+
+    # -- storing -----------------------------------------------------------------------------------
+
+    def store(self) -> None:
+        """Store the accounts judged now whose revisions did not move while the audit
+        ran (see the module's docstring); a store that cannot be written is left as it is."""
+        if not self.kept:
+            return
+        engine = self.audit.store.engine
+        try:
+            with engine.connect() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:  # on the driver's connection: no transaction of SQLAlchemy's begins
+                    _pragma(conn, f"busy_timeout = {_SQLITE_WAIT_MS}")
+                try:
+                    with conn.execution_options(**WRITE).begin():
+                        stored = self._write(conn)
+                finally:
+                    if sqlite:
+                        _pragma(conn, f"busy_timeout = {int(BUSY_SECONDS * 1000)}")
+        except (sa.exc.DBAPIError, StoreError) as exc:
+            log.warning("the audit's cache of %s was not written (%s); the next audit judges those accounts again",
+                        self.source, _first_line(exc))
+            return
+        log.info("stored %d account(s) of %s in the audit's cache", stored, self.source)
+        self.kept = []
+
+    def _write(self, conn: sa.Connection) -> int:
+        keys = [kept.key for kept in self.kept]
+        now = revisions.of_source(conn, self.source, [*keys, revisions.SOURCE_WIDE, revisions.CONTACTS])
+        for shared in (revisions.SOURCE_WIDE, revisions.CONTACTS):
+            if now.get(shared, 0) != self.revisions.get(shared, 0):
+                log.info("not storing the audit's cache of %s: the store changed while the audit read it",
+                         self.source)
+                return 0
+        table = schema.audit_cache
+        done = 0
+        for start in range(0, len(self.kept), BATCH):
+            batch = [kept for kept in self.kept[start:start + BATCH] if now.get(kept.key, 0) == kept.revision]
+            if not batch:
+                continue
+            conn.execute(table.delete().where(table.c.source == self.source,
+                                              table.c.account_id.in_([kept.key for kept in batch])))
+            conn.execute(table.insert(), [
+                {"source": self.source, "account_id": kept.key, "fingerprint": self.fingerprint,
+                 "revision": kept.revision, "judged": kept.judged,
+                 "text": zlib.compress(self.spool.text(kept.span).encode("utf-8"), 1)} for kept in batch])
+            done += len(batch)
+        return done
+
+
+def unit_cache(audit: Audit, chunks: SourceChunks | None, spool: AccountSpool | None, overall: str | None,
+               slim: bool, history: bool) -> UnitCache | None:
+    """The cache of a unit audited in chunks, or ``None`` where the audit does not use
+    one: ``[audit] cache`` off, no JSON text to reuse (a format other than JSON), the
+    health history, a unit audited whole, a source folded from its rows, a store in memory."""
+    if chunks is None or spool is None or history or not enabled(audit.config) or chunks.plan.reason is not None:
+        return None
+    database = audit.store.engine.url.database
+    if audit.store.engine.dialect.name == "sqlite" and (not database or database == ":memory:"):
+        return None
+    return UnitCache(audit, chunks, spool, overall, slim)
+
+
+def _pragma(conn: sa.Connection, setting: str) -> None:
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None, "a live connection"
+    dbapi.execute(f"PRAGMA {setting}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# -- the judged form -----------------------------------------------------------------------------
+
+def _dumps(value: Any) -> bytes:
+    return zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _loads(data: bytes) -> Any:
+    return _Unpickler(io.BytesIO(zlib.decompress(data))).load()
+
+
+#: the standard types a judged account holds
+_STANDARD = {("datetime", "datetime"), ("datetime", "date"), ("datetime", "timezone"), ("datetime", "timedelta"),
+             ("decimal", "Decimal"), ("collections", "defaultdict"), ("collections", "OrderedDict"),
+             ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "list"), ("builtins", "dict"),
+             ("builtins", "tuple"), ("builtins", "str"), ("builtins", "int"), ("builtins", "float"),
+             ("builtins", "bool"), ("builtins", "complex"), ("builtins", "bytes")}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Unpickles crmlink's dataclasses and enums and :data:`_STANDARD` alone: nothing
+    else in the table can be called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _STANDARD:
+            return super().find_class(module, name)
+        if module == "crmlink" or module.startswith("crmlink."):
+            found = super().find_class(module, name)
+            if isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum)):
+                return found
+        raise pickle.UnpicklingError(f"the audit's cache holds {module}.{name}, which it never stores")
+
+
+__all__ = ["BATCH", "FORMAT", "UnitCache", "enabled", "fingerprint", "plugins", "unit_cache"]

@@ -1,0 +1,152 @@
+"""Each account's revision: a number the store raises, in the transaction of the write,
+whenever something the audit makes of that account may have changed (table
+``audit_revisions``; :mod:`crmlink.core.analysis.cache` reuses an account's judged entry
+while its revision stays the same).
+
+The revisions are raised by triggers, so whatever writes a row (a sync, a deletion, a
+person with SQL) raises them, in the same transaction:
+
+- an account's own row, its contacts, its deals, its deals' contact roles and stage
+  history (through the deal's account), and the unknown people of mail and calendar
+  sources linked to it raise the account's revision (the old and the new account of a
+  row that moves);
+- its interactions, own and linked, through the stale marks of the aggregates
+  (:mod:`crmlink.core.aggregate_store`: every write of an interaction marks its accounts),
+  and every write of its stored aggregate (a refresh);
+- our people, the pipeline stages and the execution records (contracts, orders,
+  invoices, payments, which a deal can reach through a contract that names no deal)
+  raise the revision of the whole source (:data:`SOURCE_WIDE`): every account reads them;
+- any contact raises :data:`CONTACTS` too: an aggregate's executive links depend on
+  contacts of other accounts, and an audit checks with it that nothing it read changed
+  while it ran.
+
+An update that changes no value but the sync run that last saw the row raises nothing.
+A revision only rises; its row is never deleted (a missing row is revision 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from crmlink.core import schema
+
+#: The account of the revision every account of a source reads (users, stages, execution).
+SOURCE_WIDE = ""
+#: The account of the revision any contact of a source raises (no remote id starts with a
+#: space: the model strips them).
+CONTACTS = " contacts"
+
+_DEAL_ACCOUNT = ("(SELECT d.account_id FROM {deals} d WHERE d.source = {r}.source "
+                 "AND d.remote_id = {r}.opportunity_id)")
+
+#: entity -> the (source, account) pairs a row of it changes, ``{r}`` the row (OLD or NEW)
+_ACCOUNTS: dict[str, list[tuple[str, str]]] = {
+    "account": [("{r}.source", "{r}.remote_id")],
+    "contact": [("{r}.source", "{r}.account_id"), ("{r}.source", f"'{CONTACTS}'")],
+    "opportunity": [("{r}.source", "{r}.account_id")],
+    "opportunity_contact": [("{r}.source", _DEAL_ACCOUNT)],
+    "stage_change": [("{r}.source", _DEAL_ACCOUNT)],
+    "correspondent": [("{r}.link_source", "{r}.account_id")],
+    "user": [("{r}.source", f"'{SOURCE_WIDE}'")],
+    "stage": [("{r}.source", f"'{SOURCE_WIDE}'")],
+    "execution": [("{r}.source", f"'{SOURCE_WIDE}'")],
+}
+
+
+def _tables() -> list[tuple[str, list[tuple[str, str]], list[str] | None, bool]]:
+    """Each table with triggers: its name, its pairs, the columns whose change counts
+    (``None``: any update), and whether it has deletions worth a trigger."""
+    deals = schema.TABLES["opportunity"].name
+    found = []
+    for entity, pairs in _ACCOUNTS.items():
+        table = schema.TABLES[entity]
+        columns = [c.name for c in table.columns if c.name not in ("pk", "run_id")]
+        found.append((table.name, [(s, a.replace("{deals}", deals)) for s, a in pairs], columns, True))
+    # interactions: every write marks their accounts' aggregates stale (the store's write
+    # path for new rows, a trigger for updates), and a refresh rewrites the aggregates
+    found.append((schema.aggregate_stale.name, [("{r}.source", "{r}.account_id")], None, False))
+    found.append((schema.aggregates.name, [("{r}.source", "{r}.account_id")], None, True))
+    return found
+
+
+def trigger_sql(dialect: str) -> list[str]:
+    """The statements that create (or replace) the revision triggers on ``dialect``."""
+    statements = []
+    for table, pairs, columns, deletes in _tables():
+        if dialect == "sqlite":
+            statements += _sqlite(table, pairs, columns, deletes)
+        elif dialect == "postgresql":
+            statements += _postgres(table, pairs, columns, deletes)
+    return statements
+
+
+def _bump(side: str, pairs: list[tuple[str, str]], postgres: bool) -> str:
+    """Raise the revisions the row ``side`` (OLD or NEW) names."""
+    rows = " UNION ".join(f"SELECT {s.format(r=side)} AS s, {a.format(r=side)} AS a" for s, a in pairs)
+    keep = "s IS NOT NULL AND a IS NOT NULL"
+    if all(a != f"'{SOURCE_WIDE}'" for _, a in pairs):  # a row naming no account raises nothing
+        keep += " AND a <> ''"
+    order = " ORDER BY 1, 2" if postgres else ""
+    return (f"INSERT INTO {schema.audit_revisions.name} (source, account_id, revision) "
+            f"SELECT DISTINCT s, a, 1 FROM ({rows}) AS k WHERE {keep}{order} "
+            f"ON CONFLICT (source, account_id) DO UPDATE SET revision = {schema.audit_revisions.name}.revision + 1")
+
+
+def _changed(columns: list[str] | None, postgres: bool) -> str:
+    if columns is None:
+        return ""
+    test = "IS DISTINCT FROM" if postgres else "IS NOT"
+    condition = " OR ".join(f'OLD."{c}" {test} NEW."{c}"' for c in columns)
+    return f" WHEN ({condition})" if postgres else f" WHEN {condition}"
+
+
+def _name(table: str) -> str:
+    return f"crmlink_revise_{table}"
+
+
+def _sqlite(table: str, pairs: list[tuple[str, str]], columns: list[str] | None, deletes: bool) -> list[str]:
+    name = _name(table)
+    found = [f"CREATE TRIGGER IF NOT EXISTS {name}_insert AFTER INSERT ON {table} BEGIN "
+             f"{_bump('NEW', pairs, False)}; END",
+             f"CREATE TRIGGER IF NOT EXISTS {name}_update AFTER UPDATE ON {table}{_changed(columns, False)} BEGIN "
+             f"{_bump('OLD', pairs, False)}; {_bump('NEW', pairs, False)}; END"]
+    if deletes:
+        found.append(f"CREATE TRIGGER IF NOT EXISTS {name}_delete AFTER DELETE ON {table} BEGIN "
+                     f"{_bump('OLD', pairs, False)}; END")
+    return found
+
+
+def _postgres(table: str, pairs: list[tuple[str, str]], columns: list[str] | None, deletes: bool) -> list[str]:
+    name = _name(table)
+    found = [f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             f"IF TG_OP <> 'DELETE' THEN {_bump('NEW', pairs, True)}; END IF; "
+             f"IF TG_OP <> 'INSERT' THEN {_bump('OLD', pairs, True)}; END IF; "
+             "RETURN NULL; END $$"]
+    events = [("insert", "INSERT", ""), ("update", "UPDATE", _changed(columns, True))]
+    if deletes:
+        events.append(("delete", "DELETE", ""))
+    for suffix, event, when in events:
+        found += [f"DROP TRIGGER IF EXISTS {name}_{suffix} ON {table}",
+                  f"CREATE TRIGGER {name}_{suffix} AFTER {event} ON {table} FOR EACH ROW{when} "
+                  f"EXECUTE FUNCTION {name}()"]
+    return found
+
+
+def of_source(conn: sa.Connection, source: str, accounts: Iterable[str] | None = None) -> dict[str, int]:
+    """The revisions of ``source`` on ``conn``'s snapshot: account (or :data:`SOURCE_WIDE`,
+    :data:`CONTACTS`) -> revision; an account with none has revision 0."""
+    table = schema.audit_revisions
+    query = sa.select(table.c.account_id, table.c.revision).where(table.c.source == source)
+    if accounts is None:
+        return {str(a): int(r) for a, r in conn.execute(query)}
+    found: dict[str, int] = {}
+    wanted = sorted(set(accounts))
+    for start in range(0, len(wanted), 500):
+        found.update((str(a), int(r)) for a, r in conn.execute(
+            query.where(table.c.account_id.in_(wanted[start:start + 500]))))
+    return found
+
+
+__all__ = ["CONTACTS", "SOURCE_WIDE", "of_source", "trigger_sql"]
