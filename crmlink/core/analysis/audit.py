@@ -82,6 +82,8 @@ class Audit:
         self.previous = self.as_of - config["findings"]["previous_period_days"] * 86400.0
         #: where the folded accounts came from, over every fold of this audit
         self.fold_counts = FoldCounts()
+        #: accounts whose entries came from the audit's cache (:mod:`.cache`), not judged again
+        self.from_cache = 0
         self._fingerprint: str | None = None
         #: the store readers of the units audited in chunks, open until the document is done
         self._readers = ExitStack()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -84,10 +85,24 @@ def enabled(config: Mapping[str, Any]) -> bool:
     return bool(config.get("audit", {}).get("cache", True))
 
 
-def plugins(host: PluginHost) -> list[tuple[str, list[tuple[str, str | None]]]]:
-    """Each hook with the plugins that implement it and their versions."""
+def plugins(host: PluginHost) -> dict[str, Any]:
+    """Each hook with the plugins that implement it and their versions, and a hash of
+    each plugin's module (a plugin whose code changed while its version did not)."""
     hooks = sorted(name for name in vars(host.pm.hook) if not name.startswith("_"))
-    return [(hook, sorted(host.implementers(hook), key=repr)) for hook in hooks]
+    modules = {name: _module_hash(plugin) for name, plugin in host.pm.list_name_plugin()}
+    return {"hooks": [(hook, sorted(host.implementers(hook), key=repr)) for hook in hooks],
+            "modules": sorted(modules.items())}
+
+
+def _module_hash(plugin: object) -> str | None:
+    module = inspect.getmodule(plugin) or inspect.getmodule(type(plugin))
+    path = getattr(module, "__file__", None)
+    if not path:
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 @functools.cache
@@ -151,6 +166,7 @@ class UnitCache:
         self.hits = {key for key in chunks.keys
                      if key in self.storable and stored.get(key) == self.revisions.get(key, 0)}
         chunks.todo = [key for key in chunks.keys if key not in self.hits]
+        audit.from_cache += len(self.hits)
         self.kept: list[_Kept] = []
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
                  len(self.hits), len(chunks.todo))
