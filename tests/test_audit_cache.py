@@ -502,13 +502,20 @@ def test_every_kind_of_write_in_turn(store_url: str) -> None:
 
 # -- a sync while the audit reads, a killed write -----------------------------------------------------
 
+def cache_rows(store: Store, source: str) -> dict[str, int]:
+    table = schema.audit_cache
+    with store.engine.connect() as conn:
+        return dict(conn.execute(sa.select(table.c.account_id, table.c.revision).where(table.c.source == source)).all())
+
+
+@pytest.mark.parametrize("what", ["account", "contact"])
 def test_a_sync_committing_while_the_audit_reads_is_never_stored_under_its_revision(
-        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sync commits after the audit read its revisions and before it reads the chunk:
-    what the audit judged is not stored under the revision the sync made."""
+        what: str, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync commits after the audit read its revisions and before it reads the first
+    chunk: every entry the audit stores has the revision the audit read, never the one
+    the sync made, and the next audit is right."""
     store, source = synced(store_url)
     config = load_config()
-    audit(store, config)
     data = _data(store, source)
     account = sorted(data.contacts_by_account)[0]
     contact = data.contacts_by_account[account][0]
@@ -518,21 +525,30 @@ def test_a_sync_committing_while_the_audit_reads_is_never_stored_under_its_revis
     def chunk(self: Any, keys: Any) -> Any:
         if not done:
             done.append(True)
-            write(store, [dataclasses.replace(contact, name="Renamed While Auditing", seniority="c_suite")])
+            if what == "account":
+                write(store, [dataclasses.replace(data.accounts[account], name="Renamed While Auditing")])
+            else:
+                write(store, [dataclasses.replace(contact, seniority="c_suite", name="Renamed While Auditing")])
         return original(self, keys)
 
-    refresh(store, host(), config)
-    write(store, [dataclasses.replace(data.accounts[account], name="Changed Before")])  # a miss to read
+    with store.engine.connect() as conn:
+        before = revisions.of_source(conn, source)
     monkeypatch.setattr(chunks_module.SourceChunks, "chunk", chunk)
     audit(store, config)
     monkeypatch.setattr(chunks_module.SourceChunks, "chunk", original)
     assert done
-    check(store, config)
     with store.engine.connect() as conn:
-        now = revisions.of_source(conn, source)
-        stored = dict(conn.execute(sa.select(schema.audit_cache.c.account_id, schema.audit_cache.c.revision)
-                                   .where(schema.audit_cache.c.source == source)).all())
-    assert stored.get(account) == now[account]  # the check's audit stored it, at the new revision
+        after = revisions.of_source(conn, source)
+    assert after[account] > before.get(account, 0)
+    stored = cache_rows(store, source)
+    assert all(revision == before.get(key, 0) for key, revision in stored.items())
+    assert account not in stored
+    if what == "contact":  # any contact: the executives of other accounts may have changed
+        assert not stored
+    else:
+        assert len(stored) == store.count("account") - 1
+    check(store, config)
+    assert cache_rows(store, source)[account] == after[account]
 
 
 def test_a_killed_cache_write_leaves_a_usable_store(tmp_path: Path, store_url: str) -> None:
@@ -584,3 +600,29 @@ def test_a_tampered_cache_is_refused(template: Path, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot read"):
         audit(store, load_config())
     assert check(store, load_config()) == 0  # cleared: judged again
+
+
+def test_a_store_of_schema_7_gains_the_revisions_and_the_cache(store_url: str) -> None:
+    """An older store opens: its tables and triggers are made, and a write raises revisions."""
+    store, source = synced(store_url)
+    store.engine.dispose()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # make it what crmlink wrote before schema 8
+        for name, table in [(t.name, t) for t in schema.metadata.sorted_tables]:
+            if name in ("audit_cache", "audit_revisions"):
+                conn.exec_driver_sql(f"DROP TABLE {table.name}" + (" CASCADE" if "postgresql" in store_url else ""))
+        if "postgresql" in store_url:
+            conn.exec_driver_sql("DROP FUNCTION IF EXISTS crmlink_revise_accounts() CASCADE")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS crmlink_revise_accounts_update")
+        conn.exec_driver_sql("UPDATE crmlink_meta SET value = '7' WHERE key = 'schema_version'")
+    engine.dispose()
+    store = Store(store_url)
+    assert store.schema_version == schema.SCHEMA_VERSION >= 8
+    account = _data(store, source).accounts
+    first = account[sorted(account)[0]]
+    write(store, [dataclasses.replace(first, name="Renamed After The Upgrade")])
+    with store.engine.connect() as conn:
+        assert revisions.of_source(conn, source)[first.remote_id] >= 1
+    audit(store, load_config())
+    assert check(store, load_config()) == store.count("account")

@@ -55,11 +55,14 @@ _ACCOUNTS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def _tables() -> list[tuple[str, list[tuple[str, str]], list[str] | None, bool]]:
+_Table = tuple[str, list[tuple[str, str]], "list[str] | None", bool]
+
+
+def _tables() -> list[_Table]:
     """Each table with triggers: its name, its pairs, the columns whose change counts
     (``None``: any update), and whether it has deletions worth a trigger."""
     deals = schema.TABLES["opportunity"].name
-    found = []
+    found: list[_Table] = []
     for entity, pairs in _ACCOUNTS.items():
         table = schema.TABLES[entity]
         columns = [c.name for c in table.columns if c.name not in ("pk", "run_id")]
