@@ -30,7 +30,7 @@ costs the next audit the work; a killed audit's transaction is rolled back.
 
 **The stored form.** The entry's text, compressed, and the entry (slim), its place among
 the accounts that need attention, its deals' entries and summaries and its
-:class:`~.summary.AccountSummary`, pickled and compressed. Only crmlink's own dataclasses
+:class:`~.summary.AccountSummary`, pickled. Only crmlink's own dataclasses
 and a few standard types are unpickled (:class:`_Unpickler`): any other object in the
 table is refused, and the account judged again.
 """
@@ -222,7 +222,7 @@ class UnitCache:
         assert found == key, "the stored entries come in key order"
         try:
             attention, entry, deal_entries, summary = _loads(blob)
-        except (pickle.UnpicklingError, zlib.error, ValueError, TypeError, EOFError) as exc:
+        except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
             self._clear()
             raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
                              "cache of that source was cleared: run the audit again") from None
@@ -324,11 +324,13 @@ def _first_line(exc: BaseException) -> str:
 # -- the judged form -----------------------------------------------------------------------------
 
 def _dumps(value: Any) -> bytes:
-    return zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    """Pickled, not compressed: a few kilobytes an account, and compressing them cost a
+    first audit more than it saved (measured)."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _loads(data: bytes) -> Any:
-    return _Unpickler(io.BytesIO(zlib.decompress(data))).load()
+    return _Unpickler(io.BytesIO(data)).load()
 
 
 #: the standard types a judged account holds
@@ -343,12 +345,18 @@ class _Unpickler(pickle.Unpickler):
     """Unpickles crmlink's dataclasses and enums and :data:`_STANDARD` alone: nothing
     else in the table can be called."""
 
+    #: the classes found so far (every entry names the same few dozen)
+    allowed: dict[tuple[str, str], type] = {}
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _STANDARD:
-            return super().find_class(module, name)
-        if module == "crmlink" or module.startswith("crmlink."):
+        found = self.allowed.get((module, name))
+        if found is not None:
+            return found
+        if (module, name) in _STANDARD or module == "crmlink" or module.startswith("crmlink."):
             found = super().find_class(module, name)
-            if isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum)):
+            if (module, name) in _STANDARD or (
+                    isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum))):
+                self.allowed[module, name] = found
                 return found
         raise pickle.UnpicklingError(f"the audit's cache holds {module}.{name}, which it never stores")
 
