@@ -285,6 +285,8 @@ audit_cache = sa.Table(
     # everything else the account's entry depends on (dates, settings, plugins ...)
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),  # the account's revision it was judged at
+    # the source's contacts revision then: while it holds, so do the aggregate's executives
+    sa.Column("contacts", sa.Integer, nullable=False),
     sa.Column("text", sa.LargeBinary, nullable=False),  # the entry's JSON text, compressed
     sa.Column("judged", sa.LargeBinary, nullable=False),  # what the portfolio step reads, compressed
 )

@@ -47,7 +47,7 @@ import pickle
 import sys
 import zlib
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
 from enum import Enum
 from pathlib import Path
@@ -55,10 +55,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmlink.core import aggregate_store, revisions, schema
-from crmlink.core.analysis.aggregates import _senior_contacts, people_hold
+from crmlink.core import revisions, schema
+from crmlink.core.analysis.aggregates import people_hold
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
+from crmlink.core.model import Contact
+from crmlink.core.store import records_in
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -141,6 +143,7 @@ class _Kept:
 
     key: str
     revision: int
+    contacts: int  #: the source's contacts revision as read
     span: Span
     judged: bytes
 
@@ -158,13 +161,19 @@ class UnitCache:
         self.revisions = revisions.of_source(conn, self.source)
         self.fingerprint = fingerprint(audit, chunks, self.revisions.get(revisions.SOURCE_WIDE, 0),
                                        spool.indent, overall, slim)
-        #: the accounts that can be stored once judged: from a fresh aggregate
-        self.storable = self._from_aggregates(conn, chunks)
         table = schema.audit_cache
-        stored = dict(conn.execute(sa.select(table.c.account_id, table.c.revision).where(
-            table.c.source == self.source, table.c.fingerprint == self.fingerprint)).all())
-        self.hits = {key for key in chunks.keys
-                     if key in self.storable and stored.get(key) == self.revisions.get(key, 0)}
+        stored = {key: (revision, contacts) for key, revision, contacts in conn.execute(
+            sa.select(table.c.account_id, table.c.revision, table.c.contacts).where(
+                table.c.source == self.source, table.c.fingerprint == self.fingerprint))}
+        contacts_now = self.revisions.get(revisions.CONTACTS, 0)
+        fresh = [key for key in chunks.keys if key not in chunks.plan.raw]
+        same = {key for key in fresh if stored.get(key, (None, None))[0] == self.revisions.get(key, 0)}
+        # no contact written since they were judged (and our people are in the
+        # fingerprint): their aggregates' executives hold as they did then
+        unchanged = {key for key in same if stored[key][1] == contacts_now}
+        #: the accounts that can be stored once judged: from a fresh aggregate
+        self.storable = unchanged | self._from_aggregates(conn, chunks, [k for k in fresh if k not in unchanged])
+        self.hits = same & self.storable
         chunks.todo = [key for key in chunks.keys if key not in self.hits]
         audit.from_cache += len(self.hits)
         self.kept: list[_Kept] = []
@@ -172,16 +181,18 @@ class UnitCache:
                  len(self.hits), len(chunks.todo))
 
     @staticmethod
-    def _from_aggregates(conn: sa.Connection, chunks: SourceChunks) -> set[str]:
-        """The accounts the chunks fold from their stored aggregates, as the fold decides
-        (:func:`.aggregates.fold_chunk`): not stale, their executives unchanged."""
-        plan = chunks.plan
-        fresh = {key for key in chunks.keys if key not in plan.raw}
-        seniors = _senior_contacts(conn, chunks.source)
-        for account, people in aggregate_store.people_of(conn, chunks.source):
-            if account in fresh and not people_hold(people, chunks.users, seniors):
-                fresh.discard(account)
-        return fresh
+    def _from_aggregates(conn: sa.Connection, chunks: SourceChunks, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` (not stale) the chunks fold from their stored aggregates, as
+        the fold decides (:func:`.aggregates.fold_chunk`): their executives unchanged
+        (an account without an aggregate has none)."""
+        table = schema.aggregates
+        people: dict[str, Any] = {}
+        for start in range(0, len(keys), BATCH):
+            people.update(conn.execute(sa.select(table.c.account_id, table.c.people).where(
+                table.c.source == chunks.source, table.c.account_id.in_(keys[start:start + BATCH]))).all())
+        named = sorted({c for found in people.values() for c in (found or {}).get("tc", ())})
+        contacts = {c.remote_id: c for c in records_in(conn, Contact, chunks.source, "remote_id", named)}
+        return {key for key in keys if key not in people or people_hold(people[key] or {}, chunks.users, contacts)}
 
     # -- the audit's accounts ------------------------------------------------------------------
 
@@ -241,7 +252,8 @@ class UnitCache:
             return
         deal_entries = [(entry, deal) for _, entry, deal in judged.deals]
         blob = _dumps((judged.attention, judged.entry, deal_entries, judged.summary))
-        self.kept.append(_Kept(judged.key, self.revisions.get(judged.key, 0), judged.span, blob))
+        self.kept.append(_Kept(judged.key, self.revisions.get(judged.key, 0),
+                               self.revisions.get(revisions.CONTACTS, 0), judged.span, blob))
 
     def _clear(self) -> None:
         with self.audit.store.transaction() as conn:
@@ -291,7 +303,7 @@ class UnitCache:
                                               table.c.account_id.in_([kept.key for kept in batch])))
             conn.execute(table.insert(), [
                 {"source": self.source, "account_id": kept.key, "fingerprint": self.fingerprint,
-                 "revision": kept.revision, "judged": kept.judged,
+                 "revision": kept.revision, "contacts": kept.contacts, "judged": kept.judged,
                  "text": zlib.compress(self.spool.text(kept.span).encode("utf-8"), 1)} for kept in batch])
             done += len(batch)
         return done
