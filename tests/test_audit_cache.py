@@ -447,7 +447,7 @@ def replay(store: Store, source: str, plan: list[tuple[list[str], int, bool]], s
         check(store, config, **VARIANTS[variant])
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps(), seed=st.integers(0, 2**16))
 def test_random_syncs_sqlite(template: Path, tmp_path: Path, plan: list[tuple[list[str], int, bool]],
                              seed: int) -> None:
@@ -475,7 +475,7 @@ def postgres_copy(server: Any, template_url: str) -> str:
     return str(sa.make_url(template_url).set(database=copy_name))
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps(), seed=st.integers(0, 2**16))
 def test_random_syncs_postgres(postgres_server: Any, postgres_template: str, plan: list[tuple[list[str], int, bool]],
                                seed: int) -> None:

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmlink.core import revisions, schema
+from crmlink.core import hookspecs, revisions, schema
 from crmlink.core.analysis.aggregates import people_hold
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
@@ -90,7 +90,8 @@ def enabled(config: Mapping[str, Any]) -> bool:
 def plugins(host: PluginHost) -> dict[str, Any]:
     """Each hook with the plugins that implement it and their versions, and a hash of
     each plugin's module (a plugin whose code changed while its version did not)."""
-    hooks = sorted(name for name in vars(host.pm.hook) if not name.startswith("_"))
+    spec = f"{hookspecs.PROJECT}_spec"
+    hooks = sorted(name for name, value in vars(hookspecs).items() if callable(value) and hasattr(value, spec))
     modules = {name: _module_hash(plugin) for name, plugin in host.pm.list_name_plugin()}
     return {"hooks": [(hook, sorted(host.implementers(hook), key=repr)) for hook in hooks],
             "modules": sorted(modules.items())}
