@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from crmlink.core.analysis.detail import relationship_map
@@ -125,11 +126,11 @@ def summary(accounts: Sequence[AccountSummary], opportunities: Sequence[Opportun
             portfolio: Sequence[Finding], coverage: PortfolioCoverage) -> Summary:
     """The document's summary: counts of findings by severity and code, effort and
     accounts per tier, and ``coverage``."""
-    everything = ([f for a in accounts for f in a.findings] + [f for o in opportunities for f in o.findings]
-                  + list(portfolio))
+    everything = chain((f for a in accounts for f in a.findings), (f for o in opportunities for f in o.findings),
+                       portfolio)
     counts = dict.fromkeys(reversed(SEVERITIES), 0)
     by_code: dict[str, int] = defaultdict(int)
-    for finding in everything:
+    for finding in everything:  # counted as they come: the accounts may be read from disk
         counts[finding.severity] += 1
         by_code[finding.code] += 1
     return Summary(len(accounts), len(opportunities), counts, dict(sorted(by_code.items())),

@@ -13,7 +13,8 @@ account's :func:`assessment` then follows from which scores are missing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -201,32 +202,38 @@ def portfolio_coverage(accounts: Sequence[AccountSummary], settings: Mapping[str
     """The portfolio's data coverage: accounts per assessment, the shares of described
     contacts and linked interactions, and what to fix first."""
     verdicts = dict.fromkeys(ASSESSMENTS, 0)
-    for account in accounts:
+    totals = dict.fromkeys(_COUNTED, 0)
+    for account in accounts:  # one pass, nothing kept: the summaries may be read from disk
         verdicts[account.assessment] += 1
-    covs = [a.coverage for a in accounts]
-    contacts = sum(c.contacts for c in covs)
-    interactions = sum(c.interactions for c in covs)
+        for name in _COUNTED:
+            totals[name] += getattr(account.coverage, name)
+    contacts, interactions = totals["contacts"], totals["interactions"]
 
     def share(part: int, whole: int) -> float | None:
         return round(part / whole, 3) if whole else None
 
     return PortfolioCoverage(
         window_days=float(settings["window_days"]), accounts=verdicts, contacts=contacts,
-        classified_share=share(sum(c.classified for c in covs), contacts),
-        titled_share=share(sum(c.titled for c in covs), contacts),
+        classified_share=share(totals["classified"], contacts),
+        titled_share=share(totals["titled"], contacts),
         interactions=interactions,
-        linked_to_contact_share=share(sum(c.with_contact for c in covs), interactions),
-        linked_to_our_people_share=share(sum(c.with_user for c in covs), interactions),
-        paired_share=share(sum(c.paired for c in covs), interactions),
+        linked_to_contact_share=share(totals["with_contact"], interactions),
+        linked_to_our_people_share=share(totals["with_user"], interactions),
+        paired_share=share(totals["paired"], interactions),
         opportunities=deals, opportunities_with_contact_roles=deals_with_roles,
         fix_first=fix_first(accounts, int(settings["fix_first"])))
 
 
-def fix_first(accounts: Sequence[AccountSummary], limit: int) -> list[FixFirst]:
+#: the accounts' coverage counts the portfolio's adds up
+_COUNTED = ("contacts", "interactions", "classified", "titled", "with_contact", "with_user", "paired")
+
+
+def fix_first(accounts: Iterable[AccountSummary], limit: int) -> list[FixFirst]:
     """Accounts not fully assessable or with thin evidence: the most open pipeline first,
     then the least evidence (lowest ratio), then by remote id."""
-    weak = [a for a in accounts if a.assessment != "assessable" or a.coverage.thin]
-    weak.sort(key=lambda a: (-a.coverage.open_pipeline, a.coverage.ratio, a.account.remote_id))
+    weak = heapq.nsmallest(  # as sorting them all, keeping only ``limit`` at a time
+        limit, (a for a in accounts if a.assessment != "assessable" or a.coverage.thin),
+        key=lambda a: (-a.coverage.open_pipeline, a.coverage.ratio, a.account.remote_id))
     return [FixFirst(a.account.id, a.account.source, a.account.remote_id, a.account.name, a.assessment,
                      a.coverage.ratio, a.coverage.open_pipeline, list(a.coverage.gaps), list(a.coverage.thin))
-            for a in weak[:limit]]
+            for a in weak]

@@ -6,6 +6,8 @@ Reads the portfolio's summaries (``view.summaries``) alone: never the full views
 
 from __future__ import annotations
 
+import heapq
+
 from crmlink import AccountSummary, Finding, PortfolioView
 from crmlink.plugins.method.words import join
 
@@ -23,17 +25,24 @@ def effort_by_tier(view: PortfolioView) -> dict[str, float]:
 
 
 def _biggest(view: PortfolioView, tiers: list[str]) -> list[AccountSummary]:
-    chosen = [a for a in view.summaries if a.tier in tiers and a.effort > 0]
-    return sorted(chosen, key=lambda a: (-a.effort, a.account.remote_id))[:NAMED_ACCOUNTS]
+    return heapq.nsmallest(NAMED_ACCOUNTS, (a for a in view.summaries if a.tier in tiers and a.effort > 0),
+                           key=lambda a: (-a.effort, a.account.remote_id))
 
 
 def unrecorded_tiers(view: PortfolioView) -> list[str]:
     """Tiers the target wants effort on whose accounts all lack relationship evidence:
-    their effort is unknown, not zero."""
+    their effort is unknown, not zero. (One pass over the summaries, none kept: a large
+    portfolio's are read from disk.)"""
     target = view.config["tiers"]["target"]
-    return [tier for tier, wanted in target.items() if wanted > 0
-            and (members := [a for a in view.summaries if a.tier == tier])
-            and not any(a.coverage.has_relationship_evidence for a in members)]
+    wanted = {tier for tier, share in target.items() if share > 0}
+    members: set[str] = set()
+    evidenced: set[str] = set()
+    for account in view.summaries:
+        if (tier := account.tier) is not None and tier in wanted:
+            members.add(tier)
+            if account.coverage.has_relationship_evidence:
+                evidenced.add(tier)
+    return [tier for tier in target if tier in members and tier not in evidenced]
 
 
 def portfolio_findings(view: PortfolioView) -> list[Finding]:
