@@ -57,6 +57,7 @@ import sqlalchemy as sa
 
 from crmlink.core import hookspecs, revisions, schema
 from crmlink.core.analysis.aggregates import people_hold
+from crmlink.core.analysis.spill import Spilled
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
@@ -177,7 +178,8 @@ class UnitCache:
         self.hits = same & self.storable
         chunks.todo = [key for key in chunks.keys if key not in self.hits]
         audit.from_cache += len(self.hits)
-        self.kept: list[_Kept] = []
+        #: the judged accounts to store at the end (past :data:`.spill.KEEP`, on disk)
+        self.kept: Spilled[_Kept] = Spilled()
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
                  len(self.hits), len(chunks.todo))
 
@@ -284,7 +286,8 @@ class UnitCache:
                         self.source, _first_line(exc))
             return
         log.info("stored %d account(s) of %s in the audit's cache", stored, self.source)
-        self.kept = []
+        self.kept.close()
+        self.kept = Spilled()
 
     def _write(self, conn: sa.Connection) -> int:
         keys = [kept.key for kept in self.kept]
