@@ -189,13 +189,16 @@ class UnitCache:
         the fold decides (:func:`.aggregates.fold_chunk`): their executives unchanged
         (an account without an aggregate has none)."""
         table = schema.aggregates
-        people: dict[str, Any] = {}
-        for start in range(0, len(keys), BATCH):
-            people.update(conn.execute(sa.select(table.c.account_id, table.c.people).where(
-                table.c.source == chunks.source, table.c.account_id.in_(keys[start:start + BATCH]))).all())
-        named = sorted({c for found in people.values() for c in (found or {}).get("tc", ())})
-        contacts = {c.remote_id: c for c in records_in(conn, Contact, chunks.source, "remote_id", named)}
-        return {key for key in keys if key not in people or people_hold(people[key] or {}, chunks.users, contacts)}
+        holding: set[str] = set()
+        for start in range(0, len(keys), BATCH):  # a batch at a time: never every contact of the source at once
+            batch = keys[start:start + BATCH]
+            people: dict[str, Any] = dict(conn.execute(sa.select(table.c.account_id, table.c.people).where(
+                table.c.source == chunks.source, table.c.account_id.in_(batch))).all())
+            named = sorted({c for found in people.values() for c in (found or {}).get("tc", ())})
+            contacts = {c.remote_id: c for c in records_in(conn, Contact, chunks.source, "remote_id", named)}
+            holding.update(key for key in batch
+                           if key not in people or people_hold(people[key] or {}, chunks.users, contacts))
+        return holding
 
     # -- the audit's accounts ------------------------------------------------------------------
 
