@@ -152,9 +152,11 @@ def aggregate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def change(args: argparse.Namespace) -> dict[str, Any]:
-    """A small sync's worth of changes: ``--changes`` interactions (seeded choice) moved a
-    day earlier with their direction turned, written through the store's write path in one
-    transaction, then the refresh a sync ends with, then the audit (both timed)."""
+    """A small sync's worth of changes: an audit first (the one before the sync, which
+    leaves the audit's cache of the store as it is now; timed apart), then ``--changes``
+    interactions (seeded choice) moved a day earlier with their direction turned, written
+    through the store's write path in one transaction, then the refresh a sync ends with,
+    then the audit again (both timed)."""
     import dataclasses
     import random
     from datetime import timedelta
@@ -164,6 +166,9 @@ def change(args: argparse.Namespace) -> dict[str, Any]:
     from crmlink.core.host import get_plugin_host
     from crmlink.core.model import Interaction
 
+    before = time.perf_counter()
+    _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", "json", "--output", args.output])
+    before = time.perf_counter() - before
     store = Store(args.db)
     source = store.sources()[0]
     with store.engine.connect() as conn:
@@ -179,7 +184,7 @@ def change(args: argparse.Namespace) -> dict[str, Any]:
     done = refresh(store, get_plugin_host(), load_config())
     refreshed = time.perf_counter()
     _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", "json", "--output", args.output])
-    return {"changed": len(records), "rebuilt": sum(d.built for d in done),
+    return {"changed": len(records), "rebuilt": sum(d.built for d in done), "audit_before_seconds": round(before, 3),
             "refresh_seconds": round(refreshed - start, 3), "audit_seconds": round(time.perf_counter() - refreshed, 3)}
 
 
