@@ -186,7 +186,37 @@ def _as_sent(parts: list[tuple[int, int]], readers: list[Connection], processes:
 _DONE = object()
 
 
-class _Inbox:
+class _Pipes:
+    """The pipes of forked workers (``readers``, one a worker of ``processes``; ``open``:
+    the workers still to hear from), read as the workers write: each message goes to
+    :meth:`_said`, a worker that dies without a word to :meth:`_lost`."""
+
+    readers: list[Connection]
+    processes: list[Any]
+    open: set[int]
+
+    def _receive(self, *, block: bool) -> None:
+        """Take what the open workers have sent (``block``: wait until one has)."""
+        if not self.open:
+            return
+        for reader in wait([self.readers[i] for i in sorted(self.open)], None if block else 0):
+            index = self.readers.index(reader)  # type: ignore[arg-type]
+            try:
+                kind, payload = self.readers[index].recv()
+            except EOFError:  # the worker died without a word
+                self.processes[index].join()
+                self._lost(index, f"the process ended with exit code {self.processes[index].exitcode}")
+                continue
+            self._said(index, kind, payload)
+
+    def _said(self, index: int, kind: str, payload: Any) -> None:
+        raise NotImplementedError
+
+    def _lost(self, index: int, reason: str) -> None:
+        raise NotImplementedError
+
+
+class _Inbox(_Pipes):
     """What the workers sent, by slice."""
 
     def __init__(self, parts: list[tuple[int, int]], readers: list[Connection], processes: list[Any]) -> None:
@@ -211,25 +241,17 @@ class _Inbox:
                     return index, self.pending[index].popleft()
             self._receive(block=True)
 
-    def _receive(self, *, block: bool) -> None:
-        if not self.open:
-            return
-        for reader in wait([self.readers[i] for i in sorted(self.open)], None if block else 0):
-            index = self.readers.index(reader)  # type: ignore[arg-type]
-            try:
-                kind, payload = self.readers[index].recv()
-            except EOFError:  # the worker died without a word
-                self.processes[index].join()
-                self._end(index, WorkerFailed(
-                    self.sent[index], f"the process ended with exit code {self.processes[index].exitcode}"))
-                continue
-            if kind == "batch":
-                self.pending[index].append(payload)
-                self.sent[index] += len(payload)
-            elif kind == "done":
-                self._end(index, _DONE)
-            else:  # "failed": the first item not sent, and why
-                self._end(index, WorkerFailed(payload[0], payload[1]))
+    def _lost(self, index: int, reason: str) -> None:
+        self._end(index, WorkerFailed(self.sent[index], reason))
+
+    def _said(self, index: int, kind: str, payload: Any) -> None:
+        if kind == "batch":
+            self.pending[index].append(payload)
+            self.sent[index] += len(payload)
+        elif kind == "done":
+            self._end(index, _DONE)
+        else:  # "failed": the first item not sent, and why
+            self._end(index, WorkerFailed(payload[0], payload[1]))
 
     def _end(self, index: int, last: Any) -> None:
         self.pending[index].append(last)
@@ -346,7 +368,7 @@ class _Board:
         os.unlink(self.path)
 
 
-class _Shared:
+class _Shared(_Pipes):
     """This process's side of :func:`shared`."""
 
     def __init__(self, parts: Sequence[tuple[int, int]], board: _Board, readers: list[Connection],
@@ -402,24 +424,17 @@ class _Shared:
             data += block
         return pickle.loads(data)  # type: ignore[no-any-return]
 
-    def _receive(self, *, block: bool) -> None:
-        if not self.open:
-            return
-        for reader in wait([self.readers[i] for i in sorted(self.open)], None if block else 0):
-            index = self.readers.index(reader)  # type: ignore[arg-type]
-            try:
-                kind, payload = self.readers[index].recv()
-            except EOFError:  # the worker died without a word
-                self.processes[index].join()
-                self._end(index, f"the process ended with exit code {self.processes[index].exitcode}")
-                continue
-            if kind == "part":
-                part, offset, length = payload
-                self.sent[part] = (index, offset, length)
-            elif kind == "done":
-                self.open.discard(index)
-            else:  # "failed": why
-                self._end(index, str(payload))
+    def _lost(self, index: int, reason: str) -> None:
+        self._end(index, reason)
+
+    def _said(self, index: int, kind: str, payload: Any) -> None:
+        if kind == "part":
+            part, offset, length = payload
+            self.sent[part] = (index, offset, length)
+        elif kind == "done":
+            self.open.discard(index)
+        else:  # "failed": why
+            self._end(index, str(payload))
 
     def _end(self, index: int, reason: str) -> None:
         """Worker ``index`` (process ``index + 1``) ended without finishing its part."""

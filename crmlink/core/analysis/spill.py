@@ -29,7 +29,18 @@ KEEP = 10_000
 _READ = 1 << 20
 
 
-class Spilled(Sequence[T], Generic[T]):
+class _ByValue(Sequence[T], Generic[T]):
+    """A sequence equal to any sequence (a list too) of equal items in the same order."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
+
+
+class Spilled(_ByValue[T]):
     """A sequence of the items :meth:`append`-ed: the first ``keep`` (:data:`KEEP`) in a
     list, each later one pickled to an unlinked temporary file and unpickled again when
     read (a new object each read: items are read, never changed in place). The file
@@ -73,13 +84,6 @@ class Spilled(Sequence[T], Generic[T]):
     def __iter__(self) -> Iterator[T]:
         return self.picked(range(len(self)))
 
-    def __eq__(self, other: object) -> bool:
-        """Equal to any sequence (a list too) of equal items in the same order."""
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-
-    __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
 
     def picked(self, numbers: Iterable[int]) -> Iterator[T]:
         """The items numbered ``numbers``, in that order (the spilled ones read a
@@ -115,7 +119,7 @@ class Spilled(Sequence[T], Generic[T]):
             self._file.close()
 
 
-class SpilledView(Sequence[T], Generic[T]):
+class SpilledView(_ByValue[T]):
     """Some of a :class:`Spilled`'s items, in an order of their own."""
 
     def __init__(self, spilled: Spilled[T], numbers: array[int]) -> None:
@@ -136,13 +140,6 @@ class SpilledView(Sequence[T], Generic[T]):
     def __iter__(self) -> Iterator[T]:
         return self._spilled.picked(self._numbers)
 
-    def __eq__(self, other: object) -> bool:
-        """Equal to any sequence (a list too) of equal items in the same order."""
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-
-    __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
 
 
 __all__ = ["Spilled", "SpilledView"]
