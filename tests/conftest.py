@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from crmlink.cli import cli
+from crmlink.core.store import Store
 from crmlink.testing import postgres as pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +89,12 @@ def sample_audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def run(*args: str) -> object:
     return CliRunner().invoke(cli, list(args))
+
+
+def synced(url: str) -> tuple[Store, str]:
+    """The store at ``url`` with the sample synced into it, and its one source."""
+    result = CliRunner().invoke(cli, ["sync", "csv", str(SAMPLE), "--db", url, "-q"])
+    assert result.exit_code == 0, result.output
+    store = Store(url)
+    (source,) = store.sources()
+    return store, source

@@ -24,12 +24,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmlink import Finding, hookimpl
-from crmlink.cli import cli
 from crmlink.core import revisions, schema
 from crmlink.core.analysis import chunks as chunks_module
 from crmlink.core.analysis.aggregate_build import refresh
@@ -50,7 +48,7 @@ from crmlink.core.model import (
     StageChange,
 )
 from crmlink.core.store import Store
-from tests.conftest import AS_OF, SAMPLE
+from tests.conftest import AS_OF, synced
 
 DAY = date.fromisoformat(AS_OF)
 WHEN = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -92,14 +90,6 @@ def check(store: Store, config: dict[str, Any], **options: Any) -> int:
     assert none == 0
     assert cached == fresh
     return hits
-
-
-def synced(url: str) -> tuple[Store, str]:
-    result = CliRunner().invoke(cli, ["sync", "csv", str(SAMPLE), "--db", url, "-q"])
-    assert result.exit_code == 0, result.output
-    store = Store(url)
-    (source,) = store.sources()
-    return store, source
 
 
 @pytest.fixture(scope="module")

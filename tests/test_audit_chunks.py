@@ -33,19 +33,11 @@ from crmlink.core.model import (
     StageChange,
 )
 from crmlink.core.store import Store
-from tests.conftest import AS_OF, SAMPLE
+from tests.conftest import AS_OF, synced
 
 HOST = get_plugin_host(load_entrypoints=False)
 DAY = date.fromisoformat(AS_OF)
 WHEN = datetime(2026, 10, 1, tzinfo=timezone.utc)
-
-
-def synced(url: str) -> tuple[Store, str]:
-    result = CliRunner().invoke(cli, ["sync", "csv", str(SAMPLE), "--db", url, "-q"])
-    assert result.exit_code == 0, result.output
-    store = Store(url)
-    (source,) = store.sources()
-    return store, source
 
 
 def write(store: Store, records: list[Any]) -> None:

@@ -132,21 +132,33 @@ def forked(count: int, workers: int, work: Callable[[int, int], Iterator[Sequenc
     processes: list[Any] = []
     try:
         for low, high in parts:
-            reader, writer = context.Pipe(duplex=False)
-            process = context.Process(target=_work_in_child, args=(work, low, high, writer, list(readers)),
-                                      daemon=True)
-            process.start()
-            writer.close()  # the child's end: reading sees the end of it when the child goes
-            readers.append(reader)
-            processes.append(process)
+            _start(context, _work_in_child, (work, low, high), readers, processes)
         yield from (_in_order if ordered else _as_sent)(parts, readers, processes, redo)
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join()
-        for reader in readers:
-            reader.close()
+        _stop(readers, processes)
+
+
+def _start(context: Any, target: Callable[..., None], args: tuple[Any, ...], readers: list[Connection],
+           processes: list[Any]) -> None:
+    """Fork a worker running ``target(*args, writer, others)``: ``writer`` its end of a
+    new pipe, whose reading end joins ``readers`` (and the process ``processes``);
+    ``others`` the pipes of the workers forked before it, which it closes."""
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=target, args=(*args, writer, list(readers)), daemon=True)
+    process.start()
+    writer.close()  # the child's end: reading sees the end of it when the child goes
+    readers.append(reader)
+    processes.append(process)
+
+
+def _stop(readers: list[Connection], processes: list[Any]) -> None:
+    """Stop the workers :func:`_start` forked and close their pipes."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+    for reader in readers:
+        reader.close()
 
 
 def _in_order(parts: list[tuple[int, int]], readers: list[Connection], processes: list[Any],
@@ -303,23 +315,12 @@ def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, 
     files: list[Any] = []
     try:
         for number in range(1, workers):
-            reader, writer = context.Pipe(duplex=False)
             file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
             files.append(file)
-            process = context.Process(target=_share_in_child, daemon=True, args=(
-                work, done, parts, number, board, writer, file, list(readers)))
-            process.start()
-            writer.close()  # the child's end: reading sees the end of it when the child goes
-            readers.append(reader)
-            processes.append(process)
+            _start(context, _share_in_child, (work, done, parts, number, board, file), readers, processes)
         yield from _Shared(parts, board, readers, processes, files, work).results()
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join()
-        for reader in readers:
-            reader.close()
+        _stop(readers, processes)
         for file in files:
             file.close()
         board.close()
@@ -445,7 +446,7 @@ class _Shared(_Pipes):
 
 
 def _share_in_child(work: Callable[[int, int, int], Iterator[Any]], done: Callable[[], None] | None,
-                    parts: Sequence[tuple[int, int]], number: int, board: _Board, conn: Connection, file: Any,
+                    parts: Sequence[tuple[int, int]], number: int, board: _Board, file: Any, conn: Connection,
                     others: list[Connection]) -> None:
     """Process ``number`` of :func:`shared`: work on its part, write the results to
     ``file``, say where, take the next part, until none is left; on an exception, why

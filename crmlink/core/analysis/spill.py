@@ -29,8 +29,31 @@ KEEP = 10_000
 _READ = 1 << 20
 
 
-class _ByValue(Sequence[T], Generic[T]):
-    """A sequence equal to any sequence (a list too) of equal items in the same order."""
+class _Numbered(Sequence[T], Generic[T]):
+    """A sequence of some of a :class:`Spilled`'s items (:meth:`_order`, their numbers
+    there), read through :meth:`_pick`; equal to any sequence (a list too) of equal items
+    in the same order."""
+
+    def _order(self) -> Sequence[int]:
+        raise NotImplementedError
+
+    def _pick(self, numbers: Iterable[int]) -> Iterator[T]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._order())
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return list(self._pick(self._order()[index]))
+        return next(self._pick([self._order()[index]]))
+
+    def __iter__(self) -> Iterator[T]:
+        return self._pick(self._order())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):
@@ -40,7 +63,7 @@ class _ByValue(Sequence[T], Generic[T]):
     __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
 
 
-class Spilled(_ByValue[T]):
+class Spilled(_Numbered[T]):
     """A sequence of the items :meth:`append`-ed: the first ``keep`` (:data:`KEEP`) in a
     list, each later one pickled to an unlinked temporary file and unpickled again when
     read (a new object each read: items are read, never changed in place). The file
@@ -69,21 +92,11 @@ class Spilled(_ByValue[T]):
         for item in items:
             self.append(item)
 
-    def __len__(self) -> int:
-        return len(self._held) + len(self._ends)
+    def _order(self) -> Sequence[int]:
+        return range(len(self._held) + len(self._ends))
 
-    @overload
-    def __getitem__(self, index: int) -> T: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[T]: ...
-    def __getitem__(self, index: int | slice) -> T | list[T]:
-        if isinstance(index, slice):
-            return list(self.picked(range(len(self))[index]))
-        return self._read(range(len(self))[index])
-
-    def __iter__(self) -> Iterator[T]:
-        return self.picked(range(len(self)))
-
+    def _pick(self, numbers: Iterable[int]) -> Iterator[T]:
+        return self.picked(numbers)
 
     def picked(self, numbers: Iterable[int]) -> Iterator[T]:
         """The items numbered ``numbers``, in that order (the spilled ones read a
@@ -105,9 +118,6 @@ class Spilled(_ByValue[T]):
                 buffer = os.pread(self._file.fileno(), max(_READ, end - start), start)
             yield pickle.loads(buffer[start - low:end - low])  # noqa: S301 - written by this process
 
-    def _read(self, number: int) -> T:
-        return next(self.picked((number,)))
-
     def view(self, numbers: Sequence[int]) -> SpilledView[T]:
         """The items numbered ``numbers``, in that order, as a sequence; it reads this
         file, so it lives as long as this does."""
@@ -119,27 +129,17 @@ class Spilled(_ByValue[T]):
             self._file.close()
 
 
-class SpilledView(_ByValue[T]):
+class SpilledView(_Numbered[T]):
     """Some of a :class:`Spilled`'s items, in an order of their own."""
 
     def __init__(self, spilled: Spilled[T], numbers: array[int]) -> None:
         self._spilled, self._numbers = spilled, numbers
 
-    def __len__(self) -> int:
-        return len(self._numbers)
+    def _order(self) -> Sequence[int]:
+        return self._numbers
 
-    @overload
-    def __getitem__(self, index: int) -> T: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[T]: ...
-    def __getitem__(self, index: int | slice) -> T | list[T]:
-        if isinstance(index, slice):
-            return list(self._spilled.picked(self._numbers[index]))
-        return next(self._spilled.picked([self._numbers[index]]))
-
-    def __iter__(self) -> Iterator[T]:
-        return self._spilled.picked(self._numbers)
-
+    def _pick(self, numbers: Iterable[int]) -> Iterator[T]:
+        return self._spilled.picked(numbers)
 
 
 __all__ = ["Spilled", "SpilledView"]
