@@ -92,6 +92,7 @@ class Store:
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key("crmlink schema"))))
                 schema.metadata.create_all(conn)
                 schema.create_triggers(conn)
+                schema.column_storage(conn)
                 found = conn.execute(sa.select(schema.meta_table.c.value).where(
                     schema.meta_table.c.key == "schema_version")).scalar()
                 if found is None:
