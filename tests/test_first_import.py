@@ -73,3 +73,52 @@ def test_an_id_given_twice_in_two_batches_of_a_first_import(store_url: str, tmp_
     assert "skipped interactions" in result.stdout and "interactions.csv:11:1" in result.stdout
     stored = {r[0]: r for r in rows(store_url, "crm")["interactions"]}
     assert len(stored) == 9 and "call" in stored["I1"]  # the first row of I1 is kept
+
+
+def _later_indexes(url: str) -> set[str]:
+    """The secondary indexes of the record tables that the PostgreSQL store at ``url`` has."""
+    from crmlink.core import schema
+
+    wanted = {str(i.name) for t in schema.TABLES.values() for i in schema.later_indexes(t)}
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return wanted & set(conn.exec_driver_sql("SELECT indexname FROM pg_indexes").scalars())
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_builds_a_tables_secondary_indexes_with_its_first_rows(postgres_url: str, tmp_path: Path) -> None:
+    """A PostgreSQL store is made without its record tables' secondary indexes; the import
+    that writes a table's first rows creates them before it commits (one that fails leaves
+    them missing, with the rows), and readers never wait on that transaction's locks."""
+    from datetime import datetime, timezone
+
+    from crmlink.core import schema
+    from crmlink.core.model import Interaction
+    from crmlink.core.store import Store
+
+    store = Store(postgres_url)
+    assert _later_indexes(postgres_url) == set()
+    twice = INTERACTIONS + "I1,A3,2026-09-01T10:00:00Z,meeting,C3\n"
+    assert sync(export(tmp_path / "bad", twice), postgres_url, "crm").exit_code == 3
+    assert _later_indexes(postgres_url) == set()
+    with store.transaction() as conn:  # first rows, not committed yet: readers read
+        store.upsert(conn, [Interaction(remote_id="i1", source="crm", account_id="A1",
+                                        occurred_at=datetime(2026, 1, 2, tzinfo=timezone.utc))])
+        store._deferred[conn].restore(conn)  # the indexes made, as before the commit
+        reader = sa.create_engine(postgres_url)
+        with reader.connect() as other:
+            other.exec_driver_sql("SET lock_timeout = '5s'")
+            assert other.exec_driver_sql("SELECT count(*) FROM interactions WHERE account_id = 'A1'").scalar() == 0
+        reader.dispose()
+        conn.rollback()
+    assert _later_indexes(postgres_url) == set() and Store(postgres_url).count("interaction") == 0
+    result = sync(export(tmp_path / "good"), postgres_url, "crm")
+    assert result.exit_code == 0, result.output
+    made = {str(i.name) for name in ("account", "contact", "interaction") for i in schema.later_indexes(schema.TABLES[name])}
+    assert made and made <= _later_indexes(postgres_url)
+    again = sync(export(tmp_path / "again"), postgres_url, "other")  # tables with rows and indexes
+    assert again.exit_code == 0, again.output
+    assert rows(postgres_url, "crm")["interactions"] == [
+        tuple("crm" if v == "other" else v for v in r) for r in rows(postgres_url, "other")["interactions"]]

@@ -333,6 +333,24 @@ def column_storage(conn: sa.Connection) -> list[str]:
     return changed
 
 
+def later_indexes(table: sa.Table) -> list[sa.Index]:
+    """The indexes of a record table that PostgreSQL builds with the table's first rows
+    (:func:`without_later_indexes`): every one but the unique ``(source, remote_id)``."""
+    return sorted((index for index in table.indexes if not index.unique), key=lambda index: str(index.name))
+
+
+def without_later_indexes(conn: sa.Connection) -> None:
+    """PostgreSQL, a store just made: drop the :func:`later_indexes` of its (empty) record
+    tables. The transaction that writes a table's first rows creates them before it
+    commits, each built once from sorted rows; keeping five indexes of the interactions
+    up to date row by row took most of the server's time of a first import. Creating an
+    index lets readers read (dropping one would lock them out), so this is done when
+    the store is made, not at the import."""
+    for table in TABLES.values():
+        for index in later_indexes(table):
+            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+
+
 def upgrade(conn: sa.Connection) -> list[str]:
     """Bring a store made by an earlier crmlink up to this schema: new tables are made by
     ``create_all``; this adds the columns and indexes a table gained since (every such

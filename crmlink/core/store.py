@@ -96,6 +96,8 @@ class Store:
                 found = conn.execute(sa.select(schema.meta_table.c.value).where(
                     schema.meta_table.c.key == "schema_version")).scalar()
                 if found is None:
+                    if conn.dialect.name == "postgresql":
+                        schema.without_later_indexes(conn)
                     conn.execute(schema.meta_table.insert().values(
                         key="schema_version", value=str(schema.SCHEMA_VERSION)))
                 elif int(found) > schema.SCHEMA_VERSION:
@@ -628,19 +630,25 @@ def _empty(processor: Callable[[Any], Any]) -> str | None:
 
 
 class _Deferred:
-    """The secondary indexes one SQLite transaction has dropped, to create again before it
-    commits.
+    """The secondary indexes one transaction builds once its rows are written.
 
-    An index of a table that was empty when the transaction first wrote to it is dropped
-    then, and created again, with the SQL it was made with, once the transaction's work is
-    done. ``CREATE INDEX`` over a million rows sorts them once, which costs a fraction of
-    keeping the index up to date row by row; beyond a few dozen megabytes an index also
-    no longer fits in SQLite's page cache, and each row's insert into it then reads and
-    writes pages at random. It is all one transaction: a failure or a crash rolls back
-    the drop with the rows, and other connections (WAL readers) keep seeing the indexes
-    of the last commit. The unique ``(source, remote_id)`` index, which the upsert needs,
-    is not touched. PostgreSQL keeps its indexes (dropping one there would lock readers
-    out of the table until the transaction ends)."""
+    SQLite: an index of a table that was empty when the transaction first wrote to it is
+    dropped then, and created again, with the SQL it was made with, once the
+    transaction's work is done. ``CREATE INDEX`` over a million rows sorts them once,
+    which costs a fraction of keeping the index up to date row by row; beyond a few dozen
+    megabytes an index also no longer fits in SQLite's page cache, and each row's insert
+    into it then reads and writes pages at random. It is all one transaction: a failure
+    or a crash rolls back the drop with the rows, and other connections (WAL readers)
+    keep seeing the indexes of the last commit. The unique ``(source, remote_id)`` index,
+    which the upsert needs, is not touched.
+
+    PostgreSQL: dropping an index would lock readers out of the table until the
+    transaction ends, so a store is made without its record tables' secondary indexes
+    (:func:`crmlink.core.schema.without_later_indexes`), and the transaction that writes
+    a table's first rows creates them before it commits (``CREATE INDEX`` lets readers
+    read). Two such transactions would each wait for the other's writes to end before
+    creating an index, so they take turns: the second waits for the first to commit (an
+    advisory lock), and then writes into a table that has its indexes."""
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
@@ -649,16 +657,21 @@ class _Deferred:
         self.fresh: set[str] = set()
         #: (name, the SQL that creates it) of the dropped indexes, in the order dropped
         self.dropped: list[tuple[str, str]] = []
+        #: PostgreSQL: the indexes to create before the commit
+        self.missing: list[sa.Index] = []
 
     def first_write(self, conn: sa.Connection, table: sa.Table) -> None:
         """On the transaction's first write to ``table``, note whether it has no rows,
-        and if so on SQLite drop its secondary indexes."""
+        and if so on SQLite drop its secondary indexes; on PostgreSQL note those it lacks."""
         if table.name in self.seen:
             return
         sqlite = conn.dialect.name == "sqlite"
         if sqlite and not self.seen:  # the transaction's first write of records
             conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         self.seen.add(table.name)
+        if not sqlite and _missing_indexes(conn, table):  # first rows: after any other first rows commit
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(FIRST_ROWS_LOCK))))
+            self.missing.extend(_missing_indexes(conn, table))  # none once the other committed
         if conn.exec_driver_sql(f'SELECT 1 FROM "{table.name}" LIMIT 1').first() is not None:
             return
         self.fresh.add(table.name)
@@ -674,10 +687,26 @@ class _Deferred:
             self.dropped.append((name, sql))
 
     def restore(self, conn: sa.Connection) -> None:
-        """Create the dropped indexes again (in the transaction, before it commits)."""
+        """Create the dropped or missing indexes (in the transaction, before it commits)."""
         for _name, sql in self.dropped:
             conn.exec_driver_sql(sql)
         self.dropped.clear()
+        for index in self.missing:
+            index.create(conn, checkfirst=True)
+        self.missing.clear()
+
+
+#: PostgreSQL: the advisory lock of a transaction writing a table's first rows
+#: (:class:`_Deferred`)
+FIRST_ROWS_LOCK = "crmlink first rows"
+
+
+def _missing_indexes(conn: sa.Connection, table: sa.Table) -> list[sa.Index]:
+    """PostgreSQL: the :func:`~crmlink.core.schema.later_indexes` ``table`` lacks."""
+    present = set(conn.exec_driver_sql(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s",
+        (table.name,)).scalars())
+    return [index for index in schema.later_indexes(table) if index.name not in present]
 
 
 INTERRUPTED = ("the run stopped before it finished (killed, or the machine stopped); "
