@@ -92,7 +92,7 @@ class Stores:
             found = postgres.bindir()
             if found is None:
                 raise SystemExit("bench: --store postgresql needs a PostgreSQL server (initdb, pg_ctl)")
-            self.server = postgres.Server(found)
+            self.server = postgres.Server(found, postgres.BENCH)
             self.server.start()
 
     def fresh(self, name: str) -> str:

@@ -64,11 +64,21 @@ def _runas() -> list[str]:
     raise RuntimeError("running as root and neither a 'postgres' nor a 'nobody' user exists")
 
 
-class Server:
-    """A running server; :meth:`database` makes a fresh database and gives its URL."""
+#: Every throwaway server's settings: its data is thrown away, so nothing is made durable.
+THROWAWAY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "60"}
+#: What the benchmark adds for its large sizes, as docs/scaling.md recommends for a first
+#: import of millions of interactions: memory for the index builds at the end of a first
+#: import, and fewer checkpoints while it writes.
+BENCH = {"maintenance_work_mem": "256MB", "max_wal_size": "4GB"}
 
-    def __init__(self, bin_path: Path) -> None:
+
+class Server:
+    """A running server; :meth:`database` makes a fresh database and gives its URL.
+    ``settings``: server settings on top of :data:`THROWAWAY`."""
+
+    def __init__(self, bin_path: Path, settings: dict[str, str] | None = None) -> None:
         self.bin = bin_path
+        self.settings = {**THROWAWAY, **(settings or {})}
         self.folder = Path(tempfile.mkdtemp(prefix="crmlink-pg-"))
         self.port = _free_port()
         self.prefix = _runas()
@@ -86,8 +96,8 @@ class Server:
         data = self.folder / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-U", USER, "--auth=trust",
                   "-E", "UTF8", "--no-locale", "--no-sync")
-        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
+        options = " ".join([f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1",
+                            *(f"-c {name}={value}" for name, value in self.settings.items())])
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-o", options, "-l",
                   str(self.folder / "server.log"), "-w", "-t", "60", "start")
 
