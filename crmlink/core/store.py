@@ -31,6 +31,9 @@ from crmlink.core.rows import RowBatch
 from crmlink.core.upsert import Bound, Upsert, binder
 
 R = TypeVar("R", bound=model.Record)
+#: Told of each write of records (:meth:`Store.watching`): the entity, the rows written,
+#: the keys of those among them that were left as stored.
+Watcher = Callable[[type[model.Record], Sequence[tuple[Any, ...]], set[tuple[str, str]]], None]
 
 DEFAULT_DB_ENV = "CRMLINK_DB"
 #: (source, remote_id) of a row: the first two fields of every record
@@ -70,6 +73,8 @@ class Store:
         self._binders: dict[str, Callable[[list[tuple[Any, ...]]], Bound]] = {}
         #: the open transactions of :meth:`transaction`, and the indexes each set aside
         self._deferred: dict[sa.Connection, _Deferred] = {}
+        #: who is told of each write of records on a connection (:meth:`watching`)
+        self._watchers: dict[sa.Connection, Watcher] = {}
         self.engine = make_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             self._ensure_sqlite_dir()
@@ -199,11 +204,28 @@ class Store:
                     first[key] = row
             rows = list(first.values())
         written = writer.write(conn, self._binders[entity](rows), run_id, fresh=fresh)
-        aggregate_store.note(conn, batch.entity, rows, {*written.unchanged, *written.duplicates})
+        kept = {*written.unchanged, *written.duplicates}
+        aggregate_store.note(conn, batch.entity, rows, kept)
+        watcher = self._watchers.get(conn)
+        if watcher is not None:
+            watcher(batch.entity, rows, kept)
         result.created, result.updated = written.created, written.updated
         result.unchanged = [rid for _, rid in written.unchanged]
         result.duplicates.extend(rid for _, rid in written.duplicates)
         return result
+
+    @contextmanager
+    def watching(self, conn: sa.Connection, watcher: Watcher) -> Iterator[None]:
+        """While inside, call ``watcher(entity, rows, kept)`` after each write of records
+        on ``conn`` (:meth:`upsert_rows`): the rows written, each key once (in
+        :func:`~crmlink.core.rows.fields_of` order, canonical values), and the keys
+        ``(source, remote_id)`` among them that were stored already and left as they were
+        (unchanged, or repeats of a key the run wrote before)."""
+        self._watchers[conn] = watcher
+        try:
+            yield
+        finally:
+            del self._watchers[conn]
 
     def _upserter(self, conn: sa.Connection, entity: str) -> Upsert:
         found = self._upserts.get(entity)

@@ -182,9 +182,7 @@ class SyncEngine:
                 self.store.clear_state(self.source)
             self.connector.prepare(self.context())
             if self.connector.atomic:
-                with self.store.transaction() as conn:
-                    for stream in self.connector.streams():
-                        self._stream(conn, stream, result)
+                self._atomic(result)
             else:
                 for stream in self.connector.streams():
                     self._with_retries(stream, result)
@@ -201,6 +199,19 @@ class SyncEngine:
         self.store.finish_run(run_id, result.status, self._counts(result), None, result.skips)
         self._refresh_aggregates()
         return result
+
+    def _atomic(self, result: SyncResult) -> None:
+        """The whole run in one transaction; the audit's aggregates built beside the
+        write where they can be (:mod:`crmlink.core.analysis.aggregate_stream`), and
+        written in the same transaction."""
+        from crmlink.core.analysis.aggregate_stream import BuildBeside
+
+        with self.store.transaction() as conn, \
+                BuildBeside(self.store, self.host, self.config, conn, self.source) as beside:
+            for stream in self.connector.streams():
+                beside.before(stream.entity)
+                self._stream(conn, stream, result)
+            beside.finish()
 
     def _refresh_aggregates(self) -> None:
         """Rebuild the audit's aggregates this sync made stale (and any a killed sync or

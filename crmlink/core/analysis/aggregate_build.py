@@ -15,6 +15,7 @@ import struct
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, groupby, islice, repeat
 from operator import and_, itemgetter, not_
@@ -269,13 +270,15 @@ class _People:
     loaded: for :func:`.is_executive_user` and :func:`.is_senior` a person who is neither
     answers as one not found. The database is asked for the seniorities and roles those
     two accept (a superset: each person found is tested again), and people of the same
-    seniority and role share one record of those fields alone (all those tests read)."""
+    seniority and role share one record of those fields alone (all those tests read).
+    Read on ``conn`` when given (a transaction that wrote them), else on a connection of
+    its own."""
 
-    def __init__(self, store: Store, source: str) -> None:
+    def __init__(self, store: Store, source: str, conn: sa.Connection | None = None) -> None:
         users, contacts = schema.TABLES["user"], schema.TABLES["contact"]
         senior = [s for s in vocab.SENIORITIES if is_senior(_person(Contact, source, s, None))]
         roles = [r for r in vocab.TEAM_ROLES if is_executive_user(_person(User, source, None, r))]
-        with store.engine.connect() as conn:
+        with nullcontext(conn) if conn is not None else store.engine.connect() as conn:
             found = conn.execute(sa.select(users.c.remote_id, users.c.seniority, users.c.team_role).where(
                 users.c.source == source, sa.or_(users.c.seniority.in_(senior), users.c.team_role.in_(roles))))
             self.users: dict[str, User] = _who(User, source, found, is_executive_user)

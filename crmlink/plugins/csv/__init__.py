@@ -40,6 +40,7 @@ from crmlink import (
 
 #: Largest field accepted, in characters; larger ones are an error rather than a memory hog.
 from crmlink.plugins.csv.columns import Column, Plan, Rejected, referenced
+from crmlink.plugins.csv.ids import IdSet
 
 MAX_FIELD = 1_000_000
 csv.field_size_limit(MAX_FIELD)
@@ -87,6 +88,8 @@ _NOT_CSV = ((b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\xff\xd
             (b"\x1f\x8b", "a gzip archive"), (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook"),
             (b"SQLite format 3", "an SQLite database"))
 _RECENT = 10_000
+#: The files whose ids a reference names: only theirs are kept (:class:`.IdSet`).
+_REFERRED = frozenset(target for spec in FILES for target in spec.refs.values())
 #: Rows validated together (:mod:`.columns`).
 BATCH = 2000
 #: Entities whose ids or stages are derived from other columns (:meth:`CsvStream._record`):
@@ -109,7 +112,7 @@ class CsvStream(Stream):
     is_sorted = False
     snapshot = True
 
-    def __init__(self, path: Path, spec: FileSpec, known: dict[str, set[str]], source: str = "") -> None:
+    def __init__(self, path: Path, spec: FileSpec, known: dict[str, IdSet], source: str = "") -> None:
         self.path, self.spec, self.known, self.source = path, spec, known, source
         self.name = spec.name
         self.entity = spec.entity
@@ -129,7 +132,7 @@ class CsvStream(Stream):
     def records(self, state: Mapping[str, Any] | None) -> Iterator[Record | InvalidRecord]:
         """The file one record at a time, each row through the record's constructor: the
         reference that :meth:`batches` (what a sync reads) must match exactly."""
-        ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
+        ids = self._ids()
         pending: list[tuple[str, int, str, str]] = []
         with self._open() as handle:
             reader = csv.reader(self._lines(handle), strict=True)
@@ -141,7 +144,7 @@ class CsvStream(Stream):
     def batches(self, state: Mapping[str, Any] | None) -> Iterator[RowBatch | Record | InvalidRecord]:
         """The file in batches of :attr:`batch_rows` rows, each validated a column at a time
         (:mod:`.columns`); a batch with any bad row is read one record at a time."""
-        ids = self.known.setdefault(self.name, set()) if self.name != "interactions" else None
+        ids = self._ids()
         pending: list[tuple[str, int, str, str]] = []
         with self._open() as handle:
             reader = csv.reader(self._lines(handle), strict=True)
@@ -166,14 +169,19 @@ class CsvStream(Stream):
             yield from self._batch(plan, header, rows, lines, ids, pending)
         self._check_pending(pending, header)
 
+    def _ids(self) -> IdSet | None:
+        """Where this file's ids are kept, when another file (or itself) refers to them."""
+        return self.known.setdefault(self.name, IdSet()) if self.name in _REFERRED else None
+
     def _check_pending(self, pending: list[tuple[str, int, str, str]], header: list[str]) -> None:
         for column, line, value, target in pending:  # self-references, e.g. parent accounts
-            if value not in self.known.get(target, ()):
+            known = self.known.get(target)
+            if known is None or value not in known:
                 raise self._error(None, column, line, header,
                                   f"refers to {target} id {value!r}, which is not in {target}.csv")
 
     def _batch(self, plan: Plan | None, header: list[str], rows: list[list[str]], lines: list[int],
-               ids: set[str] | None, pending: list[tuple[str, int, str, str]]
+               ids: IdSet | None, pending: list[tuple[str, int, str, str]]
                ) -> Iterator[RowBatch | Record | InvalidRecord]:
         if not rows:
             return
@@ -194,7 +202,7 @@ class CsvStream(Stream):
         yield from self._one_by_one(header, zip(rows, lines), ids, pending)
 
     def _one_by_one(self, header: list[str], numbered: Iterable[tuple[list[str], int]],
-                    ids: set[str] | None, pending: list[tuple[str, int, str, str]]
+                    ids: IdSet | None, pending: list[tuple[str, int, str, str]]
                     ) -> Iterator[Record | InvalidRecord]:
         """Rows (with their line numbers) through the record's constructor, one at a time,
         as they are read; :meth:`locate` keeps the lines of the last few thousand."""
@@ -215,7 +223,7 @@ class CsvStream(Stream):
             yield record
 
     def _check_columns(self, plan: Plan, values: list[Column], lines: list[int],
-                       ids: set[str] | None) -> list[tuple[str, int, str, str]]:
+                       ids: IdSet | None) -> list[tuple[str, int, str, str]]:
         """Check a batch's references (:meth:`_check_refs`, a column at a time): raise
         :class:`Rejected` when one names a missing record; the self-references to ids
         not read yet, to check at the end of the file."""
@@ -226,11 +234,11 @@ class CsvStream(Stream):
                 continue
             column = plan.column(values, name)
             if target != self.name:
-                if not referenced(column) <= known:
+                if known.missing(referenced(column)):
                     raise Rejected(f"{name} names a missing {target} id")
                 continue
             batch_ids = set(plan.column(values, "remote_id"))
-            later = referenced(column) - known - batch_ids
+            later = known.missing(referenced(column)) - batch_ids
             if later:
                 pended.extend((name, line, value, target)
                               for value, line in zip(column, lines) if value in later)
@@ -396,7 +404,7 @@ class CsvConnector(Connector):
             raise ConfigError(f"{folder} is not a folder; give the folder that holds accounts.csv")
         if not (folder / "accounts.csv").is_file():
             raise ConfigError(f"{folder} has no accounts.csv, the one file the CSV format requires")
-        known: dict[str, set[str]] = {}
+        known: dict[str, IdSet] = {}
         for spec in FILES:
             path = folder / f"{spec.name}.csv"
             if path.is_file():
