@@ -31,8 +31,8 @@ from crmlink.core.rows import RowBatch
 from crmlink.core.upsert import Bound, Upsert, binder
 
 R = TypeVar("R", bound=model.Record)
-#: Told of each write of records (:meth:`Store.watching`): the entity, the rows written,
-#: the keys of those among them that were left as stored.
+#: Told of each write of records (:meth:`Store.watching`): the entity, the rows written
+#: (as stored), the keys of those among them that were left as stored.
 Watcher = Callable[[type[model.Record], Sequence[tuple[Any, ...]], set[tuple[str, str]]], None]
 
 DEFAULT_DB_ENV = "CRMLINK_DB"
@@ -203,12 +203,13 @@ class Store:
                 else:
                     first[key] = row
             rows = list(first.values())
-        written = writer.write(conn, self._binders[entity](rows), run_id, fresh=fresh)
+        bound = self._binders[entity](rows)
+        written = writer.write(conn, bound, run_id, fresh=fresh)
         kept = {*written.unchanged, *written.duplicates}
         aggregate_store.note(conn, batch.entity, rows, kept)
         watcher = self._watchers.get(conn)
         if watcher is not None:
-            watcher(batch.entity, rows, kept)
+            watcher(batch.entity, bound.rows, kept)
         result.created, result.updated = written.created, written.updated
         result.unchanged = [rid for _, rid in written.unchanged]
         result.duplicates.extend(rid for _, rid in written.duplicates)
@@ -217,10 +218,12 @@ class Store:
     @contextmanager
     def watching(self, conn: sa.Connection, watcher: Watcher) -> Iterator[None]:
         """While inside, call ``watcher(entity, rows, kept)`` after each write of records
-        on ``conn`` (:meth:`upsert_rows`): the rows written, each key once (in
-        :func:`~crmlink.core.rows.fields_of` order, canonical values), and the keys
-        ``(source, remote_id)`` among them that were stored already and left as they were
-        (unchanged, or repeats of a key the run wrote before)."""
+        on ``conn`` (:meth:`upsert_rows`): the rows written, each key once, with their
+        values as the database stores them and gives them back (in
+        :func:`~crmlink.core.rows.fields_of` order: times as epoch seconds, id lists as
+        ``;``-joined text), and the keys ``(source, remote_id)`` among them that were
+        stored already and left as they were (unchanged, or repeats of a key the run
+        wrote before)."""
         self._watchers[conn] = watcher
         try:
             yield

@@ -111,25 +111,6 @@ def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], Bound]
     return bind
 
 
-def stored_values(table: sa.Table, dialect: sa.Dialect, names: Sequence[str]) -> Callable[[Sequence[Row]], list[Row]]:
-    """A function from rows of the columns ``names`` of ``table``, canonical values (as
-    :func:`binder` takes them), to the same values as the database stores them and gives
-    them back (times as epoch seconds, id lists as ``;``-joined text): what a read of
-    those columns straight from the DB-API cursor gives."""
-    processors = [_processor(table.c[name].type, dialect) for name in names]
-
-    def values(rows: Sequence[Row]) -> list[Row]:
-        if not rows:
-            return []
-        columns: list[Sequence[Any]] = list(zip(*rows))
-        for index, process in enumerate(processors):
-            if process is not None:
-                columns[index] = process(columns[index])
-        return list(zip(*columns))
-
-    return values
-
-
 #: Types of values a column may hold once for every row of a batch (:func:`_shared`).
 _ONCE = (str, int, bool, bytes)
 

@@ -32,7 +32,7 @@ import multiprocessing
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from itertools import groupby
 from multiprocessing.connection import Connection
@@ -47,7 +47,7 @@ from crmlink.core.analysis.aggregate_build import Builder, _no_account, _People
 from crmlink.core.analysis.aggregates import classifiers, fingerprint
 from crmlink.core.rows import fields_of
 from crmlink.core.store import INTERACTION_COLUMNS
-from crmlink.core.upsert import Row, stored_values
+from crmlink.core.upsert import Row
 
 if TYPE_CHECKING:
     from crmlink.core.host import PluginHost
@@ -100,16 +100,16 @@ class StreamedBuild:
         os.close(handle)
         context = multiprocessing.get_context("fork")
         mine, theirs = context.Pipe(duplex=True)
-        values = stored_values(schema.TABLES["interaction"], conn.dialect, INTERACTION_COLUMNS)
-        process = context.Process(target=_build, args=(theirs, mine, acc, people, values, path),
+        process = context.Process(target=_build, args=(theirs, mine, acc, people, path),
                                   name="crmlink-aggregates", daemon=True)
         process.start()
         theirs.close()
         return cls(source, print_, mine, process, path)
 
-    def watch(self, entity: type[model.Record], rows: Sequence[tuple[Any, ...]], kept: set[tuple[str, str]]) -> None:
-        """Hand the builder the interaction rows just written (not those left as stored);
-        step aside on a write it cannot follow."""
+    def watch(self, entity: type[model.Record], rows: Sequence[Row], kept: set[tuple[str, str]]) -> None:
+        """Hand the builder the interaction rows just written (their values as stored,
+        the columns the build reads; not the rows left as they were); step aside on a
+        write it cannot follow."""
         if self.abandoned is not None:
             return
         if entity in (model.User, model.Contact):
@@ -214,8 +214,7 @@ def _batches(handle: IO[bytes], skipped: set[str]) -> Iterator[list[tuple[str, b
         yield batch
 
 
-def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _People,
-           values: Callable[[Sequence[Row]], list[Row]], path: str) -> None:
+def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _People, path: str) -> None:
     """In the builder: read batches of rows until ``None``, write each account's
     aggregate to ``path`` as the next account begins, then send ``("done", reopened)``
     (or ``("failed", why)``)."""
@@ -223,7 +222,7 @@ def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _Peo
     parallel._die_with_parent()  # nothing of the parent's (its transaction) outlives it
     try:
         with open(path, "wb") as out:
-            reopened = _Accounts(acc, people, values, out).run(pipe)
+            reopened = _Accounts(acc, people, out).run(pipe)
         pipe.send(("done", reopened))
     except _NotGrouped:
         pipe.send(("failed", f"more than {REOPENED_LIMIT} accounts' rows are not together in the file"))
@@ -236,9 +235,8 @@ def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _Peo
 class _Accounts:
     """The builder's walk through the rows: one account open at a time."""
 
-    def __init__(self, acc: Accumulator, people: _People, values: Callable[[Sequence[Row]], list[Row]],
-                 out: IO[bytes]) -> None:
-        self.acc, self.people, self.values, self.out = acc, people, values, out
+    def __init__(self, acc: Accumulator, people: _People, out: IO[bytes]) -> None:
+        self.acc, self.people, self.out = acc, people, out
         self.finished: set[str] = set()
         self.reopened: set[str] = set()
         self.account: str | None = None
@@ -247,7 +245,7 @@ class _Accounts:
     def run(self, pipe: Connection) -> list[str]:
         every = _Every()
         while (sent := pickle.loads(pipe.recv_bytes())) is not None:
-            for account, group in groupby(self.values(sent), key=itemgetter(0)):
+            for account, group in groupby(sent, key=itemgetter(0)):
                 if account != self.account:
                     self._next(account)
                 if self.builder is not None:
