@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 #: the commit builds every account instead.
 REOPENED_LIMIT = 64
 #: Aggregates written to the store per statement at the end.
-_WRITE = 200
+_WRITE = 32
 _FIELDS = fields_of(model.Interaction)
 _SOURCE, _ACCOUNT, _DELETED = (_FIELDS.index(n) for n in ("source", "account_id", "deleted"))
 _KEY = itemgetter(_SOURCE, _FIELDS.index("remote_id"))
