@@ -2,10 +2,11 @@
 
 An import checks that every reference names an id of its file (``contact_ids`` the ids
 of contacts.csv, ...), so it keeps the ids of each file that is referred to. A set of
-the ids themselves costs about 90 bytes an id (the string and its slot), 140 MB for the
-contacts and deals of a ten-million-interaction export; :class:`IdSet` keeps 8 bytes of
-each, its 64-bit hash (Python's ``hash`` of the text), in a sorted array, the latest
-few thousand in a set until they are merged into it.
+the ids themselves costs over 100 bytes an id (the string and its slot): 166 MiB for
+1.5 million ids, about what the accounts, users, contacts and deals of a
+ten-million-interaction export hold. :class:`IdSet` keeps 8 bytes of each, its 64-bit
+hash (Python's ``hash`` of the text), in a sorted array, the latest few thousand in a
+set until they are merged into it: 16 MiB for the same ids.
 
 Two different ids share a hash with a chance of about one in 2**64 for each pair; a
 reference to a missing id would then pass as present. With a million ids that is about
