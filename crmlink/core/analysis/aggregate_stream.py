@@ -31,7 +31,9 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from itertools import groupby
@@ -83,6 +85,7 @@ class StreamedBuild:
     def __init__(self, source: str, print_: str, pipe: Connection, process: Any, path: str) -> None:
         self.source, self.print_ = source, print_
         self._pipe, self._process, self._path = pipe, process, path
+        self._sender = _Sender(pipe)
         #: why the build stepped aside, once it did
         self.abandoned: str | None = None
 
@@ -125,10 +128,9 @@ class StreamedBuild:
                 self._send(picked)
 
     def _send(self, rows: list[tuple[Any, ...]] | None) -> None:
-        try:  # pickled here: multiprocessing's own pickler is several times slower on rows
-            self._pipe.send_bytes(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:  # the builder stopped: the refresh builds the aggregates instead
-            self._abandon(self._why())
+        # pickled here: multiprocessing's own pickler is several times slower on rows
+        if not self._sender.put(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)):
+            self._abandon(self._why())  # the builder stopped: the refresh builds the aggregates
 
     def _why(self) -> str:
         """Why the builder stopped, as it said before it did (if it could)."""
@@ -151,6 +153,8 @@ class StreamedBuild:
         if self.abandoned is not None:
             return 0
         self._send(None)
+        if self.abandoned is None and not self._sender.stop():
+            self._abandon(self._why())
         if self.abandoned is not None:
             return 0
         try:
@@ -178,12 +182,63 @@ class StreamedBuild:
 
     def close(self) -> None:
         """Stop the builder (if it still runs) and remove its file."""
-        self._pipe.close()
+        self._sender.cancel()
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+        self._sender.stop()
+        self._pipe.close()
         if os.path.exists(self._path):
             os.unlink(self._path)
+
+
+class _Sender:
+    """Sends the builder its batches from a thread of this process, up to :data:`AHEAD`
+    batches ahead of it: the import's writer then waits for the builder only when the
+    builder is that far behind, not whenever it is busy with a batch (the pipe itself
+    holds less than one)."""
+
+    def __init__(self, pipe: Connection) -> None:
+        self._pipe = pipe
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=AHEAD)
+        self.failed = False
+        self._thread = threading.Thread(target=self._run, name="crmlink-aggregates-send", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> bool:
+        """Queue ``data`` to send; ``False`` once a send failed (the builder stopped)."""
+        while not self.failed:
+            try:
+                self._queue.put(data, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def stop(self) -> bool:
+        """Send what is queued and end the thread; whether every send went through."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)  # the thread drains the queue even after a failed send
+            self._thread.join()
+        return not self.failed
+
+    def cancel(self) -> None:
+        """Send nothing more (the builder is being stopped)."""
+        self.failed = True
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not _STOP:
+            if self.failed:
+                continue  # cancelled: drain until the end
+            try:
+                self._pipe.send_bytes(data)  # type: ignore[arg-type]  # bytes: all put() takes
+            except OSError:
+                self.failed = True
+
+
+#: Batches queued for the builder at most (a few hundred kilobytes each).
+AHEAD = 16
+_STOP = object()
 
 
 def _applies(config: Mapping[str, Any], conn: sa.Connection) -> bool:
