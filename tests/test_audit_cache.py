@@ -74,13 +74,16 @@ class Watchlist:
 
 def audit(store: Store, config: dict[str, Any], *, cache: bool = True, as_of: date = DAY, extra: bool = False,
           workers: int = 1) -> tuple[str, int]:
-    """The JSON document (``generated_at`` left out) and how many accounts came from the cache."""
+    """The JSON document (``generated_at`` left out), then the account entries the
+    document returned holds (what ``--fail-on`` and ``--save`` read: from the cache, left
+    pickled until read), and how many accounts came from the cache."""
     settings_ = copy.deepcopy(config)
     settings_["audit"]["cache"], settings_["audit"]["workers"] = cache, workers
     run = Audit(store, host(extra), settings_, as_of)
     out = io.StringIO()
-    run.stream(None, out, indent=2)
-    return SEVERITY.sub("", out.getvalue()), run.from_cache
+    document = run.stream(None, out, indent=2)
+    entries = "\n".join(repr(entry) for entry in document.accounts)
+    return f"{SEVERITY.sub('', out.getvalue())}\n{entries}", run.from_cache
 
 
 def check(store: Store, config: dict[str, Any], **options: Any) -> int:

@@ -288,8 +288,8 @@ audit_cache = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False),  # the account's revision it was judged at
     # the source's contacts revision then: while it holds, so do the aggregate's executives
     sa.Column("contacts", sa.Integer, nullable=False),
-    sa.Column("text", sa.LargeBinary, nullable=False),  # the entry's JSON text, compressed
-    sa.Column("judged", sa.LargeBinary, nullable=False),  # what the portfolio step reads, compressed
+    sa.Column("text", sa.LargeBinary, nullable=False),  # the entry's JSON text (UTF-8; compressed before format 2)
+    sa.Column("judged", sa.LargeBinary, nullable=False),  # what the portfolio step reads, pickled
 )
 
 

@@ -28,9 +28,13 @@ their own, taken later). An entry is thus never stored under a revision it was n
 judged at. A store that cannot be written (busy for more than a moment, read-only) only
 costs the next audit the work; a killed audit's transaction is rolled back.
 
-**The stored form.** The entry's text, compressed, and the entry (slim), its place among
-the accounts that need attention, its deals' entries and summaries and its
-:class:`~.summary.AccountSummary`, pickled. Only crmlink's own dataclasses
+**The stored form.** The entry's JSON text as UTF-8, as it is (a hit copies it to the
+document's spool without decoding it: decompressing it cost a hit about as much as
+reading it, for a fourth of the space); then two pickles, one after the other: the
+account's place among the accounts that need attention, its deals' entries and
+summaries and its :class:`~.summary.AccountSummary` (what every audit reads), and its
+slim entry, which a hit leaves pickled until something reads it (:class:`.spill.Pickled`:
+the JSON document does not, ``--fail-on`` and ``--save`` do). Only crmlink's own dataclasses
 and a few standard types are unpickled (:class:`_Unpickler`): any other object in the
 table is refused, and the account judged again.
 """
@@ -45,7 +49,6 @@ import json
 import logging
 import pickle
 import sys
-import zlib
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
@@ -57,7 +60,8 @@ import sqlalchemy as sa
 
 from crmlink.core import hookspecs, revisions, schema
 from crmlink.core.analysis.aggregates import people_hold
-from crmlink.core.analysis.spill import Spilled
+from crmlink.core.analysis.spill import Pickled, Spilled
+from crmlink.core.document import AccountEntry
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
@@ -72,8 +76,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: the stored form's version: another one is a miss
-FORMAT = 1
+#: the stored form's version: another one is a miss (2: the text stored as it is, not
+#: compressed)
+FORMAT = 2
 #: accounts a query or write of the cache takes at a time
 BATCH = 200
 #: what the fingerprint leaves out of the settings: credentials, and what does not
@@ -238,7 +243,7 @@ class UnitCache:
         found, text, blob = stored
         assert found == key, "the stored entries come in key order"
         try:
-            attention, entry, deal_entries, summary = _loads(blob)
+            (attention, deal_entries, summary), entry = _loads_read(blob)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
             self._clear()
             raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
@@ -249,7 +254,7 @@ class UnitCache:
             position = bisect_left(ids, deal.opportunity.remote_id)
             if position < len(ids) and ids[position] == deal.opportunity.remote_id:
                 placed.append((position, deal_entry, deal))
-        self.spool.add_text(zlib.decompress(text).decode("utf-8"))
+        self.spool.add_data(text)
         deals.adopt(key, placed)
         return Judged(key, attention, entry, None, placed, summary)
 
@@ -257,7 +262,8 @@ class UnitCache:
         if judged.key not in self.storable or judged.span is None:
             return
         deal_entries = [(entry, deal) for _, entry, deal in judged.deals]
-        blob = _dumps((judged.attention, judged.entry, deal_entries, judged.summary))
+        assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
+        blob = _dumps((judged.attention, deal_entries, judged.summary)) + _dumps(judged.entry)
         self.kept.append(_Kept(judged.key, self.revisions.get(judged.key, 0),
                                self.revisions.get(revisions.CONTACTS, 0), judged.span, blob))
 
@@ -311,7 +317,7 @@ class UnitCache:
             conn.execute(table.insert(), [
                 {"source": self.source, "account_id": kept.key, "fingerprint": self.fingerprint,
                  "revision": kept.revision, "contacts": kept.contacts, "judged": kept.judged,
-                 "text": zlib.compress(self.spool.text(kept.span).encode("utf-8"), 1)} for kept in batch])
+                 "text": self.spool.data(kept.span)} for kept in batch])
             done += len(batch)
         return done
 
@@ -350,6 +356,28 @@ def _dumps(value: Any) -> bytes:
 
 def _loads(data: bytes) -> Any:
     return _Unpickler(io.BytesIO(data)).load()
+
+
+def _loads_read(data: bytes) -> tuple[Any, Pickled[AccountEntry]]:
+    """The stored form (two pickles, one after the other): what every audit reads of a
+    hit (its place, its deals, its summary), and its entry, which only a few uses of the
+    document read (``--fail-on``, ``--save``), left pickled until then (:class:`.spill.Pickled`)."""
+    file = io.BytesIO(data)
+    read = _Unpickler(file).load()
+    return read, Pickled(data[file.tell():], _loads_entry)
+
+
+def _loads_entry(data: bytes) -> AccountEntry:
+    """An entry left pickled by :func:`_loads_read`; one that cannot be read says where it came from."""
+    try:
+        entry = _loads(data)
+    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
+        raise StoreError(f"the audit's cache held an account entry it cannot read ({exc}); run the audit "
+                         "again with --no-cache") from None
+    if not isinstance(entry, AccountEntry):
+        raise StoreError("the audit's cache held something else than an account entry; run the audit again "
+                         "with --no-cache")
+    return entry
 
 
 #: the standard types a judged account holds

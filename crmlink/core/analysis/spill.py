@@ -16,7 +16,7 @@ import os
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Generic, TypeVar, overload
 
 T = TypeVar("T")
@@ -27,6 +27,23 @@ T = TypeVar("T")
 KEEP = 10_000
 #: bytes read from the file at a time when items are read in order
 _READ = 1 << 20
+
+
+class Pickled(Generic[T]):
+    """An item in the pickled form it came in (the audit's cache stores its entries so):
+    :class:`Spilled` keeps the bytes and unpickles them with ``loads`` only when the item
+    is read; an item never read costs its copy alone."""
+
+    __slots__ = ("data", "loads")
+
+    def __init__(self, data: bytes, loads: Callable[[bytes], T]) -> None:
+        self.data, self.loads = data, loads  # ``loads``: a module's function (it is pickled past KEEP)
+
+    def __reduce__(self) -> tuple[type[Pickled[T]], tuple[bytes, Callable[[bytes], T]]]:
+        return Pickled, (self.data, self.loads)
+
+    def load(self) -> T:
+        return self.loads(self.data)
 
 
 class _Numbered(Sequence[T], Generic[T]):
@@ -71,13 +88,14 @@ class Spilled(_Numbered[T]):
 
     def __init__(self, items: Iterable[T] = (), keep: int | None = None) -> None:
         self._keep = KEEP if keep is None else keep
-        self._held: list[T] = []
+        self._held: list[T | Pickled[T]] = []
         self._file: IO[bytes] | None = None
         self._ends = array("q")  # where each spilled item's pickle ends in the file
         self._size = 0
         self.extend(items)
 
-    def append(self, item: T) -> None:
+    def append(self, item: T | Pickled[T]) -> None:
+        """Add ``item`` (one still :class:`Pickled` is unpickled when read)."""
         if len(self._held) < self._keep:
             self._held.append(item)
             return
@@ -107,7 +125,8 @@ class Spilled(_Numbered[T]):
         buffer, low = b"", 0
         for number in numbers:
             if number < kept:
-                yield held[number]
+                item = held[number]
+                yield item.load() if isinstance(item, Pickled) else item
                 continue
             number -= kept
             start = ends[number - 1] if number else 0
@@ -116,7 +135,8 @@ class Spilled(_Numbered[T]):
                 assert self._file is not None, "an item past those held is in the file"
                 low = start
                 buffer = os.pread(self._file.fileno(), max(_READ, end - start), start)
-            yield pickle.loads(buffer[start - low:end - low])  # noqa: S301 - written by this process
+            found = pickle.loads(buffer[start - low:end - low])  # noqa: S301 - written by this process
+            yield found.load() if isinstance(found, Pickled) else found
 
     def view(self, numbers: Sequence[int]) -> SpilledView[T]:
         """The items numbered ``numbers``, in that order, as a sequence; it reads this
@@ -142,4 +162,4 @@ class SpilledView(_Numbered[T]):
         return self._spilled.picked(numbers)
 
 
-__all__ = ["Spilled", "SpilledView"]
+__all__ = ["Pickled", "Spilled", "SpilledView"]

@@ -44,7 +44,10 @@ class AccountSpool:
     def add_text(self, text: str) -> int:
         """Add an entry's text made by an earlier audit (:mod:`.cache`), exactly as
         :meth:`write` wrote it then; its number for :meth:`texts`."""
-        data = text.encode("utf-8")
+        return self.add_data(text.encode("utf-8"))
+
+    def add_data(self, data: bytes) -> int:
+        """:meth:`add_text` of the text's UTF-8 bytes (as :meth:`data` gave them)."""
         file = self._files[0]
         offset = file.tell()
         file.write(data)
@@ -52,13 +55,17 @@ class AccountSpool:
 
     def text(self, span: Span) -> str:
         """The text at ``span`` (once the worker that wrote it is done)."""
+        return self.data(span).decode("utf-8")
+
+    def data(self, span: Span) -> bytes:
+        """The text at ``span`` as the UTF-8 bytes written."""
         part, offset, length = span
         file = self._files[part]
         file.flush()
         file.seek(offset)
         data = file.read(length)
         file.seek(0, 2)  # where the next write() goes
-        return data.decode("utf-8")
+        return data
 
     def flush(self, part: int | None = None) -> None:
         """Make what was written to file ``part`` (every file: ``None``) readable by

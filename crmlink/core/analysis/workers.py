@@ -27,6 +27,7 @@ from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
 from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
+from crmlink.core.analysis.spill import Pickled
 from crmlink.core.analysis.spool import AccountSpool, Span
 from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary, account_summary
 from crmlink.core.analysis.tiers import assign_tier
@@ -54,7 +55,8 @@ class Judged:
 
     key: str  #: the account's key in the unit's records
     attention: tuple[int, int, bool, float, str]  #: :func:`~.assemble.attention_key`
-    entry: AccountEntry  #: slim when the audit is (:func:`~.assemble.slim_entry`)
+    #: slim when the audit is (:func:`~.assemble.slim_entry`); from the audit's cache, still pickled
+    entry: AccountEntry | Pickled[AccountEntry]
     span: Span | None  #: where the spool has the entry's JSON text
     #: the account's deals' entries and summaries, by position (:meth:`.audit._UnitDeals.judge`)
     deals: list[tuple[int, OpportunityEntry, OpportunitySummary]]
