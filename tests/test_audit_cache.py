@@ -352,6 +352,12 @@ def refreshed(store: Store, source: str, rng: random.Random) -> None:
     refresh(store, host(), load_config())
 
 
+@edit
+def rebuilt(store: Store, source: str, rng: random.Random) -> None:
+    """``crmlink aggregate --rebuild``: every aggregate built again from its rows."""
+    refresh(store, host(), load_config(), rebuild=True)
+
+
 # -- the tests ---------------------------------------------------------------------------------------
 
 def test_an_unchanged_store_is_audited_from_the_cache_alone(template: Path, tmp_path: Path) -> None:
@@ -371,7 +377,7 @@ def test_each_kind_of_write_is_seen(name: str, template: Path, tmp_path: Path) -
     hits = check(store, load_config())
     refreshed(store, source, random.Random(0))
     check(store, load_config())
-    if name in ("refreshed", "account_gone"):  # nothing was stale; the account is not audited
+    if name in ("refreshed", "rebuilt", "account_gone"):  # nothing was stale; the account is not audited
         assert hits == store.count("account")
     else:  # the write's accounts were judged again
         assert hits < store.count("account")
@@ -398,6 +404,51 @@ def test_a_write_raises_the_revision_of_the_accounts_it_changes(template: Path, 
     with store.transaction() as conn:  # a resync that only moves the run id: nothing
         conn.execute(sa.text("UPDATE contacts SET run_id = 99 WHERE source = :s"), {"s": source})
     assert revisions.of_source(store.engine.connect(), source) == after
+
+
+def aggregates_of(store: Store, source: str) -> dict[str, bytes]:
+    with store.engine.connect() as conn:
+        return {a: bytes(d) for a, d in conn.execute(sa.select(schema.aggregates.c.account_id, schema.aggregates.c.data)
+                                                     .where(schema.aggregates.c.source == source))}
+
+
+def test_a_rebuild_that_writes_the_same_bytes_keeps_the_cache(template: Path, tmp_path: Path) -> None:
+    """``crmlink aggregate --rebuild`` with nothing changed writes nothing: no revision
+    moves and every account still comes from the cache."""
+    store, source = copied(template, tmp_path)
+    with store.engine.connect() as conn:
+        before = revisions.of_source(conn, source)
+    stored = aggregates_of(store, source)
+    [done] = refresh(store, host(), load_config(), rebuild=True)
+    assert done.full and done.built == len(stored) == done.unchanged and done.left == 0
+    with store.engine.connect() as conn:
+        assert revisions.of_source(conn, source) == before
+    assert aggregates_of(store, source) == stored
+    assert check(store, load_config()) == store.count("account")
+
+
+def test_a_rebuild_that_writes_other_bytes_judges_their_accounts_again(template: Path, tmp_path: Path) -> None:
+    """An aggregate that differs from what its rows make (here one swapped for another
+    account's, audited and stored so) is written by the rebuild: its account's revision
+    rises and it is judged again; the others' stay and come from the cache."""
+    store, source = copied(template, tmp_path)
+    stored = aggregates_of(store, source)
+    first, second = sorted(stored)[:2]
+    with store.transaction() as conn:
+        conn.execute(schema.aggregates.update().where(schema.aggregates.c.source == source,
+                                                      schema.aggregates.c.account_id == first)
+                     .values(data=stored[second]))
+    assert check(store, load_config()) == store.count("account") - 1  # the swapped one, judged and stored
+    assert check(store, load_config()) == store.count("account")
+    with store.engine.connect() as conn:
+        before = revisions.of_source(conn, source)
+    [done] = refresh(store, host(), load_config(), rebuild=True)
+    assert done.built - done.unchanged == 1
+    assert aggregates_of(store, source) == stored
+    with store.engine.connect() as conn:
+        after = revisions.of_source(conn, source)
+    assert {k for k in after if after[k] != before.get(k)} == {first}
+    assert check(store, load_config()) == store.count("account") - 1
 
 
 @pytest.mark.parametrize("variant", ["weights", "findings", "as_of", "plugins"])

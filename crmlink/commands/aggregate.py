@@ -37,8 +37,9 @@ def command(ctx: click.Context, db_url: str | None, source: str | None, rebuild:
     done = refresh(store, host_of(ctx), settings, [source] if source else None, rebuild=rebuild)
     for found in done:
         how = "every account rebuilt" if found.full else "stale accounts rebuilt"
+        same = f" and {found.unchanged} the same as stored, not written" if found.unchanged else ""
         left = f"; {found.left} changed again meanwhile, left for the next run" if found.left else ""
-        click.echo(f"{found.source}: {found.built} aggregate(s) written ({how}){left}")
+        click.echo(f"{found.source}: {found.built - found.unchanged} aggregate(s) written{same} ({how}){left}")
     if not done:
         click.echo("Nothing to aggregate: the store holds no accounts yet.")
     if not settings["audit"]["aggregates"]:

@@ -79,15 +79,25 @@ def mark(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> None:
 
 def mark_all(conn: sa.Connection, source: str) -> None:
     """Mark every account with interactions of ``source`` (own or linked) stale."""
+    mark(conn, [(source, account) for account in with_rows(conn, source)])
+
+
+def with_rows(conn: sa.Connection, source: str) -> set[str]:
+    """Every account with interactions of ``source``, own or linked (deleted ones too)."""
     table = schema.TABLES["interaction"]
-    own = sa.select(table.c.source, table.c.account_id).where(table.c.source == source)
-    linked = sa.select(sa.literal(source), table.c.account_id).where(
-        table.c.link_source == source, table.c.source != source)
-    found: set[tuple[str, str]] = set()
+    own = sa.select(table.c.account_id).where(table.c.source == source)
+    linked = sa.select(table.c.account_id).where(table.c.link_source == source, table.c.source != source)
+    found: set[str] = set()
     for query in (own, linked):
-        found.update((source, a) for (_, a) in conn.execute(
-            query.where(table.c.account_id.is_not(None), table.c.account_id != "").distinct()))
-    mark(conn, found)
+        found.update(conn.execute(query.where(table.c.account_id.is_not(None), table.c.account_id != "")
+                                  .distinct()).scalars())
+    return found
+
+
+def with_aggregates(conn: sa.Connection, source: str) -> set[str]:
+    """Every account of ``source`` with a stored aggregate."""
+    table = schema.aggregates
+    return set(conn.execute(sa.select(table.c.account_id).where(table.c.source == source)).scalars())
 
 
 def marks(conn: sa.Connection, source: str) -> dict[str, int]:
@@ -142,28 +152,47 @@ def write(conn: sa.Connection, source: str, account: str, data: bytes | None,
         conn.execute(table.insert().values(source=source, account_id=account, data=data, people=people))
 
 
-def replace(conn: sa.Connection, source: str,
-            built: Sequence[tuple[str, int, bytes | None, dict[str, Any] | None]]) -> set[str]:
-    """Store the aggregates of a refresh, ``(account, generation of its mark as read,
-    data, people)`` (no ``data``: remove it), in a few statements: only those whose mark
-    still has that generation, clearing it (as :func:`clear`, then :func:`write`); the
-    accounts left, marked again meanwhile."""
+#: One account's aggregate as a refresh built it: ``(account, generation of its mark as
+#: read, or 0 for an account read unmarked, data, people)``; no data: it has no rows.
+Built = tuple[str, int, bytes | None, dict[str, Any] | None]
+
+
+def replace(conn: sa.Connection, source: str, built: Sequence[Built]) -> set[str]:
+    """Store the aggregates of a refresh (:data:`Built`; no ``data``: remove it): those
+    whose mark still has the generation read, clearing it (as :func:`clear`, then
+    :func:`write`), and those read unmarked (a rebuild with the same settings); the
+    accounts left, marked again meanwhile (:func:`replace_changed`)."""
+    return replace_changed(conn, source, built)[0]
+
+
+def replace_changed(conn: sa.Connection, source: str, built: Sequence[Built]) -> tuple[set[str], int]:
+    """:func:`replace`, and how many of the aggregates to store were the same as the
+    stored ones, data and people: those are not written, so their accounts' revisions
+    (:mod:`crmlink.core.revisions`) stay where they are and the audit's cache of them
+    holds. A mark written meanwhile stays, also on an account read unmarked."""
     if not built:
-        return set()
+        return set(), 0
     stale, table = schema.aggregate_stale, schema.aggregates
-    seen = [(account, generation) for account, generation, _, _ in built]
-    cleared = set(conn.execute(stale.delete().where(
-        stale.c.source == source, sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen))
-        .returning(stale.c.account_id)).scalars())
-    done = [item for item in built if item[0] in cleared]
-    if done:
+    seen = [(account, generation) for account, generation, _, _ in built if generation]
+    cleared: set[str] = set()
+    if seen:
+        cleared = set(conn.execute(stale.delete().where(
+            stale.c.source == source, sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen))
+            .returning(stale.c.account_id)).scalars())
+    done = [item for item in built if item[0] in cleared or not item[1]]
+    stored = {account: (bytes(data), people) for account, data, people in conn.execute(
+        sa.select(table.c.account_id, table.c.data, table.c.people).where(
+            table.c.source == source, table.c.account_id.in_([item[0] for item in done])))} if done else {}
+    changed = [item for item in done if stored.get(item[0]) != (None if item[2] is None else (item[2], item[3]))]
+    if changed:
         conn.execute(table.delete().where(table.c.source == source,
-                                          table.c.account_id.in_([item[0] for item in done])))
+                                          table.c.account_id.in_([item[0] for item in changed
+                                                                  if item[0] in stored])))
         rows = [{"source": source, "account_id": account, "data": data, "people": people}
-                for account, _, data, people in done if data is not None]
+                for account, _, data, people in changed if data is not None]
         if rows:
             conn.execute(table.insert(), rows)
-    return {item[0] for item in built} - cleared
+    return {item[0] for item in built if item[1]} - cleared, len(done) - len(changed)
 
 
 def count(conn: sa.Connection, source: str) -> int:

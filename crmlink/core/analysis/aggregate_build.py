@@ -244,6 +244,8 @@ class Refreshed:
     left: int = 0
     #: aggregates whose executives no longer held, rebuilt among ``built``
     people_changed: int = 0
+    #: of ``built``, those the same as stored: not written (their accounts' revisions stay)
+    unchanged: int = 0
 
 
 def refresh(store: Store, host: PluginHost, config: Mapping[str, Any], sources: Sequence[str] | None = None,
@@ -316,8 +318,9 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
              rebuild: bool) -> Refreshed:
     done = Refreshed(source)
     with store.engine.connect() as conn:
-        done.full = rebuild or aggregate_store.built(conn, source) != print_
-    if done.full:
+        same = aggregate_store.built(conn, source) == print_
+    done.full = rebuild or not same
+    if not same:  # built with other settings (or never): none of them holds
         with store.transaction() as conn:
             aggregate_store.restart(conn, source, print_)
     with store.engine.connect() as conn:
@@ -335,6 +338,10 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
         with store.engine.connect() as conn:
             stale = aggregate_store.marks(conn, source)
     stale.pop(aggregate_store.PEOPLE, None)
+    if rebuild and same:  # every account again, unmarked: one that comes out the same is not written
+        with store.engine.connect() as conn:
+            every = aggregate_store.with_rows(conn, source) | aggregate_store.with_aggregates(conn, source)
+        stale = {**dict.fromkeys(every, 0), **stale}
     if not stale:
         return done
     people = people or _People(store, source)
@@ -356,9 +363,8 @@ PARALLEL_FROM = 200
 #: Aggregates a worker sends back at a time.
 _SEND = 16
 
-#: One account's rebuilt aggregate: ``(account, generation of its mark as read, data,
-#: people)``; no data when it has no rows left (its aggregate goes).
-Built = tuple[str, int, bytes | None, dict[str, Any] | None]
+#: One account's rebuilt aggregate (:data:`.aggregate_store.Built`).
+Built = aggregate_store.Built
 
 
 def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], scan: bool,
@@ -471,7 +477,8 @@ def _no_account(_: tuple[str, ...]) -> None:
 
 def _write(store: Store, source: str, pending: list[Built], done: Refreshed) -> None:
     with store.transaction() as conn:
-        left = aggregate_store.replace(conn, source, pending)
+        left, same = aggregate_store.replace_changed(conn, source, pending)
     done.built += len(pending) - len(left)
+    done.unchanged += same
     done.left += len(left)
     pending.clear()
