@@ -143,7 +143,8 @@ def run_size(size: Size, out: Path, profile: bool, stores: Stores | None = None,
         "aggregate": {**built, "floor_ratio": round(built["seconds"] / floor["seconds"], 2)},
         "fold": {name: {**f, "floor_ratio": round(f["audit_date_seconds"] / floor["seconds"], 2)}
                  for name, f in folded.items() if isinstance(f, dict)},
-        "change": {**changed, "seconds": round(again, 3), "floor_ratio": round(again / floor["seconds"], 2)},
+        "change": {**changed, "seconds": round(again, 3), "floor_ratio": round(again / floor["seconds"], 2),
+                   "audit_floor_ratio": round(changed["audit_seconds"] / floor["seconds"], 2)},
     }
 
 

@@ -297,12 +297,19 @@ def rows_by_account(conn: sa.Connection, source: str, accounts: Sequence[str] | 
     return chain.from_iterable(chain.from_iterable(_ordered(conn, source, chunk, between) for chunk in chunks))
 
 
-def rows_per_account(conn: sa.Connection) -> dict[str, int]:
-    """How many interaction rows name each account, of every source, deleted or not:
-    an estimate of each account's share of a build (the count reads only the
-    ``account_id`` index where the database can)."""
+def rows_per_account(conn: sa.Connection, accounts: Sequence[str] | None = None) -> dict[str, int]:
+    """How many interaction rows name each account (of ``accounts`` alone when given,
+    a chunk at a time: a refresh of a few accounts does not count the whole table), of
+    every source, deleted or not: an estimate of each account's share of a build (the
+    count reads only the ``account_id`` index where the database can)."""
     table = schema.TABLES["interaction"]
-    return dict(conn.execute(sa.select(table.c.account_id, sa.func.count()).group_by(table.c.account_id)).all())
+    query = sa.select(table.c.account_id, sa.func.count()).group_by(table.c.account_id)
+    if accounts is None:
+        return dict(conn.execute(query).all())
+    found: dict[str, int] = {}
+    for chunk in model.chunked(list(accounts), _CHUNK):
+        found.update(conn.execute(query.where(table.c.account_id.in_(chunk))).all())
+    return found
 
 
 def _ordered(conn: sa.Connection, source: str, accounts: list[str] | None,

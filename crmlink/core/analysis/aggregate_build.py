@@ -421,7 +421,7 @@ class _Slices:
         the workers' slices hold about as many rows each, not as many accounts (a few
         large accounts can hold most of the rows)."""
         with self.store.engine.connect() as conn:
-            counts = aggregate_store.rows_per_account(conn)
+            counts = aggregate_store.rows_per_account(conn, None if self.scan else self.keys)
         return [counts.get(account, 0) + 1 for account in self.keys]
 
     def here(self, low: int, high: int) -> Iterator[Built]:

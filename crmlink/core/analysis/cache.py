@@ -65,7 +65,7 @@ from crmlink.core.document import AccountEntry
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
-from crmlink.core.store import records_in
+from crmlink.core.store import cursor_batches, records_in
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -224,16 +224,20 @@ class UnitCache:
             raise AssertionError(f"account {extra.key!r} was judged but not listed")
 
     def _stored(self) -> Iterator[tuple[str, bytes, bytes]]:
-        """The stored text and judged form of each hit, in key order, a batch at a time."""
-        table = schema.audit_cache
+        """The stored text and judged form of each hit, in key order, a batch at a time
+        (straight from the DB-API cursor: no SQLAlchemy row per hit)."""
         hits = [key for key in self.chunks.keys if key in self.hits]
         with self.chunks.reader.reading():
             conn = self.chunks.reader.here
+            postgres = conn.dialect.name == "postgresql"
+            mark = "%s" if postgres else "?"
             for start in range(0, len(hits), BATCH):
                 batch = hits[start:start + BATCH]
-                rows = {key: (text, judged) for key, text, judged in conn.execute(
-                    sa.select(table.c.account_id, table.c.text, table.c.judged).where(
-                        table.c.source == self.source, table.c.account_id.in_(batch)))}
+                which = f"account_id = ANY({mark})" if postgres else f"account_id IN ({', '.join(mark * len(batch))})"
+                sql = f"SELECT account_id, text, judged FROM {schema.audit_cache.name} WHERE source = {mark} AND {which}"
+                rows = {key: (text, judged) for found in cursor_batches(
+                    conn, sql, [self.source, batch] if postgres else [self.source, *batch], BATCH)
+                    for key, text, judged in found}
                 for key in batch:
                     yield key, *rows[key]
 
@@ -242,6 +246,7 @@ class UnitCache:
 
         found, text, blob = stored
         assert found == key, "the stored entries come in key order"
+        blob = blob if isinstance(blob, bytes) else bytes(blob)  # a driver may give a memoryview
         try:
             (attention, deal_entries, summary), entry = _loads_read(blob)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
