@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from crmlink.core.evaluation.changes import Changes
 from crmlink.core.evaluation.vocab import LEVELS, STAGES
 from crmlink.core.findings import Finding, ScoreDefinition
+from crmlink.core.jsondump import dumps
 from crmlink.core.typedjson import JsonObject, json_schema, prop
 
 #: The version of the document's shape (``schema_version`` in the JSON).
@@ -386,7 +387,7 @@ class AuditDocument(JsonObject):
 
     def dumps(self, indent: int | None = None) -> str:
         """The JSON text of the document."""
-        return json.dumps(self.to_json(), indent=indent, ensure_ascii=False)
+        return dumps(self.to_json(), indent)
 
     def write_json(self, out: TextIO, indent: int | None = None, accounts: Iterable[str] | None = None) -> None:
         """Write :meth:`dumps` to ``out`` one account and one deal at a time, never the
@@ -396,7 +397,7 @@ class AuditDocument(JsonObject):
         (:meth:`crmlink.core.analysis.audit.Audit.stream`)."""
         head = dataclasses.replace(self, accounts=[], opportunities=[]).to_json()
         head["accounts"], head["opportunities"] = _ACCOUNTS_MARK, _DEALS_MARK
-        text = json.dumps(head, indent=indent, ensure_ascii=False)
+        text = dumps(head, indent)
         before, middle, after = _split(text, json.dumps(_ACCOUNTS_MARK), json.dumps(_DEALS_MARK))
         out.write(before)
         _write_array(out, (account_json(a, indent) for a in self.accounts) if accounts is None else accounts,
@@ -438,7 +439,7 @@ def account_json(entry: AccountEntry | OpportunityEntry, indent: int | None = No
     """One account's (or deal's) entry's JSON text as it stands in the document's
     ``accounts`` (or ``opportunities``) array (with ``indent``, indented for that depth)."""
     # an entry is a tree (no object in it twice): the encoder need not check for cycles
-    text = json.dumps(entry.to_json(), indent=indent, ensure_ascii=False, check_circular=False)
+    text = dumps(entry.to_json(), indent, check_circular=False)
     return text if indent is None else text.replace("\n", "\n" + " " * (2 * indent))
 
 
