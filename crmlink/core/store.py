@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import chain
+from itertools import chain, count
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -606,14 +606,20 @@ def _batches(conn: sa.Connection, query: sa.Select[Any], values: dict[str, Any],
     through an index. SQLite's planner, without statistics, would walk the ``occurred_at``
     or the ``(source, remote_id)`` index for a predicate that keeps nearly every row,
     which reads the table in random order and takes up to twice as long; PostgreSQL
-    chooses from its statistics."""
+    chooses from its statistics. On PostgreSQL through a server-side cursor: a plain
+    one receives every row before the first batch (353 MiB for the audit's columns of a
+    million interactions)."""
     compiled = query.compile(dialect=conn.dialect)
     sql = compiled.string
     if scan and conn.dialect.name == "sqlite":
         name = schema.TABLES["interaction"].name
         sql = re.sub(rf"\bFROM {name}\b", f"FROM {name} NOT INDEXED", sql, count=1)
     args = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
-    return cursor_batches(conn, sql, args, 20_000)
+    return cursor_batches(conn, sql, args, 20_000, name=f"crmlink_interactions_{next(_CURSORS)}")
+
+
+#: numbers the server-side cursors of :func:`_batches`: two may be open on a connection
+_CURSORS = count()
 
 
 def cursor_batches(conn: sa.Connection, sql: str, args: Any, size: int, *,
