@@ -171,3 +171,20 @@ def test_postgresql_keeps_the_binary_columns_out_of_pglz_also_after_an_upgrade(p
     with store.engine.connect() as conn:
         forms = dict(conn.exec_driver_sql("SELECT account_id, pg_column_compression(data) FROM aggregates").all())
     assert forms == {"a1": "pglz", "a2": "lz4" if found["lz4"] == "yes" else None}
+
+
+def test_postgresql_streams_the_audits_read_of_every_interaction(postgres_url: str) -> None:
+    """A plain cursor would receive every row before the first batch: the read goes
+    through server-side cursors (open while a batch is being read, closed after)."""
+    store = Store(postgres_url)
+    with store.transaction() as conn:
+        store.upsert(conn, [Interaction(remote_id=f"i{k}", source="s1", kind="call", occurred_at=T0,
+                                        account_id="A") for k in range(30)])
+    with store.engine.connect() as conn:
+        def cursors() -> list[str]:
+            return list(conn.exec_driver_sql("SELECT name FROM pg_cursors").scalars())
+
+        batches = interaction_batches(conn, "s1", T0.timestamp())
+        first = next(batches)
+        assert len(first) == 30 and [n for n in cursors() if n.startswith("crmlink_interactions_")]
+        assert list(batches) == [] and cursors() == []
