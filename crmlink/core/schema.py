@@ -344,12 +344,11 @@ def without_later_indexes(conn: sa.Connection) -> None:
     tables. The transaction that writes a table's first rows creates them before it
     commits, each built once from sorted rows; keeping the four secondary indexes of the
     interactions up to date row by row cost the server more than copying the rows
-    (``bench/RESULTS.md``). Creating an
-    index lets readers read (dropping one would lock them out), so this is done when
-    the store is made, not at the import."""
+    (``bench/RESULTS.md``). Creating an index lets readers read (dropping one would lock
+    them out), so this is done when the store is made, not at the import."""
     for table in TABLES.values():
         if conn.exec_driver_sql(f'SELECT 1 FROM "{table.name}" LIMIT 1').first() is not None:
-            continue  # tables of another program's, say: left as they are
+            continue  # a table that holds rows already keeps its indexes
         for index in later_indexes(table):
             conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
 
