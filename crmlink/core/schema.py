@@ -305,9 +305,10 @@ def create_triggers(conn: sa.Connection) -> None:
 #: PostgreSQL: the binary columns the server should not compress with its default, pglz.
 #: An aggregate's arrays (28 KB on average at 100k multi-party interactions) took pglz
 #: 7.5 s of the server's CPU for 1,000 aggregates, lz4 0.12 s, for 11 and 10 MB; the
-#: cache's texts are compressed by crmlink before they are written.
-_BINARY_STORAGE = {("aggregates", "data"): "lz4", ("audit_cache", "text"): "external",
-                   ("audit_cache", "judged"): "external"}
+#: cache's JSON texts and pickles (a few kilobytes an account, not compressed by
+#: crmlink) are kept the same way.
+_BINARY_STORAGE = {("aggregates", "data"): "lz4", ("audit_cache", "text"): "lz4",
+                   ("audit_cache", "judged"): "lz4"}
 
 
 def column_storage(conn: sa.Connection) -> list[str]:
