@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import pickle
 import queue
 import tempfile
@@ -82,9 +81,9 @@ class StreamedBuild:
     transaction's writes (:meth:`.Store.watching`), :meth:`finish` writes the aggregates
     in the transaction, :meth:`close` stops the builder whatever happened."""
 
-    def __init__(self, source: str, print_: str, pipe: Connection, process: Any, path: str) -> None:
+    def __init__(self, source: str, print_: str, pipe: Connection, process: Any, spool: IO[bytes]) -> None:
         self.source, self.print_ = source, print_
-        self._pipe, self._process, self._path = pipe, process, path
+        self._pipe, self._process, self._spool = pipe, process, spool
         self._sender = _Sender(pipe)
         #: why the build stepped aside, once it did
         self.abandoned: str | None = None
@@ -99,15 +98,15 @@ class StreamedBuild:
         people = _People(store, source, conn)
         acc = Accumulator(config, people.users, people.contacts, host.interaction_method)
         print_ = fingerprint(config, classifiers(host))
-        handle, path = tempfile.mkstemp(prefix="crmlink-aggregates-", suffix=".pickle")
-        os.close(handle)
+        # unnamed: nothing is left behind, whatever ends the import; both processes hold it
+        spool = tempfile.TemporaryFile(prefix="crmlink-aggregates-")
         context = multiprocessing.get_context("fork")
         mine, theirs = context.Pipe(duplex=True)
-        process = context.Process(target=_build, args=(theirs, mine, acc, people, path),
+        process = context.Process(target=_build, args=(theirs, mine, acc, people, spool),
                                   name="crmlink-aggregates", daemon=True)
         process.start()
         theirs.close()
-        return cls(source, print_, mine, process, path)
+        return cls(source, print_, mine, process, spool)
 
     def watch(self, entity: type[model.Record], rows: Sequence[Row], kept: set[tuple[str, str]]) -> None:
         """Hand the builder the interaction rows just written (their values as stored,
@@ -170,11 +169,11 @@ class StreamedBuild:
         if aggregate_store.PEOPLE in stale:
             aggregate_store.clear(conn, self.source, aggregate_store.PEOPLE, stale[aggregate_store.PEOPLE])
         written = 0
-        with open(self._path, "rb") as handle:
-            for batch in _batches(handle, skipped):
-                written += len(batch) - len(aggregate_store.replace(
-                    conn, self.source, [(account, stale[account], data, people)
-                                        for account, data, people in batch if account in stale]))
+        self._spool.seek(0)  # where the builder's writes ended: the file is shared
+        for batch in _batches(self._spool, skipped):
+            written += len(batch) - len(aggregate_store.replace(
+                conn, self.source, [(account, stale[account], data, people)
+                                    for account, data, people in batch if account in stale]))
         self.close()
         log.info("aggregates of %s: %d built during the import, %d left to the refresh", self.source, written,
                  len(skipped))
@@ -188,8 +187,7 @@ class StreamedBuild:
         self._process.join()
         self._sender.stop()
         self._pipe.close()
-        if os.path.exists(self._path):
-            os.unlink(self._path)
+        self._spool.close()
 
 
 class _Sender:
@@ -269,15 +267,15 @@ def _batches(handle: IO[bytes], skipped: set[str]) -> Iterator[list[tuple[str, b
         yield batch
 
 
-def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _People, path: str) -> None:
+def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _People, out: IO[bytes]) -> None:
     """In the builder: read batches of rows until ``None``, write each account's
-    aggregate to ``path`` as the next account begins, then send ``("done", reopened)``
+    aggregate to ``out`` as the next account begins, then send ``("done", reopened)``
     (or ``("failed", why)``)."""
     parents.close()
     parallel._die_with_parent()  # nothing of the parent's (its transaction) outlives it
     try:
-        with open(path, "wb") as out:
-            reopened = _Accounts(acc, people, out).run(pipe)
+        reopened = _Accounts(acc, people, out).run(pipe)
+        out.flush()  # before the parent reads it
         pipe.send(("done", reopened))
     except _NotGrouped:
         pipe.send(("failed", f"more than {REOPENED_LIMIT} accounts' rows are not together in the file"))
