@@ -95,21 +95,24 @@ class Store:
             with self.transaction() as conn:
                 if conn.dialect.name == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key("crmlink schema"))))
+                if _schema_version(conn) == schema.SCHEMA_VERSION:
+                    # made or upgraded by another process while this one waited for the
+                    # lock: replacing its triggers now would lock tables its sync writes
+                    return
                 schema.metadata.create_all(conn)
                 schema.create_triggers(conn)
                 schema.column_storage(conn)
-                found = conn.execute(sa.select(schema.meta_table.c.value).where(
-                    schema.meta_table.c.key == "schema_version")).scalar()
+                found = _schema_version(conn)
                 if found is None:
                     if conn.dialect.name == "postgresql":
                         schema.without_later_indexes(conn)
                     conn.execute(schema.meta_table.insert().values(
                         key="schema_version", value=str(schema.SCHEMA_VERSION)))
-                elif int(found) > schema.SCHEMA_VERSION:
+                elif found > schema.SCHEMA_VERSION:
                     raise StoreError(
                         f"the store was written by a newer crmlink (schema {found}, this crmlink "
                         f"knows {schema.SCHEMA_VERSION}); upgrade crmlink")
-                elif int(found) < schema.SCHEMA_VERSION:  # made by an earlier crmlink
+                elif found < schema.SCHEMA_VERSION:  # made by an earlier crmlink
                     schema.upgrade(conn)
                     conn.execute(schema.meta_table.update().where(
                         schema.meta_table.c.key == "schema_version").values(value=str(schema.SCHEMA_VERSION)))
@@ -120,11 +123,7 @@ class Store:
         """Whether the store has this crmlink's schema already: a read, so that opening a
         store never waits for a sync that is writing to it."""
         with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(schema.meta_table.name):
-                return False
-            found = conn.execute(sa.select(schema.meta_table.c.value).where(
-                schema.meta_table.c.key == "schema_version")).scalar()
-        return found is not None and int(found) == schema.SCHEMA_VERSION
+            return _schema_version(conn) == schema.SCHEMA_VERSION
 
     @property
     def display_url(self) -> str:
@@ -658,6 +657,15 @@ def _empty(processor: Callable[[Any], Any]) -> str | None:
     if first == () and type(first) is tuple:
         return "()"
     return None
+
+
+def _schema_version(conn: sa.Connection) -> int | None:
+    """The schema version the store records, or None for a store not made yet."""
+    if not sa.inspect(conn).has_table(schema.meta_table.name):
+        return None
+    found = conn.execute(sa.select(schema.meta_table.c.value).where(
+        schema.meta_table.c.key == "schema_version")).scalar()
+    return None if found is None else int(found)
 
 
 class _Deferred:
