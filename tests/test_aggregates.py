@@ -263,7 +263,7 @@ def test_both_reads_of_a_refresh_build_the_same_aggregates_as_rows_in_any_order(
         finally:
             aggregate_build.SCAN_SHARE = share
         assert blobs(store) == scanned  # through the account index, a chunk at a time
-        people = aggregate_build._People(store, "crm")
+        people = aggregate_build.People(store, "crm")
         acc = Accumulator(config, people.users, people.contacts, HOST.interaction_method)
         with store.engine.connect() as conn:
             classified = list(acc.classify(aggregate_store.rows_by_account(conn, "crm"), set(ACCOUNTS),
@@ -296,7 +296,7 @@ def test_a_refresh_leaves_an_account_marked_again_while_it_was_built(tmp_path: P
         read = aggregate_store.marks(conn, "crm")
         aggregate_store.mark(conn, [("crm", "a2")])  # a write after the refresh read the marks
     with store.transaction() as conn:
-        left = aggregate_store.replace(conn, "crm", [("a1", read["a1"], b"new", {}), ("a2", read["a2"], b"new", {})])
+        left, _ = aggregate_store.replace(conn, "crm", [("a1", read["a1"], b"new", {}), ("a2", read["a2"], b"new", {})])
     assert left == {"a2"}
     with store.engine.connect() as conn:
         assert aggregate_store.marks(conn, "crm") == {"a2": read["a2"] + 1}

@@ -157,19 +157,15 @@ def write(conn: sa.Connection, source: str, account: str, data: bytes | None,
 Built = tuple[str, int, bytes | None, dict[str, Any] | None]
 
 
-def replace(conn: sa.Connection, source: str, built: Sequence[Built]) -> set[str]:
+def replace(conn: sa.Connection, source: str, built: Sequence[Built]) -> tuple[set[str], int]:
     """Store the aggregates of a refresh (:data:`Built`; no ``data``: remove it): those
     whose mark still has the generation read, clearing it (as :func:`clear`, then
-    :func:`write`), and those read unmarked (a rebuild with the same settings); the
-    accounts left, marked again meanwhile (:func:`replace_changed`)."""
-    return replace_changed(conn, source, built)[0]
-
-
-def replace_changed(conn: sa.Connection, source: str, built: Sequence[Built]) -> tuple[set[str], int]:
-    """:func:`replace`, and how many of the aggregates to store were the same as the
-    stored ones, data and people: those are not written, so their accounts' revisions
+    :func:`write`), and those read unmarked (a rebuild with the same settings). Returns
+    the accounts left, marked again meanwhile (a mark written meanwhile stays, also on
+    an account read unmarked), and how many aggregates were the same as the stored ones,
+    data and people: those are not written, so their accounts' revisions
     (:mod:`crmlink.core.revisions`) stay where they are and the audit's cache of them
-    holds. A mark written meanwhile stays, also on an account read unmarked."""
+    holds."""
     if not built:
         return set(), 0
     stale, table = schema.aggregate_stale, schema.aggregates
@@ -216,16 +212,12 @@ def stored(conn: sa.Connection, source: str,
 
 
 def _stored_of(conn: sa.Connection, source: str, accounts: Sequence[str]) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
-    from crmlink.core.store import cursor_batches
+    from crmlink.core.store import cursor_batches, of_source_in
 
     table = schema.aggregates
     people_of_text = cast(schema.JsonText, table.c.people.type).process_result_value  # as SQLAlchemy reads it
-    postgres = conn.dialect.name == "postgresql"
-    mark = "%s" if postgres else "?"
     for chunk in model.chunked(list(accounts), _CHUNK):
-        which = f"account_id = ANY({mark})" if postgres else f"account_id IN ({', '.join(mark * len(chunk))})"
-        values = [source, chunk] if postgres else [source, *chunk]
-        sql = f"SELECT account_id, data, people FROM {table.name} WHERE source = {mark} AND {which}"
+        sql, values = of_source_in(conn, table.name, "account_id, data, people", source, chunk)
         for batch in cursor_batches(conn, sql, values, 500):
             for account, data, people in batch:
                 yield account, bytes(data), people_of_text(people, conn.dialect) or {}

@@ -645,6 +645,17 @@ def cursor_batches(conn: sa.Connection, sql: str, args: Any, size: int, *,
         cursor.close()
 
 
+def of_source_in(conn: sa.Connection, table: str, columns: str, source: str,
+                 accounts: Sequence[str]) -> tuple[str, list[Any]]:
+    """The DB-API text and arguments of ``SELECT columns FROM table`` where ``source``
+    and ``account_id`` is one of ``accounts`` (for :func:`cursor_batches`): one array
+    argument on PostgreSQL, one parameter an account on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return f"SELECT {columns} FROM {table} WHERE source = %s AND account_id = ANY(%s)", [source, list(accounts)]
+    marks = ", ".join("?" * len(accounts))
+    return f"SELECT {columns} FROM {table} WHERE source = ? AND account_id IN ({marks})", [source, *accounts]
+
+
 def _empty(processor: Callable[[Any], Any]) -> str | None:
     """The Python expression of what ``processor`` makes of ``None``, where it is one
     that makes an equal value each time (``None``; ``{}``, a new dict each time; ``()``),

@@ -32,6 +32,7 @@ from crmlink.core.analysis.aggregates import (
     _NONE,
     classifiers,
     fingerprint,
+    no_account,
     people_hold,
 )
 from crmlink.core.errors import StoreError
@@ -266,7 +267,7 @@ def refresh(store: Store, host: PluginHost, config: Mapping[str, Any], sources: 
             for source in (sources if sources is not None else audited) if source in audited]
 
 
-class _People:
+class People:
     """What the classification needs of a source's people: our executives (deleted ones
     too, as the audit loads them) and their senior contacts (live ones). Nobody else is
     loaded: for :func:`.is_executive_user` and :func:`.is_senior` a person who is neither
@@ -325,9 +326,9 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
             aggregate_store.restart(conn, source, print_)
     with store.engine.connect() as conn:
         stale = aggregate_store.marks(conn, source)
-    people: _People | None = None
+    people: People | None = None
     if aggregate_store.PEOPLE in stale:
-        people = _People(store, source)
+        people = People(store, source)
         with store.engine.connect() as conn:
             changed = [a for a, found in aggregate_store.people_of(conn, source)
                        if a not in stale and not people_hold(found, people.users, people.contacts)]
@@ -344,7 +345,7 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
         stale = {**dict.fromkeys(every, 0), **stale}
     if not stale:
         return done
-    people = people or _People(store, source)
+    people = people or People(store, source)
     acc = Accumulator(config, people.users, people.contacts, host.interaction_method)
     with store.engine.connect() as conn:
         scan = done.full or len(stale) > SCAN_SHARE * aggregate_store.count(conn, source)
@@ -368,7 +369,7 @@ Built = aggregate_store.Built
 
 
 def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], scan: bool,
-           people: _People, done: Refreshed, workers: int | str = "auto") -> None:
+           people: People, done: Refreshed, workers: int | str = "auto") -> None:
     """Rebuild the aggregates of the ``stale`` accounts (their generations as read) from
     their rows, read grouped by account (``scan``: in one read of the whole table, else
     theirs alone through the account index), each account encoded as soon as its rows
@@ -411,7 +412,7 @@ class _Slices:
     in a forked worker."""
 
     def __init__(self, store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], scan: bool,
-                 people: _People) -> None:
+                 people: People) -> None:
         self.store, self.acc, self.source, self.stale = store, acc, source, stale
         self.scan, self.people = scan, people
         self.keys = sorted(stale)
@@ -463,21 +464,16 @@ class _Slices:
                 continue  # not stale
             builder = Builder()
             # one classification per account: what it caches lasts as long as the account
-            builder.add_all(acc.classify(group, stale, _no_account))
+            builder.add_all(acc.classify(group, stale, no_account))
             yield account, stale[account], builder.encode(acc.half_life), builder.people(people.users, people.contacts)
             position += 1
         for account in keys[position:]:
             yield account, stale[account], None, None
 
 
-def _no_account(_: tuple[str, ...]) -> None:
-    """Rows that name no account are never in an aggregate (the audit reads them)."""
-    return None
-
-
 def _write(store: Store, source: str, pending: list[Built], done: Refreshed) -> None:
     with store.transaction() as conn:
-        left, same = aggregate_store.replace_changed(conn, source, pending)
+        left, same = aggregate_store.replace(conn, source, pending)
     done.built += len(pending) - len(left)
     done.unchanged += same
     done.left += len(left)

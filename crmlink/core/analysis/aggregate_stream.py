@@ -44,8 +44,8 @@ import sqlalchemy as sa
 
 from crmlink.core import aggregate_store, model, parallel, schema
 from crmlink.core.analysis.accumulate import Accumulator
-from crmlink.core.analysis.aggregate_build import Builder, _no_account, _People
-from crmlink.core.analysis.aggregates import classifiers, fingerprint
+from crmlink.core.analysis.aggregate_build import Builder, People
+from crmlink.core.analysis.aggregates import classifiers, fingerprint, no_account
 from crmlink.core.rows import fields_of
 from crmlink.core.store import INTERACTION_COLUMNS
 from crmlink.core.upsert import Row
@@ -95,7 +95,7 @@ class StreamedBuild:
         or ``None`` where the build cannot be streamed (see the module's docstring)."""
         if not _applies(config, conn):
             return None
-        people = _People(store, source, conn)
+        people = People(store, source, conn)
         acc = Accumulator(config, people.users, people.contacts, host.interaction_method)
         print_ = fingerprint(config, classifiers(host))
         # unnamed: nothing is left behind, whatever ends the import; both processes hold it
@@ -173,14 +173,14 @@ class StreamedBuild:
         for batch in _batches(self._spool, skipped):
             written += len(batch) - len(aggregate_store.replace(
                 conn, self.source, [(account, stale[account], data, people)
-                                    for account, data, people in batch if account in stale]))
+                                    for account, data, people in batch if account in stale])[0])
         self.close()
         log.info("aggregates of %s: %d built during the import, %d left to the refresh", self.source, written,
                  len(skipped))
         return written
 
     def close(self) -> None:
-        """Stop the builder (if it still runs) and remove its file."""
+        """Stop the builder (if it still runs) and close its file (unnamed: nothing is left)."""
         self._sender.cancel()
         if self._process.is_alive():
             self._process.terminate()
@@ -267,7 +267,7 @@ def _batches(handle: IO[bytes], skipped: set[str]) -> Iterator[list[tuple[str, b
         yield batch
 
 
-def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _People, out: IO[bytes]) -> None:
+def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: People, out: IO[bytes]) -> None:
     """In the builder: read batches of rows until ``None``, write each account's
     aggregate to ``out`` as the next account begins, then send ``("done", reopened)``
     (or ``("failed", why)``)."""
@@ -288,7 +288,7 @@ def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: _Peo
 class _Accounts:
     """The builder's walk through the rows: one account open at a time."""
 
-    def __init__(self, acc: Accumulator, people: _People, out: IO[bytes]) -> None:
+    def __init__(self, acc: Accumulator, people: People, out: IO[bytes]) -> None:
         self.acc, self.people, self.out = acc, people, out
         self.finished: set[str] = set()
         self.reopened: set[str] = set()
@@ -302,7 +302,7 @@ class _Accounts:
                 if account != self.account:
                     self._next(account)
                 if self.builder is not None:
-                    self.builder.add_all(self.acc.classify(group, every, _no_account))
+                    self.builder.add_all(self.acc.classify(group, every, no_account))
             if len(self.reopened) > REOPENED_LIMIT:
                 raise _NotGrouped
         self._next(None)

@@ -447,11 +447,13 @@ def fold_chunk(conn: sa.Connection, plan: FoldPlan, accounts: Sequence[str], acc
         rows = list(aggregate_store.account_rows(conn, plan.source, [a for a in accounts if a in from_rows],
                                                  max(stamps)))
         more_contacts(c for row in rows if row[6] for c in row[6].split(";"))
-        acc.fold(rows, slots, _no_account)
+        acc.fold(rows, slots, no_account)
     return slots, counts
 
 
-def _no_account(contact_ids: tuple[str, ...]) -> str | None:
+def no_account(_: tuple[str, ...]) -> None:
+    """The account of a row that names none: none. Such rows are never in an aggregate
+    (the audit reads them), nor folded into an account from their contacts."""
     return None
 
 

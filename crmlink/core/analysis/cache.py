@@ -65,7 +65,7 @@ from crmlink.core.document import AccountEntry
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
-from crmlink.core.store import cursor_batches, records_in
+from crmlink.core.store import cursor_batches, of_source_in, records_in
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -229,15 +229,11 @@ class UnitCache:
         hits = [key for key in self.chunks.keys if key in self.hits]
         with self.chunks.reader.reading():
             conn = self.chunks.reader.here
-            postgres = conn.dialect.name == "postgresql"
-            mark = "%s" if postgres else "?"
             for start in range(0, len(hits), BATCH):
                 batch = hits[start:start + BATCH]
-                which = f"account_id = ANY({mark})" if postgres else f"account_id IN ({', '.join(mark * len(batch))})"
-                sql = f"SELECT account_id, text, judged FROM {schema.audit_cache.name} WHERE source = {mark} AND {which}"
-                rows = {key: (text, judged) for found in cursor_batches(
-                    conn, sql, [self.source, batch] if postgres else [self.source, *batch], BATCH)
-                    for key, text, judged in found}
+                sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, text, judged", self.source, batch)
+                rows = {key: (text, judged) for found in cursor_batches(conn, sql, args, BATCH)
+                        for key, text, judged in found}
                 for key in batch:
                     yield key, *rows[key]
 
