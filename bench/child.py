@@ -151,41 +151,59 @@ def aggregate(args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
-def change(args: argparse.Namespace) -> dict[str, Any]:
-    """A small sync's worth of changes: an audit first (the one before the sync, which
-    leaves the audit's cache of the store as it is now; timed apart), then ``--changes``
-    interactions (seeded choice) moved a day earlier with their direction turned, written
-    through the store's write path in one transaction, then the refresh a sync ends with,
-    then the audit again (both timed)."""
+def apply_changes(store: Store, changes: int, seed: int = 7) -> dict[str, int]:
+    """A small sync's worth of changes to the first source, written through the store's
+    write path in one transaction, as a sync writes them: ``changes`` interactions
+    (seeded choice), two in three of them edited in the CRM (moved a day earlier, their
+    direction turned) and one in three copied as a new interaction (a new remote id, the
+    same account and people, the day before the as-of date: logged since the last sync).
+    How many of each."""
     import dataclasses
     import random
-    from datetime import timedelta
+    from datetime import datetime, timedelta, timezone
 
+    from crmlink.core.model import Interaction
+
+    source = store.sources()[0]
+    with store.engine.connect() as conn:
+        ids = sorted(store.live_ids(conn, "interaction", source))
+    rng = random.Random(seed)
+    chosen = rng.sample(ids, min(changes, len(ids)))
+    found = sorted((r for r in store.find("interaction", chosen, [source]) if isinstance(r, Interaction)),
+                   key=lambda r: r.remote_id)
+    turned = {"inbound": "outbound", "outbound": "inbound", "two_way": "outbound"}
+    new = len(found) // 3
+    day = datetime.fromisoformat(AS_OF).replace(tzinfo=timezone.utc) - timedelta(days=1)
+    added = [dataclasses.replace(r, remote_id=f"{r.remote_id}-bench-new",
+                                 occurred_at=day + timedelta(seconds=rng.randrange(8 * 3600, 18 * 3600)))
+             for r in found[:new]]
+    edited = [dataclasses.replace(r, occurred_at=r.occurred_at - timedelta(days=1) if r.occurred_at else None,
+                                  direction=turned.get(r.direction or "", "inbound")) for r in found[new:]]
+    with store.transaction() as conn:
+        store.upsert(conn, [*edited, *added])
+    return {"changed": len(edited), "added": len(added)}
+
+
+def change(args: argparse.Namespace) -> dict[str, Any]:
+    """A small sync's worth of changes: an audit first (the one before the sync, which
+    leaves the audit's cache of the store as it is now; timed apart), then
+    :func:`apply_changes` (``--changes`` interactions edited or added), then the refresh
+    a sync ends with, then the audit again (both timed)."""
     from crmlink.core.analysis.aggregate_build import refresh
     from crmlink.core.analysis.config import load_config
     from crmlink.core.host import get_plugin_host
-    from crmlink.core.model import Interaction
 
     before, before_cpu = time.perf_counter(), _cpu_seconds()
     _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", "json", "--output", args.output])
     before, before_cpu = time.perf_counter() - before, _cpu_seconds() - before_cpu
     store = Store(args.db)
-    source = store.sources()[0]
-    with store.engine.connect() as conn:
-        ids = sorted(store.live_ids(conn, "interaction", source))
-    chosen = random.Random(7).sample(ids, min(args.changes, len(ids)))
-    turned = {"inbound": "outbound", "outbound": "inbound", "two_way": "outbound"}
-    found = [r for r in store.find("interaction", chosen, [source]) if isinstance(r, Interaction)]
-    records = [dataclasses.replace(r, occurred_at=r.occurred_at - timedelta(days=1) if r.occurred_at else None,
-                                   direction=turned.get(r.direction or "", "inbound")) for r in found]
-    with store.transaction() as conn:
-        store.upsert(conn, records)
+    written = apply_changes(store, args.changes)
     start, cpu = time.perf_counter(), _cpu_seconds()
     done = refresh(store, get_plugin_host(), load_config())
     refreshed, refreshed_cpu = time.perf_counter(), _cpu_seconds()
     _cli(["audit", "--db", args.db, "--as-of", AS_OF, "--format", "json", "--output", args.output])
     # CPU seconds beside wall ones: on a shared machine the wall time says how busy it was
-    return {"changed": len(records), "rebuilt": sum(d.built for d in done),
+    return {**written, "rebuilt": sum(d.built for d in done),
             "unchanged": sum(d.unchanged for d in done),
             "audit_before_seconds": round(before, 3), "audit_before_cpu_seconds": round(before_cpu, 2),
             "refresh_seconds": round(refreshed - start, 3), "refresh_cpu_seconds": round(refreshed_cpu - cpu, 2),

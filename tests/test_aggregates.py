@@ -304,6 +304,36 @@ def test_a_refresh_leaves_an_account_marked_again_while_it_was_built(tmp_path: P
     assert after["a1"][0] == b"new" and after["a2"] == before["a2"] and after["a3"] == before["a3"]
 
 
+def test_a_refresh_writes_only_the_aggregates_that_differ(store_url: str) -> None:
+    """The database compares what a refresh built with what is stored, data and people:
+    an equal aggregate is not written (its account's revision stays), one that differs
+    in either is, a new one is inserted, one without rows removed; each counted once."""
+    from crmlink.core import revisions
+
+    store = Store(store_url)
+    try:
+        with store.transaction() as conn:
+            aggregate_store.replace(conn, "crm", [("a1", 0, b"one", {"tu": ["u1"]}), ("a2", 0, b"two", {}),
+                                                  ("a3", 0, b"three", {})])
+        with store.engine.connect() as conn:
+            before = revisions.of_source(conn, "crm")
+        built = [("a1", 0, b"one", {"tu": ["u1"]}),  # the same
+                 ("a2", 0, b"two", {"tu": ["u2"]}),  # other people
+                 ("a3", 0, None, None),  # no rows left
+                 ("a4", 0, b"four", None),  # new
+                 ("a5", 0, None, None)]  # neither stored nor built
+        with store.transaction() as conn:
+            left, same = aggregate_store.replace(conn, "crm", built)
+        assert (left, same) == (set(), 2)
+        with store.engine.connect() as conn:
+            after = revisions.of_source(conn, "crm")
+        assert {a for a in ("a1", "a2", "a3", "a4", "a5") if after.get(a, 0) != before.get(a, 0)} == {"a2", "a3", "a4"}
+        assert {a: (data, people) for a, (data, people) in blobs(store).items()} == {
+            "a1": (b"one", {"tu": ["u1"]}), "a2": (b"two", {"tu": ["u2"]}), "a4": (b"four", {})}
+    finally:
+        store.engine.dispose()
+
+
 def documents(url: str) -> tuple[dict[str, Any], dict[str, Any], FoldCounts]:
     """The audit document (monthly history included) through the aggregates and through
     the raw fold, and where the first one's accounts came from."""

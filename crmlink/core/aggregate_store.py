@@ -165,10 +165,11 @@ def replace(conn: sa.Connection, source: str, built: Sequence[Built]) -> tuple[s
     an account read unmarked), and how many aggregates were the same as the stored ones,
     data and people: those are not written, so their accounts' revisions
     (:mod:`crmlink.core.revisions`) stay where they are and the audit's cache of them
-    holds."""
+    holds. The database compares them (an upsert that updates only a row that differs):
+    the stored aggregates never travel to this process."""
     if not built:
         return set(), 0
-    stale, table = schema.aggregate_stale, schema.aggregates
+    stale = schema.aggregate_stale
     seen = [(account, generation) for account, generation, _, _ in built if generation]
     cleared: set[str] = set()
     if seen:
@@ -176,19 +177,30 @@ def replace(conn: sa.Connection, source: str, built: Sequence[Built]) -> tuple[s
             stale.c.source == source, sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen))
             .returning(stale.c.account_id)).scalars())
     done = [item for item in built if item[0] in cleared or not item[1]]
-    stored = {account: (bytes(data), people) for account, data, people in conn.execute(
-        sa.select(table.c.account_id, table.c.data, table.c.people).where(
-            table.c.source == source, table.c.account_id.in_([item[0] for item in done])))} if done else {}
-    changed = [item for item in done if stored.get(item[0]) != (None if item[2] is None else (item[2], item[3]))]
-    if changed:
-        conn.execute(table.delete().where(table.c.source == source,
-                                          table.c.account_id.in_([item[0] for item in changed
-                                                                  if item[0] in stored])))
-        rows = [{"source": source, "account_id": account, "data": data, "people": people}
-                for account, _, data, people in changed if data is not None]
-        if rows:
-            conn.execute(table.insert(), rows)
-    return {item[0] for item in built if item[1]} - cleared, len(done) - len(changed)
+    written = _upsert_changed(conn, source, [item for item in done if item[2] is not None])
+    gone = [item[0] for item in done if item[2] is None]
+    table = schema.aggregates
+    for chunk in model.chunked(gone, _CHUNK):
+        written += conn.execute(table.delete().where(table.c.source == source,
+                                                     table.c.account_id.in_(chunk))).rowcount
+    return {item[0] for item in built if item[1]} - cleared, len(done) - written
+
+
+def _upsert_changed(conn: sa.Connection, source: str, built: Sequence[Built]) -> int:
+    """Insert the aggregates of ``built`` or update the stored ones that differ, data or
+    people (an equal one is not written: no revision rises); how many were written."""
+    if not built:
+        return 0
+    table = schema.aggregates
+    insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=["source", "account_id"],
+        set_={"data": insert.excluded.data, "people": insert.excluded.people},
+        where=sa.or_(table.c.data.is_distinct_from(insert.excluded.data),
+                     table.c.people.is_distinct_from(insert.excluded.people))).returning(table.c.account_id)
+    # the rows returned are those written (rowcount says -1 on psycopg)
+    return len(conn.execute(statement, [{"source": source, "account_id": account, "data": data, "people": people}
+                                        for account, _, data, people in built]).all())
 
 
 def count(conn: sa.Connection, source: str) -> int:
