@@ -108,6 +108,25 @@ def test_spool_reads_entries_back_in_any_order(stores: dict[str, str], tmp_path:
         assert list(spool.texts([0, 5])) == [account_json(entries[0], 2)] * 2
 
 
+def test_write_json_of_spooled_bytes_is_dumps_in_a_file_and_in_text(stores: dict[str, str], tmp_path: Path) -> None:
+    """The spool's texts as bytes (what the streamed audit writes): straight to a UTF-8
+    file's buffer, between what went to it as text, or decoded where ``out`` has no
+    buffer; a name with letters beyond ASCII comes out the same either way."""
+    document = _audit(stores["one"], True, tmp_path).document()
+    document.accounts[0].name = "Société Générale — Zürich"
+    for indent in (None, 2):
+        with AccountSpool(indent) as spool:
+            numbers = [spool.add(e) for e in document.accounts]
+            path = tmp_path / f"written-{indent}.json"
+            with path.open("w", encoding="utf-8") as handle:
+                document.write_json(handle, indent, spool.datas(numbers))
+            text = io.StringIO()
+            document.write_json(text, indent, spool.datas(numbers))
+            assert path.read_text(encoding="utf-8") == text.getvalue() == document.dumps(indent)
+            spool.add(document.accounts[0])  # reading left the spool's files where the next write goes
+            assert list(spool.datas([len(numbers)])) == [account_json(document.accounts[0], indent).encode()]
+
+
 def test_cli_json_to_stdout_and_to_a_file(stores: dict[str, str], tmp_path: Path) -> None:
     printed = _invoke("audit", "--db", stores["one"], "--as-of", AS_OF, "--format", "json")
     target = tmp_path / "audit.json"
