@@ -248,7 +248,7 @@ class Audit:
                 return self._audit(source, False, __version__, slim=True)[0]
             with AccountSpool(indent) as spool:
                 document, order = self._audit(source, False, __version__, spool, slim=True)
-                document.write_json(out, indent, spool.texts(order))
+                document.write_json(out, indent, spool.datas(order))
                 return document
 
     def run(self, source: str | None = None, *, history: bool = True) -> dict[str, Any]:
