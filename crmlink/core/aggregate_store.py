@@ -24,6 +24,7 @@ import time
 from collections.abc import Container, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from itertools import chain
+from operator import itemgetter
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -198,9 +199,10 @@ def _upsert_changed(conn: sa.Connection, source: str, built: Sequence[Built]) ->
         set_={"data": insert.excluded.data, "people": insert.excluded.people},
         where=sa.or_(table.c.data.is_distinct_from(insert.excluded.data),
                      table.c.people.is_distinct_from(insert.excluded.people))).returning(table.c.account_id)
-    # the rows returned are those written (rowcount says -1 on psycopg)
+    # in sorted order, as :func:`mark` writes (two writers on PostgreSQL lock the rows in
+    # one order); the rows returned are those written (rowcount says -1 on psycopg)
     return len(conn.execute(statement, [{"source": source, "account_id": account, "data": data, "people": people}
-                                        for account, _, data, people in built]).all())
+                                        for account, _, data, people in sorted(built, key=itemgetter(0))]).all())
 
 
 def count(conn: sa.Connection, source: str) -> int:
