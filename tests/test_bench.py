@@ -32,7 +32,7 @@ def test_smoke_run_reports_every_phase(tmp_path: Path) -> None:
     for document in documents:
         document.pop("generated_at")
     assert documents[0] == documents[1]
-    assert run["change"]["changed"] == 300 and 0 < run["change"]["rebuilt"] <= run["accounts"]
+    assert run["change"]["changed"] + run["change"]["added"] == 300 and 0 < run["change"]["rebuilt"] <= run["accounts"]
     assert run["aggregate"]["seconds"] > 0 and run["change"]["floor_ratio"] > 0
     assert [a["crm"] for a in report["api"]] == ["hubspot", "salesforce"]
     for sync in report["api"]:
