@@ -241,7 +241,7 @@ _STOP = object()
 
 def _applies(config: Mapping[str, Any], conn: sa.Connection) -> bool:
     """Whether an import on ``conn`` can build its aggregates as it writes."""
-    if conn.dialect.name != "sqlite" or not config.get("audit", {}).get("aggregates", True):
+    if conn.dialect.name not in ("sqlite", "postgresql") or not config.get("audit", {}).get("aggregates", True):
         return False
     if parallel.worker_count(2, 0, parallel.workers_setting(config)) < 2:
         return False
