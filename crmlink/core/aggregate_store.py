@@ -72,6 +72,13 @@ def mark(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> None:
     if not rows:
         return
     table = schema.aggregate_stale
+    if conn.dialect.name == "postgresql":  # one statement, not one a row (its triggers fire once)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} (source, account_id, generation) SELECT s, a, 1 "
+            "FROM unnest(CAST(%s AS TEXT[]), CAST(%s AS TEXT[])) AS k (s, a) ORDER BY s, a "
+            f"ON CONFLICT (source, account_id) DO UPDATE SET generation = {table.name}.generation + 1",
+            ([r["source"] for r in rows], [r["account_id"] for r in rows]))
+        return
     insert = (postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table))
     statement = insert.values(generation=1).on_conflict_do_update(
         index_elements=["source", "account_id"], set_={"generation": table.c.generation + 1})
