@@ -78,6 +78,8 @@ class Store:
         self.engine = make_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             self._ensure_sqlite_dir()
+        elif self.engine.dialect.name == "postgresql":
+            _many_rows_a_statement(self.engine)
         self._init_schema()
 
     def _ensure_sqlite_dir(self) -> None:
@@ -426,6 +428,17 @@ class Store:
     def _interaction_batches(self, source: str | None, until: float) -> Iterator[Sequence[tuple[Any, ...]]]:
         with self.engine.connect() as conn:
             yield from interaction_batches(conn, source, until)
+
+
+def _many_rows_a_statement(engine: sa.Engine) -> None:
+    """PostgreSQL: an ``executemany`` of an ``INSERT`` (the stale marks of each batch of
+    an import, the aggregates a refresh writes, the audit's cache entries) goes to the
+    server as statements of up to 1,000 rows each (SQLAlchemy's "insertmanyvalues"),
+    not one statement a row: each statement fires the revisions' statement triggers
+    (:mod:`crmlink.core.revisions`) once, not once a row, and the server parses and
+    plans it once. The revisions a write raises are the same: each statement raises an
+    account's revision once, and no such ``executemany`` names an account twice."""
+    engine.dialect.use_insertmanyvalues_wo_returning = True  # type: ignore[attr-defined]
 
 
 def correspondent_rows(conn: sa.Connection, link_source: str, until: float,

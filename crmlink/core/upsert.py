@@ -23,6 +23,7 @@ did not return (none on a first import).
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
@@ -295,8 +296,7 @@ class Upsert:
         the first time, emptied each time), whence one statement upserts them."""
         columns = ", ".join(f'"{n}"' for n in self.names)
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self._staging} ON COMMIT DROP AS "
-                       f'SELECT {columns} FROM "{self.table.name}" WITH NO DATA')
-        cursor.execute(f"TRUNCATE {self._staging}")
+                       f'SELECT {columns} FROM "{self.table.name}" WITH NO DATA; TRUNCATE {self._staging}')
         with cursor.copy(f"COPY {self._staging} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -311,16 +311,21 @@ class Upsert:
 
         columns = ", ".join(f'"{n}"' for n in ["run_id", *self.names])
         cursor = _cursor(conn)
+        transaction = conn.get_transaction()
         try:
-            cursor.execute("SAVEPOINT crmlink_copy")
+            # the savepoint of the previous copy (kept: its release rides with this one)
+            held = transaction is not None and transaction in _SAVEPOINTS
+            cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}" if held
+                           else f"SAVEPOINT {_SAVEPOINT}")
+            if transaction is not None:
+                _SAVEPOINTS[transaction] = True
             try:
                 with cursor.copy(f'COPY "{self.table.name}" ({columns}) FROM STDIN') as copy:
                     for row in rows:
                         copy.write_row((run_id, *row))
             except errors.UniqueViolation:
-                cursor.execute("ROLLBACK TO SAVEPOINT crmlink_copy")
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
                 return False
-            cursor.execute("RELEASE SAVEPOINT crmlink_copy")
             return True
         finally:
             cursor.close()
@@ -387,6 +392,15 @@ class Upsert:
                     f'AND "run_id" IS NOT ? RETURNING "remote_id"', (run_id, source, *chunk, run_id)).scalars()
                 moved.update((source, rid) for rid in found)
         return moved
+
+
+#: PostgreSQL: the savepoint before a first import's ``COPY`` (:meth:`Upsert._copy_fresh`)
+_SAVEPOINT = "crmlink_copy"
+#: The transactions (SQLAlchemy's) in which that savepoint is held: a first import's
+#: copy keeps it after a copy that went through, and the next copy releases it in the
+#: same round trip as it takes its own (a round trip a batch fewer). A savepoint left
+#: held ends with its transaction.
+_SAVEPOINTS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _cursor(conn: sa.Connection) -> Any:
