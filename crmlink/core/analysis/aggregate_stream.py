@@ -18,7 +18,7 @@ where that holds, and where memory stays flat, so otherwise it steps aside and t
 refresh builds what is left, as before:
 
 - the interactions table was empty when the stream began (nothing else to read), on
-  SQLite, with the aggregates on and more than one process (``[audit] workers``);
+  SQLite or PostgreSQL, with the aggregates on and more than one process (``[audit] workers``);
 - each account's rows come together in the file (exports grouped by account): an
   account whose rows begin again after another's is *reopened*, and left to the refresh;
   past :data:`REOPENED_LIMIT` such accounts the build gives up;
