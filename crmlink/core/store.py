@@ -639,11 +639,20 @@ def cursor_batches(conn: sa.Connection, sql: str, args: Any, size: int, *,
     """The rows of ``sql`` (in the DB-API's parameter style) as plain tuples from the
     DB-API cursor of ``conn``, ``size`` at a time: no SQLAlchemy row per row. ``name``
     makes it a server-side cursor on PostgreSQL (the rows are not all sent at once).
-    ``description``: first the DB-API type code of each column, as a tuple."""
+    ``description``: first the DB-API type code of each column, as a tuple.
+
+    On PostgreSQL the rows come in the binary format, whose values are the same Python
+    values as the text format's: the aggregates' and the cache's ``bytea`` columns
+    then travel as they are, not as hexadecimal text twice their size that the server
+    encodes and psycopg decodes (reading the aggregates of 3,000 accounts, 84 MB: 0.29
+    s of wall time and 0.05 s of the client's CPU, against 1.26 s and 0.34 s)."""
     dbapi = conn.connection.dbapi_connection
     if dbapi is None:  # pragma: no cover - a live Connection always has one
         raise StoreError("the store connection is closed")
-    cursor = dbapi.cursor(name=name) if name and conn.dialect.name == "postgresql" else dbapi.cursor()
+    if conn.dialect.name == "postgresql":
+        cursor = dbapi.cursor(name=name, binary=True) if name else dbapi.cursor(binary=True)
+    else:
+        cursor = dbapi.cursor()
     try:
         cursor.execute(sql, args)
         if description:
