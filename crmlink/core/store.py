@@ -438,7 +438,7 @@ def _many_rows_a_statement(engine: sa.Engine) -> None:
     (:mod:`crmlink.core.revisions`) once, not once a row, and the server parses and
     plans it once. The revisions a write raises are the same: each statement raises an
     account's revision once, and no such ``executemany`` names an account twice."""
-    engine.dialect.use_insertmanyvalues_wo_returning = True  # type: ignore[attr-defined]
+    engine.dialect.use_insertmanyvalues_wo_returning = True
 
 
 def correspondent_rows(conn: sa.Connection, link_source: str, until: float,
