@@ -759,13 +759,22 @@ class _Deferred:
             self.dropped.append((name, sql))
 
     def restore(self, conn: sa.Connection) -> None:
-        """Create the dropped or missing indexes (in the transaction, before it commits)."""
+        """Create the dropped or missing indexes (in the transaction, before it commits).
+        PostgreSQL: then ``ANALYZE`` the tables that were empty, so that they commit
+        with their statistics. Without them, until autovacuum's next pass (a minute or
+        more), the planner guessed at the tables of a first import: an audit run right
+        after one at 1M read its chunks' contacts by id in 14 s instead of 0.6 s
+        (``pg_stat_statements``, 225 reads), the tables' statistics being those of an
+        empty table."""
         for _name, sql in self.dropped:
             conn.exec_driver_sql(sql)
         self.dropped.clear()
         for index in self.missing:
             index.create(conn, checkfirst=True)
         self.missing.clear()
+        if self.fresh and conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{name}"' for name in sorted(self.fresh)))
+            self.fresh.clear()
 
 
 #: PostgreSQL: the advisory lock of a transaction writing a table's first rows
