@@ -181,7 +181,7 @@ def replace(conn: sa.Connection, source: str, built: Sequence[Built]) -> tuple[s
     seen = [(account, generation) for account, generation, _, _ in built if generation]
     cleared: set[str] = set()
     if seen:
-        which = sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen)
+        which: sa.ColumnElement[bool] = sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen)
         if conn.dialect.name == "postgresql":  # through the key: marks of this transaction have no statistics
             which = sa.and_(stale.c.account_id.in_([account for account, _ in seen]), which)
         cleared = set(conn.execute(stale.delete().where(stale.c.source == source, which)
