@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crmlink.core import aggregate_store, locks, model, schema
 from crmlink.core.engine import WRITE, lock_key, make_engine
 from crmlink.core.errors import StoreError
-from crmlink.core.rows import RowBatch
+from crmlink.core.rows import RowBatch, like
 from crmlink.core.upsert import Bound, Upsert, binder
 
 R = TypeVar("R", bound=model.Record)
@@ -203,7 +203,7 @@ class Store:
                     result.duplicates.append(row[0])
                 else:
                     first[key] = row
-            rows = list(first.values())
+            rows = like(rows, first.values())  # stored rows stay marked as such
         bound = self._binders[entity](rows)
         written = writer.write(conn, bound, run_id, fresh=fresh)
         kept = {*written.unchanged, *written.duplicates}
