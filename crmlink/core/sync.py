@@ -35,7 +35,7 @@ from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, Retria
 from crmlink.core.host import PluginHost
 from crmlink.core.readahead import ReadAhead
 from crmlink.core.redact import Redactor
-from crmlink.core.rows import Row, RowBatch, fields_of, row_of
+from crmlink.core.rows import Row, RowBatch, StoredRows, fields_of, like
 from crmlink.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -316,11 +316,11 @@ class SyncEngine:
                 start = 0
                 while len(item.rows) - start > self.batch_size - size:
                     end = start + self.batch_size - size
-                    chunk.append(RowBatch(item.entity, item.rows[start:end]))
+                    chunk.append(item.part(start, end))
                     yield chunk
                     chunk, size, start = [], 0, end
                 if start < len(item.rows):
-                    chunk.append(RowBatch(item.entity, item.rows[start:]) if start else item)
+                    chunk.append(item.part(start) if start else item)
                     size += len(item.rows) - start
             if size >= self.batch_size:
                 yield chunk
@@ -396,7 +396,8 @@ class SyncEngine:
         """The batch with this run's source where a row leaves it blank."""
         if all(map(_SOURCE, batch.rows)):
             return batch
-        return RowBatch(batch.entity, [row if row[1] else (row[0], self.source, *row[2:]) for row in batch.rows])
+        return RowBatch(batch.entity, like(batch.rows, (row if row[1] else (row[0], self.source, *row[2:])
+                                                        for row in batch.rows)))
 
     def _skip(self, stream: Stream, exc: InvalidRecord, counts: StreamCounts, result: SyncResult) -> None:
         counts.skipped += 1
@@ -415,14 +416,7 @@ class SyncEngine:
 
     def _write(self, conn: sa.Connection, chunk: list[Item], counts: StreamCounts,
                stream: Stream, result: SyncResult, paused: AbstractContextManager[Any]) -> None:
-        by_entity: dict[str, tuple[type[model.Record], list[Row]]] = {}
-        for item in chunk:
-            if isinstance(item, RowBatch):
-                by_entity.setdefault(item.entity.entity, (item.entity, []))[1].extend(item.rows)
-            else:
-                cls = model.ENTITIES[item.entity]
-                by_entity.setdefault(item.entity, (cls, []))[1].append(row_of(cls, item))
-        for entity, (cls, rows) in by_entity.items():
+        for entity, (cls, rows) in _by_entity(chunk).items():
             written = self.store.upsert_rows(conn, RowBatch(cls, rows), run_id=result.run_id)
             counts.created += written.created
             counts.updated += written.updated
@@ -461,6 +455,27 @@ def _collector_spared() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def _by_entity(chunk: list[Item]) -> dict[str, tuple[type[model.Record], list[Row]]]:
+    """A chunk's rows, entity by entity, in order: in the store's form
+    (:class:`~crmlink.core.rows.StoredRows`) where any of an entity's came in that form."""
+    found: dict[str, tuple[type[model.Record], list[RowBatch]]] = {}
+    for item in chunk:
+        batch = item if isinstance(item, RowBatch) else RowBatch.of(model.ENTITIES[item.entity], [item])
+        found.setdefault(batch.entity.entity, (batch.entity, []))[1].append(batch)
+    merged: dict[str, tuple[type[model.Record], list[Row]]] = {}
+    for entity, (cls, batches) in found.items():
+        if len(batches) == 1:
+            merged[entity] = (cls, batches[0].rows)
+            continue
+        if any(isinstance(batch.rows, StoredRows) for batch in batches):
+            batches = [batch.stored() for batch in batches]
+        rows = like(batches[0].rows, [])
+        for batch in batches:
+            rows.extend(batch.rows)
+        merged[entity] = (cls, rows)
+    return merged
 
 
 def _last(chunk: list[Item]) -> model.Record:

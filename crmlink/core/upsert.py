@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from crmlink.core import model
 from crmlink.core.errors import StoreError
+from crmlink.core.rows import StoredRows
 
 Key = tuple[str, str]
 Row = tuple[Any, ...]
@@ -89,14 +90,24 @@ def binder(table: sa.Table, dialect: sa.Dialect) -> Callable[[list[Row]], Bound]
     """A function from rows of canonical values (the columns of :func:`value_columns`, as
     a :class:`~crmlink.core.rows.RowBatch` holds them) to the rows as the database stores
     them, through the columns' bind processors, one column at a time; on SQLite with the
-    columns that hold one value throughout (:func:`_shared`) set apart."""
+    columns that hold one value throughout (:func:`_shared`) set apart. Rows already in
+    the store's form (:class:`~crmlink.core.rows.StoredRows`) go through the dialect's
+    processors alone, not their types' ``process_bind_param`` again."""
     names = value_columns(table)
     processors = [(index, _column_processor(process))
                   for index, name in enumerate(names)
                   if (process := _processor(table.c[name].type, dialect)) is not None]
+    after = [(index, _column_processor(process))
+             for index, name in enumerate(names)
+             if (process := _processor(table.c[name].type, dialect, stored=True)) is not None]
     sqlite = dialect.name == "sqlite"
 
     def bind(rows: list[Row]) -> Bound:
+        if isinstance(rows, StoredRows):
+            return _bind(rows, after)
+        return _bind(rows, processors)
+
+    def _bind(rows: list[Row], processors: list[tuple[int, Callable[[Sequence[Any]], Sequence[Any]]]]) -> Bound:
         if not rows or not (processors or sqlite):
             return Bound(rows)
         columns: list[Sequence[Any]] = list(zip(*rows))
@@ -137,17 +148,73 @@ def _shared(columns: Sequence[Sequence[Any]]) -> tuple[int, ...]:
     return tuple(found)
 
 
-def _processor(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Sequence[Any]], list[Any]] | None:
+def _processor(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect, *,
+               stored: bool = False) -> Callable[[Sequence[Any]], list[Any]] | None:
     """The column type's bind processor over a column of values. For a type decorator,
     its ``process_bind_param`` then its underlying type's processor, as SQLAlchemy's
-    own processor does, but each mapped over the column (no wrapper call a value)."""
+    own processor does, but each mapped over the column (no wrapper call a value);
+    ``stored``: values that went through ``process_bind_param`` already (:func:`decorator`)."""
     if isinstance(kind, sa.types.TypeDecorator):
         method, after = kind.process_bind_param, kind.impl_instance.bind_processor(dialect)
+        if stored:
+            return None if after is None else lambda values: list(map(after, values))
         if after is None:
             return lambda values: list(map(method, values, repeat(dialect)))
         return lambda values: list(map(after, map(method, values, repeat(dialect))))
     process = kind.bind_processor(dialect)
     return None if process is None else lambda values: list(map(process, values))
+
+
+_DECORATORS: dict[str, Callable[[Sequence[Row]], StoredRows]] = {}
+_UNDECORATORS: dict[str, Callable[[Sequence[Row]], list[Row]]] = {}
+
+
+def decorator(entity: str) -> Callable[[Sequence[Row]], StoredRows]:
+    """A function from rows of canonical values of ``entity`` to the same rows in the
+    store's form (:class:`~crmlink.core.rows.StoredRows`): each column through its type
+    decorator's ``process_bind_param``, the part of binding that is the same on every
+    dialect (crmlink's decorators do not look at it), a column at a time."""
+    found = _DECORATORS.get(entity)
+    if found is None:
+        found = _DECORATORS[entity] = _columnwise(
+            entity, lambda kind: (lambda values: list(map(kind.process_bind_param, values, repeat(None)))),
+            StoredRows, shared=True)
+    return found
+
+
+def undecorator(entity: str) -> Callable[[Sequence[Row]], list[Row]]:
+    """The reverse of :func:`decorator`: rows in the store's form as canonical values
+    (each decorator's ``process_result_value``, as the store reads them back)."""
+    found = _UNDECORATORS.get(entity)
+    if found is None:
+        found = _UNDECORATORS[entity] = _columnwise(
+            entity, lambda kind: (lambda values: list(map(kind.process_result_value, values, repeat(None)))),
+            list, shared=False)
+    return found
+
+
+def _columnwise(entity: str, make: Callable[[Any], Callable[[Sequence[Any]], list[Any]]],
+                out: Callable[[Any], Any], *, shared: bool) -> Any:
+    """Rows through ``make(type)`` of each column whose type is a decorator; ``shared``:
+    a column of one empty value converted once (:func:`_column_processor`; not where the
+    values made are dicts, which the records holding them must not share)."""
+    from crmlink.core import schema
+
+    table = schema.TABLES[entity]
+    once = _column_processor if shared else (lambda process: process)
+    processors = [(index, once(make(table.c[name].type)))
+                  for index, name in enumerate(value_columns(table))
+                  if isinstance(table.c[name].type, sa.types.TypeDecorator)]
+
+    def convert(rows: Sequence[Row]) -> Any:
+        if not rows:
+            return out(rows)
+        columns: list[Sequence[Any]] = list(zip(*rows))
+        for index, process in processors:
+            columns[index] = process(columns[index])
+        return out(zip(*columns))
+
+    return convert
 
 
 def _column_processor(process: Callable[[Sequence[Any]], list[Any]]) -> Callable[[Sequence[Any]], Sequence[Any]]:

@@ -9,9 +9,11 @@ atomic: a bad row leaves the store as it was.
 from __future__ import annotations
 
 import csv
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -40,6 +42,7 @@ from crmlink import (
 
 #: Largest field accepted, in characters; larger ones are an error rather than a memory hog.
 from crmlink.plugins.csv.columns import Column, Plan, Rejected, referenced
+from crmlink.plugins.csv.forked import forked
 from crmlink.plugins.csv.ids import IdSet
 
 MAX_FIELD = 1_000_000
@@ -95,6 +98,9 @@ BATCH = 2000
 #: Entities whose ids or stages are derived from other columns (:meth:`CsvStream._record`):
 #: always read one record at a time (their files are small).
 _DERIVED = (Opportunity, OpportunityContact, Competitor)
+#: Whether streams read files no other file names in a process of their own (:mod:`.forked`).
+FORK = hasattr(os, "fork")
+_REMOTE_ID = itemgetter(0)  # a row's first value (fields_of: remote_id first)
 
 
 class _Reader(Protocol):
@@ -121,6 +127,8 @@ class CsvStream(Stream):
         self._fields = set(spec.entity.__dataclass_fields__)
         #: rows :meth:`batches` validates together
         self.batch_rows = BATCH
+        #: whether :meth:`batches` reads a file no other names in a process of its own
+        self.fork = FORK
 
     def locate(self, remote_id: str) -> str | None:
         for seen in reversed(self._recent):
@@ -138,12 +146,43 @@ class CsvStream(Stream):
             reader = csv.reader(self._lines(handle), strict=True)
             header = self._header(reader)
             numbered = ((row, reader.line_num) for row in self._rows(reader))
-            yield from self._one_by_one(header, numbered, ids, pending)
+            for item, _ in self._one_by_one(header, numbered, ids, pending):
+                yield item
         self._check_pending(pending, header)
 
     def batches(self, state: Mapping[str, Any] | None) -> Iterator[RowBatch | Record | InvalidRecord]:
         """The file in batches of :attr:`batch_rows` rows, each validated a column at a time
-        (:mod:`.columns`); a batch with any bad row is read one record at a time."""
+        (:mod:`.columns`); a batch with any bad row is read one record at a time. A file
+        whose ids no other file names (interactions, leads, cases) is read in a process
+        of its own (:mod:`.forked`, unless :attr:`fork` is off): its batches then come
+        in the store's form."""
+        located = self._located(state)
+        if self.fork and self.name not in _REFERRED:
+            yield from self._remembered(forked(located))
+        else:
+            for item, _ in located:
+                yield item
+
+    def _remembered(self, located: Iterator[tuple[RowBatch | Record | InvalidRecord, Any]]
+                    ) -> Iterator[RowBatch | Record | InvalidRecord]:
+        """The items read elsewhere, their lines kept for :meth:`locate` as the reading
+        here would have kept them."""
+        seen: dict[str, int] | None = None
+        for item, where in located:
+            if isinstance(item, RowBatch):
+                self._recent.append(dict(zip(map(_REMOTE_ID, item.rows), where)))
+                seen = None
+            elif isinstance(item, Record):
+                if seen is None or len(seen) >= self.batch_rows:
+                    seen = {}
+                    self._recent.append(seen)
+                seen[item.remote_id] = where
+            yield item
+
+    def _located(self, state: Mapping[str, Any] | None
+                 ) -> Iterator[tuple[RowBatch | Record | InvalidRecord, Any]]:
+        """:meth:`batches`' items, each with where it was read: a record's line, a batch's
+        lines (``None`` for an error)."""
         ids = self._ids()
         pending: list[tuple[str, int, str, str]] = []
         with self._open() as handle:
@@ -182,7 +221,7 @@ class CsvStream(Stream):
 
     def _batch(self, plan: Plan | None, header: list[str], rows: list[list[str]], lines: list[int],
                ids: IdSet | None, pending: list[tuple[str, int, str, str]]
-               ) -> Iterator[RowBatch | Record | InvalidRecord]:
+               ) -> Iterator[tuple[RowBatch | Record | InvalidRecord, Any]]:
         if not rows:
             return
         if plan is not None:
@@ -197,22 +236,23 @@ class CsvStream(Stream):
                 if ids is not None:
                     ids.update(remote_ids)
                 self._recent.append(dict(zip(remote_ids, lines)))
-                yield batch
+                yield batch, lines
                 return
         yield from self._one_by_one(header, zip(rows, lines), ids, pending)
 
     def _one_by_one(self, header: list[str], numbered: Iterable[tuple[list[str], int]],
                     ids: IdSet | None, pending: list[tuple[str, int, str, str]]
-                    ) -> Iterator[Record | InvalidRecord]:
+                    ) -> Iterator[tuple[Record | InvalidRecord, int | None]]:
         """Rows (with their line numbers) through the record's constructor, one at a time,
-        as they are read; :meth:`locate` keeps the lines of the last few thousand."""
+        as they are read, each with its line (``None`` for an error); :meth:`locate` keeps
+        the lines of the last few thousand."""
         seen: dict[str, int] = {}
         self._recent.append(seen)
         for row, line in numbered:
             try:
                 record = self._record(header, row, line, pending)
             except InvalidRecord as exc:
-                yield exc  # the host fails or skips it; the file goes on
+                yield exc, None  # the host fails or skips it; the file goes on
                 continue
             if ids is not None:
                 ids.add(record.remote_id)
@@ -220,7 +260,7 @@ class CsvStream(Stream):
                 seen = {}
                 self._recent.append(seen)
             seen[record.remote_id] = line
-            yield record
+            yield record, line
 
     def _check_columns(self, plan: Plan, values: list[Column], lines: list[int],
                        ids: IdSet | None) -> list[tuple[str, int, str, str]]:
