@@ -103,6 +103,16 @@ class RowBatch:
         """The batch of rows ``start`` to ``end``, in the same form."""
         return RowBatch(self.entity, like(self.rows, self.rows[start:end]))
 
+    @classmethod
+    def of_columns(cls, entity: type[Record], columns: Sequence[Sequence[Any]], *, stored: bool = False) -> RowBatch:
+        """The batch of rows whose values of each field (canonical) are ``columns``, in
+        :func:`fields_of` order; ``stored``: its rows in the store's form (:meth:`stored`)."""
+        if not stored:
+            return cls(entity, list(zip(*columns)))
+        from crmlink.core.upsert import decorator
+
+        return cls(entity, decorator(entity.entity).columns(columns))  # type: ignore[attr-defined]
+
     def stored(self) -> RowBatch:
         """The batch with its rows in the store's form (:class:`StoredRows`)."""
         if isinstance(self.rows, StoredRows):

@@ -26,6 +26,7 @@ import sqlite3
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -173,12 +174,11 @@ def decorator(entity: str) -> Callable[[Sequence[Row]], StoredRows]:
     """A function from rows of canonical values of ``entity`` to the same rows in the
     store's form (:class:`~crmlink.core.rows.StoredRows`): each column through its type
     decorator's ``process_bind_param``, the part of binding that is the same on every
-    dialect (crmlink's decorators do not look at it), a column at a time."""
+    dialect (crmlink's decorators do not look at it), a column at a time. Its
+    ``columns`` attribute does the same from the rows' columns (values of one field each)."""
     found = _DECORATORS.get(entity)
     if found is None:
-        found = _DECORATORS[entity] = _columnwise(
-            entity, lambda kind: (lambda values: list(map(kind.process_bind_param, values, repeat(None)))),
-            StoredRows, shared=True)
+        found = _DECORATORS[entity] = _columnwise(entity, _decorate, StoredRows, shared=True)
     return found
 
 
@@ -191,6 +191,24 @@ def undecorator(entity: str) -> Callable[[Sequence[Row]], list[Row]]:
             entity, lambda kind: (lambda values: list(map(kind.process_result_value, values, repeat(None)))),
             list, shared=False)
     return found
+
+
+def _decorate(kind: sa.types.TypeDecorator[Any]) -> Callable[[Sequence[Any]], list[Any]]:
+    """``kind.process_bind_param`` over a column; for id lists and times without a
+    ``None``, the same values by their own methods (no call of it a value)."""
+    from crmlink.core import schema
+
+    method: Callable[[Any, Any], Any] = kind.process_bind_param
+    methods: dict[type[Any], Callable[[Any], Any]] = {schema.IdList: ";".join,
+                                                       schema.EpochSeconds: datetime.timestamp}
+    fast = methods.get(type(kind))
+
+    def process(values: Sequence[Any]) -> list[Any]:
+        if fast is not None and None not in values:
+            return list(map(fast, values))
+        return list(map(method, values, repeat(None)))
+
+    return process
 
 
 def _columnwise(entity: str, make: Callable[[Any], Callable[[Sequence[Any]], list[Any]]],
@@ -207,13 +225,15 @@ def _columnwise(entity: str, make: Callable[[Any], Callable[[Sequence[Any]], lis
                   if isinstance(table.c[name].type, sa.types.TypeDecorator)]
 
     def convert(rows: Sequence[Row]) -> Any:
-        if not rows:
-            return out(rows)
-        columns: list[Sequence[Any]] = list(zip(*rows))
-        for index, process in processors:
-            columns[index] = process(columns[index])
-        return out(zip(*columns))
+        return out(rows) if not rows else convert_columns(list(zip(*rows)))
 
+    def convert_columns(columns: Sequence[Sequence[Any]]) -> Any:
+        converted = list(columns)
+        for index, process in processors:
+            converted[index] = process(converted[index])
+        return out(zip(*converted))
+
+    convert.columns = convert_columns  # type: ignore[attr-defined]
     return convert
 
 

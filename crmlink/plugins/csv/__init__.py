@@ -100,6 +100,8 @@ BATCH = 2000
 _DERIVED = (Opportunity, OpportunityContact, Competitor)
 #: Whether streams read files no other file names in a process of their own (:mod:`.forked`).
 FORK = hasattr(os, "fork")
+#: Bytes of lines decoded together (:meth:`CsvStream._lines`).
+_BLOCK = 1 << 16
 _REMOTE_ID = itemgetter(0)  # a row's first value (fields_of: remote_id first)
 
 
@@ -156,11 +158,10 @@ class CsvStream(Stream):
         whose ids no other file names (interactions, leads, cases) is read in a process
         of its own (:mod:`.forked`, unless :attr:`fork` is off): its batches then come
         in the store's form."""
-        located = self._located(state)
         if self.fork and self.name not in _REFERRED:
-            yield from self._remembered(forked(located))
+            yield from self._remembered(forked(self._located(state, stored=True)))
         else:
-            for item, _ in located:
+            for item, _ in self._located(state):
                 yield item
 
     def _remembered(self, located: Iterator[tuple[RowBatch | Record | InvalidRecord, Any]]
@@ -179,10 +180,10 @@ class CsvStream(Stream):
                 seen[item.remote_id] = where
             yield item
 
-    def _located(self, state: Mapping[str, Any] | None
+    def _located(self, state: Mapping[str, Any] | None, *, stored: bool = False
                  ) -> Iterator[tuple[RowBatch | Record | InvalidRecord, Any]]:
         """:meth:`batches`' items, each with where it was read: a record's line, a batch's
-        lines (``None`` for an error)."""
+        lines (``None`` for an error); ``stored``: the batches in the store's form."""
         ids = self._ids()
         pending: list[tuple[str, int, str, str]] = []
         with self._open() as handle:
@@ -199,13 +200,13 @@ class CsvStream(Stream):
                         rows.append(row)
                         lines.append(reader.line_num)
                         if len(rows) == self.batch_rows:
-                            yield from self._batch(plan, header, rows, lines, ids, pending)
+                            yield from self._batch(plan, header, rows, lines, ids, pending, stored)
                             rows, lines = [], []
             except (csv.Error, InvalidRecord) as exc:  # the rest is unreadable
                 error = self._unreadable(exc, reader) if isinstance(exc, csv.Error) else exc
-                yield from self._batch(plan, header, rows, lines, ids, pending)  # the rows before it
+                yield from self._batch(plan, header, rows, lines, ids, pending, stored)  # the rows before it
                 raise error from None
-            yield from self._batch(plan, header, rows, lines, ids, pending)
+            yield from self._batch(plan, header, rows, lines, ids, pending, stored)
         self._check_pending(pending, header)
 
     def _ids(self) -> IdSet | None:
@@ -220,13 +221,13 @@ class CsvStream(Stream):
                                   f"refers to {target} id {value!r}, which is not in {target}.csv")
 
     def _batch(self, plan: Plan | None, header: list[str], rows: list[list[str]], lines: list[int],
-               ids: IdSet | None, pending: list[tuple[str, int, str, str]]
+               ids: IdSet | None, pending: list[tuple[str, int, str, str]], stored: bool
                ) -> Iterator[tuple[RowBatch | Record | InvalidRecord, Any]]:
         if not rows:
             return
         if plan is not None:
             try:
-                batch, values = plan.batch(rows)
+                batch, values = plan.batch(rows, stored=stored)
                 pended = self._check_columns(plan, values, lines, ids)
             except (Rejected, ValueError, TypeError):
                 pass  # some row is bad: read them one by one below, for its exact error
@@ -287,25 +288,54 @@ class CsvStream(Stream):
     def _open(self) -> BinaryIO:
         return open(self.path, "rb")
 
-    def _lines(self, handle: Iterable[bytes]) -> Iterator[str]:
-        """Decode line by line, so an encoding error is located exactly."""
-        for number, data in enumerate(handle, start=1):
-            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
-            if number == 1:
-                self._not_csv(data)
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                column = data[:exc.start].count(b",") + 1
-                raise InvalidRecord(self.name, None, "encoding", (
-                    f"byte {exc.start + 1} of the line is not UTF-8 ({exc.reason}); save the file as UTF-8"
-                )).at(f"{self.path}:{number}:{column}") from None
-            if "\x00" in text:
-                raise InvalidRecord(self.name, None, "format", (
-                    "the line contains NUL bytes; this does not look like a CSV text file"
-                )).at(f"{self.path}:{number}:{text[:text.index(chr(0))].count(',') + 1}")
-            yield text
+    def _lines(self, handle: BinaryIO) -> Iterator[str]:
+        """The file's lines decoded, a block of lines at a time (:meth:`_block`); line by
+        line where a block has a bad line, so that the error is located exactly."""
+        first = handle.readline()
+        if not first:
+            return
+        if first.startswith(b"\xef\xbb\xbf"):
+            first = first[3:]
+        self._not_csv(first)
+        yield self._decoded(1, first)
+        number = 2
+        while block := handle.readlines(_BLOCK):
+            lines = self._block(block)
+            if lines is not None:
+                yield from lines
+            else:  # line by line, as they are read: an error comes after the lines before it
+                for at, data in enumerate(block, start=number):
+                    yield self._decoded(at, data)
+            number += len(block)
+
+    @staticmethod
+    def _block(block: list[bytes]) -> list[str] | None:
+        """A block of lines decoded at once, or ``None`` when one would not decode alone
+        (:meth:`_decoded` then finds which) or the text would not split into the same lines
+        (a line break other than the lines' own ``\\n`` or ``\\r\\n``)."""
+        try:
+            text = b"".join(block).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if "\x00" in text:
+            return None
+        lines = text.splitlines(keepends=True)
+        return lines if len(lines) == len(block) else None
+
+    def _decoded(self, number: int, data: bytes) -> str:
+        """Line ``number``, decoded; an encoding error or a NUL located exactly."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            column = data[:exc.start].count(b",") + 1
+            raise InvalidRecord(self.name, None, "encoding", (
+                f"byte {exc.start + 1} of the line is not UTF-8 ({exc.reason}); save the file as UTF-8"
+            )).at(f"{self.path}:{number}:{column}") from None
+        if "\x00" in text:
+            raise InvalidRecord(self.name, None, "format", (
+                "the line contains NUL bytes; this does not look like a CSV text file"
+            )).at(f"{self.path}:{number}:{text[:text.index(chr(0))].count(',') + 1}")
+        return text
 
     def _not_csv(self, first: bytes) -> None:
         """Name what the file is when its first line shows it is not CSV at all."""

@@ -194,9 +194,10 @@ class Plan:
         cached = _Cached(soften)
         return lambda columns: cached(columns[index])
 
-    def batch(self, rows: list[list[str]]) -> tuple[RowBatch, list[Column]]:
-        """The rows as a batch, and the values of each field; :class:`Rejected` (or the
-        coercer's ``ValueError`` or ``TypeError``) when any row is not valid as it stands."""
+    def batch(self, rows: list[list[str]], *, stored: bool = False) -> tuple[RowBatch, list[Column]]:
+        """The rows as a batch (``stored``: in the store's form, :meth:`.RowBatch.stored`),
+        and the values of each field; :class:`Rejected` (or the coercer's ``ValueError`` or
+        ``TypeError``) when any row is not valid as it stands."""
         if set(map(len, rows)) != {self.width}:
             raise Rejected("a row of another width")
         columns: list[Column] = list(zip(*rows))
@@ -219,7 +220,7 @@ class Plan:
                         raw[row][vocabulary] = spelled
             else:
                 values.append(make(columns))
-        return RowBatch(self.entity, list(zip(*values))), values
+        return RowBatch.of_columns(self.entity, values, stored=stored), values
 
     def column(self, values: list[Column], name: str) -> Column:
         """The values of field ``name`` in a batch's values."""
