@@ -203,12 +203,16 @@ class Plan:
         columns: list[Column] = list(zip(*rows))
         n = len(rows)
         values: list[Column] = []
-        raw: list[dict[str, str]] = [{} for _ in range(n)]
+        # stored rows keep no dict (an empty one is stored as NULL): one serves every row
+        shared = stored and not self.soft
+        raw: list[dict[str, str]] = [{}] * n if shared else [{} for _ in range(n)]
         for name, make in zip(self.fields, self.columns):
             if isinstance(make, _Always):
                 raise Rejected(f"{name} has no valid default")
             if name == "raw":
                 values.append(raw)
+            elif name == "extra" and stored and not self.extra:
+                values.append([{}] * n)
             elif not callable(make):
                 values.append([make] * n)
             elif name in self.soft:
