@@ -460,12 +460,20 @@ def _collector_spared() -> Iterator[None]:
 def _by_entity(chunk: list[Item]) -> dict[str, tuple[type[model.Record], list[Row]]]:
     """A chunk's rows, entity by entity, in order: in the store's form
     (:class:`~crmlink.core.rows.StoredRows`) where any of an entity's came in that form."""
-    found: dict[str, tuple[type[model.Record], list[RowBatch]]] = {}
+    parts: dict[str, list[RowBatch | list[model.Record]]] = {}
     for item in chunk:
-        batch = item if isinstance(item, RowBatch) else RowBatch.of(model.ENTITIES[item.entity], [item])
-        found.setdefault(batch.entity.entity, (batch.entity, []))[1].append(batch)
+        if isinstance(item, RowBatch):
+            parts.setdefault(item.entity.entity, []).append(item)
+            continue
+        found = parts.setdefault(item.entity, [])
+        if found and isinstance(found[-1], list):
+            found[-1].append(item)  # a run of records: one batch of them
+        else:
+            found.append([item])
     merged: dict[str, tuple[type[model.Record], list[Row]]] = {}
-    for entity, (cls, batches) in found.items():
+    for entity, pieces in parts.items():
+        cls = model.ENTITIES[entity]
+        batches = [part if isinstance(part, RowBatch) else RowBatch.of(cls, part) for part in pieces]
         if len(batches) == 1:
             merged[entity] = (cls, batches[0].rows)
             continue

@@ -66,6 +66,7 @@ _FIELDS = fields_of(model.Interaction)
 _SOURCE, _ACCOUNT, _DELETED = (_FIELDS.index(n) for n in ("source", "account_id", "deleted"))
 _KEY = itemgetter(_SOURCE, _FIELDS.index("remote_id"))
 _PICK = itemgetter(*(_FIELDS.index(name) for name in INTERACTION_COLUMNS))
+_ACCOUNT_OF, _DELETED_OF = itemgetter(_ACCOUNT), itemgetter(_DELETED)
 
 
 class _Every:
@@ -121,8 +122,11 @@ class StreamedBuild:
             if any(row[_SOURCE] != source for row in rows):
                 self._abandon("rows of another source")
                 return
-            picked = [_PICK(row) for row in rows
-                      if row[_ACCOUNT] and not row[_DELETED] and (not kept or _KEY(row) not in kept)]
+            if not kept and all(map(_ACCOUNT_OF, rows)) and not any(map(_DELETED_OF, rows)):
+                picked = list(map(_PICK, rows))  # every row (a first import's usual batch)
+            else:
+                picked = [_PICK(row) for row in rows
+                          if row[_ACCOUNT] and not row[_DELETED] and (not kept or _KEY(row) not in kept)]
             if picked:
                 self._send(picked)
 
