@@ -1,4 +1,4 @@
-"""Files read in a forked process (``crmlink.plugins.csv.forked``) against the same
+"""Files read in a forked process (``crmlink.plugins.csv.reader``) against the same
 files read in the importing process: the same records, the same errors in the same
 places, lines located alike, and rows in the store's form that read back as the records."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from crmlink import InvalidRecord, Record, RowBatch
 from crmlink.core.rows import StoredRows
-from crmlink.plugins.csv import FILES, CsvStream
+from crmlink.plugins.csv import FILES, CsvStream, reader
 from crmlink.plugins.csv.ids import IdSet
 
 SPECS = {spec.name: spec for spec in FILES}
@@ -110,9 +110,13 @@ def test_a_repeated_id_is_located_from_the_lines_the_reader_sent(tmp_path: Path)
     assert one.locate("I4") == f"{one.path}:6:1"
 
 
-def test_leaving_early_stops_the_reader(tmp_path: Path) -> None:
+def test_leaving_early_stops_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ended: list[int] = []
+    end = reader._end
+    monkeypatch.setattr(reader, "_end", lambda pid: (ended.append(pid), end(pid)))
     items = stream(tmp_path, HEADER + rows(*range(1, 5000)), True, batch=10).batches(None)
     assert isinstance(next(items), RowBatch)
     items.close()  # kills and waits for the reader: no process is left behind
+    assert len(ended) == 1
     with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+        os.waitpid(ended[0], os.WNOHANG)

@@ -42,8 +42,8 @@ from crmlink import (
 
 #: Largest field accepted, in characters; larger ones are an error rather than a memory hog.
 from crmlink.plugins.csv.columns import Column, Plan, Rejected, referenced
-from crmlink.plugins.csv.forked import forked
 from crmlink.plugins.csv.ids import IdSet
+from crmlink.plugins.csv.reader import forked
 
 MAX_FIELD = 1_000_000
 csv.field_size_limit(MAX_FIELD)
@@ -98,7 +98,7 @@ BATCH = 2000
 #: Entities whose ids or stages are derived from other columns (:meth:`CsvStream._record`):
 #: always read one record at a time (their files are small).
 _DERIVED = (Opportunity, OpportunityContact, Competitor)
-#: Whether streams read files no other file names in a process of their own (:mod:`.forked`).
+#: Whether streams read files no other file names in a process of their own (:mod:`.reader`).
 FORK = hasattr(os, "fork")
 #: Bytes of lines decoded together (:meth:`CsvStream._lines`).
 _BLOCK = 1 << 16
@@ -156,7 +156,7 @@ class CsvStream(Stream):
         """The file in batches of :attr:`batch_rows` rows, each validated a column at a time
         (:mod:`.columns`); a batch with any bad row is read one record at a time. A file
         whose ids no other file names (interactions, leads, cases) is read in a process
-        of its own (:mod:`.forked`, unless :attr:`fork` is off): its batches then come
+        of its own (:mod:`.reader`, unless :attr:`fork` is off): its batches then come
         in the store's form."""
         if self.fork and self.name not in _REFERRED:
             yield from self._remembered(forked(self._located(state, stored=True)))
