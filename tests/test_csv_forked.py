@@ -120,3 +120,14 @@ def test_leaving_early_stops_the_reader(tmp_path: Path, monkeypatch: pytest.Monk
     assert len(ended) == 1
     with pytest.raises(ChildProcessError):
         os.waitpid(ended[0], os.WNOHANG)
+
+
+def test_a_file_that_cannot_be_opened_fails_as_in_process(tmp_path: Path) -> None:
+    errors = []
+    for fork in (True, False):
+        one = stream(tmp_path, HEADER, fork)
+        one.path = tmp_path / "gone" / "interactions.csv"
+        with pytest.raises(OSError) as caught:
+            list(one.batches(None))
+        errors.append((type(caught.value), str(caught.value), caught.value.errno, caught.value.filename))
+    assert errors[0] == errors[1]

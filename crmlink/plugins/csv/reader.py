@@ -62,7 +62,7 @@ def forked(items: Iterator[Located]) -> Iterator[Located]:
                 elif kind == _BATCH:
                     yield RowBatch(item[0], item[1]), where
                 elif kind == _RAISED:
-                    raise _rebuilt(*item) from None
+                    raise item from None
                 else:
                     return
     finally:
@@ -89,7 +89,7 @@ def _child(items: Iterator[Located], pipe: Connection) -> None:  # pragma: no co
                     _send(pipe, group)
                     group = []
         except Exception as exc:  # noqa: BLE001 - handed to the parent, raised there
-            group.append((_RAISED, _parts(exc), None))
+            group.append((_RAISED, _portable(exc), None))
         else:
             group.append((_END, None, None))
         _send(pipe, group)
@@ -104,13 +104,21 @@ def _send(pipe: Connection, group: list[tuple[int, Any, Any]]) -> None:  # pragm
 
 
 def _portable(item: Any) -> Any:
-    """An item as it can be pickled: an exception as its parts (:func:`_parts`)."""
-    return _Error(*_parts(item)) if isinstance(item, BaseException) else item
+    """An item as it can be pickled: an exception that does not pickle as it is (an
+    :class:`~crmlink.InvalidRecord`: its constructor takes other arguments than its
+    ``args``) as its parts (:func:`_parts`); others, such as an ``OSError``, pickle
+    with what their message is made of."""
+    if not isinstance(item, BaseException):
+        return item
+    try:
+        pickle.loads(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # noqa: BLE001 - any failure to pickle or rebuild: sent as its parts
+        return _Error(*_parts(item))
+    return item
 
 
 def _parts(exc: BaseException) -> tuple[type[BaseException], tuple[Any, ...], dict[str, Any]]:
-    """An exception as its class, arguments and attributes: an :class:`~crmlink.InvalidRecord`
-    does not pickle (its constructor takes other arguments than its ``args``)."""
+    """An exception as its class, arguments and attributes."""
     return type(exc), exc.args, dict(vars(exc))
 
 
