@@ -98,7 +98,7 @@ BATCH = 2000
 #: Entities whose ids or stages are derived from other columns (:meth:`CsvStream._record`):
 #: always read one record at a time (their files are small).
 _DERIVED = (Opportunity, OpportunityContact, Competitor)
-#: Whether streams read files no other file names in a process of their own (:mod:`.reader`).
+#: Whether streams read their files in a process of their own (:mod:`.reader`).
 FORK = hasattr(os, "fork")
 #: Bytes of lines decoded together (:meth:`CsvStream._lines`).
 _BLOCK = 1 << 16
@@ -154,11 +154,10 @@ class CsvStream(Stream):
 
     def batches(self, state: Mapping[str, Any] | None) -> Iterator[RowBatch | Record | InvalidRecord]:
         """The file in batches of :attr:`batch_rows` rows, each validated a column at a time
-        (:mod:`.columns`); a batch with any bad row is read one record at a time. A file
-        whose ids no other file names (interactions, leads, cases) is read in a process
-        of its own (:mod:`.reader`, unless :attr:`fork` is off): its batches then come
-        in the store's form."""
-        if self.fork and self.name not in _REFERRED:
+        (:mod:`.columns`); a batch with any bad row is read one record at a time. The file
+        is read in a process of its own (:mod:`.reader`, unless :attr:`fork` is off): its
+        batches then come in the store's form."""
+        if self.fork:
             yield from self._remembered(forked(self._located(state, stored=True)))
         else:
             for item, _ in self._located(state):
@@ -166,14 +165,20 @@ class CsvStream(Stream):
 
     def _remembered(self, located: Iterator[tuple[RowBatch | Record | InvalidRecord, Any]]
                     ) -> Iterator[RowBatch | Record | InvalidRecord]:
-        """The items read elsewhere, their lines kept for :meth:`locate` as the reading
-        here would have kept them."""
+        """The items read elsewhere, their lines kept for :meth:`locate` and their ids for
+        the files that refer to them, as the reading here would have kept them."""
+        ids = self._ids()
         seen: dict[str, int] | None = None
         for item, where in located:
             if isinstance(item, RowBatch):
-                self._recent.append(dict(zip(map(_REMOTE_ID, item.rows), where)))
+                remote_ids = list(map(_REMOTE_ID, item.rows))
+                if ids is not None:
+                    ids.update(remote_ids)
+                self._recent.append(dict(zip(remote_ids, where)))
                 seen = None
             elif isinstance(item, Record):
+                if ids is not None:
+                    ids.add(item.remote_id)
                 if seen is None or len(seen) >= self.batch_rows:
                     seen = {}
                     self._recent.append(seen)
