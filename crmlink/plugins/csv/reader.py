@@ -15,7 +15,6 @@ by ``os._exit``); it writes one message a batch and stops when the parent stops 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pickle
 import signal
@@ -41,6 +40,8 @@ def forked(items: Iterator[Located]) -> Iterator[Located]:
     """``items`` (each an item and where it was read) read by a forked child: the same
     pairs, row batches in the store's form; an exception the items raised is raised
     here, where it came."""
+    import fcntl  # POSIX, as forking is
+
     read_end, write_end = os.pipe()
     with suppress(OSError):  # an older kernel or a lower limit: the default size
         fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_BYTES)
