@@ -280,7 +280,8 @@ class Audit:
             cache = unit_cache(self, chunks, spool, overall, slim, history)  # takes its hits out of chunks
             deals = _UnitDeals(self, unit) if chunks is None else _ChunkedDeals(self, chunks)
             work = UnitWork(self, unit, deals, overall, spool, slim,
-                            [s.name for s in presentation.headline] if history else None, chunks)
+                            [s.name for s in presentation.headline] if history else None, chunks,
+                            cached=cache is not None)
             first = len(summaries)
             found = work.results(self.workers(len(work.keys)))
             for judged in found if cache is None else cache.judged(found, deals):

@@ -26,7 +26,11 @@ meanwhile (a sync committed while the audit ran) is not stored, and nothing is w
 source-wide revision or any contact changed (workers on SQLite read on snapshots of
 their own, taken later). An entry is thus never stored under a revision it was not
 judged at. A store that cannot be written (busy for more than a moment, read-only) only
-costs the next audit the work; a killed audit's transaction is rolled back.
+costs the next audit the work; a killed audit's transaction is rolled back. Whether an
+account judged now can be stored is told where it is judged, by its chunk's own fold
+(:func:`storable`), and its stored form is made there too (:func:`stored_form`: a
+worker pickles the account once, for the cache and for its way back): the audit's
+process only writes the bytes.
 
 **The stored form.** The entry's JSON text as UTF-8, as it is (a hit copies it to the
 document's spool without decoding it: decompressing it cost a hit about as much as
@@ -69,7 +73,8 @@ from crmlink.core.store import cursor_batches, of_source_in, records_in
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
-    from crmlink.core.analysis.chunks import SourceChunks
+    from crmlink.core.analysis.aggregates import FoldPlan
+    from crmlink.core.analysis.chunks import Chunk, SourceChunks
     from crmlink.core.analysis.spool import AccountSpool, Span
     from crmlink.core.analysis.workers import Judged
     from crmlink.core.host import PluginHost
@@ -178,9 +183,9 @@ class UnitCache:
         # no contact written since they were judged (and our people are in the
         # fingerprint): their aggregates' executives hold as they did then
         unchanged = {key for key in same if stored[key][1] == contacts_now}
-        #: the accounts that can be stored once judged: from a fresh aggregate
-        self.storable = unchanged | self._from_aggregates(conn, chunks, [k for k in fresh if k not in unchanged])
-        self.hits = same & self.storable
+        # the others judged at this revision are hits if their aggregates' executives hold
+        # (the accounts judged now are told storable by their chunk's fold: :func:`storable`)
+        self.hits = unchanged | self._from_aggregates(conn, chunks, sorted(same - unchanged))
         chunks.todo = [key for key in chunks.keys if key not in self.hits]
         audit.from_cache += len(self.hits)
         #: the judged accounts to store at the end (past :data:`.spill.KEEP`, on disk)
@@ -260,13 +265,12 @@ class UnitCache:
         return Judged(key, attention, entry, None, placed, summary)
 
     def _keep(self, judged: Judged) -> None:
-        if judged.key not in self.storable or judged.span is None:
+        """Keep ``judged`` to store, when it was given its stored form where it was
+        judged (:func:`storable`, :func:`stored_form`)."""
+        if judged.stored is None or judged.span is None:
             return
-        deal_entries = [(entry, deal) for _, entry, deal in judged.deals]
-        assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
-        blob = _dumps((judged.attention, deal_entries, judged.summary)) + _dumps(judged.entry)
         self.kept.append(_Kept(judged.key, self.revisions.get(judged.key, 0),
-                               self.revisions.get(revisions.CONTACTS, 0), judged.span, blob))
+                               self.revisions.get(revisions.CONTACTS, 0), judged.span, judged.stored))
 
     def _clear(self) -> None:
         with self.audit.store.transaction() as conn:
@@ -359,6 +363,32 @@ def _loads(data: bytes) -> Any:
     return _Unpickler(io.BytesIO(data)).load()
 
 
+def storable(chunk: Chunk, plan: FoldPlan) -> frozenset[str]:
+    """The accounts of ``chunk`` the cache can store once judged: those its fold took
+    from their fresh aggregates (:func:`.aggregates.fold_chunk`: their executives held;
+    an account without an aggregate has none), told from the chunk's own counts. The
+    plan's stale accounts are folded from their rows; a chunk that folded more of them
+    from their rows (executives that changed since the last refresh, a rare case the
+    counts do not name) stores none of its accounts: the next audit judges them again."""
+    stale = [key for key in chunk.keys if key in plan.raw]
+    if chunk.counts.raw != len(stale):
+        return frozenset()
+    return frozenset(chunk.keys).difference(stale)
+
+
+def stored_form(judged: Judged) -> bytes:
+    """The form the cache stores ``judged`` in (besides its text): two pickles, one
+    after the other (see the module's docstring, and :func:`read_form`)."""
+    deal_entries = [(entry, deal) for _, entry, deal in judged.deals]
+    assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
+    return _dumps((judged.attention, deal_entries, judged.summary)) + _dumps(judged.entry)
+
+
+def read_form(data: bytes) -> tuple[Any, Pickled[AccountEntry]]:
+    """What :func:`stored_form` made: its first part read, its entry still pickled."""
+    return _loads_read(data)
+
+
 def _loads_read(data: bytes) -> tuple[Any, Pickled[AccountEntry]]:
     """The stored form (two pickles, one after the other): what every audit reads of a
     hit (its place, its deals, its summary), and its entry, which only a few uses of the
@@ -409,4 +439,5 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"the audit's cache holds {module}.{name}, which it never stores")
 
 
-__all__ = ["BATCH", "FORMAT", "UnitCache", "enabled", "fingerprint", "plugins", "unit_cache"]
+__all__ = ["BATCH", "FORMAT", "UnitCache", "enabled", "fingerprint", "plugins", "read_form", "storable",
+           "stored_form", "unit_cache"]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
+from crmlink.core.analysis.cache import read_form, storable, stored_form
 from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
 from crmlink.core.analysis.spill import Pickled
@@ -51,7 +52,12 @@ CHUNK = 100
 
 @dataclass
 class Judged:
-    """What the audit keeps of one account once it is judged."""
+    """What the audit keeps of one account once it is judged.
+
+    One with :attr:`stored` (the audit's cache's form of it) pickles as that form alone,
+    so a worker pickles the account once, for the cache and for the way back to the
+    audit's process together; the audit's process reads the form's first part again
+    and leaves the entry pickled (:func:`_from_stored`)."""
 
     key: str  #: the account's key in the unit's records
     attention: tuple[int, int, bool, float, str]  #: :func:`~.assemble.attention_key`
@@ -61,6 +67,21 @@ class Judged:
     #: the account's deals' entries and summaries, by position (:meth:`.audit._UnitDeals.judge`)
     deals: list[tuple[int, OpportunityEntry, OpportunitySummary]]
     summary: AccountSummary  #: what the portfolio step reads of the account
+    #: the account as the audit's cache stores it (:func:`.cache.stored_form`), when it
+    #: is to be stored
+    stored: bytes | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.stored is None:
+            return super().__reduce__()
+        return _from_stored, (self.key, self.span, [position for position, _, _ in self.deals], self.stored)
+
+
+def _from_stored(key: str, span: Span | None, positions: list[int], stored: bytes) -> Judged:
+    """A :class:`Judged` as a worker sent it: its stored form and the places of its deals."""
+    (attention, deals, summary), entry = read_form(stored)
+    placed = [(position, deal_entry, deal) for position, (deal_entry, deal) in zip(positions, deals, strict=True)]
+    return Judged(key, attention, entry, span, placed, summary, stored)
 
 
 class UnitWork:
@@ -68,13 +89,18 @@ class UnitWork:
 
     def __init__(self, audit: Audit, unit: Unit, deals: _UnitDeals | None, overall: str | None,
                  spool: AccountSpool | None, slim: bool, history: Sequence[str] | None = None,
-                 chunks: SourceChunks | None = None) -> None:
+                 chunks: SourceChunks | None = None, *, cached: bool = False) -> None:
         """``history``: the scores each entry's ``health_history`` gives at each month
         end (:mod:`.history`), folded here too; ``None`` leaves it empty. ``chunks``:
         read and fold the unit a chunk of accounts at a time, where they are judged
-        (:mod:`.chunks`), instead of all of it here and now."""
+        (:mod:`.chunks`), instead of all of it here and now. ``cached``: the audit's
+        cache keeps the accounts judged (:mod:`.cache`): each one it can store is given
+        its stored form where it is judged."""
         self.audit, self.unit, self.deals, self.overall = audit, unit, deals, overall
         self.spool, self.slim, self.history, self.chunks = spool, slim, history, chunks
+        self.cached = cached
+        #: the accounts of the chunk at hand the audit's cache can store (:func:`.cache.storable`)
+        self.storable: frozenset[str] = frozenset()
         self.ends = month_ends(audit.as_of_date)
         if chunks is not None:
             self.keys = chunks.todo
@@ -99,7 +125,10 @@ class UnitWork:
         self.people_before = chunk.people_before if chunk is not None else empty
         self.past = chunk.past if chunk is not None else empty
         if chunk is None:
+            self.storable = frozenset()
             return
+        if self.cached and self.chunks is not None:
+            self.storable = storable(chunk, self.chunks.plan)
         for key in chunk.keys:
             assign_tier(chunk.data.accounts[key], self.audit.config["tiers"])
         if self.deals is not None:
@@ -150,8 +179,11 @@ class UnitWork:
         assert self.deals is not None, "made with the unit's deals"
         deals = self.deals.judge(key, view)
         span = self.spool.write(entry, part) if self.spool is not None else None
-        slim = slim_entry(entry) if self.slim else entry
-        return Judged(key, attention_key(view, self.overall), slim, span, deals, account_summary(view, key))
+        judged = Judged(key, attention_key(view, self.overall), slim_entry(entry) if self.slim else entry, span,
+                        deals, account_summary(view, key))
+        if key in self.storable and span is not None:
+            judged.stored = stored_form(judged)
+        return judged
 
     def rebuilt(self, summaries: Sequence[AccountSummary]) -> list[AccountView]:
         """The views of the accounts of ``summaries`` (of this unit), judged as they were:
