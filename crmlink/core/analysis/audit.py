@@ -25,7 +25,7 @@ from crmlink.core.analysis.assemble import (
     summary,
     tier_target,
 )
-from crmlink.core.analysis.cache import unit_cache
+from crmlink.core.analysis.cache import UnitCache, unit_cache
 from crmlink.core.analysis.chunks import (
     MERGED_WHOLE,
     Reader,
@@ -87,6 +87,8 @@ class Audit:
         self._fingerprint: str | None = None
         #: the store readers of the units audited in chunks, open until the document is done
         self._readers = ExitStack()
+        #: the units whose cache is being stored, in a thread of its own (:meth:`_stored`)
+        self._storing: list[UnitCache] = []
 
     # -- folding interactions ---------------------------------------------------------------
 
@@ -247,8 +249,11 @@ class Audit:
             if out is None:
                 return self._audit(source, False, __version__, slim=True)[0]
             with AccountSpool(indent) as spool:
-                document, order = self._audit(source, False, __version__, spool, slim=True)
-                document.write_json(out, indent, spool.datas(order))
+                try:
+                    document, order = self._audit(source, False, __version__, spool, slim=True)
+                    document.write_json(out, indent, spool.datas(order))
+                finally:  # the cache's store reads the spool's texts beside the writing
+                    self._stored()
                 return document
 
     def run(self, source: str | None = None, *, history: bool = True) -> dict[str, Any]:
@@ -291,7 +296,9 @@ class Audit:
             deals.judge_rest()
             work.done()
             if cache is not None:
+                self._stored()  # one store at a time
                 cache.store()
+                self._storing.append(cache)
             works.append((work, summaries.view(range(first, len(summaries)))))
             deal_summaries.extend(deals.summaries())
             opportunities.extend(deals.entries())
@@ -317,6 +324,11 @@ class Audit:
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
             presentation=presentation)
         return document, [number for _, number in order]
+
+    def _stored(self) -> None:
+        """Wait for the stores of the audit's cache under way (:meth:`.UnitCache.store`)."""
+        while self._storing:
+            self._storing.pop(0).wait()
 
     def _portfolio(self, works: Sequence[tuple[UnitWork, Sequence[AccountSummary]]],
                    summaries: Sequence[AccountSummary], deals: Sequence[OpportunitySummary]) -> PortfolioView:

@@ -53,6 +53,7 @@ import json
 import logging
 import pickle
 import sys
+import threading
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
@@ -72,8 +73,8 @@ from crmlink.core.model import Contact
 from crmlink.core.store import cursor_batches, of_source_in, records_in
 
 if TYPE_CHECKING:
-    from crmlink.core.analysis.audit import Audit, _UnitDeals
     from crmlink.core.analysis.aggregates import FoldPlan
+    from crmlink.core.analysis.audit import Audit, _UnitDeals
     from crmlink.core.analysis.chunks import Chunk, SourceChunks
     from crmlink.core.analysis.spool import AccountSpool, Span
     from crmlink.core.analysis.workers import Judged
@@ -190,6 +191,8 @@ class UnitCache:
         audit.from_cache += len(self.hits)
         #: the judged accounts to store at the end (past :data:`.spill.KEEP`, on disk)
         self.kept: Spilled[_Kept] = Spilled()
+        self._storing: threading.Thread | None = None
+        self._failed: BaseException | None = None
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
                  len(self.hits), len(chunks.todo))
 
@@ -280,9 +283,34 @@ class UnitCache:
 
     def store(self) -> None:
         """Store the accounts judged now whose revisions did not move while the audit
-        ran (see the module's docstring); a store that cannot be written is left as it is."""
+        ran (see the module's docstring), in a thread of its own: the audit's process
+        goes on to the portfolio step and the document meanwhile, and the store's work
+        (most of it the database's, which lets go of the interpreter) runs beside it.
+        :meth:`wait` for it before the spool closes, and before another unit's store."""
         if not self.kept:
             return
+        self.spool.flush()  # the thread reads the texts where they are (:meth:`.AccountSpool.data`)
+        self._storing = threading.Thread(target=self._store_here, name=f"crmlink-cache-{self.source}",
+                                         daemon=True)
+        self._storing.start()
+
+    def wait(self) -> None:
+        """Wait for :meth:`store`'s thread; what it raised (never a store that cannot
+        be written: that is only logged) is raised here."""
+        thread, self._storing = self._storing, None
+        if thread is not None:
+            thread.join()
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
+
+    def _store_here(self) -> None:
+        try:
+            self._store()
+        except BaseException as exc:  # noqa: BLE001 - raised again by wait(), in the audit's thread
+            self._failed = exc
+
+    def _store(self) -> None:
         engine = self.audit.store.engine
         try:
             with engine.connect() as conn:

@@ -56,17 +56,16 @@ class AccountSpool:
 
     def text(self, span: Span) -> str:
         """The text at ``span`` (once the worker that wrote it is done)."""
+        self.flush(span[0])
         return self.data(span).decode("utf-8")
 
     def data(self, span: Span) -> bytes:
-        """The text at ``span`` as the UTF-8 bytes written."""
+        """The text at ``span`` as the UTF-8 bytes written, once :meth:`flush` made it
+        readable: read where it is, without moving the file's position, so that another
+        thread may read texts so while this one reads :meth:`texts` (the audit's cache
+        stores them beside the document's writing)."""
         part, offset, length = span
-        file = self._files[part]
-        file.flush()
-        file.seek(offset)
-        data = file.read(length)
-        file.seek(0, 2)  # where the next write() goes
-        return data
+        return os.pread(self._files[part].fileno(), length, offset)
 
     def flush(self, part: int | None = None) -> None:
         """Make what was written to file ``part`` (every file: ``None``) readable by

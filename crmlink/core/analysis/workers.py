@@ -71,9 +71,9 @@ class Judged:
     #: is to be stored
     stored: bytes | None = None
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce_ex__(self, protocol: Any) -> str | tuple[Any, ...]:
         if self.stored is None:
-            return super().__reduce__()
+            return super().__reduce_ex__(protocol)
         return _from_stored, (self.key, self.span, [position for position, _, _ in self.deals], self.stored)
 
 
