@@ -392,12 +392,14 @@ class AuditDocument(JsonObject):
         return dumps(self.to_json(), indent)
 
     def write_json(self, out: TextIO, indent: int | None = None,
-                   accounts: Iterable[str] | Iterable[bytes] | None = None) -> None:
+                   accounts: Iterable[str] | Iterable[bytes] | None = None,
+                   opportunities: Iterable[str] | Iterable[bytes] | None = None) -> None:
         """Write :meth:`dumps` to ``out`` one account and one deal at a time, never the
         whole text (or the whole JSON data) at once. ``accounts``, when given, are the
         account entries' texts (:func:`account_json`, in the document's order), or their
         UTF-8 bytes, to write in place of :attr:`accounts`: an audit that spooled each
-        entry as it finished them (:meth:`crmlink.core.analysis.audit.Audit.stream`)."""
+        entry as it finished them (:meth:`crmlink.core.analysis.audit.Audit.stream`);
+        ``opportunities`` likewise, the deals' in place of :attr:`opportunities`."""
         head = dataclasses.replace(self, accounts=[], opportunities=[]).to_json()
         head["accounts"], head["opportunities"] = _ACCOUNTS_MARK, _DEALS_MARK
         text = dumps(head, indent)
@@ -408,7 +410,10 @@ class AuditDocument(JsonObject):
         else:
             _write_texts(out, accounts, indent)
         out.write(middle)
-        _write_array(out, (account_json(o, indent) for o in self.opportunities), indent)
+        if opportunities is None:
+            _write_array(out, (account_json(o, indent) for o in self.opportunities), indent)
+        else:
+            _write_texts(out, opportunities, indent)
         out.write(after)
 
 

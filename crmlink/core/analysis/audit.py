@@ -53,6 +53,7 @@ from crmlink.core.document import (
     Departure,
     OpportunityEntry,
     Presentation,
+    account_json,
 )
 from crmlink.core.evaluation.relationship import with_crm_override
 from crmlink.core.findings import SEVERITY_RANK, Finding
@@ -250,8 +251,8 @@ class Audit:
                 return self._audit(source, False, __version__, slim=True)[0]
             with AccountSpool(indent) as spool:
                 try:
-                    document, order = self._audit(source, False, __version__, spool, slim=True)
-                    document.write_json(out, indent, spool.datas(order))
+                    document, order, deal_texts = self._audit(source, False, __version__, spool, slim=True)
+                    document.write_json(out, indent, spool.datas(order), deal_texts)
                 finally:  # the cache's store reads the spool's texts beside the writing
                     self._stored()
                 return document
@@ -264,10 +265,13 @@ class Audit:
         return self._audit(source, history, version)[0]
 
     def _audit(self, source: str | None, history: bool, version: str, spool: AccountSpool | None = None,
-               *, slim: bool = False) -> tuple[AuditDocument, list[int]]:
+               *, slim: bool = False) -> tuple[AuditDocument, list[int], Spilled[bytes] | None]:
         """The document, and the order of its accounts as numbered in the order they were
         audited (and added to ``spool``, when given, as each is done); ``slim`` keeps
-        each account's entry without its map and score evidence (:func:`.assemble.slim_entry`)."""
+        each account's entry without its map and score evidence (:func:`.assemble.slim_entry`).
+        With ``spool``, the deals' JSON texts too (with its indentation, in the
+        document's order), each made as its deal is judged, not when the document is
+        written (:meth:`_UnitDeals.texted`)."""
         presentation = Presentation(self.host.score_definitions(),
                                     self.config["findings"]["previous_period_days"])
         overall = presentation.overall.name if presentation.overall else None
@@ -278,12 +282,15 @@ class Audit:
         order: list[tuple[tuple[int, int, bool, float, str], int]] = []
         opportunities: Spilled[OpportunityEntry] = Spilled()
         deal_summaries: Spilled[OpportunitySummary] = Spilled()
+        deal_texts: Spilled[bytes] | None = None if spool is None else Spilled()
         works: list[tuple[UnitWork, Sequence[AccountSummary]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
             chunks = self._chunked(unit, history)
             cache = unit_cache(self, chunks, spool, overall, slim, history)  # takes its hits out of chunks
             deals = _UnitDeals(self, unit) if chunks is None else _ChunkedDeals(self, chunks)
+            if spool is not None:
+                deals.texted(spool.indent)
             work = UnitWork(self, unit, deals, overall, spool, slim,
                             [s.name for s in presentation.headline] if history else None, chunks,
                             cached=cache is not None)
@@ -302,7 +309,9 @@ class Audit:
             works.append((work, summaries.view(range(first, len(summaries)))))
             deal_summaries.extend(deals.summaries())
             opportunities.extend(deals.entries())
-            deals.judged.close()
+            if deal_texts is not None:
+                deal_texts.extend(deals.texts())
+            deals.close()
             if isinstance(unit, MergedUnit):
                 merged = unit
         portfolio = self._portfolio(works, summaries, deal_summaries)
@@ -323,7 +332,7 @@ class Audit:
             opportunities=opportunities if slim else list(opportunities), portfolio_findings=portfolio_findings,
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
             presentation=presentation)
-        return document, [number for _, number in order]
+        return document, [number for _, number in order], deal_texts
 
     def _stored(self) -> None:
         """Wait for the stores of the audit's cache under way (:meth:`.UnitCache.store`)."""
@@ -375,6 +384,7 @@ class _UnitDeals:
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
         self.found: dict[int, int] = {}  # each judged deal's number in :attr:`judged`, by position
         self.judged: Spilled[tuple[OpportunityEntry, OpportunitySummary]] = Spilled()
+        self._texts: Spilled[bytes] | None = None
 
     def add(self, data: SourceData) -> None:
         """Take the deals of a chunk of the unit's accounts (:class:`_ChunkedDeals`):
@@ -396,10 +406,17 @@ class _UnitDeals:
         for position, entry, deal in judged:
             self.keep(position, entry, deal)
 
+    def texted(self, indent: int | None) -> None:
+        """Make each deal's JSON text (with ``indent``) as it is kept, for :meth:`texts`:
+        while the workers judge the accounts, not after them, when the document is written."""
+        self.indent, self._texts = indent, Spilled()
+
     def keep(self, position: int, entry: OpportunityEntry, deal: OpportunitySummary) -> None:
         """Keep the deal at ``position``'s entry and summary (on disk: :mod:`.spill`)."""
         self.found[position] = len(self.judged)
         self.judged.append((entry, deal))
+        if self._texts is not None:
+            self._texts.append(account_json(entry, self.indent).encode("utf-8"))
 
     def judge_rest(self) -> None:
         """Judge the deals whose account is not in the unit."""
@@ -412,6 +429,12 @@ class _UnitDeals:
         findings = _by_severity(self.audit.host.opportunity_findings(view))
         return opportunity_entry(view, findings, deals.entry_ids(view.opportunity)), opportunity_summary(view, findings)
 
+    def close(self) -> None:
+        """Let go of the deals kept (their entries, summaries and texts read)."""
+        self.judged.close()
+        if self._texts is not None:
+            self._texts.close()
+
     def entries(self) -> Iterator[OpportunityEntry]:
         """The deals' entries, by position."""
         return (entry for entry, _ in self._in_order())
@@ -419,6 +442,11 @@ class _UnitDeals:
     def summaries(self) -> Iterator[OpportunitySummary]:
         """The deals' summaries, by position."""
         return (deal for _, deal in self._in_order())
+
+    def texts(self) -> Iterator[bytes]:
+        """The deals' JSON texts as UTF-8, by position (:meth:`texted` first)."""
+        assert self._texts is not None, "texted() was called"
+        return self._texts.picked([self.found[position] for position in sorted(self.found)])
 
     def _in_order(self) -> Iterator[tuple[OpportunityEntry, OpportunitySummary]]:
         return self.judged.picked([self.found[position] for position in sorted(self.found)])
@@ -435,6 +463,7 @@ class _ChunkedDeals(_UnitDeals):
         self.sets = []
         self.waiting = defaultdict(list)
         self.found, self.judged = {}, Spilled()
+        self._texts = None
 
     def add(self, data: SourceData) -> None:
         ids = self.chunks.deal_ids
