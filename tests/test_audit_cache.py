@@ -367,6 +367,20 @@ def test_an_unchanged_store_is_audited_from_the_cache_alone(template: Path, tmp_
     assert check(store, load_config(), workers=2) == accounts
 
 
+def test_accounts_judged_in_workers_are_stored_as_judged(template: Path, tmp_path: Path) -> None:
+    """A first audit in two processes stores each account where it was judged (its
+    stored form made there: :func:`.cache.stored_form`); the next audit takes every one
+    from the cache and writes the same document."""
+    store, _ = copied(template, tmp_path)
+    with store.transaction() as conn:
+        conn.execute(schema.audit_cache.delete())
+    judged, none = audit(store, load_config(), workers=2)
+    assert none == 0
+    cached, hits = audit(store, load_config())
+    assert hits == store.count("account")
+    assert cached == judged
+
+
 @pytest.mark.parametrize("name", sorted(EDITS))
 def test_each_kind_of_write_is_seen(name: str, template: Path, tmp_path: Path) -> None:
     """After each kind of write, then after the refresh a sync ends with: the documents

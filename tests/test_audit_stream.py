@@ -99,6 +99,20 @@ def test_write_json_of_a_whole_document_is_dumps(stores: dict[str, str], tmp_pat
     assert empty.getvalue() == text and '"accounts": []' in text
 
 
+@pytest.mark.parametrize("indent", [None, 2])
+def test_streamed_json_to_a_file_is_the_whole_documents(stores: dict[str, str], indent: int | None,
+                                                        tmp_path: Path) -> None:
+    """Written to a UTF-8 file after text of its own (compact: the spooled entries'
+    bytes straight to the file's buffer), then more text after it: all in order."""
+    whole = _audit(stores["one"], True, tmp_path).document()
+    path = tmp_path / "audit.json"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("<")
+        _audit(stores["one"], True, tmp_path).stream(None, out, indent=indent)
+        out.write(">")
+    assert _without_time(path.read_text(encoding="utf-8")) == f"<{_without_time(whole.dumps(indent))}>"
+
+
 def test_spool_reads_entries_back_in_any_order(stores: dict[str, str], tmp_path: Path) -> None:
     entries = _audit(stores["one"], True, tmp_path).document().accounts[:5]
     with AccountSpool(2) as spool:
@@ -106,6 +120,7 @@ def test_spool_reads_entries_back_in_any_order(stores: dict[str, str], tmp_path:
         assert list(spool.texts(reversed(numbers))) == [account_json(e, 2) for e in reversed(entries)]
         spool.add(entries[0])  # adding after reading goes to the end, not over an entry
         assert list(spool.texts([0, 5])) == [account_json(entries[0], 2)] * 2
+        assert [data.decode("utf-8") for data in spool.datas([5, 1])] == [account_json(e, 2) for e in entries[:2]]
 
 
 def test_write_json_of_spooled_bytes_is_dumps_in_a_file_and_in_text(stores: dict[str, str], tmp_path: Path) -> None:
