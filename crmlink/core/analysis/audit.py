@@ -286,6 +286,10 @@ class Audit:
         works: list[tuple[UnitWork, Sequence[AccountSummary]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
+            # the previous unit's store done before this one's workers fork: a fork while
+            # the store's thread holds a lock (the connection pool's, logging's) would
+            # leave that lock held forever in the workers
+            self._stored()
             chunks = self._chunked(unit, history)
             cache = unit_cache(self, chunks, spool, overall, slim, history)  # takes its hits out of chunks
             deals = _UnitDeals(self, unit) if chunks is None else _ChunkedDeals(self, chunks)
@@ -303,7 +307,6 @@ class Audit:
             deals.judge_rest()
             work.done()
             if cache is not None:
-                self._stored()  # one store at a time
                 cache.store()
                 self._storing.append(cache)
             works.append((work, summaries.view(range(first, len(summaries)))))

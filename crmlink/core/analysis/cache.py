@@ -286,7 +286,7 @@ class UnitCache:
         ran (see the module's docstring), in a thread of its own: the audit's process
         goes on to the portfolio step and the document meanwhile, and the store's work
         (most of it the database's, which lets go of the interpreter) runs beside it.
-        :meth:`wait` for it before the spool closes, and before another unit's store."""
+        :meth:`wait` for it before the spool closes, and before another unit's workers fork."""
         if not self.kept:
             return
         self.spool.flush()  # the thread reads the texts where they are (:meth:`.AccountSpool.data`)
