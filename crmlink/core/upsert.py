@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -166,31 +167,23 @@ def _processor(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect, *,
     return None if process is None else lambda values: list(map(process, values))
 
 
-_DECORATORS: dict[str, Callable[[Sequence[Row]], StoredRows]] = {}
-_UNDECORATORS: dict[str, Callable[[Sequence[Row]], list[Row]]] = {}
-
-
+@cache
 def decorator(entity: str) -> Callable[[Sequence[Row]], StoredRows]:
     """A function from rows of canonical values of ``entity`` to the same rows in the
     store's form (:class:`~crmlink.core.rows.StoredRows`): each column through its type
     decorator's ``process_bind_param``, the part of binding that is the same on every
     dialect (crmlink's decorators do not look at it), a column at a time. Its
     ``columns`` attribute does the same from the rows' columns (values of one field each)."""
-    found = _DECORATORS.get(entity)
-    if found is None:
-        found = _DECORATORS[entity] = _columnwise(entity, _decorate, StoredRows, shared=True)
-    return found
+    return _columnwise(entity, _decorate, StoredRows, shared=True)  # type: ignore[no-any-return]
 
 
+@cache
 def undecorator(entity: str) -> Callable[[Sequence[Row]], list[Row]]:
     """The reverse of :func:`decorator`: rows in the store's form as canonical values
     (each decorator's ``process_result_value``, as the store reads them back)."""
-    found = _UNDECORATORS.get(entity)
-    if found is None:
-        found = _UNDECORATORS[entity] = _columnwise(
-            entity, lambda kind: (lambda values: list(map(kind.process_result_value, values, repeat(None)))),
-            list, shared=False)
-    return found
+    return _columnwise(  # type: ignore[no-any-return]
+        entity, lambda kind: (lambda values: list(map(kind.process_result_value, values, repeat(None)))),
+        list, shared=False)
 
 
 def _decorate(kind: sa.types.TypeDecorator[Any]) -> Callable[[Sequence[Any]], list[Any]]:
@@ -405,7 +398,7 @@ class Upsert:
             cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}" if held
                            else f"SAVEPOINT {_SAVEPOINT}")
             if transaction is not None:
-                _SAVEPOINTS[transaction] = True
+                _SAVEPOINTS.add(transaction)
             try:
                 with cursor.copy(f'COPY "{self.table.name}" ({columns}) FROM STDIN') as copy:
                     for row in rows:
@@ -487,7 +480,7 @@ _SAVEPOINT = "crmlink_copy"
 #: copy keeps it after a copy that went through, and the next copy releases it in the
 #: same round trip as it takes its own (a round trip a batch fewer). A savepoint left
 #: held ends with its transaction.
-_SAVEPOINTS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_SAVEPOINTS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _cursor(conn: sa.Connection) -> Any:

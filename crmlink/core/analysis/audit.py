@@ -449,10 +449,14 @@ class _UnitDeals:
     def texts(self) -> Iterator[bytes]:
         """The deals' JSON texts as UTF-8, by position (:meth:`texted` first)."""
         assert self._texts is not None, "texted() was called"
-        return self._texts.picked([self.found[position] for position in sorted(self.found)])
+        return self._texts.picked(self._numbers())
 
     def _in_order(self) -> Iterator[tuple[OpportunityEntry, OpportunitySummary]]:
-        return self.judged.picked([self.found[position] for position in sorted(self.found)])
+        return self.judged.picked(self._numbers())
+
+    def _numbers(self) -> list[int]:
+        """The judged deals' numbers in :attr:`judged` (and their texts'), by position."""
+        return [self.found[position] for position in sorted(self.found)]
 
 
 class _ChunkedDeals(_UnitDeals):

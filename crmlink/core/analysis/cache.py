@@ -252,7 +252,7 @@ class UnitCache:
         assert found == key, "the stored entries come in key order"
         blob = blob if isinstance(blob, bytes) else bytes(blob)  # a driver may give a memoryview
         try:
-            (attention, deal_entries, summary), entry = _loads_read(blob)
+            (attention, deal_entries, summary), entry = read_form(blob)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
             self._clear()
             raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
@@ -413,21 +413,17 @@ def stored_form(judged: Judged) -> bytes:
 
 
 def read_form(data: bytes) -> tuple[Any, Pickled[AccountEntry]]:
-    """What :func:`stored_form` made: its first part read, its entry still pickled."""
-    return _loads_read(data)
-
-
-def _loads_read(data: bytes) -> tuple[Any, Pickled[AccountEntry]]:
-    """The stored form (two pickles, one after the other): what every audit reads of a
-    hit (its place, its deals, its summary), and its entry, which only a few uses of the
-    document read (``--fail-on``, ``--save``), left pickled until then (:class:`.spill.Pickled`)."""
+    """What :func:`stored_form` made (two pickles, one after the other): what every
+    audit reads of a hit (its place, its deals, its summary), and its entry, which only
+    a few uses of the document read (``--fail-on``, ``--save``), left pickled until then
+    (:class:`.spill.Pickled`)."""
     file = io.BytesIO(data)
     read = _Unpickler(file).load()
     return read, Pickled(data[file.tell():], _loads_entry)
 
 
 def _loads_entry(data: bytes) -> AccountEntry:
-    """An entry left pickled by :func:`_loads_read`; one that cannot be read says where it came from."""
+    """An entry left pickled by :func:`read_form`; one that cannot be read says where it came from."""
     try:
         entry = _loads(data)
     except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:

@@ -36,28 +36,18 @@ class AccountSpool:
     def write(self, entry: AccountEntry, part: int = 0) -> Span:
         """Write ``entry``'s text to file ``part`` (0: the spool's own; or one of
         :meth:`part`, from the worker that has it) and say where it is."""
-        data = account_json(entry, self.indent).encode("utf-8")
+        return self._put(account_json(entry, self.indent).encode("utf-8"), part)
+
+    def add_data(self, data: bytes) -> int:
+        """Add an entry's text made by an earlier audit (:mod:`.cache`), as the UTF-8
+        bytes :meth:`write` wrote then (:meth:`data` gave them); its number for :meth:`texts`."""
+        return self.adopt(self._put(data, 0))
+
+    def _put(self, data: bytes, part: int) -> Span:
         file = self._files[part]
         offset = file.tell()
         file.write(data)
         return part, offset, len(data)
-
-    def add_text(self, text: str) -> int:
-        """Add an entry's text made by an earlier audit (:mod:`.cache`), exactly as
-        :meth:`write` wrote it then; its number for :meth:`texts`."""
-        return self.add_data(text.encode("utf-8"))
-
-    def add_data(self, data: bytes) -> int:
-        """:meth:`add_text` of the text's UTF-8 bytes (as :meth:`data` gave them)."""
-        file = self._files[0]
-        offset = file.tell()
-        file.write(data)
-        return self.adopt((0, offset, len(data)))
-
-    def text(self, span: Span) -> str:
-        """The text at ``span`` (once the worker that wrote it is done)."""
-        self.flush(span[0])
-        return self.data(span).decode("utf-8")
 
     def data(self, span: Span) -> bytes:
         """The text at ``span`` as the UTF-8 bytes written, once :meth:`flush` made it
@@ -90,8 +80,7 @@ class AccountSpool:
     def datas(self, order: Iterable[int]) -> Iterator[bytes]:
         """The texts of the entries numbered ``order``, in that order, as the UTF-8 bytes
         written (for a document written as bytes: :meth:`.AuditDocument.write_json`)."""
-        for file in self._files:
-            file.flush()
+        self.flush()
         handles = [file.fileno() for file in self._files]
         for number in order:
             part, offset, length = self._spans[number]
