@@ -403,23 +403,27 @@ class _UnitDeals:
             view.account = None
         return judged
 
-    def adopt(self, key: str, judged: Sequence[tuple[int, OpportunityEntry, OpportunitySummary]]) -> None:
-        """Keep what :meth:`judge` made for the account ``key`` (here or in a worker)."""
+    def adopt(self, key: str, judged: Sequence[tuple[int, OpportunityEntry, OpportunitySummary]],
+              texts: Sequence[bytes] | None = None) -> None:
+        """Keep what :meth:`judge` made for the account ``key`` (here or in a worker),
+        with the deals' JSON texts when they were made there too (or stored by the
+        audit's cache: :mod:`.cache`)."""
         self.waiting.pop(key, None)
-        for position, entry, deal in judged:
-            self.keep(position, entry, deal)
+        for number, (position, entry, deal) in enumerate(judged):
+            self.keep(position, entry, deal, None if texts is None else texts[number])
 
     def texted(self, indent: int | None) -> None:
         """Make each deal's JSON text (with ``indent``) as it is kept, for :meth:`texts`:
         while the workers judge the accounts, not after them, when the document is written."""
         self.indent, self._texts = indent, Spilled()
 
-    def keep(self, position: int, entry: OpportunityEntry, deal: OpportunitySummary) -> None:
-        """Keep the deal at ``position``'s entry and summary (on disk: :mod:`.spill`)."""
+    def keep(self, position: int, entry: OpportunityEntry, deal: OpportunitySummary, text: bytes | None = None) -> None:
+        """Keep the deal at ``position``'s entry and summary (on disk: :mod:`.spill`),
+        and its JSON text (``text``, when it was made already)."""
         self.found[position] = len(self.judged)
         self.judged.append((entry, deal))
         if self._texts is not None:
-            self._texts.append(account_json(entry, self.indent).encode("utf-8"))
+            self._texts.append(account_json(entry, self.indent).encode("utf-8") if text is None else text)
 
     def judge_rest(self) -> None:
         """Judge the deals whose account is not in the unit."""

@@ -35,8 +35,9 @@ process only writes the bytes.
 **The stored form.** The entry's JSON text as UTF-8, as it is (a hit copies it to the
 document's spool without decoding it: decompressing it cost a hit about as much as
 reading it, for a fourth of the space); then two pickles, one after the other: the
-account's place among the accounts that need attention, its deals' entries and
-summaries and its :class:`~.summary.AccountSummary` (what every audit reads), and its
+account's place among the accounts that need attention, its deals' entries, summaries
+and JSON texts (a hit's deals go to the document as the bytes stored, never made again)
+and its :class:`~.summary.AccountSummary` (what every audit reads), and its
 slim entry, which a hit leaves pickled until something reads it (:class:`.spill.Pickled`:
 the JSON document does not, ``--fail-on`` and ``--save`` do). Only crmlink's own dataclasses
 and a few standard types are unpickled (:class:`_Unpickler`): any other object in the
@@ -83,8 +84,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: the stored form's version: another one is a miss (2: the text stored as it is, not
-#: compressed)
-FORMAT = 2
+#: compressed; 3: each deal's JSON text beside its entry and summary)
+FORMAT = 3
 #: accounts a query or write of the cache takes at a time
 BATCH = 200
 #: what the fingerprint leaves out of the settings: credentials, and what does not
@@ -258,14 +259,15 @@ class UnitCache:
             raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
                              "cache of that source was cleared: run the audit again") from None
         ids = self.chunks.deal_ids
-        placed = []
-        for deal_entry, deal in deal_entries:
+        placed, texts = [], []
+        for deal_entry, deal, deal_text in deal_entries:
             position = bisect_left(ids, deal.opportunity.remote_id)
             if position < len(ids) and ids[position] == deal.opportunity.remote_id:
                 placed.append((position, deal_entry, deal))
+                texts.append(deal_text)
         self.spool.add_data(text)
-        deals.adopt(key, placed)
-        return Judged(key, attention, entry, None, placed, summary)
+        deals.adopt(key, placed, texts)
+        return Judged(key, attention, entry, None, placed, summary, deal_texts=texts)
 
     def _keep(self, judged: Judged) -> None:
         """Keep ``judged`` to store, when it was given its stored form where it was
@@ -407,7 +409,8 @@ def storable(chunk: Chunk, plan: FoldPlan) -> frozenset[str]:
 def stored_form(judged: Judged) -> bytes:
     """The form the cache stores ``judged`` in (besides its text): two pickles, one
     after the other (see the module's docstring, and :func:`read_form`)."""
-    deal_entries = [(entry, deal) for _, entry, deal in judged.deals]
+    assert judged.deal_texts is not None, "an account judged for the JSON document has its deals' texts"
+    deal_entries = [(entry, deal, text) for (_, entry, deal), text in zip(judged.deals, judged.deal_texts, strict=True)]
     assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
     return _dumps((judged.attention, deal_entries, judged.summary)) + _dumps(judged.entry)
 

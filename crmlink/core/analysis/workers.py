@@ -34,7 +34,7 @@ from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary, ac
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.units import SourceData
 from crmlink.core.analysis.view import AccountView, OpportunityView
-from crmlink.core.document import AccountEntry, OpportunityEntry
+from crmlink.core.document import AccountEntry, OpportunityEntry, account_json
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -70,6 +70,9 @@ class Judged:
     #: the account as the audit's cache stores it (:func:`.cache.stored_form`), when it
     #: is to be stored
     stored: bytes | None = None
+    #: the JSON texts of :attr:`deals` as UTF-8, in their order, when the audit writes JSON
+    #: (made where the account is judged, or stored by the audit's cache)
+    deal_texts: list[bytes] | None = None
 
     def __reduce_ex__(self, protocol: Any) -> str | tuple[Any, ...]:
         if self.stored is None:
@@ -80,8 +83,8 @@ class Judged:
 def _from_stored(key: str, span: Span | None, positions: list[int], stored: bytes) -> Judged:
     """A :class:`Judged` as a worker sent it: its stored form and the places of its deals."""
     (attention, deals, summary), entry = read_form(stored)
-    placed = [(position, deal_entry, deal) for position, (deal_entry, deal) in zip(positions, deals, strict=True)]
-    return Judged(key, attention, entry, span, placed, summary, stored)
+    placed = [(position, deal_entry, deal) for position, (deal_entry, deal, _) in zip(positions, deals, strict=True)]
+    return Judged(key, attention, entry, span, placed, summary, stored, [text for _, _, text in deals])
 
 
 class UnitWork:
@@ -178,9 +181,12 @@ class UnitWork:
             entry.health_history = account_history(view, self.past[key], self.ends, self.history, self.audit.score)
         assert self.deals is not None, "made with the unit's deals"
         deals = self.deals.judge(key, view)
-        span = self.spool.write(entry, part) if self.spool is not None else None
+        span = texts = None
+        if self.spool is not None:
+            span = self.spool.write(entry, part)
+            texts = [account_json(deal, self.spool.indent).encode("utf-8") for _, deal, _ in deals]
         judged = Judged(key, attention_key(view, self.overall), slim_entry(entry) if self.slim else entry, span,
-                        deals, account_summary(view, key))
+                        deals, account_summary(view, key), deal_texts=texts)
         if key in self.storable and span is not None:
             judged.stored = stored_form(judged)
         return judged
@@ -251,7 +257,7 @@ class UnitWork:
             if self.spool is not None and judged.span is not None:
                 self.spool.adopt(judged.span)
             assert self.deals is not None, "made with the unit's deals"
-            self.deals.adopt(judged.key, judged.deals)
+            self.deals.adopt(judged.key, judged.deals, judged.deal_texts)
             yield judged
 
     def _here(self, low: int, high: int) -> Iterator[Judged]:
