@@ -299,8 +299,8 @@ class Audit:
                             [s.name for s in presentation.headline] if history else None, chunks,
                             cached=cache is not None)
             first = len(summaries)
-            found = work.results(self.workers(len(work.keys)))
-            for judged in found if cache is None else cache.judged(found, deals):
+            found = work.results(self.workers(len(work.keys))) if cache is None else cache.judged(work, deals)
+            for judged in found:
                 summaries.append(judged.summary)
                 order.append((judged.attention, len(entries)))
                 entries.append(judged.entry)

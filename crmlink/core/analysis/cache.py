@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
     from crmlink.core.analysis.chunks import Chunk, SourceChunks
     from crmlink.core.analysis.spool import AccountSpool, Span
-    from crmlink.core.analysis.workers import Judged
+    from crmlink.core.analysis.workers import Judged, UnitWork
     from crmlink.core.host import PluginHost
 
 log = logging.getLogger(__name__)
@@ -216,10 +216,11 @@ class UnitCache:
 
     # -- the audit's accounts ------------------------------------------------------------------
 
-    def judged(self, found: Iterator[Judged], deals: _UnitDeals) -> Iterator[Judged]:
-        """Every account of the source in key order: those judged now (``found``, the
-        others', in key order), each kept to be stored, and the hits, each with its text
-        added to the spool and its deals given to ``deals`` as ``found``'s are."""
+    def judged(self, work: UnitWork, deals: _UnitDeals) -> Iterator[Judged]:
+        """Every account of the source in key order: those ``work`` judges now, each
+        kept to be stored, and the hits, each with its text added to the spool and its
+        deals given to ``deals`` as the others' are."""
+        found = work.results(self.audit.workers(len(work.keys)))
         stored = self._stored()
         for key in self.chunks.keys:
             if key in self.hits:
