@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import logging
 import os
 import random
 import re
@@ -28,12 +29,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmlink import Finding, hookimpl
-from crmlink.core import revisions, schema
+from crmlink.core import parallel, revisions, schema
 from crmlink.core.analysis import chunks as chunks_module
+from crmlink.core.analysis import workers as workers_module
 from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.analysis.audit import Audit
+from crmlink.core.analysis.cache import read_form
 from crmlink.core.analysis.config import load_config
 from crmlink.core.analysis.units import SourceData
+from crmlink.core.document import account_json
 from crmlink.core.host import PluginHost, get_plugin_host
 from crmlink.core.model import (
     Account,
@@ -73,7 +77,7 @@ class Watchlist:
 
 
 def audit(store: Store, config: dict[str, Any], *, cache: bool = True, as_of: date = DAY, extra: bool = False,
-          workers: int = 1) -> tuple[str, int]:
+          workers: int | str = 1) -> tuple[str, int]:
     """The JSON document (``generated_at`` left out), then the account entries the
     document returned holds (what ``--fail-on`` and ``--save`` read: from the cache, left
     pickled until read), and how many accounts came from the cache."""
@@ -379,6 +383,40 @@ def test_accounts_judged_in_workers_are_stored_as_judged(template: Path, tmp_pat
     cached, hits = audit(store, load_config())
     assert hits == store.count("account")
     assert cached == judged
+
+
+def test_a_hit_gives_the_deal_texts_of_a_judged_account(template: Path, tmp_path: Path) -> None:
+    """The cache stores each deal's JSON text beside its entry (a hit copies it into the
+    document): it is the text the entry makes, with the audit's indentation."""
+    store, _ = copied(template, tmp_path)
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(schema.audit_cache.c.judged)).scalars().all()
+    deals = [deal for blob in stored for deal in read_form(bytes(blob))[0][1]]
+    assert len(stored) == store.count("account") and deals
+    for entry, summary, text in deals:
+        assert text == account_json(entry, 2).encode("utf-8")
+        assert summary.opportunity.remote_id == entry.remote_id
+
+
+@pytest.mark.skipif(not parallel.can_fork() or parallel.usable_cpus() < 2, reason="workers are forked processes")
+def test_the_accounts_judged_again_go_to_a_worker_beside_the_hits(template: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """After a small sync, with ``[audit] workers = "auto"``, the accounts judged again
+    (from :data:`.workers.BESIDE_FROM` of them) are judged in a forked worker while the
+    audit's process reads the hits: the same document, and the next audit takes every
+    account from the cache (each stored where it was judged)."""
+    monkeypatch.setattr(workers_module, "BESIDE_FROM", 2)
+    store, source = copied(template, tmp_path)
+    rng = random.Random(3)
+    for _ in range(6):
+        new_interaction(store, source, rng)
+    refreshed(store, source, rng)
+    with caplog.at_level(logging.INFO, logger=workers_module.__name__):
+        hits = check(store, load_config(), workers="auto")
+    assert 0 < hits < store.count("account")
+    assert f"account(s) of {source} in 2 processes" in caplog.text
+    assert check(store, load_config(), workers="auto") == store.count("account")
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))

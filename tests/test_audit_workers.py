@@ -229,6 +229,38 @@ def test_shared_parts_come_back_in_order_from_every_process() -> None:
     assert {process for _, process in found} == {0, 1, 2}
 
 
+def test_a_process_with_work_of_its_own_leaves_the_first_parts_to_the_others() -> None:
+    """With ``idle`` (the audit's cache's hits, read while the others judge) this process
+    takes no part at first and does its own work while it waits; the results still come
+    in order, and a part is worked on here only once its own work is done."""
+    parts = parallel.parts(60, 2, 100)
+    own = list(range(50))
+    done: list[int] = []
+
+    def idle() -> bool:
+        if not own:
+            return False
+        done.append(own.pop())
+        return True
+
+    found = list(parallel.shared(parts, 2, _tagged, idle=idle))
+    assert [item for item, _ in found] == list(range(60))
+    assert {process for item, process in found if item < parts[0][1]} == {1}  # the first part: the other's
+    if any(process == 0 for _, process in found):  # this one judged a part: its own work was done first
+        assert not own
+
+
+def test_a_process_with_work_of_its_own_finishes_a_lost_part() -> None:
+    parts = parallel.parts(40, 2, 100)
+
+    def lost(item: int, process: int) -> None:
+        if process:
+            os._exit(5)
+
+    found = list(parallel.shared(parts, 2, lambda lo, hi, p: _tagged(lo, hi, p, lost), idle=lambda: False))
+    assert found == [(item, 0) for item in range(40)]
+
+
 def test_a_shared_part_that_fails_is_worked_again_here_in_its_turn() -> None:
     parts = parallel.parts(40, 2, 100)
 

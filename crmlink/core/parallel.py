@@ -280,7 +280,7 @@ def parts(count: int, workers: int, most: int) -> list[tuple[int, int]]:
 
 
 def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, int, int], Iterator[T]],
-           done: Callable[[], None] | None = None) -> Iterator[T]:
+           done: Callable[[], None] | None = None, idle: Callable[[], bool] | None = None) -> Iterator[T]:
     """The results of each part of ``parts`` (``(low, high)`` item ranges), in the order
     of the parts, worked on by ``workers`` processes: this one (process 0) and
     ``workers - 1`` forked ones (1, 2 ...). ``work(low, high, process)`` yields a part's
@@ -297,19 +297,27 @@ def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, 
 
     ``done()`` runs in each forked process once it has no part left.
 
+    ``idle()``: work of this process's own beside the parts (the audit's cache's hits,
+    read ahead of their turn), a little at a time, ``False`` when there is none left
+    for now. With it, this process takes no part at first (the forked ones start with
+    the first parts), and while it waits for a part another process has, it calls
+    ``idle()`` until that says ``False``; only then does it work on a later part itself.
+
     Failures are as :func:`forked` has them: a part whose forked process failed (its
     work raised, or the process died) is worked on again here when its turn comes (a
     failure that is the work's own then raises here, in order, exactly as it would have
     without workers; a lost process costs time, not results), and so is a part this
     process worked on ahead of its turn whose work raised. The forked processes are
     stopped when the caller stops reading."""
-    workers = max(1, min(workers, len(parts)))
+    beside = idle is not None
+    workers = max(1, min(workers, len(parts) + beside))
     if workers == 1:
         for low, high in parts:
             yield from work(low, high, 0)
         return
     context = multiprocessing.get_context("fork")
-    board = _Board(context, workers)
+    first = 1 - beside  # the first forked process's first part
+    board = _Board(context, workers, first)
     readers: list[Connection] = []
     processes: list[Any] = []
     files: list[Any] = []
@@ -317,8 +325,9 @@ def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, 
         for number in range(1, workers):
             file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
             files.append(file)
-            _start(context, _share_in_child, (work, done, parts, number, board, file), readers, processes)
-        yield from _Shared(parts, board, readers, processes, files, work).results()
+            _start(context, _share_in_child, (work, done, parts, number, number - 1 + first, board, file),
+                   readers, processes)
+        yield from _Shared(parts, board, readers, processes, files, work, idle).results()
     finally:
         _stop(readers, processes)
         for file in files:
@@ -329,13 +338,13 @@ def shared(parts: Sequence[tuple[int, int]], workers: int, work: Callable[[int, 
 class _Board:
     """Which part each process of :func:`shared` works on, in shared memory: ``cells[0]``
     the next part no one has taken, ``cells[n]`` the part process ``n`` works on (-1:
-    none). Taking a part holds an advisory lock (``flock``) on a file of the board's own,
+    none; process ``n`` starts with part ``n - 1 + first``). Taking a part holds an advisory lock (``flock``) on a file of the board's own,
     which the system lets go when the process holding it dies: a multiprocessing lock
     held by a process that was killed (for memory, say) would never be let go, and every
     other process would wait for it forever."""
 
-    def __init__(self, context: Any, workers: int) -> None:
-        self.cells = context.Array("q", [workers, *range(1, workers)], lock=False)
+    def __init__(self, context: Any, workers: int, first: int = 1) -> None:
+        self.cells = context.Array("q", [workers - 1 + first, *range(first, workers - 1 + first)], lock=False)
         handle, self.path = tempfile.mkstemp(prefix="crmlink-parts-")
         os.close(handle)
         self._fd, self._pid = -1, -1
@@ -373,11 +382,12 @@ class _Shared(_Pipes):
     """This process's side of :func:`shared`."""
 
     def __init__(self, parts: Sequence[tuple[int, int]], board: _Board, readers: list[Connection],
-                 processes: list[Any], files: list[Any], work: Callable[[int, int, int], Iterator[Any]]) -> None:
-        self.parts, self.board, self.work = parts, board, work
+                 processes: list[Any], files: list[Any], work: Callable[[int, int, int], Iterator[Any]],
+                 idle: Callable[[], bool] | None = None) -> None:
+        self.parts, self.board, self.work, self.idle = parts, board, work, idle
         self.readers, self.processes, self.files = readers, processes, files
         self.open = set(range(len(readers)))
-        self.mine = {0}  #: the parts this process took
+        self.mine = set() if idle is not None else {0}  #: the parts this process took
         self.ahead: dict[int, list[Any] | None] = {}  #: its results of later parts (None: the work raised)
         self.sent: dict[int, tuple[int, int, int]] = {}  #: part -> (file, offset, length)
         self.lost: dict[int, str] = {}  #: parts to work on here, and why
@@ -397,7 +407,9 @@ class _Shared(_Pipes):
                     yield from self.work(*self.parts[current], 0)
                 elif current in self.mine:
                     yield from self.work(*self.parts[current], 0)
-                else:  # another process has it: work on a later part meanwhile, or wait
+                elif self.idle is not None and self.idle():  # another process has it: do this one's own
+                    continue                                  # work meanwhile, or a later part, or wait
+                else:
                     self._ahead(current, count)
                     continue
                 break
@@ -446,9 +458,9 @@ class _Shared(_Pipes):
 
 
 def _share_in_child(work: Callable[[int, int, int], Iterator[Any]], done: Callable[[], None] | None,
-                    parts: Sequence[tuple[int, int]], number: int, board: _Board, file: Any, conn: Connection,
-                    others: list[Connection]) -> None:
-    """Process ``number`` of :func:`shared`: work on its part, write the results to
+                    parts: Sequence[tuple[int, int]], number: int, part: int, board: _Board, file: Any,
+                    conn: Connection, others: list[Connection]) -> None:
+    """Process ``number`` of :func:`shared`: work on its part (``part`` first), write the results to
     ``file``, say where, take the next part, until none is left; on an exception, why
     (not its message: the part is worked on again where it raises for real)."""
     for other in others:
@@ -456,7 +468,6 @@ def _share_in_child(work: Callable[[int, int, int], Iterator[Any]], done: Callab
     _die_with_parent()
     count = len(parts)
     try:
-        part = number
         while part < count:
             results = list(work(*parts[part], number))
             offset = file.tell()

@@ -56,9 +56,11 @@ import pickle
 import sys
 import threading
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
 from enum import Enum
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,12 +221,15 @@ class UnitCache:
     def judged(self, work: UnitWork, deals: _UnitDeals) -> Iterator[Judged]:
         """Every account of the source in key order: those ``work`` judges now, each
         kept to be stored, and the hits, each with its text added to the spool and its
-        deals given to ``deals`` as the others' are."""
-        found = work.results(self.audit.workers(len(work.keys)))
-        stored = self._stored()
+        deals given to ``deals`` as the others' are. The accounts to judge go to forked
+        workers when there are enough of them (:meth:`processes`), and while this process
+        waits for one of them it reads the next hits ahead of their turn (at most
+        :data:`AHEAD`): the hits are read while the others are judged."""
+        ahead = _Ahead(self, self._stored())
+        found = work.results(self.processes(work), ahead.read if self.hits else None)
         for key in self.chunks.keys:
             if key in self.hits:
-                yield self._hit(key, next(stored), deals)
+                yield self._hit(key, ahead.next(), deals)
                 continue
             judged = next(found)
             assert judged.key == key, "the judged accounts come in key order"
@@ -232,6 +237,18 @@ class UnitCache:
             yield judged
         for extra in found:  # ends the workers
             raise AssertionError(f"account {extra.key!r} was judged but not listed")
+
+    def processes(self, work: UnitWork) -> int:
+        """The processes to judge ``work``'s accounts in: as many as for a unit without
+        the cache (:meth:`.Audit.workers`), and with hits to read beside them as many
+        from :data:`.workers.BESIDE_FROM` accounts (``[audit] workers = "auto"``)."""
+        from crmlink.core import parallel
+        from crmlink.core.analysis.workers import BESIDE_FROM
+
+        count = self.audit.workers(len(work.keys))
+        if count > 1 or not self.hits:
+            return count
+        return parallel.worker_count(len(work.keys), BESIDE_FROM, parallel.workers_setting(self.audit.config))
 
     def _stored(self) -> Iterator[tuple[str, bytes, bytes]]:
         """The stored text and judged form of each hit, in key order, a batch at a time
@@ -247,18 +264,22 @@ class UnitCache:
                 for key in batch:
                     yield key, *rows[key]
 
-    def _hit(self, key: str, stored: tuple[str, bytes, bytes], deals: _UnitDeals) -> Judged:
-        from crmlink.core.analysis.workers import Judged
-
-        found, text, blob = stored
-        assert found == key, "the stored entries come in key order"
+    def read(self, stored: tuple[str, bytes, bytes]) -> _Read:
+        """A hit's row as :func:`read_form` reads it (nothing kept or added yet)."""
+        key, text, blob = stored
         blob = blob if isinstance(blob, bytes) else bytes(blob)  # a driver may give a memoryview
         try:
-            (attention, deal_entries, summary), entry = read_form(blob)
+            return key, text, *read_form(blob)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
             self._clear()
             raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
                              "cache of that source was cleared: run the audit again") from None
+
+    def _hit(self, key: str, read: _Read, deals: _UnitDeals) -> Judged:
+        from crmlink.core.analysis.workers import Judged
+
+        found, text, (attention, deal_entries, summary), entry = read
+        assert found == key, "the stored entries come in key order"
         ids = self.chunks.deal_ids
         placed, texts = [], []
         for deal_entry, deal, deal_text in deal_entries:
@@ -356,6 +377,35 @@ class UnitCache:
                  "text": self.spool.data(kept.span)} for kept in batch])
             done += len(batch)
         return done
+
+
+#: a hit's row as :meth:`UnitCache.read` reads it: its key, text, what every audit reads of
+#: it, and its entry, still pickled
+_Read = tuple[str, bytes, Any, Pickled[AccountEntry]]
+#: hits read ahead of their turn at most, while the audit's process waits for accounts
+#: judged in workers (about 20 kB each at the benchmark's size, most of it their texts)
+AHEAD = 1000
+
+
+class _Ahead:
+    """The hits of a unit as :meth:`UnitCache.read` reads them, in key order: read when
+    their turn comes (:meth:`next`), or a batch ahead of it (:meth:`read`)."""
+
+    def __init__(self, cache: UnitCache, stored: Iterator[tuple[str, bytes, bytes]]) -> None:
+        self.cache, self.stored = cache, stored
+        self.read_ahead: deque[_Read] = deque()
+
+    def read(self) -> bool:
+        """Read the next :data:`BATCH` hits ahead; whether there were any to read."""
+        if len(self.read_ahead) >= AHEAD:
+            return False
+        before = len(self.read_ahead)
+        self.read_ahead.extend(self.cache.read(stored) for stored in islice(self.stored, BATCH))
+        return len(self.read_ahead) > before
+
+    def next(self) -> _Read:
+        """The next hit."""
+        return self.read_ahead.popleft() if self.read_ahead else self.cache.read(next(self.stored))
 
 
 def unit_cache(audit: Audit, chunks: SourceChunks | None, spool: AccountSpool | None, overall: str | None,

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 PARALLEL_FROM = 500
 #: accounts a part of a unit audited whole (the chunked audit's parts are its chunks)
 CHUNK = 100
+#: from this many accounts to judge, an audit that takes the others from its cache judges
+#: them in forked workers (with ``[audit] workers = "auto"``) while its own process
+#: reads the others (:meth:`.cache.UnitCache.judged`): below it, forking costs more
+BESIDE_FROM = 16
 
 
 @dataclass
@@ -238,18 +242,19 @@ class UnitWork:
 
     # -- every account -------------------------------------------------------------------------
 
-    def results(self, workers: int) -> Iterator[Judged]:
+    def results(self, workers: int, idle: Callable[[], bool] | None = None) -> Iterator[Judged]:
         """Each account judged, in key order; the deals and spool texts of each adopted
         as it comes. With ``workers`` processes, this one and forked ones take the unit's
         accounts a part at a time (:func:`.parallel.shared`; a part is one chunk, when
-        the unit is read in chunks)."""
+        the unit is read in chunks); ``idle``: this process's own work beside them
+        (``shared``'s), which it does first while the others judge."""
         if workers > 1:
             log.info("scoring the %d account(s) of %s in %d processes", len(self.keys),
                      "+".join(self.unit.sources), workers)
         found: Iterator[Judged] = (
             self._here(0, len(self.keys)) if workers <= 1
             else parallel.shared(parallel.parts(len(self.keys), workers, self.chunks.size if self.chunks else CHUNK),
-                                 workers, self._part(workers), self._worker_done))
+                                 workers, self._part(workers), self._worker_done, idle))
         accounts = self.unit.data.accounts if self.chunks is None else None  # in chunks: the only copy
         for judged in found:
             if accounts is not None and judged.summary.account is not accounts[judged.key]:
@@ -286,4 +291,4 @@ class UnitWork:
             self.chunks.reader.close_worker()
 
 
-__all__ = ["PARALLEL_FROM", "Judged", "UnitWork"]
+__all__ = ["BESIDE_FROM", "PARALLEL_FROM", "Judged", "UnitWork"]
