@@ -19,6 +19,14 @@ stored for the next audit):
 Only the JSON output of one CRM source audited in chunks (:mod:`.chunks`) uses the
 cache: merged sources and sources audited whole are judged in full every time.
 
+**Where the others are judged.** After a small sync most accounts are hits and a few
+hundred are judged again. With ``[audit] workers = "auto"`` those go to forked workers
+from :data:`.workers.BESIDE_FROM` of them (:meth:`UnitCache.processes`), and the audit's
+process reads the hits meanwhile: waiting for an account judged elsewhere, it reads the
+next hits ahead of their turn (at most :data:`AHEAD`; ``idle`` of
+:func:`crmlink.core.parallel.shared`), and judges a part itself only when it may read
+no more.
+
 **What is stored, and when.** The audit reads the revisions on the snapshot it reads
 everything else on. It stores its new entries at the end of each unit, in one
 transaction that first reads the revisions again: an account whose revision moved
