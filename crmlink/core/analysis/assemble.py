@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from itertools import chain
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from crmlink.core.analysis.coverage import PortfolioCoverageTally
 from crmlink.core.analysis.detail import relationship_map
-from crmlink.core.analysis.summary import AccountSummary
+from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.analysis.view import AccountView, OpportunityView
 from crmlink.core.document import (
     AccountCoverage,
@@ -22,7 +22,6 @@ from crmlink.core.document import (
     MergeSummary,
     OpportunityEntry,
     Personalization,
-    PortfolioCoverage,
     RelationshipEntry,
     RelationshipMap,
     Summary,
@@ -122,36 +121,49 @@ def slim_entry(entry: AccountEntry) -> AccountEntry:
     return dataclasses.replace(entry, score_evidence={}, relationship_map=RelationshipMap([], [], [], None))
 
 
-def summary(accounts: Sequence[AccountSummary], opportunities: Sequence[OpportunityEntry],
-            portfolio: Sequence[Finding], coverage: PortfolioCoverage) -> Summary:
-    """The document's summary: counts of findings by severity and code, effort and
-    accounts per tier, and ``coverage``."""
-    everything = chain((f for a in accounts for f in a.findings), (f for o in opportunities for f in o.findings),
-                       portfolio)
-    counts = dict.fromkeys(reversed(SEVERITIES), 0)
-    by_code: dict[str, int] = defaultdict(int)
-    for finding in everything:  # counted as they come: the accounts may be read from disk
-        counts[finding.severity] += 1
-        by_code[finding.code] += 1
-    return Summary(len(accounts), len(opportunities), counts, dict(sorted(by_code.items())),
-                   effort_share(accounts), _tier_counts(accounts), coverage)
+class PortfolioTally:
+    """The document's summary, added up as each account and deal is judged
+    (:meth:`add_account`, :meth:`add_deal`, in the audit's order): counts of findings by
+    severity and code, effort and accounts per tier, and the portfolio's coverage
+    (:class:`.coverage.PortfolioCoverageTally`). The audit keeps its accounts on disk
+    past a bound (:mod:`.spill`); counting them as they come reads none of them back."""
 
+    def __init__(self, coverage: Mapping[str, Any]) -> None:
+        self.accounts = self.deals = self.deals_with_roles = 0
+        self.severities = dict.fromkeys(reversed(SEVERITIES), 0)
+        self.codes: dict[str, int] = defaultdict(int)
+        self.effort: dict[str, float] = {"S": 0.0, "A": 0.0, "B": 0.0, "C": 0.0}
+        self.tiers: dict[str, int] = defaultdict(int)
+        self.coverage = PortfolioCoverageTally(coverage)
 
-def effort_share(accounts: Sequence[AccountSummary]) -> dict[str, float]:
-    """Share of the decayed interaction weight spent on each tier (``none`` = no tier)."""
-    totals: dict[str, float] = {"S": 0.0, "A": 0.0, "B": 0.0, "C": 0.0}
-    for account in accounts:
-        key = account.tier or "none"
-        totals[key] = totals.get(key, 0.0) + account.effort
-    grand = sum(totals.values())
-    return {tier: round(value / grand, 4) if grand else 0.0 for tier, value in totals.items()}
+    def add_account(self, account: AccountSummary) -> None:
+        self.accounts += 1
+        self._count(account.findings)
+        tier = account.tier or "none"
+        self.effort[tier] = self.effort.get(tier, 0.0) + account.effort
+        self.tiers[tier] += 1
+        self.coverage.add(account)
 
+    def add_deal(self, deal: OpportunitySummary) -> None:
+        self.deals += 1
+        self.deals_with_roles += bool(deal.contact_roles)
+        self._count(deal.findings)
 
-def _tier_counts(accounts: Sequence[AccountSummary]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for account in accounts:
-        counts[account.tier or "none"] += 1
-    return dict(counts)
+    def _count(self, findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            self.severities[finding.severity] += 1
+            self.codes[finding.code] += 1
+
+    def summary(self, portfolio: Sequence[Finding]) -> Summary:
+        """The summary, with the ``portfolio`` findings counted too."""
+        severities, codes = dict(self.severities), defaultdict(int, self.codes)
+        for finding in portfolio:
+            severities[finding.severity] += 1
+            codes[finding.code] += 1
+        grand = sum(self.effort.values())
+        effort = {tier: round(value / grand, 4) if grand else 0.0 for tier, value in self.effort.items()}
+        return Summary(self.accounts, self.deals, severities, dict(sorted(codes.items())), effort,
+                       dict(self.tiers), self.coverage.coverage(self.deals_with_roles, self.deals))
 
 
 def merge_summary(unit: MergedUnit) -> MergeSummary:

@@ -19,10 +19,10 @@ from crmlink.core import parallel
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.aggregates import FoldCounts, classifiers, fingerprint, fold_unit
 from crmlink.core.analysis.assemble import (
+    PortfolioTally,
     conflict_findings,
     merge_summary,
     opportunity_entry,
-    summary,
     tier_target,
 )
 from crmlink.core.analysis.cache import UnitCache, unit_cache
@@ -33,7 +33,6 @@ from crmlink.core.analysis.chunks import (
     stage_percentiles,
     whole_reason,
 )
-from crmlink.core.analysis.coverage import portfolio_coverage
 from crmlink.core.analysis.history import month_ends
 from crmlink.core.analysis.spill import Spilled
 from crmlink.core.analysis.spool import AccountSpool
@@ -283,6 +282,9 @@ class Audit:
         opportunities: Spilled[OpportunityEntry] = Spilled()
         deal_summaries: Spilled[OpportunitySummary] = Spilled()
         deal_texts: Spilled[bytes] | None = None if spool is None else Spilled()
+        # the summary's counts, added up as each account and deal comes: the portfolio
+        # step reads the summaries back from disk only for the plugins' hooks
+        tally = PortfolioTally(self.config["coverage"])
         works: list[tuple[UnitWork, Sequence[AccountSummary]]] = []
         merged: MergedUnit | None = None
         for unit in self.units(source):
@@ -302,6 +304,7 @@ class Audit:
             found = work.results(self.workers(len(work.keys))) if cache is None else cache.judged(work, deals)
             for judged in found:
                 summaries.append(judged.summary)
+                tally.add_account(judged.summary)
                 order.append((judged.attention, len(entries)))
                 entries.append(judged.entry)
             deals.judge_rest()
@@ -310,8 +313,10 @@ class Audit:
                 cache.store()
                 self._storing.append(cache)
             works.append((work, summaries.view(range(first, len(summaries)))))
-            deal_summaries.extend(deals.summaries())
-            opportunities.extend(deals.entries())
+            for entry, deal in deals.in_order():
+                opportunities.append(entry)
+                deal_summaries.append(deal)
+                tally.add_deal(deal)
             if deal_texts is not None:
                 deal_texts.extend(deals.texts())
             deals.close()
@@ -326,9 +331,7 @@ class Audit:
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             as_of=self.as_of_date.isoformat(),
-            summary=summary(summaries, opportunities, portfolio_findings, portfolio_coverage(
-                summaries, self.config["coverage"], sum(1 for d in deal_summaries if d.contact_roles),
-                len(deal_summaries))),
+            summary=tally.summary(portfolio_findings),
             # a slim document (:meth:`stream`) reads its entries from disk; a whole one
             # (:meth:`document`) has them in lists, to be changed like any document
             accounts=accounts if slim else list(accounts),
@@ -442,20 +445,13 @@ class _UnitDeals:
         if self._texts is not None:
             self._texts.close()
 
-    def entries(self) -> Iterator[OpportunityEntry]:
-        """The deals' entries, by position."""
-        return (entry for entry, _ in self._in_order())
-
-    def summaries(self) -> Iterator[OpportunitySummary]:
-        """The deals' summaries, by position."""
-        return (deal for _, deal in self._in_order())
-
     def texts(self) -> Iterator[bytes]:
         """The deals' JSON texts as UTF-8, by position (:meth:`texted` first)."""
         assert self._texts is not None, "texted() was called"
         return self._texts.picked(self._numbers())
 
-    def _in_order(self) -> Iterator[tuple[OpportunityEntry, OpportunitySummary]]:
+    def in_order(self) -> Iterator[tuple[OpportunityEntry, OpportunitySummary]]:
+        """The deals' entries and summaries, by position."""
         return self.judged.picked(self._numbers())
 
     def _numbers(self) -> list[int]:

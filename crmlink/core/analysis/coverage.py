@@ -13,8 +13,7 @@ account's :func:`assessment` then follows from which scores are missing.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -197,43 +196,66 @@ def assessment(scores: Mapping[str, float | None], coverage: Coverage) -> str:
     return "partial" if coverage.gaps else "assessable"
 
 
-def portfolio_coverage(accounts: Sequence[AccountSummary], settings: Mapping[str, Any],
-                       deals_with_roles: int, deals: int) -> PortfolioCoverage:
-    """The portfolio's data coverage: accounts per assessment, the shares of described
-    contacts and linked interactions, and what to fix first."""
-    verdicts = dict.fromkeys(ASSESSMENTS, 0)
-    totals = dict.fromkeys(_COUNTED, 0)
-    for account in accounts:  # one pass, nothing kept: the summaries may be read from disk
-        verdicts[account.assessment] += 1
+class PortfolioCoverageTally:
+    """The portfolio's data coverage, added up one account at a time as each is judged
+    (:meth:`add`): accounts per assessment, the counts behind the shares of described
+    contacts and linked interactions, and the few accounts to fix first. Nothing of an
+    account is kept but what the counts need: past a bound the accounts live on disk
+    (:mod:`.spill`), and reading them back once per figure cost more than judging them."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self.verdicts = dict.fromkeys(ASSESSMENTS, 0)
+        self.totals = dict.fromkeys(_COUNTED, 0)
+        self._limit = int(settings["fix_first"])
+        #: the candidates to fix first so far, by (key, number): :meth:`_fix_first`
+        self._weak: list[tuple[tuple[float, float, str], int, FixFirst]] = []
+        self._added = 0
+
+    def add(self, account: AccountSummary) -> None:
+        """Count ``account`` (the next in the audit's order: ties among the accounts to
+        fix first go to the one added first)."""
+        verdict = account.assessment
+        self.verdicts[verdict] += 1
+        c = account.coverage
         for name in _COUNTED:
-            totals[name] += getattr(account.coverage, name)
-    contacts, interactions = totals["contacts"], totals["interactions"]
+            self.totals[name] += getattr(c, name)
+        self._added += 1
+        if self._limit > 0 and (verdict != "assessable" or c.thin):
+            a = account.account
+            self._weak.append(((-c.open_pipeline, c.ratio, a.remote_id), self._added, FixFirst(
+                a.id, a.source, a.remote_id, a.name, verdict, c.ratio, c.open_pipeline, list(c.gaps), list(c.thin))))
+            if len(self._weak) > 2 * self._limit:  # keep the list short: sort now and then, not once an account
+                self._keep_first()
 
-    def share(part: int, whole: int) -> float | None:
-        return round(part / whole, 3) if whole else None
+    def _keep_first(self) -> None:
+        """Keep the accounts to fix first: those not fully assessable or with thin
+        evidence, the most open pipeline first, then the least evidence (lowest ratio),
+        then by remote id, then the first added; at most ``[coverage] fix_first``."""
+        self._weak.sort(key=lambda found: found[:2])
+        del self._weak[self._limit:]
 
-    return PortfolioCoverage(
-        window_days=float(settings["window_days"]), accounts=verdicts, contacts=contacts,
-        classified_share=share(totals["classified"], contacts),
-        titled_share=share(totals["titled"], contacts),
-        interactions=interactions,
-        linked_to_contact_share=share(totals["with_contact"], interactions),
-        linked_to_our_people_share=share(totals["with_user"], interactions),
-        paired_share=share(totals["paired"], interactions),
-        opportunities=deals, opportunities_with_contact_roles=deals_with_roles,
-        fix_first=fix_first(accounts, int(settings["fix_first"])))
+    def coverage(self, deals_with_roles: int, deals: int) -> PortfolioCoverage:
+        """The portfolio's coverage of the accounts added, with its ``deals`` deals of
+        which ``deals_with_roles`` record contact roles."""
+        self._keep_first()
+        totals = self.totals
+        contacts, interactions = totals["contacts"], totals["interactions"]
+
+        def share(part: int, whole: int) -> float | None:
+            return round(part / whole, 3) if whole else None
+
+        return PortfolioCoverage(
+            window_days=float(self.settings["window_days"]), accounts=dict(self.verdicts), contacts=contacts,
+            classified_share=share(totals["classified"], contacts),
+            titled_share=share(totals["titled"], contacts),
+            interactions=interactions,
+            linked_to_contact_share=share(totals["with_contact"], interactions),
+            linked_to_our_people_share=share(totals["with_user"], interactions),
+            paired_share=share(totals["paired"], interactions),
+            opportunities=deals, opportunities_with_contact_roles=deals_with_roles,
+            fix_first=[entry for _, _, entry in self._weak])
 
 
 #: the accounts' coverage counts the portfolio's adds up
 _COUNTED = ("contacts", "interactions", "classified", "titled", "with_contact", "with_user", "paired")
-
-
-def fix_first(accounts: Iterable[AccountSummary], limit: int) -> list[FixFirst]:
-    """Accounts not fully assessable or with thin evidence: the most open pipeline first,
-    then the least evidence (lowest ratio), then by remote id."""
-    weak = heapq.nsmallest(  # as sorting them all, keeping only ``limit`` at a time
-        limit, (a for a in accounts if a.assessment != "assessable" or a.coverage.thin),
-        key=lambda a: (-a.coverage.open_pipeline, a.coverage.ratio, a.account.remote_id))
-    return [FixFirst(a.account.id, a.account.source, a.account.remote_id, a.account.name, a.assessment,
-                     a.coverage.ratio, a.coverage.open_pipeline, list(a.coverage.gaps), list(a.coverage.thin))
-            for a in weak]

@@ -7,7 +7,9 @@ and summaries, whatever the portfolio's size: its memory is flat past that many
 accounts, and a portfolio under it pays nothing for the disk.
 
 Reading a spilled item unpickles it (about 45 microseconds for an account's summary on
-the benchmark's machine); the built-in portfolio hooks read the summaries a few times.
+the benchmark's machine): the document's counts are added up as the accounts are judged
+(:class:`.assemble.PortfolioTally`), and the built-in portfolio hook reads the summaries
+back once.
 """
 
 from __future__ import annotations

@@ -17,11 +17,32 @@ NAMED_ACCOUNTS = 3
 
 def effort_by_tier(view: PortfolioView) -> dict[str, float]:
     """Decayed interaction weight spent on each tier of the target (untiered accounts aside)."""
-    effort: dict[str, float] = dict.fromkeys(view.config["tiers"]["target"], 0.0)
+    return _tiers(view)[0]
+
+
+def unrecorded_tiers(view: PortfolioView) -> list[str]:
+    """Tiers the target wants effort on whose accounts all lack relationship evidence:
+    their effort is unknown, not zero."""
+    return _tiers(view)[1]
+
+
+def _tiers(view: PortfolioView) -> tuple[dict[str, float], list[str]]:
+    """:func:`effort_by_tier` and :func:`unrecorded_tiers` in one pass over the
+    summaries, none kept: a large portfolio's are read back from disk for each pass."""
+    target = view.config["tiers"]["target"]
+    wanted = {tier for tier, share in target.items() if share > 0}
+    effort: dict[str, float] = dict.fromkeys(target, 0.0)
+    members: set[str] = set()
+    evidenced: set[str] = set()
     for account in view.summaries:
-        if account.tier in effort:
-            effort[account.tier] += account.effort
-    return effort
+        tier = account.tier
+        if tier in effort:
+            effort[tier] += account.effort
+        if tier is not None and tier in wanted:
+            members.add(tier)
+            if account.coverage.has_relationship_evidence:
+                evidenced.add(tier)
+    return effort, [tier for tier in target if tier in members and tier not in evidenced]
 
 
 def _biggest(view: PortfolioView, tiers: list[str]) -> list[AccountSummary]:
@@ -29,28 +50,12 @@ def _biggest(view: PortfolioView, tiers: list[str]) -> list[AccountSummary]:
                            key=lambda a: (-a.effort, a.account.remote_id))
 
 
-def unrecorded_tiers(view: PortfolioView) -> list[str]:
-    """Tiers the target wants effort on whose accounts all lack relationship evidence:
-    their effort is unknown, not zero. (One pass over the summaries, none kept: a large
-    portfolio's are read from disk.)"""
-    target = view.config["tiers"]["target"]
-    wanted = {tier for tier, share in target.items() if share > 0}
-    members: set[str] = set()
-    evidenced: set[str] = set()
-    for account in view.summaries:
-        if (tier := account.tier) is not None and tier in wanted:
-            members.add(tier)
-            if account.coverage.has_relationship_evidence:
-                evidenced.add(tier)
-    return [tier for tier in target if tier in members and tier not in evidenced]
-
-
 def portfolio_findings(view: PortfolioView) -> list[Finding]:
     target = view.config["tiers"]["target"]
     total_target = sum(target.values()) or 1
-    effort = effort_by_tier(view)
+    effort, unrecorded = _tiers(view)
     total = sum(effort.values())
-    if total <= 0 or unrecorded_tiers(view):
+    if total <= 0 or unrecorded:
         return []
     share = {t: effort[t] / total for t in effort}
     wanted = {t: target[t] / total_target for t in target}
