@@ -1,0 +1,84 @@
+"""The document's summary is added up as the accounts and deals are judged
+(:class:`PortfolioTally`), never by reading them back: it must give what counting over
+the whole list gives, ties among the accounts to fix first included."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmlink.core.analysis.assemble import PortfolioTally
+from crmlink.core.analysis.coverage import Coverage
+from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
+from crmlink.core.findings import SEVERITIES, Finding
+from crmlink.core.model import Account, Opportunity
+
+SETTINGS = {"window_days": 365, "fix_first": 3}
+
+findings = st.lists(st.builds(lambda code, severity: Finding(code, severity, "m"),
+                              st.sampled_from(["A_CODE", "B_CODE", "C_CODE"]), st.sampled_from(SEVERITIES)),
+                    max_size=3)
+counts = st.integers(0, 4)
+
+
+@st.composite
+def accounts(draw: st.DrawFn) -> AccountSummary:
+    """An account with few distinct values, so that ties are common."""
+    remote_id = draw(st.sampled_from(["a1", "a2", "a3"]))
+    tier = draw(st.sampled_from(["S", "A", "B", "C", None]))
+    coverage = Coverage(
+        365.0, *draw(st.tuples(*[counts] * 6)), *draw(st.tuples(*[counts] * 6)), draw(counts), draw(counts),
+        draw(st.sampled_from([0.0, 100.0, 2500.0])),
+        tuple(draw(st.lists(st.sampled_from(["no_contacts", "no_activity"]), max_size=1))),
+        tuple(draw(st.lists(st.sampled_from(["few_contacts"]), max_size=1))),
+        draw(st.sampled_from([0.0, 0.5, 1.0])))
+    scores = draw(st.sampled_from([{}, {"health": None}, {"health": 50.0}, {"health": None, "key": 10.0}]))
+    return AccountSummary(Account(remote_id, "crm", name=f"name {remote_id}", tier=tier), remote_id, scores, {},
+                          tuple(draw(findings)), None, coverage, {}, draw(st.floats(0, 1e6)))
+
+
+deals = st.builds(lambda found, roles: OpportunitySummary(Opportunity("o1", "crm"), "qualify", tuple(found), roles,
+                                                           None, False),
+                  findings, st.integers(0, 2))
+
+
+def counted(found: list[Finding]) -> dict[str, Any]:
+    return {"severity": {s: sum(f.severity == s for f in found) for s in reversed(SEVERITIES)},
+            "code": dict(sorted(Counter(f.code for f in found).items()))}
+
+
+@given(st.lists(accounts(), max_size=25), st.lists(deals, max_size=5), findings)
+def test_the_tally_counts_what_the_whole_list_would_give(listed: list[AccountSummary],
+                                                           deal_list: list[OpportunitySummary],
+                                                           portfolio: list[Finding]) -> None:
+    tally = PortfolioTally(SETTINGS)
+    for account in listed:
+        tally.add_account(account)
+    for deal in deal_list:
+        tally.add_deal(deal)
+    summary = tally.summary(portfolio)
+
+    every = [f for a in listed for f in a.findings] + [f for d in deal_list for f in d.findings] + portfolio
+    assert (summary.findings_by_severity, summary.findings_by_code) == tuple(counted(every).values())
+    assert summary.accounts_by_tier == dict(Counter(a.tier or "none" for a in listed))
+    effort = {"S": 0.0, "A": 0.0, "B": 0.0, "C": 0.0}
+    for a in listed:
+        effort[a.tier or "none"] = effort.get(a.tier or "none", 0.0) + a.effort
+    grand = sum(effort.values())
+    assert summary.effort_share_by_tier == {t: round(v / grand, 4) if grand else 0.0 for t, v in effort.items()}
+
+    coverage = summary.coverage
+    assert coverage.accounts == {v: sum(a.assessment == v for a in listed)
+                                 for v in ("assessable", "partial", "not_assessable")}
+    assert coverage.contacts == sum(a.coverage.contacts for a in listed)
+    assert (coverage.opportunities, coverage.opportunities_with_contact_roles) == (
+        len(deal_list), sum(1 for d in deal_list if d.contact_roles))
+    weak = [a for a in listed if a.assessment != "assessable" or a.coverage.thin]
+    first = sorted(weak, key=lambda a: (-a.coverage.open_pipeline, a.coverage.ratio, a.account.remote_id))[:3]
+    # equal keys keep the order the accounts came in: the same account objects, in the same order
+    assert [(f.remote_id, f.open_pipeline, f.ratio, f.assessment, f.gaps, f.thin) for f in coverage.fix_first] == [
+        (a.account.remote_id, a.coverage.open_pipeline, a.coverage.ratio, a.assessment, list(a.coverage.gaps),
+         list(a.coverage.thin)) for a in first]
