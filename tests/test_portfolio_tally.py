@@ -29,13 +29,17 @@ def accounts(draw: st.DrawFn) -> AccountSummary:
     """An account with few distinct values, so that ties are common."""
     remote_id = draw(st.sampled_from(["a1", "a2", "a3"]))
     tier = draw(st.sampled_from(["S", "A", "B", "C", None]))
+    names = ("contacts", "classified", "titled", "with_department", "with_seniority", "with_role", "interactions",
+             "with_contact", "with_user", "paired", "contacts_reached", "our_people", "opportunities",
+             "open_opportunities")
     coverage = Coverage(
-        365.0, *draw(st.tuples(*[counts] * 6)), *draw(st.tuples(*[counts] * 6)), draw(counts), draw(counts),
-        draw(st.sampled_from([0.0, 100.0, 2500.0])),
-        tuple(draw(st.lists(st.sampled_from(["no_contacts", "no_activity"]), max_size=1))),
-        tuple(draw(st.lists(st.sampled_from(["few_contacts"]), max_size=1))),
-        draw(st.sampled_from([0.0, 0.5, 1.0])))
-    scores = draw(st.sampled_from([{}, {"health": None}, {"health": 50.0}, {"health": None, "key": 10.0}]))
+        window_days=365.0, **{name: draw(counts) for name in names},
+        open_pipeline=draw(st.sampled_from([0.0, 100.0, 2500.0])),
+        gaps=tuple(draw(st.lists(st.sampled_from(["no_contacts", "no_activity"]), max_size=1))),
+        thin=tuple(draw(st.lists(st.sampled_from(["few_contacts"]), max_size=1))),
+        ratio=draw(st.sampled_from([0.0, 0.5, 1.0])))
+    some: list[dict[str, float | None]] = [{}, {"health": None}, {"health": 50.0}, {"health": None, "key": 10.0}]
+    scores = draw(st.sampled_from(some))
     return AccountSummary(Account(remote_id, "crm", name=f"name {remote_id}", tier=tier), remote_id, scores, {},
                           tuple(draw(findings)), None, coverage, {}, draw(st.floats(0, 1e6)))
 
