@@ -22,7 +22,8 @@ of the audit date, `view.as_of`: interactions after it do not count. To build an
 A `PortfolioView` holds every judged account and deal twice over. `view.summaries`
 (`AccountSummary`) and `view.deal_summaries` (`OpportunitySummary`) are what judging each
 one left: scores, findings, stage and level, coverage, effort, LTC stage. The audit keeps
-them, so reading them is free. `view.accounts` and `view.opportunities` are the full
+them, so reading them derives nothing again (past 10,000 accounts each pass reads them
+back from a temporary file: gather what you need in one loop). `view.accounts` and `view.opportunities` are the full
 views, for what a summary lacks (contact stats, pair strengths, score evidence). Nothing
 builds them until a plugin reads one of them. The first read then builds every account's
 view again from the store's records and folded interactions, and runs the scoring hooks

@@ -29,7 +29,7 @@ class AccountSummary:
     """One judged account as the portfolio level reads it: its record, scores (now and
     at the previous period), findings, stage and level, evidence coverage,
     personalisation and effort. Everything here was computed once, when the account was
-    judged; reading it costs nothing."""
+    judged; reading it derives nothing again."""
 
     #: The account record (its `tier` as the audit assigned it).
     account: Account
