@@ -182,7 +182,16 @@ class Aggregate:
             for as_of, low, pairs in dates:
                 if as_of < first:
                     continue
-                i = end if as_of >= last else bisect_right(times, as_of, start, end)
+                if as_of >= last:
+                    i, at = end, last
+                else:
+                    i = bisect_right(times, as_of, start, end)
+                    at = times[i - 1]
+                two_way = latest[i - 1]
+                weight = weights[i - 1] * 2.0 ** ((ref - as_of) / half_life)
+                if as_of - at > reciprocity:  # no time of the pair within the window: none after at
+                    pairs[key] = Pair(weight, 0, 0, None if two_way == _NONE else two_way, at)
+                    continue
                 if as_of - first <= reciprocity:
                     j = start
                 else:  # _since(times, as_of, reciprocity, start, i)
@@ -191,9 +200,8 @@ class Aggregate:
                         j -= 1
                     while j < i and as_of - times[j] > reciprocity:
                         j += 1
-                two_way = latest[i - 1]
-                pairs[key] = Pair(weights[i - 1] * 2.0 ** ((ref - as_of) / half_life), inbound[i] - inbound[j],
-                                  outbound[i] - outbound[j], None if two_way == _NONE else two_way, times[i - 1])
+                pairs[key] = Pair(weight, inbound[i] - inbound[j], outbound[i] - outbound[j],
+                                  None if two_way == _NONE else two_way, at)
             start = end
 
     def _people(self, datas: list[AccountData]) -> None:
