@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
 
 from crmlink.core import aggregate_store
@@ -113,7 +114,7 @@ class Aggregate:
         if bytes(view[:4]) != _MAGIC:
             raise ValueError("not an encoded aggregate")
         (size,) = struct.unpack_from("<I", view, 4)
-        header = json.loads(bytes(view[8:8 + size]))
+        header = _header(view[8:8 + size])
         position = 8 + size
         self.a: dict[str, array[Any]] = {}
         for (name, code), count in zip(_ARRAYS, header["n"], strict=True):
@@ -258,6 +259,16 @@ class Aggregate:
                     two_way = latest[i - 1]
                     data.opp_contacts[opp][contact] = [times[i - 1], None if two_way == _NONE else two_way]
             start = end
+
+
+def _header(text: memoryview) -> dict[str, Any]:
+    """An encoded aggregate's JSON header, read by orjson (a third of the decoding's time
+    with the standard library's reader); by the standard library where orjson refuses
+    what it accepts (``NaN``, ``Infinity``, integers past 64 bits): the same values."""
+    try:
+        return orjson.loads(text)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(text))  # type: ignore[no-any-return]
 
 
 def _segments(entries: list[list[Any]]) -> Iterator[tuple[list[Any], int]]:

@@ -121,11 +121,12 @@ def pair_strengths_of(pairs: Mapping[tuple[str, str], Any], as_of: float, streng
     k, cap = strength["k"], float(strength["one_way_cap"])
     grace, half_life = strength["freshness_grace_days"], strength["freshness_half_life_days"]
     exp, pow_ = math.exp, math.pow
-    items = sorted(pairs.items())
+    keys = sorted(pairs)  # the keys alone sort faster than the items
     if excluded:
-        items = [item for item in items if item[0][0] not in excluded]
+        keys = [key for key in keys if key[0] not in excluded]
     found = {}
-    for key, pair in items:
+    for key in keys:
+        pair = pairs[key]
         inbound, outbound = pair.inbound, pair.outbound
         ratio = inbound / (outbound if outbound > 1 else 1)  # inbound / max(1, outbound)
         # 100 x saturation x (0.4 + 0.6 x reciprocity), reciprocity = min(1.0, ratio)

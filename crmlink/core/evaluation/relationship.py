@@ -94,6 +94,6 @@ def with_crm_override(view: AccountView, found: Relationship | None) -> Relation
         changes: dict[str, Any] = {kind: value, f"{kind}_source": "crm", f"{kind}_because": reason}
         result = replace(result, **changes)
         changed = True
-    if found is None and not changed:
-        return None
+    if not changed:  # nothing recorded in the CRM: the hook's answer as it is
+        return found
     return replace(result, evidence=evidence)

@@ -34,7 +34,12 @@ def missing_evidence(view: AccountView) -> dict[str, str]:
     Every layer needs at least one interaction in the coverage window naming one of
     their contacts and one of our people; key also needs a contact described by title,
     level, department or buying role (to tell who decides), and broad one with a
-    department or level (to tell which parts of the customer we reach)."""
+    department or level (to tell which parts of the customer we reach). Found once per
+    view (the scores, the departure simulation and the data-gap finding ask)."""
+    return dict(view.derived(("method", "missing"), _missing_evidence))
+
+
+def _missing_evidence(view: AccountView) -> dict[str, str]:
     coverage = view.coverage
     if not coverage.has_relationship_evidence:
         reason = (f"no interaction in {coverage.window_days:g} days names one of their contacts "
@@ -177,6 +182,14 @@ def _iron_triangle(view: AccountView, window: float) -> dict[str, bool]:
 def org_score(view: AccountView) -> Score:
     """Executive links, our people engaged, the iron triangle and the five methods."""
     cfg = view.config["org"]
+    links, people, triangle, methods, value = _org(view, cfg)
+    return Score("org", value, {"executive_links": links, "our_people_engaged": len(people),
+                                "iron_triangle": triangle, "methods": methods, "parts": cfg["parts"]})
+
+
+def _org(view: AccountView, cfg: dict[str, Any]) -> tuple[int, list[str], dict[str, bool], list[str], float]:
+    """The executive links, our people engaged, the iron triangle, the methods used and
+    the org value (:func:`org_score` without its evidence)."""
     parts = cfg["parts"]
     links = len(view.data.exec_links)
     values = cfg["executive_link_values"]
@@ -190,8 +203,7 @@ def org_score(view: AccountView) -> Score:
     value = 100.0 * (parts["executive"] * exec_part + parts["people"] * people_part
                      + parts["iron_triangle"] * triangle_part + parts["programs"] * program_part
                      ) / sum(parts.values())
-    return Score("org", value, {"executive_links": links, "our_people_engaged": len(people),
-                                "iron_triangle": triangle, "methods": methods, "parts": parts})
+    return links, people, triangle, methods, value
 
 
 def programs_within(view: AccountView, days: float) -> list[str]:
@@ -276,7 +288,7 @@ def health_of(view: AccountView) -> float | None:
 #: each layer's value alone, without its evidence (the departure simulation's health)
 VALUES: dict[str, Callable[[AccountView], float | None]] = {
     "key": key_value, "broad": lambda view: _broad(view, view.config["broad"])[-1],
-    "org": lambda view: org_score(view).value}
+    "org": lambda view: _org(view, view.config["org"])[-1]}
 
 
 def _health_value(view: AccountView, factor: float) -> float | None:
