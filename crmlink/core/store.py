@@ -159,6 +159,16 @@ class Store:
                 if deferred.seen and conn.dialect.name == "sqlite":
                     conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_DEFAULT_CACHE_KIB}")
 
+    def restore_indexes(self, conn: sa.Connection) -> None:
+        """Build now, in the transaction of :meth:`transaction` on ``conn``, the indexes it
+        would build at its end (:class:`_Deferred`): for a caller whose writes of records
+        are done and who has other work before the commit (a first import waiting for
+        its aggregates' builder), so that the two overlap. A later write of records to a
+        table the transaction had not written yet sets that table's indexes aside again."""
+        deferred = self._deferred.get(conn)
+        if deferred is not None:
+            deferred.restore(conn)
+
     # -- writing ---------------------------------------------------------------------------
 
     def _insert(self, table: sa.Table) -> Any:

@@ -69,13 +69,6 @@ _PICK = itemgetter(*(_FIELDS.index(name) for name in INTERACTION_COLUMNS))
 _ACCOUNT_OF, _DELETED_OF = itemgetter(_ACCOUNT), itemgetter(_DELETED)
 
 
-class _Every:
-    """Every account: the build classifies every row it is sent."""
-
-    def __contains__(self, _: object) -> bool:
-        return True
-
-
 class StreamedBuild:
     """The build of one import's aggregates beside its write (see the module's docstring).
     :meth:`start` forks the builder, :meth:`watch` is the store's watcher of the
@@ -88,6 +81,7 @@ class StreamedBuild:
         self._sender = _Sender(pipe)
         #: why the build stepped aside, once it did
         self.abandoned: str | None = None
+        self._ended = False
 
     @classmethod
     def start(cls, store: Store, host: PluginHost, config: Mapping[str, Any], conn: sa.Connection,
@@ -148,6 +142,13 @@ class StreamedBuild:
         log.info("aggregates not built during the import (%s): the refresh after it builds them", reason)
         self.close()
 
+    def end(self) -> None:
+        """Tell the builder the rows are all sent (it finishes them meanwhile: the
+        caller may do other work before :meth:`finish`)."""
+        if self.abandoned is None and not self._ended:
+            self._ended = True
+            self._send(None)
+
     def finish(self, conn: sa.Connection) -> int:
         """Wait for the builder, then write what it built in the transaction on ``conn``
         and clear those accounts' stale marks (and the mark of changed people: the build
@@ -155,7 +156,7 @@ class StreamedBuild:
         refresh. How many aggregates were written."""
         if self.abandoned is not None:
             return 0
-        self._send(None)
+        self.end()
         if self.abandoned is None and not self._sender.stop():
             self._abandon(self._why())
         if self.abandoned is not None:
@@ -300,13 +301,12 @@ class _Accounts:
         self.builder: Builder | None = None
 
     def run(self, pipe: Connection) -> list[str]:
-        every = _Every()
         while (sent := pickle.loads(pipe.recv_bytes())) is not None:
             for account, group in groupby(sent, key=itemgetter(0)):
                 if account != self.account:
                     self._next(account)
-                if self.builder is not None:
-                    self.builder.add_all(self.acc.classify(group, every, no_account))
+                if self.builder is not None:  # every row sent names its account: it is the group's
+                    self.builder.add_all(self.acc.classify(group, (account,), no_account))
             if len(self.reopened) > REOPENED_LIMIT:
                 raise _NotGrouped
         self._next(None)
@@ -369,4 +369,7 @@ class BuildBeside:
         if self.build is None:
             return 0
         self._stack.close()  # no more writes to watch: the rest of the transaction is the build's own
+        self.build.end()
+        # the indexes the import set aside are built while the builder finishes its last rows
+        self.store.restore_indexes(self.conn)
         return self.build.finish(self.conn)
