@@ -44,6 +44,8 @@ BATCH_SIZE = 2000
 #: users' seniority from their titles): row batches of them are read as records.
 PER_RECORD: tuple[type[model.Record], ...] = (model.Contact, model.User)
 Item = model.Record | RowBatch
+#: The youngest generation's collection threshold while a sync runs (:func:`_collector_spared`).
+YOUNG_OBJECTS = 100_000
 _SOURCE = itemgetter(fields_of(model.Record).index("source"))
 _DELETED = fields_of(model.Record).index("deleted")
 
@@ -449,11 +451,22 @@ def _collector_spared() -> Iterator[None]:
     collections they trigger would otherwise walk all of those objects again: measured
     on the CSV import's reading and checking of the rows, that walking was about a third
     of its time. Nothing is kept alive longer by this; the objects rejoin the collector
-    when the sync ends."""
+    when the sync ends.
+
+    While it runs, the youngest generation is collected only once :data:`YOUNG_OBJECTS`
+    more container objects were made than freed, not Python's 700: a batch of rows in
+    flight is thousands of them, so at 700 a collection ran every few rows, each one
+    walking (and promoting) the rows of the batches in flight, for no garbage: rows hold
+    no cycles. Measured on a CSV import of 300,000 interactions, its processes (forked
+    with this setting) took 3 to 4% less CPU time, for about 2 MiB more at its peak; a
+    cycle left as garbage still goes at the next collection."""
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS, *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
