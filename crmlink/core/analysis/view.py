@@ -455,11 +455,12 @@ class PortfolioView:
     Read ``summaries`` and ``deal_summaries``: what each account's and deal's judging
     left (scores, findings, coverage, effort, LTC stage), kept by the audit: nothing is
     derived again, but past :data:`.spill.KEEP` accounts they are read back from disk on
-    each pass, so gather what you need in one loop. ``accounts`` and ``opportunities`` give the full views instead, for what a
-    summary does not hold (contact stats, pair strengths, score evidence): the audit
-    builds them only when a plugin first reads them, and then derives every account
-    again (its view from the records and folded interactions, its scores' evidence from
-    the scoring hooks), which costs about as much as scoring the portfolio again.
+    each pass, so gather what you need in one loop. ``accounts`` and ``opportunities``
+    give the full views instead, for what a summary does not hold (contact stats, pair
+    strengths, score evidence): the audit builds them only when a plugin first reads
+    them, and then derives every account again (its view from the records and folded
+    interactions, its scores' evidence from the scoring hooks), which costs about as much
+    as scoring the portfolio again.
     """
 
     #: Every account's view, judged, in the order of `summaries`; built on first read.
