@@ -201,14 +201,14 @@ class PortfolioCoverageTally:
     (:meth:`add`): accounts per assessment, the counts behind the shares of described
     contacts and linked interactions, and the few accounts to fix first. Nothing of an
     account is kept but what the counts need: past a bound the accounts live on disk
-    (:mod:`.spill`), and reading them back once per figure cost more than judging them."""
+    (:mod:`.spill`), where reading them back once per figure unpickled each many times."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings
         self.verdicts = dict.fromkeys(ASSESSMENTS, 0)
         self.totals = dict.fromkeys(_COUNTED, 0)
         self._limit = int(settings["fix_first"])
-        #: the candidates to fix first so far, by (key, number): :meth:`_fix_first`
+        #: the candidates to fix first so far, with their sort key and order added: :meth:`_keep_first`
         self._weak: list[tuple[tuple[float, float, str], int, FixFirst]] = []
         self._added = 0
 

@@ -15,19 +15,10 @@ from crmlink.plugins.method.words import join
 NAMED_ACCOUNTS = 3
 
 
-def effort_by_tier(view: PortfolioView) -> dict[str, float]:
-    """Decayed interaction weight spent on each tier of the target (untiered accounts aside)."""
-    return _tiers(view)[0]
-
-
-def unrecorded_tiers(view: PortfolioView) -> list[str]:
-    """Tiers the target wants effort on whose accounts all lack relationship evidence:
-    their effort is unknown, not zero."""
-    return _tiers(view)[1]
-
-
 def _tiers(view: PortfolioView) -> tuple[dict[str, float], list[str]]:
-    """:func:`effort_by_tier` and :func:`unrecorded_tiers` in one pass over the
+    """The decayed interaction weight spent on each tier of the target (untiered
+    accounts aside), and the tiers the target wants effort on whose accounts all lack
+    relationship evidence (their effort is unknown, not zero); in one pass over the
     summaries, none kept: a large portfolio's are read back from disk for each pass."""
     target = view.config["tiers"]["target"]
     wanted = {tier for tier, share in target.items() if share > 0}
