@@ -56,7 +56,7 @@ from tests.conftest import AS_OF, synced
 
 DAY = date.fromisoformat(AS_OF)
 WHEN = datetime(2026, 10, 1, tzinfo=timezone.utc)
-SEVERITY = re.compile(r'"generated_at": "[^"]*"')
+SEVERITY = re.compile(r'"generated_at": ?"[^"]*"')
 
 
 def host(extra: bool = False) -> PluginHost:

@@ -38,11 +38,11 @@ AS_OF = "2026-11-20"
 GENERATED = {"accounts": 100, "contacts": 1000, "interactions": 10_000, "profile": "multiparty"}
 
 #: the fields that differ from run to run (or from version to version), emptied before comparing
-_VOLATILE = re.compile(rb'"(generated_at|crmlink_version)": "[^"]*"')
+_VOLATILE = re.compile(rb'"(generated_at|crmlink_version)":( ?)"[^"]*"')
 
 
 def _normalised(data: bytes) -> bytes:
-    return _VOLATILE.sub(lambda m: b'"' + m.group(1) + b'": ""', data, count=2)
+    return _VOLATILE.sub(lambda m: b'"' + m.group(1) + b'":' + m.group(2) + b'""', data, count=2)
 
 
 def _audit(db: str, fmt: str, out: Path, *extra: str) -> bytes:

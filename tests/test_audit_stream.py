@@ -34,7 +34,7 @@ def _invoke(*args: str) -> str:
 
 
 def _without_time(text: str) -> str:
-    return re.sub(r'"generated_at": "[^"]*"', '"generated_at": ""', text, count=1)
+    return re.sub(r'"generated_at": ?"[^"]*"', '"generated_at": ""', text, count=1)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_write_json_of_a_whole_document_is_dumps(stores: dict[str, str], tmp_pat
     document.accounts = []
     text = document.dumps()
     document.write_json(empty)
-    assert empty.getvalue() == text and '"accounts": []' in text
+    assert empty.getvalue() == text and '"accounts":[]' in text
 
 
 @pytest.mark.parametrize("indent", [None, 2])

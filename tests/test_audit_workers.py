@@ -34,7 +34,7 @@ MERGE = '[identity.match]\nsource_order = ["sales", "marketing"]\n'
 
 
 def _normalised(text: str) -> str:
-    return re.sub(r'"generated_at": "[^"]*"', '"generated_at": ""', text, count=1)
+    return re.sub(r'"generated_at": ?"[^"]*"', '"generated_at": ""', text, count=1)
 
 
 def _invoke(*args: str, host: PluginHost | None = None) -> Result:
@@ -76,7 +76,7 @@ def test_two_workers_write_the_documents_of_one(store_url: str, tmp_path: Path, 
     with caplog.at_level(logging.INFO, "crmlink.core.analysis.workers"):
         two = _documents(store_url, tmp_path, 2)
     assert "in 2 processes" in caplog.text  # the workers ran
-    assert ('"accounts_joined": 10' in one["json"]) is merged  # the merged path ran, or did not
+    assert ('"accounts_joined":10' in one["json"]) is merged  # the merged path ran, or did not
     for fmt in one:
         assert two[fmt] == one[fmt], fmt
     three = _documents(store_url, tmp_path, 3)  # parts of 4 accounts taken by three processes

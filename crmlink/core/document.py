@@ -29,7 +29,7 @@ from typing import IO, Any, TextIO
 from crmlink.core.evaluation.changes import Changes
 from crmlink.core.evaluation.vocab import LEVELS, STAGES
 from crmlink.core.findings import Finding, ScoreDefinition
-from crmlink.core.jsondump import dumps
+from crmlink.core.jsondump import dumpb, dumps
 from crmlink.core.typedjson import JsonObject, json_schema, prop
 
 #: The version of the document's shape (``schema_version`` in the JSON).
@@ -465,7 +465,7 @@ def _write_array(out: IO[Any], texts: Iterable[Any], indent: int | None, *, bina
     """A JSON array at the document's first level, of items already in JSON (each as
     :func:`account_json` makes it): strings to a text file, or (``binary``) their UTF-8
     bytes to a binary one."""
-    separator, first = (", ", "[") if indent is None else (",\n" + " " * (2 * indent), "[\n" + " " * (2 * indent))
+    separator, first = (",", "[") if indent is None else (",\n" + " " * (2 * indent), "[\n" + " " * (2 * indent))
     end, empty = ("]" if indent is None else "\n" + " " * indent + "]"), "[]"
     marks: tuple[Any, ...] = (separator, first, end, empty)
     if binary:
@@ -482,9 +482,13 @@ def _write_array(out: IO[Any], texts: Iterable[Any], indent: int | None, *, bina
 def account_json(entry: AccountEntry | OpportunityEntry, indent: int | None = None) -> str:
     """One account's (or deal's) entry's JSON text as it stands in the document's
     ``accounts`` (or ``opportunities``) array (with ``indent``, indented for that depth)."""
-    # an entry is a tree (no object in it twice): the encoder need not check for cycles
-    text = dumps(entry.to_json(), indent, check_circular=False)
-    return text if indent is None else text.replace("\n", "\n" + " " * (2 * indent))
+    return account_jsonb(entry, indent).decode("utf-8")
+
+
+def account_jsonb(entry: AccountEntry | OpportunityEntry, indent: int | None = None) -> bytes:
+    """:func:`account_json` in UTF-8, as the audit spools it."""
+    text = dumpb(entry.to_json(), indent)
+    return text if indent is None else text.replace(b"\n", b"\n" + b" " * (2 * indent))
 
 
 def audit_schema() -> dict[str, Any]:

@@ -1,73 +1,65 @@
-"""The audit document's JSON text: exactly what ``json.dumps(value, indent=indent,
-ensure_ascii=False)`` writes, made faster where the standard library is slow.
+"""The audit document's JSON text, made by orjson.
 
-Without ``indent`` the standard library's encoder is its C one, and that is what
-:func:`dumps` uses. With ``indent`` (a person at a terminal gets ``indent=2``) the
-standard library falls back to its encoder written in Python, about four times slower
-than the C one on the audit's entries; for ``indent=2`` :func:`dumps` makes the text with
-orjson instead, when that is provably the same text (:func:`_orjson_indented`), and
-with the standard library otherwise.
+Compact text has no space after ``,`` and ``:`` (``json.dumps(..., separators=(",", ":"))``)
+and indented text two spaces a level (``json.dumps(..., indent=2)``); neither escapes
+anything but ``"``, ``\\`` and control characters (``ensure_ascii=False``). orjson writes
+an account's entry about five times faster than the standard library's C encoder (about
+150 µs against 30 µs for a 9 KB entry), and the entries are most of an audit's text.
+
+orjson and the standard library write the same text but for floats: orjson writes no
+``NaN`` or ``Infinity`` (which are not JSON) but ``null``, and writes a float that needs
+an exponent in its own shortest form (``1e16``, ``0.00001``, where the standard library
+writes ``1e+16`` and ``1e-05``); both read back as the same number. A value orjson
+refuses (an integer past 64 bits, a string that is not valid UTF-8) is written by the
+standard library in the same layout, or fails there with its error.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections import OrderedDict, defaultdict
+import math
 from typing import Any
 
 import orjson
 
-#: orjson's options: two spaces a level as ``indent=2``, and every subclass of ``str``,
-#: ``int``, ``dict`` and ``list``, every dataclass and date handed to :func:`_plain`
-_OPTIONS = (orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
-            | orjson.OPT_PASSTHROUGH_DATETIME)
-#: a float as the standard library writes it with an exponent (``1e-05``, ``1.5e+16``)
-_EXPONENT = re.compile(r"[0-9]e[-+][0-9]")
+#: non-string keys written as the standard library writes them; a dataclass or a date
+#: refused, as the standard library refuses them (an audit's JSON holds neither)
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_INDENTED = _OPTIONS | orjson.OPT_INDENT_2
 
 
-def dumps(value: Any, indent: int | None = None, *, check_circular: bool = True) -> str:
-    """``json.dumps(value, indent=indent, ensure_ascii=False, check_circular=...)``: the
-    same text, or the same exception."""
-    if indent == 2:
-        text = _orjson_indented(value, check_circular)
-        if text is not None:
-            return text
-    return json.dumps(value, indent=indent, ensure_ascii=False, check_circular=check_circular)
-
-
-def _orjson_indented(value: Any, check_circular: bool = True) -> str | None:
-    """The standard library's ``indent=2`` text of ``value`` made by orjson, or ``None``
-    where orjson's could differ and the standard library must write it. The two write
-    the same structure, separators, escapes (``ensure_ascii=False``: only ``"``, ``\\``
-    and control characters, in the same forms), integers, and floats written without an
-    exponent (both give the shortest text that reads back as the same float); they differ
-    where the standard library writes ``NaN`` or ``Infinity`` (orjson: ``null``), a float
-    with an exponent (``1e-05`` against orjson's forms), integers past 64 bits, keys that
-    are not strings, and the types only one of them takes. So the standard library's C
-    encoder checks ``value`` first, compactly (no ``NaN``, nothing it cannot write; about
-    a third of the Python encoder's time), and its text must hold no exponent; orjson then
-    refuses anything but the plain types (:func:`_plain`)."""
+def dumpb(value: Any, indent: int | None = None) -> bytes:
+    """``value``'s JSON text in UTF-8: compact, or indented by ``indent`` spaces a level
+    (orjson writes two; the standard library any other number)."""
+    if indent not in (None, 2):
+        return _stdlib(value, indent).encode("utf-8")
     try:
-        compact = json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=check_circular)
-    except (ValueError, TypeError, RecursionError):  # NaN or infinity, a cycle, or a type it refuses
-        return None
-    if ("e-" in compact or "e+" in compact) and _EXPONENT.search(compact):  # a float with an exponent
-        return None  # (or text that looks like one)
-    try:
-        return orjson.dumps(value, default=_plain, option=_OPTIONS).decode("utf-8")
-    except orjson.JSONEncodeError:  # a type refused, an integer past 64 bits, a key not a string
-        return None
+        return orjson.dumps(value, option=_OPTIONS if indent is None else _INDENTED)
+    except orjson.JSONEncodeError:  # an integer past 64 bits, a lone surrogate, a type refused
+        return _stdlib(value, indent).encode("utf-8")
 
 
-def _plain(value: Any) -> Any:
-    """What orjson writes for a subclass it hands back: the same text as the standard
-    library's for the few plain ones an audit's data holds, else refused."""
-    if type(value) in (OrderedDict, defaultdict):
-        return dict(value)
-    if isinstance(value, str):  # the standard library writes the string itself, whatever __str__ says
-        return str.__str__(value)
-    raise TypeError(type(value).__name__)
+def dumps(value: Any, indent: int | None = None) -> str:
+    """:func:`dumpb` as text."""
+    return dumpb(value, indent).decode("utf-8")
 
 
-__all__ = ["dumps"]
+def _stdlib(value: Any, indent: int | None) -> str:
+    """The standard library's text in :func:`dumpb`'s layout (or its error), with NaN and
+    the infinities written as orjson writes them."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(_finite(value), indent=indent, separators=separators, ensure_ascii=False)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with ``None`` for each float that is not finite."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+__all__ = ["dumpb", "dumps"]

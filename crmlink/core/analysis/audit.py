@@ -52,7 +52,7 @@ from crmlink.core.document import (
     Departure,
     OpportunityEntry,
     Presentation,
-    account_json,
+    account_jsonb,
 )
 from crmlink.core.evaluation.relationship import with_crm_override
 from crmlink.core.findings import SEVERITY_RANK, Finding
@@ -426,7 +426,7 @@ class _UnitDeals:
         self.found[position] = len(self.judged)
         self.judged.append((entry, deal))
         if self._texts is not None:
-            self._texts.append(account_json(entry, self.indent).encode("utf-8") if text is None else text)
+            self._texts.append(account_jsonb(entry, self.indent) if text is None else text)
 
     def judge_rest(self) -> None:
         """Judge the deals whose account is not in the unit."""

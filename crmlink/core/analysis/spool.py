@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 
-from crmlink.core.document import AccountEntry, account_json
+from crmlink.core.document import AccountEntry, account_jsonb
 
 #: where one entry's text is: the spool's file, offset and length
 Span = tuple[int, int, int]
@@ -19,7 +19,7 @@ Span = tuple[int, int, int]
 
 class AccountSpool:
     """The JSON texts of account entries in temporary files (deleted on :meth:`close`),
-    each as :func:`~crmlink.core.document.account_json` with ``indent`` makes it.
+    each as :func:`~crmlink.core.document.account_jsonb` with ``indent`` makes it.
 
     Worker processes write to files of their own (:meth:`part`, opened before they are
     forked) and hand back where each text is; :meth:`adopt` numbers them as if added here."""
@@ -36,7 +36,7 @@ class AccountSpool:
     def write(self, entry: AccountEntry, part: int = 0) -> Span:
         """Write ``entry``'s text to file ``part`` (0: the spool's own; or one of
         :meth:`part`, from the worker that has it) and say where it is."""
-        return self._put(account_json(entry, self.indent).encode("utf-8"), part)
+        return self._put(account_jsonb(entry, self.indent), part)
 
     def add_data(self, data: bytes) -> int:
         """Add an entry's text made by an earlier audit (:mod:`.cache`), as the UTF-8

@@ -34,7 +34,7 @@ from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary, ac
 from crmlink.core.analysis.tiers import assign_tier
 from crmlink.core.analysis.units import SourceData
 from crmlink.core.analysis.view import AccountView, OpportunityView
-from crmlink.core.document import AccountEntry, OpportunityEntry, account_json
+from crmlink.core.document import AccountEntry, OpportunityEntry, account_jsonb
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.audit import Audit, _UnitDeals
@@ -188,7 +188,7 @@ class UnitWork:
         span = texts = None
         if self.spool is not None:
             span = self.spool.write(entry, part)
-            texts = [account_json(deal, self.spool.indent).encode("utf-8") for _, deal, _ in deals]
+            texts = [account_jsonb(deal, self.spool.indent) for _, deal, _ in deals]
         judged = Judged(key, attention_key(view, self.overall), slim_entry(entry) if self.slim else entry, span,
                         deals, account_summary(view, key), deal_texts=texts)
         if key in self.storable and span is not None:
