@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import json
 import logging
 import os
 import random
@@ -29,6 +30,7 @@ import tenacity
 
 from crmlink.core import model, reconcile
 from crmlink.core.analysis.config import DEFAULTS
+from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
 from crmlink.core.connector import Connector, Stream, SyncContext
 from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError
@@ -48,6 +50,12 @@ Item = model.Record | RowBatch
 YOUNG_OBJECTS = 100_000
 _SOURCE = itemgetter(fields_of(model.Record).index("source"))
 _DELETED = fields_of(model.Record).index("deleted")
+_CONTACT = fields_of(model.Contact)
+_TITLE, _RAW = _CONTACT.index("title"), _CONTACT.index("raw")
+#: the contact's fields the classify hook fills in where they are blank, with its answer's
+_FILLED = tuple((_CONTACT.index(name), name) for name in ("seniority", "department", "buying_role"))
+#: Distinct (title, raw) classifications kept by :class:`_TitleRules` (then it starts again).
+TITLES_KEPT = 10_000
 
 
 @dataclass
@@ -169,6 +177,7 @@ class SyncEngine:
         #: the run in progress (or the last one), for progress displays
         self.result: SyncResult | None = None
         self._cut: set[str] = set()  # streams that raised an InvalidRecord and were skipped
+        self._titles = _TitleRules.of(host)
 
     def run(self) -> SyncResult:
         """Run the sync, holding the source's sync lock in the store: a second sync of
@@ -377,6 +386,9 @@ class SyncEngine:
                 self._skip(stream, item, counts, result)
             elif not isinstance(item, RowBatch):
                 yield self._prepare(item, counts)
+            elif self._titles is not None and item.entity is model.Contact and isinstance(item.rows, StoredRows):
+                counts.read += len(item.rows)
+                yield self._sourced(RowBatch(item.entity, self._titles.fill(item.rows)))
             elif issubclass(item.entity, PER_RECORD):
                 for record in item.records():
                     yield self._prepare(record, counts)
@@ -441,6 +453,57 @@ class SyncEngine:
             if self.on_error != "skip":
                 raise error
             self._skip(stream, error, counts, result)
+
+
+class _TitleRules:
+    """The classify hook where only the built-in title rules answer it
+    (:mod:`crmlink.plugins.classify`), applied to contacts' rows in the store's form:
+    what :meth:`SyncEngine._classify` does to a record made of each row, without the
+    record (reading a row back as canonical values and making a record of it cost
+    three times the classification), and once per distinct title and ``raw``, which
+    are all the rules read."""
+
+    def __init__(self, rules: Callable[..., Classification]) -> None:
+        self.rules = rules
+        self._known: dict[tuple[Any, Any], tuple[tuple[int, Any], ...]] = {}
+
+    @classmethod
+    def of(cls, host: PluginHost) -> _TitleRules | None:
+        """The rules, when the built-in plugin alone implements the hook and hook calls
+        are not traced (``CRMLINK_TRACE_PLUGINS``); else ``None``: each record asks the hook."""
+        from crmlink.plugins import classify as builtin
+
+        impls = host.pm.hook.classify_contact.get_hookimpls()
+        if [impl.function for impl in impls] != [builtin.classify_contact] or os.environ.get("CRMLINK_TRACE_PLUGINS") == "1":
+            return None
+        return cls(classify_title)
+
+    def fill(self, rows: StoredRows) -> StoredRows:
+        """The rows with their blank seniority, department and buying role filled in."""
+        known, answer = self._known, self._answer
+        if len(known) > TITLES_KEPT:
+            known.clear()
+        filled = StoredRows()
+        for row in rows:
+            key = (row[_TITLE], row[_RAW])
+            found = known.get(key)
+            if found is None:
+                found = known[key] = answer(*key)
+            if found and any(row[index] is None for index, _ in found):
+                values = list(row)
+                for index, value in found:
+                    if values[index] is None:
+                        values[index] = value
+                row = tuple(values)
+            filled.append(row)
+        return filled
+
+    def _answer(self, title: str | None, raw: str | None) -> tuple[tuple[int, Any], ...]:
+        """What the rules say of a title and a stored ``raw``: (the row's index, the
+        value) of each of seniority, department and buying role they give."""
+        values = json.loads(raw) if raw else {}
+        found = self.rules(title, values.get("department"), values.get("buying_role"))
+        return tuple((index, value) for index, name in _FILLED if (value := getattr(found, name)) is not None)
 
 
 @contextmanager
