@@ -26,7 +26,9 @@ A revision only rises; its row is never deleted (a missing row is revision 0).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -153,6 +155,72 @@ def _postgres(table: str, pairs: list[tuple[str, str]], columns: list[str] | Non
     return found
 
 
+#: The entities whose rows :func:`counted` reads their pairs from (a pair a column or a
+#: constant; not a deal's account, which takes a query), and which a first import writes
+#: by the thousand.
+COUNTED = ("account", "contact", "opportunity")
+_COLUMN = re.compile(r"\{r\}\.(\w+)$")
+_CONSTANT = re.compile(r"'([^']*)'$")
+
+
+def insert_trigger(entity: str) -> str:
+    """The name of the SQLite trigger that raises revisions for each inserted row of
+    ``entity``: what :func:`counted` does for a batch of rows."""
+    return f"{_name(schema.TABLES[entity].name)}_insert"
+
+
+def counted(entity: str) -> Callable[[Sequence[tuple[Any, ...]]], dict[tuple[str, str], int]]:
+    """For an entity of :data:`COUNTED`: a function from rows of it (values in
+    :func:`~crmlink.core.rows.fields_of` order) to how many of them name each (source,
+    account) pair, each row once a pair, pairs in the order their first rows come (each
+    row's sorted), leaving out the pairs the insert trigger leaves out: exactly what the
+    trigger raises when those rows are inserted one by one (:func:`raise_by`)."""
+    from crmlink.core import model
+    from crmlink.core.rows import fields_of
+
+    names = fields_of(model.ENTITIES[entity])
+
+    def side(text: str) -> tuple[int | None, str | None]:  # a field's index, or a constant
+        column, constant = _COLUMN.match(text), _CONSTANT.match(text)
+        if column is not None:
+            return names.index(column.group(1)), None
+        if constant is not None:
+            return None, constant.group(1)
+        raise ValueError(f"{entity}: revisions of {text} are raised by its trigger alone")
+
+    spec = [(*side(s), *side(a)) for s, a in _ACCOUNTS[entity]]
+    blank = "" if all(a != f"'{SOURCE_WIDE}'" for _, a in _ACCOUNTS[entity]) else None  # an account left out
+
+    def count(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
+        found: dict[Any, int] = {}
+        for row in rows:
+            pairs = {(row[si] if si is not None else sc, row[ai] if ai is not None else ac)
+                     for si, sc, ai, ac in spec}
+            for key in sorted(pair for pair in pairs if pair[0] is not None and pair[1] is not None
+                              and pair[1] != blank):
+                found[key] = found.get(key, 0) + 1
+        return found
+
+    return count
+
+
+def raise_by(conn: sa.Connection, counts: dict[tuple[str, str], int]) -> None:
+    """Raise each pair's revision by its count (a pair with no revision yet gets its
+    count), in one statement a batch of pairs, in the order given."""
+    if not counts:
+        return
+    table = schema.audit_revisions.name
+    marks = "?" if conn.dialect.name == "sqlite" else "%s"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"INSERT INTO {table} (source, account_id, revision) VALUES ({marks}, {marks}, {marks}) "
+            f"ON CONFLICT (source, account_id) DO UPDATE SET revision = {table}.revision + excluded.revision",
+            [(s, a, n) for (s, a), n in counts.items()])
+    finally:
+        cursor.close()
+
+
 def of_source(conn: sa.Connection, source: str, accounts: Iterable[str] | None = None) -> dict[str, int]:
     """The revisions of ``source`` on ``conn``'s snapshot: account (or :data:`SOURCE_WIDE`,
     :data:`CONTACTS`) -> revision; an account with none has revision 0."""
@@ -168,4 +236,4 @@ def of_source(conn: sa.Connection, source: str, accounts: Iterable[str] | None =
     return found
 
 
-__all__ = ["CONTACTS", "SOURCE_WIDE", "of_source", "trigger_sql"]
+__all__ = ["CONTACTS", "COUNTED", "SOURCE_WIDE", "counted", "insert_trigger", "of_source", "raise_by", "trigger_sql"]
