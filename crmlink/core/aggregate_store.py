@@ -48,7 +48,7 @@ def note(conn: sa.Connection, entity: type[model.Record], rows: Sequence[tuple[A
         return
     fields = fields_of(entity)
     rid, source = fields.index("remote_id"), fields.index("source")
-    written = [row for row in rows if (row[source], row[rid]) not in kept]
+    written = [row for row in rows if (row[source], row[rid]) not in kept] if kept else rows
     if name != "interaction":
         mark(conn, {(row[source], PEOPLE) for row in written})
         return
