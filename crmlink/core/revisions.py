@@ -22,6 +22,11 @@ person with SQL) raises them, in the same transaction:
 
 An update that changes no value but the sync run that last saw the row raises nothing.
 A revision only rises; its row is never deleted (a missing row is revision 0).
+
+One exception to the row triggers, for speed and with the same outcome: on SQLite a sync
+run writing the first rows of accounts, contacts or deals into their table raises the
+revisions a batch at a time (:func:`counted`, :func:`raise_by`), their insert trigger set
+aside until its transaction ends (:meth:`crmlink.core.store._Deferred.counting`).
 """
 
 from __future__ import annotations
