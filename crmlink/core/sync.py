@@ -473,8 +473,9 @@ class _TitleRules:
         are not traced (``CRMLINK_TRACE_PLUGINS``); else ``None``: each record asks the hook."""
         from crmlink.plugins import classify as builtin
 
-        impls = host.pm.hook.classify_contact.get_hookimpls()
-        if [impl.function for impl in impls] != [builtin.classify_contact] or os.environ.get("CRMLINK_TRACE_PLUGINS") == "1":
+        answering = [name for name, _ in host.implementers("classify_contact")]
+        if answering != ["classify"] or host.pm.get_plugin("classify") is not builtin \
+                or os.environ.get("CRMLINK_TRACE_PLUGINS") == "1":
             return None
         return cls(classify_title)
 
