@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -121,6 +122,25 @@ def test_spool_reads_entries_back_in_any_order(stores: dict[str, str], tmp_path:
         spool.add(entries[0])  # adding after reading goes to the end, not over an entry
         assert list(spool.texts([0, 5])) == [account_json(entries[0], 2)] * 2
         assert [data.decode("utf-8") for data in spool.datas([5, 1])] == [account_json(e, 2) for e in entries[:2]]
+
+
+def test_spool_reads_texts_kept_elsewhere_in_batches_beside_its_own(stores: dict[str, str], tmp_path: Path) -> None:
+    """Texts kept elsewhere (the audit's cache) are numbered among the spool's own and
+    read in the order asked, each source of them asked once a batch for its keys."""
+    entries = _audit(stores["one"], True, tmp_path).document().accounts[:4]
+    texts = {f"k{i}": account_json(e, 2).encode("utf-8") for i, e in enumerate(entries)}
+    asked: list[list[str]] = []
+
+    def fetch(keys: Sequence[str]) -> dict[str, bytes]:
+        asked.append(list(keys))
+        return {key: texts[key] for key in keys}
+
+    with AccountSpool(2) as spool:
+        numbers = [spool.add_elsewhere(fetch, "k0"), spool.add(entries[1]), spool.add_elsewhere(fetch, "k2"),
+                   spool.add_elsewhere(fetch, "k3")]
+        order = [numbers[3], numbers[1], numbers[0], numbers[2], numbers[3]]
+        assert list(spool.texts(order)) == [account_json(entries[i], 2) for i in (3, 1, 0, 2, 3)]
+    assert asked == [["k3", "k0", "k2", "k3"]]
 
 
 def test_write_json_of_spooled_bytes_is_dumps_in_a_file_and_in_text(stores: dict[str, str], tmp_path: Path) -> None:

@@ -40,9 +40,11 @@ account judged now can be stored is told where it is judged, by its chunk's own 
 worker pickles the account once, for the cache and for its way back): the audit's
 process only writes the bytes.
 
-**The stored form.** The entry's JSON text as UTF-8, as it is (a hit copies it to the
-document's spool without decoding it: decompressing it cost a hit about as much as
-reading it, for a fourth of the space); then two pickles, one after the other: the
+**The stored form.** The entry's JSON text as UTF-8, as it is (a hit's text goes to the
+document without being decoded, read from the table in the document's order when the
+document is written, never copied to the spool first: :meth:`UnitCache.texts`;
+decompressing it cost a hit about as much as reading it, for a fourth of the space);
+then two pickles, one after the other: the
 account's place among the accounts that need attention, its deals' entries, summaries
 and JSON texts (a hit's deals go to the document as the bytes stored, never made again)
 and its :class:`~.summary.AccountSummary` (what every audit reads), and its
@@ -68,7 +70,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
 from enum import Enum
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,6 +204,7 @@ class UnitCache:
         audit.from_cache += len(self.hits)
         #: the judged accounts to store at the end (past :data:`.spill.KEEP`, on disk)
         self.kept: Spilled[_Kept] = Spilled()
+        self._texts = self.texts  # one bound method: the spool asks it for a batch of hits' texts at once
         self._storing: threading.Thread | None = None
         self._failed: BaseException | None = None
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
@@ -228,8 +231,9 @@ class UnitCache:
 
     def judged(self, work: UnitWork, deals: _UnitDeals) -> Iterator[Judged]:
         """Every account of the source in key order: those ``work`` judges now, each
-        kept to be stored, and the hits, each with its text added to the spool and its
-        deals given to ``deals`` as the others' are. The accounts to judge go to forked
+        kept to be stored, and the hits, each with its text numbered in the spool (read
+        from the table when the document is written) and its deals given to ``deals`` as
+        the others' are. The accounts to judge go to forked
         workers when there are enough of them (:meth:`processes`), and while this process
         waits for one of them it reads the next hits ahead of their turn (at most
         :data:`AHEAD`): the hits are read while the others are judged."""
@@ -258,26 +262,40 @@ class UnitCache:
             return count
         return parallel.worker_count(len(work.keys), BESIDE_FROM, parallel.workers_setting(self.audit.config))
 
-    def _stored(self) -> Iterator[tuple[str, bytes, bytes]]:
-        """The stored text and judged form of each hit, in key order, a batch at a time
-        (straight from the DB-API cursor: no SQLAlchemy row per hit)."""
+    def _stored(self) -> Iterator[tuple[str, bytes]]:
+        """The stored judged form of each hit, in key order, a batch at a time (straight
+        from the DB-API cursor: no SQLAlchemy row per hit)."""
         hits = [key for key in self.chunks.keys if key in self.hits]
         with self.chunks.reader.reading():
             conn = self.chunks.reader.here
             for start in range(0, len(hits), BATCH):
                 batch = hits[start:start + BATCH]
-                sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, text, judged", self.source, batch)
-                rows = {key: (text, judged) for found in cursor_batches(conn, sql, args, BATCH)
-                        for key, text, judged in found}
+                sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, judged", self.source, batch)
+                rows = dict(chain.from_iterable(cursor_batches(conn, sql, args, BATCH)))
                 for key in batch:
-                    yield key, *rows[key]
+                    yield key, rows[key]
 
-    def read(self, stored: tuple[str, bytes, bytes]) -> _Read:
+    def texts(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored texts of the hits ``keys``, read when the document is written
+        (:meth:`.AccountSpool.add_elsewhere`: never copied to the spool first), on the
+        snapshot the hits were read on (the audit's reader is open until the document
+        is done)."""
+        with self.chunks.reader.reading():
+            conn = self.chunks.reader.here
+            sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, text", self.source, keys)
+            found = {key: text if isinstance(text, bytes) else bytes(text)  # a driver may give a memoryview
+                     for rows in cursor_batches(conn, sql, args, BATCH) for key, text in rows}
+        if len(found) != len(set(keys)):
+            raise StoreError(f"the audit's cache of {self.source!r} lost entries while the audit read it; run the "
+                             "audit again")
+        return found
+
+    def read(self, stored: tuple[str, bytes]) -> _Read:
         """A hit's row as :func:`read_form` reads it (nothing kept or added yet)."""
-        key, text, blob = stored
+        key, blob = stored
         blob = blob if isinstance(blob, bytes) else bytes(blob)  # a driver may give a memoryview
         try:
-            return key, text, *read_form(blob)
+            return key, *read_form(blob)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
             self._clear()
             raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
@@ -286,7 +304,7 @@ class UnitCache:
     def _hit(self, key: str, read: _Read, deals: _UnitDeals) -> Judged:
         from crmlink.core.analysis.workers import Judged
 
-        found, text, (attention, deal_entries, summary), entry = read
+        found, (attention, deal_entries, summary), entry = read
         assert found == key, "the stored entries come in key order"
         ids = self.chunks.deal_ids
         placed, texts = [], []
@@ -295,7 +313,7 @@ class UnitCache:
             if position < len(ids) and ids[position] == deal.opportunity.remote_id:
                 placed.append((position, deal_entry, deal))
                 texts.append(deal_text)
-        self.spool.add_data(text)
+        self.spool.add_elsewhere(self._texts, key)
         deals.adopt(key, placed, texts)
         return Judged(key, attention, entry, None, placed, summary, deal_texts=texts)
 
@@ -387,11 +405,11 @@ class UnitCache:
         return done
 
 
-#: a hit's row as :meth:`UnitCache.read` reads it: its key, text, what every audit reads of
-#: it, and its entry, still pickled
-_Read = tuple[str, bytes, Any, Pickled[AccountEntry]]
+#: a hit's row as :meth:`UnitCache.read` reads it: its key, what every audit reads of it,
+#: and its entry, still pickled
+_Read = tuple[str, Any, Pickled[AccountEntry]]
 #: hits read ahead of their turn at most, while the audit's process waits for accounts
-#: judged in workers (about 20 kB each at the benchmark's size, most of it their texts)
+#: judged in workers (about 10 kB each at the benchmark's size)
 AHEAD = 1000
 
 
@@ -399,7 +417,7 @@ class _Ahead:
     """The hits of a unit as :meth:`UnitCache.read` reads them, in key order: read when
     their turn comes (:meth:`next`), or a batch ahead of it (:meth:`read`)."""
 
-    def __init__(self, cache: UnitCache, stored: Iterator[tuple[str, bytes, bytes]]) -> None:
+    def __init__(self, cache: UnitCache, stored: Iterator[tuple[str, bytes]]) -> None:
         self.cache, self.stored = cache, stored
         self.read_ahead: deque[_Read] = deque()
 

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 
 from crmlink.core.document import AccountEntry, account_jsonb
+from crmlink.core.model import chunked
 
-#: where one entry's text is: the spool's file, offset and length
+#: where one entry's text is: the spool's file, offset and length (or, for a text kept
+#: elsewhere, :data:`ELSEWHERE` and its number among those: :meth:`AccountSpool.add_elsewhere`)
 Span = tuple[int, int, int]
+#: the "file" of a text kept elsewhere
+ELSEWHERE = -1
+#: reads the texts kept elsewhere of some keys: key -> the UTF-8 text
+Fetch = Callable[[Sequence[str]], Mapping[str, bytes]]
+#: texts :meth:`AccountSpool.datas` reads at a time
+_AT_ONCE = 200
 
 
 class AccountSpool:
@@ -28,6 +36,7 @@ class AccountSpool:
         self.indent = indent
         self._files = [tempfile.TemporaryFile()]  # noqa: SIM115 - closed by close() or the with block
         self._spans: list[Span] = []
+        self._elsewhere: list[tuple[Fetch, str]] = []
 
     def add(self, entry: AccountEntry) -> int:
         """Write ``entry``'s text; its number for :meth:`texts`."""
@@ -38,10 +47,12 @@ class AccountSpool:
         :meth:`part`, from the worker that has it) and say where it is."""
         return self._put(account_jsonb(entry, self.indent), part)
 
-    def add_data(self, data: bytes) -> int:
-        """Add an entry's text made by an earlier audit (:mod:`.cache`), as the UTF-8
-        bytes :meth:`write` wrote then (:meth:`data` gave them); its number for :meth:`texts`."""
-        return self.adopt(self._put(data, 0))
+    def add_elsewhere(self, fetch: Fetch, key: str) -> int:
+        """Add an entry's text kept elsewhere (the audit's cache, :mod:`.cache`: an
+        earlier audit's text), read by ``fetch`` when the texts are read (:meth:`datas`),
+        a batch of them at a time, rather than copied here first; its number."""
+        self._elsewhere.append((fetch, key))
+        return self.adopt((ELSEWHERE, len(self._elsewhere) - 1, 0))
 
     def _put(self, data: bytes, part: int) -> Span:
         file = self._files[part]
@@ -82,9 +93,28 @@ class AccountSpool:
         written (for a document written as bytes: :meth:`.AuditDocument.write_json`)."""
         self.flush()
         handles = [file.fileno() for file in self._files]
-        for number in order:
-            part, offset, length = self._spans[number]
-            yield os.pread(handles[part], length, offset)  # the files' positions stay where the next write goes
+        spans = self._spans
+        for numbers in chunked(order, _AT_ONCE):
+            far = self._fetched([spans[number] for number in numbers])
+            for number in numbers:
+                part, offset, length = spans[number]
+                if part == ELSEWHERE:
+                    yield far[offset]
+                else:  # the files' positions stay where the next write goes
+                    yield os.pread(handles[part], length, offset)
+
+    def _fetched(self, spans: list[Span]) -> dict[int, bytes]:
+        """The texts kept elsewhere among ``spans``, by their numbers there, each
+        ``fetch`` asked once for its keys."""
+        wanted: dict[Fetch, list[int]] = {}
+        for part, offset, _ in spans:
+            if part == ELSEWHERE:
+                wanted.setdefault(self._elsewhere[offset][0], []).append(offset)
+        found: dict[int, bytes] = {}
+        for fetch, offsets in wanted.items():
+            texts = fetch([self._elsewhere[offset][1] for offset in offsets])
+            found.update((offset, texts[self._elsewhere[offset][1]]) for offset in offsets)
+        return found
 
     def close(self) -> None:
         for file in self._files:
