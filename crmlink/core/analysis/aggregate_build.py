@@ -188,24 +188,24 @@ def _pairs(out: dict[str, list[Any]], series: list[list[tuple[float, float, bool
            half_life: float) -> list[int]:
     """Append the pairs' series (each sorted) to ``out``: times, factored weights so far
     (each pair's reference time its latest), running inbound and outbound counts over
-    all pairs, latest two-way time so far, reference times. Their lengths."""
-    pt, pw, pm, pr = out["pt"], out["pw"], out["pm"], out["pr"]
-    theirs: list[bool] = []
-    ours: list[bool] = []
-    none = _NONE
+    all pairs, latest two-way time so far, reference times. Their lengths. All pairs in
+    one pass over their entries laid end to end (an account has dozens of pairs of a
+    few entries each: a pass per pair cost more than the entries)."""
     for entries in series:
         entries.sort()
-        times, shares, inbound, outbound, two_way = zip(*entries, strict=True)
-        ref = times[-1]
-        pr.append(ref)
-        pt.extend(times)
-        pw.extend(accumulate([w * 2.0 ** ((t - ref) / half_life) for t, w in zip(times, shares)]))
-        theirs.extend(inbound)
-        ours.extend(outbound)
-        pm.extend(accumulate([t if f else none for t, f in zip(times, two_way)], max))
-    out["pi"].extend(accumulate(theirs, initial=0))
-    out["po"].extend(accumulate(ours, initial=0))
-    return list(map(len, series))
+    lengths = list(map(len, series))
+    refs = [entries[-1][0] for entries in series]
+    out["pr"].extend(refs)
+    flat = list(chain.from_iterable(series))
+    out["pt"].extend([entry[0] for entry in flat])
+    each_ref = chain.from_iterable(map(repeat, refs, lengths))
+    out["pw"].extend(_segments([w * 2.0 ** ((t - ref) / half_life) for (t, w, _, _, _), ref in zip(flat, each_ref)],
+                               lengths))
+    out["pi"].extend(accumulate([entry[2] for entry in flat], initial=0))
+    out["po"].extend(accumulate([entry[3] for entry in flat], initial=0))
+    none = _NONE
+    out["pm"].extend(_segments([t if two_way else none for t, _, _, _, two_way in flat], lengths, max))
+    return lengths
 
 
 def _times(target: list[float], series: list[list[float]]) -> list[int]:
@@ -222,11 +222,10 @@ def _flagged(times: list[float], latest: list[float], series: list[list[tuple[fl
     for entries in series:
         entries.sort()
     lengths = list(map(len, series))
-    if series:
-        found, flags = zip(*chain.from_iterable(series), strict=True)
-        times.extend(found)
-        none = _NONE
-        latest.extend(_segments([t if f else none for t, f in zip(found, flags)], lengths, max))
+    flat = list(chain.from_iterable(series))
+    times.extend([t for t, _ in flat])
+    none = _NONE
+    latest.extend(_segments([t if f else none for t, f in flat], lengths, max))
     return lengths
 
 
