@@ -172,6 +172,9 @@ def exercise(store: Store, case: dict[str, Any]) -> None:
     finally:
         aggregate_build.SCAN_SHARE = share
     compare(store, config, fresh=True)
+    # what the refresh wrote is byte for byte what a rebuild of every account builds
+    rebuilt = refresh(store, HOST, config, rebuild=True)
+    assert [(done.built, done.left) for done in rebuilt] == [(done.unchanged, 0) for done in rebuilt]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -302,6 +305,65 @@ def test_a_refresh_leaves_an_account_marked_again_while_it_was_built(tmp_path: P
         assert aggregate_store.marks(conn, "crm") == {"a2": read["a2"] + 1}
     after = blobs(store)
     assert after["a1"][0] == b"new" and after["a2"] == before["a2"] and after["a3"] == before["a3"]
+
+
+def _built_store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    write(store, [Account(remote_id=a, source="crm", name=a) for a in ACCOUNTS])
+    write(store, [Interaction(remote_id=f"i{k}", source="crm", kind="call", account_id=ACCOUNTS[k % 3],
+                              user_ids=("u1",), contact_ids=("c1",),
+                              occurred_at=datetime.fromtimestamp(BASE + k * DAY, timezone.utc)) for k in range(9)])
+    refresh(store, HOST, DEFAULTS)
+    return store
+
+
+def test_a_refresh_commits_its_batches_past_the_transaction_bound(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of one aggregate, a transaction each (past a bound of one byte): the same
+    aggregates as one transaction writes, every mark cleared."""
+    store, other = _built_store(tmp_path / "one"), _built_store(tmp_path / "other")
+    for each in (store, other):
+        with each.transaction() as conn:
+            aggregate_store.mark_all(conn, "crm")
+    monkeypatch.setattr(aggregate_build, "_BATCH", 1)
+    monkeypatch.setattr(aggregate_build, "_TRANSACTION_BYTES", 1)
+    assert [(done.built, done.left) for done in refresh(store, HOST, DEFAULTS)] == [(len(ACCOUNTS), 0)]
+    monkeypatch.setattr(aggregate_build, "_TRANSACTION_BYTES", 64 << 20)
+    refresh(other, HOST, DEFAULTS)
+    assert blobs(store) == blobs(other)
+    with store.engine.connect() as conn:
+        assert aggregate_store.marks(conn, "crm") == {}
+
+
+def test_a_refresh_that_fails_leaves_its_open_transaction_unwritten(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build that fails after some batches were written in its open transaction
+    writes none of them: the old aggregates and every mark stay, for the next refresh."""
+    store = _built_store(tmp_path)
+    before = blobs(store)
+    write(store, [Interaction(remote_id=f"n{k}", source="crm", kind="meeting", account_id=a, user_ids=("u1",),
+                              contact_ids=("c1",), occurred_at=datetime.fromtimestamp(BASE + DAY / 2, timezone.utc))
+                  for k, a in enumerate(ACCOUNTS)])
+    with store.engine.connect() as conn:
+        marked = aggregate_store.marks(conn, "crm")
+    replace, calls = aggregate_store.replace, []
+
+    def failing(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the build failed")
+        return replace(*args)
+
+    monkeypatch.setattr(aggregate_build, "_BATCH", 1)
+    monkeypatch.setattr(aggregate_store, "replace", failing)
+    with pytest.raises(RuntimeError, match="the build failed"):
+        refresh(store, HOST, DEFAULTS)
+    assert blobs(store) == before
+    with store.engine.connect() as conn:
+        assert aggregate_store.marks(conn, "crm") == marked
+    monkeypatch.setattr(aggregate_store, "replace", replace)
+    assert [(done.built, done.left) for done in refresh(store, HOST, DEFAULTS)] == [(len(ACCOUNTS), 0)]
+    assert blobs(store) != before
 
 
 def test_a_refresh_writes_only_the_aggregates_that_differ(store_url: str) -> None:
