@@ -328,7 +328,7 @@ def test_a_refresh_commits_its_batches_past_the_transaction_bound(tmp_path: Path
     monkeypatch.setattr(aggregate_build, "_BATCH", 1)
     monkeypatch.setattr(aggregate_build, "_TRANSACTION_BYTES", 1)
     assert [(done.built, done.left) for done in refresh(store, HOST, DEFAULTS)] == [(len(ACCOUNTS), 0)]
-    monkeypatch.setattr(aggregate_build, "_TRANSACTION_BYTES", 64 << 20)
+    monkeypatch.setattr(aggregate_build, "_TRANSACTION_BYTES", 1 << 30)
     refresh(other, HOST, DEFAULTS)
     assert blobs(store) == blobs(other)
     with store.engine.connect() as conn:

@@ -374,8 +374,9 @@ _BATCH, _BATCH_BYTES = 200, 4 << 20
 #: The bytes of aggregates after which the transaction the batches are written in is
 #: committed and the next batch begins another: a refresh after a small sync writes in
 #: one (on SQLite each commit of 4 MB also checkpointed the log: a sixth of the refresh
-#: of 300 changed interactions at 1M went to six commits), a whole build in many.
-_TRANSACTION_BYTES = 64 << 20
+#: of 300 changed interactions at 1M, 8 MB of aggregates, went to six commits), a whole
+#: build in many, each holding SQLite's write lock a few seconds at most.
+_TRANSACTION_BYTES = 16 << 20
 #: Below this many accounts to rebuild a build stays in one process with ``[audit]
 #: workers = "auto"``: forking and connecting cost more than the workers save.
 PARALLEL_FROM = 200
