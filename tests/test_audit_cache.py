@@ -371,6 +371,30 @@ def test_an_unchanged_store_is_audited_from_the_cache_alone(template: Path, tmp_
     assert check(store, load_config(), workers=2) == accounts
 
 
+def test_a_hit_s_text_goes_to_the_document_from_the_cache_s_table_as_stored(template: Path, tmp_path: Path) -> None:
+    """A hit's JSON text is read from the table when the document is written, the bytes
+    as stored (never made again); a key whose row is gone by then is an error, not a
+    document without it."""
+    from crmlink.core.analysis.cache import _Texts
+    from crmlink.core.analysis.chunks import Reader
+    from crmlink.core.errors import StoreError
+
+    store, source = copied(template, tmp_path)
+    table = schema.audit_cache
+    with store.engine.connect() as conn:
+        key, text = conn.execute(sa.select(table.c.account_id, table.c.text)).first()  # type: ignore[misc]
+    marked = bytes(text).replace(b'"name": "', b'"name": "Stored ', 1)
+    assert marked != bytes(text)
+    with store.transaction() as conn:
+        conn.execute(table.update().where(table.c.account_id == key).values(text=marked))
+    document, hits = audit(store, load_config())
+    assert hits == store.count("account") and "Stored " in document
+    with Reader(store) as reader:
+        assert _Texts(reader, source)([key]) == {key: marked}
+        with pytest.raises(StoreError, match="lost entries"):
+            _Texts(reader, source)([key, "no such account"])
+
+
 def test_accounts_judged_in_workers_are_stored_as_judged(template: Path, tmp_path: Path) -> None:
     """A first audit in two processes stores each account where it was judged (its
     stored form made there: :func:`.cache.stored_form`); the next audit takes every one

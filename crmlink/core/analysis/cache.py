@@ -42,7 +42,7 @@ process only writes the bytes.
 
 **The stored form.** The entry's JSON text as UTF-8, as it is (a hit's text goes to the
 document without being decoded, read from the table in the document's order when the
-document is written, never copied to the spool first: :meth:`UnitCache.texts`;
+document is written, never copied to the spool first: :class:`_Texts`;
 decompressing it cost a hit about as much as reading it, for a fourth of the space);
 then two pickles, one after the other: the
 account's place among the accounts that need attention, its deals' entries, summaries
@@ -88,7 +88,7 @@ from crmlink.core.store import cursor_batches, of_source_in, records_in
 if TYPE_CHECKING:
     from crmlink.core.analysis.aggregates import FoldPlan
     from crmlink.core.analysis.audit import Audit, _UnitDeals
-    from crmlink.core.analysis.chunks import Chunk, SourceChunks
+    from crmlink.core.analysis.chunks import Chunk, Reader, SourceChunks
     from crmlink.core.analysis.spool import AccountSpool, Span
     from crmlink.core.analysis.workers import Judged, UnitWork
     from crmlink.core.host import PluginHost
@@ -204,7 +204,7 @@ class UnitCache:
         audit.from_cache += len(self.hits)
         #: the judged accounts to store at the end (past :data:`.spill.KEEP`, on disk)
         self.kept: Spilled[_Kept] = Spilled()
-        self._texts = self.texts  # one bound method: the spool asks it for a batch of hits' texts at once
+        self._texts = _Texts(chunks.reader, self.source)
         self._storing: threading.Thread | None = None
         self._failed: BaseException | None = None
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
@@ -274,21 +274,6 @@ class UnitCache:
                 rows = dict(chain.from_iterable(cursor_batches(conn, sql, args, BATCH)))
                 for key in batch:
                     yield key, rows[key]
-
-    def texts(self, keys: Sequence[str]) -> dict[str, bytes]:
-        """The stored texts of the hits ``keys``, read when the document is written
-        (:meth:`.AccountSpool.add_elsewhere`: never copied to the spool first), on the
-        snapshot the hits were read on (the audit's reader is open until the document
-        is done)."""
-        with self.chunks.reader.reading():
-            conn = self.chunks.reader.here
-            sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, text", self.source, keys)
-            found = {key: text if isinstance(text, bytes) else bytes(text)  # a driver may give a memoryview
-                     for rows in cursor_batches(conn, sql, args, BATCH) for key, text in rows}
-        if len(found) != len(set(keys)):
-            raise StoreError(f"the audit's cache of {self.source!r} lost entries while the audit read it; run the "
-                             "audit again")
-        return found
 
     def read(self, stored: tuple[str, bytes]) -> _Read:
         """A hit's row as :func:`read_form` reads it (nothing kept or added yet)."""
@@ -403,6 +388,27 @@ class UnitCache:
                  "text": self.spool.data(kept.span)} for kept in batch])
             done += len(batch)
         return done
+
+
+class _Texts:
+    """The stored texts of a source's hits, read when the document is written
+    (:meth:`.AccountSpool.add_elsewhere`: never copied to the spool first), a batch of
+    keys at a time, on the snapshot the hits were read on (the audit's reader is open
+    until the document is done). It holds the reader alone, not the unit's cache."""
+
+    def __init__(self, reader: Reader, source: str) -> None:
+        self.reader, self.source = reader, source
+
+    def __call__(self, keys: Sequence[str]) -> dict[str, bytes]:
+        with self.reader.reading():
+            conn = self.reader.here
+            sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, text", self.source, keys)
+            found = {key: text if isinstance(text, bytes) else bytes(text)  # a driver may give a memoryview
+                     for rows in cursor_batches(conn, sql, args, BATCH) for key, text in rows}
+        if len(found) != len(set(keys)):
+            raise StoreError(f"the audit's cache of {self.source!r} lost entries while the audit read it; run the "
+                             "audit again")
+        return found
 
 
 #: a hit's row as :meth:`UnitCache.read` reads it: its key, what every audit reads of it,
