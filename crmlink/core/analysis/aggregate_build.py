@@ -371,11 +371,12 @@ SCAN_SHARE = 0.2
 #: Aggregates written at a time (held in memory meanwhile), and the bytes after which a
 #: batch is written anyway.
 _BATCH, _BATCH_BYTES = 200, 4 << 20
-#: The bytes of aggregates after which the transaction the batches are written in is
-#: committed and the next batch begins another: a refresh after a small sync writes in
-#: one (on SQLite each commit of 4 MB also checkpointed the log: a sixth of the refresh
-#: of 300 changed interactions at 1M, 8 MB of aggregates, went to six commits), a whole
-#: build in many, each holding SQLite's write lock a few seconds at most.
+#: The bytes of aggregates after which the transaction a refresh's batches are written
+#: in is committed and the next batch begins another: a refresh after a small sync writes
+#: in one (on SQLite each commit of 4 MB also checkpointed the log: a sixth of the refresh
+#: of 300 changed interactions at 1M, 8 MB of aggregates, went to six commits), holding
+#: SQLite's write lock a few seconds at most. A whole build (the first, ``--rebuild``,
+#: other settings) commits each batch: killed, it keeps what it wrote.
 _TRANSACTION_BYTES = 16 << 20
 #: Below this many accounts to rebuild a build stays in one process with ``[audit]
 #: workers = "auto"``: forking and connecting cost more than the workers save.
@@ -493,12 +494,14 @@ class _Slices:
 
 class _Writer:
     """Writes the batches of a build (:func:`.aggregate_store.replace`), in transactions
-    of :data:`_TRANSACTION_BYTES` at most, the last committed when the block ends
-    without an error (a build that fails leaves its open transaction rolled back: each
-    committed one has cleared the marks of what it wrote, so nothing is half-written)."""
+    of :data:`_TRANSACTION_BYTES` at most (a whole build's: one a batch), the last
+    committed when the block ends without an error (a build that fails leaves its open
+    transaction rolled back: each committed one has cleared the marks of what it wrote,
+    so nothing is half-written)."""
 
     def __init__(self, store: Store, source: str, done: Refreshed) -> None:
         self.store, self.source, self.done = store, source, done
+        self._bound = 0 if done.full else _TRANSACTION_BYTES
         self._open: AbstractContextManager[sa.Connection] | None = None
         self._conn: sa.Connection | None = None
         self._size = 0
@@ -521,7 +524,7 @@ class _Writer:
         done.left += len(left)
         pending.clear()
         self._size += size
-        if self._size >= _TRANSACTION_BYTES:
+        if self._size >= self._bound:
             self._end(None, None, None)
 
     def _end(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
