@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crmlink.core.analysis import spill
-from crmlink.core.analysis.spill import Spilled, SpilledView
+from crmlink.core.analysis.spill import Chained, Pickled, Spilled, SpilledView
 from tests.conftest import SAMPLE
 
 items = st.lists(st.one_of(st.integers(), st.text(max_size=30), st.binary(max_size=3000),
@@ -25,7 +25,8 @@ items = st.lists(st.one_of(st.integers(), st.text(max_size=30), st.binary(max_si
 
 @given(items, st.data())
 def test_a_spilled_sequence_reads_like_the_list_it_was_given(values: list[Any], data: st.DataObject) -> None:
-    spilled = Spilled(values, keep=data.draw(st.sampled_from([0, 1, 5, 100])))
+    spilled = Spilled(values, keep=data.draw(st.sampled_from([0, 1, 5, 100])),
+                      hold=data.draw(st.sampled_from([0, 1, 2000, 1 << 20])))
     assert len(spilled) == len(values) and list(spilled) == values and spilled == values and values == spilled
     if values:
         index = data.draw(st.integers(-len(values), len(values) - 1))
@@ -40,6 +41,44 @@ def test_a_spilled_sequence_reads_like_the_list_it_was_given(values: list[Any], 
         assert view[-1] == values[order[-1]] and view[1:] == [values[n] for n in order[1:]]
     assert list(view) == list(view)  # read again, from the start
     spilled.close()
+
+
+def test_bytes_held_end_the_list_before_the_count_does() -> None:
+    """Bytes and pickled items count their length against ``hold``; other items count
+    what ``weigh`` says, nothing without it; once the bound is reached, every later item
+    is on disk, whatever it weighs."""
+    small = Spilled([b"ab", b"cd", b"ef", {"x": 1}], hold=3)
+    assert len(small._held) == 2 and small == [b"ab", b"cd", b"ef", {"x": 1}]
+    pickled = Spilled([Pickled(b"1234", bytes.decode), "s"], hold=4)
+    assert len(pickled._held) == 1 and list(pickled) == ["1234", "s"]
+    unweighed = Spilled([{"a": 1}] * 5, keep=3, hold=0)
+    assert len(unweighed._held) == 0
+    objects = Spilled([{"a": 1}] * 5, keep=3)
+    assert len(objects._held) == 3
+    weighed = Spilled([("k", b"x" * 10)] * 4, hold=15, weigh=lambda item: len(item[1]))
+    assert len(weighed._held) == 2 and list(weighed) == [("k", b"x" * 10)] * 4
+    for spilled in (small, pickled, unweighed, objects, weighed):
+        spilled.close()
+
+
+@given(st.lists(st.lists(st.tuples(st.integers(), st.text(max_size=5)), max_size=8), max_size=5), st.data())
+def test_fields_of_spilled_pairs_chained_read_like_one_list(parts: list[list[tuple[int, str]]],
+                                                            data: st.DataObject) -> None:
+    chained, firsts, seconds, expected = Chained[int](), Chained[str](), [], []
+    for values in parts:
+        spilled = Spilled(values, keep=data.draw(st.sampled_from([0, 2, 100])))
+        order = data.draw(st.permutations(range(len(values))))
+        chained.add(spilled.field(order, 0))
+        firsts.add(spilled.view(order))
+        seconds.extend(values[n][1] for n in order)
+        expected.extend(values[n][0] for n in order)
+    assert len(chained) == len(expected) and list(chained) == expected and chained == expected
+    assert [pair[1] for pair in firsts] == seconds and chained != "no sequence"
+    if expected:
+        index = data.draw(st.integers(-len(expected), len(expected) - 1))
+        assert chained[index] == expected[index] and chained[1:-1] == expected[1:-1]
+    with pytest.raises(IndexError):
+        chained[len(expected)]
 
 
 def test_items_larger_than_a_read_and_reads_that_interleave() -> None:
@@ -79,14 +118,15 @@ def test_the_streamed_document_holds_its_entries_on_disk_and_equals_the_whole_on
         return Audit(Store(store_url), get_plugin_host(load_entrypoints=False), load_config(None), date(2026, 11, 20))
 
     whole = audit().document()
-    if keep is not None:  # past this many accounts and deals, on disk
+    if keep is not None:  # past this many accounts and deals (or bytes of them), on disk
         monkeypatch.setattr(spill, "KEEP", keep)
+        monkeypatch.setattr(spill, "HOLD_BYTES", keep * 1000)
     streamed = audit().stream()
     written, spilled_text = io.StringIO(), io.StringIO()
     audit().stream(None, spilled_text, indent=2)
     whole.write_json(written, indent=2)
     assert _without_time(spilled_text.getvalue()) == _without_time(written.getvalue())
-    assert isinstance(streamed.accounts, SpilledView) and isinstance(streamed.opportunities, Spilled)
+    assert isinstance(streamed.accounts, SpilledView) and isinstance(streamed.opportunities, Chained)
     assert isinstance(whole.accounts, list) and isinstance(whole.opportunities, list)
     assert streamed.opportunities == whole.opportunities and len(whole.opportunities) > 0
     assert list(streamed.accounts) == [slim_entry(e) for e in whole.accounts] and len(whole.accounts) == 50

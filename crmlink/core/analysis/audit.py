@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from array import array
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,7 +35,7 @@ from crmlink.core.analysis.chunks import (
     whole_reason,
 )
 from crmlink.core.analysis.history import month_ends
-from crmlink.core.analysis.spill import Spilled
+from crmlink.core.analysis.spill import Chained, Spilled, SpilledView
 from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.summary import (
     AccountSummary,
@@ -264,7 +265,7 @@ class Audit:
         return self._audit(source, history, version)[0]
 
     def _audit(self, source: str | None, history: bool, version: str, spool: AccountSpool | None = None,
-               *, slim: bool = False) -> tuple[AuditDocument, list[int], Spilled[bytes] | None]:
+               *, slim: bool = False) -> tuple[AuditDocument, list[int], Sequence[bytes] | None]:
         """The document, and the order of its accounts as numbered in the order they were
         audited (and added to ``spool``, when given, as each is done); ``slim`` keeps
         each account's entry without its map and score evidence (:func:`.assemble.slim_entry`).
@@ -279,9 +280,9 @@ class Audit:
         summaries: Spilled[AccountSummary] = Spilled()
         entries: Spilled[AccountEntry] = Spilled()
         order: list[tuple[tuple[int, int, bool, float, str], int]] = []
-        opportunities: Spilled[OpportunityEntry] = Spilled()
-        deal_summaries: Spilled[OpportunitySummary] = Spilled()
-        deal_texts: Spilled[bytes] | None = None if spool is None else Spilled()
+        opportunities: Chained[OpportunityEntry] = Chained()
+        deal_summaries: Chained[OpportunitySummary] = Chained()
+        deal_texts: Chained[bytes] | None = None if spool is None else Chained()
         # the summary's counts, added up as each account and deal comes: the portfolio
         # step reads the summaries back from disk only for the plugins' hooks
         tally = PortfolioTally(self.config["coverage"])
@@ -313,13 +314,14 @@ class Audit:
                 cache.store()
                 self._storing.append(cache)
             works.append((work, summaries.view(range(first, len(summaries)))))
-            for entry, deal in deals.in_order():
-                opportunities.append(entry)
-                deal_summaries.append(deal)
+            # the unit's deals as it kept them, not copied (the document reads them there)
+            numbers = deals.numbers()
+            opportunities.add(deals.judged.field(numbers, 0))
+            deal_summaries.add(unit_summaries := deals.judged.field(numbers, 1))
+            for deal in unit_summaries:
                 tally.add_deal(deal)
             if deal_texts is not None:
-                deal_texts.extend(deals.texts())
-            deals.close()
+                deal_texts.add(deals.texts(numbers))
             if isinstance(unit, MergedUnit):
                 merged = unit
         portfolio = self._portfolio(works, summaries, deal_summaries)
@@ -388,7 +390,7 @@ class _UnitDeals:
         self.waiting: dict[str, list[tuple[SourceData, OpportunityView, int]]] = defaultdict(list)
         for position, (deals, view) in enumerate((d, v) for d, views in self.sets for v in views):
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
-        self.found: dict[int, int] = {}  # each judged deal's number in :attr:`judged`, by position
+        self.positions = array("q")  # each judged deal's position, by its number in :attr:`judged`
         self.judged: Spilled[tuple[OpportunityEntry, OpportunitySummary]] = Spilled()
         self._texts: Spilled[bytes] | None = None
 
@@ -423,7 +425,7 @@ class _UnitDeals:
     def keep(self, position: int, entry: OpportunityEntry, deal: OpportunitySummary, text: bytes | None = None) -> None:
         """Keep the deal at ``position``'s entry and summary (on disk: :mod:`.spill`),
         and its JSON text (``text``, when it was made already)."""
-        self.found[position] = len(self.judged)
+        self.positions.append(position)
         self.judged.append((entry, deal))
         if self._texts is not None:
             self._texts.append(account_jsonb(entry, self.indent) if text is None else text)
@@ -439,24 +441,19 @@ class _UnitDeals:
         findings = _by_severity(self.audit.host.opportunity_findings(view))
         return opportunity_entry(view, findings, deals.entry_ids(view.opportunity)), opportunity_summary(view, findings)
 
-    def close(self) -> None:
-        """Let go of the deals kept (their entries, summaries and texts read)."""
-        self.judged.close()
-        if self._texts is not None:
-            self._texts.close()
-
-    def texts(self) -> Iterator[bytes]:
-        """The deals' JSON texts as UTF-8, by position (:meth:`texted` first)."""
+    def texts(self, numbers: Sequence[int]) -> SpilledView[bytes]:
+        """The JSON texts as UTF-8 of the deals numbered ``numbers`` (:meth:`numbers`),
+        in that order (:meth:`texted` first)."""
         assert self._texts is not None, "texted() was called"
-        return self._texts.picked(self._numbers())
+        return self._texts.view(numbers)
 
-    def in_order(self) -> Iterator[tuple[OpportunityEntry, OpportunitySummary]]:
-        """The deals' entries and summaries, by position."""
-        return self.judged.picked(self._numbers())
-
-    def _numbers(self) -> list[int]:
-        """The judged deals' numbers in :attr:`judged` (and their texts'), by position."""
-        return [self.found[position] for position in sorted(self.found)]
+    def numbers(self) -> array[int]:
+        """The judged deals' numbers in :attr:`judged` (and their texts'), by position
+        (of a deal kept twice, the later)."""
+        positions = self.positions
+        order = sorted(range(len(positions)), key=positions.__getitem__)  # stable: a position's last is last
+        return array("q", (number for at, number in enumerate(order)
+                           if at + 1 == len(order) or positions[order[at + 1]] != positions[number]))
 
 
 class _ChunkedDeals(_UnitDeals):
@@ -469,7 +466,7 @@ class _ChunkedDeals(_UnitDeals):
         self.audit, self.chunks = audit, chunks
         self.sets = []
         self.waiting = defaultdict(list)
-        self.found, self.judged = {}, Spilled()
+        self.positions, self.judged = array("q"), Spilled()
         self._texts = None
 
     def add(self, data: SourceData) -> None:

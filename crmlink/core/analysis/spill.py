@@ -18,8 +18,9 @@ import os
 import pickle
 import tempfile
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, Generic, TypeVar, overload
+from typing import IO, Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -27,6 +28,13 @@ T = TypeVar("T")
 #: audit's summaries, slim entries and deals (measured: bench/RESULTS.md); a portfolio of
 #: 10,000 accounts (a million interactions in the benchmark) spills nothing
 KEEP = 10_000
+#: bytes of already pickled or encoded items (:class:`Pickled`, ``bytes``, or what a
+#: sequence's ``weigh`` counts) a sequence keeps in memory, however few they are: what
+#: is kept as bytes costs no pickling to spill (a copy of the bytes, written), and most
+#: of it (the cache's forms to store, the entries it left pickled, the deals' texts) is
+#: read back once at most, in order; 4 MiB of them instead of 10,000 (about 80 MB at
+#: the benchmark's million interactions)
+HOLD_BYTES = 4 << 20
 #: bytes read from the file at a time when items are read in order
 _READ = 1 << 20
 
@@ -85,11 +93,18 @@ class _Numbered(Sequence[T], Generic[T]):
 class Spilled(_Numbered[T]):
     """A sequence of the items :meth:`append`-ed: the first ``keep`` (:data:`KEEP`) in a
     list, each later one pickled to an unlinked temporary file and unpickled again when
-    read (a new object each read: items are read, never changed in place). The file
-    goes when :meth:`close` is called or the sequence is collected."""
+    read (a new object each read: items are read, never changed in place). The list
+    also ends once the bytes it holds reach ``hold`` (:data:`HOLD_BYTES`): those of
+    ``bytes`` and :class:`Pickled` items, and what ``weigh`` says of each other item
+    (nothing without it). The file goes when :meth:`close` is called or the sequence
+    is collected."""
 
-    def __init__(self, items: Iterable[T] = (), keep: int | None = None) -> None:
+    def __init__(self, items: Iterable[T] = (), keep: int | None = None, *, hold: int | None = None,
+                 weigh: Callable[[T], int] | None = None) -> None:
         self._keep = KEEP if keep is None else keep
+        self._hold = HOLD_BYTES if hold is None else hold
+        self._weigh = weigh
+        self._held_bytes = 0
         self._held: list[T | Pickled[T]] = []
         self._file: IO[bytes] | None = None
         self._ends = array("q")  # where each spilled item's pickle ends in the file
@@ -98,8 +113,9 @@ class Spilled(_Numbered[T]):
 
     def append(self, item: T | Pickled[T]) -> None:
         """Add ``item`` (one still :class:`Pickled` is unpickled when read)."""
-        if len(self._held) < self._keep:
+        if len(self._held) < self._keep and self._held_bytes < self._hold:
             self._held.append(item)
+            self._held_bytes += self._weight(item)
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or when collected
@@ -107,6 +123,13 @@ class Spilled(_Numbered[T]):
         self._file.write(data)
         self._size += len(data)
         self._ends.append(self._size)
+
+    def _weight(self, item: T | Pickled[T]) -> int:
+        if isinstance(item, bytes):
+            return len(item)
+        if isinstance(item, Pickled):
+            return len(item.data)
+        return 0 if self._weigh is None else self._weigh(item)
 
     def extend(self, items: Iterable[T]) -> None:
         for item in items:
@@ -145,6 +168,11 @@ class Spilled(_Numbered[T]):
         file, so it lives as long as this does."""
         return SpilledView(self, array("q", numbers))
 
+    def field(self, numbers: Sequence[int], index: int) -> FieldView:
+        """Field ``index`` of each item (a tuple) numbered ``numbers``, in that order, as
+        a sequence (as :meth:`view`): a sequence of pairs read as two, neither copied."""
+        return FieldView(self, array("q", numbers), index)
+
     def close(self) -> None:
         self._held = []  # the sequence is done with: nothing more is read from it
         if self._file is not None:
@@ -164,4 +192,61 @@ class SpilledView(_Numbered[T]):
         return self._spilled.picked(numbers)
 
 
-__all__ = ["Pickled", "Spilled", "SpilledView"]
+class FieldView(SpilledView[Any]):
+    """One field of some of a :class:`Spilled`'s tuples, in an order of their own."""
+
+    def __init__(self, spilled: Spilled[Any], numbers: array[int], index: int) -> None:
+        super().__init__(spilled, numbers)
+        self._index = index
+
+    def _pick(self, numbers: Iterable[int]) -> Iterator[Any]:
+        index = self._index
+        return (item[index] for item in self._spilled.picked(numbers))
+
+
+class Chained(Sequence[T]):
+    """Sequences one after the other, as one (each unit's deals, as the audit judged
+    them, without copying them into a sequence of its own); equal to any sequence of
+    equal items in the same order."""
+
+    def __init__(self) -> None:
+        self._parts: list[Sequence[T]] = []
+        self._starts: list[int] = []  # where each part begins
+        self._length = 0
+
+    def add(self, part: Sequence[T]) -> None:
+        """Add ``part``'s items at the end (``part`` is read, not copied)."""
+        self._parts.append(part)
+        self._starts.append(self._length)
+        self._length += len(part)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self[number] for number in range(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("index out of range")
+        part = bisect_right(self._starts, index) - 1
+        return self._parts[part][index - self._starts[part]]
+
+    def __iter__(self) -> Iterator[T]:
+        for part in self._parts:
+            yield from part
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
+
+
+__all__ = ["Chained", "FieldView", "Pickled", "Spilled", "SpilledView"]
