@@ -173,6 +173,10 @@ class _Kept:
     span: Span
     judged: bytes
 
+    def weight(self) -> int:
+        """What it holds in memory, as :class:`.spill.Spilled` counts it (its form)."""
+        return len(self.judged)
+
 
 class UnitCache:
     """The cache of one source audited in chunks: which accounts it has (:attr:`hits`,
@@ -202,8 +206,9 @@ class UnitCache:
         self.hits = unchanged | self._from_aggregates(conn, chunks, sorted(same - unchanged))
         chunks.todo = [key for key in chunks.keys if key not in self.hits]
         audit.from_cache += len(self.hits)
-        #: the judged accounts to store at the end (past :data:`.spill.KEEP`, on disk)
-        self.kept: Spilled[_Kept] = Spilled()
+        #: the judged accounts to store at the end (past :data:`.spill.HOLD_BYTES` of
+        #: their forms, on disk: they are read once, when stored)
+        self.kept: Spilled[_Kept] = Spilled(weigh=_Kept.weight)
         self._texts = _Texts(chunks.reader, self.source)
         self._storing: threading.Thread | None = None
         self._failed: BaseException | None = None
@@ -364,7 +369,7 @@ class UnitCache:
             return
         log.info("stored %d account(s) of %s in the audit's cache", stored, self.source)
         self.kept.close()
-        self.kept = Spilled()
+        self.kept = Spilled(weigh=_Kept.weight)
 
     def _write(self, conn: sa.Connection) -> int:
         keys = [kept.key for kept in self.kept]
