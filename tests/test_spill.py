@@ -43,22 +43,21 @@ def test_a_spilled_sequence_reads_like_the_list_it_was_given(values: list[Any], 
     spilled.close()
 
 
-def test_bytes_held_end_the_list_before_the_count_does() -> None:
-    """Bytes and pickled items count their length against ``hold``; other items count
-    what ``weigh`` says, nothing without it; once the bound is reached, every later item
-    is on disk, whatever it weighs."""
-    small = Spilled([b"ab", b"cd", b"ef", {"x": 1}], hold=3)
-    assert len(small._held) == 2 and small == [b"ab", b"cd", b"ef", {"x": 1}]
-    pickled = Spilled([Pickled(b"1234", bytes.decode), "s"], hold=4)
-    assert len(pickled._held) == 1 and list(pickled) == ["1234", "s"]
-    unweighed = Spilled([{"a": 1}] * 5, keep=3, hold=0)
-    assert len(unweighed._held) == 0
-    objects = Spilled([{"a": 1}] * 5, keep=3)
-    assert len(objects._held) == 3
-    weighed = Spilled([("k", b"x" * 10)] * 4, hold=15, weigh=lambda item: len(item[1]))
+def test_items_with_a_weight_are_held_up_to_the_bytes_and_others_up_to_the_count() -> None:
+    """Bytes and pickled items count their length against ``hold``, other items what
+    ``weigh`` says (nothing without it): past ``hold`` the weighed ones go to disk while
+    the others are still held, up to ``keep`` items."""
+    mixed = [b"ab", {"x": 1}, b"cd", b"ef", {"y": 2}, b"", {"z": 3}]
+    spilled = Spilled(mixed, keep=4, hold=3)
+    assert spilled._held == [b"ab", {"x": 1}, {"y": 2}, b""] and spilled == mixed
+    assert list(spilled.view([6, 3, 1, 0])) == [mixed[6], mixed[3], mixed[1], mixed[0]]
+    pickled = Spilled([Pickled(b"1234", bytes.decode), "s", Pickled(b"5", bytes.decode)], hold=4)
+    assert len(pickled._held) == 2 and list(pickled) == ["1234", "s", "5"]
+    assert len(Spilled([{"a": 1}] * 5, keep=3, hold=0)._held) == 3
+    weighed = Spilled([("k", b"x" * 10)] * 4, hold=25, weigh=lambda item: len(item[1]))
     assert len(weighed._held) == 2 and list(weighed) == [("k", b"x" * 10)] * 4
-    for spilled in (small, pickled, unweighed, objects, weighed):
-        spilled.close()
+    for done in (spilled, pickled, weighed):
+        done.close()
 
 
 @given(st.lists(st.lists(st.tuples(st.integers(), st.text(max_size=5)), max_size=8), max_size=5), st.data())

@@ -93,11 +93,12 @@ class _Numbered(Sequence[T], Generic[T]):
 class Spilled(_Numbered[T]):
     """A sequence of the items :meth:`append`-ed: the first ``keep`` (:data:`KEEP`) in a
     list, each later one pickled to an unlinked temporary file and unpickled again when
-    read (a new object each read: items are read, never changed in place). The list
-    also ends once the bytes it holds reach ``hold`` (:data:`HOLD_BYTES`): those of
-    ``bytes`` and :class:`Pickled` items, and what ``weigh`` says of each other item
-    (nothing without it). The file goes when :meth:`close` is called or the sequence
-    is collected."""
+    read (a new object each read: items are read, never changed in place). Items with a
+    weight (``bytes`` and :class:`Pickled` ones their length, others what ``weigh`` says
+    of them, nothing without it) are held only while the weights held stay under
+    ``hold`` (:data:`HOLD_BYTES`); the others are held up to ``keep`` still (pickling
+    them costs far more than writing bytes). The file goes when :meth:`close` is called
+    or the sequence is collected."""
 
     def __init__(self, items: Iterable[T] = (), keep: int | None = None, *, hold: int | None = None,
                  weigh: Callable[[T], int] | None = None) -> None:
@@ -106,6 +107,8 @@ class Spilled(_Numbered[T]):
         self._weigh = weigh
         self._held_bytes = 0
         self._held: list[T | Pickled[T]] = []
+        #: where each item is: its index in :attr:`_held`, or ``-1 - n`` for the file's ``n``th
+        self._where = array("q")
         self._file: IO[bytes] | None = None
         self._ends = array("q")  # where each spilled item's pickle ends in the file
         self._size = 0
@@ -113,15 +116,19 @@ class Spilled(_Numbered[T]):
 
     def append(self, item: T | Pickled[T]) -> None:
         """Add ``item`` (one still :class:`Pickled` is unpickled when read)."""
-        if len(self._held) < self._keep and self._held_bytes < self._hold:
-            self._held.append(item)
-            self._held_bytes += self._weight(item)
-            return
+        if len(self._held) < self._keep:
+            weight = self._weight(item)
+            if not weight or self._held_bytes + weight <= self._hold:
+                self._where.append(len(self._held))
+                self._held.append(item)
+                self._held_bytes += weight
+                return
         if self._file is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or when collected
         data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
         self._file.write(data)
         self._size += len(data)
+        self._where.append(-1 - len(self._ends))
         self._ends.append(self._size)
 
     def _weight(self, item: T | Pickled[T]) -> int:
@@ -136,7 +143,7 @@ class Spilled(_Numbered[T]):
             self.append(item)
 
     def _order(self) -> Sequence[int]:
-        return range(len(self._held) + len(self._ends))
+        return range(len(self._where))
 
     def _pick(self, numbers: Iterable[int]) -> Iterator[T]:
         return self.picked(numbers)
@@ -144,20 +151,21 @@ class Spilled(_Numbered[T]):
     def picked(self, numbers: Iterable[int]) -> Iterator[T]:
         """The items numbered ``numbers``, in that order (the spilled ones read a
         megabyte at a time where they follow each other in the file)."""
-        held, kept, ends = self._held, len(self._held), self._ends
+        held, where, ends = self._held, self._where, self._ends
         if self._file is not None:
             self._file.flush()
         buffer, low = b"", 0
         for number in numbers:
-            if number < kept:
-                item = held[number]
+            place = where[number]
+            if place >= 0:
+                item = held[place]
                 yield item.load() if isinstance(item, Pickled) else item
                 continue
-            number -= kept
-            start = ends[number - 1] if number else 0
-            end = ends[number]
+            place = -1 - place
+            start = ends[place - 1] if place else 0
+            end = ends[place]
             if not low <= start or end > low + len(buffer):
-                assert self._file is not None, "an item past those held is in the file"
+                assert self._file is not None, "an item not held is in the file"
                 low = start
                 buffer = os.pread(self._file.fileno(), max(_READ, end - start), start)
             found = pickle.loads(buffer[start - low:end - low])  # noqa: S301 - written by this process
