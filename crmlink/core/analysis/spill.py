@@ -1,10 +1,11 @@
 """Sequences kept on disk past a bound: what the audit keeps of every account and deal
 (their summaries for the portfolio step, their slim entries and deal entries for the
 document) grows with the portfolio. The first :data:`KEEP` items stay in memory as they
-are; the rest are pickled to a temporary file as they come and read back when they are
-read. The audit's process then holds at most :data:`KEEP` accounts' findings, coverage
-and summaries, whatever the portfolio's size: its memory is flat past that many
-accounts, and a portfolio under it pays nothing for the disk.
+are (those already in bytes, up to :data:`HOLD_BYTES` of them); the rest are pickled to
+a temporary file as they come and read back when they are read. The audit's process
+then holds at most :data:`KEEP` accounts' findings, coverage and summaries, whatever
+the portfolio's size: its memory is flat past that many accounts, and a portfolio
+under it pays nothing for the disk but the writing of bytes.
 
 Reading a spilled item unpickles it (about 45 microseconds for an account's summary on
 the benchmark's machine): the document's counts are added up as the accounts are judged
