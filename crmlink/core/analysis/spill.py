@@ -57,10 +57,20 @@ class Pickled(Generic[T]):
         return self.loads(self.data)
 
 
-class _Numbered(Sequence[T], Generic[T]):
+class _ByValue(Sequence[T], Generic[T]):
+    """A sequence equal to any sequence (a list too) of equal items in the same order."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
+
+
+class _Numbered(_ByValue[T]):
     """A sequence of some of a :class:`Spilled`'s items (:meth:`_order`, their numbers
-    there), read through :meth:`_pick`; equal to any sequence (a list too) of equal items
-    in the same order."""
+    there), read through :meth:`_pick`."""
 
     def _order(self) -> Sequence[int]:
         raise NotImplementedError
@@ -82,13 +92,6 @@ class _Numbered(Sequence[T], Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         return self._pick(self._order())
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-
-    __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
 
 
 class Spilled(_Numbered[T]):
@@ -213,10 +216,9 @@ class FieldView(SpilledView[Any]):
         return (item[index] for item in self._spilled.picked(numbers))
 
 
-class Chained(Sequence[T]):
+class Chained(_ByValue[T]):
     """Sequences one after the other, as one (each unit's deals, as the audit judged
-    them, without copying them into a sequence of its own); equal to any sequence of
-    equal items in the same order."""
+    them, without copying them into a sequence of its own)."""
 
     def __init__(self) -> None:
         self._parts: list[Sequence[T]] = []
@@ -249,13 +251,6 @@ class Chained(Sequence[T]):
     def __iter__(self) -> Iterator[T]:
         for part in self._parts:
             yield from part
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-
-    __hash__ = None  # type: ignore[assignment]  # equal by value, and not frozen
 
 
 __all__ = ["Chained", "FieldView", "Pickled", "Spilled", "SpilledView"]
