@@ -497,10 +497,18 @@ def storable(chunk: Chunk, plan: FoldPlan) -> frozenset[str]:
 def stored_form(judged: Judged) -> bytes:
     """The form the cache stores ``judged`` in (besides its text): two pickles, one
     after the other (see the module's docstring, and :func:`read_form`)."""
+    return stored_pickled(judged)[0]
+
+
+def stored_pickled(judged: Judged) -> tuple[bytes, Pickled[AccountEntry]]:
+    """:func:`stored_form`, and the entry in it left pickled, as :func:`read_form` leaves
+    it: the process that judged the account keeps that, not the entry (what a worker's
+    accounts and the cache's hits come back as), pickling nothing more."""
     assert judged.deal_texts is not None, "an account judged for the JSON document has its deals' texts"
     deal_entries = [(entry, deal, text) for (_, entry, deal), text in zip(judged.deals, judged.deal_texts, strict=True)]
     assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
-    return _dumps((judged.attention, deal_entries, judged.summary)) + _dumps(judged.entry)
+    entry = _dumps(judged.entry)
+    return _dumps((judged.attention, deal_entries, judged.summary)) + entry, Pickled(entry, _loads_entry)
 
 
 def read_form(data: bytes) -> tuple[Any, Pickled[AccountEntry]]:
@@ -555,4 +563,4 @@ class _Unpickler(pickle.Unpickler):
 
 
 __all__ = ["BATCH", "FORMAT", "UnitCache", "enabled", "fingerprint", "plugins", "read_form", "storable",
-           "stored_form", "unit_cache"]
+           "stored_form", "stored_pickled", "unit_cache"]

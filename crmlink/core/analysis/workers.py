@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
-from crmlink.core.analysis.cache import read_form, storable, stored_form
+from crmlink.core.analysis.cache import read_form, storable, stored_pickled
 from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
 from crmlink.core.analysis.spill import Pickled
@@ -192,7 +192,9 @@ class UnitWork:
         judged = Judged(key, attention_key(view, self.overall), slim_entry(entry) if self.slim else entry, span,
                         deals, account_summary(view, key), deal_texts=texts)
         if key in self.storable and span is not None:
-            judged.stored = stored_form(judged)
+            judged.stored, pickled = stored_pickled(judged)
+            if self.slim:  # kept as a worker's come back: the JSON document does not read it
+                judged.entry = pickled
         return judged
 
     def rebuilt(self, summaries: Sequence[AccountSummary]) -> list[AccountView]:
