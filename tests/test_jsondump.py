@@ -109,10 +109,17 @@ def test_compact_text_has_no_space_outside_strings() -> None:
     assert jsondump.dumpb(value) == jsondump.dumps(value).encode("utf-8")
 
 
-@pytest.mark.parametrize(("value", "text"), [(1e16, "1e16"), (1e-05, "0.00001"), (math.nan, "null"),
-                                             (-math.inf, "null"), (-0.0, "-0.0"), (0.1, "0.1")])
-def test_the_floats_orjson_writes_its_own_way(value: float, text: str) -> None:
+@pytest.mark.parametrize(("value", "text"), [(math.nan, "null"), (-math.inf, "null"), (-0.0, "-0.0"), (0.1, "0.1")])
+def test_floats_not_finite_are_null(value: float, text: str) -> None:
     assert jsondump.dumps([value]) == f"[{text}]"
+
+
+@pytest.mark.parametrize("value", [1e16, 1.5e16, 1e-05, 5e-324, 1.7976931348623157e308])
+def test_a_float_with_an_exponent_reads_back_the_same(value: float) -> None:
+    """Written in orjson's shortest form, which its versions differ on (``1e16`` or
+    ``1e+16``, ``0.00001``): JSON reads it back as the same float."""
+    text = jsondump.dumps([value])
+    assert json.loads(text) == [value] and " " not in text
 
 
 def test_what_orjson_refuses_the_standard_library_writes_in_the_same_layout() -> None:

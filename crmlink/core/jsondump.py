@@ -8,8 +8,9 @@ an account's entry about five times faster than the standard library's C encoder
 
 orjson and the standard library write the same text but for floats: orjson writes no
 ``NaN`` or ``Infinity`` (which are not JSON) but ``null``, and writes a float that needs
-an exponent in its own shortest form (``1e16``, ``0.00001``, where the standard library
-writes ``1e+16`` and ``1e-05``); both read back as the same number. A value orjson
+an exponent in its own shortest form (``0.00001`` where the standard library writes
+``1e-05``; some versions of orjson write ``1e16`` for ``1e+16``); both read back as the
+same number. A value orjson
 refuses (an integer past 64 bits, a string that is not valid UTF-8) is written by the
 standard library in the same layout, or fails there with its error.
 """
