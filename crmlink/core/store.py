@@ -12,7 +12,7 @@ import dataclasses
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -636,13 +636,21 @@ def _batches(conn: sa.Connection, query: sa.Select[Any], values: dict[str, Any],
     chooses from its statistics. On PostgreSQL through a server-side cursor: a plain
     one receives every row before the first batch (353 MiB for the audit's columns of a
     million interactions)."""
-    compiled = query.compile(dialect=conn.dialect)
-    sql = compiled.string
+    sql, args = dbapi_statement(conn, query, values)
     if scan and conn.dialect.name == "sqlite":
         name = schema.TABLES["interaction"].name
         sql = re.sub(rf"\bFROM {name}\b", f"FROM {name} NOT INDEXED", sql, count=1)
-    args = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
     return cursor_batches(conn, sql, args, 20_000, name=f"crmlink_interactions_{next(_CURSORS)}")
+
+
+def dbapi_statement(conn: sa.Connection, query: sa.Select[Any],
+                    values: Mapping[str, Any] | None = None) -> tuple[str, Any]:
+    """The DB-API text and arguments of ``query`` for :func:`cursor_batches`: the values
+    bound in it, and ``values`` by name for its parameters bound without one."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    found = {**compiled.params, **(values or {})}
+    return compiled.string, (tuple(found[name] for name in compiled.positiontup or ()) if compiled.positional
+                             else found)
 
 
 #: numbers the server-side cursors of :func:`_batches`: two may be open on a connection

@@ -53,7 +53,8 @@ _DELETED = fields_of(model.Record).index("deleted")
 _CONTACT = fields_of(model.Contact)
 _TITLE, _RAW = _CONTACT.index("title"), _CONTACT.index("raw")
 #: the contact's fields the classify hook fills in where they are blank, with its answer's
-_FILLED = tuple((_CONTACT.index(name), name) for name in ("seniority", "department", "buying_role"))
+_CLASSIFIED = ("seniority", "department", "buying_role")
+_FILLED = tuple((_CONTACT.index(name), name) for name in _CLASSIFIED)  # and where a row holds them
 #: Distinct (title, raw) classifications kept by :class:`_TitleRules` (then it starts again).
 TITLES_KEPT = 10_000
 
@@ -424,7 +425,7 @@ class SyncEngine:
         found = self.host.classify_contact(contact)
         if found is None:
             return
-        for name in ("seniority", "department", "buying_role"):
+        for name in _CLASSIFIED:
             if getattr(contact, name) is None and getattr(found, name) is not None:
                 setattr(contact, name, getattr(found, name))
 

@@ -293,13 +293,9 @@ def _plain(conn: sa.Connection, query: sa.Select[Any]) -> Iterator[tuple[Any, ..
     """The rows of ``query`` as plain tuples from the DB-API cursor (a source's senior
     contacts are tens of thousands at a million interactions: a SQLAlchemy row each cost
     a small refresh a tenth of a second)."""
-    from crmlink.core.store import cursor_batches
+    from crmlink.core.store import cursor_batches, dbapi_statement
 
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    values = compiled.params
-    args: Any = ([values[name] for name in compiled.positiontup or ()] if compiled.positional
-                 else values)
-    return chain.from_iterable(cursor_batches(conn, str(compiled), args, 5000))
+    return chain.from_iterable(cursor_batches(conn, *dbapi_statement(conn, query), 5000))
 
 
 def _who(cls: type[P], source: str, found: Iterable[Sequence[Any]], test: Callable[[P], bool]) -> dict[str, P]:

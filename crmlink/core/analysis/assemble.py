@@ -138,7 +138,7 @@ class PortfolioTally:
 
     def add_account(self, account: AccountSummary) -> None:
         self.accounts += 1
-        self._count(account.findings)
+        _count(account.findings, self.severities, self.codes)
         tier = account.tier or "none"
         self.effort[tier] = self.effort.get(tier, 0.0) + account.effort
         self.tiers[tier] += 1
@@ -147,23 +147,23 @@ class PortfolioTally:
     def add_deal(self, deal: OpportunitySummary) -> None:
         self.deals += 1
         self.deals_with_roles += bool(deal.contact_roles)
-        self._count(deal.findings)
-
-    def _count(self, findings: Iterable[Finding]) -> None:
-        for finding in findings:
-            self.severities[finding.severity] += 1
-            self.codes[finding.code] += 1
+        _count(deal.findings, self.severities, self.codes)
 
     def summary(self, portfolio: Sequence[Finding]) -> Summary:
         """The summary, with the ``portfolio`` findings counted too."""
         severities, codes = dict(self.severities), defaultdict(int, self.codes)
-        for finding in portfolio:
-            severities[finding.severity] += 1
-            codes[finding.code] += 1
+        _count(portfolio, severities, codes)
         grand = sum(self.effort.values())
         effort = {tier: round(value / grand, 4) if grand else 0.0 for tier, value in self.effort.items()}
         return Summary(self.accounts, self.deals, severities, dict(sorted(codes.items())), effort,
                        dict(self.tiers), self.coverage.coverage(self.deals_with_roles, self.deals))
+
+
+def _count(findings: Iterable[Finding], severities: dict[str, int], codes: dict[str, int]) -> None:
+    """Add ``findings`` to the counts by severity (every severity a key) and by code."""
+    for finding in findings:
+        severities[finding.severity] += 1
+        codes[finding.code] = codes.get(finding.code, 0) + 1
 
 
 def merge_summary(unit: MergedUnit) -> MergeSummary:
