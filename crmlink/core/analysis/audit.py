@@ -499,6 +499,12 @@ def _without_cycle_collection() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if not gc.get_freeze_count():
+                # what the audit made meanwhile goes to the oldest generation unexamined (the
+                # first young collection after it looked at all of it: a tenth of an audit
+                # that takes its accounts from its cache); a caller's own freeze is left as it is
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
