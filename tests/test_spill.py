@@ -5,6 +5,7 @@ reads and compares like the whole one."""
 from __future__ import annotations
 
 import io
+import pickle
 import re
 from datetime import date
 from pathlib import Path
@@ -58,6 +59,17 @@ def test_items_with_a_weight_are_held_up_to_the_bytes_and_others_up_to_the_count
     assert len(weighed._held) == 2 and list(weighed) == [("k", b"x" * 10)] * 4
     for done in (spilled, pickled, weighed):
         done.close()
+
+
+def test_bytes_and_pickled_items_go_to_disk_as_the_bytes_they_are() -> None:
+    """Past the bound, a ``bytes`` item and a :class:`Pickled` one's bytes are written as
+    they are (no pickle around them), each read back with its own ``loads``."""
+    items: list[Any] = [Pickled(b"12", bytes.decode), b"raw", Pickled(b"3", bytes.hex), ("t", 1), b"", Pickled(b"4", bytes.decode)]
+    spilled = Spilled(items, keep=0)
+    assert spilled._held == [] and spilled._size == len(b"12raw3") + len(pickle.dumps(("t", 1), pickle.HIGHEST_PROTOCOL)) + 1
+    assert list(spilled) == ["12", b"raw", "33", ("t", 1), b"", "4"]
+    assert list(spilled.view([5, 2, 0])) == ["4", "33", "12"]
+    spilled.close()
 
 
 @given(st.lists(st.lists(st.tuples(st.integers(), st.text(max_size=5)), max_size=8), max_size=5), st.data())

@@ -38,6 +38,8 @@ KEEP = 10_000
 HOLD_BYTES = 4 << 20
 #: bytes read from the file at a time when items are read in order
 _READ = 1 << 20
+#: how a spilled item is written (:meth:`Spilled._spilled`): pickled, or bytes as they are
+_PICKLED, _BYTES = -1, -2
 
 
 class Pickled(Generic[T]):
@@ -48,7 +50,7 @@ class Pickled(Generic[T]):
     __slots__ = ("data", "loads")
 
     def __init__(self, data: bytes, loads: Callable[[bytes], T]) -> None:
-        self.data, self.loads = data, loads  # ``loads``: a module's function (it is pickled past KEEP)
+        self.data, self.loads = data, loads  # ``loads``: a module's function (picklable)
 
     def __reduce__(self) -> tuple[type[Pickled[T]], tuple[bytes, Callable[[bytes], T]]]:
         return Pickled, (self.data, self.loads)
@@ -97,7 +99,8 @@ class _Numbered(_ByValue[T]):
 class Spilled(_Numbered[T]):
     """A sequence of the items :meth:`append`-ed: the first ``keep`` (:data:`KEEP`) in a
     list, each later one pickled to an unlinked temporary file and unpickled again when
-    read (a new object each read: items are read, never changed in place). Items with a
+    read (a new object each read: items are read, never changed in place; ``bytes`` and
+    :class:`Pickled` ones are written as the bytes they are). Items with a
     weight (``bytes`` and :class:`Pickled` ones their length, others what ``weigh`` says
     of them, nothing without it) are held only while the weights held stay under
     ``hold`` (:data:`HOLD_BYTES`); the others are held up to ``keep`` still (pickling
@@ -115,6 +118,11 @@ class Spilled(_Numbered[T]):
         self._where = array("q")
         self._file: IO[bytes] | None = None
         self._ends = array("q")  # where each spilled item's pickle ends in the file
+        #: how each spilled item is written: :data:`_PICKLED`, :data:`_BYTES`, or the index
+        #: in :attr:`_loads` of the function a :class:`Pickled` item's bytes (written as
+        #: they are) are loaded with
+        self._kinds = array("b")
+        self._loads: list[Callable[[bytes], T]] = []
         self._size = 0
         self.extend(items)
 
@@ -129,11 +137,26 @@ class Spilled(_Numbered[T]):
                 return
         if self._file is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or when collected
-        data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+        data, kind = self._spilled(item)
         self._file.write(data)
         self._size += len(data)
         self._where.append(-1 - len(self._ends))
         self._ends.append(self._size)
+        self._kinds.append(kind)
+
+    def _spilled(self, item: T | Pickled[T]) -> tuple[bytes, int]:
+        """What the file holds of ``item``, and how it is read back: bytes and the bytes
+        of a :class:`Pickled` as they are (no pickle of them: a copy, written)."""
+        if isinstance(item, bytes):
+            return item, _BYTES
+        if isinstance(item, Pickled):
+            try:
+                kind = self._loads.index(item.loads)
+            except ValueError:
+                self._loads.append(item.loads)
+                kind = len(self._loads) - 1
+            return item.data, kind
+        return pickle.dumps(item, pickle.HIGHEST_PROTOCOL), _PICKLED
 
     def _weight(self, item: T | Pickled[T]) -> int:
         if isinstance(item, bytes):
@@ -172,8 +195,15 @@ class Spilled(_Numbered[T]):
                 assert self._file is not None, "an item not held is in the file"
                 low = start
                 buffer = os.pread(self._file.fileno(), max(_READ, end - start), start)
-            found = pickle.loads(buffer[start - low:end - low])  # noqa: S301 - written by this process
-            yield found.load() if isinstance(found, Pickled) else found
+            yield self._read(buffer[start - low:end - low], self._kinds[place])
+
+    def _read(self, data: bytes, kind: int) -> T:
+        """A spilled item from what the file holds of it (:meth:`_spilled`)."""
+        if kind == _PICKLED:
+            return pickle.loads(data)  # type: ignore[no-any-return]  # noqa: S301 - written by this process
+        if kind == _BYTES:
+            return data  # type: ignore[return-value]  # a sequence of bytes
+        return self._loads[kind](data)
 
     def view(self, numbers: Sequence[int]) -> SpilledView[T]:
         """The items numbered ``numbers``, in that order, as a sequence; it reads this
