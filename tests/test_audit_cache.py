@@ -34,7 +34,7 @@ from crmlink.core.analysis import chunks as chunks_module
 from crmlink.core.analysis import workers as workers_module
 from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.analysis.audit import Audit
-from crmlink.core.analysis.cache import read_form
+from crmlink.core.analysis.cache import loads_deal, read_form
 from crmlink.core.analysis.config import load_config
 from crmlink.core.analysis.units import SourceData
 from crmlink.core.document import account_json
@@ -415,11 +415,12 @@ def test_a_hit_gives_the_deal_texts_of_a_judged_account(template: Path, tmp_path
     store, _ = copied(template, tmp_path)
     with store.engine.connect() as conn:
         stored = conn.execute(sa.select(schema.audit_cache.c.judged)).scalars().all()
-    deals = [deal for blob in stored for deal in read_form(bytes(blob))[0][1]]
+    deals = [deal for blob in stored for deal in read_form(bytes(blob))[0][3]]
     assert len(stored) == store.count("account") and deals
-    for entry, summary, text in deals:
+    for remote_id, text, pickled, summary in deals:
+        entry = loads_deal(pickled)
         assert text == account_json(entry, 2).encode("utf-8")
-        assert summary.opportunity.remote_id == entry.remote_id
+        assert summary.opportunity.remote_id == entry.remote_id == remote_id
 
 
 @pytest.mark.skipif(not parallel.can_fork() or parallel.usable_cpus() < 2, reason="workers are forked processes")

@@ -136,34 +136,58 @@ class PortfolioTally:
         self.tiers: dict[str, int] = defaultdict(int)
         self.coverage = PortfolioCoverageTally(coverage)
 
-    def add_account(self, account: AccountSummary) -> None:
+    def add_account(self, account: AccountSummary, findings: Iterable[tuple[str, str]] | None = None) -> None:
+        """Count ``account``; ``findings``: its findings' severities and codes
+        (:func:`finding_pairs`), when at hand (the audit's cache stores them, and reads
+        a hit's findings only when something else asks for them)."""
         self.accounts += 1
-        _count(account.findings, self.severities, self.codes)
+        _count(finding_pairs(account.findings) if findings is None else findings, self.severities, self.codes)
         tier = account.tier or "none"
         self.effort[tier] = self.effort.get(tier, 0.0) + account.effort
         self.tiers[tier] += 1
         self.coverage.add(account)
 
     def add_deal(self, deal: OpportunitySummary) -> None:
+        self.add_counted_deal(deal_counted(deal))
+
+    def add_counted_deal(self, counted: DealCounted) -> None:
+        """Count a deal from what :func:`deal_counted` keeps of it."""
+        roles, findings = counted
         self.deals += 1
-        self.deals_with_roles += bool(deal.contact_roles)
-        _count(deal.findings, self.severities, self.codes)
+        self.deals_with_roles += roles
+        _count(findings, self.severities, self.codes)
 
     def summary(self, portfolio: Sequence[Finding]) -> Summary:
         """The summary, with the ``portfolio`` findings counted too."""
         severities, codes = dict(self.severities), defaultdict(int, self.codes)
-        _count(portfolio, severities, codes)
+        _count(finding_pairs(portfolio), severities, codes)
         grand = sum(self.effort.values())
         effort = {tier: round(value / grand, 4) if grand else 0.0 for tier, value in self.effort.items()}
         return Summary(self.accounts, self.deals, severities, dict(sorted(codes.items())), effort,
                        dict(self.tiers), self.coverage.coverage(self.deals_with_roles, self.deals))
 
 
-def _count(findings: Iterable[Finding], severities: dict[str, int], codes: dict[str, int]) -> None:
-    """Add ``findings`` to the counts by severity (every severity a key) and by code."""
-    for finding in findings:
-        severities[finding.severity] += 1
-        codes[finding.code] = codes.get(finding.code, 0) + 1
+#: what :class:`PortfolioTally` counts of a deal: whether it records contact roles, and
+#: its findings' severities and codes (:func:`deal_counted`)
+DealCounted = tuple[bool, tuple[tuple[str, str], ...]]
+
+
+def finding_pairs(findings: Iterable[Finding]) -> tuple[tuple[str, str], ...]:
+    """The severity and code of each of ``findings``: what :class:`PortfolioTally` counts."""
+    return tuple((finding.severity, finding.code) for finding in findings)
+
+
+def deal_counted(deal: OpportunitySummary) -> DealCounted:
+    """What :class:`PortfolioTally` counts of ``deal``."""
+    return bool(deal.contact_roles), finding_pairs(deal.findings)
+
+
+def _count(findings: Iterable[tuple[str, str]], severities: dict[str, int], codes: dict[str, int]) -> None:
+    """Add ``findings`` (severity and code of each) to the counts by severity (every
+    severity a key) and by code."""
+    for severity, code in findings:
+        severities[severity] += 1
+        codes[code] = codes.get(code, 0) + 1
 
 
 def merge_summary(unit: MergedUnit) -> MergeSummary:

@@ -20,13 +20,15 @@ from crmlink.core import parallel
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.aggregates import FoldCounts, classifiers, fingerprint, fold_unit
 from crmlink.core.analysis.assemble import (
+    DealCounted,
     PortfolioTally,
     conflict_findings,
+    deal_counted,
     merge_summary,
     opportunity_entry,
     tier_target,
 )
-from crmlink.core.analysis.cache import UnitCache, unit_cache
+from crmlink.core.analysis.cache import StoredDeal, UnitCache, unit_cache
 from crmlink.core.analysis.chunks import (
     MERGED_WHOLE,
     Reader,
@@ -35,7 +37,7 @@ from crmlink.core.analysis.chunks import (
     whole_reason,
 )
 from crmlink.core.analysis.history import month_ends
-from crmlink.core.analysis.spill import Chained, Spilled, SpilledView
+from crmlink.core.analysis.spill import Chained, Pickled, Spilled, SpilledView
 from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.summary import (
     AccountSummary,
@@ -305,7 +307,7 @@ class Audit:
             found = work.results(self.workers(len(work.keys))) if cache is None else cache.judged(work, deals)
             for judged in found:
                 summaries.append(judged.summary)
-                tally.add_account(judged.summary)
+                tally.add_account(judged.summary, judged.counted)
                 order.append((judged.attention, len(entries)))
                 entries.append(judged.entry)
             deals.judge_rest()
@@ -317,9 +319,9 @@ class Audit:
             # the unit's deals as it kept them, not copied (the document reads them there)
             numbers = deals.numbers()
             opportunities.add(deals.judged.field(numbers, 0))
-            deal_summaries.add(unit_summaries := deals.judged.field(numbers, 1))
-            for deal in unit_summaries:
-                tally.add_deal(deal)
+            deal_summaries.add(deals.judged.field(numbers, 1))
+            for counted in deals.counted(numbers):
+                tally.add_counted_deal(counted)
             if deal_texts is not None:
                 deal_texts.add(deals.texts(numbers))
             if isinstance(unit, MergedUnit):
@@ -391,8 +393,11 @@ class _UnitDeals:
         for position, (deals, view) in enumerate((d, v) for d, views in self.sets for v in views):
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
         self.positions = array("q")  # each judged deal's position, by its number in :attr:`judged`
+        #: each judged deal's entry and summary (a pair still pickled, from the audit's cache)
         self.judged: Spilled[tuple[OpportunityEntry, OpportunitySummary]] = Spilled()
         self._texts: Spilled[bytes] | None = None
+        self._counted: list[DealCounted] = []  # what the tally counts of each, by number
+        self._same: dict[DealCounted, DealCounted] = {}  # each value once: a deal's is one of a few
 
     def add(self, data: SourceData) -> None:
         """Take the deals of a chunk of the unit's accounts (:class:`_ChunkedDeals`):
@@ -417,6 +422,14 @@ class _UnitDeals:
         for number, (position, entry, deal) in enumerate(judged):
             self.keep(position, entry, deal, None if texts is None else texts[number])
 
+    def adopt_stored(self, key: str, stored: Sequence[StoredDeal]) -> None:
+        """:meth:`adopt` the deals of the account ``key`` as the audit's cache gives them
+        (:data:`.cache.StoredDeal`): each deal's entry still pickled, read only when
+        something reads it (the JSON document reads its text)."""
+        self.waiting.pop(key, None)
+        for position, entry, deal, text in stored:
+            self._keep(position, entry, deal, text)
+
     def texted(self, indent: int | None) -> None:
         """Make each deal's JSON text (with ``indent``) as it is kept, for :meth:`texts`:
         while the workers judge the accounts, not after them, when the document is written."""
@@ -425,10 +438,19 @@ class _UnitDeals:
     def keep(self, position: int, entry: OpportunityEntry, deal: OpportunitySummary, text: bytes | None = None) -> None:
         """Keep the deal at ``position``'s entry and summary (on disk: :mod:`.spill`),
         and its JSON text (``text``, when it was made already)."""
+        if self._texts is not None and text is None:
+            text = account_jsonb(entry, self.indent)
+        self._keep(position, entry, deal, text)
+
+    def _keep(self, position: int, entry: OpportunityEntry | Pickled[OpportunityEntry], deal: OpportunitySummary,
+              text: bytes | None) -> None:
         self.positions.append(position)
-        self.judged.append((entry, deal))
+        self.judged.append((entry, deal))  # type: ignore[arg-type]  # a field still Pickled reads as its item
         if self._texts is not None:
-            self._texts.append(account_jsonb(entry, self.indent) if text is None else text)
+            assert text is not None, "a deal's text is made or stored when the audit writes JSON"
+            self._texts.append(text)
+        counted = deal_counted(deal)
+        self._counted.append(self._same.setdefault(counted, counted))  # most deals count the same
 
     def judge_rest(self) -> None:
         """Judge the deals whose account is not in the unit."""
@@ -446,6 +468,10 @@ class _UnitDeals:
         in that order (:meth:`texted` first)."""
         assert self._texts is not None, "texted() was called"
         return self._texts.view(numbers)
+
+    def counted(self, numbers: Sequence[int]) -> list[DealCounted]:
+        """What the portfolio's tally counts of the deals numbered ``numbers`` (:meth:`numbers`)."""
+        return [self._counted[number] for number in numbers]
 
     def numbers(self) -> array[int]:
         """The judged deals' numbers in :attr:`judged` (and their texts'), by position
@@ -468,6 +494,7 @@ class _ChunkedDeals(_UnitDeals):
         self.waiting = defaultdict(list)
         self.positions, self.judged = array("q"), Spilled()
         self._texts = None
+        self._counted, self._same = [], {}
 
     def add(self, data: SourceData) -> None:
         ids = self.chunks.deal_ids

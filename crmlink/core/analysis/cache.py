@@ -78,8 +78,10 @@ import sqlalchemy as sa
 
 from crmlink.core import hookspecs, revisions, schema
 from crmlink.core.analysis.aggregates import people_hold
+from crmlink.core.analysis.assemble import finding_pairs
 from crmlink.core.analysis.spill import Pickled, Spilled
-from crmlink.core.document import AccountEntry
+from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
+from crmlink.core.document import AccountEntry, OpportunityEntry
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
@@ -96,8 +98,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: the stored form's version: another one is a miss (2: the text stored as it is, not
-#: compressed; 3: each deal's JSON text beside its entry and summary)
-FORMAT = 3
+#: compressed; 3: each deal's JSON text beside its entry and summary; 4: what every audit
+#: reads of an account and its deals apart, the rest pickled within: :class:`StoredSummary`)
+FORMAT = 4
 #: accounts a query or write of the cache takes at a time
 BATCH = 200
 #: what the fingerprint leaves out of the settings: credentials, and what does not
@@ -294,18 +297,17 @@ class UnitCache:
     def _hit(self, key: str, read: _Read, deals: _UnitDeals) -> Judged:
         from crmlink.core.analysis.workers import Judged
 
-        found, (attention, deal_entries, summary), entry = read
+        found, (attention, summary, counted, stored), entry = read
         assert found == key, "the stored entries come in key order"
         ids = self.chunks.deal_ids
-        placed, texts = [], []
-        for deal_entry, deal, deal_text in deal_entries:
-            position = bisect_left(ids, deal.opportunity.remote_id)
-            if position < len(ids) and ids[position] == deal.opportunity.remote_id:
-                placed.append((position, deal_entry, deal))
-                texts.append(deal_text)
+        placed = []
+        for deal_id, text, deal_entry, deal in stored:
+            position = bisect_left(ids, deal_id)
+            if position < len(ids) and ids[position] == deal_id:
+                placed.append((position, Pickled(deal_entry, loads_deal), deal, text))
         self.spool.add_elsewhere(self._texts, key)
-        deals.adopt(key, placed, texts)
-        return Judged(key, attention, entry, None, placed, summary, deal_texts=texts)
+        deals.adopt_stored(key, placed)
+        return Judged(key, attention, entry, None, [], summary, counted=counted)
 
     def _keep(self, judged: Judged) -> None:
         """Keep ``judged`` to store, when it was given its stored form where it was
@@ -505,20 +507,104 @@ def stored_pickled(judged: Judged) -> tuple[bytes, Pickled[AccountEntry]]:
     it: the process that judged the account keeps that, not the entry (what a worker's
     accounts and the cache's hits come back as), pickling nothing more."""
     assert judged.deal_texts is not None, "an account judged for the JSON document has its deals' texts"
-    deal_entries = [(entry, deal, text) for (_, entry, deal), text in zip(judged.deals, judged.deal_texts, strict=True)]
     assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
+    deals = [(deal.opportunity.remote_id, text, _dumps(deal_entry), deal)
+             for (_, deal_entry, deal), text in zip(judged.deals, judged.deal_texts, strict=True)]
+    summary = judged.summary
     entry = _dumps(judged.entry)
-    return _dumps((judged.attention, deal_entries, judged.summary)) + entry, Pickled(entry, _loads_entry)
+    lean = (judged.attention, StoredSummary.of(summary), finding_pairs(summary.findings), deals)
+    return _dumps(lean) + entry, Pickled(entry, _loads_entry)
 
 
-def read_form(data: bytes) -> tuple[Any, Pickled[AccountEntry]]:
+#: what :func:`read_form` reads of a hit first: its place among the accounts that need
+#: attention, its summary (:class:`StoredSummary`), its findings' severities and codes
+#: (:func:`.assemble.finding_pairs`), and its deals: each one's remote id, JSON text,
+#: entry still pickled, and summary (which the built-in ``ltc`` plugin reads of every deal)
+Lean = tuple[tuple[int, int, bool, float, str], "StoredSummary", tuple[tuple[str, str], ...],
+             list[tuple[str, bytes, bytes, OpportunitySummary]]]
+#: a deal of a hit as :meth:`._UnitDeals.adopt_stored` keeps it: its position among the
+#: deals, its entry still pickled (read only when something reads it: the JSON document
+#: reads its text), its summary, its JSON text
+StoredDeal = tuple[int, Pickled[OpportunityEntry], OpportunitySummary, bytes]
+
+
+def read_form(data: bytes) -> tuple[Lean, Pickled[AccountEntry]]:
     """What :func:`stored_form` made (two pickles, one after the other): what every
-    audit reads of a hit (its place, its deals, its summary), and its entry, which only
-    a few uses of the document read (``--fail-on``, ``--save``), left pickled until then
-    (:class:`.spill.Pickled`)."""
+    audit reads of a hit (:data:`Lean`: what the portfolio's tally and the deals'
+    placing read, and no more), and its entry, which only a few uses of the document
+    read (``--fail-on``, ``--save``), left pickled until then (:class:`.spill.Pickled`)."""
     file = io.BytesIO(data)
     read = _Unpickler(file).load()
+    if not (isinstance(read, tuple) and len(read) == 4 and isinstance(read[1], StoredSummary)):
+        raise pickle.UnpicklingError("not a judged account")
     return read, Pickled(data[file.tell():], _loads_entry)
+
+
+#: the fields of :class:`~.summary.AccountSummary` a :class:`StoredSummary` keeps pickled:
+#: the record apart (the portfolio's coverage reads it of the accounts with thin evidence)
+_RECORD, _REST = ("account",), ("previous_scores", "findings", "relationship", "personalization")
+#: each of those fields: the attribute of a :class:`StoredSummary` that keeps it pickled, and
+#: the fields unpickled with it
+_LAZY = {**dict.fromkeys(_RECORD, ("_record", _RECORD)), **dict.fromkeys(_REST, ("_rest", _REST))}
+
+
+class StoredSummary(AccountSummary):
+    """An account's summary as the audit's cache stores it: what the audit reads of every
+    account (its key, scores, coverage, effort, tier: the portfolio's tally, the built-in
+    portfolio hook) at hand; its record, and the rest (:data:`_REST`: the findings, ...),
+    each still pickled, unpickled on the first read of it. It equals the summary it was
+    made of."""
+
+    @classmethod
+    def of(cls, summary: AccountSummary) -> StoredSummary:
+        """``summary`` in the stored form (its rest pickled)."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", {
+            "key": summary.key, "scores": summary.scores, "coverage": summary.coverage, "effort": summary.effort,
+            "_tier": summary.tier, "_record": _dumps((summary.account,)),
+            "_rest": _dumps(tuple(getattr(summary, name) for name in _REST))})
+        return made
+
+    def __getattr__(self, name: str) -> Any:  # only for what the instance lacks: a field still pickled
+        lazy = _LAZY.get(name)
+        data = None if lazy is None else self.__dict__.pop(lazy[0], None)
+        if lazy is None or data is None:
+            raise AttributeError(name)
+        try:
+            values = _loads(data)
+        except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
+            raise StoreError(f"the audit's cache held an account summary it cannot read ({exc}); run the audit "
+                             "again with --no-cache") from None
+        self.__dict__.update(zip(lazy[1], values, strict=True))
+        return getattr(self, name)
+
+    @property
+    def tier(self) -> str | None:
+        found = self.__dict__
+        return found["account"].tier if "account" in found else found["_tier"]  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AccountSummary):
+            return NotImplemented
+        return all(getattr(self, field) == getattr(other, field) for field in _FIELDS)
+
+    __hash__ = AccountSummary.__hash__
+
+
+_FIELDS = tuple(AccountSummary.__dataclass_fields__)
+
+
+def loads_deal(data: bytes) -> OpportunityEntry:
+    """A hit's deal's entry, left pickled by :meth:`UnitCache._hit`."""
+    try:
+        entry = _loads(data)
+    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
+        raise StoreError(f"the audit's cache held a deal entry it cannot read ({exc}); run the audit again "
+                         "with --no-cache") from None
+    if not isinstance(entry, OpportunityEntry):
+        raise StoreError("the audit's cache held something else than a deal entry; run the audit again with "
+                         "--no-cache")
+    return entry
 
 
 def _loads_entry(data: bytes) -> AccountEntry:
@@ -562,5 +648,5 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"the audit's cache holds {module}.{name}, which it never stores")
 
 
-__all__ = ["BATCH", "FORMAT", "UnitCache", "enabled", "fingerprint", "plugins", "read_form", "storable",
-           "stored_form", "stored_pickled", "unit_cache"]
+__all__ = ["BATCH", "FORMAT", "Lean", "StoredDeal", "StoredSummary", "UnitCache", "enabled", "fingerprint",
+           "loads_deal", "plugins", "read_form", "storable", "stored_form", "stored_pickled", "unit_cache"]

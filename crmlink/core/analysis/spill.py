@@ -235,7 +235,8 @@ class SpilledView(_Numbered[T]):
 
 
 class FieldView(SpilledView[Any]):
-    """One field of some of a :class:`Spilled`'s tuples, in an order of their own."""
+    """One field of some of a :class:`Spilled`'s tuples, in an order of their own (a
+    field still :class:`Pickled` read as its item)."""
 
     def __init__(self, spilled: Spilled[Any], numbers: array[int], index: int) -> None:
         super().__init__(spilled, numbers)
@@ -243,7 +244,9 @@ class FieldView(SpilledView[Any]):
 
     def _pick(self, numbers: Iterable[int]) -> Iterator[Any]:
         index = self._index
-        return (item[index] for item in self._spilled.picked(numbers))
+        for item in self._spilled.picked(numbers):
+            field = item[index]
+            yield field.load() if isinstance(field, Pickled) else field
 
 
 class Chained(_ByValue[T]):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
-from crmlink.core.analysis.cache import read_form, storable, stored_pickled
+from crmlink.core.analysis.cache import StoredDeal, loads_deal, read_form, storable, stored_pickled
 from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
 from crmlink.core.analysis.spill import Pickled
@@ -75,8 +75,14 @@ class Judged:
     #: is to be stored
     stored: bytes | None = None
     #: the JSON texts of :attr:`deals` as UTF-8, in their order, when the audit writes JSON
-    #: (made where the account is judged, or stored by the audit's cache)
+    #: (made where the account is judged)
     deal_texts: list[bytes] | None = None
+    #: the severity and code of each of the account's findings, when its summary comes
+    #: from its stored form (:class:`.cache.StoredSummary`, which reads them only when asked)
+    counted: tuple[tuple[str, str], ...] | None = None
+    #: its deals as its stored form gives them (in place of :attr:`deals` and
+    #: :attr:`deal_texts`: :meth:`.audit._UnitDeals.adopt_stored`)
+    stored_deals: list[StoredDeal] | None = None
 
     def __reduce_ex__(self, protocol: Any) -> str | tuple[Any, ...]:
         if self.stored is None:
@@ -85,10 +91,12 @@ class Judged:
 
 
 def _from_stored(key: str, span: Span | None, positions: list[int], stored: bytes) -> Judged:
-    """A :class:`Judged` as a worker sent it: its stored form and the places of its deals."""
-    (attention, deals, summary), entry = read_form(stored)
-    placed = [(position, deal_entry, deal) for position, (deal_entry, deal, _) in zip(positions, deals, strict=True)]
-    return Judged(key, attention, entry, span, placed, summary, stored, [text for _, _, text in deals])
+    """A :class:`Judged` as a worker sent it: its stored form and the places of its deals
+    (read as a hit of the audit's cache is: what the portfolio reads, the rest left pickled)."""
+    (attention, summary, counted, deals), entry = read_form(stored)
+    placed: list[StoredDeal] = [(position, Pickled(deal_entry, loads_deal), deal, text)
+                                for position, (_, text, deal_entry, deal) in zip(positions, deals, strict=True)]
+    return Judged(key, attention, entry, span, [], summary, stored, counted=counted, stored_deals=placed)
 
 
 class UnitWork:
@@ -264,7 +272,10 @@ class UnitWork:
             if self.spool is not None and judged.span is not None:
                 self.spool.adopt(judged.span)
             assert self.deals is not None, "made with the unit's deals"
-            self.deals.adopt(judged.key, judged.deals, judged.deal_texts)
+            if judged.stored_deals is not None:
+                self.deals.adopt_stored(judged.key, judged.stored_deals)
+            else:
+                self.deals.adopt(judged.key, judged.deals, judged.deal_texts)
             yield judged
 
     def _here(self, low: int, high: int) -> Iterator[Judged]:
