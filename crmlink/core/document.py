@@ -461,22 +461,35 @@ def _utf8_buffer(out: TextIO) -> IO[bytes] | None:
     return buffer if utf8 else None
 
 
+#: characters (or bytes) of items :func:`_write_array` writes at once: one write of many
+#: small texts, not two of each (each text past a file's buffer was a system call of its
+#: own: a third of the writing's CPU time at 10,000 accounts)
+_WRITE_AT_ONCE = 1 << 20
+
+
 def _write_array(out: IO[Any], texts: Iterable[Any], indent: int | None, *, binary: bool = False) -> None:
     """A JSON array at the document's first level, of items already in JSON (each as
     :func:`account_json` makes it): strings to a text file, or (``binary``) their UTF-8
-    bytes to a binary one."""
+    bytes to a binary one, about :data:`_WRITE_AT_ONCE` of them at a time."""
     separator, first = (",", "[") if indent is None else (",\n" + " " * (2 * indent), "[\n" + " " * (2 * indent))
     end, empty = ("]" if indent is None else "\n" + " " * indent + "]"), "[]"
     marks: tuple[Any, ...] = (separator, first, end, empty)
     if binary:
         marks = tuple(mark.encode("utf-8") for mark in marks)
     separator, first, end, empty = marks
+    joined: Any = separator[:0]  # "" or b""
     written = False
+    batch: list[Any] = []
+    size = 0
     for text in texts:
-        out.write(separator if written else first)
-        out.write(text)
+        batch += (separator if written else first, text)
         written = True
-    out.write(end if written else empty)
+        size += len(text)
+        if size >= _WRITE_AT_ONCE:
+            out.write(joined.join(batch))
+            batch, size = [], 0
+    batch.append(end if written else empty)
+    out.write(joined.join(batch))
 
 
 def account_json(entry: AccountEntry | OpportunityEntry, indent: int | None = None) -> str:
