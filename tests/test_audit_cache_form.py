@@ -5,12 +5,22 @@ whether it stays in memory or goes to disk, and is unpickled only when read."""
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crmlink.core.analysis.cache import StoredSummary
+from crmlink.core.analysis.coverage import Coverage
 from crmlink.core.analysis.spill import Pickled, Spilled
+from crmlink.core.analysis.summary import AccountSummary
+from crmlink.core.errors import StoreError
+from crmlink.core.evaluation.relationship import Relationship
+from crmlink.core.findings import Finding
+from crmlink.core.model import Account
 
 #: how many times :func:`counted_loads` ran
 LOADS: list[bytes] = []
@@ -47,3 +57,38 @@ def test_an_item_never_read_is_never_unpickled() -> None:
     assert LOADS == []
     assert spilled[2] == "plain" and LOADS == []
     assert spilled[1] == "on disk" and len(LOADS) == 1
+
+
+def _summary() -> AccountSummary:
+    coverage = Coverage(365.0, 3, 3, 2, 1, 1, 0, 9, 9, 8, 8, 2, 2, 1, 1, 2500.0, (), ("few_contacts",), 0.5)
+    relationship = Relationship("perceptual_recognition", "friendship", {"level": {"health": 50.0}},
+                                stage_because=("a reason",), level_next=("next",))
+    return AccountSummary(Account("a1", "crm", name="Acme", tier="S", created_at=datetime(2025, 1, 2, tzinfo=timezone.utc)),
+                          "a1", {"health": 50.0}, {"health": 40.0}, (Finding("A_CODE", "high", "m", {"n": 1}),),
+                          relationship, coverage, {"top_holder": "u1"}, 12.5)
+
+
+def test_a_stored_summary_unpickles_each_part_when_first_read_and_equals_the_summary() -> None:
+    """The audit's cache keeps a hit's key, scores, coverage, effort and tier at hand; its
+    record, and the rest, each unpickled on the first read of it."""
+    summary = _summary()
+    stored = StoredSummary.of(summary)
+    read = pickle.loads(pickle.dumps(stored))  # noqa: S301 - the test's own bytes (as spilled)
+    assert read.key == "a1" and read.tier == "S" and read.assessment == summary.assessment
+    assert read.coverage == summary.coverage and read.effort == 12.5
+    assert "account" not in vars(read) and "findings" not in vars(read)
+    assert read.account == summary.account and "findings" not in vars(read)
+    assert read.findings == summary.findings and read.relationship == summary.relationship
+    assert stored == summary and summary == stored and read == summary
+    assert isinstance(stored, AccountSummary) and stored != replace(summary, effort=1.0)
+    assert replace(stored, effort=1.0) == replace(summary, effort=1.0)
+    with pytest.raises(AttributeError):
+        _ = stored.no_such_field  # type: ignore[attr-defined]
+
+
+def test_a_stored_summary_that_cannot_be_read_says_so() -> None:
+    stored = StoredSummary.of(_summary())
+    vars(stored)["_rest"] = pickle.dumps(print)  # a callable the cache never stores
+    with pytest.raises(StoreError, match="cannot read"):
+        _ = stored.findings
+    assert stored.account == _summary().account  # the record is apart

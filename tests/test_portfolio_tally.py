@@ -10,7 +10,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmlink.core.analysis.assemble import PortfolioTally
+from crmlink.core.analysis.assemble import PortfolioTally, deal_counted, finding_pairs
+from crmlink.core.analysis.cache import StoredSummary
 from crmlink.core.analysis.coverage import Coverage
 from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.findings import SEVERITIES, Finding
@@ -58,12 +59,16 @@ def counted(found: list[Finding]) -> dict[str, Any]:
 def test_the_tally_counts_what_the_whole_list_would_give(listed: list[AccountSummary],
                                                            deal_list: list[OpportunitySummary],
                                                            portfolio: list[Finding]) -> None:
-    tally = PortfolioTally(SETTINGS)
+    tally, stored = PortfolioTally(SETTINGS), PortfolioTally(SETTINGS)
     for account in listed:
         tally.add_account(account)
+        # as the audit's cache gives it: the findings still pickled, their severities and codes at hand
+        stored.add_account(StoredSummary.of(account), finding_pairs(account.findings))
     for deal in deal_list:
         tally.add_deal(deal)
+        stored.add_counted_deal(deal_counted(deal))
     summary = tally.summary(portfolio)
+    assert stored.summary(portfolio) == summary
 
     every = [f for a in listed for f in a.findings] + [f for d in deal_list for f in d.findings] + portfolio
     assert (summary.findings_by_severity, summary.findings_by_code) == tuple(counted(every).values())
