@@ -85,7 +85,7 @@ from crmlink.core.document import AccountEntry, OpportunityEntry
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
-from crmlink.core.store import cursor_batches, of_source_in, records_in
+from crmlink.core.store import cursor_batches, dbapi_statement, of_source_in, records_in
 
 if TYPE_CHECKING:
     from crmlink.core.analysis.aggregates import FoldPlan
@@ -195,9 +195,10 @@ class UnitCache:
         self.fingerprint = fingerprint(audit, chunks, self.revisions.get(revisions.SOURCE_WIDE, 0),
                                        spool.indent, overall, slim)
         table = schema.audit_cache
-        stored = {key: (revision, contacts) for key, revision, contacts in conn.execute(
-            sa.select(table.c.account_id, table.c.revision, table.c.contacts).where(
-                table.c.source == self.source, table.c.fingerprint == self.fingerprint))}
+        sql, args = dbapi_statement(conn, sa.select(table.c.account_id, table.c.revision, table.c.contacts).where(
+            table.c.source == self.source, table.c.fingerprint == self.fingerprint))
+        stored = {key: (revision, contacts) for rows in cursor_batches(conn, sql, args, 5000)  # no row object each
+                  for key, revision, contacts in rows}
         contacts_now = self.revisions.get(revisions.CONTACTS, 0)
         fresh = [key for key in chunks.keys if key not in chunks.plan.raw]
         same = {key for key in fresh if stored.get(key, (None, None))[0] == self.revisions.get(key, 0)}
