@@ -78,15 +78,15 @@ class Watchlist:
 
 def audit(store: Store, config: dict[str, Any], *, cache: bool = True, as_of: date = DAY, extra: bool = False,
           workers: int | str = 1) -> tuple[str, int]:
-    """The JSON document (``generated_at`` left out), then the account entries the
-    document returned holds (what ``--fail-on`` and ``--save`` read: from the cache, left
-    pickled until read), and how many accounts came from the cache."""
+    """The JSON document (``generated_at`` left out), then the account and deal entries
+    the document returned holds (what ``--fail-on`` and ``--save`` read: from the cache,
+    left pickled until read), and how many accounts came from the cache."""
     settings_ = copy.deepcopy(config)
     settings_["audit"]["cache"], settings_["audit"]["workers"] = cache, workers
     run = Audit(store, host(extra), settings_, as_of)
     out = io.StringIO()
     document = run.stream(None, out, indent=2)
-    entries = "\n".join(repr(entry) for entry in document.accounts)
+    entries = "\n".join(repr(entry) for entry in [*document.accounts, *document.opportunities])
     return f"{SEVERITY.sub('', out.getvalue())}\n{entries}", run.from_cache
 
 
