@@ -44,14 +44,17 @@ process only writes the bytes.
 document without being decoded, read from the table in the document's order when the
 document is written, never copied to the spool first: :class:`_Texts`;
 decompressing it cost a hit about as much as reading it, for a fourth of the space);
-then two pickles, one after the other: the
-account's place among the accounts that need attention, its deals' entries, summaries
-and JSON texts (a hit's deals go to the document as the bytes stored, never made again)
-and its :class:`~.summary.AccountSummary` (what every audit reads), and its
-slim entry, which a hit leaves pickled until something reads it (:class:`.spill.Pickled`:
-the JSON document does not, ``--fail-on`` and ``--save`` do). Only crmlink's own dataclasses
-and a few standard types are unpickled (:class:`_Unpickler`): any other object in the
-table is refused, and the account judged again.
+then two pickles, one after the other. The first holds what every audit reads of an
+account (:data:`Lean`): its place among the accounts that need attention, its
+:class:`StoredSummary` (what the portfolio's tally and the built-in portfolio hook read
+at hand, its record and the rest each still pickled until something reads them), its
+findings' severities and codes, and its deals' remote ids, JSON texts (a hit's deals go
+to the document as the bytes stored, never made again) and summaries, each deal's entry
+still pickled. The second is its slim entry, which a hit leaves pickled until something
+reads it (:class:`.spill.Pickled`: the JSON document does not, ``--fail-on`` and
+``--save`` do). Only crmlink's own dataclasses and a few standard types are unpickled
+(:class:`_Unpickler`): any other object in the table is refused, and the account judged
+again.
 """
 
 from __future__ import annotations
