@@ -47,7 +47,7 @@ decompressing it cost a hit about as much as reading it, for a fourth of the spa
 then two pickles, one after the other. The first holds what every audit reads of an
 account (:data:`Lean`): its place among the accounts that need attention, its
 :class:`StoredSummary` (what the portfolio's tally and the built-in portfolio hook read
-at hand, its record and the rest each still pickled until something reads them), its
+at hand, the rest still pickled until something reads it), its
 findings' severities and codes, and its deals' remote ids, JSON texts (a hit's deals go
 to the document as the bytes stored, never made again) and summaries, each deal's entry
 still pickled. The second is its slim entry, which a hit leaves pickled until something
@@ -544,48 +544,39 @@ def read_form(data: bytes) -> tuple[Lean, Pickled[AccountEntry]]:
     return read, Pickled(data[file.tell():], _loads_entry)
 
 
-#: the fields of :class:`~.summary.AccountSummary` a :class:`StoredSummary` keeps pickled:
-#: the record apart (the portfolio's coverage reads it of the accounts with thin evidence)
-_RECORD, _REST = ("account",), ("previous_scores", "findings", "relationship", "personalization")
-#: each of those fields: the attribute of a :class:`StoredSummary` that keeps it pickled, and
-#: the fields unpickled with it
-_LAZY = {**dict.fromkeys(_RECORD, ("_record", _RECORD)), **dict.fromkeys(_REST, ("_rest", _REST))}
+#: the fields of :class:`~.summary.AccountSummary` a :class:`StoredSummary` keeps pickled
+_REST = ("previous_scores", "findings", "relationship", "personalization")
 
 
 class StoredSummary(AccountSummary):
     """An account's summary as the audit's cache stores it: what the audit reads of every
-    account (its key, scores, coverage, effort, tier: the portfolio's tally, the built-in
-    portfolio hook) at hand; its record, and the rest (:data:`_REST`: the findings, ...),
-    each still pickled, unpickled on the first read of it. It equals the summary it was
-    made of."""
+    account (its record, key, scores, coverage, effort: the portfolio's tally and coverage,
+    the built-in portfolio hook) at hand, the rest (:data:`_REST`: the findings, ...)
+    still pickled, unpickled on the first read of any of it. It equals the summary it
+    was made of. (The record is at hand, not pickled apart: the portfolio's coverage reads
+    it of each account with thin evidence, 4 in 10 in the benchmark, and unpickling it
+    apart cost those more than unpickling it with the rest cost every account.)"""
 
     @classmethod
     def of(cls, summary: AccountSummary) -> StoredSummary:
         """``summary`` in the stored form (its rest pickled)."""
         made = object.__new__(cls)
         object.__setattr__(made, "__dict__", {
-            "key": summary.key, "scores": summary.scores, "coverage": summary.coverage, "effort": summary.effort,
-            "_tier": summary.tier, "_record": _dumps((summary.account,)),
-            "_rest": _dumps(tuple(getattr(summary, name) for name in _REST))})
+            "account": summary.account, "key": summary.key, "scores": summary.scores, "coverage": summary.coverage,
+            "effort": summary.effort, "_rest": _dumps(tuple(getattr(summary, name) for name in _REST))})
         return made
 
     def __getattr__(self, name: str) -> Any:  # only for what the instance lacks: a field still pickled
-        lazy = _LAZY.get(name)
-        data = None if lazy is None else self.__dict__.pop(lazy[0], None)
-        if lazy is None or data is None:
+        data = self.__dict__.pop("_rest", None) if name in _REST else None
+        if data is None:
             raise AttributeError(name)
         try:
             values = _loads(data)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
             raise StoreError(f"the audit's cache held an account summary it cannot read ({exc}); run the audit "
                              "again with --no-cache") from None
-        self.__dict__.update(zip(lazy[1], values, strict=True))
+        self.__dict__.update(zip(_REST, values, strict=True))
         return getattr(self, name)
-
-    @property
-    def tier(self) -> str | None:
-        found = self.__dict__
-        return found["account"].tier if "account" in found else found["_tier"]  # type: ignore[no-any-return]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AccountSummary):
