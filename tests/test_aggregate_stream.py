@@ -109,6 +109,54 @@ def test_an_account_whose_rows_begin_again_is_left_to_the_refresh(
     assert f"aggregates of csv: {ACCOUNTS - 1} built during the import, 1 left to the refresh" in said
 
 
+def test_aggregates_stored_during_the_import_are_those_stored_at_its_end(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The builder tells of every account it encodes: the importing process stores them
+    between its batches of rows, and the store comes out the same, revisions too."""
+    monkeypatch.setattr(aggregate_stream, "TELL", 1)
+    stored: list[int] = []
+    store = aggregate_stream._Stored.store
+
+    def counted(self: Any, batches: Any, stale: Any = None) -> None:
+        before = self.written
+        store(self, batches, stale)
+        stored.append(self.written - before)
+
+    monkeypatch.setattr(aggregate_stream._Stored, "store", counted)
+    _, said = both(export(tmp_path), tmp_path, caplog)
+    assert f"aggregates of csv: {ACCOUNTS} built during the import, 0 left to the refresh" in said
+    assert sum(stored[:-1]) > 0 and sum(stored) == ACCOUNTS  # most during the import, the last at its end
+
+
+def test_an_account_stored_during_the_import_whose_rows_begin_again_is_rebuilt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first account, stored during the import from its first rows, is marked again
+    by its last rows at the end of the file, and the refresh rebuilds it: the
+    aggregates come out the same as a build after the import (its revision only rose
+    more often)."""
+    monkeypatch.setattr(aggregate_stream, "TELL", 1)
+    folder = export(tmp_path)
+    first: list[str] = []
+
+    def split(rows: list[list[str]]) -> list[list[str]]:
+        first.append(rows[0][1])
+        mine = [k for k, row in enumerate(rows) if row[1] == first[0]]
+        tail = set(mine[len(mine) // 2:])
+        return [r for k, r in enumerate(rows) if k not in tail] + [rows[k] for k in sorted(tail)]
+
+    rewrite(folder, split)
+    url, done = store_of(folder, tmp_path, 1, "after.db")
+    assert done.exit_code == 0, done.output
+    want = contents(url)
+    url, done = store_of(folder, tmp_path, 2, "beside.db")
+    assert done.exit_code == 0, done.output
+    found = contents(url)
+    assert found["aggregates"] == want["aggregates"] and found["stale"] == want["stale"] == []
+    revised = {(s, a): r for s, a, r in found["revisions"]}
+    for source, account, revision in want["revisions"]:
+        assert revised[(source, account)] == revision or (account == first[0] and revised[(source, account)] > revision)
+
+
 def test_an_export_in_no_order_is_built_after_the_write(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = export(tmp_path)
