@@ -8,11 +8,10 @@ forked process through a pipe, which classifies them (:meth:`.Accumulator.classi
 collects each account's rows (:class:`.Builder`) and encodes an account as soon as the
 rows of another one begin. The aggregates are written in the import's transaction and
 their stale marks cleared, so rows and aggregates commit together (or not at all); the
-refresh after the sync then finds nothing left to build. The writing process stores
-them as the builder tells it how far its file of aggregates goes (every
-:data:`TELL` accounts), between its own batches of rows, where it would otherwise wait
-for the builder: only the last ones are left for the end of the import, which the
-writing process does alone.
+refresh after the sync then finds nothing left to build. The builder tells the writing
+process how far its file of aggregates goes (every :data:`TELL` accounts), and that
+process stores them whenever it would otherwise wait for the builder (its queue of
+batches is full); the rest at the end of the import, which it does alone.
 
 It builds an account the way :func:`.refresh` would, byte for byte: the same rows
 (those the import stored, live, naming an account), in the order they were stored (the
@@ -136,19 +135,19 @@ class StreamedBuild:
                 picked = [_PICK(row) for row in rows
                           if row[_ACCOUNT] and not row[_DELETED] and (not kept or _KEY(row) not in kept)]
             if picked:
+                self._rows.follow(picked)  # before anything is stored: these rows are written
                 self._send(picked)
-                self._rows.follow(picked)
-                self._store_told()
 
-    def _store_told(self) -> None:
+    def _store_told(self) -> bool:
         """Store the aggregates the builder said it wrote since the last time (but those
-        of accounts whose rows began again: see :class:`_Grouping`)."""
+        of accounts whose rows began again: see :class:`_Grouping`); whether there were any."""
         self._listen(0)
         if self.abandoned is not None or self._told <= self._stored.read:
-            return
+            return False
         told = os.pread(self._spool.fileno(), self._told - self._stored.read, self._stored.read)
         self._stored.store(_batches(io.BytesIO(told), self._rows.reopened))
         self._stored.read = self._told
+        return True
 
     def _listen(self, wait: float | None) -> tuple[Any, ...] | None:
         """The builder's last word (``("done", ...)`` or ``("failed", why)``), waiting up
@@ -164,7 +163,10 @@ class StreamedBuild:
 
     def _send(self, rows: list[tuple[Any, ...]] | None) -> None:
         # pickled here: multiprocessing's own pickler is several times slower on rows
-        if not self._sender.put(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)):
+        data = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        while self._sender.full() and self._store_told():
+            pass  # the builder is behind: store what it wrote meanwhile rather than wait for it
+        if not self._sender.put(data):
             self._abandon(self._why())  # the builder stopped: the refresh builds the aggregates
 
     def _why(self) -> str:
@@ -323,6 +325,10 @@ class _Sender:
             except queue.Full:
                 continue
         return False
+
+    def full(self) -> bool:
+        """Whether :meth:`put` would wait (the builder is :data:`AHEAD` batches behind)."""
+        return self._queue.full()
 
     def stop(self) -> bool:
         """Send what is queued and end the thread; whether every send went through."""
