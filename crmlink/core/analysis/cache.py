@@ -71,7 +71,7 @@ import threading
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, is_dataclass
+from dataclasses import is_dataclass
 from enum import Enum
 from itertools import chain, islice
 from pathlib import Path
@@ -169,21 +169,6 @@ def fingerprint(audit: Audit, chunks: SourceChunks, source_revision: int, indent
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass
-class _Kept:
-    """A judged account to store: its revision as read, where its text is, what else to keep."""
-
-    key: str
-    revision: int
-    contacts: int  #: the source's contacts revision as read
-    span: Span
-    judged: bytes
-
-    def weight(self) -> int:
-        """What it holds in memory, as :class:`.spill.Spilled` counts it (its form)."""
-        return len(self.judged)
-
-
 class UnitCache:
     """The cache of one source audited in chunks: which accounts it has (:attr:`hits`,
     taken out of the chunks to read), the judged accounts in key order with the hits
@@ -213,9 +198,13 @@ class UnitCache:
         self.hits = unchanged | self._from_aggregates(conn, chunks, sorted(same - unchanged))
         chunks.todo = [key for key in chunks.keys if key not in self.hits]
         audit.from_cache += len(self.hits)
-        #: the judged accounts to store at the end (past :data:`.spill.HOLD_BYTES` of
-        #: their forms, on disk: they are read once, when stored)
-        self.kept: Spilled[_Kept] = Spilled(weigh=_Kept.weight)
+        #: the judged accounts to store at the end: each one's key, revision and the
+        #: source's contacts revision as read, and where its text is (plain tuples: a
+        #: dataclass's pickle past :data:`.spill.KEEP` names its class each time) ...
+        self.kept: Spilled[tuple[str, int, int, Span]] = Spilled()
+        #: ... and their stored forms (past :data:`.spill.HOLD_BYTES`, on disk as they
+        #: are: they are read once, when stored)
+        self.forms: Spilled[bytes] = Spilled()
         self._texts = _Texts(chunks.reader, self.source)
         self._storing: threading.Thread | None = None
         self._failed: BaseException | None = None
@@ -318,8 +307,9 @@ class UnitCache:
         judged (:func:`storable`, :func:`stored_form`)."""
         if judged.stored is None or judged.span is None:
             return
-        self.kept.append(_Kept(judged.key, self.revisions.get(judged.key, 0),
-                               self.revisions.get(revisions.CONTACTS, 0), judged.span, judged.stored))
+        self.kept.append((judged.key, self.revisions.get(judged.key, 0), self.revisions.get(revisions.CONTACTS, 0),
+                          judged.span))
+        self.forms.append(judged.stored)
 
     def _clear(self) -> None:
         with self.audit.store.transaction() as conn:
@@ -375,10 +365,11 @@ class UnitCache:
             return
         log.info("stored %d account(s) of %s in the audit's cache", stored, self.source)
         self.kept.close()
-        self.kept = Spilled(weigh=_Kept.weight)
+        self.forms.close()
+        self.kept, self.forms = Spilled(), Spilled()
 
     def _write(self, conn: sa.Connection) -> int:
-        keys = [kept.key for kept in self.kept]
+        keys = [key for key, _, _, _ in self.kept]
         now = revisions.of_source(conn, self.source, [*keys, revisions.SOURCE_WIDE, revisions.CONTACTS])
         for shared in (revisions.SOURCE_WIDE, revisions.CONTACTS):
             if now.get(shared, 0) != self.revisions.get(shared, 0):
@@ -388,15 +379,16 @@ class UnitCache:
         table = schema.audit_cache
         done = 0
         for start in range(0, len(self.kept), BATCH):
-            batch = [kept for kept in self.kept[start:start + BATCH] if now.get(kept.key, 0) == kept.revision]
+            batch = [(kept, form) for kept, form in zip(self.kept[start:start + BATCH], self.forms[start:start + BATCH],
+                                                        strict=True) if now.get(kept[0], 0) == kept[1]]
             if not batch:
                 continue
             conn.execute(table.delete().where(table.c.source == self.source,
-                                              table.c.account_id.in_([kept.key for kept in batch])))
+                                              table.c.account_id.in_([key for (key, _, _, _), _ in batch])))
             conn.execute(table.insert(), [
-                {"source": self.source, "account_id": kept.key, "fingerprint": self.fingerprint,
-                 "revision": kept.revision, "contacts": kept.contacts, "judged": kept.judged,
-                 "text": self.spool.data(kept.span)} for kept in batch])
+                {"source": self.source, "account_id": key, "fingerprint": self.fingerprint, "revision": revision,
+                 "contacts": contacts, "judged": form, "text": self.spool.data(span)}
+                for (key, revision, contacts, span), form in batch])
             done += len(batch)
         return done
 
