@@ -108,16 +108,10 @@ def with_aggregates(conn: sa.Connection, source: str) -> set[str]:
     return set(conn.execute(sa.select(table.c.account_id).where(table.c.source == source)).scalars())
 
 
-def marks(conn: sa.Connection, source: str, accounts: Sequence[str] | None = None) -> dict[str, int]:
-    """The stale marks of ``source`` (of ``accounts`` alone, if given): account id -> generation."""
+def marks(conn: sa.Connection, source: str) -> dict[str, int]:
+    """The stale marks of ``source``: account id -> generation."""
     table = schema.aggregate_stale
-    query = sa.select(table.c.account_id, table.c.generation).where(table.c.source == source)
-    if accounts is None:
-        return dict(conn.execute(query).all())
-    found: dict[str, int] = {}
-    for chunk in model.chunked(list(accounts), _CHUNK):
-        found.update(conn.execute(query.where(table.c.account_id.in_(chunk))).all())
-    return found
+    return dict(conn.execute(sa.select(table.c.account_id, table.c.generation).where(table.c.source == source)).all())
 
 
 def marked_sources(conn: sa.Connection) -> list[str]:
@@ -146,13 +140,11 @@ def built(conn: sa.Connection, source: str) -> str | None:
     return conn.execute(sa.select(table.c.fingerprint).where(table.c.source == source)).scalar()
 
 
-def restart(conn: sa.Connection, source: str, fingerprint: str, *, marking: bool = True) -> None:
+def restart(conn: sa.Connection, source: str, fingerprint: str) -> None:
     """Start ``source``'s aggregates over for ``fingerprint``: drop them, mark every
-    account with interactions stale (unless not ``marking``: the caller marks them as it
-    goes), and record the fingerprint (one transaction)."""
+    account with interactions stale, and record the fingerprint (one transaction)."""
     conn.execute(schema.aggregates.delete().where(schema.aggregates.c.source == source))
-    if marking:
-        mark_all(conn, source)
+    mark_all(conn, source)
     table = schema.aggregate_sources
     conn.execute(table.delete().where(table.c.source == source))
     conn.execute(table.insert().values(source=source, fingerprint=fingerprint,

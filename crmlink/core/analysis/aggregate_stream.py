@@ -6,12 +6,9 @@ of the rows. :class:`StreamedBuild` builds them from the same rows while the imp
 writes them: the writing process hands each batch of interaction rows it stored to a
 forked process through a pipe, which classifies them (:meth:`.Accumulator.classify`),
 collects each account's rows (:class:`.Builder`) and encodes an account as soon as the
-rows of another one begin. The aggregates are written in the import's transaction and
-their stale marks cleared, so rows and aggregates commit together (or not at all); the
-refresh after the sync then finds nothing left to build. The builder tells the writing
-process how far its file of aggregates goes (every :data:`TELL` accounts), and that
-process stores them whenever it would otherwise wait for the builder (its queue of
-batches is full); the rest at the end of the import, which it does alone.
+rows of another one begin. Before the transaction commits, the aggregates are written in
+it and their stale marks cleared, so rows and aggregates commit together (or not at
+all); the refresh after the sync then finds nothing left to build.
 
 It builds an account the way :func:`.refresh` would, byte for byte: the same rows
 (those the import stored, live, naming an account), in the order they were stored (the
@@ -30,15 +27,13 @@ refresh builds what is left, as before:
 
 from __future__ import annotations
 
-import io
 import logging
 import multiprocessing
-import os
 import pickle
 import queue
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from itertools import groupby
 from multiprocessing.connection import Connection
@@ -65,11 +60,8 @@ log = logging.getLogger(__name__)
 #: streamed build gives up: the file is not grouped by account, and the refresh after
 #: the commit builds every account instead.
 REOPENED_LIMIT = 64
-#: Aggregates written to the store per statement.
+#: Aggregates written to the store per statement at the end.
 _WRITE = 32
-#: Accounts the builder encodes between two notes to the writing process of how far its
-#: file of aggregates goes (that process stores them meanwhile).
-TELL = 64
 _FIELDS = fields_of(model.Interaction)
 _SOURCE, _ACCOUNT, _DELETED = (_FIELDS.index(n) for n in ("source", "account_id", "deleted"))
 _KEY = itemgetter(_SOURCE, _FIELDS.index("remote_id"))
@@ -83,18 +75,13 @@ class StreamedBuild:
     transaction's writes (:meth:`.Store.watching`), :meth:`finish` writes the aggregates
     in the transaction, :meth:`close` stops the builder whatever happened."""
 
-    def __init__(self, source: str, print_: str, pipe: Connection, process: Any, spool: IO[bytes],
-                 conn: sa.Connection) -> None:
+    def __init__(self, source: str, print_: str, pipe: Connection, process: Any, spool: IO[bytes]) -> None:
         self.source, self.print_ = source, print_
         self._pipe, self._process, self._spool = pipe, process, spool
         self._sender = _Sender(pipe)
         #: why the build stepped aside, once it did
         self.abandoned: str | None = None
         self._ended = False
-        self._stored = _Stored(conn, source, print_)
-        self._rows = _Grouping()
-        self._told = 0  # where the builder's file ends, as it said
-        self._answer: tuple[Any, ...] | None = None  # its last word, once it came
 
     @classmethod
     def start(cls, store: Store, host: PluginHost, config: Mapping[str, Any], conn: sa.Connection,
@@ -114,7 +101,7 @@ class StreamedBuild:
                                   name="crmlink-aggregates", daemon=True)
         process.start()
         theirs.close()
-        return cls(source, print_, mine, process, spool, conn)
+        return cls(source, print_, mine, process, spool)
 
     def watch(self, entity: type[model.Record], rows: Sequence[Row], kept: set[tuple[str, str]]) -> None:
         """Hand the builder the interaction rows just written (their values as stored,
@@ -135,44 +122,17 @@ class StreamedBuild:
                 picked = [_PICK(row) for row in rows
                           if row[_ACCOUNT] and not row[_DELETED] and (not kept or _KEY(row) not in kept)]
             if picked:
-                self._rows.follow(picked)  # before anything is stored: these rows are written
                 self._send(picked)
-
-    def _store_told(self) -> bool:
-        """Store the aggregates the builder said it wrote since the last time (but those
-        of accounts whose rows began again: see :class:`_Grouping`); whether there were any."""
-        self._listen(0)
-        if self.abandoned is not None or self._told <= self._stored.read:
-            return False
-        told = os.pread(self._spool.fileno(), self._told - self._stored.read, self._stored.read)
-        self._stored.store(_batches(io.BytesIO(told), self._rows.reopened))
-        self._stored.read = self._told
-        return True
-
-    def _listen(self, wait: float | None) -> tuple[Any, ...] | None:
-        """The builder's last word (``("done", ...)`` or ``("failed", why)``), waiting up
-        to ``wait`` seconds (``None``: as long as it takes) for it, and noting meanwhile
-        how far its file goes; ``None`` if it did not come."""
-        while self._answer is None and self._pipe.poll(wait):
-            reply = self._pipe.recv()
-            if reply[0] == "built":
-                self._told = reply[1]
-            else:
-                self._answer = reply
-        return self._answer
 
     def _send(self, rows: list[tuple[Any, ...]] | None) -> None:
         # pickled here: multiprocessing's own pickler is several times slower on rows
-        data = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-        while self._sender.full() and self._store_told():
-            pass  # the builder is behind: store what it wrote meanwhile rather than wait for it
-        if not self._sender.put(data):
+        if not self._sender.put(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)):
             self._abandon(self._why())  # the builder stopped: the refresh builds the aggregates
 
     def _why(self) -> str:
         """Why the builder stopped, as it said before it did (if it could)."""
         try:
-            reply = self._listen(5)
+            reply = self._pipe.recv() if self._pipe.poll(5) else None
         except (EOFError, OSError):
             reply = None
         return str(reply[1]) if reply and reply[0] == "failed" else "the builder stopped"
@@ -202,24 +162,27 @@ class StreamedBuild:
         if self.abandoned is not None:
             return 0
         try:
-            reply = self._listen(None)
+            reply = self._pipe.recv()
         except (EOFError, OSError):
             reply = None
         if reply is None or reply[0] != "done":
             self._abandon(str(reply[1]) if reply else "the builder stopped")
             return 0
         skipped: set[str] = set(reply[1])
-        stored = self._stored
-        stored.finish()
+        aggregate_store.restart(conn, self.source, self.print_)
         stale = aggregate_store.marks(conn, self.source)
         if aggregate_store.PEOPLE in stale:
             aggregate_store.clear(conn, self.source, aggregate_store.PEOPLE, stale[aggregate_store.PEOPLE])
-        self._spool.seek(stored.read)  # where the builder's writes ended: the file is shared
-        stored.store(_batches(self._spool, skipped), stale)
+        written = 0
+        self._spool.seek(0)  # where the builder's writes ended: the file is shared
+        for batch in _batches(self._spool, skipped):
+            written += len(batch) - len(aggregate_store.replace(
+                conn, self.source, [(account, stale[account], data, people)
+                                    for account, data, people in batch if account in stale])[0])
         self.close()
-        log.info("aggregates of %s: %d built during the import, %d left to the refresh", self.source,
-                 stored.written, len(skipped))
-        return stored.written
+        log.info("aggregates of %s: %d built during the import, %d left to the refresh", self.source, written,
+                 len(skipped))
+        return written
 
     def close(self) -> None:
         """Stop the builder (if it still runs) and close its file (unnamed: nothing is left)."""
@@ -230,77 +193,6 @@ class StreamedBuild:
         self._sender.stop()
         self._pipe.close()
         self._spool.close()
-
-
-class _Grouping:
-    """The accounts of the rows sent to the builder, followed as the builder follows
-    them: an account whose rows begin again after another's (:attr:`reopened`) may have
-    been encoded from its first rows already, so what the builder wrote of it is not
-    stored (its new rows marked it again: the refresh builds it)."""
-
-    def __init__(self) -> None:
-        self.current: str | None = None
-        self.passed: set[str] = set()
-        self.reopened: set[str] = set()
-
-    def follow(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Follow the rows just sent (each names its account first)."""
-        for account, _ in groupby(map(_FIRST, rows)):
-            if account != self.current:
-                if account in self.passed:
-                    self.reopened.add(account)
-                if self.current is not None:
-                    self.passed.add(self.current)
-                self.current = account
-
-
-_FIRST = itemgetter(0)
-
-
-class _Stored:
-    """The aggregates of the builder stored in the import's transaction on ``conn``,
-    during the import and at its end. The first store starts the source's aggregates
-    over (:func:`.aggregate_store.restart`) without marking every account: each is marked
-    as it is stored, and :meth:`finish` marks the rest, so an account's marks (and
-    revisions) come out as when every aggregate is stored at the end."""
-
-    def __init__(self, conn: sa.Connection, source: str, print_: str) -> None:
-        self.conn, self.source, self.print_ = conn, source, print_
-        #: how far the builder's file has been stored
-        self.read = 0
-        #: how many aggregates were written
-        self.written = 0
-        self._accounts: set[str] = set()
-        self._begun = False
-
-    def store(self, batches: Iterable[list[tuple[str, bytes, dict[str, Any]]]],
-              stale: Mapping[str, int] | None = None) -> None:
-        """Store ``batches`` of the builder's aggregates, with their accounts' marks
-        ``stale`` (after :meth:`finish`), else marking each batch's accounts first."""
-        conn, source = self.conn, self.source
-        self._begin(marking=False)
-        for batch in batches:
-            marks = stale
-            if marks is None:
-                accounts = [account for account, _, _ in batch]
-                aggregate_store.mark(conn, [(source, account) for account in accounts])
-                marks = aggregate_store.marks(conn, source, accounts)
-            built = [(account, marks[account], data, people) for account, data, people in batch
-                     if account in marks]
-            self.written += len(built) - len(aggregate_store.replace(conn, source, built)[0])
-            self._accounts.update(account for account, _, _ in batch)
-
-    def finish(self) -> None:
-        """Before the last aggregates are stored: mark the accounts not stored yet."""
-        if self._begun:
-            unstored = aggregate_store.with_rows(self.conn, self.source) - self._accounts
-            aggregate_store.mark(self.conn, [(self.source, account) for account in unstored])
-        self._begin(marking=True)
-
-    def _begin(self, marking: bool) -> None:
-        if not self._begun:
-            self._begun = True
-            aggregate_store.restart(self.conn, self.source, self.print_, marking=marking)
 
 
 class _Sender:
@@ -325,10 +217,6 @@ class _Sender:
             except queue.Full:
                 continue
         return False
-
-    def full(self) -> bool:
-        """Whether :meth:`put` would wait (the builder is :data:`AHEAD` batches behind)."""
-        return self._queue.full()
 
     def stop(self) -> bool:
         """Send what is queued and end the thread; whether every send went through."""
@@ -391,7 +279,7 @@ def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: Peop
     parents.close()
     parallel._die_with_parent()  # nothing of the parent's (its transaction) outlives it
     try:
-        reopened = _Accounts(acc, people, out, pipe).run(pipe)
+        reopened = _Accounts(acc, people, out).run(pipe)
         out.flush()  # before the parent reads it
         pipe.send(("done", reopened))
     except _NotGrouped:
@@ -405,9 +293,8 @@ def _build(pipe: Connection, parents: Connection, acc: Accumulator, people: Peop
 class _Accounts:
     """The builder's walk through the rows: one account open at a time."""
 
-    def __init__(self, acc: Accumulator, people: People, out: IO[bytes], pipe: Connection) -> None:
-        self.acc, self.people, self.out, self.pipe = acc, people, out, pipe
-        self.encoded = 0
+    def __init__(self, acc: Accumulator, people: People, out: IO[bytes]) -> None:
+        self.acc, self.people, self.out = acc, people, out
         self.finished: set[str] = set()
         self.reopened: set[str] = set()
         self.account: str | None = None
@@ -431,10 +318,6 @@ class _Accounts:
             data = self.builder.encode(self.acc.half_life)
             pickle.dump((self.account, data, self.builder.people(self.people.users, self.people.contacts)),
                         self.out, protocol=pickle.HIGHEST_PROTOCOL)
-            self.encoded += 1
-            if self.encoded % TELL == 0:  # the writing process stores what is in the file so far
-                self.out.flush()
-                self.pipe.send(("built", self.out.tell()))
         if self.account is not None:
             self.finished.add(self.account)
         self.account, self.builder = account, None
