@@ -51,6 +51,7 @@ from crmlink.core.model import (
     Stage,
     StageChange,
 )
+from crmlink.core.report import table
 from crmlink.core.store import Store
 from tests.conftest import AS_OF, synced
 
@@ -369,6 +370,34 @@ def test_an_unchanged_store_is_audited_from_the_cache_alone(template: Path, tmp_
     accounts = store.count("account")
     assert check(store, load_config()) == accounts
     assert check(store, load_config(), workers=2) == accounts
+
+
+def test_a_table_audit_stores_its_accounts_and_takes_its_hits_like_a_json_one(template: Path, tmp_path: Path) -> None:
+    """The table and Markdown formats use the cache as the JSON one does: a first table
+    audit judges every account (the template's entries are indented, its texts are not)
+    and stores them, the next takes every account from the cache and renders the same
+    table and entries, and a JSON document in the same layout takes the table's entries
+    and is the document an audit without the cache writes."""
+    store, _ = copied(template, tmp_path)
+    config = load_config()
+
+    def table_audit() -> tuple[str, list[str], int]:
+        run = Audit(store, host(), copy.deepcopy(config), DAY)
+        document = run.stream(None)
+        return table.render(document, None), [repr(e) for e in [*document.accounts, *document.opportunities]], \
+            run.from_cache
+
+    first, first_entries, none = table_audit()
+    again, again_entries, hits = table_audit()
+    assert none == 0
+    assert hits == store.count("account") > 0
+    assert (again, again_entries) == (first, first_entries)
+    out, fresh = io.StringIO(), io.StringIO()
+    run = Audit(store, host(), copy.deepcopy(config), DAY)
+    run.stream(None, out)
+    assert run.from_cache == hits
+    Audit(store, host(), {**copy.deepcopy(config), "audit": {**config["audit"], "cache": False}}, DAY).stream(None, fresh)
+    assert SEVERITY.sub("", out.getvalue()) == SEVERITY.sub("", fresh.getvalue())
 
 
 def test_a_hit_s_text_goes_to_the_document_from_the_cache_s_table_as_stored(template: Path, tmp_path: Path) -> None:

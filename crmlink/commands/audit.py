@@ -206,7 +206,10 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
             document = audit.stream(source, out, indent=json_indent())
         snap = None  # made only to be saved: a snapshot holds a little of every account
     else:
-        document = audit.stream(source) if chosen.slim else audit.document(source, history=chosen.history)
+        # the JSON texts a slim one makes for the audit's cache indented as a JSON audit run
+        # here would make them: the two take their hits from the same entries
+        document = (audit.stream(source, indent=json_indent()) if chosen.slim
+                    else audit.document(source, history=chosen.history))
         snap = snapshot_of(document, label)
         document.changes = changes_since_saved(store, host_of(ctx), settings, snap)
     if chosen.history:

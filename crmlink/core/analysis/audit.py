@@ -29,6 +29,7 @@ from crmlink.core.analysis.assemble import (
     tier_target,
 )
 from crmlink.core.analysis.cache import StoredDeal, UnitCache, unit_cache
+from crmlink.core.analysis.cache import enabled as cache_enabled
 from crmlink.core.analysis.chunks import (
     MERGED_WHOLE,
     Reader,
@@ -245,16 +246,19 @@ class Audit:
         temporary file, then out in the document's order). Returns the document with
         each account's ``relationship_map`` and ``score_evidence`` left empty (what the
         table and Markdown reports, saving and ``--fail-on`` read is all there); no
-        ``health_history``."""
+        ``health_history``. Without ``out`` the texts are made all the same while the
+        audit's cache is on (:mod:`.cache`): it stores them for the next audit, a table's
+        or a JSON document's, and takes its hits from it."""
         from crmlink import __version__
 
         with _without_cycle_collection(), self._readers:
-            if out is None:
+            if out is None and not cache_enabled(self.config):
                 return self._audit(source, False, __version__, slim=True)[0]
             with AccountSpool(indent) as spool:
                 try:
                     document, order, deal_texts = self._audit(source, False, __version__, spool, slim=True)
-                    document.write_json(out, indent, spool.datas(order), deal_texts)
+                    if out is not None:
+                        document.write_json(out, indent, spool.datas(order), deal_texts)
                 finally:  # the cache's store reads the spool's texts beside the writing
                     self._stored()
                 return document

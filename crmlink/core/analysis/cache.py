@@ -16,8 +16,10 @@ stored for the next audit):
 - it comes from its aggregate (a fresh one, whose executives still hold): an account
   folded from its rows (stale, or aggregates off or out of date) is always judged.
 
-Only the JSON output of one CRM source audited in chunks (:mod:`.chunks`) uses the
-cache: merged sources and sources audited whole are judged in full every time.
+The JSON, table and Markdown outputs of one CRM source audited in chunks (:mod:`.chunks`)
+use the cache (:meth:`.Audit.stream`; a table's audit makes and stores the JSON texts of
+the accounts it judges, for the next audit): merged sources, sources audited whole and
+the HTML report (with its health history) are judged in full every time.
 
 **Where the others are judged.** After a small sync most accounts are hits and a few
 hundred are judged again. With ``[audit] workers = "auto"`` those go to forked workers
@@ -75,7 +77,7 @@ from dataclasses import is_dataclass
 from enum import Enum
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -99,6 +101,8 @@ if TYPE_CHECKING:
     from crmlink.core.host import PluginHost
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: the stored form's version: another one is a miss (2: the text stored as it is, not
 #: compressed; 3: each deal's JSON text beside its entry and summary; 4: what every audit
@@ -446,8 +450,9 @@ class _Ahead:
 def unit_cache(audit: Audit, chunks: SourceChunks | None, spool: AccountSpool | None, overall: str | None,
                slim: bool, history: bool) -> UnitCache | None:
     """The cache of a unit audited in chunks, or ``None`` where the audit does not use
-    one: ``[audit] cache`` off, no JSON text to reuse (a format other than JSON), the
-    health history, a unit audited whole, a source folded from its rows, a store in memory."""
+    one: ``[audit] cache`` off, no spool of JSON texts (a whole document, made with
+    :meth:`.Audit.document`), the health history (the HTML report), a unit audited whole,
+    a source folded from its rows, a store in memory."""
     if chunks is None or spool is None or history or not enabled(audit.config) or chunks.plan.reason is not None:
         return None
     database = audit.store.engine.url.database
@@ -562,11 +567,7 @@ class StoredSummary(AccountSummary):
         data = self.__dict__.pop("_rest", None) if name in _REST else None
         if data is None:
             raise AttributeError(name)
-        try:
-            values = _loads(data)
-        except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
-            raise StoreError(f"the audit's cache held an account summary it cannot read ({exc}); run the audit "
-                             "again with --no-cache") from None
+        values = _stored(data, tuple, "an account summary")
         self.__dict__.update(zip(_REST, values, strict=True))
         return getattr(self, name)
 
@@ -583,28 +584,25 @@ _FIELDS = tuple(AccountSummary.__dataclass_fields__)
 
 def loads_deal(data: bytes) -> OpportunityEntry:
     """A hit's deal's entry, left pickled by :meth:`UnitCache._hit`."""
-    try:
-        entry = _loads(data)
-    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
-        raise StoreError(f"the audit's cache held a deal entry it cannot read ({exc}); run the audit again "
-                         "with --no-cache") from None
-    if not isinstance(entry, OpportunityEntry):
-        raise StoreError("the audit's cache held something else than a deal entry; run the audit again with "
-                         "--no-cache")
-    return entry
+    return _stored(data, OpportunityEntry, "a deal entry")
 
 
 def _loads_entry(data: bytes) -> AccountEntry:
-    """An entry left pickled by :func:`read_form`; one that cannot be read says where it came from."""
+    """An entry left pickled by :func:`read_form`."""
+    return _stored(data, AccountEntry, "an account entry")
+
+
+def _stored(data: bytes, kind: type[T], what: str) -> T:
+    """What the cache left pickled, of ``kind``; one that cannot be read, or is something
+    else, says where it came from and what to do (``what``: what it should have been)."""
     try:
-        entry = _loads(data)
+        found = _loads(data)
     except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
-        raise StoreError(f"the audit's cache held an account entry it cannot read ({exc}); run the audit "
-                         "again with --no-cache") from None
-    if not isinstance(entry, AccountEntry):
-        raise StoreError("the audit's cache held something else than an account entry; run the audit again "
-                         "with --no-cache")
-    return entry
+        raise StoreError(f"the audit's cache held {what} it cannot read ({exc}); run the audit again with "
+                         "--no-cache") from None
+    if not isinstance(found, kind):
+        raise StoreError(f"the audit's cache held something else than {what}; run the audit again with --no-cache")
+    return found
 
 
 #: the standard types a judged account holds
