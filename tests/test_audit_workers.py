@@ -56,12 +56,14 @@ def _sync(url: str, tmp_path: Path, merged: bool) -> None:
 
 
 def _documents(url: str, tmp_path: Path, workers: int, host: PluginHost | None = None) -> dict[str, str]:
-    """The JSON, Markdown and table audits of ``url`` with ``--workers workers``."""
+    """The JSON, Markdown and table audits of ``url`` with ``--workers workers``, each
+    judging every account (the audit's cache would give the second its entries)."""
     found = {}
     for fmt in ("json", "markdown", "table"):
         out = tmp_path / f"audit-{workers}.{fmt}"
         result = _invoke("audit", "--db", url, "--as-of", AS_OF, "--format", fmt, "--output", str(out), "--all",
-                         "--workers", str(workers), "--config", str(tmp_path / "crmlink.toml"), host=host)
+                         "--workers", str(workers), "--no-cache", "--config", str(tmp_path / "crmlink.toml"),
+                         host=host)
         assert result.exit_code == 0, result.output
         found[fmt] = _normalised(out.read_text(encoding="utf-8"))
     return found
