@@ -177,11 +177,12 @@ class Spilled(_Numbered[T]):
 
     def picked(self, numbers: Iterable[int]) -> Iterator[T]:
         """The items numbered ``numbers``, in that order (the spilled ones read a
-        megabyte at a time where they follow each other in the file)."""
+        megabyte at a time where they follow each other in the file, else each alone: a
+        document's accounts come in another order than they were judged in)."""
         held, where, ends = self._held, self._where, self._ends
         if self._file is not None:
             self._file.flush()
-        buffer, low = b"", 0
+        buffer, low, after = b"", 0, -1
         for number in numbers:
             place = where[number]
             if place >= 0:
@@ -194,7 +195,9 @@ class Spilled(_Numbered[T]):
             if not low <= start or end > low + len(buffer):
                 assert self._file is not None, "an item not held is in the file"
                 low = start
-                buffer = os.pread(self._file.fileno(), max(_READ, end - start), start)
+                buffer = os.pread(self._file.fileno(), max(_READ, end - start) if place == after else end - start,
+                                  start)
+            after = place + 1
             yield self._read(buffer[start - low:end - low], self._kinds[place])
 
     def _read(self, data: bytes, kind: int) -> T:
