@@ -72,6 +72,28 @@ def test_bytes_and_pickled_items_go_to_disk_as_the_bytes_they_are() -> None:
     spilled.close()
 
 
+def test_items_read_out_of_the_file_s_order_are_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document reads its accounts in another order than they were spilled in: each
+    item read out of order costs its own bytes, not the megabyte after it; items read in
+    the file's order are read a megabyte at a time."""
+    items = [bytes([n]) * 100_000 for n in range(30)]
+    spilled = Spilled(items, keep=0)
+    reads: list[int] = []
+    real = spill.os.pread
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        reads.append(size)
+        return real(fd, size, offset)
+
+    monkeypatch.setattr(spill.os, "pread", pread)
+    assert list(spilled.view(range(29, -1, -1))) == items[::-1]
+    assert reads == [100_000] * 30
+    reads.clear()
+    assert list(spilled) == items
+    assert len(reads) <= 4 and all(size >= spill._READ for size in reads[1:])
+    spilled.close()
+
+
 @given(st.lists(st.lists(st.tuples(st.integers(), st.text(max_size=5)), max_size=8), max_size=5), st.data())
 def test_fields_of_spilled_pairs_chained_read_like_one_list(parts: list[list[tuple[int, str]]],
                                                             data: st.DataObject) -> None:
