@@ -189,14 +189,18 @@ def test_a_sync_killed_while_it_refreshes_the_aggregates_leaves_marks_that_are_r
     assert stale_marks(db) == 0  # the sync refreshed the aggregates as it ended
     through, raw, folded = audits(db)
     assert through == raw and folded == 0
-    for copies, repair in ((2, ["aggregate", "--db", db]), (3, ["sync", "csv", "FOLDER", "--db", db, "-q"])):
+    # exports large enough that the refresh after the import's commit takes about half a
+    # second to a second (measured on a quiet machine): the kill must fall inside it
+    for copies, repair in ((4, ["aggregate", "--db", db]), (6, ["sync", "csv", "FOLDER", "--db", db, "-q"])):
         folder = big_export(tmp_path / f"big{copies}", copies)
-        runs = len(Store(db).runs(1000))
+        watch = Store(db)  # one store polled: a new one each poll costs a connection and its checks
+        runs = len(watch.runs(1000))
         proc = crmlink("sync", "csv", str(folder), "--db", db, "-q")
-        wait_for(lambda n=runs: sum(r["status"] == "ok" for r in Store(db).runs(1000)) > n, proc,
+        wait_for(lambda n=runs, watch=watch: sum(r["status"] == "ok" for r in watch.runs(1000)) > n, proc,
                  "the import to commit")
         time.sleep(rng.uniform(0.0, 0.1))
         kill(proc)
+        watch.engine.dispose()
         assert integrity(db) == "ok" and stale_marks(db) > 0, f"seed {SEED}"
         through, raw, folded = audits(db)
         assert through == raw and folded > 0, f"seed {SEED}: after the kill"
