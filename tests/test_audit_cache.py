@@ -426,7 +426,7 @@ def test_a_hit_s_text_goes_to_the_document_from_the_cache_s_table_as_stored(temp
 
 def test_accounts_judged_in_workers_are_stored_as_judged(template: Path, tmp_path: Path) -> None:
     """A first audit in two processes stores each account where it was judged (its
-    stored form made there: :func:`.cache.stored_form`); the next audit takes every one
+    stored form made there: :func:`.cache.stored_pickled`); the next audit takes every one
     from the cache and writes the same document."""
     store, _ = copied(template, tmp_path)
     with store.transaction() as conn:

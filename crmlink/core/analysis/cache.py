@@ -38,7 +38,7 @@ their own, taken later). An entry is thus never stored under a revision it was n
 judged at. A store that cannot be written (busy for more than a moment, read-only) only
 costs the next audit the work; a killed audit's transaction is rolled back. Whether an
 account judged now can be stored is told where it is judged, by its chunk's own fold
-(:func:`storable`), and its stored form is made there too (:func:`stored_form`: a
+(:func:`storable`), and its stored form is made there too (:func:`stored_pickled`: a
 worker pickles the account once, for the cache and for its way back): the audit's
 process only writes the bytes.
 
@@ -308,7 +308,7 @@ class UnitCache:
 
     def _keep(self, judged: Judged) -> None:
         """Keep ``judged`` to store, when it was given its stored form where it was
-        judged (:func:`storable`, :func:`stored_form`)."""
+        judged (:func:`storable`, :func:`stored_pickled`)."""
         if judged.stored is None or judged.span is None:
             return
         self.kept.append((judged.key, self.revisions.get(judged.key, 0), self.revisions.get(revisions.CONTACTS, 0),
@@ -497,16 +497,12 @@ def storable(chunk: Chunk, plan: FoldPlan) -> frozenset[str]:
     return frozenset(chunk.keys).difference(stale)
 
 
-def stored_form(judged: Judged) -> bytes:
-    """The form the cache stores ``judged`` in (besides its text): two pickles, one
-    after the other (see the module's docstring, and :func:`read_form`)."""
-    return stored_pickled(judged)[0]
-
-
 def stored_pickled(judged: Judged) -> tuple[bytes, Pickled[AccountEntry]]:
-    """:func:`stored_form`, and the entry in it left pickled, as :func:`read_form` leaves
-    it: the process that judged the account keeps that, not the entry (what a worker's
-    accounts and the cache's hits come back as), pickling nothing more."""
+    """The form the cache stores ``judged`` in (besides its text: two pickles, one after
+    the other, see the module's docstring and :func:`read_form`), and the entry in it
+    left pickled, as :func:`read_form` leaves it: the process that judged the account
+    keeps that, not the entry (what a worker's accounts and the cache's hits come back
+    as), pickling nothing more."""
     assert judged.deal_texts is not None, "an account judged for the JSON document has its deals' texts"
     assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
     deals = [(deal.opportunity.remote_id, text, _dumps(deal_entry), deal)
@@ -530,7 +526,7 @@ StoredDeal = tuple[int, Pickled[OpportunityEntry], OpportunitySummary, bytes]
 
 
 def read_form(data: bytes) -> tuple[Lean, Pickled[AccountEntry]]:
-    """What :func:`stored_form` made (two pickles, one after the other): what every
+    """What :func:`stored_pickled` made (two pickles, one after the other): what every
     audit reads of a hit (:data:`Lean`: what the portfolio's tally and the deals'
     placing read, and no more), and its entry, which only a few uses of the document
     read (``--fail-on``, ``--save``), left pickled until then (:class:`.spill.Pickled`)."""
@@ -634,4 +630,4 @@ class _Unpickler(pickle.Unpickler):
 
 
 __all__ = ["BATCH", "FORMAT", "Lean", "StoredDeal", "StoredSummary", "UnitCache", "enabled", "fingerprint",
-           "loads_deal", "plugins", "read_form", "storable", "stored_form", "stored_pickled", "unit_cache"]
+           "loads_deal", "plugins", "read_form", "storable", "stored_pickled", "unit_cache"]

@@ -29,8 +29,8 @@ T = TypeVar("T")
 #: audit's summaries, slim entries and deals (measured: bench/RESULTS.md); a portfolio of
 #: 10,000 accounts (a million interactions in the benchmark) spills nothing
 KEEP = 10_000
-#: bytes of already pickled or encoded items (:class:`Pickled`, ``bytes``, or what a
-#: sequence's ``weigh`` counts) a sequence keeps in memory, however few they are: what
+#: bytes of already pickled or encoded items (:class:`Pickled`, ``bytes``) a sequence
+#: keeps in memory, however few they are: what
 #: is kept as bytes costs no pickling to spill (a copy of the bytes, written), and most
 #: of it (the cache's forms to store, the entries it left pickled, the deals' texts) is
 #: read back once at most, in order; 4 MiB of them instead of 10,000 (about 80 MB at
@@ -100,18 +100,15 @@ class Spilled(_Numbered[T]):
     """A sequence of the items :meth:`append`-ed: the first ``keep`` (:data:`KEEP`) in a
     list, each later one pickled to an unlinked temporary file and unpickled again when
     read (a new object each read: items are read, never changed in place; ``bytes`` and
-    :class:`Pickled` ones are written as the bytes they are). Items with a
-    weight (``bytes`` and :class:`Pickled` ones their length, others what ``weigh`` says
-    of them, nothing without it) are held only while the weights held stay under
-    ``hold`` (:data:`HOLD_BYTES`); the others are held up to ``keep`` still (pickling
-    them costs far more than writing bytes). The file goes when :meth:`close` is called
+    :class:`Pickled` ones are written as the bytes they are). Those (weighing their
+    length) are held only while the bytes held stay under ``hold`` (:data:`HOLD_BYTES`);
+    the others are held up to ``keep`` still (pickling them costs far more than writing
+    bytes). The file goes when :meth:`close` is called
     or the sequence is collected."""
 
-    def __init__(self, items: Iterable[T] = (), keep: int | None = None, *, hold: int | None = None,
-                 weigh: Callable[[T], int] | None = None) -> None:
+    def __init__(self, items: Iterable[T] = (), keep: int | None = None, *, hold: int | None = None) -> None:
         self._keep = KEEP if keep is None else keep
         self._hold = HOLD_BYTES if hold is None else hold
-        self._weigh = weigh
         self._held_bytes = 0
         self._held: list[T | Pickled[T]] = []
         #: where each item is: its index in :attr:`_held`, or ``-1 - n`` for the file's ``n``th
@@ -158,12 +155,11 @@ class Spilled(_Numbered[T]):
             return item.data, kind
         return pickle.dumps(item, pickle.HIGHEST_PROTOCOL), _PICKLED
 
-    def _weight(self, item: T | Pickled[T]) -> int:
+    @staticmethod
+    def _weight(item: T | Pickled[T]) -> int:
         if isinstance(item, bytes):
             return len(item)
-        if isinstance(item, Pickled):
-            return len(item.data)
-        return 0 if self._weigh is None else self._weigh(item)
+        return len(item.data) if isinstance(item, Pickled) else 0
 
     def extend(self, items: Iterable[T]) -> None:
         for item in items:

@@ -71,7 +71,7 @@ class Judged:
     #: the account's deals' entries and summaries, by position (:meth:`.audit._UnitDeals.judge`)
     deals: list[tuple[int, OpportunityEntry, OpportunitySummary]]
     summary: AccountSummary  #: what the portfolio step reads of the account
-    #: the account as the audit's cache stores it (:func:`.cache.stored_form`), when it
+    #: the account as the audit's cache stores it (:func:`.cache.stored_pickled`), when it
     #: is to be stored
     stored: bytes | None = None
     #: the JSON texts of :attr:`deals` as UTF-8, in their order, when the audit writes JSON
