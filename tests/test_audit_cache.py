@@ -33,8 +33,9 @@ from crmlink.core import parallel, revisions, schema
 from crmlink.core.analysis import chunks as chunks_module
 from crmlink.core.analysis import workers as workers_module
 from crmlink.core.analysis.aggregate_build import refresh
+from crmlink.core.analysis.assemble import deal_counted
 from crmlink.core.analysis.audit import Audit
-from crmlink.core.analysis.cache import loads_deal, read_form
+from crmlink.core.analysis.cache import read_form
 from crmlink.core.analysis.config import load_config
 from crmlink.core.analysis.units import SourceData
 from crmlink.core.document import account_json
@@ -444,12 +445,13 @@ def test_a_hit_gives_the_deal_texts_of_a_judged_account(template: Path, tmp_path
     store, _ = copied(template, tmp_path)
     with store.engine.connect() as conn:
         stored = conn.execute(sa.select(schema.audit_cache.c.judged)).scalars().all()
-    deals = [deal for blob in stored for deal in read_form(bytes(blob))[0][3]]
+    deals = [deal for blob in stored for deal in read_form(bytes(blob)).deals]
     assert len(stored) == store.count("account") and deals
-    for remote_id, text, pickled, summary in deals:
-        entry = loads_deal(pickled)
+    for remote_id, text, counted, pickled in deals:
+        entry, summary = pickled.load()
         assert text == account_json(entry, 2).encode("utf-8")
         assert summary.opportunity.remote_id == entry.remote_id == remote_id
+        assert counted == deal_counted(summary)
 
 
 @pytest.mark.skipif(not parallel.can_fork() or parallel.usable_cpus() < 2, reason="workers are forked processes")

@@ -4,9 +4,17 @@ complete: a code the plugin can emit without a test here fails the suite."""
 
 from __future__ import annotations
 
+import heapq
 import re
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmlink import PortfolioView
+from crmlink.plugins.method import portfolio as method_portfolio
 from tests.scenario import Scenario
 
 METHOD = Path(__file__).resolve().parent.parent / "crmlink" / "plugins" / "method"
@@ -330,6 +338,29 @@ def test_tier_effort_mismatch_default_target() -> None:
     finding = portfolio(2, 6).audit()["portfolio_findings"][0]
     assert finding["code"] == "TIER_EFFORT_MISMATCH" and finding["evidence"]["largest_accounts_over_target"] == ["B1"]
     assert "Bravo (B)" in finding["message"]
+
+
+_ACCOUNTS = st.lists(st.tuples(st.sampled_from(["S", "A", "B", "C", None]), st.sampled_from([0.0, 1.0, 2.5, 7.0]),
+                                st.sampled_from(["a1", "a2", "a3", "b1", "b2", "c1"])), max_size=30)
+
+
+@given(_ACCOUNTS, st.lists(st.sampled_from(["S", "A", "B", "C"]), unique=True))
+def test_the_largest_consumers_of_effort_are_found_in_the_one_pass(accounts: list[Any], over: list[str]) -> None:
+    """The portfolio finding names the accounts of most effort in the tiers over target
+    (of equal effort, the first by remote id), kept as the summaries pass once: the
+    same as sorting every account of those tiers."""
+    summaries = [SimpleNamespace(tier=tier, effort=effort, account=SimpleNamespace(remote_id=rid),
+                                 coverage=SimpleNamespace(has_relationship_evidence=True))
+                 for tier, effort, rid in accounts]
+    view = cast(PortfolioView, SimpleNamespace(summaries=summaries,
+                                               config={"tiers": {"target": {"S": 5, "A": 3, "B": 2, "C": 0}}}))
+    effort, _, largest = method_portfolio._tiers(view)
+    named = method_portfolio._biggest(largest, over)
+    expected = heapq.nsmallest(method_portfolio.NAMED_ACCOUNTS,
+                               (a for a in summaries if a.tier in over and a.effort > 0),
+                               key=lambda a: (-a.effort, a.account.remote_id))
+    assert [(a.effort, a.account.remote_id) for a in named] == [(a.effort, a.account.remote_id) for a in expected]
+    assert effort == {t: sum(a.effort for a in summaries if a.tier == t) for t in "SABC"}
 
 
 def test_org_no_program_method_from_a_native_kind() -> None:

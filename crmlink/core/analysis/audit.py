@@ -310,7 +310,7 @@ class Audit:
             first = len(summaries)
             found = work.results(self.workers(len(work.keys))) if cache is None else cache.judged(work, deals)
             for judged in found:
-                summaries.append(judged.summary)
+                summaries.append(judged.summary, judged.summary_form)
                 tally.add_account(judged.summary, judged.counted)
                 order.append((judged.attention, len(entries)))
                 entries.append(judged.entry)
@@ -428,11 +428,12 @@ class _UnitDeals:
 
     def adopt_stored(self, key: str, stored: Sequence[StoredDeal]) -> None:
         """:meth:`adopt` the deals of the account ``key`` as the audit's cache gives them
-        (:data:`.cache.StoredDeal`): each deal's entry still pickled, read only when
-        something reads it (the JSON document reads its text)."""
+        (:data:`.cache.StoredDeal`): each deal's entry and summary still pickled, read
+        only when something reads them (the JSON document reads its text, the built-in
+        ``ltc`` plugin its summary)."""
         self.waiting.pop(key, None)
-        for position, entry, deal, text in stored:
-            self._keep(position, entry, deal, text)
+        for position, pair, counted, text in stored:
+            self._keep(position, pair, counted, text)
 
     def texted(self, indent: int | None) -> None:
         """Make each deal's JSON text (with ``indent``) as it is kept, for :meth:`texts`:
@@ -444,16 +445,15 @@ class _UnitDeals:
         and its JSON text (``text``, when it was made already)."""
         if self._texts is not None and text is None:
             text = account_jsonb(entry, self.indent)
-        self._keep(position, entry, deal, text)
+        self._keep(position, (entry, deal), deal_counted(deal), text)
 
-    def _keep(self, position: int, entry: OpportunityEntry | Pickled[OpportunityEntry], deal: OpportunitySummary,
-              text: bytes | None) -> None:
+    def _keep(self, position: int, pair: tuple[OpportunityEntry, OpportunitySummary] | Pickled[
+              tuple[OpportunityEntry, OpportunitySummary]], counted: DealCounted, text: bytes | None) -> None:
         self.positions.append(position)
-        self.judged.append((entry, deal))  # type: ignore[arg-type]  # a field still Pickled reads as its item
+        self.judged.append(pair)
         if self._texts is not None:
             assert text is not None, "a deal's text is made or stored when the audit writes JSON"
             self._texts.append(text)
-        counted = deal_counted(deal)
         self._counted.append(self._same.setdefault(counted, counted))  # most deals count the same
 
     def judge_rest(self) -> None:

@@ -47,14 +47,16 @@ document without being decoded, read from the table in the document's order when
 document is written, never copied to the spool first: :class:`_Texts`;
 decompressing it cost a hit about as much as reading it, for a fourth of the space);
 then two pickles, one after the other. The first holds what every audit reads of an
-account (:data:`Lean`): its place among the accounts that need attention, its
+account (:class:`Form`): its place among the accounts that need attention, its
 :class:`StoredSummary` (what the portfolio's tally and the built-in portfolio hook read
-at hand, the rest still pickled until something reads it), its
+at hand, the rest still pickled until something reads it) in a pickle of its own, its
 findings' severities and codes, and its deals' remote ids, JSON texts (a hit's deals go
-to the document as the bytes stored, never made again) and summaries, each deal's entry
-still pickled. The second is its slim entry, which a hit leaves pickled until something
-reads it (:class:`.spill.Pickled`: the JSON document does not, ``--fail-on`` and
-``--save`` do). Only crmlink's own dataclasses and a few standard types are unpickled
+to the document as the bytes stored, never made again) and what the tally counts of
+them, each deal's entry and summary in a pickle of their own. The second is its slim
+entry, which a hit leaves pickled until something reads it (:class:`.spill.Pickled`:
+the JSON document does not, ``--fail-on``, ``--save`` and the table do). What is
+pickled apart goes to disk as it is when an audit of many accounts spills it
+(:mod:`.spill`): a hit's summary and deals are never pickled again. Only crmlink's own dataclasses and a few standard types are unpickled
 (:class:`_Unpickler`): any other object in the table is refused, and the account judged
 again.
 """
@@ -77,13 +79,13 @@ from dataclasses import is_dataclass
 from enum import Enum
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 
 from crmlink.core import hookspecs, revisions, schema
 from crmlink.core.analysis.aggregates import people_hold
-from crmlink.core.analysis.assemble import finding_pairs
+from crmlink.core.analysis.assemble import DealCounted, deal_counted, finding_pairs
 from crmlink.core.analysis.spill import Pickled, Spilled
 from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.document import AccountEntry, OpportunityEntry
@@ -106,8 +108,10 @@ T = TypeVar("T")
 
 #: the stored form's version: another one is a miss (2: the text stored as it is, not
 #: compressed; 3: each deal's JSON text beside its entry and summary; 4: what every audit
-#: reads of an account and its deals apart, the rest pickled within: :class:`StoredSummary`)
-FORMAT = 4
+#: reads of an account and its deals apart, the rest pickled within: :class:`StoredSummary`;
+#: 5: the summary and each deal's entry and summary pickled apart within the first pickle,
+#: so that an audit that spills them writes them as they are, and each deal's count)
+FORMAT = 5
 #: accounts a query or write of the cache takes at a time
 BATCH = 200
 #: what the fingerprint leaves out of the settings: credentials, and what does not
@@ -285,7 +289,7 @@ class UnitCache:
         key, blob = stored
         blob = blob if isinstance(blob, bytes) else bytes(blob)  # a driver may give a memoryview
         try:
-            return key, *read_form(blob)
+            return key, read_form(blob)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, ImportError) as exc:
             self._clear()
             raise StoreError(f"the audit's cache of {self.source!r} held an entry it cannot read ({exc}); the "
@@ -294,17 +298,18 @@ class UnitCache:
     def _hit(self, key: str, read: _Read, deals: _UnitDeals) -> Judged:
         from crmlink.core.analysis.workers import Judged
 
-        found, (attention, summary, counted, stored), entry = read
+        found, form = read
         assert found == key, "the stored entries come in key order"
         ids = self.chunks.deal_ids
-        placed = []
-        for deal_id, text, deal_entry, deal in stored:
+        placed: list[StoredDeal] = []
+        for deal_id, text, deal_count, pair in form.deals:
             position = bisect_left(ids, deal_id)
             if position < len(ids) and ids[position] == deal_id:
-                placed.append((position, Pickled(deal_entry, loads_deal), deal, text))
+                placed.append((position, pair, deal_count, text))
         self.spool.add_elsewhere(self._texts, key)
         deals.adopt_stored(key, placed)
-        return Judged(key, attention, entry, None, [], summary, counted=counted)
+        return Judged(key, form.attention, form.entry, None, [], form.summary, counted=form.counted,
+                      summary_form=form.summary_form)
 
     def _keep(self, judged: Judged) -> None:
         """Keep ``judged`` to store, when it was given its stored form where it was
@@ -418,9 +423,8 @@ class _Texts:
         return found
 
 
-#: a hit's row as :meth:`UnitCache.read` reads it: its key, what every audit reads of it,
-#: and its entry, still pickled
-_Read = tuple[str, Any, Pickled[AccountEntry]]
+#: a hit's row as :meth:`UnitCache.read` reads it: its key and its form
+_Read = tuple[str, "Form"]
 #: hits read ahead of their turn at most, while the audit's process waits for accounts
 #: judged in workers (about 10 kB each at the benchmark's size)
 AHEAD = 1000
@@ -497,44 +501,63 @@ def storable(chunk: Chunk, plan: FoldPlan) -> frozenset[str]:
     return frozenset(chunk.keys).difference(stale)
 
 
-def stored_pickled(judged: Judged) -> tuple[bytes, Pickled[AccountEntry]]:
+def stored_pickled(judged: Judged) -> tuple[bytes, Pickled[AccountEntry], Pickled[AccountSummary]]:
     """The form the cache stores ``judged`` in (besides its text: two pickles, one after
-    the other, see the module's docstring and :func:`read_form`), and the entry in it
-    left pickled, as :func:`read_form` leaves it: the process that judged the account
-    keeps that, not the entry (what a worker's accounts and the cache's hits come back
-    as), pickling nothing more."""
+    the other, see the module's docstring and :func:`read_form`), and the entry and the
+    summary in it left pickled, as :func:`read_form` leaves them: the process that judged
+    the account keeps the entry so, not the entry (what a worker's accounts and the
+    cache's hits come back as), pickling nothing more."""
     assert judged.deal_texts is not None, "an account judged for the JSON document has its deals' texts"
     assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
-    deals = [(deal.opportunity.remote_id, text, _dumps(deal_entry), deal)
+    deals = [(deal.opportunity.remote_id, text, deal_counted(deal), _dumps((deal_entry, deal)))
              for (_, deal_entry, deal), text in zip(judged.deals, judged.deal_texts, strict=True)]
     summary = judged.summary
-    entry = _dumps(judged.entry)
-    lean = (judged.attention, StoredSummary.of(summary), finding_pairs(summary.findings), deals)
-    return _dumps(lean) + entry, Pickled(entry, _loads_entry)
+    entry, form = _dumps(judged.entry), _dumps(StoredSummary.of(summary))
+    lean = (judged.attention, form, finding_pairs(summary.findings), deals)
+    return _dumps(lean) + entry, Pickled(entry, _loads_entry), Pickled(form, _loads_summary)
 
 
-#: what :func:`read_form` reads of a hit first: its place among the accounts that need
-#: attention, its summary (:class:`StoredSummary`), its findings' severities and codes
-#: (:func:`.assemble.finding_pairs`), and its deals: each one's remote id, JSON text,
-#: entry still pickled, and summary (which the built-in ``ltc`` plugin reads of every deal)
-Lean = tuple[tuple[int, int, bool, float, str], "StoredSummary", tuple[tuple[str, str], ...],
-             list[tuple[str, bytes, bytes, OpportunitySummary]]]
+class Form(NamedTuple):
+    """A judged account as :func:`read_form` reads its stored form: what every audit
+    reads of it (what the portfolio's tally and the deals' placing read, and no more)
+    at hand, the rest still pickled."""
+
+    #: its place among the accounts that need attention (:func:`.assemble.attention_key`)
+    attention: tuple[int, int, bool, float, str]
+    summary: StoredSummary
+    #: :attr:`summary` as stored: what goes to disk if the audit spills it (never pickled again)
+    summary_form: Pickled[AccountSummary]
+    #: its findings' severities and codes (:func:`.assemble.finding_pairs`)
+    counted: tuple[tuple[str, str], ...]
+    #: its deals: each one's remote id, JSON text, what the tally counts of it
+    #: (:func:`.assemble.deal_counted`), and its entry and summary, still pickled together
+    #: (the built-in ``ltc`` plugin reads every deal's summary once; the JSON document its text)
+    deals: list[tuple[str, bytes, DealCounted, Pickled[tuple[OpportunityEntry, OpportunitySummary]]]]
+    #: its entry, which only a few uses of the document read (``--fail-on``, ``--save``,
+    #: the table): read then
+    entry: Pickled[AccountEntry]
+
+
 #: a deal of a hit as :meth:`._UnitDeals.adopt_stored` keeps it: its position among the
-#: deals, its entry still pickled (read only when something reads it: the JSON document
-#: reads its text), its summary, its JSON text
-StoredDeal = tuple[int, Pickled[OpportunityEntry], OpportunitySummary, bytes]
+#: deals, its entry and summary still pickled, what the tally counts of it, its JSON text
+StoredDeal = tuple[int, Pickled[tuple[OpportunityEntry, OpportunitySummary]], DealCounted, bytes]
 
 
-def read_form(data: bytes) -> tuple[Lean, Pickled[AccountEntry]]:
-    """What :func:`stored_pickled` made (two pickles, one after the other): what every
-    audit reads of a hit (:data:`Lean`: what the portfolio's tally and the deals'
-    placing read, and no more), and its entry, which only a few uses of the document
-    read (``--fail-on``, ``--save``), left pickled until then (:class:`.spill.Pickled`)."""
+def read_form(data: bytes) -> Form:
+    """What :func:`stored_pickled` made (two pickles, one after the other, the first
+    holding the summary's own pickle and each deal's): what every audit reads of a
+    judged account at hand, the rest left pickled (:class:`.spill.Pickled`)."""
     file = io.BytesIO(data)
     read = _Unpickler(file).load()
-    if not (isinstance(read, tuple) and len(read) == 4 and isinstance(read[1], StoredSummary)):
+    if not (isinstance(read, tuple) and len(read) == 4 and isinstance(read[1], bytes)):
         raise pickle.UnpicklingError("not a judged account")
-    return read, Pickled(data[file.tell():], _loads_entry)
+    attention, form, counted, deals = read
+    summary = _Unpickler(io.BytesIO(form)).load()
+    if not isinstance(summary, StoredSummary):
+        raise pickle.UnpicklingError("not a judged account's summary")
+    return Form(attention, summary, Pickled(form, _loads_summary), counted,
+                [(deal_id, text, deal_count, Pickled(pair, loads_deal)) for deal_id, text, deal_count, pair in deals],
+                Pickled(data[file.tell():], _loads_entry))
 
 
 #: the fields of :class:`~.summary.AccountSummary` a :class:`StoredSummary` keeps pickled
@@ -578,9 +601,18 @@ class StoredSummary(AccountSummary):
 _FIELDS = tuple(AccountSummary.__dataclass_fields__)
 
 
-def loads_deal(data: bytes) -> OpportunityEntry:
-    """A hit's deal's entry, left pickled by :meth:`UnitCache._hit`."""
-    return _stored(data, OpportunityEntry, "a deal entry")
+def loads_deal(data: bytes) -> tuple[OpportunityEntry, OpportunitySummary]:
+    """A hit's deal's entry and summary, left pickled by :func:`read_form`."""
+    pair = _stored(data, tuple, "a deal's entry and summary")
+    if not (len(pair) == 2 and isinstance(pair[0], OpportunityEntry) and isinstance(pair[1], OpportunitySummary)):
+        raise StoreError("the audit's cache held something else than a deal's entry and summary; run the audit "
+                         "again with --no-cache")
+    return pair
+
+
+def _loads_summary(data: bytes) -> AccountSummary:
+    """A summary left pickled by :func:`read_form`."""
+    return _stored(data, StoredSummary, "an account summary")
 
 
 def _loads_entry(data: bytes) -> AccountEntry:
@@ -629,5 +661,5 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"the audit's cache holds {module}.{name}, which it never stores")
 
 
-__all__ = ["BATCH", "FORMAT", "Lean", "StoredDeal", "StoredSummary", "UnitCache", "enabled", "fingerprint",
+__all__ = ["BATCH", "FORMAT", "Form", "StoredDeal", "StoredSummary", "UnitCache", "enabled", "fingerprint",
            "loads_deal", "plugins", "read_form", "storable", "stored_pickled", "unit_cache"]

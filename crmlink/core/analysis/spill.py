@@ -38,6 +38,10 @@ KEEP = 10_000
 HOLD_BYTES = 4 << 20
 #: bytes read from the file at a time when items are read in order
 _READ = 1 << 20
+#: bytes written to the file at a time: an item is a few kilobytes, and at the default
+#: buffer (8 KiB) every other one cost a system call (a tenth of a nothing-changed audit
+#: of 100,000 accounts)
+_WRITE = 1 << 20
 #: how a spilled item is written (:meth:`Spilled._spilled`): pickled, or bytes as they are
 _PICKLED, _BYTES = -1, -2
 
@@ -123,8 +127,10 @@ class Spilled(_Numbered[T]):
         self._size = 0
         self.extend(items)
 
-    def append(self, item: T | Pickled[T]) -> None:
-        """Add ``item`` (one still :class:`Pickled` is unpickled when read)."""
+    def append(self, item: T | Pickled[T], form: Pickled[T] | None = None) -> None:
+        """Add ``item`` (one still :class:`Pickled` is unpickled when read). ``form``:
+        the item already pickled (an account's summary as the audit's cache stores it),
+        which goes to the file in its place if it spills: no pickle made of it again."""
         if len(self._held) < self._keep:
             weight = self._weight(item)
             if not weight or self._held_bytes + weight <= self._hold:
@@ -133,8 +139,8 @@ class Spilled(_Numbered[T]):
                 self._held_bytes += weight
                 return
         if self._file is None:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close() or when collected
-        data, kind = self._spilled(item)
+            self._file = tempfile.TemporaryFile(buffering=_WRITE)  # noqa: SIM115 - closed by close() or when collected
+        data, kind = self._spilled(item if form is None else form)
         self._file.write(data)
         self._size += len(data)
         self._where.append(-1 - len(self._ends))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmlink.core import parallel
 from crmlink.core.analysis.assemble import account_entry, attention_key, slim_entry
-from crmlink.core.analysis.cache import StoredDeal, loads_deal, read_form, storable, stored_pickled
+from crmlink.core.analysis.cache import StoredDeal, read_form, storable, stored_pickled
 from crmlink.core.analysis.history import account_history, month_ends
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
 from crmlink.core.analysis.spill import Pickled
@@ -83,6 +83,9 @@ class Judged:
     #: its deals as its stored form gives them (in place of :attr:`deals` and
     #: :attr:`deal_texts`: :meth:`.audit._UnitDeals.adopt_stored`)
     stored_deals: list[StoredDeal] | None = None
+    #: :attr:`summary` as the audit's cache stores it, when it has a stored form: what
+    #: goes to disk if the audit spills the summary (:meth:`.spill.Spilled.append`)
+    summary_form: Pickled[AccountSummary] | None = None
 
     def __reduce_ex__(self, protocol: Any) -> str | tuple[Any, ...]:
         if self.stored is None:
@@ -93,10 +96,11 @@ class Judged:
 def _from_stored(key: str, span: Span | None, positions: list[int], stored: bytes) -> Judged:
     """A :class:`Judged` as a worker sent it: its stored form and the places of its deals
     (read as a hit of the audit's cache is: what the portfolio reads, the rest left pickled)."""
-    (attention, summary, counted, deals), entry = read_form(stored)
-    placed: list[StoredDeal] = [(position, Pickled(deal_entry, loads_deal), deal, text)
-                                for position, (_, text, deal_entry, deal) in zip(positions, deals, strict=True)]
-    return Judged(key, attention, entry, span, [], summary, stored, counted=counted, stored_deals=placed)
+    form = read_form(stored)
+    placed: list[StoredDeal] = [(position, pair, counted, text)
+                                for position, (_, text, counted, pair) in zip(positions, form.deals, strict=True)]
+    return Judged(key, form.attention, form.entry, span, [], form.summary, stored, counted=form.counted,
+                  stored_deals=placed, summary_form=form.summary_form)
 
 
 class UnitWork:
@@ -200,7 +204,7 @@ class UnitWork:
         judged = Judged(key, attention_key(view, self.overall), slim_entry(entry) if self.slim else entry, span,
                         deals, account_summary(view, key), deal_texts=texts)
         if key in self.storable and span is not None:
-            judged.stored, pickled = stored_pickled(judged)
+            judged.stored, pickled, judged.summary_form = stored_pickled(judged)
             if self.slim:  # kept as a worker's come back: the JSON document does not read it
                 judged.entry = pickled
         return judged
