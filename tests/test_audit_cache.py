@@ -37,6 +37,7 @@ from crmlink.core.analysis.assemble import deal_counted
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.analysis.cache import read_form
 from crmlink.core.analysis.config import load_config
+from crmlink.core.analysis.spill import Pickled
 from crmlink.core.analysis.units import SourceData
 from crmlink.core.document import account_json
 from crmlink.core.host import PluginHost, get_plugin_host
@@ -448,7 +449,9 @@ def test_a_hit_gives_the_deal_texts_of_a_judged_account(template: Path, tmp_path
     deals = [deal for blob in stored for deal in read_form(bytes(blob)).deals]
     assert len(stored) == store.count("account") and deals
     for remote_id, text, counted, pickled in deals:
-        entry, summary = pickled.load()
+        kept, summary = pickled.load()
+        assert isinstance(kept, Pickled), "a hit's deal entry is unpickled only when read"
+        entry = kept.load()
         assert text == account_json(entry, 2).encode("utf-8")
         assert summary.opportunity.remote_id == entry.remote_id == remote_id
         assert counted == deal_counted(summary)

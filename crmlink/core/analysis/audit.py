@@ -28,7 +28,7 @@ from crmlink.core.analysis.assemble import (
     opportunity_entry,
     tier_target,
 )
-from crmlink.core.analysis.cache import StoredDeal, UnitCache, unit_cache
+from crmlink.core.analysis.cache import StoredDeal, StoredPair, UnitCache, unit_cache
 from crmlink.core.analysis.cache import enabled as cache_enabled
 from crmlink.core.analysis.chunks import (
     MERGED_WHOLE,
@@ -398,7 +398,7 @@ class _UnitDeals:
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
         self.positions = array("q")  # each judged deal's position, by its number in :attr:`judged`
         #: each judged deal's entry and summary (a pair still pickled, from the audit's cache)
-        self.judged: Spilled[tuple[OpportunityEntry, OpportunitySummary]] = Spilled()
+        self.judged: Spilled[StoredPair] = Spilled()
         self._texts: Spilled[bytes] | None = None
         self._counted: list[DealCounted] = []  # what the tally counts of each, by number
         self._same: dict[DealCounted, DealCounted] = {}  # each value once: a deal's is one of a few
@@ -447,8 +447,8 @@ class _UnitDeals:
             text = account_jsonb(entry, self.indent)
         self._keep(position, (entry, deal), deal_counted(deal), text)
 
-    def _keep(self, position: int, pair: tuple[OpportunityEntry, OpportunitySummary] | Pickled[
-              tuple[OpportunityEntry, OpportunitySummary]], counted: DealCounted, text: bytes | None) -> None:
+    def _keep(self, position: int, pair: StoredPair | Pickled[StoredPair], counted: DealCounted,
+              text: bytes | None) -> None:
         self.positions.append(position)
         self.judged.append(pair)
         if self._texts is not None:

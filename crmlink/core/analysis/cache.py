@@ -509,7 +509,7 @@ def stored_pickled(judged: Judged) -> tuple[bytes, Pickled[AccountEntry], Pickle
     cache's hits come back as), pickling nothing more."""
     assert judged.deal_texts is not None, "an account judged for the JSON document has its deals' texts"
     assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
-    deals = [(deal.opportunity.remote_id, text, deal_counted(deal), _dumps((deal_entry, deal)))
+    deals = [(deal.opportunity.remote_id, text, deal_counted(deal), _dumps((_dumps(deal_entry), deal)))
              for (_, deal_entry, deal), text in zip(judged.deals, judged.deal_texts, strict=True)]
     summary = judged.summary
     entry, form = _dumps(judged.entry), _dumps(StoredSummary.of(summary))
@@ -531,16 +531,21 @@ class Form(NamedTuple):
     counted: tuple[tuple[str, str], ...]
     #: its deals: each one's remote id, JSON text, what the tally counts of it
     #: (:func:`.assemble.deal_counted`), and its entry and summary, still pickled together
-    #: (the built-in ``ltc`` plugin reads every deal's summary once; the JSON document its text)
-    deals: list[tuple[str, bytes, DealCounted, Pickled[tuple[OpportunityEntry, OpportunitySummary]]]]
+    #: (:func:`loads_deal`: the built-in ``ltc`` plugin reads every deal's summary once,
+    #: the JSON document its text)
+    deals: list[tuple[str, bytes, DealCounted, Pickled[StoredPair]]]
     #: its entry, which only a few uses of the document read (``--fail-on``, ``--save``,
     #: the table): read then
     entry: Pickled[AccountEntry]
 
 
+#: a deal's entry and summary as the audit keeps them: a hit's (:func:`loads_deal`) with
+#: its entry still pickled, read as its item where the document reads the deals' entries
+#: (:class:`.spill.FieldView`)
+StoredPair = tuple[OpportunityEntry | Pickled[OpportunityEntry], OpportunitySummary]
 #: a deal of a hit as :meth:`._UnitDeals.adopt_stored` keeps it: its position among the
 #: deals, its entry and summary still pickled, what the tally counts of it, its JSON text
-StoredDeal = tuple[int, Pickled[tuple[OpportunityEntry, OpportunitySummary]], DealCounted, bytes]
+StoredDeal = tuple[int, Pickled[StoredPair], DealCounted, bytes]
 
 
 def read_form(data: bytes) -> Form:
@@ -601,13 +606,20 @@ class StoredSummary(AccountSummary):
 _FIELDS = tuple(AccountSummary.__dataclass_fields__)
 
 
-def loads_deal(data: bytes) -> tuple[OpportunityEntry, OpportunitySummary]:
-    """A hit's deal's entry and summary, left pickled by :func:`read_form`."""
+def loads_deal(data: bytes) -> StoredPair:
+    """A hit's deal's entry and summary, left pickled by :func:`read_form`: the summary
+    unpickled, the entry still pickled apart (the built-in ``ltc`` plugin reads every
+    deal's summary, and a JSON document no deal's entry)."""
     pair = _stored(data, tuple, "a deal's entry and summary")
-    if not (len(pair) == 2 and isinstance(pair[0], OpportunityEntry) and isinstance(pair[1], OpportunitySummary)):
+    if not (len(pair) == 2 and isinstance(pair[0], bytes) and isinstance(pair[1], OpportunitySummary)):
         raise StoreError("the audit's cache held something else than a deal's entry and summary; run the audit "
                          "again with --no-cache")
-    return pair
+    return Pickled(pair[0], _loads_deal_entry), pair[1]
+
+
+def _loads_deal_entry(data: bytes) -> OpportunityEntry:
+    """A hit's deal's entry, left pickled by :func:`loads_deal`."""
+    return _stored(data, OpportunityEntry, "a deal entry")
 
 
 def _loads_summary(data: bytes) -> AccountSummary:
@@ -661,5 +673,5 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"the audit's cache holds {module}.{name}, which it never stores")
 
 
-__all__ = ["BATCH", "FORMAT", "Form", "StoredDeal", "StoredSummary", "UnitCache", "enabled", "fingerprint",
+__all__ = ["BATCH", "FORMAT", "Form", "StoredDeal", "StoredPair", "StoredSummary", "UnitCache", "enabled", "fingerprint",
            "loads_deal", "plugins", "read_form", "storable", "stored_pickled", "unit_cache"]
