@@ -91,3 +91,18 @@ def test_the_tally_counts_what_the_whole_list_would_give(listed: list[AccountSum
     assert [(f.remote_id, f.open_pipeline, f.ratio, f.assessment, f.gaps, f.thin) for f in coverage.fix_first] == [
         (a.account.remote_id, a.coverage.open_pipeline, a.coverage.ratio, a.assessment, list(a.coverage.gaps),
          list(a.coverage.thin)) for a in first]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=12), max_size=40))
+def test_the_deals_document_order_keeps_each_position_once_its_last_judged(positions: list[int]) -> None:
+    """The deals go into the document by position, each deal kept twice (judged again)
+    taken as kept last: the numbers :meth:`_UnitDeals.numbers` gives are those of
+    sorting every kept deal by position, stably, and keeping each position's last."""
+    from array import array
+
+    from crmlink.core.analysis.audit import _UnitDeals
+
+    deals = object.__new__(_UnitDeals)
+    deals.positions = array("q", positions)
+    by_position = {position: number for number, position in enumerate(positions)}
+    assert list(deals.numbers()) == [by_position[position] for position in sorted(by_position)]

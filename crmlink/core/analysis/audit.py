@@ -481,9 +481,10 @@ class _UnitDeals:
         """The judged deals' numbers in :attr:`judged` (and their texts'), by position
         (of a deal kept twice, the later)."""
         positions = self.positions
-        order = sorted(range(len(positions)), key=positions.__getitem__)  # stable: a position's last is last
-        return array("q", (number for at, number in enumerate(order)
-                           if at + 1 == len(order) or positions[order[at + 1]] != positions[number]))
+        last = array("q", [-1]) * (max(positions, default=-1) + 1)  # a slot per position: no sort, no list
+        for number, position in enumerate(positions):
+            last[position] = number
+        return array("q", (number for number in last if number >= 0))
 
 
 class _ChunkedDeals(_UnitDeals):

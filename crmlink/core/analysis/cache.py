@@ -206,6 +206,10 @@ class UnitCache:
         self.hits = unchanged | self._from_aggregates(conn, chunks, sorted(same - unchanged))
         chunks.todo = [key for key in chunks.keys if key not in self.hits]
         audit.from_cache += len(self.hits)
+        # the revisions still read: those of the accounts to judge and the source's own
+        # (after a small sync a few hundred, not one for every account)
+        self.revisions = {key: self.revisions[key] for key in (*chunks.todo, revisions.SOURCE_WIDE, revisions.CONTACTS)
+                          if key in self.revisions}
         #: the judged accounts to store at the end: each one's key, revision and the
         #: source's contacts revision as read, and where its text is (plain tuples: a
         #: dataclass's pickle past :data:`.spill.KEEP` names its class each time) ...
@@ -378,18 +382,18 @@ class UnitCache:
         self.kept, self.forms = Spilled(), Spilled()
 
     def _write(self, conn: sa.Connection) -> int:
-        keys = [key for key, _, _, _ in self.kept]
-        now = revisions.of_source(conn, self.source, [*keys, revisions.SOURCE_WIDE, revisions.CONTACTS])
-        for shared in (revisions.SOURCE_WIDE, revisions.CONTACTS):
-            if now.get(shared, 0) != self.revisions.get(shared, 0):
-                log.info("not storing the audit's cache of %s: the store changed while the audit read it",
-                         self.source)
-                return 0
+        shared = (revisions.SOURCE_WIDE, revisions.CONTACTS)
+        now = revisions.of_source(conn, self.source, shared)
+        if any(now.get(key, 0) != self.revisions.get(key, 0) for key in shared):
+            log.info("not storing the audit's cache of %s: the store changed while the audit read it", self.source)
+            return 0
         table = schema.audit_cache
         done = 0
-        for start in range(0, len(self.kept), BATCH):
-            batch = [(kept, form) for kept, form in zip(self.kept[start:start + BATCH], self.forms[start:start + BATCH],
-                                                        strict=True) if now.get(kept[0], 0) == kept[1]]
+        for start in range(0, len(self.kept), BATCH):  # each batch's revisions read with it: never every account's
+            kept = self.kept[start:start + BATCH]
+            now = revisions.of_source(conn, self.source, [key for key, _, _, _ in kept])
+            batch = [(found, form) for found, form in zip(kept, self.forms[start:start + BATCH], strict=True)
+                     if now.get(found[0], 0) == found[1]]
             if not batch:
                 continue
             conn.execute(table.delete().where(table.c.source == self.source,
