@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
@@ -201,21 +203,23 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
     audit = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge)
+    # the document's snapshot reads every account and deal (a little of each): made once,
+    # and only to be saved or compared with an audit saved before
+    snapshot = functools.cache(lambda: snapshot_of(document, label))
     if chosen is JSON:  # written as it is made; what changed since a saved audit is not in the JSON
         with json_output(output) as out:
             document = audit.stream(source, out, indent=json_indent())
-        snap = None  # made only to be saved: a snapshot holds a little of every account
     else:
         # the JSON texts a slim one makes for the audit's cache indented as a JSON audit run
         # here would make them: the two take their hits from the same entries
         document = (audit.stream(source, indent=json_indent()) if chosen.slim
                     else audit.document(source, history=chosen.history))
-        snap = snapshot_of(document, label)
-        document.changes = changes_since_saved(store, host_of(ctx), settings, snap)
+        document.changes = changes_since_saved(store, host_of(ctx), settings, date.fromisoformat(document.as_of),
+                                               snapshot)
     if chosen.history:
         saved_trend(SavedAudits(store), document)
     if save or label or settings["evaluation"]["save"]:
-        save_audit(store, snap or snapshot_of(document, label))
+        save_audit(store, snapshot())
     if chosen is not JSON:
         _write(document, chosen, fmt, output, list_all)
     if (fail_on and _worst(document) >= SEVERITY_RANK[fail_on]) or (

@@ -4,7 +4,7 @@ relationships that cooled or grew (docs/evaluation.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -188,19 +188,21 @@ def saved_changes(store: Store, host: PluginHost, config: Mapping[str, Any], sin
     return changes
 
 
-def changes_since_saved(store: Store, host: PluginHost, config: Mapping[str, Any], now: Snapshot,
-                        explain_limit: int | None = 10) -> Changes | None:
-    """What changed since the latest audit saved before ``now``'s as-of date (the
-    reports' "What changed" section); None when there is none."""
+def changes_since_saved(store: Store, host: PluginHost, config: Mapping[str, Any], as_of: date,
+                        now: Callable[[], Snapshot], explain_limit: int | None = 10) -> Changes | None:
+    """What changed since the latest audit saved before ``as_of`` (the reports' "What
+    changed" section); None when there is none. ``now`` makes the snapshot of the audit
+    of ``as_of``, only when there is one to compare it with (it reads every account and
+    deal of the document)."""
     saved = SavedAudits(store)
-    before = saved.latest(before=now.as_of)
+    before = saved.latest(before=as_of)
     if before is None:
         return None
-    earlier = saved.load(before)
-    sources = {a.source for a in now.accounts.values()}
+    earlier, current = saved.load(before), now()
+    sources = {a.source for a in current.accounts.values()}
     if sources and sources != {a.source for a in earlier.accounts.values()}:
         earlier = earlier.only_sources(sources)   # an audit of some sources: compare those alone
-    changes = compare(earlier, now, config["evaluation"])
+    changes = compare(earlier, current, config["evaluation"])
     persisting_since(saved, changes, before)
     explain(store, host, config, changes, explain_limit)
     return changes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crmlink.core.document import AuditDocument
-from crmlink.core.findings import ScoreDefinition
+from crmlink.core.findings import Finding, ScoreDefinition
 from crmlink.core.report import changes
 from crmlink.core.report.text import (
     ACCOUNT_LIMIT,
@@ -23,6 +23,22 @@ SYMBOL = {"critical": "!!", "high": "! ", "medium": "~ ", "low": ". ", "info": "
 def _width(definition: ScoreDefinition) -> int:
     """Room for the label, and for the overall score's change since the previous period."""
     return max(12 if definition.overall else 6, len(definition.label) + 2)
+
+
+#: the accounts' critical and high findings the table shows, in attention order
+URGENT_SHOWN = 25
+
+
+def _first_urgent(doc: AuditDocument) -> list[Finding]:
+    """The first :data:`URGENT_SHOWN` critical and high findings of the accounts, in
+    attention order: the accounts after them are not read (a large portfolio's are read
+    back from disk)."""
+    found: list[Finding] = []
+    for account in doc.accounts:
+        found += [f for f in account.findings if f.severity in ("critical", "high")]
+        if len(found) >= URGENT_SHOWN:
+            break
+    return found[:URGENT_SHOWN]
 
 
 def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
@@ -46,12 +62,7 @@ def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
     people = [line for a in accounts if (line := unknown_people_line(a))]
     lines += ["", "People not in the CRM (add them as contacts):", *people] if people else []
     lines += ["", "What needs attention first:"]
-    shown = 0
-    for account in doc.accounts:
-        for finding in account.findings:
-            if finding.severity in ("critical", "high") and shown < 25:
-                lines += finding_lines(finding, SYMBOL[finding.severity])
-                shown += 1
+    lines += [line for finding in _first_urgent(doc) for line in finding_lines(finding, SYMBOL[finding.severity])]
     for finding in doc.portfolio_findings:
         lines += finding_lines(finding, SYMBOL[finding.severity])
     opp_high = [f for o in doc.opportunities for f in o.findings if f.severity in ("critical", "high")]
