@@ -56,9 +56,9 @@ them, each deal's entry and summary in a pickle of their own. The second is its 
 entry, which a hit leaves pickled until something reads it (:class:`.spill.Pickled`:
 the JSON document does not, ``--fail-on``, ``--save`` and the table do). What is
 pickled apart goes to disk as it is when an audit of many accounts spills it
-(:mod:`.spill`): a hit's summary and deals are never pickled again. Only crmlink's own dataclasses and a few standard types are unpickled
-(:class:`_Unpickler`): any other object in the table is refused, and the account judged
-again.
+(:mod:`.spill`): a hit's summary and deals are never pickled again. Only crmlink's own
+dataclasses and a few standard types are unpickled (:class:`_Unpickler`): any other
+object in the table is refused, and the account judged again.
 """
 
 from __future__ import annotations
@@ -509,8 +509,8 @@ def stored_pickled(judged: Judged) -> tuple[bytes, Pickled[AccountEntry], Pickle
     """The form the cache stores ``judged`` in (besides its text: two pickles, one after
     the other, see the module's docstring and :func:`read_form`), and the entry and the
     summary in it left pickled, as :func:`read_form` leaves them: the process that judged
-    the account keeps the entry so, not the entry (what a worker's accounts and the
-    cache's hits come back as), pickling nothing more."""
+    the account keeps the entry in that form, as a worker's accounts and the cache's
+    hits come back, and spills the summary in it, pickling nothing more."""
     assert judged.deal_texts is not None, "an account judged for the JSON document has its deals' texts"
     assert not isinstance(judged.entry, Pickled), "an account judged now has its entry"
     deals = [(deal.opportunity.remote_id, text, deal_counted(deal), _dumps((_dumps(deal_entry), deal)))
