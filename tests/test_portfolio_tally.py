@@ -5,6 +5,8 @@ the whole list gives, ties among the accounts to fix first included."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given
@@ -106,3 +108,28 @@ def test_the_deals_document_order_keeps_each_position_once_its_last_judged(posit
     deals.positions = array("q", positions)
     by_position = {position: number for number, position in enumerate(positions)}
     assert list(deals.numbers()) == [by_position[position] for position in sorted(by_position)]
+
+
+def test_the_deals_at_risk_are_counted_as_the_deals_are_judged(tmp_path: Path) -> None:
+    """The table's "Deals at risk" count comes from the audit's tally, not from reading
+    every deal back: it is the count of the deals' critical and high findings, with the
+    cache and without, and a document the audit did not count renders the same table."""
+    import dataclasses
+
+    from crmlink.core.analysis.audit import Audit
+    from crmlink.core.analysis.config import load_config
+    from crmlink.core.findings import URGENT
+    from crmlink.core.host import get_plugin_host
+    from crmlink.core.report import table
+    from tests.conftest import AS_OF, synced
+
+    store, _ = synced(f"sqlite:///{tmp_path / 'store.db'}")
+    for cached in (True, False, True):
+        settings = load_config()
+        settings["audit"]["cache"] = cached
+        document = Audit(store, get_plugin_host(), settings, date.fromisoformat(AS_OF)).stream()
+        counted = sum(f.severity in URGENT for deal in document.opportunities for f in deal.findings)
+        assert document.urgent_deal_findings == counted > 0
+        rendered = table.render(document)
+        assert f"Deals at risk ({counted}):" in rendered
+        assert table.render(dataclasses.replace(document, urgent_deal_findings=None)) == rendered

@@ -386,6 +386,9 @@ class AuditDocument(JsonObject):
     presentation: Presentation = prop("How reports headline the document.", default=Presentation(), json=False)
     changes: Changes | None = prop("What changed since the latest audit saved before this one (the reports' "
                                    "What changed section); not in the JSON.", default=None, json=False)
+    urgent_deal_findings: int | None = prop(
+        "The deals' critical and high findings, counted as the audit judged the deals (the reports' deals "
+        "at risk, without reading every deal back); not in the JSON.", default=None, json=False)
 
     def dumps(self, indent: int | None = None) -> str:
         """The JSON text of the document."""

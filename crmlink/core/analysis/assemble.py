@@ -27,7 +27,7 @@ from crmlink.core.document import (
     Summary,
     UnknownPersonEntry,
 )
-from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, Finding
+from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, URGENT, Finding
 from crmlink.core.ltc import phase_of
 from crmlink.core.merge import ACCOUNT, CONTACT, USER, Conflict, Joined
 from crmlink.core.model import Record
@@ -130,6 +130,7 @@ class PortfolioTally:
 
     def __init__(self, coverage: Mapping[str, Any]) -> None:
         self.accounts = self.deals = self.deals_with_roles = 0
+        self.urgent_deal_findings = 0  # the deals' critical and high findings
         self.severities = dict.fromkeys(reversed(SEVERITIES), 0)
         self.codes: dict[str, int] = defaultdict(int)
         self.effort: dict[str, float] = {"S": 0.0, "A": 0.0, "B": 0.0, "C": 0.0}
@@ -155,6 +156,7 @@ class PortfolioTally:
         roles, findings = counted
         self.deals += 1
         self.deals_with_roles += roles
+        self.urgent_deal_findings += sum(severity in URGENT for severity, _ in findings)
         _count(findings, self.severities, self.codes)
 
     def summary(self, portfolio: Sequence[Finding]) -> Summary:

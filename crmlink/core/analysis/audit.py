@@ -345,7 +345,7 @@ class Audit:
             accounts=accounts if slim else list(accounts),
             opportunities=opportunities if slim else list(opportunities), portfolio_findings=portfolio_findings,
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
-            presentation=presentation)
+            presentation=presentation, urgent_deal_findings=tally.urgent_deal_findings)
         return document, [number for _, number in order], deal_texts
 
     def _stored(self) -> None:

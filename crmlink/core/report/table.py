@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from crmlink.core.document import AuditDocument
-from crmlink.core.findings import Finding, ScoreDefinition
+from collections.abc import Iterable
+
+from crmlink.core.document import AccountEntry, AuditDocument, OpportunityEntry
+from crmlink.core.findings import URGENT, Finding, ScoreDefinition
 from crmlink.core.report import changes
 from crmlink.core.report.text import (
     ACCOUNT_LIMIT,
@@ -25,20 +27,19 @@ def _width(definition: ScoreDefinition) -> int:
     return max(12 if definition.overall else 6, len(definition.label) + 2)
 
 
-#: the accounts' critical and high findings the table shows, in attention order
-URGENT_SHOWN = 25
+#: the accounts' and the deals' critical and high findings the table shows
+URGENT_SHOWN, URGENT_DEALS_SHOWN = 25, 15
 
 
-def _first_urgent(doc: AuditDocument) -> list[Finding]:
-    """The first :data:`URGENT_SHOWN` critical and high findings of the accounts, in
-    attention order: the accounts after them are not read (a large portfolio's are read
-    back from disk)."""
+def _first_urgent(entries: Iterable[AccountEntry | OpportunityEntry], count: int) -> list[Finding]:
+    """The first ``count`` critical and high findings of ``entries``, in their order: the
+    entries after them are not read (a large portfolio's are read back from disk)."""
     found: list[Finding] = []
-    for account in doc.accounts:
-        found += [f for f in account.findings if f.severity in ("critical", "high")]
-        if len(found) >= URGENT_SHOWN:
+    for entry in entries:
+        found += [f for f in entry.findings if f.severity in URGENT]
+        if len(found) >= count:
             break
-    return found[:URGENT_SHOWN]
+    return found[:count]
 
 
 def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
@@ -62,13 +63,16 @@ def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
     people = [line for a in accounts if (line := unknown_people_line(a))]
     lines += ["", "People not in the CRM (add them as contacts):", *people] if people else []
     lines += ["", "What needs attention first:"]
-    lines += [line for finding in _first_urgent(doc) for line in finding_lines(finding, SYMBOL[finding.severity])]
+    lines += [line for finding in _first_urgent(doc.accounts, URGENT_SHOWN)
+              for line in finding_lines(finding, SYMBOL[finding.severity])]
     for finding in doc.portfolio_findings:
         lines += finding_lines(finding, SYMBOL[finding.severity])
-    opp_high = [f for o in doc.opportunities for f in o.findings if f.severity in ("critical", "high")]
-    if opp_high:
-        lines += ["", f"Deals at risk ({len(opp_high)}):"]
-        for finding in opp_high[:15]:
+    at_risk = doc.urgent_deal_findings
+    if at_risk is None:  # a document the audit did not count
+        at_risk = sum(f.severity in URGENT for o in doc.opportunities for f in o.findings)
+    if at_risk:
+        lines += ["", f"Deals at risk ({at_risk}):"]
+        for finding in _first_urgent(doc.opportunities, URGENT_DEALS_SHOWN):
             lines += finding_lines(finding, SYMBOL[finding.severity])
     everything = "json or markdown" if note is None else "json, or markdown with --all,"
     lines += ["", f"Run with --format {everything} for every finding and its evidence."]
