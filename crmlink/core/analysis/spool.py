@@ -13,6 +13,7 @@ from types import TracebackType
 
 from crmlink.core.document import AccountEntry, account_jsonb
 from crmlink.core.model import chunked
+from crmlink.core.readahead import ReadAhead
 
 #: where one entry's text is: the spool's file, offset and length (or, for a text kept
 #: elsewhere, :data:`ELSEWHERE` and its number among those: :meth:`AccountSpool.add_elsewhere`)
@@ -94,14 +95,18 @@ class AccountSpool:
         self.flush()
         handles = [file.fileno() for file in self._files]
         spans = self._spans
-        for numbers in chunked(order, _AT_ONCE):
-            far = self._fetched([spans[number] for number in numbers])
-            for number in numbers:
-                part, offset, length = spans[number]
-                if part == ELSEWHERE:
-                    yield far[offset]
-                else:  # the files' positions stay where the next write goes
-                    yield os.pread(handles[part], length, offset)
+        # the next batch's texts kept elsewhere (the audit's cache: a query, on PostgreSQL
+        # a wait for the server) are fetched in a thread while this one's are written
+        batches = ((numbers, self._fetched([spans[number] for number in numbers]))
+                   for numbers in chunked(order, _AT_ONCE))
+        with ReadAhead(batches) as (ahead, _):
+            for numbers, far in ahead:
+                for number in numbers:
+                    part, offset, length = spans[number]
+                    if part == ELSEWHERE:
+                        yield far[offset]
+                    else:  # the files' positions stay where the next write goes
+                        yield os.pread(handles[part], length, offset)
 
     def _fetched(self, spans: list[Span]) -> dict[int, bytes]:
         """The texts kept elsewhere among ``spans``, by their numbers there, each
