@@ -74,7 +74,7 @@ import sys
 import threading
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import is_dataclass
 from enum import Enum
 from itertools import chain, islice
@@ -92,6 +92,7 @@ from crmlink.core.document import AccountEntry, OpportunityEntry
 from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
+from crmlink.core.readahead import ReadAhead
 from crmlink.core.store import cursor_batches, dbapi_statement, of_source_in, records_in
 
 if TYPE_CHECKING:
@@ -250,18 +251,22 @@ class UnitCache:
         workers when there are enough of them (:meth:`processes`), and while this process
         waits for one of them it reads the next hits ahead of their turn (at most
         :data:`AHEAD`): the hits are read while the others are judged."""
-        ahead = _Ahead(self, self._stored())
+        stored = self._stored()
+        ahead = _Ahead(self, stored)
         found = work.results(self.processes(work), ahead.read if self.hits else None)
-        for key in self.chunks.keys:
-            if key in self.hits:
-                yield self._hit(key, ahead.next(), deals)
-                continue
-            judged = next(found)
-            assert judged.key == key, "the judged accounts come in key order"
-            self._keep(judged)
-            yield judged
-        for extra in found:  # ends the workers
-            raise AssertionError(f"account {extra.key!r} was judged but not listed")
+        try:
+            for key in self.chunks.keys:
+                if key in self.hits:
+                    yield self._hit(key, ahead.next(), deals)
+                    continue
+                judged = next(found)
+                assert judged.key == key, "the judged accounts come in key order"
+                self._keep(judged)
+                yield judged
+            for extra in found:  # ends the workers
+                raise AssertionError(f"account {extra.key!r} was judged but not listed")
+        finally:
+            stored.close()  # its reading thread, if any, ends now, not when it is collected
 
     def processes(self, work: UnitWork) -> int:
         """The processes to judge ``work``'s accounts in: as many as for a unit without
@@ -275,9 +280,21 @@ class UnitCache:
             return count
         return parallel.worker_count(len(work.keys), BESIDE_FROM, parallel.workers_setting(self.audit.config))
 
-    def _stored(self) -> Iterator[tuple[str, bytes]]:
-        """The stored judged form of each hit, in key order, a batch at a time (straight
-        from the DB-API cursor: no SQLAlchemy row per hit)."""
+    def _stored(self) -> Generator[tuple[str, bytes], None, None]:
+        """The stored judged form of each hit, in key order, a batch at a time. With no
+        account to judge (so no worker forks: a fork while a thread is in the database's
+        library could leave its locks held in the worker) the next batch is read in a
+        thread while this one is unpickled (on PostgreSQL, a wait for the server)."""
+        batches = self._stored_batches()
+        if self.chunks.todo:
+            yield from chain.from_iterable(batches)
+            return
+        with ReadAhead(batches) as (ahead, _):
+            yield from chain.from_iterable(ahead)
+
+    def _stored_batches(self) -> Iterator[list[tuple[str, bytes]]]:
+        """:meth:`_stored`'s batches, straight from the DB-API cursor (no SQLAlchemy row
+        per hit)."""
         hits = [key for key in self.chunks.keys if key in self.hits]
         with self.chunks.reader.reading():
             conn = self.chunks.reader.here
@@ -285,8 +302,7 @@ class UnitCache:
                 batch = hits[start:start + BATCH]
                 sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, judged", self.source, batch)
                 rows = dict(chain.from_iterable(cursor_batches(conn, sql, args, BATCH)))
-                for key in batch:
-                    yield key, rows[key]
+                yield [(key, rows[key]) for key in batch]
 
     def read(self, stored: tuple[str, bytes]) -> _Read:
         """A hit's row as :func:`read_form` reads it (nothing kept or added yet)."""
