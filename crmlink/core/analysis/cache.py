@@ -219,6 +219,9 @@ class UnitCache:
         #: are: they are read once, when stored)
         self.forms: Spilled[bytes] = Spilled()
         self._texts = _Texts(chunks.reader, self.source)
+        #: whether no worker forks any more while the hits are read (:meth:`_stored`):
+        #: none is to be judged, or the workers were forked (:meth:`judged`, :class:`_Ahead`)
+        self._settled = not chunks.todo
         self._storing: threading.Thread | None = None
         self._failed: BaseException | None = None
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
@@ -260,6 +263,7 @@ class UnitCache:
                     yield self._hit(key, ahead.next(), deals)
                     continue
                 judged = next(found)
+                self._settled = True  # the workers, if any, were forked before the first came
                 assert judged.key == key, "the judged accounts come in key order"
                 self._keep(judged)
                 yield judged
@@ -281,14 +285,16 @@ class UnitCache:
         return parallel.worker_count(len(work.keys), BESIDE_FROM, parallel.workers_setting(self.audit.config))
 
     def _stored(self) -> Generator[tuple[str, bytes], None, None]:
-        """The stored judged form of each hit, in key order, a batch at a time. With no
-        account to judge (so no worker forks: a fork while a thread is in the database's
-        library could leave its locks held in the worker) the next batch is read in a
-        thread while this one is unpickled (on PostgreSQL, a wait for the server)."""
+        """The stored judged form of each hit, in key order, a batch at a time. Once no
+        worker can fork any more (:attr:`_settled`: a fork while a thread is in the
+        database's library could leave its locks held in the worker) the next batch is
+        read in a thread while this one is unpickled (on PostgreSQL, a wait for the server)."""
         batches = self._stored_batches()
-        if self.chunks.todo:
-            yield from chain.from_iterable(batches)
-            return
+        while not self._settled:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            yield from batch
         with ReadAhead(batches) as (ahead, _):
             yield from chain.from_iterable(ahead)
 
@@ -459,7 +465,9 @@ class _Ahead:
         self.read_ahead: deque[_Read] = deque()
 
     def read(self) -> bool:
-        """Read the next :data:`BATCH` hits ahead; whether there were any to read."""
+        """Read the next :data:`BATCH` hits ahead; whether there were any to read (called
+        while the audit's process waits for its workers: they were forked before)."""
+        self.cache._settled = True
         if len(self.read_ahead) >= AHEAD:
             return False
         before = len(self.read_ahead)
