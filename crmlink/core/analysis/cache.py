@@ -220,7 +220,7 @@ class UnitCache:
         self.forms: Spilled[bytes] = Spilled()
         self._texts = _Texts(chunks.reader, self.source)
         #: whether no worker forks any more while the hits are read (:meth:`_stored`):
-        #: none is to be judged, or the workers were forked (:meth:`judged`, :class:`_Ahead`)
+        #: none is to be judged, or the workers were forked (:meth:`judged`)
         self._settled = not chunks.todo
         self._storing: threading.Thread | None = None
         self._failed: BaseException | None = None
@@ -256,7 +256,12 @@ class UnitCache:
         :data:`AHEAD`): the hits are read while the others are judged."""
         stored = self._stored()
         ahead = _Ahead(self, stored)
-        found = work.results(self.processes(work), ahead.read if self.hits else None)
+
+        def idle() -> bool:
+            self._settled = True  # the workers were forked before anything waits for them
+            return ahead.read()
+
+        found = work.results(self.processes(work), idle if self.hits else None)
         try:
             for key in self.chunks.keys:
                 if key in self.hits:
@@ -465,9 +470,7 @@ class _Ahead:
         self.read_ahead: deque[_Read] = deque()
 
     def read(self) -> bool:
-        """Read the next :data:`BATCH` hits ahead; whether there were any to read (called
-        while the audit's process waits for its workers: they were forked before)."""
-        self.cache._settled = True
+        """Read the next :data:`BATCH` hits ahead; whether there were any to read."""
         if len(self.read_ahead) >= AHEAD:
             return False
         before = len(self.read_ahead)

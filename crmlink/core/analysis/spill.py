@@ -30,11 +30,10 @@ T = TypeVar("T")
 #: 10,000 accounts (a million interactions in the benchmark) spills nothing
 KEEP = 10_000
 #: bytes of already pickled or encoded items (:class:`Pickled`, ``bytes``) a sequence
-#: keeps in memory, however few they are: what
-#: is kept as bytes costs no pickling to spill (a copy of the bytes, written), and most
-#: of it (the cache's forms to store, the entries it left pickled, the deals' texts) is
-#: read back once at most, in order; 4 MiB of them instead of 10,000 (about 80 MB at
-#: the benchmark's million interactions)
+#: keeps in memory, however few they are: what is kept as bytes costs no pickling to
+#: spill (a copy of the bytes, written), and most of it (the cache's forms to store, the
+#: entries it left pickled, the deals' texts) is read back once at most, in order; 4 MiB
+#: of them instead of 10,000 (about 80 MB at the benchmark's million interactions)
 HOLD_BYTES = 4 << 20
 #: bytes read from the file at a time when items are read in order
 _READ = 1 << 20
@@ -107,8 +106,7 @@ class Spilled(_Numbered[T]):
     :class:`Pickled` ones are written as the bytes they are). Those (weighing their
     length) are held only while the bytes held stay under ``hold`` (:data:`HOLD_BYTES`);
     the others are held up to ``keep`` still (pickling them costs far more than writing
-    bytes). The file goes when :meth:`close` is called
-    or the sequence is collected."""
+    bytes). The file goes when :meth:`close` is called or the sequence is collected."""
 
     def __init__(self, items: Iterable[T] = (), keep: int | None = None, *, hold: int | None = None) -> None:
         self._keep = KEEP if keep is None else keep
