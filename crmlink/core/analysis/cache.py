@@ -77,7 +77,8 @@ from collections import deque
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import is_dataclass
 from enum import Enum
-from itertools import chain, islice
+from itertools import chain, compress, islice
+from operator import not_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -179,7 +180,7 @@ def fingerprint(audit: Audit, chunks: SourceChunks, source_revision: int, indent
 
 
 class UnitCache:
-    """The cache of one source audited in chunks: which accounts it has (:attr:`hits`,
+    """The cache of one source audited in chunks: which accounts it has (:attr:`hit`,
     taken out of the chunks to read), the judged accounts in key order with the hits
     among them (:meth:`judged`), and the store of the new ones (:meth:`store`)."""
 
@@ -191,22 +192,13 @@ class UnitCache:
         self.revisions = revisions.of_source(conn, self.source)
         self.fingerprint = fingerprint(audit, chunks, self.revisions.get(revisions.SOURCE_WIDE, 0),
                                        spool.indent, overall, slim)
-        table = schema.audit_cache
-        sql, args = dbapi_statement(conn, sa.select(table.c.account_id, table.c.revision, table.c.contacts).where(
-            table.c.source == self.source, table.c.fingerprint == self.fingerprint))
-        stored = {key: (revision, contacts) for rows in cursor_batches(conn, sql, args, 5000)  # no row object each
-                  for key, revision, contacts in rows}
-        contacts_now = self.revisions.get(revisions.CONTACTS, 0)
-        fresh = [key for key in chunks.keys if key not in chunks.plan.raw]
-        same = {key for key in fresh if stored.get(key, (None, None))[0] == self.revisions.get(key, 0)}
-        # no contact written since they were judged (and our people are in the
-        # fingerprint): their aggregates' executives hold as they did then
-        unchanged = {key for key in same if stored[key][1] == contacts_now}
-        # the others judged at this revision are hits if their aggregates' executives hold
-        # (the accounts judged now are told storable by their chunk's fold: :func:`storable`)
-        self.hits = unchanged | self._from_aggregates(conn, chunks, sorted(same - unchanged))
-        chunks.todo = [key for key in chunks.keys if key not in self.hits]
-        audit.from_cache += len(self.hits)
+        found = self._hits(conn, chunks)
+        #: which of the chunks' keys are hits, by position: a byte each, not a set of keys
+        self.hit = bytearray(key in found for key in chunks.keys)
+        self.hits = len(found)  # how many
+        del found
+        chunks.todo = list(compress(chunks.keys, map(not_, self.hit)))
+        audit.from_cache += self.hits
         # the revisions still read: those of the accounts to judge and the source's own
         # (after a small sync a few hundred, not one for every account)
         self.revisions = {key: self.revisions[key] for key in (*chunks.todo, revisions.SOURCE_WIDE, revisions.CONTACTS)
@@ -225,7 +217,28 @@ class UnitCache:
         self._storing: threading.Thread | None = None
         self._failed: BaseException | None = None
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
-                 len(self.hits), len(chunks.todo))
+                 self.hits, len(chunks.todo))
+
+    def _hits(self, conn: sa.Connection, chunks: SourceChunks) -> set[str]:
+        """The accounts of ``chunks`` (the chunks' own key strings) whose stored entry
+        holds: judged at the revision they have now, with this fingerprint, not stale,
+        and either no contact written since (our people are in the fingerprint) or their
+        aggregates' executives holding still (:meth:`_from_aggregates`). The stored rows
+        are filtered as they are read: no tuple is kept for every stored account."""
+        table = schema.audit_cache
+        sql, args = dbapi_statement(conn, sa.select(table.c.account_id, table.c.revision, table.c.contacts).where(
+            table.c.source == self.source, table.c.fingerprint == self.fingerprint))
+        now = self.revisions
+        contacts_now = now.get(revisions.CONTACTS, 0)
+        same: set[str] = set()  # judged at this revision, a contact written since
+        unchanged: set[str] = set()  # ... and none
+        for rows in cursor_batches(conn, sql, args, 5000):  # no row object each
+            for key, revision, contacts in rows:
+                if revision == now.get(key, 0):
+                    (unchanged if contacts == contacts_now else same).add(key)
+        raw = chunks.plan.raw
+        hits = {key for key in chunks.keys if key in unchanged and key not in raw}
+        return hits | self._from_aggregates(conn, chunks, [k for k in chunks.keys if k in same and k not in raw])
 
     @staticmethod
     def _from_aggregates(conn: sa.Connection, chunks: SourceChunks, keys: Sequence[str]) -> set[str]:
@@ -263,8 +276,8 @@ class UnitCache:
 
         found = work.results(self.processes(work), idle if self.hits else None)
         try:
-            for key in self.chunks.keys:
-                if key in self.hits:
+            for key, hit in zip(self.chunks.keys, self.hit, strict=True):
+                if hit:
                     yield self._hit(key, ahead.next(), deals)
                     continue
                 judged = next(found)
@@ -306,7 +319,7 @@ class UnitCache:
     def _stored_batches(self) -> Iterator[list[tuple[str, bytes]]]:
         """:meth:`_stored`'s batches, straight from the DB-API cursor (no SQLAlchemy row
         per hit)."""
-        hits = [key for key in self.chunks.keys if key in self.hits]
+        hits = list(compress(self.chunks.keys, self.hit))
         with self.chunks.reader.reading():
             conn = self.chunks.reader.here
             for start in range(0, len(hits), BATCH):
@@ -347,7 +360,8 @@ class UnitCache:
         judged (:func:`storable`, :func:`stored_pickled`)."""
         if judged.stored is None or judged.span is None:
             return
-        self.kept.append((judged.key, self.revisions.get(judged.key, 0), self.revisions.get(revisions.CONTACTS, 0),
+        # popped: what is left of the revisions read shrinks as the accounts are kept
+        self.kept.append((judged.key, self.revisions.pop(judged.key, 0), self.revisions.get(revisions.CONTACTS, 0),
                           judged.span))
         self.forms.append(judged.stored)
 
