@@ -39,7 +39,7 @@ from crmlink.core.errors import (
 from crmlink.core.evaluation.relationship import Relationship
 from crmlink.core.evaluation.signals import Signal
 from crmlink.core.evaluation.vocab import LEVELS, STAGES
-from crmlink.core.findings import SEVERITIES, Finding, Score, ScoreDefinition
+from crmlink.core.findings import SEVERITIES, URGENT_SEVERITIES, Finding, Score, ScoreDefinition
 from crmlink.core.hookspecs import hookimpl
 from crmlink.core.identity import (
     PUBLIC_MAIL_DOMAINS,
@@ -103,7 +103,7 @@ __all__ = [
     "AccountView", "ContactStat", "Coverage", "OpportunityView", "PortfolioView",
     "AccountSummary", "OpportunitySummary",
     "LTC_STAGES", "OPEN_STAGES", "WON_STAGES", "phase_of", "advance_won_stage",
-    "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES",
+    "Classification", "classify_title", "normalize_vocabulary", "Finding", "Score", "SEVERITIES", "URGENT_SEVERITIES",
     "ScoreDefinition", "Departure", "Relationship", "STAGES", "LEVELS", "Signal",
     "PushTarget", "PushField", "PUSH_FIELDS", "OWNER_MARK", "Update", "Outcome", "SetupReport",
     "TaskSpec", "ExistingTask",

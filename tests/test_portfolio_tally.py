@@ -118,7 +118,7 @@ def test_the_deals_at_risk_are_counted_as_the_deals_are_judged(tmp_path: Path) -
 
     from crmlink.core.analysis.audit import Audit
     from crmlink.core.analysis.config import load_config
-    from crmlink.core.findings import URGENT
+    from crmlink.core.findings import URGENT_SEVERITIES
     from crmlink.core.host import get_plugin_host
     from crmlink.core.report import table
     from tests.conftest import AS_OF, synced
@@ -128,7 +128,7 @@ def test_the_deals_at_risk_are_counted_as_the_deals_are_judged(tmp_path: Path) -
         settings = load_config()
         settings["audit"]["cache"] = cached
         document = Audit(store, get_plugin_host(), settings, date.fromisoformat(AS_OF)).stream()
-        counted = sum(f.severity in URGENT for deal in document.opportunities for f in deal.findings)
+        counted = sum(f.severity in URGENT_SEVERITIES for deal in document.opportunities for f in deal.findings)
         assert document.urgent_deal_findings == counted > 0
         rendered = table.render(document)
         assert f"Deals at risk ({counted}):" in rendered

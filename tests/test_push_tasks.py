@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner, Result
 
+from crmlink import URGENT_SEVERITIES
 from crmlink.cli import cli
 from crmlink.testing.salesforce_emulator import (
     DEFAULT_PASSWORD,
@@ -95,6 +96,20 @@ def test_high_findings_become_tasks_once(org: tuple[SalesforceEmulator, dict]) -
     assert again.exit_code == 0 and "tasks: 0 created, 0 closed" in again.output
     assert not [r for r in emu.requests if r.method in ("POST", "PATCH") and "composite" in r.path]
     assert ours(emu).keys() == tasks.keys()
+
+
+def test_only_urgent_findings_make_high_priority_tasks(org: tuple[SalesforceEmulator, dict]) -> None:
+    """``--tasks low``: the tasks of high and critical findings (crmlink.URGENT_SEVERITIES)
+    are High, every other one Normal."""
+    emu, _ = org
+    result = push(emu, "--tasks", "low", "--apply")
+    assert result.exit_code == 0, result.output
+    audit = json.loads(CliRunner().invoke(cli, ["audit", "--format", "json"]).stdout)
+    severity = {f"{f['code']}:{r['remote_id']}": f["severity"]
+                for r in [*audit["accounts"], *audit["opportunities"]] for f in r["findings"]}
+    priorities = {key: task["Priority"] for key, task in ours(emu).items()}
+    assert {severity[key] for key in priorities} >= {"high", "medium"}  # both kinds were pushed
+    assert priorities == {key: "High" if severity[key] in URGENT_SEVERITIES else "Normal" for key in priorities}
 
 
 def test_a_retitled_task_is_not_made_again_and_a_closed_one_not_reopened(org: tuple[SalesforceEmulator, dict]) -> None:

@@ -10,7 +10,8 @@ from crmlink.core.typedjson import JsonObject, prop
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 #: the severities the reports put first ("what needs attention first", "deals at risk")
-URGENT = frozenset({"critical", "high"})
+#: and the built-in push plugins give a CRM task's high priority
+URGENT_SEVERITIES = frozenset({"critical", "high"})
 
 
 @dataclass(frozen=True)

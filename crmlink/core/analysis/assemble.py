@@ -27,7 +27,7 @@ from crmlink.core.document import (
     Summary,
     UnknownPersonEntry,
 )
-from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, URGENT, Finding
+from crmlink.core.findings import SEVERITIES, SEVERITY_RANK, URGENT_SEVERITIES, Finding
 from crmlink.core.ltc import phase_of
 from crmlink.core.merge import ACCOUNT, CONTACT, USER, Conflict, Joined
 from crmlink.core.model import Record
@@ -156,7 +156,7 @@ class PortfolioTally:
         roles, findings = counted
         self.deals += 1
         self.deals_with_roles += roles
-        self.urgent_deal_findings += sum(severity in URGENT for severity, _ in findings)
+        self.urgent_deal_findings += sum(severity in URGENT_SEVERITIES for severity, _ in findings)
         _count(findings, self.severities, self.codes)
 
     def summary(self, portfolio: Sequence[Finding]) -> Summary:

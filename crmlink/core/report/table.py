@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from crmlink.core.document import AccountEntry, AuditDocument, OpportunityEntry
-from crmlink.core.findings import URGENT, Finding, ScoreDefinition
+from crmlink.core.findings import URGENT_SEVERITIES, Finding, ScoreDefinition
 from crmlink.core.report import changes
 from crmlink.core.report.text import (
     ACCOUNT_LIMIT,
@@ -36,7 +36,7 @@ def _first_urgent(entries: Iterable[AccountEntry | OpportunityEntry], count: int
     entries after them are not read (a large portfolio's are read back from disk)."""
     found: list[Finding] = []
     for entry in entries:
-        found += [f for f in entry.findings if f.severity in URGENT]
+        found += [f for f in entry.findings if f.severity in URGENT_SEVERITIES]
         if len(found) >= count:
             break
     return found[:count]
@@ -69,7 +69,7 @@ def render(doc: AuditDocument, limit: int | None = ACCOUNT_LIMIT) -> str:
         lines += finding_lines(finding, SYMBOL[finding.severity])
     at_risk = doc.urgent_deal_findings
     if at_risk is None:  # a document the audit did not count
-        at_risk = sum(f.severity in URGENT for o in doc.opportunities for f in o.findings)
+        at_risk = sum(f.severity in URGENT_SEVERITIES for o in doc.opportunities for f in o.findings)
     if at_risk:
         lines += ["", f"Deals at risk ({at_risk}):"]
         for finding in _first_urgent(doc.opportunities, URGENT_DEALS_SHOWN):

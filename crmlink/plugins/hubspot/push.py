@@ -16,6 +16,7 @@ from typing import Any
 from crmlink import (
     OWNER_MARK,
     PUSH_FIELDS,
+    URGENT_SEVERITIES,
     ConfigError,
     ExistingTask,
     FatalError,
@@ -215,7 +216,7 @@ class HubSpotPushTarget(PushTarget):
         inputs = []
         for task in tasks:
             props = {"hs_task_subject": task.subject, "hs_task_body": task.body, "hs_task_status": "NOT_STARTED",
-                     "hs_task_priority": "HIGH" if task.severity in ("high", "critical") else "MEDIUM",
+                     "hs_task_priority": "HIGH" if task.severity in URGENT_SEVERITIES else "MEDIUM",
                      "hs_task_type": "TODO", "hs_timestamp": now, self.task_key_field: task.key}
             if task.owner:
                 props["hubspot_owner_id"] = task.owner

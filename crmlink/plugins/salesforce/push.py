@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from crmlink import (
     OWNER_MARK,
     PUSH_FIELDS,
+    URGENT_SEVERITIES,
     ConfigError,
     ExistingTask,
     FatalError,
@@ -270,7 +271,7 @@ class SalesforcePushTarget(PushTarget):
         for task in tasks:
             record: dict[str, Any] = {"attributes": {"type": "Task"}, "Subject": task.subject,
                                       "Description": task.body, "WhatId": task.what, "Status": "Not Started",
-                                      "Priority": "High" if task.severity in ("high", "critical") else "Normal",
+                                      "Priority": "High" if task.severity in URGENT_SEVERITIES else "Normal",
                                       self.task_key_field: task.key}
             if task.owner:
                 record["OwnerId"] = task.owner
