@@ -135,12 +135,19 @@ def test_spool_reads_texts_kept_elsewhere_in_batches_beside_its_own(stores: dict
         asked.append(list(keys))
         return {key: texts[key] for key in keys}
 
+    other: list[list[str]] = []
+
+    def fetch_other(keys: Sequence[str]) -> dict[str, bytes]:  # another source's cache, same keys
+        other.append(list(keys))
+        return {key: texts[f"k{3 - int(key[1:])}"] for key in keys}
+
     with AccountSpool(2) as spool:
         numbers = [spool.add_elsewhere(fetch, "k0"), spool.add(entries[1]), spool.add_elsewhere(fetch, "k2"),
-                   spool.add_elsewhere(fetch, "k3")]
-        order = [numbers[3], numbers[1], numbers[0], numbers[2], numbers[3]]
-        assert list(spool.texts(order)) == [account_json(entries[i], 2) for i in (3, 1, 0, 2, 3)]
+                   spool.add_elsewhere(fetch, "k3"), spool.add_elsewhere(fetch_other, "k0")]
+        order = [numbers[3], numbers[1], numbers[4], numbers[0], numbers[2], numbers[3]]
+        assert list(spool.texts(order)) == [account_json(entries[i], 2) for i in (3, 1, 3, 0, 2, 3)]
     assert asked == [["k3", "k0", "k2", "k3"]]
+    assert other == [["k0"]]
 
 
 def test_write_json_of_spooled_bytes_is_dumps_in_a_file_and_in_text(stores: dict[str, str], tmp_path: Path) -> None:
