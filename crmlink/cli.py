@@ -13,6 +13,7 @@ import click
 
 from crmlink import __version__
 from crmlink.commands.common import host_of
+from crmlink.core.engine import disk_full, out_of_space
 from crmlink.core.errors import CrmlinkError, ExitCode
 from crmlink.core.host import get_plugin_host
 
@@ -66,6 +67,9 @@ class CrmlinkGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            if disk_full(exc):  # met outside the store's transactions: still the store's, not a bug
+                click.echo(f"Error: {out_of_space(None)}", err=True)
+                ctx.exit(int(ExitCode.STORE))
             click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); run with --debug "
                        "for the traceback and report it", err=True)
             ctx.exit(int(ExitCode.INTERNAL))

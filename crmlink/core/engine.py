@@ -55,7 +55,7 @@ def make_engine(url: str) -> sa.Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
-    sa.event.listen(engine, "handle_error", _busy_error)
+    sa.event.listen(engine, "handle_error", _store_error)
     return engine
 
 
@@ -78,11 +78,37 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}".rstrip())
 
 
-def _busy_error(context: sa.engine.ExceptionContext) -> None:
-    """SQLite's "database is locked" after the busy timeout: one sentence, exit 6."""
+def _store_error(context: sa.engine.ExceptionContext) -> None:
+    """What the database reports that a user can act on, as one sentence (exit 6):
+    SQLite's "database is locked" after the busy timeout, and a full disk (:func:`disk_full`).
+    Anything else is left as it is."""
     original = context.original_exception
+    engine = context.engine
+    where = f"the store {engine.url.render_as_string(hide_password=True)}" if engine is not None else "the store"
     if isinstance(original, sqlite3.OperationalError) and "locked" in str(original):
-        where = context.engine.url.render_as_string(hide_password=True) if context.engine else "the store"
-        raise StoreError(f"the store {where} is busy: another process kept it locked for writing for "
+        raise StoreError(f"{where} is busy: another process kept it locked for writing for "
                          f"more than {BUSY_SECONDS:g} s (a long import?); run this again when it has "
                          "finished") from None
+    if disk_full(original):
+        raise out_of_space(engine) from None
+
+
+def disk_full(error: BaseException | None) -> bool:
+    """Whether ``error`` (the driver's, or SQLAlchemy's wrapping it) says the store's disk
+    is full: SQLite's ``SQLITE_FULL`` ("database or disk is full"), PostgreSQL's
+    ``disk_full`` (SQLSTATE 53100)."""
+    error = getattr(error, "orig", None) or error
+    if isinstance(error, sqlite3.OperationalError):
+        return getattr(error, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(error)
+    return getattr(error, "sqlstate", None) == "53100"
+
+
+def out_of_space(engine: sa.Engine | None) -> StoreError:
+    """The one sentence for a store whose disk filled up (:func:`disk_full`), whichever
+    path met it: SQLAlchemy's statements or the driver's own cursors."""
+    where = f"the store {engine.url.render_as_string(hide_password=True)}" if engine is not None else "the store"
+    disk = "on its server" if engine is not None and engine.dialect.name == "postgresql" else \
+        "where its file or SQLite's temporary files are"
+    return StoreError(f"{where} is out of disk space ({disk}): what this command had not committed was "
+                      "rolled back; free some space (a CSV import into SQLite needs about twice the store's "
+                      "size while it runs, docs/csv-format.md) and run it again")

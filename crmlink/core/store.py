@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmlink.core import aggregate_store, locks, model, revisions, schema
-from crmlink.core.engine import WRITE, lock_key, make_engine
+from crmlink.core.engine import WRITE, disk_full, lock_key, make_engine, out_of_space
 from crmlink.core.errors import StoreError
 from crmlink.core.rows import RowBatch, like
 from crmlink.core.upsert import Bound, Upsert, binder
@@ -155,6 +155,10 @@ class Store:
                 with conn.begin():
                     yield conn
                     deferred.restore(conn)
+            except Exception as exc:  # the driver's own cursors' too: one sentence for a full disk
+                if disk_full(exc):
+                    raise out_of_space(self.engine) from None
+                raise
             finally:
                 del self._deferred[conn]
                 if deferred.seen and conn.dialect.name == "sqlite":

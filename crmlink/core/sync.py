@@ -200,11 +200,13 @@ class SyncEngine:
                     self._with_retries(stream, result)
         except CrmlinkError as exc:
             result.status, result.error = "failed", self.redact(str(exc))
+            self._rolled_back(result)
             self.store.finish_run(run_id, "failed", self._counts(result), result.error, result.skips)
             exc.args = tuple(self.redact(str(a)) for a in exc.args)
             raise
         except Exception as exc:
             result.status, result.error = "failed", self.redact(f"{type(exc).__name__}: {exc}")
+            self._rolled_back(result)
             self.store.finish_run(run_id, "failed", self._counts(result), result.error, result.skips)
             raise
         result.status = "partial" if result.skips else "ok"
@@ -252,6 +254,14 @@ class SyncEngine:
 
         return SyncContext(self.source, self.config, records, self.store.sources,
                            self.notice, self.status, find=find)
+
+    def _rolled_back(self, result: SyncResult) -> None:
+        """A failed run of an atomic connector stored nothing (its one transaction was
+        rolled back): its counts keep what was read and skipped (the bad rows are bad
+        still), and say nothing was created, updated or deleted."""
+        if self.connector.atomic:
+            result.streams = {name: StreamCounts(c.entity, read=c.read, skipped=c.skipped)
+                              for name, c in result.streams.items()}
 
     def _counts(self, result: SyncResult) -> dict[str, Any]:
         return {name: c.to_json() for name, c in result.streams.items()}

@@ -1,0 +1,97 @@
+"""A store whose disk fills up while a command writes: one sentence and exit 6, never
+"internal error", and nothing of the failed command half-written.
+
+SQLite's page limit (``PRAGMA max_page_count``, set on every connection crmlink opens)
+stands in for a full disk: SQLite reports both as ``SQLITE_FULL``, "database or disk is
+full". PostgreSQL's ``disk_full`` is recognised by its SQLSTATE (53100)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg.errors
+import pytest
+from click.testing import CliRunner, Result
+
+from crmlink import hookimpl
+from crmlink.cli import cli
+from crmlink.core import engine
+from crmlink.core.engine import disk_full
+from crmlink.core.host import get_plugin_host
+from crmlink.testing.generate import generate
+from tests.test_csv_bad_input import dump
+
+SAMPLE = Path(__file__).parent.parent / "examples" / "sample"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def pages(db: str) -> int:
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        return int(conn.execute("PRAGMA page_count").fetchone()[0])
+
+
+def test_a_full_disk_mid_import_is_one_sentence_and_the_store_is_as_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = f"sqlite:///{tmp_path / 'full.db'}"
+    assert run("sync", "csv", str(SAMPLE), "--db", db, "--source", "sample").exit_code == 0
+    before, limit = dump(db), pages(db) + 20
+    folder = tmp_path / "export"
+    generate(folder, 20, 3000, contacts=200, profile="multiparty")
+
+    connect = engine._sqlite_connect
+
+    def full_soon(dbapi_connection: Any, record: Any) -> None:
+        connect(dbapi_connection, record)
+        dbapi_connection.execute(f"PRAGMA max_page_count = {limit}")
+
+    monkeypatch.setattr(engine, "_sqlite_connect", full_soon)
+    result = run("sync", "csv", str(folder), "--db", db)
+    monkeypatch.undo()
+
+    assert result.exit_code == 6, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: the store {db} is out of disk space"), result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.output
+    assert dump(db) == before
+    status = run("status", "--db", db)
+    assert status.exit_code == 0, status.output
+    failed = status.stdout[status.stdout.index("(csv) failed"):]
+    interactions = next(line for line in failed.splitlines() if line.split()[:1] == ["interactions"]).split()
+    # the import's one transaction was rolled back: rows were read, none created
+    assert int(interactions[2]) > 0 and interactions[3:5] == ["created", "0"], failed
+
+
+@pytest.mark.parametrize(("error", "full"), [
+    (sqlite3.OperationalError("database or disk is full"), True),
+    (sqlite3.OperationalError("database is locked"), False),
+    (psycopg.errors.DiskFull("could not extend file: No space left on device"), True),
+    (psycopg.errors.OutOfMemory("out of memory"), False),
+    (ValueError("disk is full"), False),
+    (None, False),
+])
+def test_disk_full_is_told_from_other_errors(error: BaseException | None, full: bool) -> None:
+    assert disk_full(error) is full
+
+
+class _TempFilesFull:
+    """A plugin whose findings hook meets a full disk (as SQLite's temporary files
+    would, outside any transaction of the store's)."""
+
+    @hookimpl
+    def account_findings(self, view: Any) -> list[Any]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_a_full_disk_met_outside_the_store_s_transactions_is_the_same_sentence(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run("sync", "csv", str(SAMPLE), "--db", db).exit_code == 0
+    host = get_plugin_host(load_entrypoints=False)
+    host.register("full", _TempFilesFull())
+    result = CliRunner().invoke(cli, ["audit", "--db", db, "--workers", "1"], obj={"host": host})
+    assert result.exit_code == 6, result.output
+    assert result.output.startswith("Error: the store is out of disk space") and "internal error" not in result.output
