@@ -5,6 +5,7 @@ line on stderr and a documented exit code."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from typing import Any
@@ -16,6 +17,11 @@ from crmlink.commands.common import host_of
 from crmlink.core.engine import disk_full, out_of_space
 from crmlink.core.errors import CrmlinkError, ExitCode
 from crmlink.core.host import get_plugin_host
+
+#: an output file, a report's folder or crmlink's temporary files (the audit's spool, in
+#: TMPDIR) filled their disk
+NO_SPACE = ("no space left on the disk of the output or of the temporary files (TMPDIR); nothing was "
+            "replaced: free some space, or set TMPDIR to a folder on a larger disk, and run it again")
 
 
 def _version_message() -> str:
@@ -70,6 +76,9 @@ class CrmlinkGroup(click.Group):
             if disk_full(exc):  # met outside the store's transactions: still the store's, not a bug
                 click.echo(f"Error: {out_of_space(None)}", err=True)
                 ctx.exit(int(ExitCode.STORE))
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                click.echo(f"Error: {NO_SPACE}", err=True)
+                ctx.exit(int(ExitCode.FAILED))
             click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); run with --debug "
                        "for the traceback and report it", err=True)
             ctx.exit(int(ExitCode.INTERNAL))

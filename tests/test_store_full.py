@@ -95,3 +95,29 @@ def test_a_full_disk_met_outside_the_store_s_transactions_is_the_same_sentence(t
     result = CliRunner().invoke(cli, ["audit", "--db", db, "--workers", "1"], obj={"host": host})
     assert result.exit_code == 6, result.output
     assert result.output.startswith("Error: the store is out of disk space") and "internal error" not in result.output
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("kind", ["json", "markdown"])
+def test_an_output_whose_disk_is_full_is_one_sentence(tmp_path: Path, kind: str) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run("sync", "csv", str(SAMPLE), "--db", db).exit_code == 0
+    result = run("audit", "--db", db, "--format", kind, "--output", "/dev/full")
+    assert result.exit_code == 8, result.output
+    assert result.output.startswith("Error: no space left on the disk of the output"), result.output
+    assert "internal error" not in result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(("kind", "name", "words"), [
+    ("json", "audit.json", "cannot write /proc/audit.json: "),
+    ("html", "report", "cannot write the HTML report into /proc/report: "),
+])
+def test_an_output_where_no_file_can_be_made_is_one_sentence(tmp_path: Path, kind: str, name: str,
+                                                              words: str) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run("sync", "csv", str(SAMPLE), "--db", db).exit_code == 0
+    result = run("audit", "--db", db, "--format", kind, "--output", f"/proc/{name}")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {words}"), result.output

@@ -91,7 +91,11 @@ def output_file(output: str) -> Iterator[TextIO]:
         raise ConfigError(f"cannot write {output}: folder {path.parent} does not exist")
     temp = path.with_name(f".{path.name}.tmp")
     try:
-        with temp.open("w", encoding="utf-8") as handle:
+        try:
+            handle = temp.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from None
+        with handle:
             yield handle
         temp.replace(path)
     finally:

@@ -79,7 +79,10 @@ def _staging(target: Path) -> Iterator[Path]:
     staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    try:
+        staging.mkdir()
+    except OSError as exc:
+        raise ConfigError(f"cannot write the HTML report into {target}: {exc.strerror or exc}") from None
     try:
         yield staging
         if target.exists():
