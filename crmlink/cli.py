@@ -14,7 +14,7 @@ import click
 
 from crmlink import __version__
 from crmlink.commands.common import host_of
-from crmlink.core.engine import disk_full, out_of_space
+from crmlink.core.engine import store_failure
 from crmlink.core.errors import CrmlinkError, ExitCode
 from crmlink.core.host import get_plugin_host
 
@@ -73,8 +73,9 @@ class CrmlinkGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            if disk_full(exc):  # met outside the store's transactions: still the store's, not a bug
-                click.echo(f"Error: {out_of_space(None)}", err=True)
+            failure = store_failure(exc, None)  # met outside the store's transactions: not a bug
+            if failure is not None:
+                click.echo(f"Error: {failure}", err=True)
                 ctx.exit(int(ExitCode.STORE))
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 click.echo(f"Error: {NO_SPACE}", err=True)

@@ -80,35 +80,54 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 def _store_error(context: sa.engine.ExceptionContext) -> None:
     """What the database reports that a user can act on, as one sentence (exit 6):
-    SQLite's "database is locked" after the busy timeout, and a full disk (:func:`disk_full`).
+    SQLite's "database is locked" after the busy timeout, and :func:`store_failure`'s.
     Anything else is left as it is."""
     original = context.original_exception
-    engine = context.engine
-    where = f"the store {engine.url.render_as_string(hide_password=True)}" if engine is not None else "the store"
     if isinstance(original, sqlite3.OperationalError) and "locked" in str(original):
-        raise StoreError(f"{where} is busy: another process kept it locked for writing for "
+        raise StoreError(f"{_where(context.engine)} is busy: another process kept it locked for writing for "
                          f"more than {BUSY_SECONDS:g} s (a long import?); run this again when it has "
                          "finished") from None
-    if disk_full(original):
-        raise out_of_space(engine) from None
+    failure = store_failure(original, context.engine)
+    if failure is not None:
+        raise failure from None
+
+
+def store_failure(error: BaseException | None, engine: sa.Engine | None) -> StoreError | None:
+    """The one sentence for what ``error`` (the driver's, or SQLAlchemy's wrapping it)
+    says of the store itself, whichever path met it (SQLAlchemy's statements or the
+    driver's own cursors): its disk is full (:func:`disk_full`), or its data is damaged
+    (:func:`damaged`). ``None`` for any other error."""
+    if disk_full(error):
+        disk = "on its server" if engine is not None and engine.dialect.name == "postgresql" else \
+            "where its file or SQLite's temporary files are"
+        return StoreError(f"{_where(engine)} is out of disk space ({disk}): what this command had not "
+                          "committed was rolled back; free some space (a CSV import into SQLite needs about "
+                          "twice the store's size while it runs, docs/csv-format.md) and run it again")
+    if damaged(error):
+        return StoreError(f"{_where(engine)} is damaged ({getattr(error, 'orig', None) or error}): restore it from "
+                          "a backup, or sync your sources into a new store (--db) to rebuild it")
+    return None
 
 
 def disk_full(error: BaseException | None) -> bool:
-    """Whether ``error`` (the driver's, or SQLAlchemy's wrapping it) says the store's disk
-    is full: SQLite's ``SQLITE_FULL`` ("database or disk is full"), PostgreSQL's
-    ``disk_full`` (SQLSTATE 53100)."""
+    """Whether ``error`` says the store's disk is full: SQLite's ``SQLITE_FULL``
+    ("database or disk is full"), PostgreSQL's ``disk_full`` (SQLSTATE 53100)."""
     error = getattr(error, "orig", None) or error
     if isinstance(error, sqlite3.OperationalError):
         return getattr(error, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(error)
     return getattr(error, "sqlstate", None) == "53100"
 
 
-def out_of_space(engine: sa.Engine | None) -> StoreError:
-    """The one sentence for a store whose disk filled up (:func:`disk_full`), whichever
-    path met it: SQLAlchemy's statements or the driver's own cursors."""
-    where = f"the store {engine.url.render_as_string(hide_password=True)}" if engine is not None else "the store"
-    disk = "on its server" if engine is not None and engine.dialect.name == "postgresql" else \
-        "where its file or SQLite's temporary files are"
-    return StoreError(f"{where} is out of disk space ({disk}): what this command had not committed was "
-                      "rolled back; free some space (a CSV import into SQLite needs about twice the store's "
-                      "size while it runs, docs/csv-format.md) and run it again")
+def damaged(error: BaseException | None) -> bool:
+    """Whether ``error`` says the store's data is damaged: SQLite's ``SQLITE_CORRUPT``
+    ("database disk image is malformed") and ``SQLITE_NOTADB``, PostgreSQL's
+    ``data_corrupted`` and ``index_corrupted`` (SQLSTATE XX001, XX002)."""
+    error = getattr(error, "orig", None) or error
+    if isinstance(error, sqlite3.DatabaseError):
+        return getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or \
+            "malformed" in str(error)
+    return getattr(error, "sqlstate", None) in ("XX001", "XX002")
+
+
+def _where(engine: sa.Engine | None) -> str:
+    return f"the store {engine.url.render_as_string(hide_password=True)}" if engine is not None else "the store"

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmlink.core import aggregate_store, locks, model, revisions, schema
-from crmlink.core.engine import WRITE, disk_full, lock_key, make_engine, out_of_space
+from crmlink.core.engine import WRITE, lock_key, make_engine, store_failure
 from crmlink.core.errors import StoreError
 from crmlink.core.rows import RowBatch, like
 from crmlink.core.upsert import Bound, Upsert, binder
@@ -156,8 +156,9 @@ class Store:
                     yield conn
                     deferred.restore(conn)
             except Exception as exc:  # the driver's own cursors' too: one sentence for a full disk
-                if disk_full(exc):
-                    raise out_of_space(self.engine) from None
+                failure = store_failure(exc, self.engine)
+                if failure is not None:
+                    raise failure from None
                 raise
             finally:
                 del self._deferred[conn]
@@ -690,6 +691,11 @@ def cursor_batches(conn: sa.Connection, sql: str, args: Any, size: int, *,
             yield batch
         while batch := cursor.fetchmany(size):
             yield batch
+    except Exception as exc:  # the driver's, which SQLAlchemy's error events never see
+        failure = store_failure(exc, conn.engine)
+        if failure is not None:
+            raise failure from None
+        raise
     finally:
         cursor.close()
 

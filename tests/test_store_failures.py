@@ -1,5 +1,6 @@
-"""A store whose disk fills up while a command writes: one sentence and exit 6, never
-"internal error", and nothing of the failed command half-written.
+"""A store whose disk fills up while a command writes, or whose file is damaged: one
+sentence and exit 6, never "internal error", and nothing of the failed command half-written;
+an output that cannot be written: one sentence too.
 
 SQLite's page limit (``PRAGMA max_page_count``, set on every connection crmlink opens)
 stands in for a full disk: SQLite reports both as ``SQLITE_FULL``, "database or disk is
@@ -18,7 +19,7 @@ from click.testing import CliRunner, Result
 from crmlink import hookimpl
 from crmlink.cli import cli
 from crmlink.core import engine
-from crmlink.core.engine import disk_full
+from crmlink.core.engine import damaged, disk_full
 from crmlink.core.host import get_plugin_host
 from crmlink.testing.generate import generate
 from tests.test_csv_bad_input import dump
@@ -121,3 +122,32 @@ def test_an_output_where_no_file_can_be_made_is_one_sentence(tmp_path: Path, kin
     result = run("audit", "--db", db, "--format", kind, "--output", f"/proc/{name}")
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"Error: {words}"), result.output
+
+
+def test_a_damaged_store_is_one_sentence_whatever_reads_it(tmp_path: Path) -> None:
+    """Every page's header but the first (the schema's) overwritten: any read of a table
+    meets SQLite's "database disk image is malformed"."""
+    db = f"sqlite:///{tmp_path / 'damaged.db'}"
+    assert run("sync", "csv", str(SAMPLE), "--db", db).exit_code == 0
+    path = tmp_path / "damaged.db"
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        for page in range(4096, size, 4096):
+            handle.seek(page)
+            handle.write(b"\xff" * 12)
+    for args in (["audit", "--format", "json"], ["sync", "csv", str(SAMPLE)]):
+        result = run(*args, "--db", db)
+        assert result.exit_code == 6, result.output
+        assert result.output.startswith(f"Error: the store {db} is damaged ("), result.output
+        assert "restore it from a backup" in result.output and "internal error" not in result.output
+
+
+@pytest.mark.parametrize(("error", "hurt"), [
+    (sqlite3.DatabaseError("database disk image is malformed"), True),
+    (sqlite3.DatabaseError("file is not a database"), False),  # as str; its errorname is what tells
+    (psycopg.errors.DataCorrupted("invalid page in block 7"), True),
+    (psycopg.errors.IndexCorrupted("index is corrupted"), True),
+    (psycopg.errors.DiskFull("no space"), False),
+])
+def test_damaged_is_told_from_other_errors(error: BaseException, hurt: bool) -> None:
+    assert damaged(error) is hurt
