@@ -151,3 +151,34 @@ def test_a_damaged_store_is_one_sentence_whatever_reads_it(tmp_path: Path) -> No
 ])
 def test_damaged_is_told_from_other_errors(error: BaseException, hurt: bool) -> None:
     assert damaged(error) is hurt
+
+
+class _ServerGoesAway:
+    """A plugin whose first findings hook ends every other session of the audit's
+    database on the server, as a restart of the server would."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.done = url.replace("postgresql+psycopg://", "postgresql://"), False
+
+    @hookimpl
+    def account_findings(self, view: Any) -> list[Any]:
+        if not self.done:
+            self.done = True
+            with psycopg.connect(self.url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return []
+
+
+def test_a_store_server_that_goes_away_mid_audit_is_one_sentence(tmp_path: Path, postgres_url: str) -> None:
+    folder = tmp_path / "export"
+    generate(folder, 250, 2000, contacts=500, profile="multiparty")  # three chunks of accounts
+    assert run("sync", "csv", str(folder), "--db", postgres_url).exit_code == 0
+    host = get_plugin_host(load_entrypoints=False)
+    host.register("away", _ServerGoesAway(postgres_url))
+    result = CliRunner().invoke(cli, ["audit", "--db", postgres_url, "--workers", "1", "--format", "json",
+                                      "--output", str(tmp_path / "audit.json")], obj={"host": host})
+    assert result.exit_code == 6, result.output
+    assert result.output.startswith(f"Error: the store {postgres_url} went away: the connection to its server "
+                                    "was lost ("), result.output
+    assert "internal error" not in result.output and not (tmp_path / "audit.json").exists()

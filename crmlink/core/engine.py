@@ -87,16 +87,21 @@ def _store_error(context: sa.engine.ExceptionContext) -> None:
         raise StoreError(f"{_where(context.engine)} is busy: another process kept it locked for writing for "
                          f"more than {BUSY_SECONDS:g} s (a long import?); run this again when it has "
                          "finished") from None
-    failure = store_failure(original, context.engine)
+    failure = store_failure(original, context.engine, lost=context.is_disconnect)
     if failure is not None:
         raise failure from None
 
 
-def store_failure(error: BaseException | None, engine: sa.Engine | None) -> StoreError | None:
+def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost: bool = False) -> StoreError | None:
     """The one sentence for what ``error`` (the driver's, or SQLAlchemy's wrapping it)
     says of the store itself, whichever path met it (SQLAlchemy's statements or the
-    driver's own cursors): its disk is full (:func:`disk_full`), or its data is damaged
-    (:func:`damaged`). ``None`` for any other error."""
+    driver's own cursors): the connection to its server was ``lost`` (as the dialect
+    tells: :func:`lost_connection`), its disk is full (:func:`disk_full`), or its data is
+    damaged (:func:`damaged`). ``None`` for any other error."""
+    if lost:
+        return StoreError(f"{_where(engine)} went away: the connection to its server was lost "
+                          f"({_first_line(getattr(error, 'orig', None) or error)}); what this command had not "
+                          "committed was rolled back: run it again once the server is up")
     if disk_full(error):
         disk = "on its server" if engine is not None and engine.dialect.name == "postgresql" else \
             "where its file or SQLite's temporary files are"
@@ -127,6 +132,21 @@ def damaged(error: BaseException | None) -> bool:
         return getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or \
             "malformed" in str(error)
     return getattr(error, "sqlstate", None) in ("XX001", "XX002")
+
+
+def lost_connection(conn: sa.Connection, error: BaseException) -> bool:
+    """Whether the driver's ``error``, met on ``conn``'s own DB-API connection (outside
+    SQLAlchemy's statements, whose errors it tells itself), means the server went away,
+    as SQLAlchemy's dialect tells it."""
+    try:
+        dbapi = None if conn.invalidated or conn.closed else conn.connection.dbapi_connection
+        return dbapi is not None and conn.dialect.is_disconnect(error, dbapi, None)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - asked while another error is raised: that one stands
+        return False
+
+
+def _first_line(error: BaseException | None) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _where(engine: sa.Engine | None) -> str:
