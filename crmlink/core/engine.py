@@ -109,8 +109,8 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
                           "committed was rolled back; free some space (a CSV import into SQLite needs about "
                           "twice the store's size while it runs, docs/csv-format.md) and run it again")
     if damaged(error):
-        return StoreError(f"{_where(engine)} is damaged ({getattr(error, 'orig', None) or error}): restore it from "
-                          "a backup, or sync your sources into a new store (--db) to rebuild it")
+        return StoreError(f"{_where(engine)} is damaged ({_first_line(getattr(error, 'orig', None) or error)}): "
+                          "restore it from a backup, or sync your sources into a new store (--db) to rebuild it")
     return None
 
 
@@ -132,6 +132,16 @@ def damaged(error: BaseException | None) -> bool:
         return getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or \
             "malformed" in str(error)
     return getattr(error, "sqlstate", None) in ("XX001", "XX002")
+
+
+def raise_store_failure(conn: sa.Connection, error: BaseException) -> None:
+    """Raise :func:`store_failure`'s sentence for the driver's ``error``, met on ``conn``'s
+    own DB-API connection (outside SQLAlchemy's statements, whose errors
+    :func:`_store_error` tells), if it is one; else return, for the caller to raise
+    ``error`` as it is."""
+    failure = store_failure(error, conn.engine, lost=lost_connection(conn, error))
+    if failure is not None:
+        raise failure from None
 
 
 def lost_connection(conn: sa.Connection, error: BaseException) -> bool:

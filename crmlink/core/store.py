@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmlink.core import aggregate_store, locks, model, revisions, schema
-from crmlink.core.engine import WRITE, lock_key, lost_connection, make_engine, store_failure
+from crmlink.core.engine import WRITE, lock_key, make_engine, raise_store_failure
 from crmlink.core.errors import StoreError
 from crmlink.core.rows import RowBatch, like
 from crmlink.core.upsert import Bound, Upsert, binder
@@ -155,10 +155,8 @@ class Store:
                 with conn.begin():
                     yield conn
                     deferred.restore(conn)
-            except Exception as exc:  # the driver's own cursors' too: one sentence for each
-                failure = store_failure(exc, self.engine, lost=lost_connection(conn, exc))
-                if failure is not None:
-                    raise failure from None
+            except Exception as exc:  # the driver's own cursors' errors too
+                raise_store_failure(conn, exc)
                 raise
             finally:
                 del self._deferred[conn]
@@ -692,9 +690,7 @@ def cursor_batches(conn: sa.Connection, sql: str, args: Any, size: int, *,
         while batch := cursor.fetchmany(size):
             yield batch
     except Exception as exc:  # the driver's, which SQLAlchemy's error events never see
-        failure = store_failure(exc, conn.engine, lost=lost_connection(conn, exc))
-        if failure is not None:
-            raise failure from None
+        raise_store_failure(conn, exc)
         raise
     finally:
         cursor.close()
