@@ -30,13 +30,14 @@ next hits ahead of their turn (at most :data:`AHEAD`; ``idle`` of
 no more.
 
 **What is stored, and when.** The audit reads the revisions on the snapshot it reads
-everything else on. It stores its new entries at the end of each unit, in one
-transaction that first reads the revisions again: an account whose revision moved
-meanwhile (a sync committed while the audit ran) is not stored, and nothing is when the
-source-wide revision or any contact changed (workers on SQLite read on snapshots of
-their own, taken later). An entry is thus never stored under a revision it was not
-judged at. A store that cannot be written (busy for more than a moment, read-only) only
-costs the next audit the work; a killed audit's transaction is rolled back. Whether an
+everything else on. It stores its new entries while it judges, a batch at a time as
+they come back (:mod:`.cache_writer`), each batch in a transaction that first reads the
+revisions again: an account whose revision moved meanwhile (a sync committed while the
+audit ran) is not stored, and nothing more is once the source-wide revision or any
+contact changed (workers on SQLite read on snapshots of their own, taken later). An
+entry is thus never stored under a revision it was not judged at. A store that cannot
+be written (busy for more than a moment, read-only, its disk full) only costs the next
+audit the work; a killed audit keeps the batches it committed. Whether an
 account judged now can be stored is told where it is judged, by its chunk's own fold
 (:func:`storable`), and its stored form is made there too (:func:`stored_pickled`: a
 worker pickles the account once, for the cache and for its way back): the audit's
@@ -71,7 +72,6 @@ import json
 import logging
 import pickle
 import sys
-import threading
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -87,10 +87,10 @@ import sqlalchemy as sa
 from crmlink.core import hookspecs, revisions, schema
 from crmlink.core.analysis.aggregates import people_hold
 from crmlink.core.analysis.assemble import DealCounted, deal_counted, finding_pairs
-from crmlink.core.analysis.spill import Pickled, Spilled
+from crmlink.core.analysis.cache_writer import BATCH, CacheWriter
+from crmlink.core.analysis.spill import Pickled
 from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.document import AccountEntry, OpportunityEntry
-from crmlink.core.engine import BUSY_SECONDS, WRITE
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact
 from crmlink.core.readahead import ReadAhead
@@ -100,7 +100,7 @@ if TYPE_CHECKING:
     from crmlink.core.analysis.aggregates import FoldPlan
     from crmlink.core.analysis.audit import Audit, _UnitDeals
     from crmlink.core.analysis.chunks import Chunk, Reader, SourceChunks
-    from crmlink.core.analysis.spool import AccountSpool, Span
+    from crmlink.core.analysis.spool import AccountSpool
     from crmlink.core.analysis.workers import Judged, UnitWork
     from crmlink.core.host import PluginHost
 
@@ -114,13 +114,9 @@ T = TypeVar("T")
 #: 5: the summary and each deal's entry and summary pickled apart within the first pickle,
 #: so that an audit that spills them writes them as they are, and each deal's count)
 FORMAT = 5
-#: accounts a query or write of the cache takes at a time
-BATCH = 200
 #: what the fingerprint leaves out of the settings: credentials, and what does not
 #: change an entry
 _NOT_READ = ("sources", "push", "retry", "config_file")
-#: milliseconds the write of the cache waits for another process's write on SQLite
-_SQLITE_WAIT_MS = 2000
 
 
 def enabled(config: Mapping[str, Any]) -> bool:
@@ -203,19 +199,15 @@ class UnitCache:
         # (after a small sync a few hundred, not one for every account)
         self.revisions = {key: self.revisions[key] for key in (*chunks.todo, revisions.SOURCE_WIDE, revisions.CONTACTS)
                           if key in self.revisions}
-        #: the judged accounts to store at the end: each one's key, revision and the
-        #: source's contacts revision as read, and where its text is (plain tuples: a
-        #: dataclass's pickle past :data:`.spill.KEEP` names its class each time) ...
-        self.kept: Spilled[tuple[str, int, int, Span]] = Spilled()
-        #: ... and their stored forms (past :data:`.spill.HOLD_BYTES`, on disk as they
-        #: are: they are read once, when stored)
-        self.forms: Spilled[bytes] = Spilled()
         self._texts = _Texts(chunks.reader, self.source)
-        #: whether no worker forks any more while the hits are read (:meth:`_stored`):
-        #: none is to be judged, or the workers were forked (:meth:`judged`)
+        #: whether no worker forks any more while the hits are read (:meth:`_stored`) and
+        #: the accounts judged now are stored: none is to be judged, or the workers were
+        #: forked (:meth:`judged`)
         self._settled = not chunks.todo
-        self._storing: threading.Thread | None = None
-        self._failed: BaseException | None = None
+        #: stores the accounts judged now as they come, beside the judging
+        shared = {key: self.revisions.get(key, 0) for key in (revisions.SOURCE_WIDE, revisions.CONTACTS)}
+        self.writer = CacheWriter(audit.store, self.source, self.fingerprint, shared, spool.data,
+                                  lambda: spool.flush(0), lambda: self._settled)
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
                  self.hits, len(chunks.todo))
 
@@ -361,9 +353,8 @@ class UnitCache:
         if judged.stored is None or judged.span is None:
             return
         # popped: what is left of the revisions read shrinks as the accounts are kept
-        self.kept.append((judged.key, self.revisions.pop(judged.key, 0), self.revisions.get(revisions.CONTACTS, 0),
-                          judged.span))
-        self.forms.append(judged.stored)
+        self.writer.add((judged.key, self.revisions.pop(judged.key, 0), self.revisions.get(revisions.CONTACTS, 0),
+                         judged.span, judged.stored))
 
     def _clear(self) -> None:
         with self.audit.store.transaction() as conn:
@@ -372,79 +363,16 @@ class UnitCache:
     # -- storing -----------------------------------------------------------------------------------
 
     def store(self) -> None:
-        """Store the accounts judged now whose revisions did not move while the audit
-        ran (see the module's docstring), in a thread of its own: the audit's process
-        goes on to the portfolio step and the document meanwhile, and the store's work
-        (most of it the database's, which lets go of the interpreter) runs beside it.
-        :meth:`wait` for it before the spool closes, and before another unit's workers fork."""
-        if not self.kept:
-            return
-        self.spool.flush()  # the thread reads the texts where they are (:meth:`.AccountSpool.data`)
-        self._storing = threading.Thread(target=self._store_here, name=f"crmlink-cache-{self.source}",
-                                         daemon=True)
-        self._storing.start()
+        """The accounts judged now are all kept: the writer stores the last of them (see
+        :mod:`.cache_writer`) while the audit's process goes on to the portfolio step and
+        the document. :meth:`wait` for it before the spool closes, and before another
+        unit's workers fork."""
+        self.writer.finish()
 
     def wait(self) -> None:
-        """Wait for :meth:`store`'s thread; what it raised (never a store that cannot
-        be written: that is only logged) is raised here."""
-        thread, self._storing = self._storing, None
-        if thread is not None:
-            thread.join()
-        failed, self._failed = self._failed, None
-        if failed is not None:
-            raise failed
-
-    def _store_here(self) -> None:
-        try:
-            self._store()
-        except BaseException as exc:  # noqa: BLE001 - raised again by wait(), in the audit's thread
-            self._failed = exc
-
-    def _store(self) -> None:
-        engine = self.audit.store.engine
-        try:
-            with engine.connect() as conn:
-                sqlite = conn.dialect.name == "sqlite"
-                if sqlite:  # on the driver's connection: no transaction of SQLAlchemy's begins
-                    _pragma(conn, f"busy_timeout = {_SQLITE_WAIT_MS}")
-                try:
-                    with conn.execution_options(**WRITE).begin():
-                        stored = self._write(conn)
-                finally:
-                    if sqlite:
-                        _pragma(conn, f"busy_timeout = {int(BUSY_SECONDS * 1000)}")
-        except (sa.exc.DBAPIError, StoreError) as exc:
-            log.warning("the audit's cache of %s was not written (%s); the next audit judges those accounts again",
-                        self.source, _first_line(exc))
-            return
-        log.info("stored %d account(s) of %s in the audit's cache", stored, self.source)
-        self.kept.close()
-        self.forms.close()
-        self.kept, self.forms = Spilled(), Spilled()
-
-    def _write(self, conn: sa.Connection) -> int:
-        shared = (revisions.SOURCE_WIDE, revisions.CONTACTS)
-        now = revisions.of_source(conn, self.source, shared)
-        if any(now.get(key, 0) != self.revisions.get(key, 0) for key in shared):
-            log.info("not storing the audit's cache of %s: the store changed while the audit read it", self.source)
-            return 0
-        table = schema.audit_cache
-        done = 0
-        for start in range(0, len(self.kept), BATCH):  # each batch's revisions read with it: never every account's
-            kept = self.kept[start:start + BATCH]
-            now = revisions.of_source(conn, self.source, [key for key, _, _, _ in kept])
-            batch = [(found, form) for found, form in zip(kept, self.forms[start:start + BATCH], strict=True)
-                     if now.get(found[0], 0) == found[1]]
-            if not batch:
-                continue
-            conn.execute(table.delete().where(table.c.source == self.source,
-                                              table.c.account_id.in_([key for (key, _, _, _), _ in batch])))
-            conn.execute(table.insert(), [
-                {"source": self.source, "account_id": key, "fingerprint": self.fingerprint, "revision": revision,
-                 "contacts": contacts, "judged": form, "text": self.spool.data(span)}
-                for (key, revision, contacts, span), form in batch])
-            done += len(batch)
-        return done
+        """Wait for the writer; what it raised (never a store that cannot be written:
+        that is only logged) is raised here."""
+        self.writer.wait()
 
 
 class _Texts:
@@ -508,17 +436,6 @@ def unit_cache(audit: Audit, chunks: SourceChunks | None, spool: AccountSpool | 
     if audit.store.engine.dialect.name == "sqlite" and (not database or database == ":memory:"):
         return None
     return UnitCache(audit, chunks, spool, overall, slim)
-
-
-def _pragma(conn: sa.Connection, setting: str) -> None:
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None, "a live connection"
-    dbapi.execute(f"PRAGMA {setting}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- the judged form -----------------------------------------------------------------------------

@@ -69,6 +69,8 @@ class AccountSpool:
         file = self._files[part]
         offset = file.tell()
         file.write(data)
+        if part:  # a worker's: readable by the audit's process as soon as the account is back
+            file.flush()  # (its cache's writer stores the text meanwhile); a text is larger than the buffer anyway
         return part, offset, len(data)
 
     def data(self, span: Span) -> bytes:
