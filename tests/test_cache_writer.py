@@ -1,0 +1,103 @@
+"""The audit's cache written beside the judging (crmlink.core.analysis.cache_writer), on
+a real store: a batch at a time, each account under the revision it was judged at,
+nothing more once the source's own revisions move, and no thread before ``settled``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from crmlink.core import revisions, schema
+from crmlink.core.analysis.cache_writer import BATCH, CacheWriter
+from crmlink.core.store import Store
+
+SOURCE = "csv"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    made = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    with made.transaction() as conn:  # every account at revision 1, the source's own at 1
+        revisions.raise_by(conn, {(SOURCE, key): 1 for key in [*ACCOUNTS, revisions.SOURCE_WIDE, revisions.CONTACTS]})
+    return made
+
+
+ACCOUNTS = [f"A{n:04d}" for n in range(2 * BATCH + 50)]  # two full batches and a part
+
+
+def writer(store: Store, settled: Callable[[], bool] = lambda: True) -> CacheWriter:
+    shared = {revisions.SOURCE_WIDE: 1, revisions.CONTACTS: 1}
+    return CacheWriter(store, SOURCE, "print", shared, lambda span: f"text {span[1]}".encode(), lambda: None,
+                       settled)
+
+
+def stored(store: Store) -> dict[str, tuple[int, bytes, bytes]]:
+    table = schema.audit_cache
+    with store.engine.connect() as conn:
+        rows = conn.execute(table.select().where(table.c.source == SOURCE)).mappings().all()
+    return {row["account_id"]: (row["revision"], row["judged"], row["text"]) for row in rows}
+
+
+def bump(store: Store, key: str) -> None:
+    with store.transaction() as conn:
+        revisions.raise_by(conn, {(SOURCE, key): 1})
+
+
+def kept(key: str, number: int) -> tuple[str, int, int, tuple[int, int, int], bytes]:
+    return key, 1, 1, (0, number, 1), f"form {key}".encode()
+
+
+def test_every_account_is_stored_under_its_revision_with_its_text(store: Store) -> None:
+    cache = writer(store)
+    for number, key in enumerate(ACCOUNTS):
+        cache.add(kept(key, number))
+    cache.finish()
+    cache.wait()
+    found = stored(store)
+    assert found == {key: (1, f"form {key}".encode(), f"text {n}".encode()) for n, key in enumerate(ACCOUNTS)}
+    assert cache.stored == len(ACCOUNTS)
+
+
+def test_an_account_written_meanwhile_is_not_stored_and_the_rest_are(store: Store) -> None:
+    cache = writer(store)
+    bump(store, ACCOUNTS[3])  # a sync wrote it after the audit read its revision
+    for number, key in enumerate(ACCOUNTS):
+        cache.add(kept(key, number))
+    cache.finish()
+    cache.wait()
+    assert set(stored(store)) == set(ACCOUNTS) - {ACCOUNTS[3]}
+
+
+def test_once_the_source_s_revisions_move_nothing_more_is_stored(store: Store) -> None:
+    cache = writer(store)
+    for number, key in enumerate(ACCOUNTS[:BATCH]):
+        cache.add(kept(key, number))
+    deadline = time.monotonic() + 30
+    while cache.stored < BATCH and time.monotonic() < deadline:  # the first batch written by the thread
+        time.sleep(0.01)
+    assert cache.stored == BATCH
+    bump(store, revisions.CONTACTS)  # a contact written since the audit read the store
+    for number, key in enumerate(ACCOUNTS[BATCH:], BATCH):
+        cache.add(kept(key, number))
+    cache.finish()
+    cache.wait()
+    assert set(stored(store)) == set(ACCOUNTS[:BATCH])
+
+
+def test_no_thread_before_no_worker_can_fork(store: Store) -> None:
+    settled = False
+    cache = writer(store, lambda: settled)
+    before = threading.active_count()
+    for number, key in enumerate(ACCOUNTS[:BATCH + 10]):
+        cache.add(kept(key, number))
+    assert threading.active_count() == before and stored(store) == {}
+    settled = True
+    for number, key in enumerate(ACCOUNTS[BATCH + 10:], BATCH + 10):
+        cache.add(kept(key, number))
+    cache.finish()
+    cache.wait()
+    assert set(stored(store)) == set(ACCOUNTS)
