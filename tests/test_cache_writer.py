@@ -7,13 +7,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from crmlink import hookimpl
+from crmlink.cli import cli
 from crmlink.core import revisions, schema
+from crmlink.core.analysis.audit import Audit
 from crmlink.core.analysis.cache_writer import BATCH, CacheWriter
+from crmlink.core.analysis.config import load_config
+from crmlink.core.host import get_plugin_host
 from crmlink.core.store import Store
+from crmlink.testing.generate import generate
+from tests.conftest import AS_OF
 
 SOURCE = "csv"
 
@@ -101,3 +111,36 @@ def test_no_thread_before_no_worker_can_fork(store: Store) -> None:
     cache.finish()
     cache.wait()
     assert set(stored(store)) == set(ACCOUNTS)
+
+
+class _FailsAt:
+    """A plugin whose findings hook fails at the ``at``-th account it is asked about."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.seen = at, 0
+
+    @hookimpl
+    def account_findings(self, view: Any) -> list[Any]:
+        self.seen += 1
+        if self.seen == self.at:
+            raise LookupError("no rule for this account")
+        return []
+
+
+def test_an_audit_that_fails_mid_way_leaves_no_writer_waiting(tmp_path: Path) -> None:
+    """Past the first batches the judging fails: the writer's thread ends with what it
+    was given (no thread left waiting for batches that never come)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    folder = tmp_path / "export"
+    generate(folder, 3 * BATCH, 3 * BATCH * 5, contacts=3 * BATCH * 2, profile="multiparty")
+    assert CliRunner().invoke(cli, ["sync", "csv", str(folder), "--db", url]).exit_code == 0
+    host = get_plugin_host(load_entrypoints=False)
+    host.register("fails", _FailsAt(2 * BATCH + 10))
+    config = load_config(None)
+    config["audit"]["workers"] = 1
+    with pytest.raises(LookupError, match="no rule for this account"):
+        Audit(Store(url), host, config, date.fromisoformat(AS_OF)).stream()
+    writers = [t for t in threading.enumerate() if t.name.startswith("crmlink-cache-")]
+    for thread in writers:
+        thread.join(30)
+    assert not [t for t in writers if t.is_alive()]

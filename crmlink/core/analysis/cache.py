@@ -279,6 +279,9 @@ class UnitCache:
                 yield judged
             for extra in found:  # ends the workers
                 raise AssertionError(f"account {extra.key!r} was judged but not listed")
+        except BaseException:
+            self.writer.finish()  # the judging failed or was left: its writer ends with what it has
+            raise
         finally:
             stored.close()  # its reading thread, if any, ends now, not when it is collected
 

@@ -70,6 +70,7 @@ class CacheWriter:
         self._batches: queue.Queue[list[Kept] | None] = queue.Queue(QUEUED)
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
+        self._finished = False
         self.stored = 0
 
     def add(self, kept: Kept) -> None:
@@ -80,7 +81,10 @@ class CacheWriter:
 
     def finish(self) -> None:
         """No more accounts: the last batch goes to the thread, which ends once it has
-        written everything (:meth:`wait`)."""
+        written everything (:meth:`wait`). Called again, it does nothing."""
+        if self._finished:
+            return
+        self._finished = True
         if self._pending:
             self._hand_over()
         if self._thread is not None:
