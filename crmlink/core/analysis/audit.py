@@ -309,13 +309,19 @@ class Audit:
                             cached=cache is not None)
             first = len(summaries)
             found = work.results(self.workers(len(work.keys))) if cache is None else cache.judged(work, deals)
-            for judged in found:
-                summaries.append(judged.summary, judged.summary_form)
-                tally.add_account(judged.summary, judged.counted)
-                order.append((judged.attention, len(entries)))
-                entries.append(judged.entry)
-            deals.judge_rest()
-            work.done()
+            try:
+                for judged in found:
+                    summaries.append(judged.summary, judged.summary_form)
+                    tally.add_account(judged.summary, judged.counted)
+                    order.append((judged.attention, len(entries)))
+                    entries.append(judged.entry)
+                deals.judge_rest()
+                work.done()
+            except BaseException:
+                if cache is not None:  # its writer ends after the batch under way; waited for before the spool closes
+                    cache.abandon()
+                    self._storing.append(cache)
+                raise
             if cache is not None:
                 cache.store()
                 self._storing.append(cache)

@@ -279,9 +279,6 @@ class UnitCache:
                 yield judged
             for extra in found:  # ends the workers
                 raise AssertionError(f"account {extra.key!r} was judged but not listed")
-        except BaseException:
-            self.writer.finish()  # the judging failed or was left: its writer ends with what it has
-            raise
         finally:
             stored.close()  # its reading thread, if any, ends now, not when it is collected
 
@@ -371,6 +368,11 @@ class UnitCache:
         the document. :meth:`wait` for it before the spool closes, and before another
         unit's workers fork."""
         self.writer.finish()
+
+    def abandon(self) -> None:
+        """The judging failed: the writer stores nothing more than the batch under way.
+        :meth:`wait` for it all the same before the spool closes."""
+        self.writer.abandon()
 
     def wait(self) -> None:
         """Wait for the writer; what it raised (never a store that cannot be written:

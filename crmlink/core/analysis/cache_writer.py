@@ -90,6 +90,12 @@ class CacheWriter:
         if self._thread is not None:
             self._batches.put(None)
 
+    def abandon(self) -> None:
+        """No more accounts, and those not handed over yet are dropped: the thread ends
+        after the batches it has (:meth:`wait`)."""
+        self._pending = []
+        self.finish()
+
     def wait(self) -> None:
         """Wait for the thread; what it raised (never a store that cannot be written:
         that is only logged) is raised here."""
