@@ -57,8 +57,8 @@ def bump(store: Store, key: str) -> None:
         revisions.raise_by(conn, {(SOURCE, key): 1})
 
 
-def kept(key: str, number: int) -> tuple[str, int, int, tuple[int, int, int], bytes]:
-    return key, 1, 1, (0, number, 1), f"form {key}".encode()
+def kept(key: str, number: int) -> tuple[str, int, tuple[int, int, int], bytes]:
+    return key, 1, (0, number, 1), f"form {key}".encode()
 
 
 def test_every_account_is_stored_under_its_revision_with_its_text(store: Store) -> None:

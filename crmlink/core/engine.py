@@ -100,7 +100,7 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
     damaged (:func:`damaged`). ``None`` for any other error."""
     if lost:
         return StoreError(f"{_where(engine)} went away: the connection to its server was lost "
-                          f"({_first_line(getattr(error, 'orig', None) or error)}); what this command had not "
+                          f"({first_line(error)}); what this command had not "
                           "committed was rolled back: run it again once the server is up")
     if disk_full(error):
         disk = "on its server" if engine is not None and engine.dialect.name == "postgresql" else \
@@ -109,7 +109,7 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
                           "committed was rolled back; free some space (a CSV import into SQLite needs about "
                           "twice the store's size while it runs, docs/csv-format.md) and run it again")
     if damaged(error):
-        return StoreError(f"{_where(engine)} is damaged ({_first_line(getattr(error, 'orig', None) or error)}): "
+        return StoreError(f"{_where(engine)} is damaged ({first_line(error)}): "
                           "restore it from a backup, or sync your sources into a new store (--db) to rebuild it")
     return None
 
@@ -155,7 +155,10 @@ def lost_connection(conn: sa.Connection, error: BaseException) -> bool:
         return False
 
 
-def _first_line(error: BaseException | None) -> str:
+def first_line(error: BaseException | None) -> str:
+    """The first line of ``error``'s message (the driver's, when SQLAlchemy wraps it), or
+    its type's name when it has none: what a one-line message quotes of it."""
+    error = getattr(error, "orig", None) or error
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 

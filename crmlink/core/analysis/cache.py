@@ -195,17 +195,16 @@ class UnitCache:
         del found
         chunks.todo = list(compress(chunks.keys, map(not_, self.hit)))
         audit.from_cache += self.hits
-        # the revisions still read: those of the accounts to judge and the source's own
-        # (after a small sync a few hundred, not one for every account)
-        self.revisions = {key: self.revisions[key] for key in (*chunks.todo, revisions.SOURCE_WIDE, revisions.CONTACTS)
-                          if key in self.revisions}
+        shared = {key: self.revisions.get(key, 0) for key in (revisions.SOURCE_WIDE, revisions.CONTACTS)}
+        # the revisions still read: those of the accounts to judge (after a small sync a
+        # few hundred, not one for every account)
+        self.revisions = {key: self.revisions[key] for key in chunks.todo if key in self.revisions}
         self._texts = _Texts(chunks.reader, self.source)
         #: whether no worker forks any more while the hits are read (:meth:`_stored`) and
         #: the accounts judged now are stored: none is to be judged, or the workers were
         #: forked (:meth:`judged`)
         self._settled = not chunks.todo
         #: stores the accounts judged now as they come, beside the judging
-        shared = {key: self.revisions.get(key, 0) for key in (revisions.SOURCE_WIDE, revisions.CONTACTS)}
         self.writer = CacheWriter(audit.store, self.source, self.fingerprint, shared, spool.data,
                                   lambda: spool.flush(0), lambda: self._settled)
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
@@ -353,8 +352,7 @@ class UnitCache:
         if judged.stored is None or judged.span is None:
             return
         # popped: what is left of the revisions read shrinks as the accounts are kept
-        self.writer.add((judged.key, self.revisions.pop(judged.key, 0), self.revisions.get(revisions.CONTACTS, 0),
-                         judged.span, judged.stored))
+        self.writer.add((judged.key, self.revisions.pop(judged.key, 0), judged.span, judged.stored))
 
     def _clear(self) -> None:
         with self.audit.store.transaction() as conn:

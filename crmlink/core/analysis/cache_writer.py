@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from crmlink.core import revisions, schema
-from crmlink.core.engine import BUSY_SECONDS, WRITE
+from crmlink.core.engine import BUSY_SECONDS, WRITE, first_line
 from crmlink.core.errors import StoreError
 
 if TYPE_CHECKING:
@@ -49,15 +49,15 @@ QUEUED = 8
 #: milliseconds a batch's write waits for another process's write on SQLite
 SQLITE_WAIT_MS = 2000
 
-#: one judged account to store: its key, its revision and the source's contacts revision
-#: as read, where its text is in the spool, its stored form
-Kept = tuple[str, int, int, "Span", bytes]
+#: one judged account to store: its key, its revision as read, where its text is in the
+#: spool, its stored form (its contacts revision is the source's, in ``shared``)
+Kept = tuple[str, int, "Span", bytes]
 
 
 class CacheWriter:
     """Writes one source's judged accounts to the ``audit_cache`` table, a batch at a
     time, in a thread (see the module's docstring). ``shared``: the source-wide and the
-    contacts revisions as the audit read them; ``text``: an account's JSON text from its
+    contacts revisions as the audit read them (the latter stored with every account); ``text``: an account's JSON text from its
     span; ``flush``: makes the audit's own spool file readable before a batch is handed
     over (the workers flush theirs as they write); ``settled``: whether no worker can
     fork any more."""
@@ -142,7 +142,7 @@ class CacheWriter:
                         _pragma(conn, f"busy_timeout = {int(BUSY_SECONDS * 1000)}")
         except (sa.exc.DBAPIError, StoreError) as exc:
             log.warning("the audit's cache of %s was not written (%s); the next audit judges those accounts again",
-                        self.source, _first_line(exc))
+                        self.source, first_line(exc))
             return False
         finally:
             if self.stored:
@@ -161,12 +161,13 @@ class CacheWriter:
         if not held:
             return True
         table = schema.audit_cache
+        contacts = self.shared[revisions.CONTACTS]
         conn.execute(table.delete().where(table.c.source == self.source,
                                           table.c.account_id.in_([key for key, *_ in held])))
         conn.execute(table.insert(), [
             {"source": self.source, "account_id": key, "fingerprint": self.fingerprint, "revision": revision,
              "contacts": contacts, "judged": form, "text": self._text(span)}
-            for key, revision, contacts, span, form in held])
+            for key, revision, span, form in held])
         self.stored += len(held)
         return True
 
@@ -176,10 +177,6 @@ def _pragma(conn: sa.Connection, setting: str) -> None:
     assert dbapi is not None, "a live connection"
     dbapi.execute(f"PRAGMA {setting}")
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["BATCH", "QUEUED", "SQLITE_WAIT_MS", "CacheWriter", "Kept"]
