@@ -2,7 +2,8 @@
 on floats, the same key order), on random accounts: the contacts' stats (team strength,
 holders, best holder, days since), the evidence coverage, the iron triangle, the engaged
 contacts a view keeps, and the departure simulation, whose health is computed from the
-layers' values alone against the full scores of a view without the user."""
+layers' values alone against the full scores of a view without the user, and the scores
+of a view that wants no evidence (the previous period's), whose values are the full ones'."""
 
 from __future__ import annotations
 
@@ -191,3 +192,14 @@ def test_departure_is_the_health_of_the_view_without_the_user(view, user):
     assert (found["health_before"], found["health_after"], found["health_drop"]) == (
         round(before, 1), round(after, 1), round(before - after, 1))
     assert found["decision_makers_losing_all_coverage"] == lost
+
+
+@settings(SLOW, max_examples=200)
+@given(views())
+def test_a_view_that_wants_no_evidence_gets_the_same_values(view):
+    bare = AccountView(view.account, view.data, view.contacts, view.users, view.opportunities, view.config,
+                       wants_evidence=False)  # nothing computed shared with the view
+    full, values = scores.score_all(view), scores.score_all(bare)
+    assert [(s.name, s.value) for s in values] == [(s.name, s.value) for s in full]
+    assert all(s.evidence == {} for s in values)
+    assert any(s.evidence for s in full)  # the full path's evidence is what the bare one skips

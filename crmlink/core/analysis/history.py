@@ -50,7 +50,8 @@ def account_history(view: AccountView, past: Sequence[AccountData], ends: Sequen
     its data ``past`` at each but the last, scored with ``score``, then from ``view``."""
     series = []
     for day, data in zip(ends[:-1], past, strict=True):
-        then = AccountView(view.account, data, view.contacts, view.users, view.opportunities, view.config)
+        then = AccountView(view.account, data, view.contacts, view.users, view.opportunities, view.config,
+                           wants_evidence=False)  # its scores' values alone are kept
         score(then)
         series.append(_point(day, then, names))
     series.append(_point(ends[-1], view, names))

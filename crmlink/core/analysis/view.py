@@ -163,6 +163,10 @@ class AccountView:
     #: The strategic stage and relationship level (the `evaluate_relationship` hook and
     #: the CRM's override), set after the scores and before the findings.
     relationship: Relationship | None = None
+    #: Whether anything reads this view's score evidence. The audit keeps only the score
+    #: values of the previous period's view and of the monthly history's, and sets this
+    #: `False` there: a `score_account` implementation may then skip building its evidence.
+    wants_evidence: bool = True
 
     @property
     def as_of(self) -> float:
