@@ -36,6 +36,7 @@ from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.analysis.assemble import deal_counted
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.analysis.cache import read_form
+from crmlink.core.analysis.cache_writer import pack, unpack
 from crmlink.core.analysis.config import load_config
 from crmlink.core.analysis.spill import Pickled
 from crmlink.core.analysis.units import SourceData
@@ -414,10 +415,10 @@ def test_a_hit_s_text_goes_to_the_document_from_the_cache_s_table_as_stored(temp
     table = schema.audit_cache
     with store.engine.connect() as conn:
         key, text = conn.execute(sa.select(table.c.account_id, table.c.text)).first()  # type: ignore[misc]
-    marked = bytes(text).replace(b'"name": "', b'"name": "Stored ', 1)
-    assert marked != bytes(text)
+    marked = unpack(text).replace(b'"name": "', b'"name": "Stored ', 1)
+    assert marked != unpack(text)
     with store.transaction() as conn:
-        conn.execute(table.update().where(table.c.account_id == key).values(text=marked))
+        conn.execute(table.update().where(table.c.account_id == key).values(text=pack(marked)))
     document, hits = audit(store, load_config())
     assert hits == store.count("account") and "Stored " in document
     with Reader(store) as reader:
@@ -446,7 +447,7 @@ def test_a_hit_gives_the_deal_texts_of_a_judged_account(template: Path, tmp_path
     store, _ = copied(template, tmp_path)
     with store.engine.connect() as conn:
         stored = conn.execute(sa.select(schema.audit_cache.c.judged)).scalars().all()
-    deals = [deal for blob in stored for deal in read_form(bytes(blob)).deals]
+    deals = [deal for blob in stored for deal in read_form(unpack(blob)).deals]
     assert len(stored) == store.count("account") and deals
     for remote_id, text, counted, pickled in deals:
         kept, summary = pickled.load()
@@ -741,12 +742,15 @@ def test_no_cache_judges_every_account(template: Path, tmp_path: Path) -> None:
     assert f"{store.count('account')} account(s) from the audit's cache, 0 to judge" in verbose()
 
 
-def test_a_tampered_cache_is_refused(template: Path, tmp_path: Path) -> None:
-    """An entry that holds anything but crmlink's data is not unpickled."""
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "not-packed"])
+def test_a_tampered_cache_is_refused(template: Path, tmp_path: Path, packed: bool) -> None:
+    """An entry that holds anything but crmlink's data is not unpickled, nor one that is
+    not packed as the cache packs its entries."""
     import pickle
 
     store, source = copied(template, tmp_path)
     bad = pickle.dumps(subprocess.Popen)
+    bad = pack(bad) if packed else bad
     with store.transaction() as conn:
         conn.execute(schema.audit_cache.update().values(judged=bad))
     from crmlink.core.errors import StoreError

@@ -18,7 +18,7 @@ from crmlink import hookimpl
 from crmlink.cli import cli
 from crmlink.core import revisions, schema
 from crmlink.core.analysis.audit import Audit
-from crmlink.core.analysis.cache_writer import BATCH, CacheWriter
+from crmlink.core.analysis.cache_writer import BATCH, CacheWriter, pack, unpack
 from crmlink.core.analysis.config import load_config
 from crmlink.core.host import get_plugin_host
 from crmlink.core.store import Store
@@ -49,7 +49,7 @@ def stored(store: Store) -> dict[str, tuple[int, bytes, bytes]]:
     table = schema.audit_cache
     with store.engine.connect() as conn:
         rows = conn.execute(table.select().where(table.c.source == SOURCE)).mappings().all()
-    return {row["account_id"]: (row["revision"], row["judged"], row["text"]) for row in rows}
+    return {row["account_id"]: (row["revision"], unpack(row["judged"]), unpack(row["text"])) for row in rows}
 
 
 def bump(store: Store, key: str) -> None:
@@ -59,6 +59,13 @@ def bump(store: Store, key: str) -> None:
 
 def kept(key: str, number: int) -> tuple[str, int, tuple[int, int, int], bytes]:
     return key, 1, (0, number, 1), f"form {key}".encode()
+
+
+def test_a_packed_entry_unpacks_and_anything_else_is_refused() -> None:
+    text = b'{"account": "A0001", "scores": {}}' * 40
+    assert len(pack(text)) < len(text) // 4 and unpack(pack(text)) == text
+    with pytest.raises(ValueError, match="not a packed entry"):
+        unpack(text)
 
 
 def test_every_account_is_stored_under_its_revision_with_its_text(store: Store) -> None:

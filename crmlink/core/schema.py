@@ -28,7 +28,8 @@ from crmlink.core import model
 #: 8: the incremental audit (:mod:`crmlink.core.revisions`, :mod:`crmlink.core.analysis.cache`):
 #:    ``audit_revisions``, ``audit_cache`` and the triggers that raise an account's revision.
 #: 9: PostgreSQL: how the server keeps the binary columns (:func:`column_storage`).
-SCHEMA_VERSION = 9
+#: 10: PostgreSQL: the audit cache's texts and forms kept as they come (crmlink compresses them).
+SCHEMA_VERSION = 10
 
 
 class EpochSeconds(sa.types.TypeDecorator[datetime]):
@@ -288,8 +289,9 @@ audit_cache = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False),  # the account's revision it was judged at
     # the source's contacts revision then: while it holds, so do the aggregate's executives
     sa.Column("contacts", sa.Integer, nullable=False),
-    sa.Column("text", sa.LargeBinary, nullable=False),  # the entry's JSON text (UTF-8; compressed before format 2)
-    sa.Column("judged", sa.LargeBinary, nullable=False),  # what the portfolio step reads, pickled
+    # the entry's JSON text (UTF-8), LZ4-compressed (.cache_writer.pack)
+    sa.Column("text", sa.LargeBinary, nullable=False),
+    sa.Column("judged", sa.LargeBinary, nullable=False),  # what the portfolio step reads, pickled and packed
 )
 
 
@@ -304,11 +306,11 @@ def create_triggers(conn: sa.Connection) -> None:
 
 #: PostgreSQL: the binary columns the server should not compress with its default, pglz.
 #: An aggregate's arrays (28 KB on average at 100k multi-party interactions) took pglz
-#: 7.5 s of the server's CPU for 1,000 aggregates, lz4 0.12 s, for 11 and 10 MB; the
-#: cache's JSON texts and pickles (a few kilobytes an account, not compressed by
-#: crmlink) are kept the same way.
-_BINARY_STORAGE = {("aggregates", "data"): "lz4", ("audit_cache", "text"): "lz4",
-                   ("audit_cache", "judged"): "lz4"}
+#: 7.5 s of the server's CPU for 1,000 aggregates, lz4 0.12 s, for 11 and 10 MB. The
+#: cache's JSON texts and pickles come compressed by crmlink (cache format 6): the
+#: server stores them as they are.
+_BINARY_STORAGE = {("aggregates", "data"): "lz4", ("audit_cache", "text"): "external",
+                   ("audit_cache", "judged"): "external"}
 
 
 def column_storage(conn: sa.Connection) -> list[str]:
