@@ -8,7 +8,10 @@ full". PostgreSQL's ``disk_full`` is recognised by its SQLSTATE (53100)."""
 
 from __future__ import annotations
 
+import resource
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,28 @@ def test_a_full_disk_met_outside_the_store_s_transactions_is_the_same_sentence(t
     result = CliRunner().invoke(cli, ["audit", "--db", db, "--workers", "1"], obj={"host": host})
     assert result.exit_code == 6, result.output
     assert result.output.startswith("Error: the store is out of disk space") and "internal error" not in result.output
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and SQLite's shared-memory file as on Linux")
+@pytest.mark.parametrize("command", [["status"], ["audit", "--as-of", "2026-11-20"]])
+def test_a_store_on_a_full_disk_is_one_sentence_from_the_moment_it_is_opened(tmp_path: Path,
+                                                                           command: list[str]) -> None:
+    """Every connection to a store in WAL mode first grows SQLite's shared-memory file
+    (32 KiB), which a full disk refuses: opening the store for a mere ``status`` fails
+    there, and says the disk is full (it said "disk I/O error"). A limit on the size of
+    the files the command may write stands in for the full disk."""
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run("sync", "csv", str(SAMPLE), "--db", db).exit_code == 0
+    (tmp_path / "store.db-shm").unlink(missing_ok=True)  # as after the last connection closed
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))  # Python ignores SIGXFSZ
+
+    done = subprocess.run([sys.executable, "-m", "crmlink", *command, "--db", db], capture_output=True, text=True,
+                          preexec_fn=small_files, timeout=120, check=False)  # noqa: PLW1509 - no threads yet
+    assert done.returncode == 6, done.stderr
+    assert done.stderr.startswith(f"Error: the store {db} is out of disk space"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "I/O error" not in done.stderr
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")

@@ -114,12 +114,19 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
     return None
 
 
+#: SQLite's errors for a disk that is full: ``SQLITE_FULL`` ("database or disk is full"),
+#: and ``SQLITE_IOERR_SHMSIZE`` ("disk I/O error" while growing the write-ahead log's
+#: shared-memory file, which every connection to a store in WAL mode, crmlink's, needs
+#: first: what opening a store on a full disk meets)
+_SQLITE_FULL = ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE")
+
+
 def disk_full(error: BaseException | None) -> bool:
-    """Whether ``error`` says the store's disk is full: SQLite's ``SQLITE_FULL``
-    ("database or disk is full"), PostgreSQL's ``disk_full`` (SQLSTATE 53100)."""
+    """Whether ``error`` says the store's disk is full: SQLite's :data:`_SQLITE_FULL`,
+    PostgreSQL's ``disk_full`` (SQLSTATE 53100)."""
     error = getattr(error, "orig", None) or error
     if isinstance(error, sqlite3.OperationalError):
-        return getattr(error, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(error)
+        return getattr(error, "sqlite_errorname", "") in _SQLITE_FULL or "disk is full" in str(error)
     return getattr(error, "sqlstate", None) == "53100"
 
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmlink.core import aggregate_store, locks, model, revisions, schema
-from crmlink.core.engine import WRITE, lock_key, make_engine, raise_store_failure
+from crmlink.core.engine import WRITE, lock_key, make_engine, raise_store_failure, store_failure
 from crmlink.core.errors import StoreError
 from crmlink.core.rows import RowBatch, like
 from crmlink.core.upsert import Bound, Upsert, binder
@@ -120,7 +120,8 @@ class Store:
                     conn.execute(schema.meta_table.update().where(
                         schema.meta_table.c.key == "schema_version").values(value=str(schema.SCHEMA_VERSION)))
         except sa.exc.DBAPIError as exc:  # unreachable, refused, no permission to create tables
-            raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
+            failure = store_failure(exc, self.engine)  # its disk full, its data damaged
+            raise failure or StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
 
     def _current_schema(self) -> bool:
         """Whether the store has this crmlink's schema already: a read, so that opening a
