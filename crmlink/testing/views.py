@@ -42,7 +42,8 @@ def account_view(account: Account, *, contacts: Iterable[Contact] = (), users: I
 
     As in the audit the account gets its computed tier when it has none, and
     ``view.previous`` is the account at the previous period
-    (``findings.previous_period_days`` earlier). ``view.scores`` is empty: call your
+    (``findings.previous_period_days`` earlier), whose score evidence nothing reads
+    (``wants_evidence`` is ``False``). ``view.scores`` is empty: call your
     hooks, or fill it with what other plugins would have scored. Records are used as
     given; the sync would also fill a contact's blank seniority and department from its
     title, so set them when your plugin reads them. The records passed in are not changed.
@@ -64,7 +65,7 @@ def account_view(account: Account, *, contacts: Iterable[Contact] = (), users: I
               lambda ids: account.remote_id if any(c in by_id for c in ids) else None)
     args = (owned, people, deals, settings)
     return AccountView(account, current, *args,
-                       previous=AccountView(account, before, *args))
+                       previous=AccountView(account, before, *args, wants_evidence=False))
 
 
 def _owned(account: Account, record: Any) -> Any:

@@ -144,7 +144,6 @@ class Audit:
         """Score ``view`` and its previous period's, then ask for its stage, level and
         findings."""
         assert view.previous is not None, "the audit's views have a previous period"
-        view.previous.wants_evidence = False  # its scores' values alone are kept
         self.score(view.previous)
         self.score(view)
         view.relationship = with_crm_override(view, self.host.evaluate_relationship(view))

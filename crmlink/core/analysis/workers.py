@@ -171,8 +171,8 @@ class UnitWork:
         data = self.data
         args = (data.contacts_by_account.get(key, []), data.users, data.opps_by_account.get(key, []),
                 self.audit.config)
-        previous = AccountView(data.accounts[key], self.before[key], *args,
-                               unknown_people=self._people(self.people_before, key))
+        previous = AccountView(data.accounts[key], self.before[key], *args,  # its scores' values alone are kept
+                               unknown_people=self._people(self.people_before, key), wants_evidence=False)
         return AccountView(data.accounts[key], self.now[key], *args, previous=previous,
                            unknown_people=self._people(self.people_now, key))
 
