@@ -270,8 +270,8 @@ SCORERS = {"key": key_score, "broad": broad_score, "org": org_score}
 
 def score_all(view: AccountView) -> list[Score]:
     """Every score of the method, computed once per view (the departure simulation and
-    its finding read the health again); with empty evidence on a view that
-    ``wants_evidence`` not (the same values, for about half the work)."""
+    its finding read the health again). On a view whose ``wants_evidence`` is false each
+    score comes with empty evidence: the same values, without the work of the evidence."""
     return list(view.derived(("method", "scores"), _score_all if view.wants_evidence else _score_values))
 
 
