@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from crmlink import hookimpl
 from crmlink.cli import cli
-from crmlink.core import engine
+from crmlink.core import aggregate_store, engine
 from crmlink.core.engine import damaged, disk_full
 from crmlink.core.host import get_plugin_host
 from crmlink.testing.generate import generate
@@ -68,6 +68,39 @@ def test_a_full_disk_mid_import_is_one_sentence_and_the_store_is_as_before(
     interactions = next(line for line in failed.splitlines() if line.split()[:1] == ["interactions"]).split()
     # the import's one transaction was rolled back: rows were read, none created
     assert int(interactions[2]) > 0 and interactions[3:5] == ["created", "0"], failed
+
+
+def test_a_full_disk_after_the_sync_is_stored_says_the_sync_was_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync stores its records, then brings the audit's aggregates up to date: a disk
+    that fills up then fails the command (exit 6), but its sentence says the records are
+    stored and what is behind, not that the command was rolled back; ``crmlink
+    aggregate`` finishes the job once there is room."""
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run("sync", "csv", str(SAMPLE), "--db", db).exit_code == 0
+    folder = tmp_path / "export"  # the same source again: its aggregates are rebuilt after the write
+    generate(folder, 20, 3000, contacts=200, profile="multiparty")
+    replace = aggregate_store.replace
+
+    def full(conn: Any, source: str, pending: Any) -> Any:
+        # the database may not grow past its size now: SQLite's "database or disk is full"
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {conn.exec_driver_sql('PRAGMA page_count').scalar()}")
+        return replace(conn, source, pending)
+
+    monkeypatch.setattr(aggregate_store, "replace", full)
+    result = run("sync", "csv", str(folder), "--db", db)
+    monkeypatch.undo()
+
+    assert result.exit_code == 6, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "Error: the sync was stored (run 2), but updating the audit's aggregates then failed: "
+        f"the store {db} is out of disk space"), result.stderr
+    assert "`crmlink aggregate` redoes that step alone" in lines[0]
+    status = run("status", "--db", db)
+    assert status.stdout.startswith("run 2: csv (csv) ok"), status.stdout
+    assert run("aggregate", "--db", db).exit_code == 0
+    assert run("audit", "--db", db, "--as-of", "2026-11-20", "--output", str(tmp_path / "a.json")).exit_code == 0
 
 
 @pytest.mark.parametrize(("error", "full"), [

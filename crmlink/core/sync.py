@@ -33,7 +33,7 @@ from crmlink.core.analysis.config import DEFAULTS
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
 from crmlink.core.connector import Connector, Stream, SyncContext
-from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError
+from crmlink.core.errors import ConfigError, CrmlinkError, InvalidRecord, RetriableError, StoreError
 from crmlink.core.host import PluginHost
 from crmlink.core.readahead import ReadAhead
 from crmlink.core.redact import Redactor
@@ -211,7 +211,7 @@ class SyncEngine:
             raise
         result.status = "partial" if result.skips else "ok"
         self.store.finish_run(run_id, result.status, self._counts(result), None, result.skips)
-        self._refresh_aggregates()
+        self._refresh_aggregates(run_id)
         return result
 
     def _atomic(self, result: SyncResult) -> None:
@@ -227,15 +227,25 @@ class SyncEngine:
                 self._stream(conn, stream, result)
             beside.finish()
 
-    def _refresh_aggregates(self) -> None:
+    def _refresh_aggregates(self, run_id: int) -> None:
         """Rebuild the audit's aggregates this sync made stale (and any a killed sync or
-        another source's left), unless ``[audit] aggregates = false``."""
+        another source's left), unless ``[audit] aggregates = false``. The run's records
+        are stored by then: a store that fails now (its disk full) fails the command
+        with a sentence that says so, and that the aggregates alone are behind (each
+        batch of them is written in a transaction of its own, and the audit folds the
+        accounts still stale from their rows)."""
         if not self.config.get("audit", {}).get("aggregates", True):
             return
         from crmlink.core.analysis.aggregate_build import refresh
 
         self.status("updating the audit's aggregates")
-        for done in refresh(self.store, self.host, self.config):
+        try:
+            found = refresh(self.store, self.host, self.config)
+        except StoreError as exc:
+            raise StoreError(f"the sync was stored (run {run_id}), but updating the audit's aggregates then failed: "
+                             f"{exc}. `crmlink aggregate` redoes that step alone; until it succeeds the audit reads "
+                             "the accounts this sync changed from their interactions") from None
+        for done in found:
             if done.built or done.left:
                 log.info("aggregates of %s: %d rebuilt%s, %d left stale", done.source, done.built,
                          " (all)" if done.full else "", done.left)
