@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import select
 import sys
 from typing import Any
 
@@ -71,6 +73,9 @@ class CrmlinkGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:
+            if isinstance(exc, BrokenPipeError) and _reader_gone():
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush goes nowhere
+                ctx.exit(int(ExitCode.PIPE))
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             failure = store_failure(exc, None)  # met outside the store's transactions: not a bug
@@ -83,6 +88,17 @@ class CrmlinkGroup(click.Group):
             click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); run with --debug "
                        "for the traceback and report it", err=True)
             ctx.exit(int(ExitCode.INTERNAL))
+
+
+def _reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader closed it (``crmlink status | head``),
+    rather than some other pipe or socket that broke."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no such file descriptor, or no poll()
+        return False
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -135,6 +137,22 @@ def test_output_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(tmp_path: Path, fm
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert received and received[0].startswith(b"{" if fmt == "json" else b"# Relationship audit")
     assert [p.name for p in where.iterdir()] == ["pipe"]  # no temporary file left beside it
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
+    """``crmlink audit --format json | head -c 100``: once the reader closes the pipe, the
+    command stops with exit 141, as the tools SIGPIPE ends do, and says nothing (it said
+    "internal error (BrokenPipeError ...)"). The document is far larger than the pipe's
+    buffer, so the write meets the closed pipe."""
+    command = [sys.executable, "-m", "crmlink", "audit", str(SAMPLE), "--as-of", AS_OF, "--format", "json",
+               "--db", f"sqlite:///{tmp_path / 'store.db'}"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout.read(100).startswith(b'{"crmlink_version"')
+        child.stdout.close()
+        said = child.stderr.read().decode()
+        assert child.wait(timeout=120) == 141, said
+    assert "Error" not in said and "Traceback" not in said, said
 
 
 @pytest.mark.parametrize("fmt", ["json", "markdown"])

@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     FAILED = 8         #: any other error crmlink or a plugin reported
     BUSY = 9           #: another sync of the same source is running in the same store; run again when it ends
     INTERNAL = 70      #: a bug in crmlink or a plugin (run with --debug for the traceback)
+    PIPE = 141         #: whatever read the output stopped reading (a pipe into ``head``): nothing more is said, as SIGPIPE ends other tools
 
 
 class CrmlinkError(Exception):
