@@ -231,9 +231,8 @@ class SyncEngine:
         """Rebuild the audit's aggregates this sync made stale (and any a killed sync or
         another source's left), unless ``[audit] aggregates = false``. The run's records
         are stored by then: a store that fails now (its disk full) fails the command
-        with a sentence that says so, and that the aggregates alone are behind (each
-        batch of them is written in a transaction of its own, and the audit folds the
-        accounts still stale from their rows)."""
+        with a sentence that says so, and that the aggregates alone are behind (what the
+        refresh committed stays; the audit folds the accounts still stale from their rows)."""
         if not self.config.get("audit", {}).get("aggregates", True):
             return
         from crmlink.core.analysis.aggregate_build import refresh
