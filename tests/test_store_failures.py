@@ -1,6 +1,6 @@
-"""A store whose disk fills up while a command writes, or whose file is damaged: one
-sentence and exit 6, never "internal error", and nothing of the failed command half-written;
-an output that cannot be written: one sentence too.
+"""A store whose disk fills up while a command writes, whose file is damaged, or that
+this user cannot write: one sentence and exit 6, never "internal error", and nothing of
+the failed command half-written; an output that cannot be written: one sentence too.
 
 SQLite's page limit (``PRAGMA max_page_count``, set on every connection crmlink opens)
 stands in for a full disk: SQLite reports both as ``SQLITE_FULL``, "database or disk is
@@ -8,10 +8,13 @@ full". PostgreSQL's ``disk_full`` is recognised by its SQLSTATE (53100)."""
 
 from __future__ import annotations
 
+import os
 import resource
 import sqlite3
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +104,72 @@ def test_a_full_disk_after_the_sync_is_stored_says_the_sync_was_stored(
     assert status.stdout.startswith("run 2: csv (csv) ok"), status.stdout
     assert run("aggregate", "--db", db).exit_code == 0
     assert run("audit", "--db", db, "--as-of", "2026-11-20", "--output", str(tmp_path / "a.json")).exit_code == 0
+
+
+def test_a_store_that_cannot_be_written_is_audited_and_a_sync_into_it_is_one_sentence(tmp_path: Path) -> None:
+    """A store SQLite opens read-only (``mode=ro`` here; a file without write permission
+    answers the same ``SQLITE_READONLY``): an audit works, its cache not stored, and a
+    sync ends with one sentence and exit 6 (it was "internal error")."""
+    db = tmp_path / "store.db"
+    assert run("sync", "csv", str(SAMPLE), "--db", f"sqlite:///{db}").exit_code == 0
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    audit = run("audit", "--db", read_only, "--as-of", "2026-11-20", "--output", str(tmp_path / "audit.json"))
+    assert audit.exit_code == 0, audit.output
+    result = run("sync", "csv", str(SAMPLE), "--db", read_only)
+    assert result.exit_code == 6, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot be written (attempt to write a readonly database)" in lines[0], lines
+    assert lines[0].startswith("Error: the store ") and "internal error" not in lines[0]
+
+
+def _other_user() -> int | None:
+    """A user who cannot write a folder made read-only: this process's own when it is
+    not root; as root, ``nobody`` (65534), when it can run this Python and crmlink."""
+    if os.geteuid() != 0:
+        return os.geteuid()
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import crmlink"], capture_output=True, check=False, cwd="/",
+                               preexec_fn=_become(65534))  # noqa: PLW1509 - no threads started in the child
+    except OSError:  # this Python is not this user's to run
+        return None
+    return 65534 if probe.returncode == 0 else None
+
+
+def _become(user: int) -> Callable[[], None]:
+    """What a child runs before crmlink to be ``user`` (its group too: root's group would
+    still give root's group permissions)."""
+    def become() -> None:
+        os.setgroups([])
+        os.setgid(user)
+        os.setuid(user)
+    return become
+
+
+def test_a_store_in_a_folder_this_user_cannot_write_is_one_sentence() -> None:
+    """SQLite makes its write-ahead log's files beside a WAL store even to read it: in a
+    folder the user cannot write, even ``status`` fails, and says why and what to do (it
+    said "cannot open the store: attempt to write a readonly database")."""
+    user = _other_user()
+    if user is None:
+        pytest.skip("no user to run crmlink as who cannot write the folder")
+    with tempfile.TemporaryDirectory() as top:  # in the system's temporary folder: any user reaches it
+        os.chmod(top, 0o755)
+        folder = Path(top) / "shared"
+        folder.mkdir()
+        db = f"sqlite:///{folder / 'store.db'}"
+        assert run("sync", "csv", str(SAMPLE), "--db", db).exit_code == 0
+        for leftover in folder.glob("store.db-*"):  # as after the last connection closed
+            leftover.unlink()
+        os.chmod(folder, 0o555)
+        try:
+            done = subprocess.run([sys.executable, "-m", "crmlink", "status", "--db", db], capture_output=True,
+                                  text=True, check=False, timeout=120, cwd="/",
+                                  preexec_fn=_become(user) if user != os.geteuid() else None)  # noqa: PLW1509
+        finally:
+            os.chmod(folder, 0o755)
+    assert done.returncode == 6, done.stderr
+    assert done.stderr.startswith(f"Error: the store {db} is in a folder this user cannot write"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(("error", "full"), [

@@ -96,8 +96,9 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
     """The one sentence for what ``error`` (the driver's, or SQLAlchemy's wrapping it)
     says of the store itself, whichever path met it (SQLAlchemy's statements or the
     driver's own cursors): the connection to its server was ``lost`` (as the dialect
-    tells: :func:`lost_connection`), its disk is full (:func:`disk_full`), or its data is
-    damaged (:func:`damaged`). ``None`` for any other error."""
+    tells: :func:`lost_connection`), its disk is full (:func:`disk_full`), its data is
+    damaged (:func:`damaged`), or it cannot be written by this user (:func:`read_only`).
+    ``None`` for any other error."""
     if lost:
         return StoreError(f"{_where(engine)} went away: the connection to its server was lost "
                           f"({first_line(error)}); what this command had not "
@@ -111,7 +112,27 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
     if damaged(error):
         return StoreError(f"{_where(engine)} is damaged ({first_line(error)}): "
                           "restore it from a backup, or sync your sources into a new store (--db) to rebuild it")
+    found = read_only(error)
+    if found == "folder":
+        return StoreError(f"{_where(engine)} is in a folder this user cannot write: SQLite creates its "
+                          "write-ahead log files beside the store even to read it; make the folder writable "
+                          "for this user, or copy the store (with its -wal file, if any) to one that is")
+    if found == "file":
+        return StoreError(f"{_where(engine)} cannot be written ({first_line(error)}): give this user write "
+                          "access to its file (or drop mode=ro from its URL), or work on a copy")
     return None
+
+
+def read_only(error: BaseException | None) -> str | None:
+    """``"folder"`` when ``error`` is SQLite's ``SQLITE_READONLY_DIRECTORY`` (the store's
+    folder cannot be written, so its write-ahead log cannot be made: even a read fails),
+    ``"file"`` for its other read-only errors (``SQLITE_READONLY``: the file cannot be
+    written); ``None`` for anything else."""
+    error = getattr(error, "orig", None) or error
+    name = getattr(error, "sqlite_errorname", "") if isinstance(error, sqlite3.OperationalError) else ""
+    if name == "SQLITE_READONLY_DIRECTORY":
+        return "folder"
+    return "file" if name.startswith("SQLITE_READONLY") else None
 
 
 #: SQLite's errors for a disk that is full: ``SQLITE_FULL`` ("database or disk is full"),

@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 3      #: a record or file cannot be read (nothing was stored)
     CONNECTOR = 4      #: the CRM refused or failed (credentials, permission, outage)
     PARTIAL = 5        #: the API budget ran out; the next run resumes
-    STORE = 6          #: the store cannot be opened or written (busy, out of disk space, damaged, its server gone)
+    STORE = 6          #: the store cannot be opened or written (busy, out of disk space, damaged, read-only, its server gone)
     PLUGIN = 7         #: a plugin is broken or conflicts with another
     FAILED = 8         #: any other error crmlink or a plugin reported
     BUSY = 9           #: another sync of the same source is running in the same store; run again when it ends
