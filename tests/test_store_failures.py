@@ -106,10 +106,13 @@ def test_a_full_disk_after_the_sync_is_stored_says_the_sync_was_stored(
     assert run("audit", "--db", db, "--as-of", "2026-11-20", "--output", str(tmp_path / "a.json")).exit_code == 0
 
 
-def test_a_store_that_cannot_be_written_is_audited_and_a_sync_into_it_is_one_sentence(tmp_path: Path) -> None:
+def test_a_store_that_cannot_be_written_is_audited_and_a_sync_into_it_is_one_sentence(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A store SQLite opens read-only (``mode=ro`` here; a file without write permission
     answers the same ``SQLITE_READONLY``): an audit works, its cache not stored, and a
-    sync ends with one sentence and exit 6 (it was "internal error")."""
+    sync ends with one sentence and exit 6 (it was "internal error"). The URI's path is
+    not taken for a folder to make (a ``file:`` folder appeared in the working one)."""
+    monkeypatch.chdir(tmp_path)
     db = tmp_path / "store.db"
     assert run("sync", "csv", str(SAMPLE), "--db", f"sqlite:///{db}").exit_code == 0
     read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
@@ -120,6 +123,15 @@ def test_a_store_that_cannot_be_written_is_audited_and_a_sync_into_it_is_one_sen
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot be written (attempt to write a readonly database)" in lines[0], lines
     assert lines[0].startswith("Error: the store ") and "internal error" not in lines[0]
+    assert not (tmp_path / "file:").exists()
+
+
+def test_a_store_url_naming_a_folder_is_one_sentence(tmp_path: Path) -> None:
+    result = run("status", "--db", f"sqlite:///{tmp_path}")
+    assert result.exit_code == 6, result.output
+    assert result.stderr.strip() == (f"Error: the store URL sqlite:///{tmp_path} names a folder, not a store's file: "
+                                     "give a file's path, an existing store or one to create "
+                                     f"(sqlite:///{tmp_path}/crmlink.db)")
 
 
 def _other_user() -> int | None:

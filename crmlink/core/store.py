@@ -85,7 +85,11 @@ class Store:
 
     def _ensure_sqlite_dir(self) -> None:
         database = self.engine.url.database
-        if database and database != ":memory:":
+        if database and database != ":memory:" and not database.startswith("file:"):
+            if Path(database).is_dir():  # SQLite says only "unable to open database file"
+                raise StoreError(f"the store URL {self.display_url} names a folder, not a store's file: give a "
+                                 f"file's path, an existing store or one to create (sqlite:///{database.rstrip('/')}"
+                                 "/crmlink.db)")
             Path(database).parent.mkdir(parents=True, exist_ok=True)
 
     def _init_schema(self) -> None:
