@@ -103,6 +103,20 @@ def test_an_empty_store_says_what_to_sync() -> None:
     assert ltc.exit_code == 0 and "holds nothing yet" in ltc.stdout
 
 
+def test_a_mistyped_store_path_is_one_sentence_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A SQLite file given with --db that does not exist is made by a sync alone: a
+    report or ``status`` on it says there is no store (it made the folders and an empty
+    store, and said "holds nothing yet" with exit 0, even under --fail-on)."""
+    db = f"sqlite:///{tmp_path / 'typo' / 'store.db'}"
+    for command in (["audit", "--fail-on", "high"], ["ltc"], ["status"]):
+        result = CliRunner().invoke(cli, [*command, "--db", db])
+        assert result.exit_code == 6, result.output
+        assert result.stderr.startswith(f"Error: there is no store at {tmp_path / 'typo' / 'store.db'} (no such "
+                                        "file): check --db, or sync a source into it first"), result.stderr
+    assert not (tmp_path / "typo").exists()
+    assert CliRunner().invoke(cli, ["sync", "csv", str(SAMPLE), "--db", db]).exit_code == 0  # a sync makes it
+
+
 def test_ltc_takes_a_folder_like_audit() -> None:
     result = CliRunner().invoke(cli, ["ltc", str(SAMPLE), "--as-of", AS_OF, "--format", "json"])
     assert result.exit_code == 0, result.output

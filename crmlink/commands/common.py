@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import click
+import sqlalchemy as sa
+from click.core import ParameterSource
 
 from crmlink.core.analysis.config import load_config
-from crmlink.core.errors import ConfigError
+from crmlink.core.errors import ConfigError, StoreError
 from crmlink.core.host import PluginHost, get_plugin_host
 from crmlink.core.store import DEFAULT_DB_ENV, Store
 
@@ -55,8 +57,35 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-06-30") from None
 
 
-def open_store(db_url: str | None) -> Store:
+def open_store(db_url: str | None, *, create: bool = False) -> Store:
+    """The store at ``db_url`` (``--db``, ``CRMLINK_DB``), or the default one. A SQLite
+    file given with ``--db`` that does not exist is made only by a command that fills a
+    store (``create``: a sync); any other says there is none and leaves no file or folder
+    behind for a mistyped path. The default store, and one ``CRMLINK_DB`` names, are made
+    by any command (the first ``crmlink audit`` says what to sync into them)."""
+    if not create and db_url is not None and _on_command_line() and (path := _missing_sqlite_file(db_url)):
+        raise StoreError(f"there is no store at {path} (no such file): check --db, or sync a source into it "
+                         f"first: crmlink sync csv FOLDER --db {db_url}")
     return Store(db_url)
+
+
+def _on_command_line() -> bool:
+    """Whether this command's ``--db`` was given on its command line (not by ``CRMLINK_DB``)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source("db_url") is ParameterSource.COMMANDLINE
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file ``url`` names when that file does not exist (not for
+    a store in memory, a ``file:`` URI, or another database)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # Store says what is wrong with it
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return None if Path(database).exists() else database
 
 
 def config(config_file: str | None) -> dict[str, Any]:

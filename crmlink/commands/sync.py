@@ -122,7 +122,7 @@ def run_sync(ctx: click.Context, cls: type[Connector], settings: dict[str, Any],
     unless ``quiet`` (and in the ``--verbose`` log), every log line redacted."""
     host = host_of(ctx)
     connector = cls(settings)
-    store = open_store(db_url)
+    store = open_store(db_url, create=True)
     started = time.monotonic()
     show = not quiet and sys.stderr.isatty()
     redacting = RedactingFilter(Redactor(connector.secrets))
