@@ -15,6 +15,7 @@ import pytest
 from crmlink import Signal, hookimpl
 from crmlink.core.errors import ConfigError
 from crmlink.core.evaluation.period import parse_period
+from crmlink.core.store import Store
 from tests.saved_store import as_json, crmlink
 from tests.two_years import QUARTER_ENDS, write
 
@@ -93,8 +94,12 @@ def test_diff_errors_say_what_to_do(url: str, tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "no saved audit is labelled '2024-Q9'" in unknown.stderr
     backwards = crmlink("diff", "--db", url, "--since", "2026-Q1", "--until", "2025-Q1", ok=False)
     assert backwards.exit_code == 2 and "swap them" in backwards.stderr
+    Store(f"sqlite:///{tmp_path / 'empty.db'}")  # a store with no audit saved
     empty = crmlink("diff", "--db", f"sqlite:///{tmp_path / 'empty.db'}", ok=False)
     assert empty.exit_code == 2 and "run crmlink audit --save" in empty.stderr
+    missing = crmlink("diff", "--db", f"sqlite:///{tmp_path / 'missing.db'}", ok=False)
+    assert missing.exit_code == 6 and "there is no store at" in missing.stderr
+    assert not (tmp_path / "missing.db").exists()
 
 
 def test_every_report_says_what_changed_since_the_last_saved_audit(url: str, tmp_path: Path) -> None:
@@ -172,7 +177,6 @@ def test_a_satisfaction_signal_holds_back_a_rising_account(url: str) -> None:
     from crmlink.core.analysis.config import load_config
     from crmlink.core.evaluation.review import run_review
     from crmlink.core.host import get_plugin_host
-    from crmlink.core.store import Store
 
     host = get_plugin_host(load_entrypoints=False)
     host.register("complaints", Complaints())
