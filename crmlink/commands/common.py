@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from crmlink.core.analysis.config import load_config
 from crmlink.core.errors import ConfigError, StoreError
 from crmlink.core.host import PluginHost, get_plugin_host
-from crmlink.core.store import DEFAULT_DB_ENV, Store
+from crmlink.core.store import DEFAULT_DB_ENV, Store, sqlite_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,10 +82,8 @@ def _missing_sqlite_file(url: str) -> str | None:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
         return None  # Store says what is wrong with it
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return None if Path(database).exists() else database
+    path = sqlite_path(parsed)
+    return parsed.database if path is not None and not path.exists() else None
 
 
 def config(config_file: str | None) -> dict[str, Any]:

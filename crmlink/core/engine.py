@@ -97,8 +97,8 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
     says of the store itself, whichever path met it (SQLAlchemy's statements or the
     driver's own cursors): the connection to its server was ``lost`` (as the dialect
     tells: :func:`lost_connection`), its disk is full (:func:`disk_full`), its data is
-    damaged (:func:`damaged`), or it cannot be written by this user (:func:`read_only`).
-    ``None`` for any other error."""
+    damaged (:func:`damaged`), or SQLite cannot write it for this user (``SQLITE_READONLY``
+    and its kinds). ``None`` for any other error."""
     if lost:
         return StoreError(f"{_where(engine)} went away: the connection to its server was lost "
                           f"({first_line(error)}); what this command had not "
@@ -112,27 +112,26 @@ def store_failure(error: BaseException | None, engine: sa.Engine | None, *, lost
     if damaged(error):
         return StoreError(f"{_where(engine)} is damaged ({first_line(error)}): "
                           "restore it from a backup, or sync your sources into a new store (--db) to rebuild it")
-    found = read_only(error)
-    if found == "folder":
+    name = _sqlite_name(error)
+    if name == "SQLITE_READONLY_DIRECTORY":  # no write-ahead log can be made beside it: even a read fails
         return StoreError(f"{_where(engine)} is in a folder this user cannot write: SQLite creates its "
                           "write-ahead log files beside the store even to read it; make the folder writable "
                           "for this user, or copy the store (with its -wal file, if any) to one that is")
-    if found == "file":
+    if name.startswith("SQLITE_READONLY"):
         return StoreError(f"{_where(engine)} cannot be written ({first_line(error)}): give this user write "
                           "access to its file (or drop mode=ro from its URL), or work on a copy")
     return None
 
 
-def read_only(error: BaseException | None) -> str | None:
-    """``"folder"`` when ``error`` is SQLite's ``SQLITE_READONLY_DIRECTORY`` (the store's
-    folder cannot be written, so its write-ahead log cannot be made: even a read fails),
-    ``"file"`` for its other read-only errors (``SQLITE_READONLY``: the file cannot be
-    written); ``None`` for anything else."""
-    error = getattr(error, "orig", None) or error
-    name = getattr(error, "sqlite_errorname", "") if isinstance(error, sqlite3.OperationalError) else ""
-    if name == "SQLITE_READONLY_DIRECTORY":
-        return "folder"
-    return "file" if name.startswith("SQLITE_READONLY") else None
+def _driver(error: BaseException | None) -> BaseException | None:
+    """The driver's error that ``error`` is, or that SQLAlchemy's ``error`` wraps."""
+    return getattr(error, "orig", None) or error
+
+
+def _sqlite_name(error: BaseException | None) -> str:
+    """SQLite's name for the driver's ``error`` (``SQLITE_FULL`` ...); ``""`` for any other."""
+    error = _driver(error)
+    return (getattr(error, "sqlite_errorname", None) or "") if isinstance(error, sqlite3.Error) else ""
 
 
 #: SQLite's errors for a disk that is full: ``SQLITE_FULL`` ("database or disk is full"),
@@ -145,9 +144,9 @@ _SQLITE_FULL = ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE")
 def disk_full(error: BaseException | None) -> bool:
     """Whether ``error`` says the store's disk is full: SQLite's :data:`_SQLITE_FULL`,
     PostgreSQL's ``disk_full`` (SQLSTATE 53100)."""
-    error = getattr(error, "orig", None) or error
+    error = _driver(error)
     if isinstance(error, sqlite3.OperationalError):
-        return getattr(error, "sqlite_errorname", "") in _SQLITE_FULL or "disk is full" in str(error)
+        return _sqlite_name(error) in _SQLITE_FULL or "disk is full" in str(error)
     return getattr(error, "sqlstate", None) == "53100"
 
 
@@ -155,10 +154,9 @@ def damaged(error: BaseException | None) -> bool:
     """Whether ``error`` says the store's data is damaged: SQLite's ``SQLITE_CORRUPT``
     ("database disk image is malformed") and ``SQLITE_NOTADB``, PostgreSQL's
     ``data_corrupted`` and ``index_corrupted`` (SQLSTATE XX001, XX002)."""
-    error = getattr(error, "orig", None) or error
+    error = _driver(error)
     if isinstance(error, sqlite3.DatabaseError):
-        return getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or \
-            "malformed" in str(error)
+        return _sqlite_name(error) in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in str(error)
     return getattr(error, "sqlstate", None) in ("XX001", "XX002")
 
 
@@ -186,7 +184,7 @@ def lost_connection(conn: sa.Connection, error: BaseException) -> bool:
 def first_line(error: BaseException | None) -> str:
     """The first line of ``error``'s message (the driver's, when SQLAlchemy wraps it), or
     its type's name when it has none: what a one-line message quotes of it."""
-    error = getattr(error, "orig", None) or error
+    error = _driver(error)
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 

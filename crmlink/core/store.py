@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmlink.core import aggregate_store, locks, model, revisions, schema
-from crmlink.core.engine import WRITE, lock_key, make_engine, raise_store_failure, store_failure
+from crmlink.core.engine import WRITE, lock_key, make_engine, raise_store_failure
 from crmlink.core.errors import StoreError
 from crmlink.core.rows import RowBatch, like
 from crmlink.core.upsert import Bound, Upsert, binder
@@ -65,6 +65,15 @@ class UpsertResult:
     unchanged: list[str] = field(default_factory=list)
 
 
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The file a SQLite store's URL names; ``None`` for a store in memory, a ``file:`` URI
+    (SQLite reads its path itself) or another database."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 class Store:
     """A canonical-model database. ``Store(url)`` creates the schema if it is missing."""
 
@@ -84,13 +93,14 @@ class Store:
         self._init_schema()
 
     def _ensure_sqlite_dir(self) -> None:
-        database = self.engine.url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            if Path(database).is_dir():  # SQLite says only "unable to open database file"
-                raise StoreError(f"the store URL {self.display_url} names a folder, not a store's file: give a "
-                                 f"file's path, an existing store or one to create (sqlite:///{database.rstrip('/')}"
-                                 "/crmlink.db)")
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(self.engine.url)
+        if path is None:
+            return
+        if path.is_dir():  # SQLite says only "unable to open database file"
+            raise StoreError(f"the store URL {self.display_url} names a folder, not a store's file: give a "
+                             f"file's path, an existing store or one to create (sqlite:///{str(path).rstrip('/')}"
+                             "/crmlink.db)")
+        path.parent.mkdir(parents=True, exist_ok=True)
 
     def _init_schema(self) -> None:
         """Create or upgrade the schema in one transaction that holds the store's schema
@@ -124,8 +134,8 @@ class Store:
                     conn.execute(schema.meta_table.update().where(
                         schema.meta_table.c.key == "schema_version").values(value=str(schema.SCHEMA_VERSION)))
         except sa.exc.DBAPIError as exc:  # unreachable, refused, no permission to create tables
-            failure = store_failure(exc, self.engine)  # its disk full, its data damaged
-            raise failure or StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
+            # (a full disk, damaged data or a read-only store is told by the engine's error event)
+            raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from None
 
     def _current_schema(self) -> bool:
         """Whether the store has this crmlink's schema already: a read, so that opening a
