@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crmlink.core.analysis import spill
-from crmlink.core.analysis.spill import Chained, Pickled, Spilled, SpilledView
+from crmlink.core.analysis.spill import Chained, Pickled, SortedNumbers, Spilled, SpilledView
 from tests.conftest import SAMPLE
 
 items = st.lists(st.one_of(st.integers(), st.text(max_size=30), st.binary(max_size=3000),
@@ -120,6 +120,23 @@ def test_items_larger_than_a_read_and_reads_that_interleave() -> None:
     spilled.append(b"late")
     assert spilled[-1] == b"late" and list(spilled)[:5] == big
     assert spilled != big and spilled != "not a sequence" and Spilled([]) == []
+
+
+attention = st.tuples(st.integers(-4, 0), st.integers(0, 4), st.booleans(),
+                      st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=4))
+
+
+@given(st.lists(attention, max_size=80), st.integers(1, 12), st.integers(1, 5), st.randoms())
+def test_sorted_numbers_are_the_numbers_of_the_sorted_pairs_however_many_runs(
+        keys: list[tuple[int, int, bool, float, str]], keep: int, block: int, shuffle: Any) -> None:
+    numbers = list(range(len(keys)))
+    shuffle.shuffle(numbers)  # numbers come in any order; ties on the key go to the lower number
+    sorter: SortedNumbers[tuple[int, int, bool, float, str]] = SortedNumbers(keep, block=block)
+    for key, number in zip(keys, numbers, strict=True):
+        sorter.add(key, number)
+        assert len(sorter._pairs) < keep  # past ``keep`` the pairs are on disk, not held
+    assert len(sorter) == len(keys)
+    assert list(sorter.numbers()) == [number for _, number in sorted(zip(keys, numbers, strict=True))]
 
 
 def test_the_first_items_stay_in_memory_and_the_rest_go_to_disk() -> None:

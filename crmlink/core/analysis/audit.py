@@ -38,7 +38,7 @@ from crmlink.core.analysis.chunks import (
     whole_reason,
 )
 from crmlink.core.analysis.history import month_ends
-from crmlink.core.analysis.spill import Chained, Pickled, Spilled, SpilledView
+from crmlink.core.analysis.spill import Chained, Pickled, SortedNumbers, Spilled, SpilledView
 from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.summary import (
     AccountSummary,
@@ -271,7 +271,7 @@ class Audit:
         return self._audit(source, history, version)[0]
 
     def _audit(self, source: str | None, history: bool, version: str, spool: AccountSpool | None = None,
-               *, slim: bool = False) -> tuple[AuditDocument, list[int], Sequence[bytes] | None]:
+               *, slim: bool = False) -> tuple[AuditDocument, Sequence[int], Sequence[bytes] | None]:
         """The document, and the order of its accounts as numbered in the order they were
         audited (and added to ``spool``, when given, as each is done); ``slim`` keeps
         each account's entry without its map and score evidence (:func:`.assemble.slim_entry`).
@@ -281,11 +281,11 @@ class Audit:
         presentation = Presentation(self.host.score_definitions(),
                                     self.config["findings"]["previous_period_days"])
         overall = presentation.overall.name if presentation.overall else None
-        # every account's and deal's entry and summary on disk: the audit's memory stays
-        # flat in the number of accounts (:mod:`.spill`); only the order is kept here
+        # every account's and deal's entry and summary on disk, and its place in the
+        # document's order: the audit's memory stays flat in the number of accounts (:mod:`.spill`)
         summaries: Spilled[AccountSummary] = Spilled()
         entries: Spilled[AccountEntry] = Spilled()
-        order: list[tuple[tuple[int, int, bool, float, str], int]] = []
+        order: SortedNumbers[tuple[int, int, bool, float, str]] = SortedNumbers()
         opportunities: Chained[OpportunityEntry] = Chained()
         deal_summaries: Chained[OpportunitySummary] = Chained()
         deal_texts: Chained[bytes] | None = None if spool is None else Chained()
@@ -313,7 +313,7 @@ class Audit:
                 for judged in found:
                     summaries.append(judged.summary, judged.summary_form)
                     tally.add_account(judged.summary, judged.counted)
-                    order.append((judged.attention, len(entries)))
+                    order.add(judged.attention, len(entries))
                     entries.append(judged.entry)
                 deals.judge_rest()
                 work.done()
@@ -339,8 +339,8 @@ class Audit:
         portfolio = self._portfolio(works, summaries, deal_summaries)
         portfolio_findings = _by_severity(self.host.portfolio_findings(portfolio)
                                           + (conflict_findings(merged.conflicts) if merged else []))
-        order.sort()
-        accounts = entries.view([number for _, number in order])
+        numbers = order.numbers()
+        accounts = entries.view(numbers)
         document = AuditDocument(
             crmlink_version=version, schema_version=SCHEMA_VERSION,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -352,7 +352,7 @@ class Audit:
             opportunities=opportunities if slim else list(opportunities), portfolio_findings=portfolio_findings,
             tier_target=tier_target(self.config), merge=merge_summary(merged) if merged else None,
             presentation=presentation, urgent_deal_findings=tally.urgent_deal_findings)
-        return document, [number for _, number in order], deal_texts
+        return document, numbers, deal_texts
 
     def _stored(self) -> None:
         """Wait for the stores of the audit's cache under way (:meth:`.UnitCache.store`)."""

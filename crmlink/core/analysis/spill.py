@@ -15,6 +15,7 @@ back once.
 
 from __future__ import annotations
 
+import heapq
 import os
 import pickle
 import tempfile
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 #: items a sequence keeps in memory before it spills the rest to disk: about 90 MiB of an
 #: audit's summaries, slim entries and deals (measured: bench/RESULTS.md); a portfolio of
@@ -289,4 +291,68 @@ class Chained(_ByValue[T]):
             yield from part
 
 
-__all__ = ["Chained", "FieldView", "Pickled", "Spilled", "SpilledView"]
+class SortedNumbers(Generic[K]):
+    """Numbers (an account's place in :class:`Spilled` sequences) read back sorted by
+    the key each came with, then by number: ``sorted(pairs)``'s numbers. Past ``keep``
+    pairs (:data:`KEEP`) the pairs so far are sorted and written to a temporary file as
+    a run, in blocks of ``block``; :meth:`numbers` merges the runs a block of each at a
+    time. The audit's order of its accounts (their attention keys: a remote id, a
+    score, ...) so costs its process 8 bytes an account past ``keep``, not the key."""
+
+    def __init__(self, keep: int | None = None, *, block: int = 1000) -> None:
+        self._keep = KEEP if keep is None else max(1, keep)
+        self._block = max(1, block)
+        self._pairs: list[tuple[K, int]] = []
+        self._file: IO[bytes] | None = None
+        self._size = 0
+        self._runs: list[array[int]] = []  # where each block of each run ends in the file
+        self._count = 0
+
+    def add(self, key: K, number: int) -> None:
+        self._pairs.append((key, number))
+        self._count += 1
+        if len(self._pairs) >= self._keep:
+            self._write_run()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _write_run(self) -> None:
+        """The pairs held, sorted, to the file as the next run."""
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(buffering=_WRITE)  # noqa: SIM115 - closed by numbers() or when collected
+        self._pairs.sort()
+        ends = array("q")
+        for low in range(0, len(self._pairs), self._block):
+            data = pickle.dumps(self._pairs[low:low + self._block], pickle.HIGHEST_PROTOCOL)
+            self._file.write(data)
+            self._size += len(data)
+            ends.append(self._size)
+        self._runs.append(ends)
+        self._pairs = []
+
+    def _run(self, ends: array[int], start: int) -> Iterator[tuple[K, int]]:
+        assert self._file is not None, "a run is in the file"
+        for end in ends:
+            yield from pickle.loads(os.pread(self._file.fileno(), end - start, start))  # noqa: S301 - written here
+            start = end
+
+    def numbers(self) -> array[int]:
+        """Every number added, sorted by its key, then by number; the file goes."""
+        if self._file is None:
+            self._pairs.sort()
+            found = array("q", (number for _, number in self._pairs))
+            self._pairs = []
+            return found
+        if self._pairs:
+            self._write_run()
+        self._file.flush()
+        starts = [0, *(ends[-1] for ends in self._runs[:-1])]
+        merged = heapq.merge(*(self._run(ends, start) for ends, start in zip(self._runs, starts, strict=True)))
+        found = array("q", (number for _, number in merged))
+        self._file.close()
+        self._file, self._runs = None, []
+        return found
+
+
+__all__ = ["Chained", "FieldView", "Pickled", "SortedNumbers", "Spilled", "SpilledView"]
