@@ -73,6 +73,7 @@ import json
 import logging
 import pickle
 import sys
+from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -187,20 +188,20 @@ class UnitCache:
         self.audit, self.chunks, self.spool = audit, chunks, spool
         self.source = chunks.source
         conn = chunks.reader.here
-        self.revisions = revisions.of_source(conn, self.source)
-        self.fingerprint = fingerprint(audit, chunks, self.revisions.get(revisions.SOURCE_WIDE, 0),
-                                       spool.indent, overall, slim)
-        found = self._hits(conn, chunks)
+        now = revisions.of_source(conn, self.source)
+        self.fingerprint = fingerprint(audit, chunks, now.get(revisions.SOURCE_WIDE, 0), spool.indent, overall, slim)
+        found = self._hits(conn, chunks, now)
         #: which of the chunks' keys are hits, by position: a byte each, not a set of keys
         self.hit = bytearray(key in found for key in chunks.keys)
         self.hits = len(found)  # how many
         del found
         chunks.todo = list(compress(chunks.keys, map(not_, self.hit)))
         audit.from_cache += self.hits
-        shared = {key: self.revisions.get(key, 0) for key in (revisions.SOURCE_WIDE, revisions.CONTACTS)}
-        # the revisions still read: those of the accounts to judge (after a small sync a
-        # few hundred, not one for every account)
-        self.revisions = {key: self.revisions[key] for key in chunks.todo if key in self.revisions}
+        shared = {key: now.get(key, 0) for key in (revisions.SOURCE_WIDE, revisions.CONTACTS)}
+        #: the revision of each account to judge, by its place in ``chunks.todo`` (a
+        #: number each, not a key and a number: a first audit judges every account)
+        self._revisions = array("q", (now.get(key, 0) for key in chunks.todo))
+        del now
         self._texts = _Texts(chunks.reader, self.source)
         #: whether no worker forks any more while the hits are read (:meth:`_stored`) and
         #: the accounts judged now are stored: none is to be judged, or the workers were
@@ -212,7 +213,7 @@ class UnitCache:
         log.info("auditing %s: %d account(s) from the audit's cache, %d to judge", self.source,
                  self.hits, len(chunks.todo))
 
-    def _hits(self, conn: sa.Connection, chunks: SourceChunks) -> set[str]:
+    def _hits(self, conn: sa.Connection, chunks: SourceChunks, now: Mapping[str, int]) -> set[str]:
         """The accounts of ``chunks`` (the chunks' own key strings) whose stored entry
         holds: judged at the revision they have now, with this fingerprint, not stale,
         and either no contact written since (our people are in the fingerprint) or their
@@ -221,7 +222,6 @@ class UnitCache:
         table = schema.audit_cache
         sql, args = dbapi_statement(conn, sa.select(table.c.account_id, table.c.revision, table.c.contacts).where(
             table.c.source == self.source, table.c.fingerprint == self.fingerprint))
-        now = self.revisions
         contacts_now = now.get(revisions.CONTACTS, 0)
         same: set[str] = set()  # judged at this revision, a contact written since
         unchanged: set[str] = set()  # ... and none
@@ -352,8 +352,10 @@ class UnitCache:
         judged (:func:`storable`, :func:`stored_pickled`)."""
         if judged.stored is None or judged.span is None:
             return
-        # popped: what is left of the revisions read shrinks as the accounts are kept
-        self.writer.add((judged.key, self.revisions.pop(judged.key, 0), judged.span, judged.stored))
+        todo = self.chunks.todo
+        place = bisect_left(todo, judged.key)
+        assert place < len(todo) and todo[place] == judged.key, "a judged account is one to judge"
+        self.writer.add((judged.key, self._revisions[place], judged.span, judged.stored))
 
     def _clear(self) -> None:
         with self.audit.store.transaction() as conn:
