@@ -4,8 +4,10 @@ document) grows with the portfolio. The first :data:`KEEP` items stay in memory 
 are (those already in bytes, up to :data:`HOLD_BYTES` of them); the rest are pickled to
 a temporary file as they come and read back when they are read. The audit's process
 then holds at most :data:`KEEP` accounts' findings, coverage and summaries, whatever
-the portfolio's size: its memory is flat past that many accounts, and a portfolio
-under it pays nothing for the disk but the writing of bytes.
+the portfolio's size, and a portfolio under it pays nothing for the disk but the
+writing of bytes. The order the document lists the accounts in is sorted the same way
+(:class:`SortedNumbers`: sorted runs on disk, merged when read): past :data:`KEEP` the
+process keeps a few machine numbers an account (where each item is), not its items.
 
 Reading a spilled item unpickles it (about 45 microseconds for an account's summary on
 the benchmark's machine): the document's counts are added up as the accounts are judged
