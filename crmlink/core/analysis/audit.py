@@ -281,8 +281,8 @@ class Audit:
         presentation = Presentation(self.host.score_definitions(),
                                     self.config["findings"]["previous_period_days"])
         overall = presentation.overall.name if presentation.overall else None
-        # every account's and deal's entry and summary on disk, and its place in the
-        # document's order: the audit's memory stays flat in the number of accounts (:mod:`.spill`)
+        # every account's and deal's entry and summary on disk past spill.KEEP, and its
+        # place in the document's order: what stays in memory is a few numbers an account (:mod:`.spill`)
         summaries: Spilled[AccountSummary] = Spilled()
         entries: Spilled[AccountEntry] = Spilled()
         order: SortedNumbers[tuple[int, int, bool, float, str]] = SortedNumbers()
