@@ -155,14 +155,19 @@ class Accumulator:
         0 means the row is excluded (internal-only, mass email, no recipients); then only
         ``contacts``, ``external`` and ``has_user`` mean anything."""
         weights: dict[tuple[str, str, int], float] = {}
-        links: dict[tuple[str, str], bool] = {}
+        # whether one of a row's people is an executive (ours) or senior (theirs), by the
+        # row's list of them as stored: lists repeat far more often than their pairs do
+        executive: dict[str | None, bool] = {}
+        senior: dict[str | None, bool] = {}
+        method_of = self.method_of
         for (account_id, kind, direction, method, at, user_ids, contact_ids, recipients,
              opportunity, subject, campaign) in rows:
             contacts = tuple(contact_ids.split(";")) if contact_ids else ()
             account = account_id or account_of(contacts) or ""
             if account not in accounts:
                 continue
-            direction = infer_direction(kind, direction, bool(contacts))
+            if not direction:
+                direction = infer_direction(kind, direction, bool(contacts))
             recipients = recipients or len(contacts)
             key = (kind, direction, recipients)
             base = weights.get(key)
@@ -176,14 +181,16 @@ class Accumulator:
             two_way = direction == "two_way" or direction == "inbound"
             link = False
             if two_way:
-                pair_key = (user_ids, contact_ids)
-                cached = links.get(pair_key)
-                if cached is None:
-                    cached = links[pair_key] = self._executive_link(users, contacts)
-                link = cached
+                link = executive.get(user_ids)
+                if link is None:
+                    link = executive[user_ids] = self._any_executive(users)
+                if link:
+                    link = senior.get(contact_ids)
+                    if link is None:
+                        link = senior[contact_ids] = self._any_senior(contacts)
             yield (account, at, base, users, contacts, direction in ("inbound", "two_way"),
                    direction in ("outbound", "two_way"), two_way,
-                   self.method_of(kind, method, subject, campaign), link, opportunity or None, True, bool(users))
+                   method or method_of(kind, None, subject, campaign), link, opportunity or None, True, bool(users))
 
     def _excluded(self, targets: Sequence[AccountData], at: float, external: bool,
                   contact: bool, user: bool) -> None:
@@ -257,18 +264,20 @@ class Accumulator:
         if theirs:
             data.opp_last_inbound[opp] = _later(data.opp_last_inbound.get(opp), at)
 
-    def _executive_link(self, users: tuple[str, ...], contacts: tuple[str, ...]) -> bool:
-        """Whether one of ours is an executive and one of theirs senior (each person's
-        answer cached: multi-party rows rarely repeat the same people)."""
-        executives, seniors = self._executives, self._seniors
+    def _any_executive(self, users: tuple[str, ...]) -> bool:
+        """Whether one of ``users`` is an executive of ours (each person's answer cached)."""
+        executives = self._executives
         for user in users:
             found = executives.get(user)
             if found is None:
                 found = executives[user] = is_executive_user(self.users.get(user))
             if found:
-                break
-        else:
-            return False
+                return True
+        return False
+
+    def _any_senior(self, contacts: tuple[str, ...]) -> bool:
+        """Whether one of ``contacts`` is senior (each person's answer cached)."""
+        seniors = self._seniors
         for contact in contacts:
             found = seniors.get(contact)
             if found is None:

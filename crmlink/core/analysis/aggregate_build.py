@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from itertools import accumulate, chain, compress, groupby, islice, repeat
+from itertools import accumulate, chain, compress, groupby, repeat
 from operator import and_, itemgetter, not_
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -177,11 +177,15 @@ class Builder:
         out["xl"].extend(compress(times, map(and_, counted, link)))
 
 
-def _segments(values: Iterable[Any], lengths: Iterable[int], *how: Any) -> Iterator[Any]:
-    """``accumulate(segment, *how)`` of each consecutive segment of ``values`` of the
-    given lengths, chained: running sums (or maxima) that start again at each series."""
-    shared = iter(values)
-    return chain.from_iterable(map(accumulate, map(islice, repeat(shared), lengths), *(repeat(h) for h in how)))
+def _starts(lengths: Sequence[int]) -> list[bool]:
+    """For series of ``lengths`` laid end to end, whether each place begins one."""
+    starts = [False] * sum(lengths)
+    place = 0
+    for length in lengths:
+        if length:
+            starts[place] = True
+        place += length
+    return starts
 
 
 def _pairs(out: dict[str, list[Any]], series: list[list[tuple[float, float, bool, bool, bool]]],
@@ -190,22 +194,35 @@ def _pairs(out: dict[str, list[Any]], series: list[list[tuple[float, float, bool
     (each pair's reference time its latest), running inbound and outbound counts over
     all pairs, latest two-way time so far, reference times. Their lengths. All pairs in
     one pass over their entries laid end to end (an account has dozens of pairs of a
-    few entries each: a pass per pair cost more than the entries)."""
+    few entries each: a pass per pair cost more than the entries). The sums and maxima
+    that start again at each pair are one comprehension each, a name carried from entry
+    to entry and reset where a pair begins: a fifth less time to encode than a running
+    sum or maximum (``accumulate``) per pair, and the same numbers, added in the same order."""
     for entries in series:
         entries.sort()
     lengths = list(map(len, series))
     refs = [entries[-1][0] for entries in series]
     out["pr"].extend(refs)
     flat = list(chain.from_iterable(series))
-    out["pt"].extend([entry[0] for entry in flat])
+    out["pt"].extend(map(itemgetter(0), flat))
+    starts = _starts(lengths)
     each_ref = chain.from_iterable(map(repeat, refs, lengths))
-    out["pw"].extend(_segments([w * 2.0 ** ((t - ref) / half_life) for (t, w, _, _, _), ref in zip(flat, each_ref)],
-                               lengths))
-    out["pi"].extend(accumulate([entry[2] for entry in flat], initial=0))
-    out["po"].extend(accumulate([entry[3] for entry in flat], initial=0))
-    none = _NONE
-    out["pm"].extend(_segments([t if two_way else none for t, _, _, _, two_way in flat], lengths, max))
+    total = 0.0
+    out["pw"].extend([(total := w * 2.0 ** ((t - ref) / half_life) if first
+                       else total + w * 2.0 ** ((t - ref) / half_life))
+                      for (t, w, _, _, _), ref, first in zip(flat, each_ref, starts)])
+    out["pi"].extend(accumulate(map(itemgetter(2), flat), initial=0))
+    out["po"].extend(accumulate(map(itemgetter(3), flat), initial=0))
+    out["pm"].extend(_latest(flat, starts, 4))
     return lengths
+
+
+def _latest(flat: list[tuple[Any, ...]], starts: list[bool], flag: int) -> list[float]:
+    """The latest time so far whose ``flag`` field is set, in each series of ``flat``
+    (sorted by time within each one; ``starts``: where each begins), or :data:`_NONE`."""
+    latest = none = _NONE
+    return [(latest := entry[0]) if entry[flag] else (latest := none) if first else latest
+            for entry, first in zip(flat, starts)]
 
 
 def _times(target: list[float], series: list[list[float]]) -> list[int]:
@@ -223,9 +240,8 @@ def _flagged(times: list[float], latest: list[float], series: list[list[tuple[fl
         entries.sort()
     lengths = list(map(len, series))
     flat = list(chain.from_iterable(series))
-    times.extend([t for t, _ in flat])
-    none = _NONE
-    latest.extend(_segments([t if f else none for t, f in flat], lengths, max))
+    times.extend(map(itemgetter(0), flat))
+    latest.extend(_latest(flat, _starts(lengths), 1))
     return lengths
 
 
