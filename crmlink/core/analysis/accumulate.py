@@ -181,13 +181,14 @@ class Accumulator:
             two_way = direction == "two_way" or direction == "inbound"
             link = False
             if two_way:
-                link = executive.get(user_ids)
-                if link is None:
-                    link = executive[user_ids] = self._any_executive(users)
-                if link:
-                    link = senior.get(contact_ids)
-                    if link is None:
-                        link = senior[contact_ids] = self._any_senior(contacts)
+                ours_in = executive.get(user_ids)
+                if ours_in is None:
+                    ours_in = executive[user_ids] = self._any_executive(users)
+                if ours_in:
+                    theirs_in = senior.get(contact_ids)
+                    if theirs_in is None:
+                        theirs_in = senior[contact_ids] = self._any_senior(contacts)
+                    link = theirs_in
             yield (account, at, base, users, contacts, direction in ("inbound", "two_way"),
                    direction in ("outbound", "two_way"), two_way,
                    method or method_of(kind, None, subject, campaign), link, opportunity or None, True, bool(users))
