@@ -14,13 +14,12 @@ the server's Retry-After, within a total time limit.
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import logging
 import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 import tenacity
 
-from crmlink.core import model, reconcile
+from crmlink.core import collector, model, reconcile
 from crmlink.core.analysis.config import DEFAULTS
 from crmlink.core.classify import Classification
 from crmlink.core.classify import classify as classify_title
@@ -46,8 +45,6 @@ BATCH_SIZE = 2000
 #: users' seniority from their titles): row batches of them are read as records.
 PER_RECORD: tuple[type[model.Record], ...] = (model.Contact, model.User)
 Item = model.Record | RowBatch
-#: The youngest generation's collection threshold while a sync runs (:func:`_collector_spared`).
-YOUNG_OBJECTS = 100_000
 _SOURCE = itemgetter(fields_of(model.Record).index("source"))
 _DELETED = fields_of(model.Record).index("deleted")
 _CONTACT = fields_of(model.Contact)
@@ -183,7 +180,7 @@ class SyncEngine:
     def run(self) -> SyncResult:
         """Run the sync, holding the source's sync lock in the store: a second sync of
         the same source meanwhile stops with :class:`~crmlink.core.errors.SyncBusyError` (exit 9)."""
-        with self.store.sync_lock(self.source), _collector_spared():
+        with self.store.sync_lock(self.source), collector.spared():
             return self._run()
 
     def _run(self) -> SyncResult:
@@ -525,33 +522,6 @@ class _TitleRules:
         values = json.loads(raw) if raw else {}
         found = self.rules(title, values.get("department"), values.get("buying_role"))
         return tuple((index, value) for index, name in _FILLED if (value := getattr(found, name)) is not None)
-
-
-@contextmanager
-def _collector_spared() -> Iterator[None]:
-    """Leave the objects alive when a sync starts (the loaded modules, the plugins, the
-    store's engine) out of Python's cyclic garbage collections while it runs
-    (``gc.freeze``). A sync allocates millions of short-lived rows, and each of the
-    collections they trigger would otherwise walk all of those objects again: measured
-    on the CSV import's reading and checking of the rows, that walking was about a third
-    of its time. Nothing is kept alive longer by this; the objects rejoin the collector
-    when the sync ends.
-
-    While it runs, the youngest generation is collected only once :data:`YOUNG_OBJECTS`
-    more container objects were made than freed, not Python's 700: a batch of rows in
-    flight is thousands of them, so at 700 a collection ran every few rows, each one
-    walking (and promoting) the rows of the batches in flight, for no garbage: rows hold
-    no cycles. Measured on a CSV import of 300,000 interactions, its processes (forked
-    with this setting) took 3 to 4% less CPU time, for about 2 MiB more at its peak; a
-    cycle left as garbage still goes at the next collection."""
-    gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(YOUNG_OBJECTS, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _by_entity(chunk: list[Item]) -> dict[str, tuple[type[model.Record], list[Row]]]:

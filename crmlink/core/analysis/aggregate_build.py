@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from crmlink.core import aggregate_store, parallel, schema, vocab
+from crmlink.core import aggregate_store, collector, parallel, schema, vocab
 from crmlink.core.analysis.accumulate import Accumulator, Classified, is_executive_user, is_senior
 from crmlink.core.analysis.aggregates import (
     _ARRAYS,
@@ -270,7 +270,14 @@ def refresh(store: Store, host: PluginHost, config: Mapping[str, Any], sources: 
     date with their interactions and with ``config``'s settings and the host's plugins:
     a source built with another fingerprint (or never, or ``rebuild``) is rebuilt
     whole, otherwise only its stale accounts. Marks of sources nothing audits (a
-    mailbox's own rows) are dropped. Safe beside a sync: a mark written meanwhile stays."""
+    mailbox's own rows) are dropped. Safe beside a sync: a mark written meanwhile stays.
+    The garbage collector is spared while it runs (:func:`.collector.spared`)."""
+    with collector.spared():
+        return _refresh_all(store, host, config, sources, rebuild)
+
+
+def _refresh_all(store: Store, host: PluginHost, config: Mapping[str, Any], sources: Sequence[str] | None,
+                 rebuild: bool) -> list[Refreshed]:
     print_ = fingerprint(config, classifiers(host))
     audited = store.sources()
     with store.engine.connect() as conn:
