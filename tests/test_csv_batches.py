@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -25,7 +27,7 @@ from crmlink import Interaction, InvalidRecord, Record, RowBatch
 from crmlink.core.host import get_plugin_host
 from crmlink.core.store import Store
 from crmlink.core.sync import SyncEngine
-from crmlink.plugins.csv import CsvConnector, CsvStream, columns
+from crmlink.plugins.csv import CsvConnector, CsvStream, columns, reader
 from crmlink.testing.generate import generate
 from crmlink.testing.postgres import Server
 from tests.conftest import SAMPLE
@@ -193,32 +195,62 @@ def outcome(stream: CsvStream, fast: bool) -> list[Any]:
     return got
 
 
-def read(folder: Path, fast: bool, batch: int) -> dict[str, list[Any]]:
+def read(folder: Path, fast: bool, batch: int, fork: bool = False) -> dict[str, list[Any]]:
+    """Each stream's outcome; ``fork``: the fast path read in a process of its own, as
+    a sync reads it (else here)."""
     out = {}
     for stream in CsvConnector({"path": str(folder)}).streams():
         assert isinstance(stream, CsvStream)
         stream.batch_rows = batch
+        stream.fork = stream.fork and fork
         out[stream.name] = outcome(stream, fast)
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(contacts=st.lists(CONTACT, max_size=8), interactions=st.lists(INTERACTION, max_size=12),
-       ragged=st.one_of(st.none(), st.integers(0, 11)), batch=st.integers(1, 5))
-def test_any_file_gives_the_same_records_and_errors(contacts: list[dict[str, str]],
-                                                    interactions: list[dict[str, str]],
-                                                    ragged: int | None, batch: int) -> None:
+FILES = {"contacts": st.lists(CONTACT, max_size=8), "interactions": st.lists(INTERACTION, max_size=12),
+         "ragged": st.one_of(st.none(), st.integers(0, 11)), "batch": st.integers(1, 5)}
+
+
+@contextmanager
+def folder_of(contacts: list[dict[str, str]], interactions: list[dict[str, str]],
+              ragged: int | None) -> Iterator[Path]:
+    """An export of the two generated files beside the fixed accounts and users."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "accounts.csv").write_text(ACCOUNTS, encoding="utf-8")
         (folder / "users.csv").write_text(USERS, encoding="utf-8")
         (folder / "contacts.csv").write_bytes(table(list(CONTACT_COLUMNS), contacts, None))
         (folder / "interactions.csv").write_bytes(table(list(INTERACTION_COLUMNS), interactions, ragged))
+        yield folder
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**FILES)
+def test_any_file_gives_the_same_records_and_errors(contacts: list[dict[str, str]],
+                                                    interactions: list[dict[str, str]],
+                                                    ragged: int | None, batch: int) -> None:
+    with folder_of(contacts, interactions, ragged) as folder:
         expected = read(folder, False, batch)
         assert read(folder, True, batch) == expected
         # the coercers of whole columns, which take over once a column proves mostly distinct
         with patch.object(columns, "CACHE", 0):
             assert read(folder, True, batch) == expected
+
+
+# Fewer examples: each forks a reader per file, and a fork costs what the test process
+# holds (from a pytest worker late in the suite, 90% of the previous test's minute).
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**FILES)
+def test_a_file_read_in_its_own_process_gives_what_it_gives_here(contacts: list[dict[str, str]],
+                                                                 interactions: list[dict[str, str]],
+                                                                 ragged: int | None, batch: int) -> None:
+    """What a sync reads (the fast path in a forked process, its batches in the store's
+    form, its errors located there) is what the fast path gives here."""
+    with folder_of(contacts, interactions, ragged) as folder:
+        with patch.object(reader.os, "fork", wraps=os.fork) as forks:
+            forked = read(folder, True, batch, fork=True)
+        assert forks.call_count, "the reader was not forked"
+        assert forked == read(folder, True, batch)
 
 
 CONTACT_COLUMNS = ("id", "account_id", "name", "title", "department", "seniority", "buying_role", "stance",
