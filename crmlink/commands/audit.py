@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -95,18 +96,55 @@ def json_indent() -> int | None:
 
 
 @contextmanager
-def json_output(output: str | None) -> Iterator[TextIO]:
+def json_output(output: str | None, progress: AuditProgress | None = None) -> Iterator[TextIO]:
     """Where the streamed JSON goes: the file ``output`` names
-    (:func:`~crmlink.commands.common.output_file`) or stdout."""
+    (:func:`~crmlink.commands.common.output_file`) or stdout; ``progress``'s line ended
+    once it is written."""
     if not output or output == "-":
         stream = sys.stdout
         yield stream
         stream.write("\n")  # as click.echo ends the text
         stream.flush()
+        if progress is not None:
+            progress.end()
         return
     with output_file(output) as handle:
         yield handle
+    if progress is not None:
+        progress.end()
     click.echo(f"Wrote {output}", err=True)
+
+
+class AuditProgress:
+    """The audit's progress on stderr (``Audit(progress=...)``): one line, rewritten at
+    most every :attr:`EVERY` seconds, with the unit, its accounts done and how many a
+    second; :meth:`end` ends the line before anything else is written."""
+
+    EVERY = 0.1
+
+    def __init__(self) -> None:
+        self.unit = ""
+        self.started = self.shown = 0.0
+        self.written = False
+
+    def __call__(self, unit: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if unit != self.unit or not done:
+            self.unit, self.started = unit, now
+        elif done < total and now - self.shown < self.EVERY:
+            return
+        self.shown = now
+        if done and done == total:
+            text = f"{unit}: all {total:,} accounts done"
+        else:
+            text = f"{unit}: {done:,} of {total:,} accounts ({done / max(1e-6, now - self.started):,.0f}/s)"
+        click.echo(f"\r{text}   ", err=True, nl=False)
+        self.written = True
+
+    def end(self) -> None:
+        if self.written:
+            click.echo("", err=True)
+            self.written = False
 
 
 def plugin_format(render: Callable[[dict[str, Any]], str]) -> Format:
@@ -161,12 +199,13 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
                    "since an earlier audit ([audit] cache in the config file).")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the audit document (--format json) and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @config_option
 @click.pass_context
 def command(ctx: click.Context, path: str | None, db_url: str | None, source: str | None, as_of: Any,
             fmt: str, output: str | None, fail_on: str | None, fail_on_coverage: str | None,
             list_all: bool, save: bool, label: str | None, no_merge: bool, workers: int | None,
-            no_cache: bool, config_file: str | None) -> None:
+            no_cache: bool, quiet: bool, config_file: str | None) -> None:
     """Audit relationships: key, broad and organisational scores, personalisation,
     trends, tiers and LTC stages, with findings and what to do about them.
 
@@ -202,18 +241,27 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
             return
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
-    audit = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge)
+    # on a terminal, unless the JSON goes to the same terminal as it is made
+    shown = not quiet and sys.stderr.isatty() and not (
+        chosen is JSON and (not output or output == "-") and sys.stdout.isatty())
+    progress = AuditProgress() if shown else None
+    audit = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge, progress=progress)
     # the document's snapshot reads every account and deal (a little of each): made once,
     # and only to be saved or compared with an audit saved before
     snapshot = functools.cache(lambda: snapshot_of(document, label))
-    if chosen is JSON:  # written as it is made; what changed since a saved audit is not in the JSON
-        with json_output(output) as out:
-            document = audit.stream(source, out, indent=json_indent())
-    else:
-        # the JSON texts a slim one makes for the audit's cache indented as a JSON audit run
-        # here would make them: the two take their hits from the same entries
-        document = (audit.stream(source, indent=json_indent()) if chosen.slim
-                    else audit.document(source, history=chosen.history))
+    try:
+        if chosen is JSON:  # written as it is made; what changed since a saved audit is not in the JSON
+            with json_output(output, progress) as out:
+                document = audit.stream(source, out, indent=json_indent())
+        else:
+            # the JSON texts a slim one makes for the audit's cache indented as a JSON audit run
+            # here would make them: the two take their hits from the same entries
+            document = (audit.stream(source, indent=json_indent()) if chosen.slim
+                        else audit.document(source, history=chosen.history))
+    finally:  # before an error's sentence too
+        if progress is not None:
+            progress.end()
+    if chosen is not JSON:
         document.changes = changes_since_saved(store, host_of(ctx), settings, date.fromisoformat(document.as_of),
                                                snapshot)
     if chosen.history:

@@ -10,7 +10,7 @@ import logging
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
@@ -79,8 +79,10 @@ class Audit:
     sources side by side even when ``identity.match.enabled`` would merge them."""
 
     def __init__(self, store: Store, host: PluginHost, config: Mapping[str, Any],
-                 as_of: date | None = None, *, merge: bool = True) -> None:
+                 as_of: date | None = None, *, merge: bool = True, progress: Progress | None = None) -> None:
         self.store, self.host, self.config, self.merge = store, host, config, merge
+        #: told of each account done (:data:`Progress`)
+        self.progress = progress
         self.as_of_date = as_of or datetime.now(timezone.utc).date()
         self.as_of = as_of_timestamp(self.as_of_date)
         self.previous = self.as_of - config["findings"]["previous_period_days"] * 86400.0
@@ -308,13 +310,18 @@ class Audit:
                             [s.name for s in presentation.headline] if history else None, chunks,
                             cached=cache is not None)
             first = len(summaries)
+            # every account of the unit: those the cache has are not among the work's keys
+            name, total = "+".join(unit.sources), len(chunks.keys if chunks is not None else work.keys)
+            tell = self.progress or _told
+            tell(name, 0, total)
             found = work.results(self.workers(len(work.keys))) if cache is None else cache.judged(work, deals)
             try:
-                for judged in found:
+                for done, judged in enumerate(found, 1):
                     summaries.append(judged.summary, judged.summary_form)
                     tally.add_account(judged.summary, judged.counted)
                     order.add(judged.attention, len(entries))
                     entries.append(judged.entry)
+                    tell(name, done, total)
                 deals.judge_rest()
                 work.done()
             except BaseException:
@@ -524,6 +531,18 @@ class _ChunkedDeals(_UnitDeals):
         self.add(self.chunks.outside())
         super().judge_rest()
 
+
+
+#: What an audit tells of its progress (``Audit(progress=...)``): the unit it is at (its
+#: source, or its sources joined by "+" when merged), the accounts of that unit done (judged,
+#: or read from the audit's cache) and its accounts in all; once with none done when the
+#: unit begins, then after each account, in the audit's own process. When the last unit's
+#: last account is done, the portfolio's findings and the document remain.
+Progress = Callable[[str, int, int], None]
+
+
+def _told(_unit: str, _done: int, _total: int) -> None:
+    """No progress display."""
 
 
 @contextmanager
