@@ -1,6 +1,7 @@
-"""What an audit tells of its progress: to a caller (``Audit(progress=...)``) after each
-account, and on stderr when it is a terminal (``crmlink audit``), never with ``--quiet``,
-when stderr is a pipe, or when the JSON goes to the terminal as it is made."""
+"""What an audit and a build of the aggregates tell of their progress: to a caller
+(``Audit(progress=...)``, ``refresh(progress=...)``) as accounts are done, and on stderr
+when it is a terminal (``crmlink audit``, ``crmlink aggregate``), never with ``--quiet``,
+when stderr is a pipe, or when the audit's JSON goes to the terminal as it is made."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
+
+from crmlink.core.analysis import aggregate_build
+from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.analysis.config import load_config
 from crmlink.core.host import get_plugin_host
@@ -29,6 +34,21 @@ def test_the_caller_is_told_of_every_account_from_none_to_all(tmp_path: Path) ->
         assert total > 1
         assert told == [(source, done, total) for done in range(total + 1)], second
         assert (audit.from_cache == total) is second
+
+
+def test_a_rebuild_tells_of_its_accounts_as_their_aggregates_are_written(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    store, source = synced(f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.setattr(aggregate_build, "_BATCH", 7)  # several batches of the sample's accounts
+    told: list[tuple[str, int, int]] = []
+    (done,) = refresh(store, get_plugin_host(), load_config(), rebuild=True,
+                      progress=lambda *args: told.append(args))
+    total = done.built
+    assert total > 7 and told[0] == (source, 0, total) and told[-1] == (source, total, total)
+    assert [n for _, n, _ in told] == sorted({n for _, n, _ in told}) and all(t == total for _, _, t in told)
+    told.clear()
+    refresh(store, get_plugin_host(), load_config(), progress=lambda *args: told.append(args))
+    assert told == []  # nothing stale: nothing to tell
 
 
 def terminal(*args: str, stdout: int | None = subprocess.DEVNULL) -> tuple[int, str]:
@@ -70,3 +90,7 @@ def test_progress_on_a_terminal_and_quiet_otherwise(tmp_path: Path) -> None:
     code, shown = terminal("audit", "--db", db, "--as-of", AS_OF, stdout=None)
     assert code == 0 and "accounts done   \r\n" in shown, shown[:400]
     assert shown.index("accounts done") < shown.index("Account"), shown[:400]
+    code, shown = terminal("aggregate", "--db", db, "--rebuild")
+    assert code == 0 and "\rcsv: 0 of " in shown and "accounts' aggregates done   \r\nDone in " in shown, shown
+    code, shown = terminal("aggregate", "--db", db, "--rebuild", "-q")
+    assert code == 0 and "aggregates done" not in shown and "Done in " in shown, shown

@@ -6,7 +6,15 @@ import time
 
 import click
 
-from crmlink.commands.common import config, config_option, db_option, host_of, open_store
+from crmlink.commands.common import (
+    ProgressLine,
+    config,
+    config_option,
+    db_option,
+    host_of,
+    open_store,
+    stderr_is_terminal,
+)
 from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.errors import ConfigError
 
@@ -15,9 +23,11 @@ from crmlink.core.errors import ConfigError
 @db_option
 @click.option("--source", "source", metavar="NAME", help="Only this source [default: every audited source].")
 @click.option("--rebuild", is_flag=True, help="Rebuild every aggregate from the interactions, not only the stale ones.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @config_option
 @click.pass_context
-def command(ctx: click.Context, db_url: str | None, source: str | None, rebuild: bool, config_file: str | None) -> None:
+def command(ctx: click.Context, db_url: str | None, source: str | None, rebuild: bool, quiet: bool,
+            config_file: str | None) -> None:
     """Rebuild the aggregates the audit reads instead of every interaction: those a sync
     left stale (killed, or still running when an audit ran), those of a store made by an
     older crmlink, or all of them after a change of weights, half-life, mass email limit,
@@ -34,7 +44,13 @@ def command(ctx: click.Context, db_url: str | None, source: str | None, rebuild:
         raise ConfigError(f"the store has no source named {source!r}; it has: "
                           f"{', '.join(store.sources()) or 'none (run crmlink sync first)'}")
     started = time.monotonic()
-    done = refresh(store, host_of(ctx), settings, [source] if source else None, rebuild=rebuild)
+    progress = ProgressLine("accounts' aggregates") if not quiet and stderr_is_terminal() else None
+    try:
+        done = refresh(store, host_of(ctx), settings, [source] if source else None, rebuild=rebuild,
+                       progress=progress)
+    finally:
+        if progress is not None:
+            progress.end()
     for found in done:
         how = "every account rebuilt" if found.full else "stale accounts rebuilt"
         same = f" and {found.unchanged} the same as stored, not written" if found.unchanged else ""

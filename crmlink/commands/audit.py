@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -15,6 +14,7 @@ from typing import Any, NamedTuple, TextIO
 import click
 
 from crmlink.commands.common import (
+    ProgressLine,
     as_of_option,
     config,
     config_option,
@@ -96,7 +96,7 @@ def json_indent() -> int | None:
 
 
 @contextmanager
-def json_output(output: str | None, progress: AuditProgress | None = None) -> Iterator[TextIO]:
+def json_output(output: str | None, progress: ProgressLine | None = None) -> Iterator[TextIO]:
     """Where the streamed JSON goes: the file ``output`` names
     (:func:`~crmlink.commands.common.output_file`) or stdout; ``progress``'s line ended
     once it is written."""
@@ -113,38 +113,6 @@ def json_output(output: str | None, progress: AuditProgress | None = None) -> It
     if progress is not None:
         progress.end()
     click.echo(f"Wrote {output}", err=True)
-
-
-class AuditProgress:
-    """The audit's progress on stderr (``Audit(progress=...)``): one line, rewritten at
-    most every :attr:`EVERY` seconds, with the unit, its accounts done and how many a
-    second; :meth:`end` ends the line before anything else is written."""
-
-    EVERY = 0.1
-
-    def __init__(self) -> None:
-        self.unit = ""
-        self.started = self.shown = 0.0
-        self.written = False
-
-    def __call__(self, unit: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if unit != self.unit or not done:
-            self.unit, self.started = unit, now
-        elif done < total and now - self.shown < self.EVERY:
-            return
-        self.shown = now
-        if done and done == total:
-            text = f"{unit}: all {total:,} accounts done"
-        else:
-            text = f"{unit}: {done:,} of {total:,} accounts ({done / max(1e-6, now - self.started):,.0f}/s)"
-        click.echo(f"\r{text}   ", err=True, nl=False)
-        self.written = True
-
-    def end(self) -> None:
-        if self.written:
-            click.echo("", err=True)
-            self.written = False
 
 
 def plugin_format(render: Callable[[dict[str, Any]], str]) -> Format:
@@ -244,7 +212,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     # on a terminal, unless the JSON goes to the same terminal as it is made
     shown = not quiet and sys.stderr.isatty() and not (
         chosen is JSON and (not output or output == "-") and sys.stdout.isatty())
-    progress = AuditProgress() if shown else None
+    progress = ProgressLine("accounts") if shown else None
     audit = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge, progress=progress)
     # the document's snapshot reads every account and deal (a little of each): made once,
     # and only to be saved or compared with an audit saved before

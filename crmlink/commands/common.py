@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -131,3 +132,37 @@ def output_file(output: str) -> Iterator[TextIO]:
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+class ProgressLine:
+    """Long work's progress on stderr (a :data:`~crmlink.core.progress.Progress`): one line,
+    rewritten at most every :attr:`EVERY` seconds, with the source, its ``noun`` done of
+    all and how many a second; :meth:`end` ends the line before anything else is written."""
+
+    EVERY = 0.1
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
+        self.what = ""
+        self.started = self.shown = 0.0
+        self.written = False
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if what != self.what or not done:
+            self.what, self.started = what, now
+        elif done < total and now - self.shown < self.EVERY:
+            return
+        self.shown = now
+        if done and done == total:
+            text = f"{what}: all {total:,} {self.noun} done"
+        else:
+            rate = done / max(1e-6, now - self.started)
+            text = f"{what}: {done:,} of {total:,} {self.noun} ({rate:,.0f}/s)"
+        click.echo(f"\r{text}   ", err=True, nl=False)
+        self.written = True
+
+    def end(self) -> None:
+        if self.written:
+            click.echo("", err=True)
+            self.written = False

@@ -235,8 +235,12 @@ class SyncEngine:
         from crmlink.core.analysis.aggregate_build import refresh
 
         self.status("updating the audit's aggregates")
+
+        def progress(source: str, done: int, total: int) -> None:
+            self.status(f"updating the audit's aggregates of {source}: {done:,} of {total:,} accounts")
+
         try:
-            found = refresh(self.store, self.host, self.config)
+            found = refresh(self.store, self.host, self.config, progress=progress)
         except StoreError as exc:
             raise StoreError(f"the sync was stored (run {run_id}), but updating the audit's aggregates then failed: "
                              f"{exc}. `crmlink aggregate` redoes that step alone; until it succeeds the audit reads "

@@ -37,6 +37,7 @@ from crmlink.core.analysis.aggregates import (
 )
 from crmlink.core.errors import StoreError
 from crmlink.core.model import Contact, User
+from crmlink.core.progress import Progress, untold
 
 if TYPE_CHECKING:
     from crmlink.core.host import PluginHost
@@ -265,19 +266,20 @@ class Refreshed:
 
 
 def refresh(store: Store, host: PluginHost, config: Mapping[str, Any], sources: Sequence[str] | None = None,
-            *, rebuild: bool = False) -> list[Refreshed]:
+            *, rebuild: bool = False, progress: Progress | None = None) -> list[Refreshed]:
     """Bring the aggregates of ``sources`` (every audited source when ``None``) up to
     date with their interactions and with ``config``'s settings and the host's plugins:
     a source built with another fingerprint (or never, or ``rebuild``) is rebuilt
     whole, otherwise only its stale accounts. Marks of sources nothing audits (a
     mailbox's own rows) are dropped. Safe beside a sync: a mark written meanwhile stays.
-    The garbage collector is spared while it runs (:func:`.collector.spared`)."""
+    The garbage collector is spared while it runs (:func:`.collector.spared`); ``progress``
+    is told of each source's accounts to rebuild as their aggregates are written."""
     with collector.spared():
-        return _refresh_all(store, host, config, sources, rebuild)
+        return _refresh_all(store, host, config, sources, rebuild, progress or untold)
 
 
 def _refresh_all(store: Store, host: PluginHost, config: Mapping[str, Any], sources: Sequence[str] | None,
-                 rebuild: bool) -> list[Refreshed]:
+                 rebuild: bool, progress: Progress) -> list[Refreshed]:
     print_ = fingerprint(config, classifiers(host))
     audited = store.sources()
     with store.engine.connect() as conn:
@@ -285,7 +287,7 @@ def _refresh_all(store: Store, host: PluginHost, config: Mapping[str, Any], sour
     if orphans:
         with store.transaction() as conn:
             aggregate_store.drop_marks(conn, orphans)
-    return [_refresh(store, host, config, print_, source, rebuild)
+    return [_refresh(store, host, config, print_, source, rebuild, progress)
             for source in (sources if sources is not None else audited) if source in audited]
 
 
@@ -347,7 +349,7 @@ def _person(cls: type[P], source: str, seniority: str | None, role: str | None) 
 
 
 def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: str, source: str,
-             rebuild: bool) -> Refreshed:
+             rebuild: bool, progress: Progress) -> Refreshed:
     done = Refreshed(source)
     with store.engine.connect() as conn:
         same = aggregate_store.built(conn, source) == print_
@@ -380,7 +382,7 @@ def _refresh(store: Store, host: PluginHost, config: Mapping[str, Any], print_: 
     acc = Accumulator(config, people.users, people.contacts, host.interaction_method)
     with store.engine.connect() as conn:
         scan = done.full or len(stale) > SCAN_SHARE * aggregate_store.count(conn, source)
-    _build(store, acc, source, stale, scan, people, done, parallel.workers_setting(config))
+    _build(store, acc, source, stale, scan, people, done, parallel.workers_setting(config), progress)
     return done
 
 
@@ -408,7 +410,7 @@ Built = aggregate_store.Built
 
 
 def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int], scan: bool,
-           people: People, done: Refreshed, workers: int | str = "auto") -> None:
+           people: People, done: Refreshed, workers: int | str = "auto", progress: Progress = untold) -> None:
     """Rebuild the aggregates of the ``stale`` accounts (their generations as read) from
     their rows, read grouped by account (``scan``: in one read of the whole table, else
     theirs alone through the account index), each account encoded as soon as its rows
@@ -424,6 +426,8 @@ def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int]
         weights = work.weights()
         store.engine.dispose()  # no pooled connection of this process goes to the workers
         built = parallel.forked(len(work.keys), count, work.in_worker, work.here, ordered=False, weights=weights)
+    total, written = len(work.keys), 0
+    progress(source, 0, total)
     with _Writer(store, source, done) as writer:
         pending: list[Built] = []
         size = 0
@@ -431,10 +435,14 @@ def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int]
             pending.append(item)
             size += len(item[2] or b"")
             if len(pending) >= _BATCH or size >= _BATCH_BYTES:
+                written += len(pending)
                 writer.write(pending, size)
+                progress(source, written, total)
                 size = 0
         if pending:
+            written += len(pending)
             writer.write(pending, size)
+            progress(source, written, total)
 
 
 def _other_processes_see(store: Store) -> bool:

@@ -10,7 +10,7 @@ import logging
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
@@ -63,6 +63,7 @@ from crmlink.core.findings import SEVERITY_RANK, Finding
 from crmlink.core.host import PluginHost
 from crmlink.core.identity import IdentitySettings
 from crmlink.core.merge import MatchRules
+from crmlink.core.progress import Progress, untold
 from crmlink.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ class Audit:
     def __init__(self, store: Store, host: PluginHost, config: Mapping[str, Any],
                  as_of: date | None = None, *, merge: bool = True, progress: Progress | None = None) -> None:
         self.store, self.host, self.config, self.merge = store, host, config, merge
-        #: told of each account done (:data:`Progress`)
+        #: told of each unit's accounts as they are done (:data:`~crmlink.core.progress.Progress`:
+        #: the unit's source, or its sources joined by "+"; after the last account of the
+        #: last unit the portfolio's findings and the document remain)
         self.progress = progress
         self.as_of_date = as_of or datetime.now(timezone.utc).date()
         self.as_of = as_of_timestamp(self.as_of_date)
@@ -312,7 +315,7 @@ class Audit:
             first = len(summaries)
             # every account of the unit: those the cache has are not among the work's keys
             name, total = "+".join(unit.sources), len(chunks.keys if chunks is not None else work.keys)
-            tell = self.progress or _told
+            tell = self.progress or untold
             tell(name, 0, total)
             found = work.results(self.workers(len(work.keys))) if cache is None else cache.judged(work, deals)
             try:
@@ -531,18 +534,6 @@ class _ChunkedDeals(_UnitDeals):
         self.add(self.chunks.outside())
         super().judge_rest()
 
-
-
-#: What an audit tells of its progress (``Audit(progress=...)``): the unit it is at (its
-#: source, or its sources joined by "+" when merged), the accounts of that unit done (judged,
-#: or read from the audit's cache) and its accounts in all; once with none done when the
-#: unit begins, then after each account, in the audit's own process. When the last unit's
-#: last account is done, the portfolio's findings and the document remain.
-Progress = Callable[[str, int, int], None]
-
-
-def _told(_unit: str, _done: int, _total: int) -> None:
-    """No progress display."""
 
 
 @contextmanager
