@@ -222,7 +222,11 @@ class SyncEngine:
             for stream in self.connector.streams():
                 beside.before(stream.entity)
                 self._stream(conn, stream, result)
+            self.status("writing the audit's aggregates")
             beside.finish()
+            # the indexes set aside for a first import built again, then the commit (on
+            # SQLite the whole import passes from the log into the database): at 10M a minute
+            self.status("building the indexes and committing")
 
     def _refresh_aggregates(self, run_id: int) -> None:
         """Rebuild the audit's aggregates this sync made stale (and any a killed sync or
