@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +107,23 @@ def synced(url: str) -> tuple[Store, str]:
     store = Store(url)
     (source,) = store.sources()
     return store, source
+
+
+def on_terminal(*args: str, stdout: int | None = subprocess.DEVNULL) -> tuple[int, str]:
+    """``crmlink ARGS`` with stderr on a pseudo-terminal (and stdout too, with
+    ``stdout=None``): its exit code and what the terminal showed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "crmlink", *args],
+                            stdout=follower if stdout is None else stdout, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return proc.wait(timeout=120), shown.decode("utf-8", "replace")

@@ -6,8 +6,6 @@ when stderr is a pipe, or when the audit's JSON goes to the terminal as it is ma
 from __future__ import annotations
 
 import io
-import os
-import pty
 import subprocess
 import sys
 from datetime import date
@@ -20,7 +18,7 @@ from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.analysis.audit import Audit
 from crmlink.core.analysis.config import load_config
 from crmlink.core.host import get_plugin_host
-from tests.conftest import AS_OF, SAMPLE, synced
+from tests.conftest import AS_OF, SAMPLE, on_terminal, synced
 
 
 def test_the_caller_is_told_of_every_account_from_none_to_all(tmp_path: Path) -> None:
@@ -51,46 +49,26 @@ def test_a_rebuild_tells_of_its_accounts_as_their_aggregates_are_written(tmp_pat
     assert told == []  # nothing stale: nothing to tell
 
 
-def terminal(*args: str, stdout: int | None = subprocess.DEVNULL) -> tuple[int, str]:
-    """crmlink run with stderr on a pseudo-terminal (and stdout too, with ``stdout=None``):
-    its exit code and what the terminal showed."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "crmlink", *args],
-                            stdout=follower if stdout is None else stdout, stderr=follower)
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
-    return proc.wait(timeout=120), shown.decode("utf-8", "replace")
-
-
 def test_progress_on_a_terminal_and_quiet_otherwise(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'p.db'}"
     out = tmp_path / "a.json"
     audit = ["audit", str(SAMPLE), "--db", db, "--as-of", AS_OF, "--format", "json", "--output", str(out)]
-    code, shown = terminal(*audit)
+    code, shown = on_terminal(*audit)
     assert code == 0, shown
     assert "\rcsv: 0 of " in shown and " accounts (" in shown and "/s)" in shown, shown
     assert "accounts done   \r\nWrote " in shown, shown  # the line ended before the next message
-    code, shown = terminal(*audit, "--quiet")
+    code, shown = on_terminal(*audit, "--quiet")
     assert code == 0 and "accounts" not in shown and f"Wrote {out}" in shown, shown
     piped = subprocess.run([sys.executable, "-m", "crmlink", *audit], capture_output=True, text=True, timeout=120)
     assert piped.returncode == 0 and piped.stderr == f"Wrote {out}\n", piped.stderr
     # the JSON to the terminal itself: no progress between its lines
-    code, shown = terminal("audit", "--db", db, "--as-of", AS_OF, "--format", "json", stdout=None)
+    code, shown = on_terminal("audit", "--db", db, "--as-of", AS_OF, "--format", "json", stdout=None)
     assert code == 0 and "accounts (" not in shown and shown.lstrip().startswith("{"), shown[:200]
     # a table to the terminal: the progress line ends before the table begins
-    code, shown = terminal("audit", "--db", db, "--as-of", AS_OF, stdout=None)
+    code, shown = on_terminal("audit", "--db", db, "--as-of", AS_OF, stdout=None)
     assert code == 0 and "accounts done   \r\n" in shown, shown[:400]
     assert shown.index("accounts done") < shown.index("Account"), shown[:400]
-    code, shown = terminal("aggregate", "--db", db, "--rebuild")
+    code, shown = on_terminal("aggregate", "--db", db, "--rebuild")
     assert code == 0 and "\rcsv: 0 of " in shown and "accounts' aggregates done   \r\nDone in " in shown, shown
-    code, shown = terminal("aggregate", "--db", db, "--rebuild", "-q")
+    code, shown = on_terminal("aggregate", "--db", db, "--rebuild", "-q")
     assert code == 0 and "aggregates done" not in shown and "Done in " in shown, shown

@@ -3,34 +3,18 @@ stderr is a pipe; summary on stdout either way."""
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, on_terminal
 
 
 def run_on_terminal(*args: str) -> str:
     """Run crmlink with stderr on a pseudo-terminal; returns what the terminal showed."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "crmlink", *args], stdout=subprocess.DEVNULL,
-                            stderr=follower, env=dict(os.environ))
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    proc.wait(timeout=60)
-    os.close(leader)
-    assert proc.returncode == 0, shown
-    return shown.decode("utf-8", "replace")
+    code, shown = on_terminal(*args)
+    assert code == 0, shown
+    return shown
 
 
 def test_progress_on_a_terminal_and_quiet_otherwise(tmp_path: Path) -> None:
