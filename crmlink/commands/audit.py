@@ -22,6 +22,7 @@ from crmlink.commands.common import (
     host_of,
     open_store,
     output_file,
+    stderr_is_terminal,
     write_output,
 )
 from crmlink.commands.sync import nothing_synced, sync_folder
@@ -210,7 +211,7 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
         click.echo(f"crmlink: {empty}", err=True)
     chosen = choices[fmt]
     # on a terminal, unless the JSON goes to the same terminal as it is made
-    shown = not quiet and sys.stderr.isatty() and not (
+    shown = not quiet and stderr_is_terminal() and not (
         chosen is JSON and (not output or output == "-") and sys.stdout.isatty())
     progress = ProgressLine("accounts") if shown else None
     audit = Audit(store, host_of(ctx), settings, as_of, merge=not no_merge, progress=progress)

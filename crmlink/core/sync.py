@@ -224,9 +224,10 @@ class SyncEngine:
                 self._stream(conn, stream, result)
             self.status("writing the audit's aggregates")
             beside.finish()
-            # the indexes set aside for a first import built again, then the commit (on
-            # SQLite the whole import passes from the log into the database): at 10M a minute
-            self.status("building the indexes and committing")
+            # then the indexes a first import set aside are built and the transaction
+            # commits (on SQLite the whole import passes from the log into the database):
+            # at 10M interactions a minute or more
+            self.status("committing the sync")
 
     def _refresh_aggregates(self, run_id: int) -> None:
         """Rebuild the audit's aggregates this sync made stale (and any a killed sync or
