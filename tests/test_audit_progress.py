@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from crmlink.commands.common import ProgressLine
 from crmlink.core.analysis import aggregate_build
 from crmlink.core.analysis.aggregate_build import refresh
 from crmlink.core.analysis.audit import Audit
@@ -49,13 +50,33 @@ def test_a_rebuild_tells_of_its_accounts_as_their_aggregates_are_written(tmp_pat
     assert told == []  # nothing stale: nothing to tell
 
 
+def test_the_line_is_rewritten_at_most_so_often_and_ended_once(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    line = ProgressLine("accounts")
+    monkeypatch.setattr(ProgressLine, "EVERY", 0.0)
+    for done in range(4):
+        line("csv", done, 3)
+    line.end()
+    line.end()  # once
+    shown = capsys.readouterr().err
+    assert shown.startswith("\rcsv: 3 accounts   \rcsv: 1 of 3 accounts (") and shown.count("/s)") == 2, shown
+    assert shown.endswith("\rcsv: all 3 accounts done   \n"), shown
+    monkeypatch.setattr(ProgressLine, "EVERY", 3600.0)  # only a source's first and last
+    line = ProgressLine("accounts")
+    for what in ("a", "b"):
+        for done in range(1001):
+            line(what, done, 1000)
+    assert capsys.readouterr().err == ("\ra: 1,000 accounts   \ra: all 1,000 accounts done   "
+                                       "\rb: 1,000 accounts   \rb: all 1,000 accounts done   ")
+
+
 def test_progress_on_a_terminal_and_quiet_otherwise(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'p.db'}"
     out = tmp_path / "a.json"
     audit = ["audit", str(SAMPLE), "--db", db, "--as-of", AS_OF, "--format", "json", "--output", str(out)]
     code, shown = on_terminal(*audit)
     assert code == 0, shown
-    assert "\rcsv: 0 of " in shown and " accounts (" in shown and "/s)" in shown, shown
+    assert "\rcsv: 50 accounts   \r" in shown, shown  # (the sample's 50 take less than a line's tenth of a second)
     assert "accounts done   \r\nWrote " in shown, shown  # the line ended before the next message
     code, shown = on_terminal(*audit, "--quiet")
     assert code == 0 and "accounts" not in shown and f"Wrote {out}" in shown, shown
@@ -69,6 +90,7 @@ def test_progress_on_a_terminal_and_quiet_otherwise(tmp_path: Path) -> None:
     assert code == 0 and "accounts done   \r\n" in shown, shown[:400]
     assert shown.index("accounts done") < shown.index("Account"), shown[:400]
     code, shown = on_terminal("aggregate", "--db", db, "--rebuild")
-    assert code == 0 and "\rcsv: 0 of " in shown and "accounts' aggregates done   \r\nDone in " in shown, shown
+    assert code == 0 and "\rcsv: 50 accounts' aggregates   \r" in shown, shown
+    assert "\rcsv: all 50 accounts' aggregates done   \r\nDone in " in shown, shown
     code, shown = on_terminal("aggregate", "--db", db, "--rebuild", "-q")
     assert code == 0 and "aggregates done" not in shown and "Done in " in shown, shown

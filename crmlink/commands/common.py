@@ -156,6 +156,8 @@ class ProgressLine:
         self.shown = now
         if done and done == total:
             text = f"{what}: all {total:,} {self.noun} done"
+        elif not done:
+            text = f"{what}: {total:,} {self.noun}"
         else:
             rate = done / max(1e-6, now - self.started)
             text = f"{what}: {done:,} of {total:,} {self.noun} ({rate:,.0f}/s)"
