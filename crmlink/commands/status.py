@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
-from crmlink.commands.common import config_option, db_option, open_store
+from crmlink.commands.common import config, config_option, db_option, host_of, open_store
+from crmlink.core import aggregate_store
+from crmlink.core.analysis import cache
+from crmlink.core.analysis.aggregates import classifiers, fingerprint
 from crmlink.core.errors import ConfigError
+from crmlink.core.host import PluginHost
 from crmlink.core.push import log as push_log
 from crmlink.core.store import Store
 
@@ -25,7 +31,9 @@ def command(ctx: click.Context, db_url: str | None, run_id: int | None, push_id:
             check: bool, config_file: str | None) -> None:
     """Show recent sync runs: when, what was read, created, updated, deleted and skipped,
     and the error if a run failed. A record read again unchanged counts in 'read' only.
-    Then the push runs (crmlink push): what was written and what the CRM refused.
+    Then the push runs (crmlink push): what was written and what the CRM refused. Then
+    what the next audit of each source starts from: its aggregates (how many, how many
+    stale) and the accounts in the audit's cache.
 
     \b
     Examples:
@@ -66,6 +74,42 @@ def command(ctx: click.Context, db_url: str | None, run_id: int | None, push_id:
     if not run_id:
         for push in push_log.runs(store):
             _push_line(push)
+        for line in audit_state(store, host_of(ctx), config(config_file)):
+            click.echo(line)
+
+
+def audit_state(store: Store, host: PluginHost, settings: Mapping[str, Any]) -> list[str]:
+    """What the next audit of each source starts from: its aggregates (built with these
+    settings and plugins, and how many stale: those accounts it reads from their
+    interactions) and the accounts in the audit's cache (those it need not judge again
+    if nothing of theirs changed)."""
+    if not store.sources():
+        return []
+    print_ = fingerprint(settings, classifiers(host))
+    lines = ["The next audit:"]
+    with store.engine.connect() as conn:
+        for source in store.sources():
+            cached = cache.entries(conn, source) if cache.enabled(settings) else None
+            lines.append(f"  {source}: {_aggregates(conn, source, print_, settings)}; "
+                         + ("the audit's cache off" if cached is None else f"{cached:,} account(s) in the audit's cache"))
+    return lines
+
+
+def _aggregates(conn: sa.Connection, source: str, print_: str, settings: Mapping[str, Any]) -> str:
+    if not settings["audit"]["aggregates"]:
+        return "aggregates off ([audit] aggregates = false): it reads every interaction"
+    built = aggregate_store.built(conn, source)
+    if built is None:
+        return "no aggregates yet: it reads every interaction until a sync or crmlink aggregate builds them"
+    if built != print_:
+        return ("aggregates built with other settings or plugins: it reads every interaction until a sync "
+                "or crmlink aggregate rebuilds them")
+    stale = aggregate_store.marks(conn, source)
+    people = stale.pop(aggregate_store.PEOPLE, None) is not None
+    text = f"{aggregate_store.count(conn, source):,} aggregate(s), "
+    text += (f"{len(stale):,} stale (it reads those accounts' interactions until a sync or crmlink "
+             "aggregate rebuilds them)" if stale else "none stale")
+    return text + (", its executives to check (people changed since)" if people else "")
 
 
 def _push_line(push: dict[str, Any]) -> None:

@@ -127,6 +127,13 @@ def enabled(config: Mapping[str, Any]) -> bool:
     return bool(config.get("audit", {}).get("cache", True))
 
 
+def entries(conn: sa.Connection, source: str) -> int:
+    """How many accounts of ``source`` the cache holds (of the last audit with the cache
+    on: an audit with other settings, another as-of date or other plugins replaces them)."""
+    table = schema.audit_cache
+    return int(conn.execute(sa.select(sa.func.count()).where(table.c.source == source)).scalar_one())
+
+
 def plugins(host: PluginHost) -> dict[str, Any]:
     """Each hook with the plugins that implement it and their versions, and a hash of
     each plugin's module (a plugin whose code changed while its version did not)."""
@@ -644,5 +651,6 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"the audit's cache holds {module}.{name}, which it never stores")
 
 
-__all__ = ["BATCH", "FORMAT", "Form", "StoredDeal", "StoredPair", "StoredSummary", "UnitCache", "enabled", "fingerprint",
+__all__ = ["BATCH", "FORMAT", "Form", "StoredDeal", "StoredPair", "StoredSummary", "UnitCache", "enabled", "entries",
+           "fingerprint",
            "loads_deal", "plugins", "read_form", "storable", "stored_pickled", "unit_cache"]
