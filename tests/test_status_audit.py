@@ -16,8 +16,8 @@ def status(url: str, *extra: str) -> str:
     return "\n".join(lines[lines.index("The next audit:") + 1:])
 
 
-def test_aggregates_and_cache_as_the_next_audit_finds_them(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
+def test_aggregates_and_cache_as_the_next_audit_finds_them(store_url: str, tmp_path: Path) -> None:
+    url = store_url
     store, source = synced(url)
     with store.engine.connect() as conn:
         built = aggregate_store.count(conn, source)
