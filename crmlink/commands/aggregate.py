@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import click
 
@@ -45,12 +46,9 @@ def command(ctx: click.Context, db_url: str | None, source: str | None, rebuild:
                           f"{', '.join(store.sources()) or 'none (run crmlink sync first)'}")
     started = time.monotonic()
     progress = ProgressLine("accounts' aggregates") if not quiet and stderr_is_terminal() else None
-    try:
+    with progress or nullcontext():
         done = refresh(store, host_of(ctx), settings, [source] if source else None, rebuild=rebuild,
                        progress=progress)
-    finally:
-        if progress is not None:
-            progress.end()
     for found in done:
         how = "every account rebuilt" if found.full else "stale accounts rebuilt"
         same = f" and {found.unchanged} the same as stored, not written" if found.unchanged else ""

@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
@@ -97,22 +97,17 @@ def json_indent() -> int | None:
 
 
 @contextmanager
-def json_output(output: str | None, progress: ProgressLine | None = None) -> Iterator[TextIO]:
+def json_output(output: str | None) -> Iterator[TextIO]:
     """Where the streamed JSON goes: the file ``output`` names
-    (:func:`~crmlink.commands.common.output_file`) or stdout; ``progress``'s line ended
-    once it is written."""
+    (:func:`~crmlink.commands.common.output_file`) or stdout."""
     if not output or output == "-":
         stream = sys.stdout
         yield stream
         stream.write("\n")  # as click.echo ends the text
         stream.flush()
-        if progress is not None:
-            progress.end()
         return
     with output_file(output) as handle:
         yield handle
-    if progress is not None:
-        progress.end()
     click.echo(f"Wrote {output}", err=True)
 
 
@@ -218,19 +213,16 @@ def command(ctx: click.Context, path: str | None, db_url: str | None, source: st
     # the document's snapshot reads every account and deal (a little of each): made once,
     # and only to be saved or compared with an audit saved before
     snapshot = functools.cache(lambda: snapshot_of(document, label))
-    try:
-        if chosen is JSON:  # written as it is made; what changed since a saved audit is not in the JSON
-            with json_output(output, progress) as out:
-                document = audit.stream(source, out, indent=json_indent())
-        else:
-            # the JSON texts a slim one makes for the audit's cache indented as a JSON audit run
-            # here would make them: the two take their hits from the same entries
+    line = progress or nullcontext()  # ended before "Wrote ..." or an error's sentence
+    if chosen is JSON:  # written as it is made; what changed since a saved audit is not in the JSON
+        with json_output(output) as out, line:
+            document = audit.stream(source, out, indent=json_indent())
+    else:
+        # the JSON texts a slim one makes for the audit's cache indented as a JSON audit run
+        # here would make them: the two take their hits from the same entries
+        with line:
             document = (audit.stream(source, indent=json_indent()) if chosen.slim
                         else audit.document(source, history=chosen.history))
-    finally:  # before an error's sentence too
-        if progress is not None:
-            progress.end()
-    if chosen is not JSON:
         document.changes = changes_since_saved(store, host_of(ctx), settings, date.fromisoformat(document.as_of),
                                                snapshot)
     if chosen.history:

@@ -137,7 +137,8 @@ def stderr_is_terminal() -> bool:
 class ProgressLine:
     """Long work's progress on stderr (a :data:`~crmlink.core.progress.Progress`): one line,
     rewritten at most every :attr:`EVERY` seconds, with the source, its ``noun`` done of
-    all and how many a second; :meth:`end` ends the line before anything else is written."""
+    all and how many a second; :meth:`end` ends the line before anything else is written,
+    as leaving a ``with`` block of the line does (also on an error, before its sentence)."""
 
     EVERY = 0.1
 
@@ -168,3 +169,9 @@ class ProgressLine:
         if self.written:
             click.echo("", err=True)
             self.written = False
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.end()

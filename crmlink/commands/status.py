@@ -83,12 +83,13 @@ def audit_state(store: Store, host: PluginHost, settings: Mapping[str, Any]) -> 
     settings and plugins, and how many stale: those accounts it reads from their
     interactions) and the accounts in the audit's cache (those it need not judge again
     if nothing of theirs changed)."""
-    if not store.sources():
+    sources = store.sources()
+    if not sources:
         return []
     print_ = fingerprint(settings, classifiers(host))
     lines = ["The next audit:"]
     with store.engine.connect() as conn:
-        for source in store.sources():
+        for source in sources:
             cached = cache.entries(conn, source) if cache.enabled(settings) else None
             lines.append(f"  {source}: {_aggregates(conn, source, print_, settings)}; "
                          + ("the audit's cache off" if cached is None else f"{cached:,} account(s) in the audit's cache"))

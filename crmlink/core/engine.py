@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import time
 from typing import Any
 
 import sqlalchemy as sa
+import tenacity
 
 from crmlink.core.errors import StoreError
 from crmlink.core.upsert import check_sqlite
@@ -82,15 +82,12 @@ def _write_ahead_log(cursor: sqlite3.Cursor) -> None:
     once to those that lose the race, without waiting out the busy timeout (each holds the
     read lock the other must be rid of; measured: one time in four for four processes
     started together): they ask again until the switch is done or the busy timeout passes."""
-    deadline = time.monotonic() + BUSY_SECONDS
-    while True:
-        try:
+    for attempt in tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, sqlite3.OperationalError)
+                                              and "locked" in str(exc)),
+            wait=tenacity.wait_fixed(_SWITCH_PAUSE), stop=tenacity.stop_after_delay(BUSY_SECONDS), reraise=True):
+        with attempt:
             cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(_SWITCH_PAUSE)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

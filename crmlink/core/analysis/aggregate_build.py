@@ -431,18 +431,21 @@ def _build(store: Store, acc: Accumulator, source: str, stale: Mapping[str, int]
     with _Writer(store, source, done) as writer:
         pending: list[Built] = []
         size = 0
+
+        def write() -> None:
+            nonlocal written, size
+            written += len(pending)
+            writer.write(pending, size)
+            progress(source, written, total)
+            size = 0
+
         for item in built:
             pending.append(item)
             size += len(item[2] or b"")
             if len(pending) >= _BATCH or size >= _BATCH_BYTES:
-                written += len(pending)
-                writer.write(pending, size)
-                progress(source, written, total)
-                size = 0
+                write()
         if pending:
-            written += len(pending)
-            writer.write(pending, size)
-            progress(source, written, total)
+            write()
 
 
 def _other_processes_see(store: Store) -> bool:
