@@ -126,9 +126,9 @@ def test_a_chunk_s_records_are_the_whole_source_s_restricted_to_it(store_and_sou
     with Reader(store) as reader:
         chunks = SourceChunks(reader, source, load_config(), HOST.interaction_method, None,
                               [as_of_timestamp(DAY), as_of_timestamp(DAY) - 90 * 86400.0])
-        assert chunks.keys == sorted(whole.accounts)
+        assert list(chunks.keys) == sorted(whole.accounts)
         assert chunks.users == whole.users and chunks.stages == whole.stages
-        assert chunks.deal_ids == sorted(whole.opportunities)
+        assert list(chunks.deal_ids) == sorted(whole.opportunities)
         assert chunks.roles == sum(len(found) for found in whole.roles.values())
         seen: list[str] = []
         for low, high in chunks.slices(size):
@@ -145,7 +145,7 @@ def test_a_chunk_s_records_are_the_whole_source_s_restricted_to_it(store_and_sou
                 assert _records(part.history.get(deal.remote_id, [])) == _records(
                     whole.history.get(deal.remote_id, []))
                 assert _records(part.execution.of(deal)) == _records(whole.execution.of(deal))
-        assert seen == chunks.keys
+        assert seen == list(chunks.keys)
         outside = chunks.outside()
     assert sorted(outside.opportunities) == sorted(
         d for d, opp in whole.opportunities.items() if (opp.account_id or "") not in whole.accounts)
@@ -230,7 +230,7 @@ def test_each_account_read_once_however_the_chunks_fall(store_and_source: tuple[
         chunks = SourceChunks(reader, source, load_config(), HOST.interaction_method, None, [0.0, 0.0])
         for size in (1, 3, 1000):
             slices = chunks.slices(size)
-            assert [k for low, high in slices for k in chunks.keys[low:high]] == chunks.keys
+            assert [k for low, high in slices for k in chunks.keys[low:high]] == list(chunks.keys)
             assert [c.keys for c in chunks.chunks(2, 9, size)] == [
                 chunks.keys[s:min(s + size, 9)] for s in range(2, 9, size)]
 

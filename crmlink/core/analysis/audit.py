@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import logging
 from array import array
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -521,7 +520,7 @@ class _ChunkedDeals(_UnitDeals):
         ids = self.chunks.deal_ids
         for view in self.audit.opportunity_views(data, {}, whole=(self.chunks.typical, self.chunks.roles)):
             deal = view.opportunity.remote_id
-            position = bisect_left(ids, deal)
+            position = ids.position(deal)
             if position < len(ids) and ids[position] == deal:  # else written after the audit listed the deals
                 self.waiting[view.opportunity.account_id or ""].append((data, view, position))
 

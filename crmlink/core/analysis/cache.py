@@ -74,7 +74,6 @@ import logging
 import pickle
 import sys
 from array import array
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import is_dataclass
@@ -90,6 +89,7 @@ from crmlink.core import hookspecs, revisions, schema
 from crmlink.core.analysis.aggregates import people_hold
 from crmlink.core.analysis.assemble import DealCounted, deal_counted, finding_pairs
 from crmlink.core.analysis.cache_writer import BATCH, CacheWriter, unpack
+from crmlink.core.analysis.sortedkeys import SortedKeys
 from crmlink.core.analysis.spill import Pickled
 from crmlink.core.analysis.summary import AccountSummary, OpportunitySummary
 from crmlink.core.document import AccountEntry, OpportunityEntry
@@ -202,7 +202,7 @@ class UnitCache:
         self.hit = bytearray(key in found for key in chunks.keys)
         self.hits = len(found)  # how many
         del found
-        chunks.todo = list(compress(chunks.keys, map(not_, self.hit)))
+        chunks.todo = SortedKeys(compress(chunks.keys, map(not_, self.hit)))
         audit.from_cache += self.hits
         shared = {key: now.get(key, 0) for key in (revisions.SOURCE_WIDE, revisions.CONTACTS)}
         #: the revision of each account to judge, by its place in ``chunks.todo`` (a
@@ -319,11 +319,10 @@ class UnitCache:
     def _stored_batches(self) -> Iterator[list[tuple[str, bytes]]]:
         """:meth:`_stored`'s batches, straight from the DB-API cursor (no SQLAlchemy row
         per hit)."""
-        hits = list(compress(self.chunks.keys, self.hit))
+        hits = compress(self.chunks.keys, self.hit)  # a batch of keys at a time, not a list of all
         with self.chunks.reader.reading():
             conn = self.chunks.reader.here
-            for start in range(0, len(hits), BATCH):
-                batch = hits[start:start + BATCH]
+            while batch := list(islice(hits, BATCH)):
                 sql, args = of_source_in(conn, schema.audit_cache.name, "account_id, judged", self.source, batch)
                 rows = dict(chain.from_iterable(cursor_batches(conn, sql, args, BATCH)))
                 yield [(key, rows[key]) for key in batch]
@@ -346,7 +345,7 @@ class UnitCache:
         ids = self.chunks.deal_ids
         placed: list[StoredDeal] = []
         for deal_id, text, deal_count, pair in form.deals:
-            position = bisect_left(ids, deal_id)
+            position = ids.position(deal_id)
             if position < len(ids) and ids[position] == deal_id:
                 placed.append((position, pair, deal_count, text))
         self.spool.add_elsewhere(self._texts, key)
@@ -360,7 +359,7 @@ class UnitCache:
         if judged.stored is None or judged.span is None:
             return
         todo = self.chunks.todo
-        place = bisect_left(todo, judged.key)
+        place = todo.position(judged.key)
         assert place < len(todo) and todo[place] == judged.key, "a judged account is one to judge"
         self.writer.add((judged.key, self._revisions[place], judged.span, judged.stored))
 

@@ -49,6 +49,7 @@ from crmlink.core import aggregate_store, schema
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.aggregates import FoldCounts, fold_chunk, plan_fold
 from crmlink.core.analysis.people import UnknownPerson, unknown_people
+from crmlink.core.analysis.sortedkeys import SortedKeys
 from crmlink.core.analysis.units import SourceData, Unit, account_keys, small_tables
 from crmlink.core.model import Contact, StageChange
 from crmlink.core.store import Store, correspondent_rows, records_in, records_where
@@ -267,11 +268,11 @@ def role_count(conn: sa.Connection, source: str) -> int:
         table.c.source == source, table.c.deleted.is_(False))).scalar_one())
 
 
-def deal_keys(conn: sa.Connection, source: str) -> list[str]:
+def deal_keys(conn: sa.Connection, source: str) -> SortedKeys:
     """The remote ids of the live deals of ``source``, sorted (the document's order)."""
     table = schema.TABLES["opportunity"]
-    return sorted(conn.execute(sa.select(table.c.remote_id).where(
-        table.c.source == source, table.c.deleted.is_(False))).scalars())
+    return SortedKeys(sorted(conn.execute(sa.select(table.c.remote_id).where(
+        table.c.source == source, table.c.deleted.is_(False))).scalars()))
 
 
 __all__ = ["CHUNK", "MERGED_WHOLE", "Chunk", "Reader", "SourceChunks", "stage_percentiles", "whole_reason"]

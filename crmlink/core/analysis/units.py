@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from crmlink.core import schema
 from crmlink.core.analysis.accumulate import interaction_rows
+from crmlink.core.analysis.sortedkeys import SortedKeys
 from crmlink.core.identity import IdentitySettings, canonical_address, domain_of, normalize_address
 from crmlink.core.ltc import ExecutionIndex
 from crmlink.core.merge import (
@@ -184,11 +185,11 @@ def execution_of(conn: sa.Connection, source: str, deals: Iterable[Opportunity])
     return ExecutionIndex(found.values())
 
 
-def account_keys(conn: sa.Connection, source: str) -> list[str]:
+def account_keys(conn: sa.Connection, source: str) -> SortedKeys:
     """The remote ids of the live accounts of ``source``, sorted (the audit's order)."""
     table = schema.TABLES["account"]
-    return sorted(conn.execute(sa.select(table.c.remote_id).where(
-        table.c.source == source, table.c.deleted.is_(False))).scalars())
+    return SortedKeys(sorted(conn.execute(sa.select(table.c.remote_id).where(
+        table.c.source == source, table.c.deleted.is_(False))).scalars()))
 
 
 def small_tables(conn: sa.Connection, source: str) -> tuple[dict[str, User], dict[str, Stage]]:

@@ -122,7 +122,7 @@ class UnitWork:
         self.storable: frozenset[str] = frozenset()
         self.ends = month_ends(audit.as_of_date)
         if chunks is not None:
-            self.keys = chunks.todo
+            self.keys: Sequence[str] = chunks.todo
             self._take(None)
             return
         self.data = data = unit.data
@@ -235,7 +235,7 @@ class UnitWork:
                     by_key = {view.account.remote_id: view for view in views[-len(self.data_keys):]}
                     deals.extend(self.audit.opportunity_views(self.data, by_key, whole=whole))
             deals.extend(self.audit.opportunity_views(self.chunks.outside(), {}, whole=whole))
-        listed = set(self.chunks.deal_ids)  # not those written after the audit listed them
+        listed = self.chunks.deal_ids  # not those written after the audit listed them
         return views, sorted((d for d in deals if d.opportunity.remote_id in listed),
                              key=lambda d: d.opportunity.remote_id)
 
