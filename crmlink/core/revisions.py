@@ -233,11 +233,13 @@ def of_source(conn: sa.Connection, source: str, accounts: Iterable[str] | None =
     query = sa.select(table.c.account_id, table.c.revision).where(table.c.source == source)
     if accounts is None:
         return {str(a): int(r) for a, r in conn.execute(query)}
+    from crmlink.core.store import cursor_batches, of_source_in  # the store imports this module
+
     found: dict[str, int] = {}
     wanted = sorted(set(accounts))
-    for start in range(0, len(wanted), 500):
-        found.update((str(a), int(r)) for a, r in conn.execute(
-            query.where(table.c.account_id.in_(wanted[start:start + 500]))))
+    for start in range(0, len(wanted), 500):  # DB-API rows: a batch of the audit's cache asks each time
+        sql, args = of_source_in(conn, table.name, "account_id, revision", source, wanted[start:start + 500])
+        found.update((str(a), int(r)) for rows in cursor_batches(conn, sql, args, 500) for a, r in rows)
     return found
 
 

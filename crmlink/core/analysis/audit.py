@@ -37,7 +37,14 @@ from crmlink.core.analysis.chunks import (
     whole_reason,
 )
 from crmlink.core.analysis.history import month_ends
-from crmlink.core.analysis.spill import Chained, Pickled, SortedNumbers, Spilled, SpilledView
+from crmlink.core.analysis.spill import (
+    NUMBERS,
+    Chained,
+    Pickled,
+    SortedNumbers,
+    Spilled,
+    SpilledView,
+)
 from crmlink.core.analysis.spool import AccountSpool
 from crmlink.core.analysis.summary import (
     AccountSummary,
@@ -411,7 +418,7 @@ class _UnitDeals:
         self.waiting: dict[str, list[tuple[SourceData, OpportunityView, int]]] = defaultdict(list)
         for position, (deals, view) in enumerate((d, v) for d, views in self.sets for v in views):
             self.waiting[view.opportunity.account_id or ""].append((deals, view, position))
-        self.positions = array("q")  # each judged deal's position, by its number in :attr:`judged`
+        self.positions = array(NUMBERS)  # each judged deal's position, by its number in :attr:`judged`
         #: each judged deal's entry and summary (a pair still pickled, from the audit's cache)
         self.judged: Spilled[StoredPair] = Spilled()
         self._texts: Spilled[bytes] | None = None
@@ -496,10 +503,10 @@ class _UnitDeals:
         """The judged deals' numbers in :attr:`judged` (and their texts'), by position
         (of a deal kept twice, the later)."""
         positions = self.positions
-        last = array("q", [-1]) * (max(positions, default=-1) + 1)  # a slot per position: no sort, no list
+        last = array(NUMBERS, [-1]) * (max(positions, default=-1) + 1)  # a slot per position: no sort, no list
         for number, position in enumerate(positions):
             last[position] = number
-        return array("q", (number for number in last if number >= 0))
+        return array(NUMBERS, (number for number in last if number >= 0))
 
 
 class _ChunkedDeals(_UnitDeals):
@@ -512,7 +519,7 @@ class _ChunkedDeals(_UnitDeals):
         self.audit, self.chunks = audit, chunks
         self.sets = []
         self.waiting = defaultdict(list)
-        self.positions, self.judged = array("q"), Spilled()
+        self.positions, self.judged = array(NUMBERS), Spilled()
         self._texts = None
         self._counted, self._same = [], {}
 

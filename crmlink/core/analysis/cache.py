@@ -202,7 +202,8 @@ class UnitCache:
         self.hit = bytearray(key in found for key in chunks.keys)
         self.hits = len(found)  # how many
         del found
-        chunks.todo = SortedKeys(compress(chunks.keys, map(not_, self.hit)))
+        # a first audit judges every account: the keys themselves, not a copy
+        chunks.todo = SortedKeys(compress(chunks.keys, map(not_, self.hit))) if self.hits else chunks.keys
         audit.from_cache += self.hits
         shared = {key: now.get(key, 0) for key in (revisions.SOURCE_WIDE, revisions.CONTACTS)}
         #: the revision of each account to judge, by its place in ``chunks.todo`` (a

@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 
+from crmlink.core.analysis.spill import NUMBERS
 from crmlink.core.document import AccountEntry, account_jsonb
 from crmlink.core.model import chunked
 from crmlink.core.readahead import ReadAhead
@@ -42,7 +43,7 @@ class AccountSpool:
         self.indent = indent
         self._files = [tempfile.TemporaryFile()]  # noqa: SIM115 - closed by close() or the with block
         # each text's span, by its number: file, offset, length
-        self._parts, self._offsets, self._lengths = array("i"), array("q"), array("q")
+        self._parts, self._offsets, self._lengths = array("i"), array("q"), array(NUMBERS)
         # each text kept elsewhere, by its number there: its fetch's number (in the order
         # the fetches came: one per source) and its key
         self._fetches: dict[Fetch, int] = {}
