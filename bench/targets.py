@@ -12,6 +12,8 @@ INDEX_LOAD_SECONDS = 2.0  # its index, from navigation to the first rows drawn
 #: CSV import, interactions per second: the SQLite store, and PostgreSQL (a server round trip a batch)
 IMPORT_RATE_SQLITE, IMPORT_RATE_POSTGRESQL = 50_000, 30_000
 FLAT_MEMORY = 1.25  # import peak at the largest size over the smallest, "does not grow"
+#: the sizes between which the audit's peak memory is to stay flat (issue 19)
+AUDIT_FLAT = ("1m", "10m")
 
 
 def _target(name: str, value: float, limit: float, *, at_most: bool = True) -> dict[str, Any]:
@@ -44,6 +46,10 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
         if smallest is not largest:
             growth = round(largest["import"]["peak_mib"] / smallest["import"]["peak_mib"], 2)
             found.append(_target(f"import peak memory {label} / {smallest['size']}", growth, FLAT_MEMORY))
+    small, large = (runs.get(size) for size in AUDIT_FLAT)
+    if small and large:
+        growth = round(large["audit"]["peak_mib"] / small["audit"]["peak_mib"], 2)
+        found.append(_target(f"audit peak memory {AUDIT_FLAT[1]} / {AUDIT_FLAT[0]}", growth, FLAT_MEMORY))
     for phase in ("import", "audit"):
         for step in report["growth"][phase]:
             found.append(_target(f"{phase} growth exponent {step['from']} -> {step['to']}",
