@@ -45,9 +45,10 @@ _READ = 1 << 20
 #: buffer (8 KiB) every other one cost a system call (a tenth of a nothing-changed audit
 #: of 100,000 accounts)
 _WRITE = 1 << 20
-#: the type code of the arrays of items' numbers and places (an account's or a deal's
-#: number in a sequence, its place in the document's order): 4 bytes each, room for two
-#: billion items, where 8 bytes held 0.8 MB more an array at 100,000 accounts
+#: the type code of the arrays of items' numbers, places and sizes (an account's or a
+#: deal's number in a sequence, its place in the document's order, the length of its
+#: text): 4 bytes each, room for two billion items (and texts up to 2 GB), where 8 bytes
+#: held 0.4 MB more an array at 100,000 accounts; offsets in files stay 8 bytes
 NUMBERS = "i"
 #: how a spilled item is written (:meth:`Spilled._spilled`): pickled, or bytes as they are
 _PICKLED, _BYTES = -1, -2
