@@ -17,6 +17,7 @@ from crmlink.commands.common import (
     stderr_is_terminal,
 )
 from crmlink.core.analysis.aggregate_build import refresh
+from crmlink.core.analysis.aggregates import enabled
 from crmlink.core.errors import ConfigError
 
 
@@ -56,7 +57,7 @@ def command(ctx: click.Context, db_url: str | None, source: str | None, rebuild:
         click.echo(f"{found.source}: {found.built - found.unchanged} aggregate(s) written{same} ({how}){left}")
     if not done:
         click.echo("Nothing to aggregate: the store holds no accounts yet.")
-    if not settings["audit"]["aggregates"]:
+    if not enabled(settings):
         click.echo("Note: [audit] aggregates = false in the config: audits fold every interaction "
                    "and do not read these.", err=True)
     click.echo(f"Done in {time.monotonic() - started:.1f}s", err=True)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from crmlink.commands.common import config, config_option, db_option, host_of, open_store
 from crmlink.core import aggregate_store
 from crmlink.core.analysis import cache
-from crmlink.core.analysis.aggregates import classifiers, fingerprint
+from crmlink.core.analysis.aggregates import classifiers, enabled, fingerprint
 from crmlink.core.errors import ConfigError
 from crmlink.core.host import PluginHost
 from crmlink.core.push import log as push_log
@@ -97,7 +97,7 @@ def audit_state(store: Store, host: PluginHost, settings: Mapping[str, Any]) -> 
 
 
 def _aggregates(conn: sa.Connection, source: str, print_: str, settings: Mapping[str, Any]) -> str:
-    if not settings["audit"]["aggregates"]:
+    if not enabled(settings):
         return "aggregates off ([audit] aggregates = false): it reads every interaction"
     built = aggregate_store.built(conn, source)
     if built is None:

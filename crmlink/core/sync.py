@@ -235,9 +235,11 @@ class SyncEngine:
         are stored by then: a store that fails now (its disk full) fails the command
         with a sentence that says so, and that the aggregates alone are behind (what the
         refresh committed stays; the audit folds the accounts still stale from their rows)."""
-        if not self.config.get("audit", {}).get("aggregates", True):
-            return
         from crmlink.core.analysis.aggregate_build import refresh
+        from crmlink.core.analysis.aggregates import enabled
+
+        if not enabled(self.config):
+            return
 
         self.status("updating the audit's aggregates")
 

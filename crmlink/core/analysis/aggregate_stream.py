@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from crmlink.core import aggregate_store, model, parallel, schema
 from crmlink.core.analysis.accumulate import Accumulator
 from crmlink.core.analysis.aggregate_build import Builder, People
-from crmlink.core.analysis.aggregates import classifiers, fingerprint, no_account
+from crmlink.core.analysis.aggregates import classifiers, enabled, fingerprint, no_account
 from crmlink.core.rows import fields_of
 from crmlink.core.store import INTERACTION_COLUMNS
 from crmlink.core.upsert import Row
@@ -246,7 +246,7 @@ _STOP = object()
 
 def _applies(config: Mapping[str, Any], conn: sa.Connection) -> bool:
     """Whether an import on ``conn`` can build its aggregates as it writes."""
-    if conn.dialect.name not in ("sqlite", "postgresql") or not config.get("audit", {}).get("aggregates", True):
+    if conn.dialect.name not in ("sqlite", "postgresql") or not enabled(config):
         return False
     if parallel.worker_count(2, 0, parallel.workers_setting(config)) < 2:
         return False

@@ -76,6 +76,12 @@ _ARRAYS = (("at", "d"), ("ext", "q"), ("unl", "q"), ("exc", "q"), ("cnt", "q"), 
            ("qt", "d"), ("qm", "d"))
 
 
+def enabled(config: Mapping[str, Any]) -> bool:
+    """Whether syncs keep the audit's aggregates and audits read them (``[audit]
+    aggregates``, on unless set false)."""
+    return bool(config.get("audit", {}).get("aggregates", True))
+
+
 def fingerprint(config: Mapping[str, Any], classifiers: Iterable[tuple[str, str | None]]) -> str:
     """What an aggregate depends on besides the rows and the people: the base weights,
     the half-life, the mass email limit, the meeting group size, the plugins that

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from crmlink.core import parallel
 from crmlink.core.analysis.accumulate import AccountData, Accumulator
 from crmlink.core.analysis.aggregates import FoldCounts, classifiers, fingerprint, fold_unit
+from crmlink.core.analysis.aggregates import enabled as aggregates_enabled
 from crmlink.core.analysis.assemble import (
     DealCounted,
     PortfolioTally,
@@ -123,15 +124,21 @@ class Audit:
         its key in the unit."""
         return self._fold(unit, [as_of_timestamp(day) for day in days])
 
+    def _aggregates_print(self) -> str | None:
+        """The fingerprint the audit's folds read the aggregates with (worked out once),
+        ``None`` with the aggregates off: every row is folded."""
+        if not aggregates_enabled(self.config):
+            return None
+        self._fingerprint = self._fingerprint or fingerprint(self.config, classifiers(self.host))
+        return self._fingerprint
+
     def _fold(self, unit: Unit, stamps: list[float]) -> dict[str, list[AccountData]]:
         """Each account of ``unit`` as of each of ``stamps``: from the aggregates the
         store keeps where they are fresh, else from the interactions
         (:func:`.aggregates.fold_unit`); :attr:`fold_counts` adds up where they came from."""
         data = unit.data
         acc = Accumulator(self.config, data.users, data.contacts, self.host.interaction_method)
-        print_ = None
-        if self.config.get("audit", {}).get("aggregates", True):
-            print_ = self._fingerprint = self._fingerprint or fingerprint(self.config, classifiers(self.host))
+        print_ = self._aggregates_print()
         with self.store.engine.connect() as conn:
             if conn.dialect.name == "postgresql":  # one snapshot for the marks, aggregates and rows
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -217,9 +224,7 @@ class Audit:
                 reader.close()
             log.info("auditing %s whole: %s", name, reason)
             return None
-        print_ = None
-        if self.config.get("audit", {}).get("aggregates", True):
-            print_ = self._fingerprint = self._fingerprint or fingerprint(self.config, classifiers(self.host))
+        print_ = self._aggregates_print()
         ends = [as_of_timestamp(day) for day in month_ends(self.as_of_date)[:-1]] if history else []
         chunks = SourceChunks(reader, unit.sources[0], self.config, self.host.interaction_method, print_,
                               [self.as_of, self.previous], ends)

@@ -74,18 +74,21 @@ class SortedKeys(Sequence[str]):
         low = block * STEP
         return bisect_left(self, key, low, min(low + STEP, len(self._ends)))
 
-    def __contains__(self, key: object) -> bool:
+    def _found(self, key: object) -> int:
+        """Where ``key`` is, or -1."""
         if not isinstance(key, str):
-            return False
+            return -1
         at = self.position(key)
-        return at < len(self._ends) and self._key(at) == key
+        return at if at < len(self._ends) and self._key(at) == key else -1
+
+    def __contains__(self, key: object) -> bool:
+        return self._found(key) >= 0
 
     def index(self, key: object, start: int = 0, stop: int | None = None) -> int:
-        if isinstance(key, str):
-            at = self.position(key)
-            if at < len(self._ends) and self._key(at) == key and start <= at < (len(self) if stop is None else stop):
-                return at
-        raise ValueError(f"{key!r} is not among the keys")
+        at = self._found(key)
+        if at < 0 or not start <= at < (len(self) if stop is None else stop):
+            raise ValueError(f"{key!r} is not among the keys")
+        return at
 
     def __repr__(self) -> str:
         return f"SortedKeys({list(self)!r})"
