@@ -109,9 +109,15 @@ def with_aggregates(conn: sa.Connection, source: str) -> set[str]:
 
 
 def marks(conn: sa.Connection, source: str) -> dict[str, int]:
-    """The stale marks of ``source``: account id -> generation."""
+    """The stale marks of ``source``: account id -> generation (straight from the DB-API
+    cursor: a first import marks every account, 100,000 at 10M interactions, and a
+    SQLAlchemy row each doubled what reading them held)."""
+    from crmlink.core.store import cursor_batches, dbapi_statement
+
     table = schema.aggregate_stale
-    return dict(conn.execute(sa.select(table.c.account_id, table.c.generation).where(table.c.source == source)).all())
+    query = sa.select(table.c.account_id, table.c.generation).where(table.c.source == source)
+    return {account: generation for rows in cursor_batches(conn, *dbapi_statement(conn, query), 5000)
+            for account, generation in rows}
 
 
 def marked_sources(conn: sa.Connection) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,14 @@ def _later(a: float | None, b: float) -> float:
     return b if a is None or b > a else a
 
 
+#: The answers an :class:`Accumulator` remembers, the most recently asked this many of
+#: each kind: the classify hook's method for an interaction's content (kind, subject,
+#: campaign), and whether a person is an executive (ours) or senior (theirs). Remembering
+#: them all grew with the data: real subjects are nearly all distinct, and a source's
+#: contacts are millions past 10M interactions.
+REMEMBERED = 1 << 16
+
+
 class Accumulator:
     """Folds interaction rows into :class:`AccountData` for each account and date."""
 
@@ -101,9 +110,11 @@ class Accumulator:
         self.coverage_window = clock.seconds(config["coverage"]["window_days"])
         self.users, self.contacts = users, contacts
         self.classify_method = classify_method
-        self._method_cache: dict[tuple[Any, ...], str | None] = {}
-        self._executives: dict[str, bool] = {}
-        self._seniors: dict[str, bool] = {}
+        self._method_of_content = lru_cache(maxsize=REMEMBERED)(classify_method)
+        # closures over the mappings, not self: an Accumulator in no cycle is freed at
+        # once, with the cyclic collector paused (the audit pauses it)
+        self._executive = lru_cache(maxsize=REMEMBERED)(lambda user: is_executive_user(users.get(user)))
+        self._senior = lru_cache(maxsize=REMEMBERED)(lambda contact: is_senior(contacts.get(contact)))
 
     def weight(self, kind: str, direction: str, recipients: int) -> float:
         """Base weight of one interaction before decay; 0 means it does not count."""
@@ -118,13 +129,9 @@ class Accumulator:
 
     def method_of(self, kind: str, method: str | None, subject: str | None,
                   campaign: str | None) -> str | None:
-        """The interaction's method, else the classify hook's verdict (cached by content)."""
-        if method:
-            return method
-        key = (kind, subject, campaign)
-        if key not in self._method_cache:
-            self._method_cache[key] = self.classify_method(kind, subject, campaign)
-        return self._method_cache[key]
+        """The interaction's method, else the classify hook's verdict (remembered by
+        content, :data:`REMEMBERED`)."""
+        return method or self._method_of_content(kind, subject, campaign)
 
     def fold(self, rows: Iterable[Sequence[Any]], slots: Mapping[str, Sequence[AccountData]],
              account_of: Callable[[tuple[str, ...]], str | None]) -> None:
@@ -266,26 +273,12 @@ class Accumulator:
             data.opp_last_inbound[opp] = _later(data.opp_last_inbound.get(opp), at)
 
     def _any_executive(self, users: tuple[str, ...]) -> bool:
-        """Whether one of ``users`` is an executive of ours (each person's answer cached)."""
-        executives = self._executives
-        for user in users:
-            found = executives.get(user)
-            if found is None:
-                found = executives[user] = is_executive_user(self.users.get(user))
-            if found:
-                return True
-        return False
+        """Whether one of ``users`` is an executive of ours."""
+        return any(map(self._executive, users))
 
     def _any_senior(self, contacts: tuple[str, ...]) -> bool:
-        """Whether one of ``contacts`` is senior (each person's answer cached)."""
-        seniors = self._seniors
-        for contact in contacts:
-            found = seniors.get(contact)
-            if found is None:
-                found = seniors[contact] = is_senior(self.contacts.get(contact))
-            if found:
-                return True
-        return False
+        """Whether one of ``contacts`` is senior."""
+        return any(map(self._senior, contacts))
 
 
 def is_senior(person: Contact | User | None, rank: str = "vp") -> bool:
