@@ -26,7 +26,7 @@ class SortedKeys(Sequence[str]):
 
     def __init__(self, keys: Iterable[str] = ()) -> None:
         # the keys joined a block of STEP at a time as they come: never a string object
-        # for each key at once (a source's senior contacts are 450,000 at 10M interactions)
+        # for each key at once (a source's senior contacts are 400,000 at 10M interactions)
         blocks: list[str] = []
         block: list[str] = []
         sample: list[str] = []
