@@ -25,6 +25,7 @@ from typing import Any
 from bench.report import render
 from bench.sizes import DEFAULT, SIZES, Size
 from bench.targets import evaluate
+from crmlink.testing import generate
 from crmlink.testing.generate import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ def _data(size: Size, out: Path, people: str = "default") -> Path:
     and reused (it is deterministic)."""
     folder = out / (f"data-{size.name}" if people == "default" else f"data-{size.name}-{people}")
     stamp = folder / ".params.json"
-    params = json.dumps([size.accounts, size.contacts, size.interactions, people])
+    params = json.dumps([size.accounts, size.contacts, size.interactions, people, generate.VERSION])
     if not (stamp.is_file() and stamp.read_text() == params):
         shutil.rmtree(folder, ignore_errors=True)
         child("generate", "--folder", str(folder), "--accounts", str(size.accounts),

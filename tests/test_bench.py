@@ -95,3 +95,24 @@ def test_the_harness_runs_on_postgresql_with_multiparty_data(tmp_path: Path) -> 
     assert 2.8 < sum(pairs) / len(pairs) < 4.2  # the default profile gives about 1.7
     assert max(len(r["user_ids"].split(";")) for r in rows) == 3
     assert max(len(r["contact_ids"].split(";")) for r in rows) == 3
+
+
+def test_the_multiparty_export_has_a_subject_a_thread(tmp_path: Path) -> None:
+    """The multi-party profile's subjects are nearly all distinct, as a real export's are
+    (a thread's messages share one), and the thread's mark added to a subject changes
+    no method the classification finds in it."""
+    import csv
+
+    from crmlink.plugins.method.programs import recognise
+    from crmlink.testing.generate import generate
+
+    for profile in ("default", "multiparty"):
+        generate(tmp_path / profile, 20, 2000, profile=profile)
+        with (tmp_path / profile / "interactions.csv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        subjects = [row["subject"] for row in rows]
+        distinct = len(set(subjects)) / len(subjects)
+        assert distinct > 0.5 if profile == "multiparty" else distinct < 0.05
+        for row in rows:
+            base = row["subject"].rsplit(" (", 1)[0] if row["subject"].endswith(")") else row["subject"]
+            assert recognise(row["kind"], row["subject"], None) == recognise(row["kind"], base, None)
