@@ -371,6 +371,26 @@ def test_org_no_program_method_from_a_native_kind() -> None:
     assert recognise("meeting", "Weekly sync", None) is None
 
 
+def _keyword_texts() -> st.SearchStrategy[str | None]:
+    from crmlink.plugins.method.programs import KEYWORDS
+
+    words = [w for found in KEYWORDS.values() for w in found] + [w.upper() for w in KEYWORDS["site_visit"]]
+    part = st.sampled_from(words) | st.text(max_size=4) | st.sampled_from(["Re: ", " (ACC-1 #2)", ".*", "|"])
+    return st.none() | st.lists(part, max_size=4).map("".join)
+
+
+@given(_keyword_texts(), _keyword_texts(), _keyword_texts())
+def test_org_a_program_is_the_first_method_with_a_keyword_in_the_text(kind: str | None, subject: str | None,
+                                                                      campaign: str | None) -> None:
+    """Whatever the keywords' expressions: the first method (in the order the keywords
+    are listed) one of whose keywords is in the kind, subject and campaign, lower-cased."""
+    from crmlink.plugins.method.programs import KEYWORDS, recognise
+
+    text = " ".join(t for t in (kind, subject, campaign) if t).lower()
+    first = next((m for m, words in KEYWORDS.items() if text and any(w in text for w in words)), None)
+    assert recognise(kind, subject, campaign) == first
+
+
 # -- evidence coverage: no alarm without evidence ---------------------------------------------
 
 LAYER_CODES = ("KEY_", "BROAD_", "ORG_", "OPPONENT_", "RANK_")

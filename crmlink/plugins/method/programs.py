@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 #: method -> keywords (English matched case-insensitively, Chinese as substrings)
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "site_visit": ("site visit", "reference site", "reference visit", "showcase", "sample site",
@@ -26,7 +28,12 @@ def recognise(kind: str | None, subject: str | None, campaign: str | None) -> st
     text = " ".join(t for t in (kind, subject, campaign) if t).lower()
     if not text:
         return None
-    for method, words in KEYWORDS.items():
-        if any(word in text for word in words):
+    for method, pattern in _PATTERNS.items():
+        if pattern.search(text):
             return method
     return None
+
+
+#: each method's keywords as one expression: a search for any of them (a sync classifies
+#: every distinct subject once, and a real export's subjects are nearly all distinct)
+_PATTERNS = {method: re.compile("|".join(map(re.escape, words))) for method, words in KEYWORDS.items()}
