@@ -109,15 +109,12 @@ def with_aggregates(conn: sa.Connection, source: str) -> set[str]:
 
 
 def marks(conn: sa.Connection, source: str) -> dict[str, int]:
-    """The stale marks of ``source``: account id -> generation (straight from the DB-API
-    cursor: a first import marks every account, 100,000 at 10M interactions, and a
-    SQLAlchemy row each doubled what reading them held)."""
-    from crmlink.core.store import cursor_batches, dbapi_statement
+    """The stale marks of ``source``: account id -> generation (read as plain rows: a
+    first import marks every account, 100,000 at 10M interactions)."""
+    from crmlink.core.store import plain_rows
 
     table = schema.aggregate_stale
-    query = sa.select(table.c.account_id, table.c.generation).where(table.c.source == source)
-    return {account: generation for rows in cursor_batches(conn, *dbapi_statement(conn, query), 5000)
-            for account, generation in rows}
+    return dict(plain_rows(conn, sa.select(table.c.account_id, table.c.generation).where(table.c.source == source)))
 
 
 def marked_sources(conn: sa.Connection) -> list[str]:

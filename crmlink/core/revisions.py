@@ -37,7 +37,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmlink.core import schema
+from crmlink.core import model, schema
 
 #: The account of the revision every account of a source reads (users, stages, execution).
 SOURCE_WIDE = ""
@@ -236,9 +236,8 @@ def of_source(conn: sa.Connection, source: str, accounts: Iterable[str] | None =
     from crmlink.core.store import cursor_batches, of_source_in  # the store imports this module
 
     found: dict[str, int] = {}
-    wanted = sorted(set(accounts))
-    for start in range(0, len(wanted), 500):  # DB-API rows: a batch of the audit's cache asks each time
-        sql, args = of_source_in(conn, table.name, "account_id, revision", source, wanted[start:start + 500])
+    for chunk in model.chunked(sorted(set(accounts)), 500):  # DB-API rows: a batch of the audit's cache asks each time
+        sql, args = of_source_in(conn, table.name, "account_id, revision", source, chunk)
         found.update((str(a), int(r)) for rows in cursor_batches(conn, sql, args, 500) for a, r in rows)
     return found
 

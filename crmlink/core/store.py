@@ -677,6 +677,14 @@ def dbapi_statement(conn: sa.Connection, query: sa.Select[Any],
                              else found)
 
 
+def plain_rows(conn: sa.Connection, query: sa.Select[Any], size: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``query`` as plain tuples from the DB-API cursor, ``size`` at a time
+    (:func:`cursor_batches`): for reads of tens of thousands of rows (a source's senior
+    contacts, its stale marks), where a SQLAlchemy row each cost a small refresh a tenth
+    of a second and doubled what reading them held."""
+    return chain.from_iterable(cursor_batches(conn, *dbapi_statement(conn, query), size))
+
+
 #: numbers the server-side cursors of :func:`_batches`: two may be open on a connection
 _CURSORS = count()
 

@@ -304,16 +304,18 @@ class People:
     its own."""
 
     def __init__(self, store: Store, source: str, conn: sa.Connection | None = None) -> None:
+        from crmlink.core.store import plain_rows
+
         users, contacts = schema.TABLES["user"], schema.TABLES["contact"]
         senior = [s for s in vocab.SENIORITIES if is_senior(_person(Contact, source, s, None))]
         roles = [r for r in vocab.TEAM_ROLES if is_executive_user(_person(User, source, None, r))]
         with nullcontext(conn) if conn is not None else store.engine.connect() as conn:
-            found = _plain(conn, sa.select(users.c.remote_id, users.c.seniority, users.c.team_role).where(
+            found = plain_rows(conn, sa.select(users.c.remote_id, users.c.seniority, users.c.team_role).where(
                 users.c.source == source, sa.or_(users.c.seniority.in_(senior), users.c.team_role.in_(roles))))
             self.users: Mapping[str, User] = dict(_who(User, source, found, is_executive_user))
             remote_id = contacts.c.remote_id
             in_order = sa.collate(remote_id, "C") if conn.dialect.name == "postgresql" else remote_id
-            found = _plain(conn, sa.select(remote_id, contacts.c.seniority, sa.null()).where(
+            found = plain_rows(conn, sa.select(remote_id, contacts.c.seniority, sa.null()).where(
                 contacts.c.source == source, contacts.c.deleted.is_(False), contacts.c.seniority.in_(senior))
                 .order_by(in_order))
             self.contacts: Mapping[str, Contact] = Packed(_who(Contact, source, found, is_senior))
@@ -343,35 +345,20 @@ class Packed(Mapping[str, P]):
         self._ids = SortedKeys(ids())
 
     def get(self, key: str, default: Any = None) -> Any:  # the only lookup the builds make
-        ids = self._ids
-        at = ids.position(key)
-        if at < len(ids) and ids[at] == key:
-            return self._records[self._codes[at]]
-        return default
+        at = self._ids.find(key)
+        return self._records[self._codes[at]] if at >= 0 else default
 
     def __getitem__(self, key: str) -> P:
-        found = self.get(key, _ABSENT)
-        if found is _ABSENT:
+        at = self._ids.find(key)
+        if at < 0:
             raise KeyError(key)
-        return found  # type: ignore[no-any-return]
+        return self._records[self._codes[at]]
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
-
-
-_ABSENT = object()
-
-
-def _plain(conn: sa.Connection, query: sa.Select[Any]) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``query`` as plain tuples from the DB-API cursor (a source's senior
-    contacts are tens of thousands at a million interactions: a SQLAlchemy row each cost
-    a small refresh a tenth of a second)."""
-    from crmlink.core.store import cursor_batches, dbapi_statement
-
-    return chain.from_iterable(cursor_batches(conn, *dbapi_statement(conn, query), 5000))
 
 
 def _who(cls: type[P], source: str, found: Iterable[Sequence[Any]], test: Callable[[P], bool]

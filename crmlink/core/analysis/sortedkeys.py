@@ -84,18 +84,18 @@ class SortedKeys(Sequence[str]):
         low = block * STEP
         return bisect_left(self, key, low, min(low + STEP, len(self._ends)))
 
-    def _found(self, key: object) -> int:
-        """Where ``key`` is, or -1."""
+    def find(self, key: object) -> int:
+        """Where ``key`` is, or -1 (``str.find``'s answer)."""
         if not isinstance(key, str):
             return -1
         at = self.position(key)
         return at if at < len(self._ends) and self._key(at) == key else -1
 
     def __contains__(self, key: object) -> bool:
-        return self._found(key) >= 0
+        return self.find(key) >= 0
 
     def index(self, key: object, start: int = 0, stop: int | None = None) -> int:
-        at = self._found(key)
+        at = self.find(key)
         if at < 0 or not start <= at < (len(self) if stop is None else stop):
             raise ValueError(f"{key!r} is not among the keys")
         return at
