@@ -4,9 +4,14 @@ from datetime import timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmlink import Account, Contact, Interaction, InvalidRecord, Opportunity
-from crmlink.core.model import make
+from crmlink.core import vocab
+from crmlink.core.host import _PROBE_TIME, _probe
+from crmlink.core.model import make, parse_str
+from crmlink.core.rows import RowBatch, trusted
 
 
 def test_coerces_strings_to_canonical_types() -> None:
@@ -72,3 +77,25 @@ def test_a_field_type_without_a_coercer_is_refused_where_it_is_declared() -> Non
         @dataclass(slots=True)
         class Odd(Record):
             tags: set[str] = frozenset()  # type: ignore[assignment]
+
+
+@given(st.sampled_from(sorted(vocab.INTERACTION_KINDS)), st.none() | st.text(max_size=12),
+       st.none() | st.text(max_size=12))
+def test_the_hooks_probe_is_the_record_the_constructor_makes(kind: str, subject: str | None,
+                                                             campaign: str | None) -> None:
+    """The classify hook's probe, made from values as stored (canonical) without
+    validating them again, equals the validated record; its ``extra`` and ``raw`` are its own."""
+    subject, campaign = parse_str(subject), parse_str(campaign)
+    probe = _probe(kind, subject, campaign)
+    assert probe == Interaction(remote_id="probe", kind=kind, occurred_at=_PROBE_TIME, subject=subject,
+                                campaign=campaign)
+    probe.extra["seen"] = True
+    assert _probe(kind, subject, campaign).extra == {}
+
+
+def test_records_made_without_validation_keep_every_field() -> None:
+    made = Interaction(remote_id="i1", kind="meeting", occurred_at="2026-01-02T03:04:05Z", user_ids="u1;u2")
+    again = trusted(Interaction, RowBatch.of(Interaction, [made]).rows[0])
+    assert again == made and again is not made
+    with pytest.raises(ValueError):  # a row one value short is refused, not half-filled
+        trusted(Interaction, RowBatch.of(Interaction, [made]).rows[0][:-1])

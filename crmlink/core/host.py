@@ -33,6 +33,7 @@ from crmlink.core.errors import PluginError
 from crmlink.core.findings import Finding, Score, ScoreDefinition
 from crmlink.core.missing import install_hint
 from crmlink.core.model import Interaction
+from crmlink.core.rows import RowBatch, fields_of, trusted
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import date
@@ -47,6 +48,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ENTRY_POINT_GROUP = "crmlink"
 _PROBE_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+#: :func:`_probe`'s interaction as values in field order, and where its kind, subject,
+#: campaign, extra and raw go
+_PROBE = list(RowBatch.of(Interaction, [Interaction(remote_id="probe", occurred_at=_PROBE_TIME)]).rows[0])
+_KIND, _SUBJECT, _CAMPAIGN, _EXTRA, _RAW = map(fields_of(Interaction).index, ("kind", "subject", "campaign",
+                                                                             "extra", "raw"))
 
 #: (plugin name, module) of the plugins that ship with crmlink.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
@@ -268,9 +274,7 @@ class PluginHost:
     def interaction_method(self, kind: str, subject: str | None, campaign: str | None) -> str | None:
         """:meth:`classify_interaction` for an interaction known by its kind, subject and
         campaign alone (what the analysis reads of each row)."""
-        probe = Interaction(remote_id="probe", kind=kind, occurred_at=_PROBE_TIME, subject=subject,
-                            campaign=campaign)
-        return self.classify_interaction(probe)
+        return self.classify_interaction(_probe(kind, subject, campaign))
 
     def ltc_stage(self, opportunity: Opportunity, stage: Stage | None, config: Mapping[str, Any],
                   execution: Sequence[ExecutionRecord]) -> str | None:
@@ -332,6 +336,16 @@ class PluginHost:
     def plugins(self) -> list[PluginInfo]:
         self.connectors()
         return list(self.infos.values())
+
+
+def _probe(kind: str, subject: str | None, campaign: str | None) -> Interaction:
+    """An interaction of ``kind``, ``subject`` and ``campaign`` (as the store holds them:
+    canonical), made without validating them again: the build of a real export asks
+    the hook of nearly every interaction's subject, and constructing the record cost
+    twice what the method plugin's answer does."""
+    values = _PROBE.copy()
+    values[_KIND], values[_SUBJECT], values[_CAMPAIGN], values[_EXTRA], values[_RAW] = kind, subject, campaign, {}, {}
+    return cast(Interaction, trusted(Interaction, values))
 
 
 def _constant(value: object) -> Callable[[], object]:

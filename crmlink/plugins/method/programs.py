@@ -25,8 +25,8 @@ def recognise(kind: str | None, subject: str | None, campaign: str | None) -> st
     The canonical kinds (meeting, visit ...) name no method on their own; a connector or
     plugin that keeps a native kind such as "Site Visit" gets it recognised here. An
     interaction's own ``method`` field, when set, wins before this is asked."""
-    text = " ".join(t for t in (kind, subject, campaign) if t).lower()
-    if not text:
+    text = " ".join(filter(None, (kind, subject, campaign))).lower()
+    if not _ANY.search(text):
         return None
     for method, pattern in _PATTERNS.items():
         if pattern.search(text):
@@ -37,3 +37,5 @@ def recognise(kind: str | None, subject: str | None, campaign: str | None) -> st
 #: each method's keywords as one expression: a search for any of them (a sync classifies
 #: every distinct subject once, and a real export's subjects are nearly all distinct)
 _PATTERNS = {method: re.compile("|".join(map(re.escape, words))) for method, words in KEYWORDS.items()}
+#: any method's keyword: most texts have none, and one search tells so
+_ANY = re.compile("|".join(pattern.pattern for pattern in _PATTERNS.values()))
