@@ -55,21 +55,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The layout of an encoded aggregate; a new one makes every stored aggregate stale.
-FORMAT = 1
+FORMAT = 2
 _MAGIC = b"CLAG"
 _NONE = -math.inf  # "no such time yet" in a running-maximum array
 _LITTLE = sys.byteorder == "little"
 
-#: The encoded arrays, in order: name and typecode ('d' float64, 'q' int64). Account
+#: The encoded arrays, in order: name and typecode ('d' float64, 'i' int32: a count
+#: within one account, and a fifth of an aggregate's bytes against int64). Account
 #: series ``a*`` (every row, by time): times, then running counts from 0 (one longer
 #: than the times): external, unlinked, excluded, counted, external naming a contact,
 #: external naming one of ours, counted naming both, and the factored effort.
-_ARRAYS = (("at", "d"), ("ext", "q"), ("unl", "q"), ("exc", "q"), ("cnt", "q"), ("wc", "q"),
-           ("wu", "q"), ("pd", "q"), ("ew", "d"), ("xl", "d"),
+_ARRAYS = (("at", "d"), ("ext", "i"), ("unl", "i"), ("exc", "i"), ("cnt", "i"), ("wc", "i"),
+           ("wu", "i"), ("pd", "i"), ("ew", "d"), ("xl", "d"),
            # pairs: times, factored weight so far (per pair), running inbound and outbound
            # counts (over all pairs, from 0), latest two-way time so far (per pair), and
            # each pair's reference time
-           ("pt", "d"), ("pw", "d"), ("pi", "q"), ("po", "q"), ("pm", "d"), ("pr", "d"),
+           ("pt", "d"), ("pw", "d"), ("pi", "i"), ("po", "i"), ("pm", "d"), ("pr", "d"),
            # our people: times; contacts: times and latest two-way so far; methods: times;
            # deals: times and latest inbound so far; a deal's contacts: times, latest two-way
            ("ut", "d"), ("ct", "d"), ("cm", "d"), ("mt", "d"), ("ot", "d"), ("om", "d"),
