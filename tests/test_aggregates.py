@@ -464,3 +464,26 @@ def test_a_store_of_schema_6_is_audited_from_its_rows_until_its_aggregates_are_b
                              "(SELECT min(remote_id) FROM interactions WHERE account_id IS NOT NULL)")
     through, raw, counts = documents(store_url)
     assert through == raw and counts.raw == 2  # one account, in the fold of the audit date and of the history
+
+
+def test_clearing_the_marks_of_written_aggregates_looks_each_account_up_by_the_key(tmp_path: Path) -> None:
+    """``replace`` deletes the marks it read through the marks' key, not by scanning every
+    mark of the source for the (account, generation) pairs: the scan, a statement of 32
+    accounts at a time, made writing a first import's aggregates quadratic in its accounts."""
+    import sqlalchemy as sa
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    statements: list[tuple[str, Any]] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, args, context, many: statements.append((sql, args)))
+    with store.transaction() as conn:
+        aggregate_store.mark(conn, [("crm", a) for a in ACCOUNTS])
+        read = aggregate_store.marks(conn, "crm")
+        statements.clear()
+        left, _ = aggregate_store.replace(conn, "crm", [(a, read[a], b"data", {}) for a in ACCOUNTS])
+        deleting = [(sql, args) for sql, args in statements if sql.startswith("DELETE FROM aggregate_stale")]
+        assert left == set() and len(deleting) == 1
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + deleting[0][0],
+                                                                     deleting[0][1]))
+        assert aggregate_store.marks(conn, "crm") == {}
+    assert "account_id=?" in plan, plan

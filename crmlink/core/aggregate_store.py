@@ -184,9 +184,12 @@ def replace(conn: sa.Connection, source: str, built: Sequence[Built]) -> tuple[s
     seen = [(account, generation) for account, generation, _, _ in built if generation]
     cleared: set[str] = set()
     if seen:
-        which: sa.ColumnElement[bool] = sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen)
-        if conn.dialect.name == "postgresql":  # through the key: marks of this transaction have no statistics
-            which = sa.and_(stale.c.account_id.in_([account for account, _ in seen]), which)
+        # through the key, the accounts named apart: SQLite searched every mark of the
+        # source for the pairs (its key does not hold the generation), a statement of 32
+        # accounts at a time, 53 s for the 100,000 accounts of a 10M first import; on
+        # PostgreSQL the marks of this transaction have no statistics to plan by
+        which = sa.and_(stale.c.account_id.in_([account for account, _ in seen]),
+                        sa.tuple_(stale.c.account_id, stale.c.generation).in_(seen))
         cleared = set(conn.execute(stale.delete().where(stale.c.source == source, which)
                                    .returning(stale.c.account_id)).scalars())
     done = [item for item in built if item[0] in cleared or not item[1]]
