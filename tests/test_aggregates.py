@@ -487,3 +487,23 @@ def test_clearing_the_marks_of_written_aggregates_looks_each_account_up_by_the_k
                                                                      deleting[0][1]))
         assert aggregate_store.marks(conn, "crm") == {}
     assert "account_id=?" in plan, plan
+
+
+def test_marking_many_accounts_writes_them_a_part_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first import's end marks every account: on SQLite the marks go in parts of
+    ``_MARKS`` (the parameters of all at once held 47 MiB at 100,000 accounts), each
+    raising the generation of a mark already there, in sorted order."""
+    import sqlalchemy as sa
+
+    monkeypatch.setattr(aggregate_store, "_MARKS", 3)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    sizes: list[int] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, args, context, many: sizes.append(len(args) if many else 1)
+                    if sql.startswith("INSERT INTO aggregate_stale") else None)
+    keys = [("crm", f"a{n:02d}") for n in range(10)]
+    with store.transaction() as conn:
+        aggregate_store.mark(conn, reversed(keys + keys[:4]))
+        aggregate_store.mark(conn, keys[:2])
+        assert aggregate_store.marks(conn, "crm") == {a: 2 if a in ("a00", "a01") else 1 for _, a in keys}
+    assert sizes == [3, 3, 3, 1, 2]

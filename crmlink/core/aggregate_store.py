@@ -36,6 +36,7 @@ from crmlink.core.rows import fields_of
 #: The account of a mark that means "contacts or users of the source changed".
 PEOPLE = ""
 _CHUNK = 500  # accounts per query
+_MARKS = 5000  # marks per statement of :func:`mark` on SQLite
 
 
 def note(conn: sa.Connection, entity: type[model.Record], rows: Sequence[tuple[Any, ...]],
@@ -68,8 +69,8 @@ def note_deleted(conn: sa.Connection, entity: str, source: str) -> None:
 def mark(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> None:
     """Mark ``(source, account_id)`` stale, raising the generation of a mark already there
     (in sorted order, so that two writers on PostgreSQL take the rows' locks in one order)."""
-    rows = [{"source": s, "account_id": a} for s, a in sorted(set(keys))]
-    if not rows:
+    ordered = sorted(set(keys))
+    if not ordered:
         return
     table = schema.aggregate_stale
     if conn.dialect.name == "postgresql":  # one statement, not one a row (its triggers fire once)
@@ -77,12 +78,14 @@ def mark(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> None:
             f"INSERT INTO {table.name} (source, account_id, generation) SELECT s, a, 1 "
             "FROM unnest(CAST(%s AS TEXT[]), CAST(%s AS TEXT[])) AS k (s, a) ORDER BY s, a "
             f"ON CONFLICT (source, account_id) DO UPDATE SET generation = {table.name}.generation + 1",
-            ([r["source"] for r in rows], [r["account_id"] for r in rows]))
+            ([s for s, _ in ordered], [a for _, a in ordered]))
         return
-    insert = (postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table))
-    statement = insert.values(generation=1).on_conflict_do_update(
+    statement = sqlite.insert(table).values(generation=1).on_conflict_do_update(
         index_elements=["source", "account_id"], set_={"generation": table.c.generation + 1})
-    conn.execute(statement, rows)
+    # a part at a time: a first import's end marks every account, and the parameters of
+    # all at once (a dict each, and the driver's copy) held 47 MiB at 10M interactions
+    for part in model.chunked(ordered, _MARKS):
+        conn.execute(statement, [{"source": s, "account_id": a} for s, a in part])
 
 
 def mark_all(conn: sa.Connection, source: str) -> None:
