@@ -92,7 +92,7 @@ class RowBatch:
     def records(self) -> list[Record]:
         """The rows as record objects (not validated again; stored rows read back as
         canonical values)."""
-        return list(map(_maker(self.entity), self._canonical(self.rows)))
+        return [trusted(self.entity, row) for row in self._canonical(self.rows)]
 
     def record(self, index: int) -> Record:
         """One row as a record object."""
@@ -131,17 +131,46 @@ class RowBatch:
 def trusted(entity: type[Record], values: Sequence[Any]) -> Record:
     """A record of ``entity`` holding ``values`` (one a field, in :func:`fields_of`
     order) as they are, without validation."""
-    return _maker(entity)(values)
-
-
-def _maker(entity: type[Record]) -> Callable[[Sequence[Any]], Record]:
-    """``values -> record`` for :func:`trusted`: one assignment of every slot, compiled
-    (a loop of ``setattr`` cost four times as much for an interaction's 19 fields)."""
     found = _MAKERS.get(entity)
     if found is None:
-        targets = ", ".join(f"record.{name}" for name in fields_of(entity))
-        source = f"def make(values):\n    record = new(cls)\n    {targets}, = values\n    return record"
-        env: dict[str, Any] = {"new": object.__new__, "cls": entity}
-        exec(source, env)  # noqa: S102 - the dataclass's own field names, no outside input
-        found = _MAKERS[entity] = env["make"]
-    return found
+        found = _MAKERS[entity] = record_maker(entity)
+    return found(values)
+
+
+def record_maker(entity: type[Record], processors: Sequence[Callable[[Any], Any] | None] | None = None
+                 ) -> Callable[[Sequence[Any]], Record]:
+    """A function ``values -> record of entity``, without ``__init__`` (no validation):
+    each field's slot set to its value (in :func:`fields_of` order), through its
+    processor where it has one; values of another length are refused (``ValueError``).
+    A processor is not called for ``None`` (most such values are empty: dates, JSON, id
+    lists) when what it makes of it is ``None``, a new empty dict each time or the empty
+    tuple: the function makes that itself. Written as Python source for the entity's
+    fields and compiled, as :mod:`dataclasses` makes ``__init__`` (a loop of ``setattr``
+    cost four to five times as much)."""
+    names = fields_of(entity)
+    env: dict[str, Any] = {"new": object.__new__, "cls": entity}
+    lines = ["def make(row):", f"    {', '.join(f'v{i}' for i in range(len(names)))}, = row", "    record = new(cls)"]
+    for i, (name, processor) in enumerate(zip(names, processors or [None] * len(names), strict=True)):
+        value = f"v{i}"
+        if processor is not None:
+            env[f"convert{i}"] = processor
+            empty = _empty(processor)
+            value = f"convert{i}({value})" if empty is None else f"{empty} if {value} is None else convert{i}({value})"
+        lines.append(f"    record.{name} = {value}")
+    lines.append("    return record")
+    exec("\n".join(lines), env)  # noqa: S102 - the dataclass's own field names, no outside input
+    return env["make"]  # type: ignore[no-any-return]
+
+
+def _empty(processor: Callable[[Any], Any]) -> str | None:
+    """The Python expression of what ``processor`` makes of ``None``, where it is one
+    that makes an equal value each time (``None``; ``{}``, a new dict each time; ``()``),
+    else ``None``."""
+    first, second = processor(None), processor(None)
+    if first is None:
+        return "None"
+    if first == {} and type(first) is dict and first is not second:
+        return "{}"
+    if first == () and type(first) is tuple:
+        return "()"
+    return None

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crmlink.core import aggregate_store, locks, model, revisions, schema
 from crmlink.core.engine import WRITE, lock_key, make_engine, raise_store_failure
 from crmlink.core.errors import StoreError
-from crmlink.core.rows import RowBatch, like
+from crmlink.core.rows import RowBatch, like, record_maker
 from crmlink.core.upsert import Bound, Upsert, binder
 
 R = TypeVar("R", bound=model.Record)
@@ -566,7 +566,7 @@ class _Shape:
         quote = dialect.identifier_preparer.quote
         self.head = f"SELECT {', '.join(quote(n) for n in self.names)} FROM {quote(self.table.name)} WHERE "
         #: from rows SQLAlchemy has converted already (:func:`records_where`)
-        self.converted: Callable[[Sequence[Any]], Any] = _maker(cls, [None] * len(self.names))
+        self.converted: Callable[[Sequence[Any]], Any] = record_maker(cls)
         self._raw: dict[tuple[Any, ...], Callable[[Sequence[Any]], Any]] = {}
 
     def select(self, where: str) -> str:
@@ -589,7 +589,7 @@ class _Shape:
         for name, code in zip(self.names, codes):
             kind = self.table.c[name].type.dialect_impl(self.dialect)
             processors.append(kind.result_processor(self.dialect, code))
-        return _maker(self.cls, processors)
+        return record_maker(self.cls, processors)
 
 
 _SHAPES: dict[tuple[str, str], _Shape] = {}
@@ -600,31 +600,6 @@ def _shape(conn: sa.Connection, cls: type[model.Record]) -> _Shape:
     if found is None:
         found = _SHAPES[(conn.dialect.name, cls.entity)] = _Shape(conn, cls)
     return found
-
-
-def _maker(cls: type[model.Record], processors: Sequence[Callable[[Any], Any] | None]) -> Callable[[Sequence[Any]], Any]:
-    """A function ``row -> record of cls``: each field's slot set to its value in the row
-    (in field order), through its processor where it has one. A processor is not called
-    for ``None`` (most such values are empty: dates, JSON, id lists) when what it makes
-    of it is ``None``, a new empty dict each time or the empty tuple: the function makes
-    that itself. Written as Python source for the entity's fields and compiled, as
-    :mod:`dataclasses` makes ``__init__``."""
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    lines = ["def make(row):", "    record = new(cls)"]
-    for i, (field_, processor) in enumerate(zip(dataclasses.fields(cls), processors)):
-        value = f"row[{i}]"
-        if processor is not None:
-            env[f"convert{i}"] = processor
-            empty = _empty(processor)
-            if empty is not None:
-                lines.append(f"    value = {value}")
-                value = f"{empty} if value is None else convert{i}(value)"
-            else:
-                value = f"convert{i}({value})"
-        lines.append(f"    record.{field_.name} = {value}")
-    lines.append("    return record")
-    exec("\n".join(lines), env)  # noqa: S102 - our own field names, no outside input
-    return env["make"]  # type: ignore[no-any-return]
 
 
 #: The columns of :meth:`Store.interaction_rows`, in order.
@@ -734,20 +709,6 @@ def of_source_in(conn: sa.Connection, table: str, columns: str, source: str,
         return f"SELECT {columns} FROM {table} WHERE source = %s AND account_id = ANY(%s)", [source, list(accounts)]
     marks = ", ".join("?" * len(accounts))
     return f"SELECT {columns} FROM {table} WHERE source = ? AND account_id IN ({marks})", [source, *accounts]
-
-
-def _empty(processor: Callable[[Any], Any]) -> str | None:
-    """The Python expression of what ``processor`` makes of ``None``, where it is one
-    that makes an equal value each time (``None``; ``{}``, a new dict each time; ``()``),
-    else ``None``."""
-    first, second = processor(None), processor(None)
-    if first is None:
-        return "None"
-    if first == {} and type(first) is dict and first is not second:
-        return "{}"
-    if first == () and type(first) is tuple:
-        return "()"
-    return None
 
 
 def _schema_version(conn: sa.Connection) -> int | None:
